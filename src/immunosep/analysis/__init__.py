@@ -1,0 +1,1 @@
+"""Analysis datasets (ADSL, ADSOFA, ADTTE, ADAE) derived from a locked store."""

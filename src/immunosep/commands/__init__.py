@@ -1,0 +1,1 @@
+"""Command groups of the ``immunosep`` CLI; each module has ``register(app)``."""

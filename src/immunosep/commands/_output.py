@@ -1,0 +1,46 @@
+"""Output helpers shared by the commands: JSON for machines, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return _jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "model_dump"):
+        return _jsonable(value.model_dump())
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout (NaN and inf become null)."""
+    print(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+
+
+def print_table(title: str, rows: Iterable[Sequence[Any]], columns: Sequence[str] = ("", "value")) -> None:
+    """Print a small table for people."""
+    table = Table(title=title, title_justify="left", show_header=bool(any(columns)))
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)

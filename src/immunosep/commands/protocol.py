@@ -1,0 +1,94 @@
+"""``immunosep protocol show|check``: the trial protocol as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from immunosep.commands._output import console, print_json, print_table
+from immunosep.protocol import load_protocol
+
+protocol_app = typer.Typer(help="Show or check a trial protocol file.", no_args_is_help=True)
+
+
+@protocol_app.command("show")
+def show(
+    protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: ImmunoSep)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Print the protocol: classification, strata, regimens, endpoints, randomization."""
+    p = load_protocol(protocol_file)
+    if as_json:
+        print_json(p.model_dump())
+        return
+    c = p.classification
+    console.print(f"[bold]{p.trial.title}[/bold] ({p.trial.registration}, version {p.trial.version})")
+    print_table(
+        "Immune classification",
+        [
+            ("MALS", f"ferritin > {c.mals_ferritin_above:g} {c.ferritin_unit}"),
+            (
+                "immunoparalysis",
+                f"ferritin <= {c.mals_ferritin_above:g} and mHLA-DR < {c.immunoparalysis_hla_dr_below:g}",
+            ),
+            ("unclassified", "otherwise (not enrolled)"),
+        ],
+        ("stratum", "rule"),
+    )
+    print_table(
+        "Double-dummy regimen",
+        [
+            (
+                i.stratum,
+                i.arm,
+                i.route.upper(),
+                ("dummy: " if i.dummy else "") + i.drug,
+                f"{i.dose:g} {i.unit}",
+                f"every {i.interval_hours} h",
+            )
+            for i in p.regimen
+        ],
+        ("stratum", "arm", "route", "drug", "dose", "interval"),
+    )
+    e = p.endpoints.primary
+    print_table(
+        "Endpoints and rules",
+        [
+            (
+                "primary",
+                f"SOFA day {e.baseline_day} minus mean days {e.window_first_day}-{e.window_last_day}"
+                f" >= {e.min_decrease:g}",
+            ),
+            ("death", f"scores {e.death_score:g} from the day of death to day {e.death_imputed_until_day}"),
+            ("mortality", ", ".join(f"day {d}" for d in p.endpoints.mortality.days)),
+            (
+                "renal",
+                f"CrCl < {p.renal.threshold_ml_min:g} mL/min: {p.renal.route.upper()} dose x "
+                f"{p.renal.dose_factor:g}",
+            ),
+            ("biospecimens", ", ".join(str(d) for d in p.biospecimens.days)),
+            (
+                "randomization",
+                f"ratio {':'.join(map(str, p.randomization.ratio))}, blocks "
+                f"{p.randomization.block_sizes}, per site",
+            ),
+        ],
+        ("rule", "value"),
+    )
+
+
+@protocol_app.command("check")
+def check(
+    path: Path = typer.Argument(..., help="Protocol TOML file to validate."),
+) -> None:
+    """Validate a protocol file; every problem is listed with its field."""
+    p = load_protocol(path)
+    console.print(
+        f"[green]ok[/green]: {path} is a valid protocol ({p.trial.code}, {len(p.enrolled_strata)} enrolled "
+        f"strata, {len(p.arms)} arms, {len(p.regimen)} regimen items)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(protocol_app, name="protocol")

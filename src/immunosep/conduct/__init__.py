@@ -1,0 +1,1 @@
+"""Trial operations as services, one module per operation, each a transaction."""

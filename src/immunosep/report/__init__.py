@@ -1,0 +1,1 @@
+"""Tables, figures, CONSORT diagram and the HTML report."""

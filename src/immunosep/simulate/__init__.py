@@ -1,0 +1,1 @@
+"""Virtual patients calibrated to the published trial, virtual trials and the Monte Carlo engine."""

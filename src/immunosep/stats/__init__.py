@@ -1,0 +1,1 @@
+"""Thin, tested wrappers over scipy, statsmodels and lifelines with the trial's conventions."""

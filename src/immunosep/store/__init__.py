@@ -1,0 +1,1 @@
+"""SQLAlchemy 2 models, sessions, Alembic migrations and the audit trail."""
