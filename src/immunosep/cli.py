@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from immunosep.commands import bedside, demo, protocol, stats, trial
+from immunosep.commands import analyze, bedside, demo, protocol, simulate, stats, trial, web
 from immunosep.errors import ImmunoSepError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (protocol, bedside, stats, trial, demo):
+for _module in (protocol, bedside, stats, trial, simulate, analyze, web, demo):
     _module.register(app)
 
 
