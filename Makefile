@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LINT_PATHS := $(wildcard src tests benchmarks validation)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 DEMO_OUT ?= demo-output
 SEED ?= 20251208
@@ -23,8 +24,8 @@ services:
 	bash scripts/ensure_services.sh
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks validation
-	$(BIN)/ruff format --check src tests benchmarks validation
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: setup
 	$(BIN)/mypy
