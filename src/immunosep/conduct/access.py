@@ -1,0 +1,119 @@
+"""Who may do what: the :class:`Actor` every service takes first, roles, site scope and blinding.
+
+Roles (SPEC "Governance"):
+
+============  ========  ==================  ===================================================
+role          blinded   sites               may
+============  ========  ==================  ===================================================
+investigator  yes       own site            screen, consent, randomize, CRF, AEs, outcomes, answer queries
+pharmacist    no        own site            the day's regimen and the dosing log
+lab           yes       all                 biomarker draws only
+monitor       yes       assigned sites      read clinical data, raise and close queries
+data_manager  yes       all                 read clinical data, queries, locks, export
+dsmb          no        aggregated only     aggregated reports by arm
+admin         yes       none                users and sites, no clinical data
+============  ========  ==================  ===================================================
+
+A patient outside the actor's scope and a patient that does not exist give the *same* error, so
+scope errors reveal nothing either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.store import audit
+from immunosep.store.models import ROLES, Patient, Site, Trial, User
+
+UNBLINDED_ROLES = frozenset({"pharmacist", "dsmb"})
+ALL_SITE_ROLES = frozenset({"lab", "data_manager"})
+SITE_ROLES = frozenset({"investigator", "pharmacist"})
+CLINICAL_READERS = frozenset({"investigator", "monitor", "data_manager"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller: user id, role and the sites in scope (empty for all-site roles)."""
+
+    user_id: int
+    role: str
+    site_ids: frozenset[int] = field(default_factory=frozenset)
+    username: str = ""
+
+    @property
+    def blinded(self) -> bool:
+        """True for every role that must never learn an arm or a drug."""
+        return self.role not in UNBLINDED_ROLES
+
+
+def actor_for(session: Session, user: User | int) -> Actor:
+    """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor)."""
+    u = session.get(User, user) if isinstance(user, int) else user
+    if u is None or not u.active:
+        raise AccessDenied("unknown or inactive user; ask an administrator for an account")
+    if u.role == "monitor":
+        sites = frozenset(m.site_id for m in u.assigned_sites)
+    elif u.site_id is not None:
+        sites = frozenset({u.site_id})
+    else:
+        sites = frozenset()
+    return Actor(user_id=u.id, role=u.role, site_ids=sites, username=u.username)
+
+
+def require_role(actor: Actor, roles: Iterable[str], action: str) -> None:
+    """Refuse ``action`` unless the actor has one of ``roles``; the message names the allowed roles."""
+    allowed = sorted(set(roles))
+    if actor.role not in ROLES or actor.role not in allowed:
+        raise AccessDenied(f"the {actor.role} role may not {action}; allowed: {', '.join(allowed)}")
+
+
+def begin(session: Session, actor: Actor, reason: str = "") -> None:
+    """Attribute the changes that follow in this transaction to ``actor`` (audit trail)."""
+    audit.set_context(session, actor.user_id, reason)
+
+
+def in_scope(actor: Actor, site_id: int) -> bool:
+    """True when the actor may see patient-level data of this site."""
+    if actor.role in ALL_SITE_ROLES:
+        return True
+    if actor.role in SITE_ROLES or actor.role == "monitor":
+        return site_id in actor.site_ids
+    return False
+
+
+def site_by_code(session: Session, code: str) -> Site:
+    site = session.execute(select(Site).where(Site.code == code)).scalar_one_or_none()
+    if site is None:
+        raise ImmunoSepError(f"no site {code!r}; `immunosep db init --sites N` creates S01..SNN")
+    return site
+
+
+def get_patient(session: Session, actor: Actor, pseudonym: str, *, for_update: bool = False) -> Patient:
+    """The patient if it exists *and* is in the actor's scope; otherwise one uniform error."""
+    stmt = select(Patient).where(Patient.pseudonym == pseudonym)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    patient = session.execute(stmt).scalar_one_or_none()
+    if patient is None or not in_scope(actor, patient.site_id):
+        raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
+    return patient
+
+
+def trial(session: Session) -> Trial:
+    t = session.execute(select(Trial).order_by(Trial.id).limit(1)).scalar_one_or_none()
+    if t is None:
+        raise ImmunoSepError("the database holds no trial; run `immunosep db init --db URL` first")
+    return t
+
+
+def ensure_writable(session: Session, patient: Patient | None = None) -> None:
+    """Refuse any change after the trial lock or the patient's lock."""
+    if trial(session).locked_at is not None:
+        raise ImmunoSepError("the trial database is locked; no data can change after lock")
+    if patient is not None and patient.locked_at is not None:
+        raise ImmunoSepError(f"patient {patient.pseudonym} is locked; no data can change after lock")

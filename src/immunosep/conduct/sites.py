@@ -1,0 +1,129 @@
+"""Trial seeding and sites: the protocol stored with its hash, sites ``S01..SNN``, their sealed lists."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, begin, require_role, trial
+from immunosep.conduct.randomization import generate_site_list, kit_numbers, seed_fingerprint
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol import load_protocol
+from immunosep.protocol.loader import bundled_protocol_path, parse_protocol
+from immunosep.protocol.schema import Protocol
+from immunosep.store import audit
+from immunosep.store.db import InitResult
+from immunosep.store.models import RandomizationSlot, Site, Trial
+
+
+def site_code(number: int) -> str:
+    """``S07`` for site 7 (two digits, more when needed)."""
+    return f"S{number:02d}"
+
+
+def protocol_of(session: Session) -> Protocol:
+    """The protocol the trial in this database runs under (parsed from the stored text)."""
+    t = trial(session)
+    cache = session.info.setdefault("protocol_cache", {})
+    if t.protocol_sha256 not in cache:
+        cache[t.protocol_sha256] = parse_protocol(t.protocol_text, source="trials.protocol_text")
+    protocol: Protocol = cache[t.protocol_sha256]
+    return protocol
+
+
+def _add_slots(session: Session, protocol: Protocol, seed: str, sites: list[Site], n_slots: int) -> int:
+    lists = [generate_site_list(protocol, seed, s.code, n_slots) for s in sites]
+    kits = iter(kit_numbers(seed, sum(len(x) for x in lists)))
+    for site, slots in zip(sites, lists, strict=True):
+        session.add_all(
+            RandomizationSlot(
+                site_id=site.id,
+                sequence=s.sequence,
+                block_number=s.block_number,
+                block_size=s.block_size,
+                arm=s.arm,
+                kit_number=next(kits),
+            )
+            for s in slots
+        )
+    session.flush()
+    return min(len(x) for x in lists)
+
+
+def seed_trial(
+    session: Session,
+    *,
+    protocol_path: str | Path | None = None,
+    sites: int | None = None,
+    seed: str | None = None,
+    slots_per_site: int | None = None,
+) -> InitResult:
+    """Store the protocol, create the sites and their sealed randomization lists in one transaction."""
+    path = Path(protocol_path) if protocol_path else bundled_protocol_path()
+    protocol = load_protocol(path)
+    text = path.read_text(encoding="utf-8")
+    n_sites = sites if sites is not None else protocol.trial.sites
+    if n_sites < 1:
+        raise ImmunoSepError(f"--sites must be at least 1, got {n_sites}")
+    n_slots = slots_per_site if slots_per_site is not None else protocol.randomization.slots_per_site
+    if n_slots < 1:
+        raise ImmunoSepError(f"slots per site must be at least 1, got {n_slots}")
+    seed = seed or secrets.token_hex(32)
+    audit.set_context(session, None, "trial initialisation")
+    t = Trial(
+        code=protocol.trial.code,
+        protocol_text=text,
+        protocol_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        randomization_seed_sha256=seed_fingerprint(seed),
+    )
+    session.add(t)
+    session.flush()
+    site_rows = [Site(trial_id=t.id, code=site_code(i), name=f"Site {i}") for i in range(1, n_sites + 1)]
+    session.add_all(site_rows)
+    session.flush()
+    per_site = _add_slots(session, protocol, seed, site_rows, n_slots)
+    return InitResult(
+        trial_id=t.id,
+        trial_code=t.code,
+        site_codes=tuple(s.code for s in site_rows),
+        slots_per_site=per_site,
+        seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    id: int
+    code: str
+    name: str
+    active: bool
+    patients: int
+
+
+def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
+    """Sites with their number of screened patients (admins, data managers, monitors, DSMB)."""
+    require_role(actor, {"admin", "data_manager", "monitor", "dsmb", "investigator"}, "list sites")
+    from immunosep.store.models import Patient
+
+    counts = dict(
+        session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).tuples().all()
+    )
+    rows = session.execute(select(Site).order_by(Site.code)).scalars().all()
+    return [SiteInfo(s.id, s.code, s.name, s.active, int(counts.get(s.id, 0))) for s in rows]
+
+
+def rename_site(session: Session, actor: Actor, code: str, name: str) -> SiteInfo:
+    """Give a site its display name (admin)."""
+    require_role(actor, {"admin"}, "edit sites")
+    begin(session, actor, "site name")
+    from immunosep.conduct.access import site_by_code
+
+    site = site_by_code(session, code)
+    site.name = name
+    session.flush()
+    return SiteInfo(site.id, site.code, site.name, site.active, 0)

@@ -1,0 +1,91 @@
+"""User accounts: argon2 password hashes, one role each, a home site or assigned sites."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import SITE_ROLES, Actor, begin, require_role, site_by_code
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import ROLES, MonitorSite, User
+
+_HASHER = PasswordHasher()
+MIN_PASSWORD_LENGTH = 10
+
+
+def _new_user(session: Session, username: str, password: str, role: str, site_codes: list[str]) -> User:
+    if role not in ROLES:
+        raise ImmunoSepError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", field="role")
+    if not username.strip():
+        raise ImmunoSepError("username must not be empty", field="username")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ImmunoSepError(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    if session.execute(select(User.id).where(User.username == username)).first() is not None:
+        raise ImmunoSepError(f"user {username!r} already exists", field="username")
+    sites = [site_by_code(session, c) for c in site_codes]
+    if role in SITE_ROLES and len(sites) != 1:
+        raise ImmunoSepError(f"a {role} needs exactly one site (--site S01)", field="site")
+    if role == "monitor" and not sites:
+        raise ImmunoSepError("a monitor needs at least one assigned site", field="site")
+    if role not in SITE_ROLES and role != "monitor" and sites:
+        raise ImmunoSepError(f"a {role} works across sites; give no site", field="site")
+    user = User(
+        username=username,
+        password_hash=_HASHER.hash(password),
+        role=role,
+        site_id=sites[0].id if role in SITE_ROLES else None,
+    )
+    if role == "monitor":
+        user.assigned_sites = [MonitorSite(site_id=s.id) for s in sites]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_user(
+    session: Session,
+    actor: Actor | None,
+    username: str,
+    password: str,
+    role: str,
+    site_code: str | list[str] | None = None,
+) -> User:
+    """Create an account (admins only; ``actor=None`` is the bootstrap from the command line).
+
+    ``site_code`` is the home site of an investigator or pharmacist, or the list of a monitor's sites.
+    """
+    if actor is not None:
+        require_role(actor, {"admin"}, "create users")
+        begin(session, actor, "user account created")
+    codes = [site_code] if isinstance(site_code, str) else list(site_code or [])
+    return _new_user(session, username, password, role, codes)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this password, or None (argon2 verification; rehash when parameters age)."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or not user.active:
+        return None
+    try:
+        _HASHER.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = _HASHER.hash(password)
+        session.flush()
+    return user
+
+
+def deactivate_user(session: Session, actor: Actor, username: str) -> None:
+    """Disable an account (kept for the audit trail, never deleted)."""
+    require_role(actor, {"admin"}, "deactivate users")
+    begin(session, actor, "user deactivated")
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise ImmunoSepError(f"no user {username!r}")
+    user.active = False
+    session.flush()

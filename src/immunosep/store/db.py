@@ -1,0 +1,148 @@
+"""Engines, sessions and migrations for the trial database.
+
+SQLite (a file, the default) runs in WAL mode with foreign keys and ``secure_delete`` on, and every
+transaction begins with ``BEGIN IMMEDIATE`` so writers queue instead of failing on a lock upgrade.
+PostgreSQL is used through ``postgresql+psycopg://`` URLs. The schema is created and upgraded by Alembic
+(revisions in ``immunosep/store/migrations/versions``), never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from immunosep.errors import ImmunoSepError
+from immunosep.store import audit
+from immunosep.store.models import Trial
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+class TrialSession(Session):
+    """A session whose flushes write the audit trail (hooks installed below)."""
+
+
+audit.install(TrialSession)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for a SQLite file or a PostgreSQL URL with the trial's connection settings."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(
+                url,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+                **kwargs,
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        if url.startswith("postgresql"):
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 40)
+            return create_engine(url, pool_pre_ping=True, **kwargs)
+    except ArgumentError as exc:
+        raise ImmunoSepError(f"cannot use database URL {url!r}: {exc}") from None
+    raise ImmunoSepError(
+        f"unsupported database URL {url!r}: use sqlite:///path/to/trial.db or postgresql+psycopg://..."
+    )
+
+
+@lru_cache(maxsize=64)
+def _factory(engine: Engine) -> sessionmaker[TrialSession]:
+    return sessionmaker(engine, class_=TrialSession, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[TrialSession]:
+    """One transaction: commit when the block ends normally, roll everything back on any exception."""
+    session = _factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the package's migrations (no alembic.ini needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_db(url: str) -> None:
+    """Bring the schema to the newest revision (``alembic upgrade head``)."""
+    try:
+        command.upgrade(alembic_config(url), "head")
+    except OperationalError as exc:
+        raise ImmunoSepError(f"cannot reach or migrate database {url!r}: {exc.orig}") from None
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What ``init_db`` created. ``seed`` regenerates the randomization lists: keep it secret and safe."""
+
+    trial_id: int
+    trial_code: str
+    site_codes: tuple[str, ...]
+    slots_per_site: int
+    seed: str
+
+
+def init_db(
+    url: str,
+    protocol_path: str | Path | None = None,
+    sites: int | None = None,
+    *,
+    seed: str | None = None,
+    slots_per_site: int | None = None,
+) -> InitResult:
+    """Create the schema and seed the trial: protocol text and hash, ``sites`` sites, sealed lists.
+
+    ``sites`` defaults to ``protocol.trial.sites``; ``slots_per_site`` to ``protocol.randomization``.
+    A database that already holds a trial is refused.
+    """
+    # Seeding is a conduct operation (randomization lists); imported here to keep store importable alone.
+    from immunosep.conduct.sites import seed_trial
+
+    upgrade_db(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            if session.execute(select(Trial.id)).first() is not None:
+                raise ImmunoSepError(f"database {url!r} already holds a trial; use `db upgrade` instead")
+            return seed_trial(
+                session, protocol_path=protocol_path, sites=sites, seed=seed, slots_per_site=slots_per_site
+            )
+    finally:
+        engine.dispose()

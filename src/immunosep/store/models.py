@@ -1,0 +1,369 @@
+"""The trial database as SQLAlchemy 2 typed models.
+
+One table per kind of record. Patient-owned tables carry ``patient_id`` with ``ON DELETE CASCADE`` so a
+withdrawal with removal of data erases the patient in one delete; the randomization slot keeps no link
+to an erased patient (``patient_id`` set to NULL) but stays ``used``. Times are UTC; days are study days
+(day 1 = day of the first dose). Units are in the column names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("investigator", "pharmacist", "lab", "monitor", "data_manager", "dsmb", "admin")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC (all stored times are UTC)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+_TS = DateTime(timezone=True)
+_PATIENT_FK = "patients.id"
+
+
+class Trial(Base):
+    """One trial: the protocol it runs under (text and SHA-256) and the trial-level lock."""
+
+    __tablename__ = "trials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    protocol_text: Mapped[str] = mapped_column(Text)
+    protocol_sha256: Mapped[str] = mapped_column(String(64))
+    randomization_seed_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    locked_at: Mapped[datetime | None] = mapped_column(_TS)
+    locked_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_patient_number: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class User(Base):
+    """A person with one role; ``site_id`` is the home site of investigators and pharmacists."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    assigned_sites: Mapped[list[MonitorSite]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class MonitorSite(Base):
+    """Sites a monitor is assigned to."""
+
+    __tablename__ = "monitor_sites"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class Patient(Base):
+    """A screened patient, known only by a pseudonym such as ``S07-0012``."""
+
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="screened")
+    age_years: Mapped[int] = mapped_column(Integer)
+    sex: Mapped[str] = mapped_column(String(8))
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    height_cm: Mapped[float | None] = mapped_column(Float)
+    infection_type: Mapped[str] = mapped_column(String(40))
+    sepsis_onset_at: Mapped[datetime] = mapped_column(_TS)
+    stratum: Mapped[str | None] = mapped_column(String(32))
+    first_dose_at: Mapped[datetime | None] = mapped_column(_TS)
+    sidf_reversed: Mapped[bool | None] = mapped_column(Boolean)
+    sidf_day: Mapped[int | None] = mapped_column(Integer)
+    locked_at: Mapped[datetime | None] = mapped_column(_TS)
+    created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class PatientKey(Base):
+    """Per-patient key for the audit trail's value digests; deleted on erasure (crypto-shredding)."""
+
+    __tablename__ = "patient_keys"
+    patient_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class ScreeningEntry(Base):
+    """The screening log: one row per screened patient, eligible or not, with every exclusion reason."""
+
+    __tablename__ = "screening_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), unique=True)
+    screened_at: Mapped[datetime] = mapped_column(_TS)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    exclusion_reasons: Mapped[str] = mapped_column(Text, default="")
+    screened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class EligibilityAnswer(Base):
+    __tablename__ = "eligibility_answers"
+    __table_args__ = (UniqueConstraint("patient_id", "question"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(String(60))
+    answer: Mapped[str] = mapped_column(String(200))
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), unique=True)
+    given_by: Mapped[str] = mapped_column(String(20))
+    consented_at: Mapped[datetime] = mapped_column(_TS)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class BiomarkerDraw(Base):
+    """One EDTA sample measured at the central lab (ferritin ng/mL, mHLA-DR receptors per monocyte)."""
+
+    __tablename__ = "biomarker_draws"
+    __table_args__ = (UniqueConstraint("patient_id", "study_day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    study_day: Mapped[int] = mapped_column(Integer)
+    drawn_at: Mapped[datetime] = mapped_column(_TS)
+    ferritin_ng_ml: Mapped[float | None] = mapped_column(Float)
+    hla_dr_per_monocyte: Mapped[float | None] = mapped_column(Float)
+    entered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class RandomizationSlot(Base):
+    """One sealed slot of a site's pre-generated list; ``arm`` is never returned to a blinded role.
+
+    ``used`` stays true after an erasure although ``patient_id`` becomes NULL, so the slot is never reused.
+    """
+
+    __tablename__ = "randomization_slots"
+    __table_args__ = (UniqueConstraint("site_id", "sequence"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    block_number: Mapped[int] = mapped_column(Integer)
+    block_size: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[str] = mapped_column(String(32))
+    kit_number: Mapped[str] = mapped_column(String(16), unique=True)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="SET NULL"), unique=True)
+    allocated_at: Mapped[datetime | None] = mapped_column(_TS)
+    allocated_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class DoseRecord(Base):
+    """One scheduled injection, given or missed (written by the unblinded pharmacist)."""
+
+    __tablename__ = "dose_log"
+    __table_args__ = (UniqueConstraint("patient_id", "study_day", "route", "hour"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    study_day: Mapped[int] = mapped_column(Integer)
+    hour: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(8))
+    drug: Mapped[str] = mapped_column(String(60))
+    dose: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(12))
+    volume_ml: Mapped[float] = mapped_column(Float)
+    dummy: Mapped[bool] = mapped_column(Boolean)
+    renal_adjusted: Mapped[bool] = mapped_column(Boolean)
+    crcl_ml_min: Mapped[float | None] = mapped_column(Float)
+    given: Mapped[bool] = mapped_column(Boolean)
+    missed_reason: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class DailyCrf(Base):
+    """One patient-day in the ICU: the worst SOFA inputs of the day, organ support, and the scored SOFA."""
+
+    __tablename__ = "daily_crf"
+    __table_args__ = (UniqueConstraint("patient_id", "study_day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    study_day: Mapped[int] = mapped_column(Integer)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    pao2_fio2_mmhg: Mapped[float | None] = mapped_column(Float)
+    ventilated: Mapped[bool] = mapped_column(Boolean, default=False)
+    platelets_1e3_ul: Mapped[float | None] = mapped_column(Float)
+    bilirubin: Mapped[float | None] = mapped_column(Float)
+    bilirubin_unit: Mapped[str] = mapped_column(String(10), default="mg/dL")
+    map_mmhg: Mapped[float | None] = mapped_column(Float)
+    dopamine_ug_kg_min: Mapped[float] = mapped_column(Float, default=0.0)
+    dobutamine_ug_kg_min: Mapped[float] = mapped_column(Float, default=0.0)
+    epinephrine_ug_kg_min: Mapped[float] = mapped_column(Float, default=0.0)
+    norepinephrine_ug_kg_min: Mapped[float] = mapped_column(Float, default=0.0)
+    gcs: Mapped[int | None] = mapped_column(Integer)
+    creatinine: Mapped[float | None] = mapped_column(Float)
+    creatinine_unit: Mapped[str] = mapped_column(String(10), default="mg/dL")
+    urine_ml_day: Mapped[float | None] = mapped_column(Float)
+    mechanical_ventilation: Mapped[bool] = mapped_column(Boolean, default=False)
+    vasopressors: Mapped[bool] = mapped_column(Boolean, default=False)
+    ckrt: Mapped[bool] = mapped_column(Boolean, default=False)
+    sofa_respiration: Mapped[int] = mapped_column(Integer)
+    sofa_coagulation: Mapped[int] = mapped_column(Integer)
+    sofa_liver: Mapped[int] = mapped_column(Integer)
+    sofa_cardiovascular: Mapped[int] = mapped_column(Integer)
+    sofa_cns: Mapped[int] = mapped_column(Integer)
+    sofa_renal: Mapped[int] = mapped_column(Integer)
+    sofa_total: Mapped[int] = mapped_column(Integer)
+    sofa_missing: Mapped[str] = mapped_column(String(100), default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Outcome(Base):
+    """Vital status to the last follow-up day, ICU discharge, and the infection state on day 15."""
+
+    __tablename__ = "outcomes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), unique=True)
+    death_day: Mapped[int | None] = mapped_column(Integer)
+    last_known_alive_day: Mapped[int | None] = mapped_column(Integer)
+    icu_discharge_day: Mapped[int | None] = mapped_column(Integer)
+    infection_day15: Mapped[str | None] = mapped_column(String(20))
+
+
+class AdverseEvent(Base):
+    """A treatment-emergent adverse event coded with MedDRA; ``susar`` = serious, related and unexpected."""
+
+    __tablename__ = "adverse_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    onset_day: Mapped[int] = mapped_column(Integer)
+    verbatim: Mapped[str] = mapped_column(String(200), default="")
+    pt_code: Mapped[str] = mapped_column(String(12))
+    pt_name: Mapped[str] = mapped_column(String(100))
+    soc_code: Mapped[str] = mapped_column(String(12))
+    soc_name: Mapped[str] = mapped_column(String(100))
+    serious: Mapped[bool] = mapped_column(Boolean)
+    relatedness: Mapped[str] = mapped_column(String(30))
+    expected: Mapped[bool] = mapped_column(Boolean)
+    susar: Mapped[bool] = mapped_column(Boolean)
+    susar_reported_at: Mapped[datetime | None] = mapped_column(_TS)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Unblinding(Base):
+    """An emergency unblinding of one patient, with its reason."""
+
+    __tablename__ = "unblindings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    unblinded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    unblinded_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+
+
+class Withdrawal(Base):
+    """What remains of a withdrawn patient: pseudonym, site, the used slot, when and by whom."""
+
+    __tablename__ = "withdrawals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    pseudonym: Mapped[str] = mapped_column(String(32), unique=True)
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("randomization_slots.id"))
+    data_erased: Mapped[bool] = mapped_column(Boolean)
+    withdrawn_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class Query(Base):
+    """A data query on one field of one record: raised by a monitor/data manager, answered at the site."""
+
+    __tablename__ = "queries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[int | None] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(60), default="")
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    raised_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raised_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(_TS)
+    closed_by: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(_TS)
+
+
+class AuditEntry(Base):
+    """One change to one field (or one whole-row event), chained to the previous entry by SHA-256.
+
+    ``entry_hash`` covers the previous hash, time, user, table, row, action, field, reason and the
+    *digests* of the old and new values (HMAC-SHA256 under the patient's key for patient data), so the
+    values themselves can be scrubbed on erasure while the chain still verifies.
+    """
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[str] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    action: Mapped[str] = mapped_column(String(10))
+    field: Mapped[str] = mapped_column(String(60), default="")
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    old_digest: Mapped[str] = mapped_column(String(64), default="")
+    new_digest: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    erased: Mapped[bool] = mapped_column(Boolean, default=False)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+#: Tables whose rows belong to one patient (column ``patient_id``).
+PATIENT_TABLES = (
+    ScreeningEntry,
+    EligibilityAnswer,
+    Consent,
+    BiomarkerDraw,
+    DoseRecord,
+    DailyCrf,
+    Outcome,
+    AdverseEvent,
+    Unblinding,
+    Query,
+)
