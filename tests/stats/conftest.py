@@ -1,0 +1,23 @@
+"""Reference values produced by the R scripts in validation/ (regenerate with ``make validate``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "validation" / "reference"
+RTOL = 1e-6  # at least 6 significant digits where both sides compute the same quantity
+
+
+@pytest.fixture(scope="session")
+def r_reference() -> Callable[[str], Any]:
+    """Load ``validation/reference/<name>.json`` (written by ``validation/<script>.R``)."""
+
+    def load(name: str) -> Any:
+        return json.loads((REFERENCE_DIR / f"{name}.json").read_text())
+
+    return load
