@@ -1,0 +1,313 @@
+"""ADSL: one row per randomized patient, with population flags, baseline covariates and endpoint values.
+
+Built in the shape of pharmaverse admiral: :func:`derive_adsl` starts from the randomized patients and
+applies one ``derive_var_*`` / ``derive_vars_*`` function per variable (or group of variables computed
+together). Each takes the dataset first, checks its inputs at the top, never changes existing variables or
+rows of its input, and returns a new frame with the variables added. Every number (days, thresholds) comes
+from the protocol.
+
+Patients who withdrew consent with removal of data keep one row with ``usubjid``, ``siteid``, ``arm``,
+``randfl = 1``, ``analysed = 0`` and every other variable empty: the analysis population (SPEC.md,
+"Statistical analysis plan") is ``analysed == 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from immunosep.analysis.adsofa import derive_sofa_endpoint, sofa_days
+from immunosep.analysis.raw import RawTrial, check_raw_trial
+from immunosep.clinical.sidf import sidf_reversal
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+
+BINARY = pd.Int8Dtype()  # pandas nullable 0/1: an empty cell stays empty in CSV and XPT
+
+
+def _require(dataset: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in dataset.columns]
+    if missing:
+        raise ImmunoSepError(f"{what} needs column(s) {missing} in its input")
+
+
+def _new_only(dataset: pd.DataFrame, new: tuple[str, ...], what: str) -> None:
+    clash = [c for c in new if c in dataset.columns]
+    if clash:
+        raise ImmunoSepError(f"{what} would overwrite existing variable(s) {clash}")
+
+
+def _merge(dataset: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """Left-join ``values`` (indexed by usubjid) onto ``dataset`` keeping its row order."""
+    joined = dataset.join(values, on="usubjid")
+    return joined.reset_index(drop=True)
+
+
+def mortality_variable(day: int) -> str:
+    """ADSL variable name of death by study day ``day`` (``death_28d``)."""
+    return f"death_{day}d"
+
+
+# -- the start: randomized patients --------------------------------------------------------------------
+def derive_adsl_base(raw: RawTrial) -> pd.DataFrame:
+    """Randomized patients (kept and withdrawn) with identifiers, population flags and baseline covariates."""
+    p = raw.patients
+    kept = pd.DataFrame(
+        {
+            "usubjid": p["usubjid"].astype(str),
+            "siteid": p["siteid"].astype(str),
+            "stratum": p["stratum"].astype(str),
+            "arm": p["arm"].astype(str),
+            "randfl": 1,
+            "analysed": 1,
+            "age": pd.to_numeric(p["age"], errors="coerce"),
+            "sex": p["sex"].astype(str),
+            "cci": pd.to_numeric(p["cci"], errors="coerce"),
+            "apache2": pd.to_numeric(p["apache2"], errors="coerce"),
+            "infection_type": p["infection_type"].astype(str),
+        }
+    )
+    for optional in ("weight_kg", "hours_onset_to_dose"):
+        kept[optional] = pd.to_numeric(p[optional], errors="coerce") if optional in p.columns else np.nan
+    w = raw.withdrawals
+    withdrawn = pd.DataFrame(
+        {
+            "usubjid": w["usubjid"].astype(str),
+            "siteid": w["siteid"].astype(str),
+            "stratum": "",
+            "arm": w["arm"].astype(str),
+            "randfl": 1,
+            "analysed": 0,
+            "sex": "",
+            "infection_type": "",
+        }
+    )
+    adsl = pd.concat([kept, withdrawn], ignore_index=True) if len(withdrawn) else kept
+    if adsl["usubjid"].duplicated().any():
+        raise ImmunoSepError("a withdrawn patient's pseudonym also appears among the kept patients")
+    for flag in ("randfl", "analysed"):
+        adsl[flag] = adsl[flag].astype(BINARY)
+    return adsl.sort_values("usubjid").reset_index(drop=True)
+
+
+# -- SOFA endpoints -------------------------------------------------------------------------------------
+def derive_vars_sofa_endpoints(
+    dataset: pd.DataFrame, daily_sofa: pd.DataFrame, vital_status: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add the SOFA endpoints of the protocol for analysed patients (the shared kernel's rules).
+
+    ``sofa_baseline`` (points on the baseline day), ``mean_sofa_d2_9`` / ``sofa_decrease_d9`` /
+    ``primary_endpoint`` (primary window), ``mean_sofa_d2_15`` / ``sofa_decrease_d15`` /
+    ``sofa_d15_endpoint`` (day-15 window), ``sofa_imputed_days`` (days of the primary window imputed by the
+    death or carry-forward rule) and ``sofa_locf`` (1 if any day of the primary window was carried forward).
+    """
+    new = (
+        "sofa_baseline",
+        "mean_sofa_d2_9",
+        "sofa_decrease_d9",
+        "primary_endpoint",
+        "mean_sofa_d2_15",
+        "sofa_decrease_d15",
+        "sofa_d15_endpoint",
+        "sofa_imputed_days",
+        "sofa_locf",
+    )
+    _require(dataset, ("usubjid", "analysed"), "derive_vars_sofa_endpoints")
+    _new_only(dataset, new, "derive_vars_sofa_endpoints")
+    ids = dataset.loc[dataset["analysed"] == 1, "usubjid"]
+    n_days = sofa_days(protocol)
+    primary = protocol.endpoints.primary
+    d9 = derive_sofa_endpoint(ids, daily_sofa, vital_status, primary, n_days)
+    d15 = derive_sofa_endpoint(ids, daily_sofa, vital_status, protocol.endpoints.sofa_d15, n_days)
+    window = slice(primary.window_first_day - 1, primary.window_last_day)
+    values = pd.DataFrame(
+        {
+            "sofa_baseline": d9.baseline,
+            "mean_sofa_d2_9": d9.window_mean,
+            "sofa_decrease_d9": d9.decrease,
+            "primary_endpoint": d9.achieved.astype(int),
+            "mean_sofa_d2_15": d15.window_mean,
+            "sofa_decrease_d15": d15.decrease,
+            "sofa_d15_endpoint": d15.achieved.astype(int),
+            "sofa_imputed_days": d9.imputed[:, window].sum(axis=1),
+            "sofa_locf": d9.carried_forward[:, window].any(axis=1).astype(int),
+        },
+        index=pd.Index(ids, name="usubjid"),
+    )
+    out = _merge(dataset, values)
+    for col in ("primary_endpoint", "sofa_d15_endpoint", "sofa_locf", "sofa_imputed_days"):
+        out[col] = out[col].astype(BINARY if col != "sofa_imputed_days" else "Int16")
+    return out
+
+
+def derive_vars_baseline_support(
+    dataset: pd.DataFrame, daily_sofa: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add organ support and SOFA components on the baseline day (``mv_baseline``, ``ckrt_baseline`` 0/1,
+    ``sofa_<organ>_baseline`` points) when the daily frame carries them; absent inputs give empty values."""
+    _require(dataset, ("usubjid",), "derive_vars_baseline_support")
+    base = daily_sofa.loc[daily_sofa["day"] == protocol.endpoints.primary.baseline_day].set_index("usubjid")
+    mapping = {"mechanical_ventilation": "mv_baseline", "ckrt": "ckrt_baseline"}
+    organs = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
+    mapping |= {f"sofa_{o}": f"sofa_{o}_baseline" for o in organs}
+    _new_only(dataset, tuple(mapping.values()), "derive_vars_baseline_support")
+    values = pd.DataFrame(index=pd.Index(base.index, name="usubjid"))
+    for src, dst in mapping.items():
+        values[dst] = pd.to_numeric(base[src], errors="coerce") if src in base.columns else np.nan
+    out = _merge(dataset, values)
+    out.loc[out["analysed"] != 1, list(mapping.values())] = np.nan
+    for col in ("mv_baseline", "ckrt_baseline"):
+        out[col] = out[col].astype("Float64").round().astype(BINARY)
+    return out
+
+
+# -- mortality ------------------------------------------------------------------------------------------
+def derive_vars_mortality(
+    dataset: pd.DataFrame, vital_status: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add ``death_day`` and one 0/1 variable per protocol mortality day (``death_28d``, ``death_90d``).
+
+    A patient who died on or before day D is 1; a patient alive at last contact is 0 (SPEC.md: vital status
+    is followed to day 90; a patient lost to follow-up counts as alive, as in the published analysis).
+    """
+    days = protocol.endpoints.mortality.days
+    new = ("death_day", *(mortality_variable(d) for d in days))
+    _require(dataset, ("usubjid", "analysed"), "derive_vars_mortality")
+    _new_only(dataset, new, "derive_vars_mortality")
+    death = pd.to_numeric(vital_status.set_index("usubjid")["death_day"], errors="coerce")
+    values = pd.DataFrame({"death_day": death})
+    for d in days:
+        values[mortality_variable(d)] = (death <= d).astype(int)
+    out = _merge(dataset, values)
+    analysed = out["analysed"] == 1
+    for d in days:
+        col = mortality_variable(d)
+        out[col] = out[col].where(~analysed, out[col].fillna(0)).where(analysed).astype(BINARY)
+    return out
+
+
+def derive_vars_follow_up(dataset: pd.DataFrame, raw: RawTrial) -> pd.DataFrame:
+    """Add ``last_contact_day`` (last day known alive or dead, over every record) and ``icu_discharge_day``."""
+    _require(dataset, ("usubjid",), "derive_vars_follow_up")
+    _new_only(dataset, ("last_contact_day", "icu_discharge_day"), "derive_vars_follow_up")
+    vs = raw.vital_status.set_index("usubjid")
+    days = [
+        pd.to_numeric(vs["death_day"], errors="coerce"),
+        pd.to_numeric(vs["last_known_alive_day"], errors="coerce"),
+        pd.to_numeric(raw.daily_sofa.groupby("usubjid")["day"].max(), errors="coerce"),
+        pd.to_numeric(raw.biomarkers.groupby("usubjid")["day"].max(), errors="coerce"),
+    ]
+    last = pd.concat(days, axis=1).max(axis=1)
+    values = pd.DataFrame(
+        {
+            "last_contact_day": last,
+            "icu_discharge_day": pd.to_numeric(vs["icu_discharge_day"], errors="coerce"),
+        }
+    )
+    values.index.name = "usubjid"
+    return _merge(dataset, values)
+
+
+def derive_var_sensitivity_flag(dataset: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Add ``discharged_before_d9`` (0/1: alive out of the ICU before the last day of the primary window) and
+    ``sensfl`` (1 = in the sensitivity population: analysed and not discharged before that day)."""
+    _require(dataset, ("analysed", "icu_discharge_day", "death_day"), "derive_var_sensitivity_flag")
+    _new_only(dataset, ("discharged_before_d9", "sensfl"), "derive_var_sensitivity_flag")
+    last = protocol.endpoints.primary.window_last_day
+    out = dataset.copy()
+    analysed = out["analysed"] == 1
+    discharged = (out["icu_discharge_day"] < last) & ~(out["death_day"] <= out["icu_discharge_day"])
+    out["discharged_before_d9"] = discharged.fillna(False).astype(int).where(analysed).astype(BINARY)
+    out["sensfl"] = (analysed & ~discharged.fillna(False)).astype(int).astype(BINARY)
+    return out
+
+
+# -- SIDF reversal --------------------------------------------------------------------------------------
+def derive_vars_sidf_reversal(
+    dataset: pd.DataFrame, biomarkers: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add ``sidf_reversal`` (0/1, empty when not assessable), ``sidf_reversal_day`` and ``sidf_last_draw_day``.
+
+    The rule is :func:`immunosep.clinical.sidf.sidf_reversal` on the stratum's marker (ferritin for MALS,
+    mHLA-DR for immunoparalysis) at the protocol draw days. A patient is not assessable when the baseline
+    draw of that marker is missing; without enough later draws the patient has not reversed (SPEC.md).
+    """
+    new = ("sidf_reversal", "sidf_reversal_day", "sidf_last_draw_day", "ferritin_baseline", "hla_dr_baseline")
+    _require(dataset, ("usubjid", "stratum", "analysed"), "derive_vars_sidf_reversal")
+    _new_only(dataset, new, "derive_vars_sidf_reversal")
+    draw_days = list(protocol.biospecimens.days)
+    ids = dataset["usubjid"]
+    rows = pd.Index(ids).get_indexer(pd.Index(biomarkers["usubjid"]))
+    cols = pd.Index(draw_days).get_indexer(pd.Index(biomarkers["day"]))
+    keep = (rows >= 0) & (cols >= 0)
+    matrices = {}
+    for marker in ("ferritin_ng_ml", "hla_dr"):
+        m = np.full((len(ids), len(draw_days)), np.nan)
+        m[rows[keep], cols[keep]] = pd.to_numeric(biomarkers[marker], errors="coerce").to_numpy(float)[keep]
+        matrices[marker] = m
+    marker_of = {"mals": "ferritin_ng_ml", "immunoparalysis": "hla_dr"}
+    strata = dataset["stratum"].to_numpy()
+    analysed = (dataset["analysed"] == 1).to_numpy()
+    reversed_ = np.full(len(ids), np.nan)
+    reversal_day = np.full(len(ids), np.nan)
+    last_draw = np.full(len(ids), np.nan)
+    day_array = np.asarray(draw_days, dtype=float)
+    for i in np.flatnonzero(analysed):
+        stratum_marker = marker_of.get(str(strata[i]))
+        if stratum_marker is None:
+            continue
+        row = matrices[stratum_marker][i]
+        if np.isnan(row[0]):
+            continue  # no baseline draw of the stratum's marker: not assessable
+        result = sidf_reversal(
+            str(strata[i]), draw_days, [None if np.isnan(v) else float(v) for v in row], protocol
+        )
+        reversed_[i] = float(result.reversed)
+        reversal_day[i] = np.nan if result.day is None else float(result.day)
+        last_draw[i] = day_array[~np.isnan(row)].max()
+    values_frame = pd.DataFrame(
+        {
+            "sidf_reversal": reversed_,
+            "sidf_reversal_day": reversal_day,
+            "sidf_last_draw_day": last_draw,
+            "ferritin_baseline": matrices["ferritin_ng_ml"][:, 0],
+            "hla_dr_baseline": matrices["hla_dr"][:, 0],
+        },
+        index=pd.Index(ids, name="usubjid"),
+    )
+    out = _merge(dataset, values_frame)
+    out["sidf_reversal"] = out["sidf_reversal"].where(out["analysed"] == 1).round().astype(BINARY)
+    return out
+
+
+# -- infection state ------------------------------------------------------------------------------------
+def derive_var_infection_day15(
+    dataset: pd.DataFrame, infection: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add ``infection_day15`` (the state, "" when not assessed) and ``infection_day15_n`` (1 = best level)."""
+    _require(dataset, ("usubjid",), "derive_var_infection_day15")
+    _new_only(dataset, ("infection_day15", "infection_day15_n"), "derive_var_infection_day15")
+    levels = protocol.endpoints.infection_day15.levels
+    state = infection.set_index("usubjid")["infection_day15"].fillna("").astype(str)
+    values = pd.DataFrame({"infection_day15": state})
+    values["infection_day15_n"] = state.map({lv: i + 1 for i, lv in enumerate(levels)})
+    values.index.name = "usubjid"
+    out = _merge(dataset, values)
+    out["infection_day15"] = out["infection_day15"].fillna("")
+    out["infection_day15_n"] = out["infection_day15_n"].astype("Int8")
+    return out
+
+
+# -- the whole dataset ----------------------------------------------------------------------------------
+def derive_adsl(raw: RawTrial, protocol: Protocol) -> pd.DataFrame:
+    """ADSL for the whole trial: every derivation of this module applied in order."""
+    check_raw_trial(raw, protocol)
+    adsl = derive_adsl_base(raw)
+    adsl = derive_vars_baseline_support(adsl, raw.daily_sofa, protocol)
+    adsl = derive_vars_sofa_endpoints(adsl, raw.daily_sofa, raw.vital_status, protocol)
+    adsl = derive_vars_mortality(adsl, raw.vital_status, protocol)
+    adsl = derive_vars_follow_up(adsl, raw)
+    adsl = derive_var_sensitivity_flag(adsl, protocol)
+    adsl = derive_vars_sidf_reversal(adsl, raw.biomarkers, protocol)
+    adsl = derive_var_infection_day15(adsl, raw.infection, protocol)
+    return adsl
