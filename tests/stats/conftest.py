@@ -21,3 +21,11 @@ def r_reference() -> Callable[[str], Any]:
         return json.loads((REFERENCE_DIR / f"{name}.json").read_text())
 
     return load
+
+
+@pytest.fixture(scope="session")
+def r_trial_data() -> Any:
+    """The synthetic trial written by validation/models.R (R's RNG, set.seed(20251208))."""
+    import pandas as pd
+
+    return pd.read_csv(REFERENCE_DIR / "logistic_data.csv")

@@ -1,0 +1,259 @@
+"""Logistic regression with adjusted ORs, site as covariate or stratum, and stepwise selection.
+
+- Unconditional: statsmodels ``Logit`` (Newton, ML), Wald CIs for the ORs (as R ``confint.default``, SAS
+  ``CLODDS=WALD``, SPSS "95% C.I. for EXP(B)").
+- Site as a stratum: conditional logistic regression (statsmodels ``ConditionalLogit``, the exact conditional
+  likelihood of R ``survival::clogit(method="exact")``); no intercept, no site ORs.
+- Categorical covariates become treatment-coded dummies against their first level (sorted), as SPSS
+  ``/CONTRAST(...)=Indicator(1)`` and R's default contrasts.
+- (Quasi-)separation and non-convergence never pass silently: ``separation``/``converged`` on the result.
+
+Stepwise rule (documented choice; statsmodels has none): backward elimination by likelihood-ratio test, as SPSS
+"Backward: LR": start from all candidates, remove the variable (all its dummies together) whose LR-test P is
+largest if it exceeds ``remove_p`` (0.10); after each removal, re-enter the removed variable with the smallest
+LR-test P if below ``enter_p`` (0.05); stop when nothing changes. Forced variables (the arm) are never removed.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats as sps
+from statsmodels.discrete.conditional_models import ConditionalLogit
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
+from immunosep.errors import ImmunoSepError
+from immunosep.stats._checks import check_conf_level
+from immunosep.stats.results import Estimate, LogisticFit, StepwiseResult, StepwiseStep
+
+_SEPARATION_PROB = 1e-8
+_SEPARATION_COEF = 15.0  # |log OR| above this on a unit covariate means the likelihood has no finite maximum
+
+
+def _design(
+    data: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Numeric design matrix and, per covariate, the names of its columns."""
+    columns: dict[str, list[str]] = {}
+    parts = []
+    for name in covariates:
+        if name not in data.columns:
+            raise ImmunoSepError(f"column {name!r} is not in the data; columns are {list(data.columns)}")
+        if name in categorical:
+            levels = sorted(data[name].dropna().unique().tolist(), key=str)
+            if len(levels) < 2:
+                raise ImmunoSepError(f"categorical covariate {name!r} has a single level")
+            dummies = pd.DataFrame(
+                {f"{name}[{lv}]": (data[name] == lv).astype(float) for lv in levels[1:]}, index=data.index
+            )
+            columns[name] = list(dummies.columns)
+            parts.append(dummies)
+        else:
+            col = pd.to_numeric(data[name], errors="coerce").astype(float)
+            if col.isna().any():
+                raise ImmunoSepError(f"covariate {name!r} has missing or non-numeric values")
+            columns[name] = [name]
+            parts.append(col.to_frame(name))
+    design = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=data.index)
+    return design, columns
+
+
+def _outcome(data: pd.DataFrame, outcome: str) -> pd.Series:
+    if outcome not in data.columns:
+        raise ImmunoSepError(f"outcome column {outcome!r} is not in the data")
+    y = pd.to_numeric(data[outcome], errors="coerce")
+    if y.isna().any() or not set(y.unique()) <= {0, 1}:
+        raise ImmunoSepError(f"outcome {outcome!r} must be 0/1 without missing values")
+    if y.nunique() < 2:
+        raise ImmunoSepError(f"outcome {outcome!r} has no variation (all {int(y.iloc[0])})")
+    return y.astype(float)
+
+
+def _fit(y: pd.Series, x: pd.DataFrame, strata: pd.Series | None) -> tuple[Any, bool, bool]:
+    """Fit and return ``(result, converged, separation)``."""
+    separation = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if strata is None:
+                res = sm.Logit(y, sm.add_constant(x, has_constant="add")).fit(
+                    disp=False, maxiter=200, tol=1e-12
+                )
+                converged = bool(getattr(res, "mle_retvals", {}).get("converged", True))
+                prob = np.asarray(res.predict())
+                separation = bool(np.any(prob < _SEPARATION_PROB) or np.any(prob > 1 - _SEPARATION_PROB))
+            else:
+                res = ConditionalLogit(y, x, groups=np.asarray(strata)).fit(
+                    method="newton", tol=1e-12, disp=False, maxiter=200
+                )
+                converged = bool(getattr(res, "mle_retvals", {}).get("converged", True))
+        except PerfectSeparationError:
+            return None, False, True
+        except np.linalg.LinAlgError as exc:
+            raise ImmunoSepError(
+                f"the model cannot be fitted (singular design: collinear covariates?): {exc}"
+            ) from exc
+    if any("separation" in str(w.message).lower() for w in caught):
+        separation = True
+    params = np.asarray(res.params, dtype=float)
+    if not np.all(np.isfinite(params)) or np.any(np.abs(params) > _SEPARATION_COEF):
+        separation = True
+    return res, converged, separation
+
+
+def _log_likelihood(res: Any) -> float:
+    return float(res.llf)
+
+
+def logistic_regression(
+    data: pd.DataFrame,
+    outcome: str,
+    covariates: Sequence[str],
+    *,
+    categorical: Sequence[str] = (),
+    strata: str | None = None,
+    conf_level: float = 0.95,
+) -> LogisticFit:
+    """Adjusted ORs of ``outcome`` (0/1) on ``covariates``; ``strata`` names a column for conditional logistic."""
+    conf_level = check_conf_level(conf_level)
+    if not covariates:
+        raise ImmunoSepError("give at least one covariate")
+    y = _outcome(data, outcome)
+    x, _ = _design(data, covariates, categorical)
+    groups = None
+    if strata is not None:
+        if strata not in data.columns:
+            raise ImmunoSepError(f"stratum column {strata!r} is not in the data")
+        groups = data[strata]
+    res, converged, separation = _fit(y, x, groups)
+    method = (
+        "conditional logistic (exact conditional likelihood), wald CI"
+        if strata is not None
+        else "logistic regression (maximum likelihood), wald CI"
+    )
+    if res is None:
+        nan_terms = tuple(
+            Estimate(c, math.nan, math.nan, math.nan, math.nan, method, len(y)) for c in x.columns
+        )
+        return LogisticFit(
+            nan_terms, len(y), int(y.sum()), math.nan, math.nan, False, True, method + "; separation"
+        )
+    z = sps.norm.ppf(0.5 + conf_level / 2)
+    params = pd.Series(np.asarray(res.params, dtype=float), index=res.model.exog_names)
+    bse = pd.Series(np.asarray(res.bse, dtype=float), index=params.index)
+    terms = []
+    for name in x.columns:
+        b, se = float(params[name]), float(bse[name])
+        terms.append(
+            Estimate(
+                name,
+                math.exp(b) if b < 700 else math.inf,
+                math.exp(b - z * se) if math.isfinite(se) else math.nan,
+                math.exp(b + z * se) if math.isfinite(se) and b + z * se < 700 else math.nan,
+                float(2 * sps.norm.sf(abs(b / se))) if se > 0 else math.nan,
+                method,
+                len(y),
+                conf_level,
+            )
+        )
+    llf = _log_likelihood(res)
+    k = len(params)
+    if separation:
+        method += "; separation detected: ORs are not reliable"
+    if not converged:
+        method += "; did not converge"
+    return LogisticFit(
+        tuple(terms), len(y), int(y.sum()), llf, 2 * k - 2 * llf, converged, separation, method
+    )
+
+
+def stepwise_logistic(
+    data: pd.DataFrame,
+    outcome: str,
+    candidates: Sequence[str],
+    *,
+    forced: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    strata: str | None = None,
+    remove_p: float = 0.10,
+    enter_p: float = 0.05,
+    conf_level: float = 0.95,
+) -> StepwiseResult:
+    """Backward elimination by LR test (SPSS "Backward: LR"); ``forced`` variables always stay in."""
+    if not 0 < enter_p < remove_p < 1:
+        raise ImmunoSepError(f"need 0 < enter_p < remove_p < 1 (got enter {enter_p}, remove {remove_p})")
+    for f in forced:
+        if f not in candidates:
+            raise ImmunoSepError(f"forced variable {f!r} is not among the candidates")
+    y = _outcome(data, outcome)
+    groups = data[strata] if strata is not None else None
+
+    def llf(variables: Sequence[str]) -> tuple[float, int]:
+        if not variables:
+            if strata is not None:
+                return _null_conditional_llf(y, groups), 0
+            p = y.mean()
+            return float(y.sum() * math.log(p) + (len(y) - y.sum()) * math.log(1 - p)), 0
+        x, _ = _design(data, variables, categorical)
+        res, _, _ = _fit(y, x, groups)
+        if res is None:
+            raise ImmunoSepError(
+                f"separation when fitting {list(variables)}: stepwise selection is not possible"
+            )
+        return _log_likelihood(res), x.shape[1]
+
+    def lr(big: Sequence[str], small: Sequence[str]) -> tuple[float, int, float]:
+        (l1, k1), (l0, k0) = llf(big), llf(small)
+        stat = max(0.0, 2 * (l1 - l0))
+        return stat, k1 - k0, float(sps.chi2.sf(stat, k1 - k0))
+
+    current = list(candidates)
+    removed: list[str] = []
+    steps: list[StepwiseStep] = []
+    for _ in range(4 * len(candidates) + 4):
+        tests = {v: lr(current, [c for c in current if c != v]) for v in current if v not in forced}
+        changed = False
+        if tests:
+            worst = max(tests, key=lambda v: tests[v][2])
+            stat, df, p = tests[worst]
+            if p > remove_p:
+                current.remove(worst)
+                removed.append(worst)
+                steps.append(StepwiseStep("remove", worst, stat, df, p))
+                changed = True
+        if changed and len(removed) > 1:
+            entries = {v: lr([*current, v], current) for v in removed if v != steps[-1].variable}
+            if entries:
+                best = min(entries, key=lambda v: entries[v][2])
+                stat, df, p = entries[best]
+                if p < enter_p:
+                    current.append(best)
+                    removed.remove(best)
+                    steps.append(StepwiseStep("enter", best, stat, df, p))
+        if not changed:
+            break
+    fit = logistic_regression(
+        data, outcome, current, categorical=categorical, strata=strata, conf_level=conf_level
+    )
+    rule = (
+        f"backward elimination by likelihood-ratio test: remove if P > {remove_p:g}, re-enter if P < {enter_p:g};"
+        f" forced: {', '.join(forced) or 'none'}"
+    )
+    return StepwiseResult(fit, tuple(current), tuple(steps), rule)
+
+
+def _null_conditional_llf(y: pd.Series, groups: pd.Series | None) -> float:
+    """Conditional log-likelihood with no covariates: every arrangement of the events within a stratum is
+    equally likely, so it is minus the sum of log C(n_s, events_s)."""
+    assert groups is not None
+    total = 0.0
+    for _, ys in y.groupby(np.asarray(groups)):
+        n, e = len(ys), int(ys.sum())
+        total -= math.lgamma(n + 1) - math.lgamma(e + 1) - math.lgamma(n - e + 1)
+    return total

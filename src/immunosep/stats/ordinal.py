@@ -1,0 +1,102 @@
+"""Proportional-odds (cumulative logit) regression: OR of a worse outcome for group a vs group b.
+
+statsmodels ``OrderedModel(distr="logit")`` with no constant; the model is ``logit P(Y <= j) = theta_j - beta*a``
+(the parametrisation of R ``MASS::polr`` and SAS ``PROC LOGISTIC ... DESCENDING``-free cumulative logit), so
+``exp(beta)`` is the OR of being in a higher (worse) level. statsmodels reports thresholds as the first cut-off
+and then log-increments; we return them converted to the cut-offs ``theta_j`` that R and SPSS print.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+from immunosep.errors import ImmunoSepError
+from immunosep.stats._checks import check_conf_level
+from immunosep.stats.results import Estimate, OrdinalResult
+
+METHOD = "proportional odds (cumulative logit), wald CI"
+
+
+def _check_levels(levels: Sequence[str]) -> tuple[str, ...]:
+    levels = tuple(str(v) for v in levels)
+    if len(levels) < 2:
+        raise ImmunoSepError("an ordinal outcome needs at least two levels (ordered best to worst)")
+    if len(set(levels)) != len(levels):
+        raise ImmunoSepError(f"ordinal levels must be distinct, got {list(levels)}")
+    return levels
+
+
+def proportional_odds_rows(
+    outcome: Sequence[str], in_group_a: Sequence[bool], levels: Sequence[str], *, conf_level: float = 0.95
+) -> OrdinalResult:
+    """Fit on individual rows: ``outcome[i]`` one of ``levels`` (best first), ``in_group_a[i]`` True for group a."""
+    levels = _check_levels(levels)
+    conf_level = check_conf_level(conf_level)
+    if len(outcome) != len(in_group_a):
+        raise ImmunoSepError(f"{len(outcome)} outcomes but {len(in_group_a)} group flags")
+    unknown = sorted({str(v) for v in outcome} - set(levels))
+    if unknown:
+        raise ImmunoSepError(f"outcome values {unknown} are not among the levels {list(levels)}")
+    y = pd.Series(pd.Categorical([str(v) for v in outcome], categories=list(levels), ordered=True))
+    observed = y.value_counts()
+    if (observed > 0).sum() < 2:
+        raise ImmunoSepError(
+            "the outcome takes only one level: an ordinal model needs at least two observed levels"
+        )
+    if (observed == 0).any():
+        raise ImmunoSepError(
+            f"levels {list(observed[observed == 0].index)} are never observed; drop or merge them before fitting"
+        )
+    x = np.asarray(in_group_a, dtype=float)
+    if x.min() == x.max():
+        raise ImmunoSepError("all rows are in one group: give rows from both groups")
+    model = OrderedModel(y, pd.DataFrame({"group_a": x}), distr="logit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-10)
+    beta = float(fit.params["group_a"])
+    se = float(fit.bse["group_a"])
+    z = sps.norm.ppf(0.5 + conf_level / 2)
+    thresholds = model.transform_threshold_params(np.asarray(fit.params))[1:-1]
+    p = float(2 * sps.norm.sf(abs(beta / se)))
+    estimate = Estimate(
+        "odds_ratio_worse",
+        math.exp(beta),
+        math.exp(beta - z * se),
+        math.exp(beta + z * se),
+        p,
+        METHOD,
+        len(outcome),
+        conf_level,
+    )
+    return OrdinalResult(estimate, levels, tuple(float(t) for t in thresholds), METHOD)
+
+
+def proportional_odds_counts(
+    levels: Sequence[str], counts_a: Sequence[int], counts_b: Sequence[int], *, conf_level: float = 0.95
+) -> OrdinalResult:
+    """Fit from a table of counts per level (best first) in group a and group b."""
+    levels = _check_levels(levels)
+    if len(counts_a) != len(levels) or len(counts_b) != len(levels):
+        raise ImmunoSepError(
+            f"give one count per level: {len(levels)} levels, {len(counts_a)} counts in a, {len(counts_b)} in b"
+        )
+    for c in (*counts_a, *counts_b):
+        if isinstance(c, bool) or not float(c).is_integer() or c < 0:
+            raise ImmunoSepError(f"counts must be non-negative whole numbers, got {c!r}")
+    if sum(counts_a) == 0 or sum(counts_b) == 0:
+        raise ImmunoSepError("each group needs at least one patient")
+    outcome: list[str] = []
+    group: list[bool] = []
+    for flag, counts in ((True, counts_a), (False, counts_b)):
+        for level, count in zip(levels, counts, strict=True):
+            outcome += [level] * int(count)
+            group += [flag] * int(count)
+    return proportional_odds_rows(outcome, group, levels, conf_level=conf_level)

@@ -1,0 +1,85 @@
+"""Logistic, stepwise and conditional logistic vs R: validation/models.R (glm, drop1 LRT loop, clogit exact)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from immunosep.errors import ImmunoSepError
+from immunosep.stats.logistic import logistic_regression, stepwise_logistic
+
+RTOL = 1e-6
+
+
+@pytest.fixture
+def trial(r_trial_data) -> pd.DataFrame:
+    return r_trial_data.copy()
+
+
+def test_adjusted_ors_against_glm(trial, r_reference):
+    ref = r_reference("models")
+    fit = logistic_regression(trial, "primary", ["arm", "cci", "sofa", "age", "site"], categorical=["site"])
+    for r_name, name in (
+        ("arm", "arm"),
+        ("cci", "cci"),
+        ("sofa", "sofa"),
+        ("age", "age"),
+        ("sites02", "site[s02]"),
+    ):
+        term = fit.term(name)
+        b, se = ref["full"][r_name]["estimate"], ref["full"][r_name]["se"]
+        assert math.log(term.estimate) == pytest.approx(b, rel=RTOL)
+        assert term.ci == pytest.approx(
+            (math.exp(b - 1.959963984540054 * se), math.exp(b + 1.959963984540054 * se)), rel=RTOL
+        )
+        assert term.p == pytest.approx(ref["full"][r_name]["p"], rel=1e-5)
+    assert fit.log_likelihood == pytest.approx(ref["full_loglik"], rel=RTOL)
+    assert fit.aic == pytest.approx(ref["full_aic"], rel=RTOL)
+    assert fit.converged and not fit.separation and fit.n == len(trial)
+
+
+def test_stepwise_matches_r_backward_lr_loop(trial, r_reference):
+    ref = r_reference("models")["stepwise"]
+    res = stepwise_logistic(
+        trial, "primary", ["arm", "cci", "sofa", "age", "site"], forced=["arm"], categorical=["site"]
+    )
+    assert sorted(res.selected) == sorted(ref["selected"])
+    assert [(s.action, s.variable) for s in res.steps] == [(s["action"], s["variable"]) for s in ref["steps"]]
+    for mine, theirs in zip(res.steps, ref["steps"], strict=True):
+        assert mine.p == pytest.approx(theirs["p"], rel=1e-5)
+    assert math.log(res.fit.term("arm").estimate) == pytest.approx(ref["arm"]["estimate"], rel=RTOL)
+    assert "remove if P > 0.1" in res.rule and "forced: arm" in res.rule
+
+
+def test_site_as_stratum_is_conditional_logistic(trial, r_reference):
+    ref = r_reference("models")["clogit"]
+    fit = logistic_regression(trial, "primary", ["arm", "cci", "sofa"], strata="site")
+    for name in ("arm", "cci", "sofa"):
+        b, _se = ref[name]
+        assert math.log(fit.term(name).estimate) == pytest.approx(b, rel=1e-5)
+    assert fit.log_likelihood == pytest.approx(ref["loglik"], rel=RTOL)
+    assert "conditional" in fit.method
+
+
+def test_stepwise_with_site_as_stratum_keeps_arm(trial):
+    res = stepwise_logistic(trial, "primary", ["arm", "cci", "sofa", "age"], forced=["arm"], strata="site")
+    assert "arm" in res.selected and "conditional" in res.fit.method
+
+
+def test_separation_is_reported_not_hidden():
+    x = np.arange(20.0)
+    data = pd.DataFrame({"y": (x >= 10).astype(int), "x": x, "arm": np.tile([0, 1], 10)})
+    fit = logistic_regression(data, "y", ["arm", "x"])
+    assert fit.separation and "separation" in fit.method
+
+
+def test_bad_inputs(trial):
+    with pytest.raises(ImmunoSepError, match="not in the data"):
+        logistic_regression(trial, "primary", ["nope"])
+    with pytest.raises(ImmunoSepError, match="0/1"):
+        logistic_regression(trial, "sofa", ["arm"])
+    with pytest.raises(ImmunoSepError, match="forced variable"):
+        stepwise_logistic(trial, "primary", ["cci"], forced=["arm"])
