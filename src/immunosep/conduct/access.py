@@ -73,8 +73,13 @@ def require_role(actor: Actor, roles: Iterable[str], action: str) -> None:
 
 
 def begin(session: Session, actor: Actor, reason: str = "") -> None:
-    """Attribute the changes that follow in this transaction to ``actor`` (audit trail)."""
+    """Start a write: attribute what follows to ``actor`` and take the writers' lock.
+
+    Taking the lock first (before any read that a write depends on, such as the next patient number)
+    makes every write service serializable on both backends and free of lock-order deadlocks.
+    """
     audit.set_context(session, actor.user_id, reason)
+    audit.acquire_chain_lock(session)
 
 
 def in_scope(actor: Actor, site_id: int) -> bool:

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
-from immunosep.store import audit
 from immunosep.store.models import Patient, RandomizationSlot, utcnow
 
 KIT_DIGITS = 6
@@ -128,11 +127,16 @@ def allocate(session: Session, actor: Actor, pseudonym: str) -> Allocation:
     """
     require_role(actor, {"investigator"}, "randomize a patient")
     begin(session, actor, "randomization")
-    audit.acquire_chain_lock(session)
     patient = get_patient(session, actor, pseudonym, for_update=True)
     ensure_writable(session, patient)
     if patient.status == "randomized":
         raise ImmunoSepError(f"patient {pseudonym} is already randomized")
+    from immunosep.store.models import Consent
+
+    if session.query(Consent).filter_by(patient_id=patient.id).first() is None:
+        raise ImmunoSepError(
+            f"patient {pseudonym} has no recorded consent; record consent before randomizing"
+        )
     if patient.status != "classified":
         raise ImmunoSepError(
             f"patient {pseudonym} cannot be randomized in status {patient.status!r}: screen as eligible, "

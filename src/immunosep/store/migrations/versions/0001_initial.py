@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 06:10:29.317226
+Create Date: 2026-11-25 06:15:06.769847
 """
 
 from __future__ import annotations
@@ -191,10 +191,10 @@ def upgrade() -> None:
         sa.Column("bilirubin", sa.Float(), nullable=True),
         sa.Column("bilirubin_unit", sa.String(length=10), nullable=False),
         sa.Column("map_mmhg", sa.Float(), nullable=True),
-        sa.Column("dopamine_ug_kg_min", sa.Float(), nullable=False),
-        sa.Column("dobutamine_ug_kg_min", sa.Float(), nullable=False),
-        sa.Column("epinephrine_ug_kg_min", sa.Float(), nullable=False),
-        sa.Column("norepinephrine_ug_kg_min", sa.Float(), nullable=False),
+        sa.Column("dopamine_ug_kg_min", sa.Float(), nullable=True),
+        sa.Column("dobutamine_ug_kg_min", sa.Float(), nullable=True),
+        sa.Column("epinephrine_ug_kg_min", sa.Float(), nullable=True),
+        sa.Column("norepinephrine_ug_kg_min", sa.Float(), nullable=True),
         sa.Column("gcs", sa.Integer(), nullable=True),
         sa.Column("creatinine", sa.Float(), nullable=True),
         sa.Column("creatinine_unit", sa.String(length=10), nullable=False),

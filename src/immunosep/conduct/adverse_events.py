@@ -1,0 +1,133 @@
+"""Adverse events: MedDRA-coded, seriousness, relatedness on four levels, expectedness, SUSAR flag.
+
+A serious, related (probably or possibly) and unexpected event is a SUSAR: the flag and its report time
+are set in the same transaction that records the event, and :func:`susar_report` lists them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import (
+    CLINICAL_READERS,
+    Actor,
+    begin,
+    ensure_writable,
+    get_patient,
+    in_scope,
+    require_role,
+)
+from immunosep.conduct.meddra import MedDRA, demo_meddra
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import AdverseEvent, Patient, utcnow
+
+RELATEDNESS = ("probably related", "possibly related", "probably not related", "unrelated")
+RELATED = frozenset(RELATEDNESS[:2])
+
+
+@dataclass(frozen=True)
+class AeRecord:
+    id: int
+    pseudonym: str
+    onset_day: int
+    pt_name: str
+    soc_name: str
+    serious: bool
+    relatedness: str
+    expected: bool
+    susar: bool
+    susar_reported_at: datetime | None
+
+
+def _record(pseudonym: str, ae: AdverseEvent) -> AeRecord:
+    return AeRecord(
+        ae.id,
+        pseudonym,
+        ae.onset_day,
+        ae.pt_name,
+        ae.soc_name,
+        ae.serious,
+        ae.relatedness,
+        ae.expected,
+        ae.susar,
+        ae.susar_reported_at,
+    )
+
+
+def is_susar(serious: bool, relatedness: str, expected: bool) -> bool:
+    """Serious and related (probably or possibly) and unexpected."""
+    return serious and relatedness in RELATED and not expected
+
+
+def record_adverse_event(
+    session: Session,
+    actor: Actor,
+    pseudonym: str,
+    *,
+    onset_day: int,
+    term: str,
+    serious: bool,
+    relatedness: str,
+    expected: bool,
+    verbatim: str = "",
+    meddra: MedDRA | None = None,
+) -> AeRecord:
+    """Record a treatment-emergent AE coded to MedDRA PT and SOC; flags and reports a SUSAR at once."""
+    require_role(actor, {"investigator"}, "record adverse events")
+    begin(session, actor, "adverse event")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    if patient.status != "randomized":
+        raise ImmunoSepError(
+            f"patient {pseudonym} is not randomized; only treatment-emergent events are recorded"
+        )
+    if relatedness not in RELATEDNESS:
+        raise ImmunoSepError(f"relatedness is one of {RELATEDNESS}", field="relatedness")
+    if onset_day < 1:
+        raise ImmunoSepError("onset day is a study day >= 1", field="onset_day")
+    coded = (meddra or demo_meddra()).code(term)
+    susar = is_susar(serious, relatedness, expected)
+    ae = AdverseEvent(
+        patient_id=patient.id,
+        onset_day=onset_day,
+        verbatim=verbatim or term,
+        pt_code=coded.pt_code,
+        pt_name=coded.pt_name,
+        soc_code=coded.soc_code,
+        soc_name=coded.soc_name,
+        serious=serious,
+        relatedness=relatedness,
+        expected=expected,
+        susar=susar,
+        susar_reported_at=utcnow() if susar else None,
+        recorded_by=actor.user_id,
+    )
+    session.add(ae)
+    session.flush()
+    return _record(pseudonym, ae)
+
+
+def adverse_events(session: Session, actor: Actor, pseudonym: str) -> list[AeRecord]:
+    """One patient's adverse events (clinical readers in scope)."""
+    require_role(actor, CLINICAL_READERS, "read adverse events")
+    patient = get_patient(session, actor, pseudonym)
+    rows = session.execute(
+        select(AdverseEvent).where(AdverseEvent.patient_id == patient.id).order_by(AdverseEvent.id)
+    ).scalars()
+    return [_record(pseudonym, r) for r in rows]
+
+
+def susar_report(session: Session, actor: Actor) -> list[AeRecord]:
+    """Every SUSAR in the actor's scope (investigators, monitors, data managers), newest last."""
+    require_role(actor, CLINICAL_READERS, "read the SUSAR report")
+    rows = session.execute(
+        select(AdverseEvent, Patient)
+        .join(Patient, Patient.id == AdverseEvent.patient_id)
+        .where(AdverseEvent.susar.is_(True))
+        .order_by(AdverseEvent.susar_reported_at)
+    ).all()
+    return [_record(p.pseudonym, ae) for ae, p in rows if in_scope(actor, p.site_id)]

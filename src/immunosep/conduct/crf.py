@@ -1,0 +1,164 @@
+"""The daily case report form: one row per patient-day with the SOFA inputs and organ support.
+
+SOFA is always computed by ``clinical.sofa.sofa`` from the stored inputs, never typed in. A second
+entry for the same day is a correction and needs a reason (recorded in the audit trail with the old and
+new values). Everything here is arm-free, so every clinical reader gets the same view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.clinical.sofa import sofa
+from immunosep.conduct.access import (
+    CLINICAL_READERS,
+    Actor,
+    begin,
+    ensure_writable,
+    get_patient,
+    require_role,
+)
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import DailyCrf, Patient
+
+MAX_STUDY_DAY = 90
+
+
+@dataclass(frozen=True)
+class DailyInputs:
+    """The worst values of the day (``None`` = not measured; vasopressors in ug/kg/min)."""
+
+    weight_kg: float | None = None
+    pao2_fio2_mmhg: float | None = None
+    ventilated: bool = False
+    platelets_1e3_ul: float | None = None
+    bilirubin: float | None = None
+    bilirubin_unit: str = "mg/dL"
+    map_mmhg: float | None = None
+    dopamine_ug_kg_min: float | None = None
+    dobutamine_ug_kg_min: float | None = None
+    epinephrine_ug_kg_min: float | None = None
+    norepinephrine_ug_kg_min: float | None = None
+    gcs: int | None = None
+    creatinine: float | None = None
+    creatinine_unit: str = "mg/dL"
+    urine_ml_day: float | None = None
+    mechanical_ventilation: bool = False
+    vasopressors: bool = False
+    ckrt: bool = False
+
+
+INPUT_FIELDS = tuple(f.name for f in fields(DailyInputs))
+SOFA_FIELDS = (
+    "sofa_respiration",
+    "sofa_coagulation",
+    "sofa_liver",
+    "sofa_cardiovascular",
+    "sofa_cns",
+    "sofa_renal",
+    "sofa_total",
+    "sofa_missing",
+)
+
+
+@dataclass(frozen=True)
+class DailyRecord:
+    """One stored patient-day: the inputs and the computed SOFA."""
+
+    pseudonym: str
+    study_day: int
+    inputs: DailyInputs
+    sofa_total: int
+    sofa_components: dict[str, int]
+    sofa_missing: str
+
+
+def _score(inputs: DailyInputs) -> dict[str, int | str]:
+    s = sofa(
+        pao2_fio2_mmhg=inputs.pao2_fio2_mmhg,
+        ventilated=inputs.ventilated,
+        platelets_1e3_ul=inputs.platelets_1e3_ul,
+        bilirubin=inputs.bilirubin,
+        bilirubin_unit=inputs.bilirubin_unit,
+        map_mmhg=inputs.map_mmhg,
+        dopamine=inputs.dopamine_ug_kg_min,
+        dobutamine=inputs.dobutamine_ug_kg_min,
+        epinephrine=inputs.epinephrine_ug_kg_min,
+        norepinephrine=inputs.norepinephrine_ug_kg_min,
+        gcs=inputs.gcs,
+        creatinine=inputs.creatinine,
+        creatinine_unit=inputs.creatinine_unit,
+        urine_ml_day=inputs.urine_ml_day,
+    )
+    return {
+        "sofa_respiration": s.respiration,
+        "sofa_coagulation": s.coagulation,
+        "sofa_liver": s.liver,
+        "sofa_cardiovascular": s.cardiovascular,
+        "sofa_cns": s.cns,
+        "sofa_renal": s.renal,
+        "sofa_total": s.total,
+        "sofa_missing": ",".join(s.missing),
+    }
+
+
+def _record(pseudonym: str, row: DailyCrf) -> DailyRecord:
+    return DailyRecord(
+        pseudonym=pseudonym,
+        study_day=row.study_day,
+        inputs=DailyInputs(**{f: getattr(row, f) for f in INPUT_FIELDS}),
+        sofa_total=row.sofa_total,
+        sofa_components={f.removeprefix("sofa_"): getattr(row, f) for f in SOFA_FIELDS[:6]},
+        sofa_missing=row.sofa_missing,
+    )
+
+
+def record_day(
+    session: Session, actor: Actor, pseudonym: str, study_day: int, inputs: DailyInputs, *, reason: str = ""
+) -> DailyRecord:
+    """Enter a patient-day, or correct it (``reason`` required); SOFA is recomputed either way."""
+    require_role(actor, {"investigator"}, "enter the daily CRF")
+    begin(session, actor, reason or "daily CRF")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    if patient.status != "randomized":
+        raise ImmunoSepError(
+            f"patient {pseudonym} is not randomized; the daily CRF starts after randomization"
+        )
+    if not 1 <= study_day <= MAX_STUDY_DAY:
+        raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
+    values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
+    row = session.execute(
+        select(DailyCrf).where(DailyCrf.patient_id == patient.id, DailyCrf.study_day == study_day)
+    ).scalar_one_or_none()
+    if row is None:
+        row = DailyCrf(patient_id=patient.id, study_day=study_day, recorded_by=actor.user_id, **values)
+        session.add(row)
+    else:
+        if not reason.strip():
+            raise ImmunoSepError(
+                f"day {study_day} of {pseudonym} is already entered; a correction needs a reason",
+                field="reason",
+            )
+        for k, v in values.items():
+            setattr(row, k, v)
+    session.flush()
+    return _record(pseudonym, row)
+
+
+def daily_records(session: Session, actor: Actor, pseudonym: str) -> list[DailyRecord]:
+    """All patient-days of one patient, by day (investigators, monitors, data managers)."""
+    require_role(actor, CLINICAL_READERS, "read the daily CRF")
+    patient = get_patient(session, actor, pseudonym)
+    return [_record(pseudonym, r) for r in _rows(session, patient)]
+
+
+def _rows(session: Session, patient: Patient) -> list[DailyCrf]:
+    return list(
+        session.execute(
+            select(DailyCrf).where(DailyCrf.patient_id == patient.id).order_by(DailyCrf.study_day)
+        ).scalars()
+    )

@@ -1,0 +1,163 @@
+"""Dosing: the day's double-dummy regimen for the unblinded pharmacist, and the log of every dose.
+
+The regimen comes from ``clinical.regimen.daily_regimen`` with the day's creatinine clearance
+(``clinical.renal.creatinine_clearance_ml_min``: age and sex from screening, weight from the day's CRF
+or screening, creatinine from the day's CRF). Without a creatinine that day there is no renal adjustment.
+The first dose must start within ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset.
+Blinded roles see only :func:`administrations` (day, hour, route, given or missed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.clinical.regimen import DailyDose, daily_regimen
+from immunosep.clinical.renal import creatinine_clearance_ml_min
+from immunosep.clinical.units import creatinine_mg_dl
+from immunosep.conduct.access import (
+    CLINICAL_READERS,
+    Actor,
+    begin,
+    ensure_writable,
+    get_patient,
+    require_role,
+)
+from immunosep.conduct.randomization import slot_of
+from immunosep.conduct.sites import protocol_of
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import DailyCrf, DoseRecord, Patient, utcnow
+
+
+@dataclass(frozen=True)
+class DayRegimen:
+    """What the pharmacist prepares for one day (unblinded)."""
+
+    pseudonym: str
+    study_day: int
+    crcl_ml_min: float | None
+    doses: tuple[DailyDose, ...]
+
+
+def _crcl(session: Session, patient: Patient, study_day: int) -> float | None:
+    crf = session.execute(
+        select(DailyCrf).where(DailyCrf.patient_id == patient.id, DailyCrf.study_day == study_day)
+    ).scalar_one_or_none()
+    if crf is None or crf.creatinine is None:
+        return None
+    weight = crf.weight_kg if crf.weight_kg is not None else patient.weight_kg
+    if weight is None:
+        return None
+    return float(
+        creatinine_clearance_ml_min(
+            patient.age_years,
+            weight,
+            patient.sex,
+            float(creatinine_mg_dl(crf.creatinine, crf.creatinine_unit)),
+            height_cm=patient.height_cm,
+            protocol=protocol_of(session),
+        )
+    )
+
+
+def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
+    p = protocol_of(session)
+    if not 1 <= study_day <= p.treatment.days:
+        raise ImmunoSepError(f"treatment days are 1-{p.treatment.days}, got {study_day}", field="study_day")
+    slot = slot_of(session, patient)
+    assert patient.stratum is not None
+    crcl = _crcl(session, patient, study_day)
+    doses = daily_regimen(patient.stratum, slot.arm, crcl, protocol=p)
+    return DayRegimen(patient.pseudonym, study_day, crcl, tuple(doses))
+
+
+def day_regimen(session: Session, actor: Actor, pseudonym: str, study_day: int) -> DayRegimen:
+    """The day's injections (active or dummy), renal adjustment applied: pharmacist of the site only."""
+    require_role(actor, {"pharmacist"}, "see the treatment regimen")
+    return _regimen(session, get_patient(session, actor, pseudonym), study_day)
+
+
+def record_dose(
+    session: Session,
+    actor: Actor,
+    pseudonym: str,
+    study_day: int,
+    route: str,
+    hour: int,
+    *,
+    given: bool,
+    missed_reason: str = "",
+    given_at: datetime | None = None,
+) -> DoseRecord:
+    """Log one scheduled injection as given or missed (with a reason)."""
+    require_role(actor, {"pharmacist"}, "record doses")
+    begin(session, actor, "dose log")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    regimen = _regimen(session, patient, study_day)
+    dose = next((d for d in regimen.doses if d.route == route), None)
+    if dose is None:
+        raise ImmunoSepError(f"route must be one of {[d.route for d in regimen.doses]}", field="route")
+    if not 0 <= hour < 24 or ((study_day - 1) * 24 + hour) % dose.interval_hours:
+        raise ImmunoSepError(
+            f"no {route} dose is due on day {study_day} at hour {hour}: {route} doses are due every "
+            f"{dose.interval_hours} h from hour 0 of day 1",
+            field="hour",
+        )
+    if not given and not missed_reason.strip():
+        raise ImmunoSepError("a missed dose needs a reason", field="missed_reason")
+    p = protocol_of(session)
+    when = given_at or utcnow()
+    if given and patient.first_dose_at is None:
+        hours = (when - patient.sepsis_onset_at).total_seconds() / 3600.0
+        limit = p.treatment.first_dose_max_hours_after_onset
+        if hours >= limit:
+            raise ImmunoSepError(
+                f"the first dose must start within {limit:g} h of sepsis onset ({hours:.1f} h have passed)"
+            )
+        patient.first_dose_at = when
+    record = DoseRecord(
+        patient_id=patient.id,
+        study_day=study_day,
+        hour=hour,
+        route=route,
+        drug=dose.drug,
+        dose=dose.dose,
+        unit=dose.unit,
+        volume_ml=dose.volume_ml,
+        dummy=dose.dummy,
+        renal_adjusted=dose.renal_adjusted,
+        crcl_ml_min=regimen.crcl_ml_min,
+        given=given,
+        missed_reason=missed_reason,
+        recorded_by=actor.user_id,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class Administration:
+    """A blinded view of one logged injection."""
+
+    study_day: int
+    hour: int
+    route: str
+    given: bool
+    missed_reason: str
+
+
+def administrations(session: Session, actor: Actor, pseudonym: str) -> list[Administration]:
+    """Which scheduled injections were given or missed, without drug, dose or volume."""
+    require_role(actor, CLINICAL_READERS | {"pharmacist"}, "read the dosing log")
+    patient = get_patient(session, actor, pseudonym)
+    rows = session.execute(
+        select(DoseRecord)
+        .where(DoseRecord.patient_id == patient.id)
+        .order_by(DoseRecord.study_day, DoseRecord.hour, DoseRecord.route)
+    ).scalars()
+    return [Administration(r.study_day, r.hour, r.route, r.given, r.missed_reason) for r in rows]

@@ -1,0 +1,66 @@
+"""Data lock per patient and for the whole trial: after it every service refuses to change data.
+
+A patient can be locked once it has no open or answered query; the trial once every randomized patient
+is locked. Locks are not reversible through the services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role, trial
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import Patient, Query, utcnow
+
+
+@dataclass(frozen=True)
+class LockResult:
+    what: str
+    locked_at: datetime
+
+
+def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
+    require_role(actor, {"data_manager"}, "lock data")
+    begin(session, actor, "patient lock")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    pending = session.execute(
+        select(func.count()).where(Query.patient_id == patient.id, Query.status != "closed")
+    ).scalar_one()
+    if pending:
+        raise ImmunoSepError(
+            f"patient {pseudonym} has {pending} query(ies) not closed; close them before lock"
+        )
+    patient.locked_at = utcnow()
+    session.flush()
+    return LockResult(pseudonym, patient.locked_at)
+
+
+def lock_trial(session: Session, actor: Actor | None) -> LockResult:
+    """Lock the trial (data manager; ``None`` = the command line with database access)."""
+    if actor is not None:
+        require_role(actor, {"data_manager"}, "lock the trial")
+        begin(session, actor, "trial lock")
+    ensure_writable(session)
+    unlocked = (
+        session.execute(
+            select(Patient.pseudonym)
+            .where(Patient.status == "randomized", Patient.locked_at.is_(None))
+            .limit(5)
+        )
+        .scalars()
+        .all()
+    )
+    if unlocked:
+        raise ImmunoSepError(
+            f"randomized patients not yet locked, e.g. {', '.join(unlocked)}; lock them first"
+        )
+    t = trial(session)
+    t.locked_at = utcnow()
+    t.locked_by = actor.user_id if actor else None
+    session.flush()
+    return LockResult(t.code, t.locked_at)

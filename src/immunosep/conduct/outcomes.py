@@ -1,0 +1,106 @@
+"""Outcomes: vital status to the last follow-up day, ICU discharge day, infection state on day 15."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import (
+    CLINICAL_READERS,
+    Actor,
+    begin,
+    ensure_writable,
+    get_patient,
+    require_role,
+)
+from immunosep.conduct.sites import protocol_of
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import Outcome, Patient
+
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    pseudonym: str
+    death_day: int | None
+    last_known_alive_day: int | None
+    icu_discharge_day: int | None
+    infection_day15: str | None
+
+
+def _outcome(session: Session, patient: Patient) -> Outcome | None:
+    return session.execute(select(Outcome).where(Outcome.patient_id == patient.id)).scalar_one_or_none()
+
+
+def record_outcome(
+    session: Session,
+    actor: Actor,
+    pseudonym: str,
+    *,
+    death_day: int | object | None = _UNSET,
+    last_known_alive_day: int | object | None = _UNSET,
+    icu_discharge_day: int | object | None = _UNSET,
+    infection_day15: str | object | None = _UNSET,
+    reason: str = "",
+) -> OutcomeRecord:
+    """Set any of the outcome fields; changing a value already set needs a reason."""
+    require_role(actor, {"investigator"}, "record outcomes")
+    begin(session, actor, reason or "outcome")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    if patient.status != "randomized":
+        raise ImmunoSepError(f"patient {pseudonym} is not randomized")
+    p = protocol_of(session)
+    last_day = max(p.endpoints.mortality.days)
+    changes = {
+        k: v
+        for k, v in {
+            "death_day": death_day,
+            "last_known_alive_day": last_known_alive_day,
+            "icu_discharge_day": icu_discharge_day,
+            "infection_day15": infection_day15,
+        }.items()
+        if v is not _UNSET
+    }
+    for k in ("death_day", "last_known_alive_day", "icu_discharge_day"):
+        v = changes.get(k)
+        if v is not None and not (isinstance(v, int) and 1 <= v <= last_day):
+            raise ImmunoSepError(f"{k} must be a study day 1-{last_day}", field=k)
+    levels = p.endpoints.infection_day15.levels
+    if changes.get("infection_day15") is not None and changes["infection_day15"] not in levels:
+        raise ImmunoSepError(f"infection state on day 15 is one of {levels}", field="infection_day15")
+    row = _outcome(session, patient)
+    if row is None:
+        row = Outcome(patient_id=patient.id)
+        session.add(row)
+    else:
+        for k, v in changes.items():
+            if getattr(row, k) is not None and getattr(row, k) != v and not reason.strip():
+                raise ImmunoSepError(
+                    f"{k} of {pseudonym} is already set; a correction needs a reason", field=k
+                )
+    for k, v in changes.items():
+        setattr(row, k, v)
+    death, alive = row.death_day, row.last_known_alive_day
+    if death is not None and alive is not None and alive >= death:
+        raise ImmunoSepError(
+            "last day known alive must be before the day of death", field="last_known_alive_day"
+        )
+    session.flush()
+    return OutcomeRecord(
+        pseudonym, row.death_day, row.last_known_alive_day, row.icu_discharge_day, row.infection_day15
+    )
+
+
+def get_outcome(session: Session, actor: Actor, pseudonym: str) -> OutcomeRecord:
+    require_role(actor, CLINICAL_READERS, "read outcomes")
+    patient = get_patient(session, actor, pseudonym)
+    row = _outcome(session, patient)
+    if row is None:
+        return OutcomeRecord(pseudonym, None, None, None, None)
+    return OutcomeRecord(
+        pseudonym, row.death_day, row.last_known_alive_day, row.icu_discharge_day, row.infection_day15
+    )

@@ -1,0 +1,226 @@
+"""Shared database fixtures: the same tests run on a SQLite file and on a real PostgreSQL server.
+
+Migrations are slow, so each xdist worker builds one initialized template per backend (trial seeded with
+3 sites, fixed seed, one user per role) and every test gets a fresh copy: a file copy on SQLite,
+``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. The PostgreSQL admin URL comes from
+``IMMUNOSEP_TEST_PG_URL`` (default: local trust-auth server); an unreachable server FAILS the tests,
+it never skips them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TEST_SEED = "immunosep-test-seed"
+TEST_SITES = 3
+#: Enough slots at one site for the 200-concurrent-allocations test.
+TEST_SLOTS_PER_SITE = 210
+TEST_PASSWORD = "correct horse battery"
+#: username -> (role, site codes)
+TEST_USERS: dict[str, tuple[str, list[str]]] = {
+    "inv1": ("investigator", ["S01"]),
+    "inv2": ("investigator", ["S02"]),
+    "pharm1": ("pharmacist", ["S01"]),
+    "pharm2": ("pharmacist", ["S02"]),
+    "lab": ("lab", []),
+    "mon1": ("monitor", ["S01"]),
+    "dm": ("data_manager", []),
+    "dsmb": ("dsmb", []),
+    "admin": ("admin", []),
+}
+
+
+def pg_admin_url() -> str:
+    return os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG_URL
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _pg_admin_engine() -> Engine:
+    url = pg_admin_url()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        pytest.fail(
+            f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is not reachable ({exc}); "
+            "start it with `make services` or set IMMUNOSEP_TEST_PG_URL",
+            pytrace=False,
+        )
+    return engine
+
+
+def _pg_db_url(name: str) -> str:
+    return make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def _seed(url: str) -> None:
+    from immunosep.conduct.users import create_user
+    from immunosep.store.db import init_db, make_engine, session_scope
+
+    init_db(url, sites=TEST_SITES, seed=TEST_SEED, slots_per_site=TEST_SLOTS_PER_SITE)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            for name, (role, sites) in TEST_USERS.items():
+                create_user(session, None, name, TEST_PASSWORD, role, sites)
+    finally:
+        engine.dispose()
+
+
+class _Templates:
+    """Lazily built per-worker templates; dropped at the end of the session."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.sqlite_path: Path | None = None
+        self.pg_name: str | None = None
+        self.pg_admin: Engine | None = None
+
+    def sqlite(self) -> Path:
+        if self.sqlite_path is None:
+            path = self.tmp / "template.db"
+            _seed(f"sqlite:///{path}")
+            self.sqlite_path = path
+        return self.sqlite_path
+
+    def postgres(self) -> tuple[Engine, str]:
+        if self.pg_admin is None:
+            self.pg_admin = _pg_admin_engine()
+        if self.pg_name is None:
+            name = f"immunosep_tpl_{_worker()}_{secrets.token_hex(4)}"
+            with self.pg_admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            _seed(_pg_db_url(name))
+            self.pg_name = name
+        return self.pg_admin, self.pg_name
+
+    def close(self) -> None:
+        if self.pg_admin is not None:
+            if self.pg_name is not None:
+                with self.pg_admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+            self.pg_admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templates]:
+    t = _Templates(tmp_path_factory.mktemp("db_templates"))
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Path) -> Iterator[str]:
+    """A fresh, initialized and seeded trial database (see module docstring) on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "trial.db"
+        shutil.copyfile(_templates.sqlite(), path)
+        yield f"sqlite:///{path}"
+        return
+    admin, template = _templates.postgres()
+    name = f"immunosep_t_{_worker()}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield _pg_db_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    from immunosep.store.db import make_engine
+
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@dataclass
+class Trial:
+    """Test handle: the engine and an Actor per test user."""
+
+    engine: Engine
+    url: str
+    actors: dict[str, object]
+
+
+@pytest.fixture
+def trial(engine: Engine, db_url: str) -> Trial:
+    from sqlalchemy import select
+
+    from immunosep.conduct.access import actor_for
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import User
+
+    with session_scope(engine) as session:
+        users = session.execute(select(User)).scalars().all()
+        actors: dict[str, object] = {u.username: actor_for(session, u) for u in users}
+    return Trial(engine=engine, url=db_url, actors=actors)
+
+
+def screening_input(**overrides: object) -> object:
+    """An eligible patient's screening answers (onset 10 h ago), with overrides."""
+    from datetime import UTC, datetime, timedelta
+
+    from immunosep.conduct.screening import ScreeningInput
+
+    values: dict[str, object] = {
+        "age_years": 64,
+        "sex": "male",
+        "infection_type": "cap",
+        "sepsis_onset_at": datetime.now(UTC) - timedelta(hours=10),
+        "sofa_now": 7,
+        "neutrophils_per_mm3": 9000.0,
+        "weight_kg": 80.0,
+        "height_cm": 175.0,
+    }
+    values.update(overrides)
+    return ScreeningInput(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def enroll(trial: Trial):  # type: ignore[no-untyped-def]
+    """``enroll(investigator="inv1", ferritin=6000.0, hla_dr=None, **screening)`` -> randomized pseudonym."""
+    from immunosep.conduct import biospecimens, classification, randomization, screening
+    from immunosep.store.db import session_scope
+
+    def _enroll(
+        investigator: str = "inv1", ferritin: float = 6000.0, hla_dr: float | None = None, **kw: object
+    ) -> str:
+        inv, lab = trial.actors[investigator], trial.actors["lab"]
+        with session_scope(trial.engine) as s:
+            pseudonym = screening.screen(s, inv, screening_input(**kw)).pseudonym  # type: ignore[arg-type]
+        with session_scope(trial.engine) as s:
+            biospecimens.record_draw(
+                s,
+                lab,
+                pseudonym,
+                1,
+                ferritin_ng_ml=ferritin,
+                hla_dr_per_monocyte=hla_dr,  # type: ignore[arg-type]
+            )
+        with session_scope(trial.engine) as s:
+            classification.classify_patient(s, inv, pseudonym)  # type: ignore[arg-type]
+            screening.record_consent(s, inv, pseudonym, "relative")  # type: ignore[arg-type]
+        with session_scope(trial.engine) as s:
+            randomization.allocate(s, inv, pseudonym)  # type: ignore[arg-type]
+        return pseudonym
+
+    return _enroll
