@@ -1,1 +1,51 @@
-"""Pure, vectorized clinical rules: SOFA, Sepsis-3, immune state, renal function, regimen, SIDF reversal."""
+"""Pure, vectorized clinical rules: SOFA, Sepsis-3, immune state, renal function, regimen, SIDF reversal.
+
+No I/O, no database, no global state: arrays in, arrays out, with scalar wrappers for the bedside. Trial
+numbers come from a :class:`~immunosep.protocol.schema.Protocol` (the bundled one by default).
+"""
+
+from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, classify, classify_arrays
+from immunosep.clinical.regimen import DailyDose, ScheduledDose, daily_regimen, dose_schedule
+from immunosep.clinical.renal import creatinine_clearance_ml_min, ideal_body_weight_kg
+from immunosep.clinical.sepsis3 import meets_sepsis3, sepsis3_arrays
+from immunosep.clinical.sidf import SidfReversal, sidf_reversal
+from immunosep.clinical.sofa import (
+    COMPONENTS,
+    SOFA_INPUT_COLUMNS,
+    SofaScore,
+    missing_names,
+    pao2_fio2_ratio,
+    score_sofa_arrays,
+    score_sofa_frame,
+    sofa,
+)
+from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl, ferritin_ng_ml
+
+__all__ = [
+    "COMPONENTS",
+    "IMMUNOPARALYSIS",
+    "MALS",
+    "SOFA_INPUT_COLUMNS",
+    "UNCLASSIFIED",
+    "DailyDose",
+    "ScheduledDose",
+    "SidfReversal",
+    "SofaScore",
+    "bilirubin_mg_dl",
+    "classify",
+    "classify_arrays",
+    "creatinine_clearance_ml_min",
+    "creatinine_mg_dl",
+    "daily_regimen",
+    "dose_schedule",
+    "ferritin_ng_ml",
+    "ideal_body_weight_kg",
+    "meets_sepsis3",
+    "missing_names",
+    "pao2_fio2_ratio",
+    "score_sofa_arrays",
+    "score_sofa_frame",
+    "sepsis3_arrays",
+    "sidf_reversal",
+    "sofa",
+]

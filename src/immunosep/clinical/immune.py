@@ -1,0 +1,105 @@
+"""Immune stratum from ferritin and monocyte HLA-DR (ImmunoSep classification).
+
+- MALS: ferritin > ``classification.mals_ferritin_above`` (4420 ng/mL);
+- immunoparalysis: ferritin <= that and mHLA-DR < ``classification.immunoparalysis_hla_dr_below``
+  (5000 receptors per CD45/CD14 monocyte);
+- unclassified: otherwise (not enrolled).
+
+Boundaries are strict as in the protocol: 4420 is not MALS, 5000 is unclassified. mHLA-DR is needed
+only when ferritin does not already classify the patient as MALS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from immunosep.clinical.units import ferritin_ng_ml
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol import default_protocol
+from immunosep.protocol.schema import Protocol
+
+MALS = "mals"
+IMMUNOPARALYSIS = "immunoparalysis"
+UNCLASSIFIED = "unclassified"
+
+
+def _check(name: str, x: npt.NDArray[np.float64], limit: float, unit: str, hint: str, *, rows: bool) -> None:
+    bad = (x < 0) | (x > limit) | np.isinf(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = f" (row index {i})" if rows else ""
+        problem = "negative" if x[i] < 0 else f"implausibly large (above {limit:g} {unit})"
+        raise ImmunoSepError(f"{name} = {x[i]:g} is {problem}{where}: {hint}", field=name)
+
+
+def classify_arrays(
+    ferritin: npt.ArrayLike,
+    hla_dr: npt.ArrayLike | None,
+    protocol: Protocol | None = None,
+    *,
+    ferritin_unit: str = "ng/mL",
+    _rows: bool = True,
+) -> npt.NDArray[np.str_]:
+    """Stratum codes ("mals", "immunoparalysis", "unclassified") for arrays of ferritin and mHLA-DR.
+
+    NaN mHLA-DR is allowed only where ferritin is above the MALS threshold; anywhere else it raises,
+    because the stratum cannot be decided without it.
+    """
+    p = protocol or default_protocol()
+    c = p.classification
+    f = np.atleast_1d(np.asarray(ferritin_ng_ml(ferritin, ferritin_unit), dtype=np.float64))
+    h = np.full(f.shape, np.nan) if hla_dr is None else np.atleast_1d(np.asarray(hla_dr, dtype=np.float64))
+    if h.shape != f.shape:
+        raise ImmunoSepError(f"ferritin has {f.size} values but mHLA-DR has {h.size}", field="hla_dr")
+    if np.isnan(f).any():
+        i = int(np.flatnonzero(np.isnan(f))[0])
+        where = f" (row index {i})" if _rows else ""
+        raise ImmunoSepError(
+            f"ferritin is missing{where}: it is needed for every classification", field="ferritin"
+        )
+    _check(
+        "ferritin",
+        f,
+        c.ferritin_max_plausible,
+        c.ferritin_unit,
+        f"give ferritin in {c.ferritin_unit} (= ug/L); a value in ug/mL or mg/L must be multiplied by 1000, "
+        "and a value this large is usually a typo or a unit error",
+        rows=_rows,
+    )
+    _check(
+        "hla_dr",
+        np.nan_to_num(h, nan=0.0),
+        c.hla_dr_max_plausible,
+        "receptors",
+        f"give mHLA-DR in {c.hla_dr_unit} (e.g. 3000)",
+        rows=_rows,
+    )
+    mals = f > c.mals_ferritin_above
+    need = ~mals & np.isnan(h)
+    if need.any():
+        i = int(np.flatnonzero(need)[0])
+        where = f" (row index {i})" if _rows else ""
+        raise ImmunoSepError(
+            f"mHLA-DR is needed{where}: ferritin {f[i]:g} {c.ferritin_unit} is not above "
+            f"{c.mals_ferritin_above:g}, so the stratum depends on mHLA-DR (immunoparalysis when below "
+            f"{c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit})",
+            field="hla_dr",
+        )
+    with np.errstate(invalid="ignore"):
+        paralysed = ~mals & (h < c.immunoparalysis_hla_dr_below)
+    return np.select([mals, paralysed], [MALS, IMMUNOPARALYSIS], default=UNCLASSIFIED)
+
+
+def classify(
+    ferritin_ng_ml: float,
+    hla_dr: float | None,
+    protocol: Protocol | None = None,
+    *,
+    ferritin_unit: str = "ng/mL",
+) -> str:
+    """The immune stratum of one patient: "mals", "immunoparalysis" or "unclassified"."""
+    h: Any = np.nan if hla_dr is None else hla_dr
+    return str(classify_arrays([ferritin_ng_ml], [h], protocol, ferritin_unit=ferritin_unit, _rows=False)[0])

@@ -1,0 +1,564 @@
+"""The Sequential Organ Failure Assessment (SOFA) score, by component and total.
+
+Definition: Vincent JL et al., Intensive Care Med 1996;22:707-10, with the half-open boundaries of the
+MIMIC-IV ``sofa`` concept (mimic-code, ``concepts/score/sofa.sql``) and of R ricu (``sofa_score``):
+
+============== ============================== ============================ ================= ================
+organ          1                              2                            3                 4
+============== ============================== ============================ ================= ================
+respiration    PaO2/FiO2 < 400 mmHg           < 300                        < 200 and MV      < 100 and MV
+coagulation    platelets < 150 x10^3/uL       < 100                        < 50              < 20
+liver          bilirubin >= 1.2 mg/dL         >= 2.0                       >= 6.0            >= 12.0
+cardiovascular MAP < 70 mmHg                  dopamine <= 5 or dobutamine  dopamine > 5,     dopamine > 15,
+                                                                           epi/norepi <= 0.1 epi/norepi > 0.1
+CNS            GCS 13-14                      10-12                        6-9               < 6
+renal          creatinine >= 1.2 mg/dL        >= 2.0                       >= 3.5 or         >= 5.0 or
+                                                                           urine < 500 mL/d  urine < 200 mL/d
+============== ============================== ============================ ================= ================
+
+MV = mechanical ventilation; without it the respiratory score is at most 2. Vasopressors are in
+ug/kg/min and count only when > 0 (a recorded 0 is "not given"). The renal score is the worse of
+creatinine and urine output. The thresholds are those of the SOFA definition, not of a trial protocol,
+so they are constants here. A missing component scores 0 and is reported as missing: cardiovascular
+only when MAP and every vasopressor are missing, renal only when creatinine and urine output both are.
+A missing ventilation flag counts as "not ventilated" (the conservative choice: it caps respiration at 2).
+
+The kernel works on numpy arrays in cache-sized blocks with int8 arithmetic (comparisons summed), so a
+whole ICU export is scored in one call; :func:`sofa` is the scalar bedside wrapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl
+from immunosep.errors import ImmunoSepError
+
+# -- the SOFA definition (Vincent 1996) -----------------------------------------------------------------
+RESPIRATION_BELOW = (400.0, 300.0, 200.0, 100.0)  # PaO2/FiO2 mmHg; the last two need ventilation
+PLATELETS_BELOW = (150.0, 100.0, 50.0, 20.0)  # x10^3/uL
+BILIRUBIN_AT_LEAST = (1.2, 2.0, 6.0, 12.0)  # mg/dL
+MAP_BELOW = 70.0  # mmHg
+DOPAMINE_ABOVE = (5.0, 15.0)  # ug/kg/min: > 5 scores 3, > 15 scores 4
+CATECHOLAMINE_ABOVE = 0.1  # epinephrine / norepinephrine ug/kg/min: > 0.1 scores 4
+GCS_BELOW = (15.0, 13.0, 10.0, 6.0)
+CREATININE_AT_LEAST = (1.2, 2.0, 3.5, 5.0)  # mg/dL
+URINE_BELOW = (500.0, 200.0)  # mL/day: scores 3 and 4
+
+COMPONENTS = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
+SCORE_COLUMNS = (*(f"sofa_{c}" for c in COMPONENTS), "sofa_total")
+
+SOFA_INPUT_COLUMNS = (
+    "pao2_fio2_mmhg",
+    "ventilated",
+    "platelets_1e3_ul",
+    "bilirubin_mg_dl",
+    "map_mmhg",
+    "dopamine_ug_kg_min",
+    "dobutamine_ug_kg_min",
+    "epinephrine_ug_kg_min",
+    "norepinephrine_ug_kg_min",
+    "gcs",
+    "creatinine_mg_dl",
+    "urine_ml_day",
+)
+"""Columns of a patient-day table (NaN = not measured). Alternatives accepted by :func:`score_sofa_frame`:
+``pao2_mmhg`` + ``fio2`` instead of ``pao2_fio2_mmhg``, ``bilirubin_umol_l``, ``creatinine_umol_l``."""
+
+# -- physiological plausibility: outside these the value is a unit error or a typo ----------------------
+# (name, upper limit, what to fix). Every input must also be >= 0.
+_PLAUSIBLE: dict[str, tuple[float, str]] = {
+    "pao2_fio2_mmhg": (1000.0, "PaO2/FiO2 is PaO2 in mmHg divided by FiO2 as a fraction (0.21-1.0)"),
+    "platelets_1e3_ul": (2000.0, "give platelets in x10^3/uL (e.g. 150, not 150000)"),
+    "bilirubin_mg_dl": (60.0, "give bilirubin in mg/dL (1 mg/dL = 17.1 umol/L)"),
+    "map_mmhg": (250.0, "give mean arterial pressure in mmHg"),
+    "dopamine_ug_kg_min": (100.0, "give dopamine in ug/kg/min"),
+    "dobutamine_ug_kg_min": (100.0, "give dobutamine in ug/kg/min"),
+    "epinephrine_ug_kg_min": (10.0, "give epinephrine in ug/kg/min (not ng/kg/min or mg/h)"),
+    "norepinephrine_ug_kg_min": (10.0, "give norepinephrine in ug/kg/min (not ng/kg/min or mg/h)"),
+    "gcs": (15.0, "the Glasgow coma scale is a whole number from 3 to 15"),
+    "creatinine_mg_dl": (40.0, "give creatinine in mg/dL (1 mg/dL = 88.4 umol/L)"),
+    "urine_ml_day": (20000.0, "give urine output in mL per day"),
+}
+PAO2_MAX_MMHG = 800.0
+GCS_MIN = 3.0
+
+_BLOCK = 1 << 15  # rows per block: the ~40 temporaries of a block stay in L2 cache
+
+_MISSING_BIT = {name: np.uint8(1 << i) for i, name in enumerate(COMPONENTS)}
+_MISSING_NAMES = np.array(
+    [",".join(c for i, c in enumerate(COMPONENTS) if code & (1 << i)) for code in range(64)], dtype=object
+)
+
+FloatArray = npt.NDArray[np.floating[Any]]
+
+
+@dataclass(frozen=True)
+class SofaScore:
+    """One patient-day's SOFA: six components (0-4), total (0-24) and the components not measured."""
+
+    respiration: int
+    coagulation: int
+    liver: int
+    cardiovascular: int
+    cns: int
+    renal: int
+    total: int
+    missing: tuple[str, ...]
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+def _where(rows: bool, idx: int) -> str:
+    return f" (first offending row index {idx})" if rows else ""
+
+
+def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_column(name: str, x: FloatArray, *, rows: bool) -> None:
+    """Raise if any non-missing value of ``x`` is negative or above the plausible limit for ``name``."""
+    if x.size == 0:
+        return
+    hi, fix = _PLAUSIBLE[name]
+    lo = GCS_MIN if name == "gcs" else 0.0
+    mn = np.fmin.reduce(x)
+    mx = np.fmax.reduce(x)
+    label = f"column {name}" if rows else name
+    if mn < lo:
+        i = _first_bad(x < lo)
+        what = "below 3" if name == "gcs" else "negative"
+        raise ImmunoSepError(f"{label} = {x[i]:g} is {what}{_where(rows, i)}: {fix}", field=name)
+    if mx > hi:
+        i = _first_bad(x > hi)
+        raise ImmunoSepError(
+            f"{label} = {x[i]:g} is not plausible (above {hi:g}){_where(rows, i)}: {fix}", field=name
+        )
+    if name == "gcs" and x.dtype.kind == "f":
+        buf = np.empty(min(_BLOCK, x.size), dtype=x.dtype)
+        for start in range(0, x.size, _BLOCK):
+            xb = x[start : start + _BLOCK]
+            b = buf[: xb.size]
+            np.rint(xb, out=b)
+            np.subtract(xb, b, out=b)
+            if np.fmax.reduce(np.abs(b, out=b)) > 0:
+                break
+        else:
+            return
+        i = _first_bad((x != np.rint(x)) & ~np.isnan(x))
+        raise ImmunoSepError(f"{label} = {x[i]:g} is not a whole number{_where(rows, i)}: {fix}", field=name)
+
+
+def _as_float(name: str, value: Any, n: int | None) -> FloatArray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "f":
+        if arr.dtype.kind in "iub":
+            arr = arr.astype(np.float64)
+        else:
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ImmunoSepError(
+                    f"{name} must be numeric (NaN or empty for not measured)", field=name
+                ) from None
+    if arr.ndim != 1:
+        arr = np.atleast_1d(arr).ravel()
+    if n is not None and arr.shape[0] != n:
+        raise ImmunoSepError(
+            f"{name} has {arr.shape[0]} values, expected {n} (one per patient-day)", field=name
+        )
+    return arr
+
+
+def _as_ventilated(value: Any, n: int, *, rows: bool) -> npt.NDArray[np.bool_]:
+    arr = np.asarray(value)
+    if arr.dtype == np.bool_:
+        out = arr
+    else:
+        try:
+            f = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ImmunoSepError(
+                "ventilated must be true/false or 1/0 (empty = not ventilated)", field="ventilated"
+            ) from None
+        bad = ~(np.isnan(f) | (f == 0) | (f == 1))
+        if bad.any():
+            i = _first_bad(bad)
+            label = "column ventilated" if rows else "ventilated"
+            raise ImmunoSepError(
+                f"{label} = {arr.ravel()[i]!r} is not 0/1{_where(rows, i)}: give 1 for mechanical ventilation, "
+                "0 or empty for none",
+                field="ventilated",
+            )
+        out = f == 1
+    out = np.atleast_1d(out).ravel()
+    if out.shape[0] != n:
+        raise ImmunoSepError(f"ventilated has {out.shape[0]} values, expected {n}", field="ventilated")
+    return out
+
+
+# -- PaO2/FiO2 ------------------------------------------------------------------------------------------
+def fio2_fraction(fio2: npt.ArrayLike, *, rows: bool = False) -> FloatArray:
+    """FiO2 as a fraction: 0.21-1.0 is taken as is, 21-100 as percent; anything else is refused."""
+    f = np.atleast_1d(np.asarray(fio2, dtype=np.float64))
+    frac_ok = (f >= 0.21) & (f <= 1.0)
+    pct_ok = (f >= 21.0) & (f <= 100.0)
+    bad = ~(frac_ok | pct_ok | np.isnan(f))
+    if bad.any():
+        i = _first_bad(bad)
+        label = "column fio2" if rows else "FiO2"
+        raise ImmunoSepError(
+            f"{label} = {f[i]:g} is outside 0.21-1.0 (fraction) and 21-100 (%){_where(rows, i)}: "
+            "give the inspired oxygen fraction, e.g. 0.4 or 40",
+            field="fio2",
+        )
+    return np.where(pct_ok, f / 100.0, f)
+
+
+def pao2_fio2_ratio(pao2_mmhg: npt.ArrayLike, fio2: npt.ArrayLike, *, rows: bool = False) -> FloatArray:
+    """PaO2/FiO2 in mmHg from PaO2 (mmHg) and FiO2 (fraction or percent), rounded to 9 decimals."""
+    p = np.atleast_1d(np.asarray(pao2_mmhg, dtype=np.float64))
+    label = "column pao2_mmhg" if rows else "PaO2"
+    bad = (p < 0) | (p > PAO2_MAX_MMHG)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ImmunoSepError(
+            f"{label} = {p[i]:g} is not plausible{_where(rows, i)}: give arterial PaO2 in mmHg (0-{PAO2_MAX_MMHG:g}; "
+            "1 kPa = 7.50 mmHg)",
+            field="pao2",
+        )
+    return np.round(p / fio2_fraction(fio2, rows=rows), 9)
+
+
+# -- the kernel -----------------------------------------------------------------------------------------
+def _lt_sum(x: FloatArray, thresholds: tuple[float, ...]) -> npt.NDArray[np.int8]:
+    out = (x < thresholds[0]).view(np.int8)
+    for t in thresholds[1:]:
+        np.add(out, x < t, out=out)
+    return out
+
+
+def _ge_sum(x: FloatArray, thresholds: tuple[float, ...]) -> npt.NDArray[np.int8]:
+    out = (x >= thresholds[0]).view(np.int8)
+    for t in thresholds[1:]:
+        np.add(out, x >= t, out=out)
+    return out
+
+
+def score_sofa_arrays(
+    *,
+    pao2_fio2_mmhg: npt.ArrayLike | None = None,
+    ventilated: npt.ArrayLike | None = None,
+    platelets_1e3_ul: npt.ArrayLike | None = None,
+    bilirubin_mg_dl: npt.ArrayLike | None = None,
+    map_mmhg: npt.ArrayLike | None = None,
+    dopamine_ug_kg_min: npt.ArrayLike | None = None,
+    dobutamine_ug_kg_min: npt.ArrayLike | None = None,
+    epinephrine_ug_kg_min: npt.ArrayLike | None = None,
+    norepinephrine_ug_kg_min: npt.ArrayLike | None = None,
+    gcs: npt.ArrayLike | None = None,
+    creatinine_mg_dl: npt.ArrayLike | None = None,
+    urine_ml_day: npt.ArrayLike | None = None,
+    validate: bool = True,
+    _rows: bool = True,
+) -> dict[str, npt.NDArray[Any]]:
+    """Score SOFA for arrays of patient-days (NaN or an omitted column = not measured).
+
+    Returns int8 arrays ``sofa_respiration`` ... ``sofa_renal``, ``sofa_total`` and a uint8 bit mask
+    ``sofa_missing_mask`` (bit i set = ``COMPONENTS[i]`` missing; :func:`missing_names` spells it out).
+    Float32 inputs are compared in float32 (the thresholds are cast to the array's precision).
+    With ``validate`` every value is checked for plausibility first; an error names the column and the
+    first offending row index.
+    """
+    given = {
+        "pao2_fio2_mmhg": pao2_fio2_mmhg,
+        "platelets_1e3_ul": platelets_1e3_ul,
+        "bilirubin_mg_dl": bilirubin_mg_dl,
+        "map_mmhg": map_mmhg,
+        "dopamine_ug_kg_min": dopamine_ug_kg_min,
+        "dobutamine_ug_kg_min": dobutamine_ug_kg_min,
+        "epinephrine_ug_kg_min": epinephrine_ug_kg_min,
+        "norepinephrine_ug_kg_min": norepinephrine_ug_kg_min,
+        "gcs": gcs,
+        "creatinine_mg_dl": creatinine_mg_dl,
+        "urine_ml_day": urine_ml_day,
+    }
+    cols: dict[str, FloatArray] = {}
+    n: int | None = None
+    for name, value in given.items():
+        if value is None:
+            continue
+        arr = _as_float(name, value, n)
+        n = arr.shape[0]
+        cols[name] = arr
+    if n is None:
+        raise ImmunoSepError(
+            "no SOFA input given: provide at least one of " + ", ".join(SOFA_INPUT_COLUMNS), field="sofa"
+        )
+    vent = (
+        _as_ventilated(ventilated, n, rows=_rows) if ventilated is not None else np.zeros(n, dtype=np.bool_)
+    )
+    if validate:
+        for name, arr in cols.items():
+            _check_column(name, arr, rows=_rows)
+
+    out: dict[str, npt.NDArray[Any]] = {c: np.zeros(n, dtype=np.int8) for c in SCORE_COLUMNS}
+    missing = np.zeros(n, dtype=np.uint8)
+    pf = cols.get("pao2_fio2_mmhg")
+    plt = cols.get("platelets_1e3_ul")
+    bili = cols.get("bilirubin_mg_dl")
+    mapp = cols.get("map_mmhg")
+    dopa = cols.get("dopamine_ug_kg_min")
+    dobu = cols.get("dobutamine_ug_kg_min")
+    epi = cols.get("epinephrine_ug_kg_min")
+    ne = cols.get("norepinephrine_ug_kg_min")
+    cns = cols.get("gcs")
+    cr = cols.get("creatinine_mg_dl")
+    uo = cols.get("urine_ml_day")
+    pressors = [a for a in (dopa, dobu, epi, ne) if a is not None]
+
+    for start in range(0, n, _BLOCK):
+        s = slice(start, min(start + _BLOCK, n))
+        miss = missing[s]
+        total = out["sofa_total"][s]
+
+        if pf is not None:
+            x = pf[s]
+            r = _lt_sum(x, RESPIRATION_BELOW[:2])
+            v = vent[s]
+            np.add(r, (x < RESPIRATION_BELOW[2]) & v, out=r)
+            np.add(r, (x < RESPIRATION_BELOW[3]) & v, out=r)
+            out["sofa_respiration"][s] = r
+            np.add(total, r, out=total)
+            np.bitwise_or(miss, np.isnan(x).view(np.uint8) * _MISSING_BIT["respiration"], out=miss)
+        else:
+            miss |= _MISSING_BIT["respiration"]
+
+        simple: tuple[tuple[str, FloatArray | None, Any, tuple[float, ...]], ...] = (
+            ("coagulation", plt, _lt_sum, PLATELETS_BELOW),
+            ("liver", bili, _ge_sum, BILIRUBIN_AT_LEAST),
+            ("cns", cns, _lt_sum, GCS_BELOW),
+        )
+        for name, col, fn, thr in simple:
+            if col is not None:
+                x = col[s]
+                c = fn(x, thr)
+                out[f"sofa_{name}"][s] = c
+                np.add(total, c, out=total)
+                np.bitwise_or(miss, np.isnan(x).view(np.uint8) * _MISSING_BIT[name], out=miss)
+            else:
+                miss |= _MISSING_BIT[name]
+
+        # Cardiovascular: the highest level reached; levels are made nested so their sum is the maximum.
+        if mapp is not None or pressors:
+            l4 = np.zeros(s.stop - s.start, dtype=np.bool_)
+            l3 = l4.copy()
+            l2 = l4.copy()
+            if dopa is not None:
+                d = dopa[s]
+                l4 |= d > DOPAMINE_ABOVE[1]
+                l3 |= d > DOPAMINE_ABOVE[0]
+                l2 |= d > 0
+            for cat in (epi, ne):
+                if cat is not None:
+                    e = cat[s]
+                    l4 |= e > CATECHOLAMINE_ABOVE
+                    l3 |= e > 0
+            if dobu is not None:
+                l2 |= dobu[s] > 0
+            l2 |= l3
+            cv = l2.view(np.int8).copy()
+            np.add(cv, l3, out=cv)
+            np.add(cv, l4, out=cv)
+            if mapp is not None:
+                np.add(cv, (mapp[s] < MAP_BELOW) | l2, out=cv)
+            else:
+                np.add(cv, l2, out=cv)
+            out["sofa_cardiovascular"][s] = cv
+            np.add(total, cv, out=total)
+            allnan = np.isnan(mapp[s]) if mapp is not None else np.ones(s.stop - s.start, dtype=np.bool_)
+            for a in pressors:
+                allnan &= np.isnan(a[s])
+            np.bitwise_or(miss, allnan.view(np.uint8) * _MISSING_BIT["cardiovascular"], out=miss)
+        else:
+            miss |= _MISSING_BIT["cardiovascular"]
+
+        # Renal: worse of creatinine and urine output, again as nested levels.
+        if cr is not None or uo is not None:
+            k = s.stop - s.start
+            if cr is not None:
+                cs = cr[s]
+                r1, r2, r3, r4 = (cs >= t for t in CREATININE_AT_LEAST)
+            else:
+                r1, r2, r3, r4 = (np.zeros(k, dtype=np.bool_) for _ in range(4))
+            if uo is not None:
+                u = uo[s]
+                u3 = u < URINE_BELOW[0]
+                r1 |= u3
+                r2 |= u3
+                r3 |= u3
+                r4 |= u < URINE_BELOW[1]
+            rn = r1.view(np.int8).copy()
+            np.add(rn, r2, out=rn)
+            np.add(rn, r3, out=rn)
+            np.add(rn, r4, out=rn)
+            out["sofa_renal"][s] = rn
+            np.add(total, rn, out=total)
+            both = np.isnan(cr[s]) if cr is not None else np.ones(k, dtype=np.bool_)
+            if uo is not None:
+                both &= np.isnan(uo[s])
+            np.bitwise_or(miss, both.view(np.uint8) * _MISSING_BIT["renal"], out=miss)
+        else:
+            miss |= _MISSING_BIT["renal"]
+
+    out["sofa_missing_mask"] = missing
+    return out
+
+
+def missing_names(mask: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Comma-separated names of the missing components for each bit mask ("" when none is missing)."""
+    return _MISSING_NAMES[np.asarray(mask, dtype=np.uint8) & 63]
+
+
+# -- frames ---------------------------------------------------------------------------------------------
+def _column(df: pd.DataFrame, name: str) -> FloatArray:
+    """A numeric column as float64 with NaN for missing; text in it is refused with the column's name."""
+    try:
+        return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        values = pd.to_numeric(df[name], errors="coerce")
+        bad = values.isna().to_numpy() & df[name].notna().to_numpy()
+        i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
+        raise ImmunoSepError(
+            f"column {name} has a non-numeric value {df[name].iloc[i]!r} (first offending row index {i}): "
+            "give numbers, and leave the cell empty when not measured",
+            field=name,
+        ) from None
+
+
+def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
+    cols: dict[str, Any] = {}
+    known = set(SOFA_INPUT_COLUMNS) | {"pao2_mmhg", "fio2", "bilirubin_umol_l", "creatinine_umol_l"}
+    if not known & set(df.columns):
+        raise ImmunoSepError(
+            "the table has none of the SOFA input columns; expected some of: "
+            + ", ".join(SOFA_INPUT_COLUMNS)
+            + " (or pao2_mmhg + fio2, bilirubin_umol_l, creatinine_umol_l)",
+            field="sofa",
+        )
+    for name in SOFA_INPUT_COLUMNS:
+        if name in df.columns and name != "ventilated":
+            cols[name] = _column(df, name)
+    if "pao2_mmhg" in df.columns or "fio2" in df.columns:
+        if "pao2_fio2_mmhg" in df.columns:
+            raise ImmunoSepError(
+                "give either pao2_fio2_mmhg or pao2_mmhg + fio2, not both", field="pao2_fio2_mmhg"
+            )
+        if not {"pao2_mmhg", "fio2"} <= set(df.columns):
+            raise ImmunoSepError("pao2_mmhg and fio2 must be given together", field="pao2_mmhg")
+        cols["pao2_fio2_mmhg"] = pao2_fio2_ratio(
+            _column(df, "pao2_mmhg"),
+            _column(df, "fio2"),
+            rows=True,
+        )
+    for base, conv in (("bilirubin", bilirubin_mg_dl), ("creatinine", creatinine_mg_dl)):
+        alt = f"{base}_umol_l"
+        if alt in df.columns:
+            if f"{base}_mg_dl" in df.columns:
+                raise ImmunoSepError(f"give either {base}_mg_dl or {alt}, not both", field=alt)
+            cols[f"{base}_mg_dl"] = conv(_column(df, alt), "umol/L")
+    if "ventilated" in df.columns:
+        v = df["ventilated"]
+        cols["ventilated"] = (
+            v.to_numpy(dtype=np.bool_) if v.dtype == np.bool_ else v.to_numpy(dtype=object, na_value=np.nan)
+        )
+    return cols
+
+
+def score_sofa_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with ``sofa_<component>``, ``sofa_total`` (int8) and ``sofa_missing`` added.
+
+    Input columns are :data:`SOFA_INPUT_COLUMNS`; an absent column counts as not measured. Existing
+    ``sofa_*`` columns are replaced in the copy; ``df`` itself is never changed.
+    """
+    scored = score_sofa_arrays(**_frame_inputs(df))
+    result = df.copy()
+    for col in SCORE_COLUMNS:
+        result[col] = scored[col]
+    result["sofa_missing"] = missing_names(scored["sofa_missing_mask"])
+    return result
+
+
+# -- the bedside wrapper --------------------------------------------------------------------------------
+def _opt(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+def sofa(
+    *,
+    pao2_fio2_mmhg: float | None = None,
+    pao2_mmhg: float | None = None,
+    fio2: float | None = None,
+    ventilated: bool = False,
+    platelets_1e3_ul: float | None = None,
+    bilirubin: float | None = None,
+    bilirubin_unit: str = "mg/dL",
+    map_mmhg: float | None = None,
+    dopamine: float | None = None,
+    dobutamine: float | None = None,
+    epinephrine: float | None = None,
+    norepinephrine: float | None = None,
+    gcs: float | None = None,
+    creatinine: float | None = None,
+    creatinine_unit: str = "mg/dL",
+    urine_ml_day: float | None = None,
+) -> SofaScore:
+    """SOFA for one patient-day; ``None`` = not measured, vasopressors in ug/kg/min (0 = not given).
+
+    PaO2/FiO2 may be given directly or as ``pao2_mmhg`` and ``fio2`` (0.21-1.0 or 21-100 %).
+    Cardiovascular is missing only when MAP and every vasopressor are ``None``.
+    """
+    if pao2_fio2_mmhg is not None and (pao2_mmhg is not None or fio2 is not None):
+        raise ImmunoSepError("give either the PaO2/FiO2 ratio or PaO2 and FiO2, not both", field="pao2_fio2")
+    pf: Any = _opt(pao2_fio2_mmhg)
+    if pao2_mmhg is not None or fio2 is not None:
+        if pao2_mmhg is None or fio2 is None:
+            raise ImmunoSepError("PaO2 and FiO2 must be given together", field="pao2")
+        pf = pao2_fio2_ratio(pao2_mmhg, fio2)
+    kwargs: dict[str, Any] = {
+        "pao2_fio2_mmhg": np.atleast_1d(pf),
+        "ventilated": np.array([bool(ventilated)]),
+        "platelets_1e3_ul": [_opt(platelets_1e3_ul)],
+        "bilirubin_mg_dl": [np.nan if bilirubin is None else bilirubin_mg_dl(bilirubin, bilirubin_unit)],
+        "map_mmhg": [_opt(map_mmhg)],
+        "dopamine_ug_kg_min": [_opt(dopamine)],
+        "dobutamine_ug_kg_min": [_opt(dobutamine)],
+        "epinephrine_ug_kg_min": [_opt(epinephrine)],
+        "norepinephrine_ug_kg_min": [_opt(norepinephrine)],
+        "gcs": [_opt(gcs)],
+        "creatinine_mg_dl": [np.nan if creatinine is None else creatinine_mg_dl(creatinine, creatinine_unit)],
+        "urine_ml_day": [_opt(urine_ml_day)],
+    }
+    scored = score_sofa_arrays(**kwargs, _rows=False)
+    return sofa_score_from_row(scored, 0)
+
+
+def sofa_score_from_row(scored: Mapping[str, npt.NDArray[Any]], i: int) -> SofaScore:
+    """The :class:`SofaScore` of row ``i`` of a :func:`score_sofa_arrays` result."""
+    mask = int(scored["sofa_missing_mask"][i])
+    return SofaScore(
+        respiration=int(scored["sofa_respiration"][i]),
+        coagulation=int(scored["sofa_coagulation"][i]),
+        liver=int(scored["sofa_liver"][i]),
+        cardiovascular=int(scored["sofa_cardiovascular"][i]),
+        cns=int(scored["sofa_cns"][i]),
+        renal=int(scored["sofa_renal"][i]),
+        total=int(scored["sofa_total"][i]),
+        missing=tuple(c for j, c in enumerate(COMPONENTS) if mask & (1 << j)),
+    )

@@ -1,0 +1,80 @@
+"""Immune stratum: MALS ferritin > 4420 ng/mL; immunoparalysis mHLA-DR < 5000 (protocol, strict)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from immunosep.clinical.immune import classify, classify_arrays
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol import default_protocol
+
+
+@pytest.mark.parametrize(
+    ("ferritin", "hla_dr", "stratum"),
+    [
+        (4421.0, None, "mals"),
+        (4420.01, 20000.0, "mals"),  # MALS whatever the HLA-DR
+        (4420.0, 3000.0, "immunoparalysis"),  # 4420 itself is not MALS
+        (4420.0, 4999.0, "immunoparalysis"),
+        (4420.0, 5000.0, "unclassified"),  # 5000 itself is unclassified
+        (100.0, 4999.99, "immunoparalysis"),
+        (100.0, 5000.01, "unclassified"),
+        (5200.0, 3000.0, "mals"),  # the README example
+    ],
+)
+def test_classification_at_the_boundaries(ferritin: float, hla_dr: float | None, stratum: str) -> None:
+    assert classify(ferritin, hla_dr) == stratum
+
+
+def test_ug_per_litre_is_the_same_unit_as_ng_per_ml() -> None:
+    assert classify(4421, None, ferritin_unit="ug/L") == "mals"
+    assert classify(4421, None, ferritin_unit="µg/L") == "mals"
+
+
+@pytest.mark.parametrize("unit", ["ug/mL", "mg/L", "µg/mL"])
+def test_thousandfold_units_must_be_converted(unit: str) -> None:
+    with pytest.raises(ImmunoSepError, match="multiply by 1000"):
+        classify(5.2, 3000, ferritin_unit=unit)
+
+
+def test_unknown_unit_is_refused() -> None:
+    with pytest.raises(ImmunoSepError, match="unknown ferritin unit"):
+        classify(5200, 3000, ferritin_unit="mmol")
+
+
+def test_hla_dr_needed_when_ferritin_not_above_threshold() -> None:
+    with pytest.raises(ImmunoSepError, match=r"mHLA-DR is needed: ferritin 4420 ng/mL is not above 4420"):
+        classify(4420, None)
+
+
+def test_implausible_values_mention_units() -> None:
+    with pytest.raises(ImmunoSepError, match=r"implausibly large .*ng/mL.*multiplied by 1000|ug/mL"):
+        classify(5_200_000, None)
+    with pytest.raises(ImmunoSepError, match="negative"):
+        classify(-1, 3000)
+    with pytest.raises(ImmunoSepError, match="hla_dr = -5 is negative"):
+        classify(100, -5)
+    with pytest.raises(ImmunoSepError, match="hla_dr"):
+        classify(100, 1e9)
+    with pytest.raises(ImmunoSepError, match="ferritin is missing"):
+        classify(float("nan"), 3000)
+
+
+def test_vectorized_matches_scalar_and_names_rows() -> None:
+    rng = np.random.default_rng(2)
+    ferritin = rng.choice([100.0, 4420.0, 4421.0, 9000.0], 2000)
+    hla = rng.choice([1000.0, 4999.0, 5000.0, 12000.0], 2000)
+    got = classify_arrays(ferritin, hla)
+    want = [classify(f, h) for f, h in zip(ferritin, hla, strict=True)]
+    assert got.tolist() == want
+    with pytest.raises(ImmunoSepError, match=r"row index 1"):
+        classify_arrays([5000.0, 100.0], [np.nan, np.nan])
+
+
+def test_thresholds_come_from_the_protocol() -> None:
+    p = default_protocol()
+    c = p.classification.model_copy(update={"mals_ferritin_above": 1000.0})
+    other = p.model_copy(update={"classification": c})
+    assert classify(1500, 3000, other) == "mals"
+    assert classify(1500, 3000, p) == "immunoparalysis"
