@@ -29,3 +29,14 @@ def r_trial_data() -> Any:
     import pandas as pd
 
     return pd.read_csv(REFERENCE_DIR / "logistic_data.csv")
+
+
+@pytest.fixture(scope="session")
+def r_csv() -> Callable[[str], Any]:
+    """Load a data set the R scripts wrote next to their reference values (e.g. ``lung``, ``asah``)."""
+    import pandas as pd
+
+    def load(name: str) -> Any:
+        return pd.read_csv(REFERENCE_DIR / f"{name}.csv")
+
+    return load

@@ -1,0 +1,163 @@
+"""Kaplan-Meier, log-rank and Cox proportional hazards with the conventions named.
+
+- Kaplan-Meier: lifelines ``KaplanMeierFitter``; pointwise CI on the log(-log S) scale with Greenwood's variance
+  ("log-log", as SAS ``PROC LIFETEST`` default and R ``survfit(conf.type="log-log")``; R's default is "log").
+- Log-rank: lifelines ``logrank_test`` / ``multivariate_logrank_test`` (R ``survdiff(rho=0)``).
+- Cox: Efron ties by default (lifelines ``CoxPHFitter``; R ``coxph`` default); Breslow ties on request
+  (statsmodels ``PHReg``; SAS ``PROC PHREG`` and SPSS default). Wald CIs and P.
+- Proportional-hazards check: Grambsch-Therneau test on scaled Schoenfeld residuals with the Kaplan-Meier time
+  transform (lifelines ``proportional_hazard_test(time_transform="km")``), on the Efron fit; like R ``cox.zph``
+  before survival 3.0 (survival >= 3 uses an exact score version; small numerical differences are expected).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.statistics import logrank_test, multivariate_logrank_test, proportional_hazard_test
+from scipy import stats as sps
+from statsmodels.duration.hazard_regression import PHReg
+
+from immunosep.errors import ImmunoSepError
+from immunosep.stats._checks import check_conf_level
+from immunosep.stats.results import CoxResult, Estimate, KaplanMeier, TestResult
+
+TIES = ("efron", "breslow")
+
+
+def _times(time: Sequence[float], event: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event)
+    if t.shape != e.shape or t.ndim != 1:
+        raise ImmunoSepError(f"time and event must be 1-d and of equal length ({t.shape} vs {e.shape})")
+    if len(t) == 0:
+        raise ImmunoSepError("no observations")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ImmunoSepError("times must be finite and non-negative (days from randomization)")
+    if not set(np.unique(e).tolist()) <= {0, 1}:
+        raise ImmunoSepError("event must be 0/1 (1 = event, 0 = censored)")
+    return t, e.astype(bool)
+
+
+def kaplan_meier(
+    time: Sequence[float], event: Sequence[bool], *, label: str = "all", conf_level: float = 0.95
+) -> KaplanMeier:
+    """Kaplan-Meier survival with log-log CIs at every distinct observed time (days)."""
+    conf_level = check_conf_level(conf_level)
+    t, e = _times(time, event)
+    kmf = KaplanMeierFitter(alpha=1 - conf_level).fit(t, e, label=label)
+    table = kmf.event_table.drop(index=0.0, errors="ignore")
+    times = table.index.to_numpy(dtype=float)
+    surv = kmf.survival_function_.loc[times].iloc[:, 0].to_numpy()
+    ci = kmf.confidence_interval_survival_function_.loc[times]
+    return KaplanMeier(
+        group=label,
+        times=tuple(times.tolist()),
+        survival=tuple(float(s) for s in surv),
+        ci_low=tuple(float(v) for v in ci.iloc[:, 0]),
+        ci_high=tuple(float(v) for v in ci.iloc[:, 1]),
+        at_risk=tuple(int(v) for v in table["at_risk"]),
+        method="kaplan-meier, greenwood variance, log-log KM CI",
+    )
+
+
+def logrank(time: Sequence[float], event: Sequence[bool], group: Sequence[object]) -> TestResult:
+    """Log-rank test of equal survival across the groups (chi-square, df = groups - 1)."""
+    t, e = _times(time, event)
+    g = np.asarray(group, dtype=object)
+    if g.shape != t.shape:
+        raise ImmunoSepError("group must have one label per observation")
+    levels = sorted(set(g.tolist()), key=str)
+    if len(levels) < 2:
+        raise ImmunoSepError("the log-rank test needs at least two groups")
+    if len(levels) == 2:
+        a, b = g == levels[0], g == levels[1]
+        res = logrank_test(t[a], t[b], e[a], e[b])
+    else:
+        res = multivariate_logrank_test(t, g, e)
+    return TestResult(
+        "logrank",
+        float(res.test_statistic),
+        float(len(levels) - 1),
+        float(res.p_value),
+        "log-rank (mantel-cox)",
+        len(t),
+    )
+
+
+def cox_regression(
+    data: pd.DataFrame,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    *,
+    ties: str = "efron",
+    conf_level: float = 0.95,
+    check_ph: bool = True,
+) -> CoxResult:
+    """Hazard ratios of numeric ``covariates`` (e.g. arm 0/1) with ``ties`` "efron" (default) or "breslow"."""
+    conf_level = check_conf_level(conf_level)
+    if ties not in TIES:
+        raise ImmunoSepError(f"ties must be one of {TIES}, got {ties!r}")
+    if not covariates:
+        raise ImmunoSepError("give at least one covariate")
+    missing = [c for c in (duration, event, *covariates) if c not in data.columns]
+    if missing:
+        raise ImmunoSepError(f"columns {missing} are not in the data")
+    frame = data[[duration, event, *covariates]].apply(pd.to_numeric, errors="coerce").astype(float)
+    if frame.isna().any().any():
+        raise ImmunoSepError("time, event and covariates must be numeric without missing values")
+    t, e = _times(frame[duration].to_numpy(), frame[event].to_numpy())
+    if e.sum() == 0:
+        raise ImmunoSepError("no events: hazard ratios are not estimable")
+    z = sps.norm.ppf(0.5 + conf_level / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cph = CoxPHFitter(alpha=1 - conf_level).fit(
+            frame, duration_col=duration, event_col=event, fit_options={"precision": 1e-12, "max_steps": 200}
+        )
+        if ties == "efron":
+            coef = cph.params_.to_numpy()
+            se = cph.standard_errors_.to_numpy()
+        else:
+            ph = PHReg(t, frame[list(covariates)].to_numpy(), status=e.astype(float), ties="breslow").fit()
+            coef, se = np.asarray(ph.params), np.asarray(ph.bse)
+    method = f"cox proportional hazards, {ties} ties, wald CI"
+    terms = tuple(
+        Estimate(
+            name,
+            math.exp(b),
+            math.exp(b - z * s),
+            math.exp(b + z * s),
+            float(2 * sps.norm.sf(abs(b / s))),
+            method,
+            len(t),
+            conf_level,
+        )
+        for name, b, s in zip(covariates, coef, se, strict=True)
+    )
+    ph_tests: tuple[TestResult, ...] = ()
+    if check_ph:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            test = proportional_hazard_test(cph, frame, time_transform="km")
+        summary = test.summary
+        names = [str(i if isinstance(i, str) else i[0]) for i in summary.index]
+        by_name = dict(zip(names, zip(summary["test_statistic"], summary["p"], strict=True), strict=True))
+        ph_tests = tuple(
+            TestResult(
+                name,
+                float(by_name[name][0]),
+                1.0,
+                float(by_name[name][1]),
+                "grambsch-therneau (scaled schoenfeld, km time), efron fit",
+                len(t),
+            )
+            for name in covariates
+        )
+    return CoxResult(terms, ph_tests, len(t), int(e.sum()), ties, method)
