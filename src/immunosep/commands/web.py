@@ -1,9 +1,41 @@
-"""Commands of this group are registered here (being built)."""
+"""``immunosep serve``: the web application (JSON API and pages) over one trial database."""
 
 from __future__ import annotations
 
 import typer
 
+from immunosep.commands._output import err_console
+
+
+def serve(
+    db: str = typer.Option(
+        ..., "--db", help="Trial database URL (sqlite:///trial.db or postgresql+psycopg://...)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    insecure_cookies: bool = typer.Option(
+        False,
+        "--insecure-cookies",
+        help="Send the session cookie over plain HTTP too (local development only; put TLS in front otherwise).",
+    ),
+) -> None:
+    """Serve the trial's web application: pages for every role and the JSON API (/openapi.json).
+
+    The session cookie is signed with $IMMUNOSEP_SECRET_KEY (at least 32 characters); without it a random key
+    is used and everyone must log in again after a restart.
+    """
+    import os
+
+    import uvicorn
+
+    from immunosep.web.app import SECRET_KEY_ENV, create_app
+
+    if not os.environ.get(SECRET_KEY_ENV):
+        err_console.print(f"note: ${SECRET_KEY_ENV} is not set; sessions end when the server restarts")
+    app = create_app(db, secure_cookies=not insecure_cookies)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_level="info")
+
 
 def register(app: typer.Typer) -> None:
-    """Register this group's commands on the main app."""
+    """Register ``serve`` on the main app."""
+    app.command("serve")(serve)

@@ -1,0 +1,9 @@
+"""The JSON API under ``/api`` (schema at ``/openapi.json``)."""
+
+from fastapi import APIRouter
+
+from immunosep.web.api import admin, auth, bedside, clinical_data, safety, screening, treatment
+
+router = APIRouter(prefix="/api")
+for _module in (auth, bedside, screening, clinical_data, treatment, safety, admin):
+    router.include_router(_module.router)

@@ -1,0 +1,116 @@
+"""Biomarker draws (central lab), the daily CRF and outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor
+from immunosep.conduct.biospecimens import record_draw
+from immunosep.conduct.crf import DailyInputs, daily_records, record_day
+from immunosep.conduct.outcomes import get_outcome, record_outcome
+from immunosep.web.deps import current_actor, get_db
+
+router = APIRouter(tags=["clinical data"])
+
+
+class DrawIn(BaseModel):
+    study_day: int
+    ferritin_ng_ml: float | None = None
+    hla_dr_per_monocyte: float | None = None
+    reason: str = ""
+
+
+class DailyIn(BaseModel):
+    """The worst values of the day (null = not measured; vasopressors in ug/kg/min)."""
+
+    weight_kg: float | None = None
+    pao2_fio2_mmhg: float | None = None
+    ventilated: bool = False
+    platelets_1e3_ul: float | None = None
+    bilirubin: float | None = None
+    bilirubin_unit: str = "mg/dL"
+    map_mmhg: float | None = None
+    dopamine_ug_kg_min: float | None = None
+    dobutamine_ug_kg_min: float | None = None
+    epinephrine_ug_kg_min: float | None = None
+    norepinephrine_ug_kg_min: float | None = None
+    gcs: int | None = None
+    creatinine: float | None = None
+    creatinine_unit: str = "mg/dL"
+    urine_ml_day: float | None = None
+    mechanical_ventilation: bool = False
+    vasopressors: bool = False
+    ckrt: bool = False
+    reason: str = Field(default="", description="required when correcting a day already entered")
+
+
+class OutcomeIn(BaseModel):
+    """Only the fields given are changed; changing a stored value needs a reason."""
+
+    death_day: int | None = None
+    last_known_alive_day: int | None = None
+    icu_discharge_day: int | None = None
+    infection_day15: str | None = None
+    reason: str = ""
+
+
+@router.post("/patients/{pseudonym}/draws")
+def post_draw(
+    pseudonym: str, body: DrawIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """The central lab's ferritin (ng/mL) and mHLA-DR (receptors per monocyte) for one protocol day."""
+    return asdict(
+        record_draw(
+            db,
+            actor,
+            pseudonym,
+            body.study_day,
+            ferritin_ng_ml=body.ferritin_ng_ml,
+            hla_dr_per_monocyte=body.hla_dr_per_monocyte,
+            reason=body.reason,
+        )
+    )
+
+
+@router.post("/patients/{pseudonym}/crf/{study_day}")
+def post_daily_crf(
+    pseudonym: str,
+    study_day: int,
+    body: DailyIn,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """Enter (or correct, with a reason) one patient-day; SOFA is computed from the inputs."""
+    values = body.model_dump()
+    reason = values.pop("reason")
+    return asdict(record_day(db, actor, pseudonym, study_day, DailyInputs(**values), reason=reason))
+
+
+@router.get("/patients/{pseudonym}/crf")
+def get_daily_crf(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Every recorded patient-day with its SOFA."""
+    return [asdict(r) for r in daily_records(db, actor, pseudonym)]
+
+
+@router.post("/patients/{pseudonym}/outcome")
+def post_outcome(
+    pseudonym: str, body: OutcomeIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Vital status, ICU discharge day and infection state on day 15."""
+    changes = body.model_dump(exclude_unset=True)
+    reason = changes.pop("reason", "")
+    return asdict(record_outcome(db, actor, pseudonym, reason=reason, **changes))
+
+
+@router.get("/patients/{pseudonym}/outcome")
+def get_patient_outcome(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    return asdict(get_outcome(db, actor, pseudonym))

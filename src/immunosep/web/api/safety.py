@@ -1,0 +1,95 @@
+"""Adverse events with MedDRA coding, the SUSAR list, emergency unblinding and withdrawal."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor
+from immunosep.conduct.adverse_events import adverse_events, record_adverse_event, susar_report
+from immunosep.conduct.unblinding import emergency_unblind, unblinding_report
+from immunosep.conduct.withdrawal import withdraw
+from immunosep.web.deps import current_actor, get_db
+from immunosep.web.meddra_search import search_terms
+
+router = APIRouter(tags=["safety"])
+
+
+class AdverseEventIn(BaseModel):
+    onset_day: int
+    term: str = Field(description="MedDRA preferred or lowest level term (name or code)")
+    serious: bool
+    relatedness: str
+    expected: bool
+    verbatim: str = ""
+
+
+class UnblindIn(BaseModel):
+    reason: str
+
+
+class WithdrawIn(BaseModel):
+    erase_data: bool
+
+
+@router.get("/meddra")
+def get_meddra_terms(
+    request: Request, q: str = Query(min_length=2, max_length=100), actor: Actor = Depends(current_actor)
+) -> list[dict[str, str]]:
+    """MedDRA terms whose name contains ``q`` (preferred term and its primary SOC)."""
+    return [asdict(t) for t in search_terms(request.app.state.meddra, q)]
+
+
+@router.post("/patients/{pseudonym}/adverse-events")
+def post_adverse_event(
+    pseudonym: str,
+    body: AdverseEventIn,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """Record a treatment-emergent adverse event; a SUSAR is flagged at once."""
+    return asdict(
+        record_adverse_event(db, actor, pseudonym, **body.model_dump(), meddra=request.app.state.meddra)
+    )
+
+
+@router.get("/patients/{pseudonym}/adverse-events")
+def get_adverse_events(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    return [asdict(r) for r in adverse_events(db, actor, pseudonym)]
+
+
+@router.get("/susars")
+def get_susars(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
+    """Every SUSAR in scope."""
+    return [asdict(r) for r in susar_report(db, actor)]
+
+
+@router.post("/patients/{pseudonym}/unblind")
+def post_unblind(
+    pseudonym: str, body: UnblindIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Emergency unblinding by the site investigator, with a recorded reason."""
+    return asdict(emergency_unblind(db, actor, pseudonym, body.reason))
+
+
+@router.get("/unblindings")
+def get_unblindings(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Every emergency unblinding in scope, without the arm."""
+    return [asdict(e) for e in unblinding_report(db, actor)]
+
+
+@router.post("/patients/{pseudonym}/withdraw")
+def post_withdraw(
+    pseudonym: str, body: WithdrawIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Withdrawal of consent, optionally with removal of all the patient's data."""
+    return asdict(withdraw(db, actor, pseudonym, erase_data=body.erase_data))

@@ -1,0 +1,59 @@
+"""The pharmacist's day regimen and the dosing log; the blinded view of administrations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor
+from immunosep.conduct.dosing import administrations, day_regimen, record_dose
+from immunosep.web.deps import current_actor, get_db
+
+router = APIRouter(tags=["treatment"])
+
+
+class DoseIn(BaseModel):
+    study_day: int
+    route: Literal["iv", "sc"]
+    hour: int
+    given: bool
+    missed_reason: str = ""
+
+
+@router.get("/patients/{pseudonym}/regimen/{study_day}")
+def get_regimen(
+    pseudonym: str, study_day: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """The day's injections, active or dummy, after renal adjustment (pharmacist of the site only)."""
+    return asdict(day_regimen(db, actor, pseudonym, study_day))
+
+
+@router.post("/patients/{pseudonym}/doses")
+def post_dose(
+    pseudonym: str, body: DoseIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Log one scheduled injection as given or missed (pharmacist)."""
+    r = record_dose(
+        db,
+        actor,
+        pseudonym,
+        body.study_day,
+        body.route,
+        body.hour,
+        given=body.given,
+        missed_reason=body.missed_reason,
+    )
+    fields = ("study_day", "hour", "route", "drug", "dose", "unit", "volume_ml", "dummy", "renal_adjusted")
+    return {f: getattr(r, f) for f in (*fields, "crcl_ml_min", "given", "missed_reason")}
+
+
+@router.get("/patients/{pseudonym}/doses")
+def get_doses(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Which scheduled injections were given or missed (no drug, dose or volume)."""
+    return [asdict(a) for a in administrations(db, actor, pseudonym)]

@@ -1,0 +1,153 @@
+"""The FastAPI application: JSON API under ``/api`` and server-rendered pages, over one trial database.
+
+``create_app(db_url)`` wires the engine, the security middleware (signed session cookie, CSRF, security
+headers) and the routers. Routers call the ``conduct`` services (and ``clinical`` for the bedside
+calculators) and hold no trial logic; role, site and blinding rules are enforced inside the services.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from immunosep.conduct.meddra import demo_meddra, load_meddra
+from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.store.db import make_engine
+from immunosep.web import api, pages
+from immunosep.web.deps import NotAuthenticated
+from immunosep.web.security import (
+    SESSION_COOKIE,
+    CsrfMiddleware,
+    LoginThrottle,
+    SecurityHeadersMiddleware,
+    SecuritySettings,
+)
+
+WEB_DIR = Path(__file__).parent
+SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
+log = logging.getLogger(__name__)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def create_app(
+    db_url: str,
+    *,
+    secret_key: str | None = None,
+    secure_cookies: bool = True,
+    settings: SecuritySettings | None = None,
+    meddra_dir: str | Path | None = None,
+) -> FastAPI:
+    """The web application for the trial database at ``db_url`` (which must already be initialised).
+
+    ``secret_key`` signs the session cookies; without one, ``$IMMUNOSEP_SECRET_KEY`` is used, else a random
+    key (sessions then end when the process restarts). ``secure_cookies=False`` drops the cookie's
+    ``Secure`` flag, for plain-HTTP tests and local development only. ``meddra_dir`` is a MedDRA ASCII
+    release folder for adverse event coding (default: the built-in demo term set).
+    """
+    settings = settings or SecuritySettings(secure_cookies=secure_cookies)
+    if settings.secure_cookies != secure_cookies:
+        settings = SecuritySettings(**{**settings.__dict__, "secure_cookies": secure_cookies})
+    key = secret_key or os.environ.get(SECRET_KEY_ENV) or secrets.token_urlsafe(48)
+    if len(key) < 32:
+        raise ImmunoSepError("the session secret key must be at least 32 characters long")
+
+    app = FastAPI(
+        title="ImmunoSep trial platform",
+        version="1",
+        description="JSON API of the ImmunoSep trial platform. Log in with POST /api/login; send the "
+        "returned csrf_token in the X-CSRF-Token header with every POST, PUT, PATCH and DELETE.",
+        docs_url=None,  # the Swagger UI loads scripts from a CDN; the schema stays at /openapi.json
+        redoc_url=None,
+    )
+    app.state.engine = make_engine(db_url)
+    app.state.settings = settings
+    app.state.throttle = LoginThrottle(
+        max_failures=settings.login_max_failures,
+        window_s=settings.login_window_s,
+        lockout_s=settings.login_lockout_s,
+    )
+    app.state.meddra = load_meddra(meddra_dir) if meddra_dir is not None else demo_meddra()
+    app.state.templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+
+    # Starlette runs the middleware added last first: headers, then session, then CSRF, then the app.
+    app.add_middleware(CsrfMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_s,
+        same_site="strict",
+        https_only=secure_cookies,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=secure_cookies)
+
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    templates: Jinja2Templates = app.state.templates
+
+    def _page(request: Request, status: int, heading: str, message: str) -> Response:
+        from immunosep.web.pages._render import base_context
+
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {**base_context(request, None), "heading": heading, "message": message},
+            status_code=status,
+        )
+
+    @app.exception_handler(NotAuthenticated)
+    async def _not_authenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": "not logged in"}, status_code=401)
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(AccessDenied)
+    async def _access_denied(request: Request, exc: AccessDenied) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.message}, status_code=403)
+        return _page(request, 403, "Not allowed", exc.message)
+
+    @app.exception_handler(ImmunoSepError)
+    async def _user_error(request: Request, exc: ImmunoSepError) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=422)
+        return _page(request, 422, "Cannot do that", exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "detail": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+        return _page(
+            request, 422, "Invalid request", "; ".join(f"{e['field']}: {e['detail']}" for e in errors)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or exc.status_code == 405:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return _page(
+            request, exc.status_code, "Not found" if exc.status_code == 404 else "Error", str(exc.detail)
+        )

@@ -1,0 +1,95 @@
+"""Login and logout shared by the JSON API and the pages: throttled, constant-looking, fixation-proof."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, actor_for
+from immunosep.conduct.users import authenticate
+from immunosep.store.models import Site
+from immunosep.web.security import LoginThrottle, TooManyAttempts, start_session
+
+LOGIN_FAILED = "wrong username or password"
+
+
+class LoginFailed(Exception):
+    """Wrong username or password (the message never says which)."""
+
+
+@lru_cache(maxsize=1)
+def _reference_verify_s() -> float:
+    """Seconds one argon2 verification takes here; failed logins last at least this long.
+
+    ``authenticate`` returns at once for an unknown username but runs argon2 for a known one; padding
+    every failure to one verification's time keeps response times from revealing which usernames exist.
+    """
+    hasher = PasswordHasher()
+    digest = hasher.hash("reference password")
+    start = time.perf_counter()
+    with contextlib.suppress(VerificationError):
+        hasher.verify(digest, "another password")
+    return time.perf_counter() - start
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def log_in(request: Request, db: Session, username: str, password: str) -> tuple[Actor, str]:
+    """Check the password, start a fresh session and return the actor and its CSRF token.
+
+    Raises :class:`TooManyAttempts` while the username or address is locked out and
+    :class:`LoginFailed` for a wrong username or password.
+    """
+    throttle: LoginThrottle = request.app.state.throttle
+    client = client_address(request)
+    throttle.check(username, client)
+    start = time.perf_counter()
+    user = authenticate(db, username, password)
+    if user is None:
+        throttle.record_failure(username, client)
+        remaining = _reference_verify_s() - (time.perf_counter() - start)
+        if remaining > 0:
+            time.sleep(remaining)
+        raise LoginFailed(LOGIN_FAILED)
+    throttle.record_success(username, client)
+    token = start_session(request.session, user.id)
+    return actor_for(db, user), token
+
+
+def log_out(request: Request) -> None:
+    request.session.clear()
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who is logged in: what ``GET /api/me`` returns and the page header shows."""
+
+    username: str
+    role: str
+    site: str | None
+    sites: list[str]
+    blinded: bool
+
+
+def describe(db: Session, actor: Actor) -> Me:
+    """The actor's username, role and site code(s) (``site`` is the one home site, if any)."""
+    codes = sorted(site.code for sid in actor.site_ids if (site := db.get(Site, sid)) is not None)
+    return Me(
+        username=actor.username,
+        role=actor.role,
+        site=codes[0] if len(codes) == 1 else None,
+        sites=codes,
+        blinded=actor.blinded,
+    )
+
+
+__all__ = ["LOGIN_FAILED", "LoginFailed", "Me", "TooManyAttempts", "describe", "log_in", "log_out"]

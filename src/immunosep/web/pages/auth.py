@@ -1,0 +1,61 @@
+"""The login form, logout and the start page (which sends each role to its own first page)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor
+from immunosep.web.auth import LoginFailed, TooManyAttempts, log_in, log_out
+from immunosep.web.deps import current_actor, get_db, optional_actor
+from immunosep.web.forms import text
+from immunosep.web.pages._render import home_of, render
+
+router = APIRouter()
+
+
+def _safe_next(url: str) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    return url if url.startswith("/") and not url.startswith("//") and "\\" not in url else ""
+
+
+@router.get("/")
+def start(actor: Actor = Depends(current_actor)) -> Response:
+    return RedirectResponse(home_of(actor.role), status_code=303)
+
+
+@router.get("/login")
+def login_form(request: Request, actor: Actor | None = Depends(optional_actor)) -> Response:
+    if actor is not None:
+        return RedirectResponse(home_of(actor.role), status_code=303)
+    next_url = _safe_next(request.query_params.get("next", ""))
+    return render(request, "login.html", None, title="Sign in", username="", next_url=next_url, error="")
+
+
+@router.post("/login")
+async def login_submit(request: Request, db: Session = Depends(get_db)) -> Response:
+    form = await request.form()
+    username, password = text(form, "username"), str(form.get("password") or "")
+    next_url = _safe_next(text(form, "next"))
+    try:
+        actor, _ = log_in(request, db, username, password)
+    except (LoginFailed, TooManyAttempts) as exc:
+        status = 429 if isinstance(exc, TooManyAttempts) else 401
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=status,
+            title="Sign in",
+            username=username,
+            next_url=next_url,
+            error=str(exc),
+        )
+    return RedirectResponse(next_url or home_of(actor.role), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    log_out(request)
+    return RedirectResponse("/login", status_code=303)

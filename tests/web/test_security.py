@@ -1,0 +1,148 @@
+"""The web layer's defences: session cookie flags, CSRF, login throttling, security headers, fixation."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from immunosep.web.security import SESSION_COOKIE, LoginThrottle, TooManyAttempts
+
+
+def test_login_sets_strict_secure_httponly_cookie_and_me_reports_role_and_site(
+    anon: TestClient, password: str
+) -> None:
+    r = anon.post("/api/login", json={"username": "inv1", "password": password})
+    assert r.status_code == 200
+    cookie = r.headers["set-cookie"].lower()
+    assert cookie.startswith(SESSION_COOKIE)
+    assert "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
+    me = anon.get("/api/me").json()
+    assert (me["username"], me["role"], me["site"], me["blinded"]) == ("inv1", "investigator", "S01", True)
+    assert me["csrf_token"] == r.json()["csrf_token"]
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(anon: TestClient) -> None:
+    a = anon.post("/api/login", json={"username": "inv1", "password": "wrong password!"})
+    b = anon.post("/api/login", json={"username": "nobody", "password": "wrong password!"})
+    assert a.status_code == b.status_code == 401
+    assert a.json() == b.json()
+    assert "set-cookie" not in a.headers or "uid" not in a.headers["set-cookie"]
+    assert anon.get("/api/me").status_code == 401
+
+
+def test_without_session_api_is_401_and_pages_redirect_to_login(anon: TestClient) -> None:
+    assert anon.get("/api/me").status_code == 401
+    assert anon.get("/api/bedside/sofa?gcs=15").status_code == 401
+    r = anon.get("/bedside", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_forged_cookie_is_not_a_session(anon: TestClient) -> None:
+    anon.cookies.set(SESSION_COOKIE, "eyJ1aWQiOiAxfQ==.forged.signature", domain="testserver")
+    assert anon.get("/api/me").status_code == 401
+
+
+def test_state_changing_request_needs_the_session_csrf_token(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    # Logout is state-changing: without, with a forged, and with the right token.
+    assert c.http.post("/api/logout").status_code == 403
+    assert c.http.post("/api/logout", headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert c.http.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert c.get("/api/me").status_code == 200  # still logged in
+    assert c.post("/api/logout").status_code == 204
+    assert c.get("/api/me").status_code == 401
+
+
+def test_csrf_token_of_another_session_is_rejected(login) -> None:  # type: ignore[no-untyped-def]
+    a, b = login("inv1"), login("inv2")
+    assert a.http.post("/api/logout", headers={"X-CSRF-Token": b.csrf}).status_code == 403
+
+
+def test_form_login_requires_the_login_page_csrf_token(anon: TestClient, password: str) -> None:
+    form = {"username": "inv1", "password": password}
+    assert anon.post("/login", data=form).status_code == 403
+    page = anon.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    r = anon.post("/login", data={**form, "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+
+
+def test_login_rotates_the_csrf_token_against_session_fixation(anon: TestClient, password: str) -> None:
+    page = anon.get("/login")
+    before = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    after = anon.post("/api/login", json={"username": "inv1", "password": password}).json()["csrf_token"]
+    assert before != after
+
+
+def test_json_login_cannot_be_posted_as_a_form_without_token(anon: TestClient, password: str) -> None:
+    r = anon.post("/api/login", data={"username": "inv1", "password": password})
+    assert r.status_code == 403
+
+
+def test_security_headers_on_pages_api_and_errors(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    for url in ("/bedside", "/api/me", "/api/nothing-here", "/login"):
+        h = c.get(url).headers
+        assert "frame-ancestors 'none'" in h["content-security-policy"]
+        assert "script-src 'self'" in h["content-security-policy"]
+        assert h["x-frame-options"] == "DENY"
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["referrer-policy"] == "no-referrer"
+        assert h["cache-control"] == "no-store"
+
+
+def test_login_throttle_locks_out_after_repeated_failures(anon: TestClient, password: str) -> None:
+    for _ in range(5):
+        assert (
+            anon.post("/api/login", json={"username": "inv1", "password": "bad password!"}).status_code == 401
+        )
+    r = anon.post("/api/login", json={"username": "inv1", "password": password})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    # Another user from the same address is refused as well (the address is locked too).
+    assert anon.post("/api/login", json={"username": "inv2", "password": password}).status_code == 429
+
+
+def test_throttle_window_and_lockout_expire() -> None:
+    now = [0.0]
+    t = LoginThrottle(max_failures=3, window_s=60, lockout_s=120, clock=lambda: now[0])
+    for _ in range(2):
+        t.record_failure("alice", "10.0.0.1")
+    now[0] = 61.0  # the two old failures fall out of the window
+    t.record_failure("alice", "10.0.0.1")
+    t.check("alice", "10.0.0.1")
+    t.record_failure("alice", "10.0.0.1")
+    t.record_failure("alice", "10.0.0.1")
+    with pytest.raises(TooManyAttempts):
+        t.check("ALICE", "10.0.0.2")  # usernames are case-insensitive; the address does not matter
+    now[0] = 61.0 + 121.0
+    t.check("alice", "10.0.0.1")
+
+
+def test_deactivated_user_loses_the_session_at_once(login, app) -> None:  # type: ignore[no-untyped-def]
+    from immunosep.conduct.access import actor_for
+    from immunosep.conduct.users import deactivate_user
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import User
+
+    c = login("inv1")
+    with session_scope(app.state.engine) as s:
+        admin = s.query(User).filter_by(username="admin").one()
+        deactivate_user(s, actor_for(s, admin), "inv1")
+    assert c.get("/api/me").status_code == 401
+
+
+def test_open_redirect_after_login_is_refused(anon: TestClient) -> None:
+    page = anon.get("/login?next=//evil.example/")
+    assert 'name="next" value=""' in page.text
+
+
+def test_oversized_body_is_refused(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    r = c.post("/api/logout", content=b"x" * 2_000_000, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_openapi_schema_is_served_without_cdn_docs(anon: TestClient) -> None:
+    schema = anon.get("/openapi.json").json()
+    assert "/api/login" in schema["paths"] and "/api/me" in schema["paths"]
+    assert anon.get("/docs").status_code == 404
