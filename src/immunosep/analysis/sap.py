@@ -1,0 +1,474 @@
+"""The statistical analysis plan as code: every analysis of SPEC.md run on the analysis datasets.
+
+:func:`run_sap` returns the content of ``results.json``: a plain dict with stable keys (documented in
+docs/analysis.md, version :data:`RESULTS_SCHEMA_VERSION`). Every statistic is computed by
+``immunosep.stats``; this module only selects the rows of ADSL/ADTTE each analysis uses, in the SAP's words:
+
+- population: analysed patients (``analysed == 1``); sensitivity: ``sensfl == 1``;
+- binary endpoints: two-sided Fisher exact test, Woolf OR, Newcombe hybrid-score difference (treatment arm
+  minus control arm, the first and second arms of the protocol), NNT/NNH; the primary OR also
+  Mantel-Haenszel across strata;
+- confirmatory model: stepwise logistic regression of the primary endpoint on arm (forced), baseline CCI,
+  baseline SOFA and site (categorical);
+- survival: Kaplan-Meier, log-rank, Cox HR for each OS parameter of ADTTE; time to SIDF reversal: Cox;
+- infection state on day 15: proportional-odds model, OR of a worse state;
+- post hoc: Youden cut-offs of APACHE II, CCI and SOFA for 28-day mortality, subgroups and interaction tests;
+- safety: serious adverse events by SOC/PT and relatedness (Table 3), SUSARs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from immunosep.analysis.adae import RELATED
+from immunosep.analysis.adsl import mortality_variable
+from immunosep.analysis.adtte import os_paramcd
+from immunosep.analysis.datasets import AnalysisDatasets
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+from immunosep.stats.contingency import mantel_haenszel
+from immunosep.stats.logistic import logistic_regression, stepwise_logistic
+from immunosep.stats.ordinal import proportional_odds_rows
+from immunosep.stats.proportions import compare_proportions
+from immunosep.stats.roc import roc_analysis
+from immunosep.stats.sample_size import sample_size_two_proportions
+from immunosep.stats.subgroups import subgroup_analysis
+from immunosep.stats.survival import cox_regression, kaplan_meier, logrank
+
+RESULTS_SCHEMA_VERSION = 1
+
+#: Baseline scores whose Youden cut-off for 28-day mortality defines a post hoc subgroup: variable -> label.
+YOUDEN_VARIABLES = {
+    "apache2": "APACHE II",
+    "cci": "Charlson comorbidity index",
+    "sofa_baseline": "Baseline SOFA",
+}
+#: The stats engine's DeLong CI holds a [cases x controls] matrix; above this many pairs (about 240 MB) the
+#: ROC is computed on a seeded random sample of this many pairs' worth of patients instead (reported).
+ROC_MAX_PAIRS = 30_000_000
+
+#: Binary endpoints of Table 2: key -> (ADSL variable, population filter, outcome kind for NNT/NNH).
+Progress = Callable[[str], None]
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, numpy scalars and tuples as plain JSON values; NaN and infinities become ``None``."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def analysed(adsl: pd.DataFrame) -> pd.DataFrame:
+    """The analysis population of the SAP: randomized patients who did not withdraw with removal of data."""
+    return adsl.loc[adsl["analysed"] == 1]
+
+
+def binary_endpoints(protocol: Protocol) -> dict[str, tuple[str, str, str, str]]:
+    """Table 2 binary endpoints: key -> (label, ADSL variable, population, "good"/"bad").
+
+    Population is "analysed", "sensitivity", "sidf" (assessable) or a stratum code.
+    """
+    p = protocol.endpoints
+    out: dict[str, tuple[str, str, str, str]] = {
+        "primary": (p.primary.name, "primary_endpoint", "analysed", "good"),
+    }
+    for stratum in protocol.strata:
+        if stratum.enrolled:
+            out[f"primary_{stratum.code}"] = (
+                f"{p.primary.name}: {stratum.label}",
+                "primary_endpoint",
+                stratum.code,
+                "good",
+            )
+    for day in p.mortality.days:
+        out[f"mortality_{day}d"] = (f"{day}-day mortality", mortality_variable(day), "analysed", "bad")
+    out["sofa_d15"] = (p.sofa_d15.name, "sofa_d15_endpoint", "analysed", "good")
+    out["sidf_reversal"] = ("Reversal of sepsis-induced immune dysfunction", "sidf_reversal", "sidf", "good")
+    out["primary_sensitivity"] = (
+        f"{p.primary.name}, excluding patients discharged before day {p.primary.window_last_day}",
+        "primary_endpoint",
+        "sensitivity",
+        "good",
+    )
+    return out
+
+
+def _population(adsl: pd.DataFrame, population: str, variable: str) -> pd.DataFrame:
+    a = analysed(adsl)
+    if population == "analysed":
+        return a
+    if population == "sensitivity":
+        return a.loc[a["sensfl"] == 1]
+    if population == "sidf":
+        return a.loc[a[variable].notna()]
+    return a.loc[a["stratum"] == population]
+
+
+def compare_binary(rows: pd.DataFrame, variable: str, arms: tuple[str, str], outcome: str) -> dict[str, Any]:
+    """Counts by arm and the SAP's two-proportion comparison of ``variable`` (treatment vs control)."""
+    counts = {}
+    for arm in arms:
+        values = pd.to_numeric(rows.loc[rows["arm"] == arm, variable], errors="coerce").dropna()
+        counts[arm] = (int(values.sum()), len(values))
+    (x1, n1), (x2, n2) = counts[arms[0]], counts[arms[1]]
+    result: dict[str, Any] = {"counts": {a: {"events": x, "n": n} for a, (x, n) in counts.items()}}
+    if min(n1, n2) == 0:
+        result["comparison"] = None
+        return result
+    result["comparison"] = jsonable(compare_proportions(x1, n1, x2, n2, outcome=outcome))
+    return result
+
+
+def analyse_binary_endpoints(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Every binary endpoint of Table 2 (and the sensitivity analysis)."""
+    arms = (protocol.arm_codes[0], protocol.arm_codes[1])
+    out = {}
+    for key, (label, variable, population, outcome) in binary_endpoints(protocol).items():
+        rows = _population(ds.adsl, population, variable)
+        out[key] = {"label": label, "variable": variable, "population": population, "outcome": outcome}
+        out[key] |= compare_binary(rows, variable, arms, outcome)
+    return out
+
+
+def analyse_primary_mantel_haenszel(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Primary endpoint OR pooled over the immune strata (Mantel-Haenszel, Breslow-Day homogeneity)."""
+    a = analysed(ds.adsl)
+    treat, control = protocol.arm_codes[0], protocol.arm_codes[1]
+    tables, names = [], []
+    for stratum in protocol.enrolled_strata:
+        s = a.loc[a["stratum"] == stratum]
+        t, c = s.loc[s["arm"] == treat, "primary_endpoint"], s.loc[s["arm"] == control, "primary_endpoint"]
+        if len(t) and len(c):
+            tables.append((int(t.sum()), len(t), int(c.sum()), len(c)))
+            names.append(stratum)
+    if not tables:
+        return {}
+    return jsonable(mantel_haenszel(tables, names=names))
+
+
+def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Logistic regression of the primary endpoint on arm + baseline CCI + baseline SOFA + site: the full model
+    and the stepwise model (arm forced in). Patients with a missing covariate are left out and counted."""
+    a = analysed(ds.adsl)
+    data = pd.DataFrame(
+        {
+            "primary_endpoint": pd.to_numeric(a["primary_endpoint"], errors="coerce"),
+            "arm": (a["arm"] == protocol.arm_codes[0]).astype(float),
+            "cci": pd.to_numeric(a["cci"], errors="coerce"),
+            "sofa_baseline": pd.to_numeric(a["sofa_baseline"], errors="coerce"),
+            "site": a["siteid"].astype(str),
+        }
+    )
+    complete = data.dropna()
+    covariates = ["arm", "cci", "sofa_baseline", "site"]
+    out: dict[str, Any] = {
+        "model": "primary_endpoint ~ arm + cci + sofa_baseline + site",
+        "arm_coding": f"1 = {protocol.arm_codes[0]}, 0 = {protocol.arm_codes[1]}",
+        "n_used": len(complete),
+        "n_excluded_missing": len(data) - len(complete),
+    }
+    if complete["primary_endpoint"].nunique() < 2 or complete["arm"].nunique() < 2:
+        out["full"] = out["stepwise"] = None
+        return out
+    full = logistic_regression(complete, "primary_endpoint", covariates, categorical=["site"])
+    step = stepwise_logistic(complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"])
+    out["full"] = jsonable(full)
+    out["stepwise"] = jsonable(step)
+    out["arm_odds_ratio_full"] = jsonable(full.term("arm"))
+    out["arm_odds_ratio_stepwise"] = jsonable(step.fit.term("arm"))
+    return out
+
+
+def analyse_infection(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Infection state on day 15 by arm and the proportional-odds OR of a worse state (treatment vs control)."""
+    levels = protocol.endpoints.infection_day15.levels
+    a = analysed(ds.adsl)
+    assessed = a.loc[a["infection_day15"].isin(levels)]
+    counts = {
+        arm: {
+            lv: int(((assessed["arm"] == arm) & (assessed["infection_day15"] == lv)).sum()) for lv in levels
+        }
+        for arm in protocol.arm_codes
+    }
+    out: dict[str, Any] = {"levels": levels, "counts": counts, "n_assessed": len(assessed)}
+    try:
+        fit = proportional_odds_rows(
+            assessed["infection_day15"].tolist(), (assessed["arm"] == protocol.arm_codes[0]).tolist(), levels
+        )
+        out["ordinal"] = jsonable(fit)
+    except ImmunoSepError as exc:
+        out["ordinal"] = None
+        out["ordinal_not_estimable"] = exc.message
+    return out
+
+
+def analyse_safety(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Table 3: patients with >= 1 serious adverse event by arm and relatedness group, per SOC (patients)
+    and per preferred term (events), and the SUSARs."""
+    arms = protocol.arm_codes
+    ae = ds.adae
+    sae = ae.loc[ae["aeser"] == 1]
+    a = analysed(ds.adsl)
+    n_by_arm = {arm: int((a["arm"] == arm).sum()) for arm in arms}
+    groups = (RELATED, "not related")
+
+    def patients(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+        return {
+            arm: {
+                g: int(frame.loc[(frame["arm"] == arm) & (frame["arelgr1"] == g), "usubjid"].nunique())
+                for g in groups
+            }
+            for arm in arms
+        }
+
+    def events(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+        return {
+            arm: {g: int(((frame["arm"] == arm) & (frame["arelgr1"] == g)).sum()) for g in groups}
+            for arm in arms
+        }
+
+    rows = [{"level": "any", "soc": "", "pt": "", "unit": "patients", "counts": patients(sae)}]
+    for soc, soc_frame in sae.groupby("aesoc", sort=True):
+        rows.append(
+            {"level": "soc", "soc": str(soc), "pt": "", "unit": "patients", "counts": patients(soc_frame)}
+        )
+        for pt, pt_frame in soc_frame.groupby("aedecod", sort=True):
+            rows.append(
+                {"level": "pt", "soc": str(soc), "pt": str(pt), "unit": "events", "counts": events(pt_frame)}
+            )
+    return {
+        "n_by_arm": n_by_arm,
+        "relatedness_groups": list(groups),
+        "serious_events_total": len(sae),
+        "patients_with_serious_event": int(sae["usubjid"].nunique()),
+        "patients_with_any_event_by_arm": {
+            arm: int(ae.loc[ae["arm"] == arm, "usubjid"].nunique()) for arm in arms
+        },
+        "susars_by_arm": {arm: int(((ae["arm"] == arm) & (ae["susar"] == 1)).sum()) for arm in arms},
+        "table3": rows,
+    }
+
+
+def at_risk_days(horizon_day: int) -> list[int]:
+    """Days at which the KM figure prints numbers at risk: weekly to day 28, then every 15 days."""
+    step = 7 if horizon_day <= 28 else 15
+    return list(range(0, horizon_day + 1, step))
+
+
+def analyse_time_to_event(
+    ds: AnalysisDatasets, protocol: Protocol, paramcd: str, horizon_day: int
+) -> dict[str, Any]:
+    """Kaplan-Meier by arm, log-rank test and Cox HR (treatment vs control) for one ADTTE parameter."""
+    tte = ds.adtte.loc[ds.adtte["paramcd"] == paramcd]
+    treat = protocol.arm_codes[0]
+    out: dict[str, Any] = {"paramcd": paramcd, "horizon_day": horizon_day, "n": len(tte)}
+    out["events_by_arm"] = {
+        arm: int(((tte["arm"] == arm) & (tte["cnsr"] == 0)).sum()) for arm in protocol.arm_codes
+    }
+    out["kaplan_meier"] = {}
+    days = at_risk_days(horizon_day)
+    out["at_risk_days"] = days
+    out["at_risk"] = {}
+    for arm in protocol.arm_codes:
+        rows = tte.loc[tte["arm"] == arm]
+        out["at_risk"][arm] = [int((rows["aval"] >= max(d, 1e-9)).sum()) for d in days]
+        if len(rows) == 0:
+            out["kaplan_meier"][arm] = None
+            continue
+        km = kaplan_meier(rows["aval"].astype(float).tolist(), (rows["cnsr"] == 0).tolist(), label=arm)
+        out["kaplan_meier"][arm] = jsonable(km) | {"survival_at_horizon": km.at(horizon_day)}
+    if tte["arm"].nunique() < 2 or (tte["cnsr"] == 0).sum() == 0:
+        out["logrank"] = out["cox"] = None
+        return out
+    out["logrank"] = jsonable(
+        logrank(tte["aval"].astype(float).tolist(), (tte["cnsr"] == 0).tolist(), tte["arm"].tolist())
+    )
+    frame = pd.DataFrame(
+        {
+            "aval": tte["aval"].to_numpy(float),
+            "event": (tte["cnsr"] == 0).astype(float).to_numpy(),
+            "arm": (tte["arm"] == treat).astype(float).to_numpy(),
+        }
+    )
+    cox = cox_regression(frame, "aval", "event", ["arm"])
+    out["cox"] = jsonable(cox)
+    out["hazard_ratio"] = jsonable(cox.term("arm"))
+    return out
+
+
+def analyse_survival(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """OS to every protocol mortality day, and time to SIDF reversal (to the last biospecimen day)."""
+    out = {
+        os_paramcd(d): analyse_time_to_event(ds, protocol, os_paramcd(d), d)
+        for d in protocol.endpoints.mortality.days
+    }
+    out["SIDFREV"] = analyse_time_to_event(ds, protocol, "SIDFREV", protocol.biospecimens.days[-1])
+    return out
+
+
+def youden_cutoffs(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """ROC of each :data:`YOUDEN_VARIABLES` score for death by the first mortality day, with its Youden cut-off."""
+    a = analysed(ds.adsl)
+    outcome = mortality_variable(protocol.endpoints.mortality.days[0])
+    out: dict[str, Any] = {"outcome": outcome}
+    for variable, label in YOUDEN_VARIABLES.items():
+        rows = a[[variable, outcome]].apply(pd.to_numeric, errors="coerce").dropna()
+        cases = int(rows[outcome].sum())
+        entry: dict[str, Any] = {"label": label, "n": len(rows), "sampled": False}
+        if cases * (len(rows) - cases) > ROC_MAX_PAIRS:
+            keep = int(math.sqrt(ROC_MAX_PAIRS) * 2)
+            rows = rows.sample(n=keep, random_state=20251208)
+            entry["sampled"] = True
+            entry["n_sampled"] = keep
+        try:
+            roc = roc_analysis(rows[variable].to_numpy(float), rows[outcome].to_numpy(bool))
+        except ImmunoSepError as exc:
+            entry["roc"] = None
+            entry["not_estimable"] = exc.message
+        else:
+            entry["roc"] = jsonable(roc)
+            entry["cutoff"] = roc.cutoff
+            entry["direction"] = roc.direction
+        out[variable] = entry
+    return out
+
+
+def subgroup_columns(adsl: pd.DataFrame, cutoffs: dict[str, Any]) -> dict[str, pd.Series]:
+    """Subgroup label per analysed patient: the stratum, and each Youden-dichotomized score."""
+    a = analysed(adsl)
+    columns = {"stratum": a["stratum"].astype(str)}
+    for variable, label in YOUDEN_VARIABLES.items():
+        entry = cutoffs.get(variable, {})
+        cut = entry.get("cutoff")
+        if cut is None:
+            continue
+        values = pd.to_numeric(a[variable], errors="coerce")
+        high = values > cut
+        columns[variable] = pd.Series(
+            np.where(
+                values.isna().to_numpy(), None, np.where(high, f"{label} > {cut:g}", f"{label} < {cut:g}")
+            ),
+            index=a.index,
+        )
+    return columns
+
+
+def analyse_subgroups(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Post hoc subgroups: Youden cut-offs, then per outcome (primary, first mortality day) the treatment OR in
+    each subgroup and the treatment-by-subgroup interaction test."""
+    cutoffs = youden_cutoffs(ds, protocol)
+    a = analysed(ds.adsl)
+    columns = subgroup_columns(ds.adsl, cutoffs)
+    treat = (a["arm"] == protocol.arm_codes[0]).astype(int)
+    outcomes = {
+        "primary": "primary_endpoint",
+        "mortality": mortality_variable(protocol.endpoints.mortality.days[0]),
+    }
+    analyses: dict[str, Any] = {}
+    for key, outcome in outcomes.items():
+        analyses[key] = {"outcome": outcome, "by": {}}
+        for name, labels in columns.items():
+            data = pd.DataFrame(
+                {"y": pd.to_numeric(a[outcome], errors="coerce"), "treatment": treat, "subgroup": labels}
+            ).dropna()
+            try:
+                res = subgroup_analysis(data, "y", "treatment", "subgroup")
+            except ImmunoSepError as exc:
+                analyses[key]["by"][name] = {"not_estimable": exc.message}
+                continue
+            sizes = data.groupby("subgroup").size()
+            entry = jsonable(res)
+            for row in entry["subgroups"]:
+                row["level"] = row["name"].split("=", 1)[1]
+                row["n_patients"] = int(sizes.get(row["level"], 0))
+            analyses[key]["by"][name] = entry
+    return {"cutoffs": cutoffs, "analyses": analyses}
+
+
+def analyse_sample_size(protocol: Protocol) -> dict[str, Any]:
+    """The protocol's sample-size calculation by every method the stats engine offers."""
+    s = protocol.sample_size
+    out = {}
+    for method in ("normal", "normal-cc", "arcsine", "fisher-exact"):
+        try:
+            out[method] = jsonable(
+                sample_size_two_proportions(
+                    s.p_precision,
+                    s.p_placebo,
+                    alpha=s.alpha_two_sided,
+                    power=s.power,
+                    dropout=s.dropout,
+                    method=method,
+                )
+            )
+        except ImmunoSepError as exc:
+            out[method] = {"error": exc.message}
+    return out
+
+
+def populations(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
+    """Population sizes by arm (randomized, analysed, sensitivity, SIDF-assessable)."""
+    adsl = ds.adsl
+    a = analysed(adsl)
+
+    def by_arm(frame: pd.DataFrame) -> dict[str, int]:
+        return {arm: int((frame["arm"] == arm).sum()) for arm in protocol.arm_codes}
+
+    return {
+        "randomized": by_arm(adsl.loc[adsl["randfl"] == 1]),
+        "analysed": by_arm(a),
+        "sensitivity": by_arm(a.loc[a["sensfl"] == 1]),
+        "sidf_assessable": by_arm(a.loc[a["sidf_reversal"].notna()]),
+    }
+
+
+def run_sap(ds: AnalysisDatasets, protocol: Protocol, *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the whole plan and return the ``results.json`` content (see docs/analysis.md for the keys)."""
+    a = analysed(ds.adsl)
+    for arm in protocol.arm_codes[:2]:
+        if not (a["arm"] == arm).any():
+            raise ImmunoSepError(f"no analysed patient in arm {arm!r}: the analysis plan needs both arms")
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("binary_endpoints", lambda: analyse_binary_endpoints(ds, protocol)),
+        ("primary_mantel_haenszel", lambda: analyse_primary_mantel_haenszel(ds, protocol)),
+        ("adjusted_primary", lambda: analyse_adjusted_primary(ds, protocol)),
+        ("survival", lambda: analyse_survival(ds, protocol)),
+        ("infection_day15", lambda: analyse_infection(ds, protocol)),
+        ("subgroups", lambda: analyse_subgroups(ds, protocol)),
+        ("safety", lambda: analyse_safety(ds, protocol)),
+        ("sample_size", lambda: analyse_sample_size(protocol)),
+    ]
+    results: dict[str, Any] = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "trial": {
+            "code": protocol.trial.code,
+            "registration": protocol.trial.registration,
+            "title": protocol.trial.title,
+        },
+        "locked": ds.locked,
+        "arms": {"treatment": protocol.arm_codes[0], "control": protocol.arm_codes[1]},
+        "populations": populations(ds, protocol),
+        "consort": ds.consort,
+    }
+    for key, step in steps:
+        if progress is not None:
+            progress(key)
+        results[key] = step()
+    return jsonable(results)
+
+
+__all__ = ["RESULTS_SCHEMA_VERSION", "jsonable", "os_paramcd", "run_sap"]
