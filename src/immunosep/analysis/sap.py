@@ -358,12 +358,8 @@ def subgroup_columns(adsl: pd.DataFrame, cutoffs: dict[str, Any]) -> dict[str, p
             continue
         values = pd.to_numeric(a[variable], errors="coerce")
         high = values > cut
-        columns[variable] = pd.Series(
-            np.where(
-                values.isna().to_numpy(), None, np.where(high, f"{label} > {cut:g}", f"{label} < {cut:g}")
-            ),
-            index=a.index,
-        )
+        labels = pd.Series(np.where(high, f"{label} > {cut:g}", f"{label} < {cut:g}"), index=a.index)
+        columns[variable] = labels.where(values.notna())
     return columns
 
 
