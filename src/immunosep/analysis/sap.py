@@ -350,7 +350,7 @@ def youden_cutoffs(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
 def subgroup_columns(adsl: pd.DataFrame, cutoffs: dict[str, Any]) -> dict[str, pd.Series]:
     """Subgroup label per analysed patient: the stratum, and each Youden-dichotomized score."""
     a = analysed(adsl)
-    columns = {"stratum": a["stratum"].astype(str)}
+    columns: dict[str, pd.Series] = {"stratum": a["stratum"].astype(str)}
     for variable, label in YOUDEN_VARIABLES.items():
         entry = cutoffs.get(variable, {})
         cut = entry.get("cutoff")
