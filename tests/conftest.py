@@ -224,3 +224,9 @@ def enroll(trial: Trial):  # type: ignore[no-untyped-def]
         return pseudonym
 
     return _enroll
+
+
+@pytest.fixture
+def screening_answers():  # type: ignore[no-untyped-def]
+    """``screening_answers(**overrides)`` -> an eligible patient's :class:`ScreeningInput`."""
+    return screening_input

@@ -1,9 +1,191 @@
-"""Commands of this group are registered here (being built)."""
+"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add``, ``lock``, ``export``.
+
+These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
+tool of the trial's data management team.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
+
+from immunosep.commands._output import console, print_json, print_table
+from immunosep.errors import ImmunoSepError
+
+DB_HELP = "Database URL: sqlite:///trial.db or postgresql+psycopg://user@host/db."
+
+db_app = typer.Typer(help="Create and migrate the trial database.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+
+
+@db_app.command("init")
+def db_init(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    protocol_file: Path | None = typer.Option(None, "--protocol", help="Protocol TOML (default: ImmunoSep)."),
+    sites: int | None = typer.Option(
+        None, "--sites", help="Number of sites (default: protocol trial.sites)."
+    ),
+    seed: str | None = typer.Option(
+        None, "--seed", help="Secret seed of the randomization lists (default: a fresh random secret)."
+    ),
+    slots: int | None = typer.Option(None, "--slots-per-site", help="Minimum list length per site."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Create the schema (alembic upgrade head) and seed the trial, its sites and sealed lists."""
+    from immunosep.store.db import init_db
+
+    result = init_db(db, protocol_file, sites, seed=seed, slots_per_site=slots)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"[green]ok[/green]: trial {result.trial_code} with {len(result.site_codes)} sites "
+        f"({result.site_codes[0]}..{result.site_codes[-1]}), {result.slots_per_site}+ sealed slots per site"
+    )
+    if seed is None:
+        console.print(
+            f"randomization seed (store it offline; it regenerates the lists): [bold]{result.seed}[/bold]"
+        )
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: str = typer.Option(..., "--db", help=DB_HELP)) -> None:
+    """Migrate the schema to the newest revision."""
+    from immunosep.store.db import upgrade_db
+
+    upgrade_db(db)
+    console.print("[green]ok[/green]: schema at the newest revision")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Walk the hash chain; exit 1 when any entry was changed, removed or inserted."""
+    from immunosep.store.audit import verify
+    from immunosep.store.db import make_engine, session_scope
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            result = verify(session)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"ok": result.ok, **result.__dict__})
+    elif result.ok:
+        console.print(
+            f"[green]ok[/green]: {result.entries} audit entries verified ({result.erased_entries} erased)"
+        )
+    else:
+        print_table("Audit trail problems", [(p,) for p in result.problems], ("problem",))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@user_app.command("add")
+def user_add(
+    username: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    role: str = typer.Option(
+        ..., "--role", help="investigator, pharmacist, lab, monitor, data_manager, dsmb, admin."
+    ),
+    site: list[str] = typer.Option([], "--site", help="Home site (S01), or each assigned site of a monitor."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create a user account (the password never appears on the command line)."""
+    from immunosep.conduct.users import create_user
+    from immunosep.store.db import make_engine, session_scope
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            create_user(session, None, username, password, role, site)
+    finally:
+        engine.dispose()
+    console.print(f"[green]ok[/green]: user {username} ({role})")
+
+
+def lock(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    patient: list[str] = typer.Option([], "--patient", help="Lock only these patients (pseudonyms)."),
+) -> None:
+    """Lock patients, or (without --patient) every randomized patient and then the trial."""
+    from sqlalchemy import select
+
+    from immunosep.conduct.lock import lock_trial
+    from immunosep.store.db import make_engine, session_scope
+    from immunosep.store.models import Patient, Query, utcnow
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            wanted = select(Patient).where(Patient.locked_at.is_(None), Patient.status == "randomized")
+            if patient:
+                wanted = select(Patient).where(Patient.pseudonym.in_(patient))
+            rows = session.execute(wanted).scalars().all()
+            missing = sorted(set(patient) - {p.pseudonym for p in rows})
+            if missing:
+                raise ImmunoSepError(f"no patients {', '.join(missing)}")
+            open_q = (
+                session.execute(
+                    select(Patient.pseudonym)
+                    .join(Query, Query.patient_id == Patient.id)
+                    .where(Query.status != "closed", Patient.id.in_([p.id for p in rows]))
+                )
+                .scalars()
+                .all()
+            )
+            if open_q:
+                raise ImmunoSepError(f"patients with queries not closed: {', '.join(sorted(set(open_q)))}")
+            from immunosep.store import audit
+
+            audit.set_context(session, None, "data lock (command line)")
+            now = utcnow()
+            for p in rows:
+                p.locked_at = now
+            session.flush()
+            if not patient:
+                lock_trial(session, None)
+    finally:
+        engine.dispose()
+    console.print(f"[green]ok[/green]: locked {len(rows)} patient(s)" + ("" if patient else " and the trial"))
+
+
+def export(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    out: Path = typer.Option(..., "--out", help="Output directory."),
+    unblinded: bool = typer.Option(False, "--unblinded", help="Include arms, drugs and doses (after lock)."),
+) -> None:
+    """Write the locked trial as SDTM-style CSV and Parquet with a define-style dictionary."""
+    from immunosep.conduct.export import export_sdtm
+    from immunosep.store.db import make_engine, session_scope
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            result = export_sdtm(session, None, out, unblinded=unblinded)
+    finally:
+        engine.dispose()
+    print_table(
+        f"Exported to {result.out_dir} ({'blinded' if result.blinded else 'UNBLINDED'})",
+        sorted(result.rows.items()),
+        ("domain", "rows"),
+    )
 
 
 def register(app: typer.Typer) -> None:
     """Register this group's commands on the main app."""
+    app.add_typer(db_app, name="db")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(user_app, name="user")
+    app.command("lock")(lock)
+    app.command("export")(export)

@@ -35,13 +35,11 @@ def dsmb_summary(session: Session, actor: Actor) -> list[ArmSummary]:
             select(RandomizationSlot.patient_id, RandomizationSlot.arm).where(
                 RandomizationSlot.patient_id.is_not(None)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     deaths: dict[int, int] = {
         pid: day
-        for pid, day in session.execute(select(Outcome.patient_id, Outcome.death_day)).tuples()
+        for pid, day in session.execute(select(Outcome.patient_id, Outcome.death_day))
         if day is not None
     }
     aes = session.execute(

@@ -110,9 +110,7 @@ def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
     require_role(actor, {"admin", "data_manager", "monitor", "dsmb", "investigator"}, "list sites")
     from immunosep.store.models import Patient
 
-    counts = dict(
-        session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).tuples().all()
-    )
+    counts = dict(session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).all())
     rows = session.execute(select(Site).order_by(Site.code)).scalars().all()
     return [SiteInfo(s.id, s.code, s.name, s.active, int(counts.get(s.id, 0))) for s in rows]
 

@@ -266,7 +266,7 @@ class VerifyResult:
 
 def verify(session: Session) -> VerifyResult:
     """Walk the whole chain; report every broken link, wrong hash and value that does not match."""
-    keys = dict(session.execute(select(PatientKey.patient_id, PatientKey.key)).tuples().all())
+    keys = dict(session.execute(select(PatientKey.patient_id, PatientKey.key)).all())
     problems: list[str] = []
     prev = GENESIS
     expected_id = 1

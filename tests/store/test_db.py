@@ -1,0 +1,79 @@
+"""The trial database: migrations, seeding, SQLite settings, and transactions that are all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import func, select, text
+
+from immunosep.conduct import screening
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.loader import bundled_protocol_path
+from immunosep.store.db import init_db, make_engine, session_scope, upgrade_db
+from immunosep.store.models import Patient, RandomizationSlot, ScreeningEntry, Site, Trial
+
+
+def test_seeded_trial_stores_protocol_text_hash_sites_and_lists(trial):
+    with session_scope(trial.engine) as s:
+        t = s.execute(select(Trial)).scalar_one()
+        assert t.protocol_sha256 == hashlib.sha256(t.protocol_text.encode()).hexdigest()
+        assert t.protocol_text == bundled_protocol_path().read_text(encoding="utf-8")
+        assert [x.code for x in s.execute(select(Site).order_by(Site.code)).scalars()] == [
+            "S01",
+            "S02",
+            "S03",
+        ]
+        per_site = dict(
+            s.execute(
+                select(RandomizationSlot.site_id, func.count()).group_by(RandomizationSlot.site_id)
+            ).all()
+        )
+        assert len(per_site) == 3 and min(per_site.values()) >= 210
+
+
+def test_init_refuses_a_database_that_holds_a_trial_and_upgrade_is_idempotent(db_url):
+    upgrade_db(db_url)
+    with pytest.raises(ImmunoSepError, match="already holds a trial"):
+        init_db(db_url, sites=2)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA secure_delete")).scalar() == 1
+    engine.dispose()
+
+
+def test_unsupported_url_is_a_user_error():
+    with pytest.raises(ImmunoSepError, match="unsupported database URL"):
+        make_engine("mysql://x")
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_crash_in_the_middle_of_a_transaction_keeps_committed_data_and_drops_the_half_written(
+    trial, screening_answers
+):
+    screening_input = screening_answers
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        first = screening.screen(s, inv, screening_input()).pseudonym
+    with pytest.raises(Crash), session_scope(trial.engine) as s:
+        screening.screen(s, inv, screening_input(age_years=70))
+        s.flush()  # the patient row, its answers and log entry and audit entries are written ...
+        raise Crash("power cut")  # ... and the transaction dies before commit
+    with session_scope(trial.engine) as s:
+        assert s.execute(select(Patient.pseudonym)).scalars().all() == [first]
+        assert s.execute(select(func.count()).select_from(ScreeningEntry)).scalar() == 1
+        site = s.execute(select(Site).where(Site.code == "S01")).scalar_one()
+        assert site.next_patient_number == 2  # the number taken by the crashed transaction is not lost
+        from immunosep.store.audit import verify
+
+        assert verify(s).ok
+    with session_scope(trial.engine) as s:
+        assert screening.screen(s, inv, screening_input()).pseudonym == "S01-0002"
