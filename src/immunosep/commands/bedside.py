@@ -1,9 +1,405 @@
-"""Commands of this group are registered here (being built)."""
+"""Bedside commands: ``immunosep classify``, ``immunosep sofa`` and ``immunosep regimen``.
+
+Research use only. Each command prints a readable table, or JSON with ``--json``; bad input raises
+:class:`~immunosep.errors.ImmunoSepError` (one line, exit code 2 through ``immunosep.cli.main``).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from immunosep.clinical.immune import classify as classify_stratum
+from immunosep.clinical.regimen import daily_regimen
+from immunosep.clinical.renal import WeightPolicy, creatinine_clearance_ml_min
+from immunosep.clinical.sofa import COMPONENTS, SOFA_INPUT_COLUMNS, score_sofa_frame, sofa
+from immunosep.clinical.units import creatinine_mg_dl
+from immunosep.commands._output import console, err_console, print_json, print_table
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol import load_protocol
+from immunosep.protocol.schema import Protocol
+
+CHUNK_ROWS = 250_000
+_NUMERIC_INPUTS = frozenset(SOFA_INPUT_COLUMNS) - {"ventilated"} | {
+    "pao2_mmhg",
+    "fio2",
+    "bilirubin_umol_l",
+    "creatinine_umol_l",
+}
+
+_PROTOCOL_OPTION = typer.Option(None, "--protocol", help="Protocol TOML (default: the bundled ImmunoSep).")
+_JSON_OPTION = typer.Option(False, "--json", help="Print JSON for machines.")
+
+
+# -- results as plain data (shared with `immunosep demo`) -----------------------------------------------
+def _dose_text(d: dict[str, Any]) -> str:
+    return f"{d['dose']:g} {d['unit']} in {d['volume_ml']:g} mL"
+
+
+def classify_result(
+    ferritin: float, hla_dr: float | None, protocol: Protocol, ferritin_unit: str = "ng/mL"
+) -> dict[str, Any]:
+    """The stratum and, for an enrolled stratum, the regimen of each arm (before renal adjustment)."""
+    stratum = classify_stratum(ferritin, hla_dr, protocol, ferritin_unit=ferritin_unit)
+    enrolled = stratum in protocol.enrolled_strata
+    regimen = (
+        {arm: [asdict(d) for d in daily_regimen(stratum, arm, None, protocol)] for arm in protocol.arm_codes}
+        if enrolled
+        else {}
+    )
+    return {
+        "stratum": stratum,
+        "enrolled": enrolled,
+        "ferritin_ng_ml": ferritin,
+        "hla_dr": hla_dr,
+        "regimen": regimen,
+    }
+
+
+def regimen_result(
+    *,
+    stratum: str,
+    arm: str,
+    age: float,
+    weight_kg: float,
+    sex: str,
+    creatinine: float,
+    creatinine_unit: str,
+    height_cm: float | None,
+    weight_policy: WeightPolicy | None,
+    protocol: Protocol,
+) -> dict[str, Any]:
+    """Creatinine clearance and the day's injections for a patient."""
+    scr = float(creatinine_mg_dl(creatinine, creatinine_unit))
+    policy = weight_policy or protocol.renal.weight_policy
+    crcl = float(
+        creatinine_clearance_ml_min(
+            age, weight_kg, sex, scr, height_cm=height_cm, weight_policy=policy, protocol=protocol
+        )
+    )
+    items = [asdict(d) for d in daily_regimen(stratum, arm, crcl, protocol)]
+    return {
+        "stratum": stratum,
+        "arm": arm,
+        "creatinine_clearance_ml_min": crcl,
+        "weight_policy": policy,
+        "renal_threshold_ml_min": protocol.renal.threshold_ml_min,
+        "renal_adjusted": any(i["renal_adjusted"] for i in items),
+        **{i["route"]: i for i in items},
+        "items": items,
+    }
+
+
+# -- classify -------------------------------------------------------------------------------------------
+def classify_command(
+    ferritin: float = typer.Option(..., "--ferritin", help="Serum ferritin (ng/mL = ug/L)."),
+    hla_dr: float | None = typer.Option(
+        None, "--hla-dr", help="Monocyte HLA-DR, receptors per CD45/CD14 monocyte (needed unless MALS)."
+    ),
+    ferritin_unit: str = typer.Option("ng/mL", "--ferritin-unit", help="ng/mL or ug/L (the same unit)."),
+    protocol_file: Path | None = _PROTOCOL_OPTION,
+    as_json: bool = _JSON_OPTION,
+) -> None:
+    """Immune stratum (MALS, immunoparalysis, unclassified) and the regimen it implies per arm."""
+    p = load_protocol(protocol_file)
+    result = classify_result(ferritin, hla_dr, p, ferritin_unit)
+    if as_json:
+        print_json(result)
+        return
+    label = {s.code: s.label for s in p.strata}[result["stratum"]]
+    console.print(f"stratum: [bold]{result['stratum']}[/bold] ({label})")
+    if not result["enrolled"]:
+        console.print("not enrolled: this stratum receives no study treatment")
+        return
+    print_table(
+        "Regimen by arm (double dummy; before renal adjustment)",
+        [
+            (
+                arm,
+                d["route"].upper(),
+                ("dummy: " if d["dummy"] else "") + d["drug"],
+                _dose_text(d),
+                f"every {d['interval_hours']} h",
+            )
+            for arm, items in result["regimen"].items()
+            for d in items
+        ],
+        ("arm", "route", "drug", "dose", "interval"),
+    )
+
+
+# -- sofa -----------------------------------------------------------------------------------------------
+_SOFA_HELP = (
+    "SOFA score (Vincent 1996) for one patient-day from the flags, or for a whole table with "
+    "--input/--output (.csv or .parquet). Table columns (NaN/empty = not measured): "
+    + ", ".join(SOFA_INPUT_COLUMNS)
+    + "; alternatives: pao2_mmhg + fio2 (fraction or %), bilirubin_umol_l, creatinine_umol_l. "
+    "Vasopressors in ug/kg/min, urine output in mL/day, ventilated 1/0. The output is the input "
+    "plus sofa_respiration, sofa_coagulation, sofa_liver, sofa_cardiovascular, sofa_cns, sofa_renal, "
+    "sofa_total and sofa_missing."
+)
+
+
+def _format_of(path: Path, role: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ImmunoSepError(f"{role} file {path} must end in .csv or .parquet", field=role)
+
+
+def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]]:
+    """(total rows if known, iterator of pandas chunks)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise ImmunoSepError(f"input file {path} does not exist")
+    if _format_of(path, "input") == "csv":
+        try:
+            reader = pd.read_csv(path, chunksize=chunk_rows)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ImmunoSepError(f"cannot read {path} as CSV: {exc}") from None
+        return None, iter(reader)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types for a damaged or non-Parquet file
+        raise ImmunoSepError(f"cannot read {path} as Parquet: {exc}") from None
+    return pf.metadata.num_rows, (batch.to_pandas() for batch in pf.iter_batches(batch_size=chunk_rows))
+
+
+def _file_rows(message: str, offset: int) -> str:
+    """Turn the kernel's 0-based row index within a chunk into a 1-based row number of the file."""
+    return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
+
+
+def score_file(
+    input_path: Path, output_path: Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = True
+) -> int:
+    """Score every patient-day of ``input_path`` into ``output_path`` chunk by chunk; returns the row count."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    out_format = _format_of(output_path, "output")
+    if input_path.resolve() == output_path.resolve():
+        raise ImmunoSepError("the output file must differ from the input file", field="output")
+    total, chunks = _read_chunks(input_path, chunk_rows)
+    partial = output_path.with_name(output_path.name + ".part")  # renamed only when complete
+    show = progress and (total is None or total > chunk_rows)
+    writer: pq.ParquetWriter | None = None
+    done = 0
+    with Progress(
+        TextColumn("scoring SOFA"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not show,
+    ) as bar:
+        task = bar.add_task("rows", total=total)
+        try:
+            for chunk in chunks:
+                try:
+                    scored = score_sofa_frame(chunk)
+                except ImmunoSepError as exc:
+                    # the kernel counts rows within the chunk; report them as rows of the file
+                    message = _file_rows(str(exc), done)
+                    raise ImmunoSepError(
+                        f"{input_path}: {message} (rows numbered from 1 after the header)"
+                    ) from None
+                if out_format == "parquet":
+                    for col in _NUMERIC_INPUTS.intersection(scored.columns):
+                        # a CSV chunk without NaN reads as int: keep one float type across chunks
+                        scored[col] = scored[col].astype("float64")
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(partial, table.schema)
+                    else:
+                        try:
+                            table = table.cast(writer.schema)
+                        except (pa.ArrowInvalid, ValueError) as exc:
+                            raise ImmunoSepError(
+                                f"{input_path}: a column changes type from rows {done + 1} on ({exc}); "
+                                "give that column one type, raise --chunk-rows, or write CSV"
+                            ) from None
+                    writer.write_table(table)
+                else:
+                    scored.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
+                done += len(chunk)
+                bar.update(task, completed=done)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            partial.unlink(missing_ok=True)
+            raise
+    if writer is not None:
+        writer.close()
+    if done == 0:
+        partial.unlink(missing_ok=True)
+        raise ImmunoSepError(f"{input_path} has no rows to score")
+    partial.replace(output_path)
+    return done
+
+
+def sofa_command(
+    pao2_fio2: float | None = typer.Option(None, "--pao2-fio2", help="PaO2/FiO2 ratio, mmHg."),
+    pao2: float | None = typer.Option(None, "--pao2", help="Arterial PaO2, mmHg (with --fio2)."),
+    fio2: float | None = typer.Option(None, "--fio2", help="FiO2 as 0.21-1.0 or 21-100 %."),
+    ventilated: bool = typer.Option(False, "--ventilated", help="On mechanical ventilation."),
+    platelets: float | None = typer.Option(None, "--platelets", help="Platelets, x10^3/uL."),
+    bilirubin: float | None = typer.Option(None, "--bilirubin", help="Total bilirubin."),
+    bilirubin_unit: str = typer.Option("mg/dL", "--bilirubin-unit", help="mg/dL or umol/L."),
+    map_mmhg: float | None = typer.Option(None, "--map", help="Mean arterial pressure, mmHg."),
+    dopamine: float | None = typer.Option(None, "--dopamine", help="Dopamine, ug/kg/min."),
+    dobutamine: float | None = typer.Option(None, "--dobutamine", help="Dobutamine, ug/kg/min."),
+    epinephrine: float | None = typer.Option(None, "--epinephrine", help="Epinephrine, ug/kg/min."),
+    norepinephrine: float | None = typer.Option(None, "--norepinephrine", help="Norepinephrine, ug/kg/min."),
+    gcs: float | None = typer.Option(None, "--gcs", help="Glasgow coma scale, 3-15."),
+    creatinine: float | None = typer.Option(None, "--creatinine", help="Serum creatinine."),
+    creatinine_unit: str = typer.Option("mg/dL", "--creatinine-unit", help="mg/dL or umol/L."),
+    urine_output: float | None = typer.Option(None, "--urine-output", help="Urine output, mL/day."),
+    input_file: Path | None = typer.Option(None, "--input", help="Table of patient-days (.csv or .parquet)."),
+    output_file: Path | None = typer.Option(None, "--output", help="Scored table (.csv or .parquet)."),
+    chunk_rows: int = typer.Option(CHUNK_ROWS, "--chunk-rows", min=1, help="Rows per chunk for --input."),
+    as_json: bool = _JSON_OPTION,
+) -> None:
+    single = {
+        "--pao2-fio2": pao2_fio2,
+        "--pao2": pao2,
+        "--fio2": fio2,
+        "--platelets": platelets,
+        "--bilirubin": bilirubin,
+        "--map": map_mmhg,
+        "--dopamine": dopamine,
+        "--dobutamine": dobutamine,
+        "--epinephrine": epinephrine,
+        "--norepinephrine": norepinephrine,
+        "--gcs": gcs,
+        "--creatinine": creatinine,
+        "--urine-output": urine_output,
+    }
+    if input_file is not None or output_file is not None:
+        if input_file is None or output_file is None:
+            raise ImmunoSepError("--input and --output go together (score a table into a new file)")
+        given = [flag for flag, value in single.items() if value is not None] + (
+            ["--ventilated"] if ventilated else []
+        )
+        if given:
+            raise ImmunoSepError(f"with --input the values come from the table; drop {', '.join(given)}")
+        rows = score_file(input_file, output_file, chunk_rows=chunk_rows, progress=not as_json)
+        if as_json:
+            print_json({"input": str(input_file), "output": str(output_file), "rows": rows})
+        else:
+            console.print(f"scored {rows} patient-days from {input_file} into {output_file}")
+        return
+    score = sofa(
+        pao2_fio2_mmhg=pao2_fio2,
+        pao2_mmhg=pao2,
+        fio2=fio2,
+        ventilated=ventilated,
+        platelets_1e3_ul=platelets,
+        bilirubin=bilirubin,
+        bilirubin_unit=bilirubin_unit,
+        map_mmhg=map_mmhg,
+        dopamine=dopamine,
+        dobutamine=dobutamine,
+        epinephrine=epinephrine,
+        norepinephrine=norepinephrine,
+        gcs=gcs,
+        creatinine=creatinine,
+        creatinine_unit=creatinine_unit,
+        urine_ml_day=urine_output,
+    )
+    if as_json:
+        print_json({**asdict(score), "missing": list(score.missing)})
+        return
+    print_sofa(score)
+
+
+sofa_command.__doc__ = _SOFA_HELP
+
+
+def print_sofa(score: Any) -> None:
+    """The SOFA components as a table for people."""
+    print_table(
+        "SOFA (Vincent 1996)",
+        [(c, "missing (0)" if c in score.missing else getattr(score, c)) for c in COMPONENTS]
+        + [("total", score.total)],
+        ("component", "points"),
+    )
+
+
+# -- regimen --------------------------------------------------------------------------------------------
+def regimen_command(
+    stratum: str = typer.Option(..., "--stratum", help="mals or immunoparalysis."),
+    arm: str = typer.Option(..., "--arm", help="precision or placebo."),
+    age: float = typer.Option(..., "--age", help="Age, years."),
+    weight_kg: float = typer.Option(..., "--weight-kg", help="Body weight, kg."),
+    sex: str = typer.Option(..., "--sex", help="male or female."),
+    creatinine: float = typer.Option(..., "--creatinine", help="Serum creatinine."),
+    creatinine_unit: str = typer.Option("mg/dL", "--creatinine-unit", help="mg/dL or umol/L."),
+    height_cm: float | None = typer.Option(None, "--height-cm", help="Height, cm (ideal/adjusted weight)."),
+    weight_policy: str | None = typer.Option(
+        None, "--weight-policy", help="actual, ideal or adjusted (default from the protocol)."
+    ),
+    protocol_file: Path | None = _PROTOCOL_OPTION,
+    as_json: bool = _JSON_OPTION,
+) -> None:
+    """Cockcroft-Gault creatinine clearance and the day's IV and SC injections (double dummy)."""
+    p = load_protocol(protocol_file)
+    if weight_policy is not None and weight_policy not in ("actual", "ideal", "adjusted"):
+        raise ImmunoSepError(f"--weight-policy {weight_policy!r} must be actual, ideal or adjusted")
+    result = regimen_result(
+        stratum=stratum,
+        arm=arm,
+        age=age,
+        weight_kg=weight_kg,
+        sex=sex,
+        creatinine=creatinine,
+        creatinine_unit=creatinine_unit,
+        height_cm=height_cm,
+        weight_policy=weight_policy,  # type: ignore[arg-type]
+        protocol=p,
+    )
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"creatinine clearance (Cockcroft-Gault, {result['weight_policy']} weight): "
+        f"[bold]{result['creatinine_clearance_ml_min']:.1f} mL/min[/bold]"
+        + (
+            f" — below {p.renal.threshold_ml_min:g}: {p.renal.route.upper()} dose x {p.renal.dose_factor:g}"
+            if result["renal_adjusted"]
+            else ""
+        )
+    )
+    print_table(
+        f"Injections of the day ({stratum}, {arm})",
+        [
+            (
+                d["route"].upper(),
+                ("dummy: " if d["dummy"] else "") + d["drug"],
+                _dose_text(d),
+                f"every {d['interval_hours']} h",
+                f"{d['administrations_per_day']:g}",
+                "yes" if d["renal_adjusted"] else "",
+            )
+            for d in result["items"]
+        ],
+        ("route", "drug", "dose", "interval", "per day", "renal"),
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Register this group's commands on the main app."""
+    """Register ``classify``, ``sofa`` and ``regimen`` on the main app."""
+    app.command("classify")(classify_command)
+    app.command("sofa", help=_SOFA_HELP)(sofa_command)
+    app.command("regimen")(regimen_command)
