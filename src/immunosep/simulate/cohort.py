@@ -1,0 +1,122 @@
+"""One virtual trial as arrays: randomized patients, their baseline, course and derived endpoints.
+
+This is what the calibration report averages over many trials, and what the trial runner feeds,
+patient by patient and day by day, through the real conduct services. The endpoints are derived by
+the same kernel as the analysis of a real trial (:func:`immunosep.clinical.sofa_endpoint.sofa_decrease`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from immunosep.clinical.sofa_endpoint import SofaDecrease, sofa_decrease
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+from immunosep.simulate.model import ModelParameters, categorical
+from immunosep.simulate.population import Baseline, draw_baseline, draw_strata, trial_sites
+from immunosep.simulate.trajectories import (
+    AdverseEvent,
+    BiomarkerDraws,
+    Outcomes,
+    draw_biomarker_course,
+    draw_infection_day15,
+    draw_outcomes,
+    draw_serious_adverse_events,
+    sidf_reversal_arrays,
+)
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+def allocate_arms(rng: np.random.Generator, n: int, protocol: Protocol) -> npt.NDArray[np.str_]:
+    """Arms of ``n`` randomized patients in the protocol's ratio (exact counts, random order).
+
+    The trial itself allocates with per-site permuted blocks (conduct); for the model only the counts
+    and the independence from everything else matter.
+    """
+    ratio = np.asarray(protocol.randomization.ratio, dtype=np.float64)
+    codes = protocol.arm_codes
+    if set(codes) != {"precision", "placebo"}:
+        raise ImmunoSepError(f"the virtual-patient model knows arms 'precision' and 'placebo', got {codes}")
+    counts = np.floor(n * ratio / ratio.sum()).astype(np.int64)
+    counts[: n - int(counts.sum())] += 1
+    arms = np.repeat(np.array(codes), counts)
+    return np.asarray(rng.permutation(arms))
+
+
+def check_model_protocol(protocol: Protocol) -> None:
+    """The model simulates the two enrolled strata of ImmunoSep; say so if a protocol differs."""
+    if sorted(protocol.enrolled_strata) != ["immunoparalysis", "mals"]:
+        raise ImmunoSepError(
+            "the virtual-patient model simulates the enrolled strata 'mals' and 'immunoparalysis'; the "
+            f"protocol enrolls {protocol.enrolled_strata}"
+        )
+
+
+@dataclass(frozen=True)
+class VirtualTrial:
+    """A simulated trial: ``n`` randomized patients (withdrawn included; ``analysed`` excludes them)."""
+
+    strata: npt.NDArray[np.str_]
+    arms: npt.NDArray[np.str_]
+    sites: npt.NDArray[np.str_]
+    baseline: Baseline
+    outcomes: Outcomes
+    primary: SofaDecrease
+    sofa_d15: SofaDecrease
+    infection_day15: npt.NDArray[np.int64]
+    biomarkers: BiomarkerDraws
+    sidf_reversed: BoolArray
+    sidf_assessable: BoolArray
+    adverse_events: list[AdverseEvent]
+
+    @property
+    def analysed(self) -> BoolArray:
+        """Patients who did not withdraw consent with removal of data."""
+        return ~self.outcomes.withdrawn
+
+
+def simulate_trial(
+    rng: np.random.Generator, n_randomized: int, params: ModelParameters, protocol: Protocol
+) -> VirtualTrial:
+    """Simulate every randomized patient of one trial with the full model."""
+    check_model_protocol(protocol)
+    strata = draw_strata(rng, n_randomized, params)
+    arms = allocate_arms(rng, n_randomized, protocol)
+    site_table = trial_sites(params, protocol)
+    sites = np.array(site_table.codes)[categorical(rng, site_table.weights, n_randomized)]
+    baseline = draw_baseline(rng, strata, params, protocol, full=True)
+    outcomes = draw_outcomes(rng, strata, arms, baseline.sofa_total, params, protocol)
+    primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
+    sofa_d15 = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.sofa_d15)
+    infection = draw_infection_day15(rng, outcomes.response, arms, params)
+    biomarkers = draw_biomarker_course(
+        rng,
+        outcomes.response,
+        strata,
+        arms,
+        np.asarray(baseline.columns["ferritin_ng_ml"], dtype=np.float64),
+        np.asarray(baseline.columns["hla_dr"], dtype=np.float64),
+        outcomes.death_day,
+        params,
+        protocol,
+    )
+    reversed_, assessable = sidf_reversal_arrays(strata, biomarkers, protocol)
+    events = draw_serious_adverse_events(rng, arms, outcomes.death_day, params)
+    return VirtualTrial(
+        strata=strata,
+        arms=arms,
+        sites=sites,
+        baseline=baseline,
+        outcomes=outcomes,
+        primary=primary,
+        sofa_d15=sofa_d15,
+        infection_day15=infection,
+        biomarkers=biomarkers,
+        sidf_reversed=reversed_,
+        sidf_assessable=assessable,
+        adverse_events=events,
+    )

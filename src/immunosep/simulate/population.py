@@ -1,0 +1,388 @@
+"""Virtual screened and enrolled patients: sites, screening funnel, stratum and Table 1 baseline.
+
+Everything is vectorized over patients with a seeded :class:`numpy.random.Generator`. Baseline organ
+failure is driven by one *severity* latent (standard normal): each organ's own latent loads on it
+(``baseline.labs.severity_loading``), so sicker patients have lower platelets and PaO2/FiO2, higher
+creatinine and bilirubin, more vasopressor and a lower GCS together. Labs are drawn from lognormals
+fitted to the published median/IQR (or mean/SD) of Table 1; the SOFA components are then *scored* from
+those inputs by :func:`immunosep.clinical.sofa.score_sofa_arrays`, the same code the trial uses, so a
+virtual patient's SOFA is always consistent with its recorded inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr
+
+from immunosep.clinical.sofa import score_sofa_arrays
+from immunosep.protocol.schema import Protocol
+from immunosep.simulate.model import (
+    FloatArray,
+    ModelParameters,
+    TruncatedLogNormal,
+    categorical,
+    correlated_normal,
+)
+
+T = TypeVar("T")
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Stratum codes of the model (the protocol's enrolled strata must be these two).
+MALS, IMMUNOPARALYSIS, UNCLASSIFIED = "mals", "immunoparalysis", "unclassified"
+
+# Representative SOFA inputs for a cardiovascular score 0..4 (Vincent 1996 bands): MAP mmHg range and
+# the vasopressor given (ug/kg/min range). Scoring them back through clinical.sofa gives the score.
+_CARDIOVASCULAR_INPUTS: tuple[tuple[tuple[float, float], str | None, tuple[float, float]], ...] = (
+    ((70.0, 95.0), None, (0.0, 0.0)),
+    ((58.0, 69.0), None, (0.0, 0.0)),
+    ((62.0, 80.0), "dobutamine_ug_kg_min", (2.5, 10.0)),
+    ((62.0, 80.0), "norepinephrine_ug_kg_min", (0.02, 0.10)),
+    ((60.0, 78.0), "norepinephrine_ug_kg_min", (0.12, 0.60)),
+)
+# Glasgow coma scale range for a CNS score 0..4.
+_GCS_RANGE = ((15, 15), (13, 14), (10, 12), (6, 9), (3, 5))
+
+
+@dataclass(frozen=True)
+class Sites:
+    """The trial's sites: code, country and recruitment weight (probability a patient comes from it)."""
+
+    codes: tuple[str, ...]
+    countries: tuple[str, ...]
+    weights: FloatArray
+
+
+def trial_sites(params: ModelParameters, protocol: Protocol) -> Sites:
+    """Sites ``S01..SNN`` (as :mod:`immunosep.conduct.sites` names them) spread over the countries."""
+    countries: list[str] = []
+    for country, count in zip(params.sites.countries, params.sites.sites_per_country, strict=True):
+        countries.extend([country] * count)
+    n_sites = protocol.trial.sites
+    if len(countries) < n_sites:
+        countries.extend([params.sites.countries[0]] * (n_sites - len(countries)))
+    weights = params.sites.weight_decay ** np.arange(n_sites, dtype=np.float64)
+    return Sites(
+        codes=tuple(f"S{k + 1:02d}" for k in range(n_sites)),
+        countries=tuple(countries[:n_sites]),
+        weights=weights / weights.sum(),
+    )
+
+
+@dataclass(frozen=True)
+class BiomarkerDistributions:
+    """Ferritin (ng/mL) and mHLA-DR (receptors/monocyte) per stratum, truncated at the thresholds."""
+
+    ferritin: dict[str, TruncatedLogNormal]
+    hla_dr: dict[str, TruncatedLogNormal]
+
+
+_FITTED: dict[tuple[str, int, int], tuple[ModelParameters, Protocol, object]] = {}
+
+
+def _fitted(kind: str, params: ModelParameters, protocol: Protocol, build: Callable[[], T]) -> T:
+    """Fit once per (parameters, protocol) object pair; the pair is kept so its ids stay unique."""
+    key = (kind, id(params), id(protocol))
+    if key not in _FITTED:
+        if len(_FITTED) > 32:
+            _FITTED.clear()
+        _FITTED[key] = (params, protocol, build())
+    return cast(T, _FITTED[key][2])
+
+
+def biomarker_distributions(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
+    """Fit the stratum distributions so that every draw classifies into its stratum by the protocol."""
+    return _fitted("biomarkers", params, protocol, lambda: _fit_biomarkers(params, protocol))
+
+
+def _fit_biomarkers(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
+    c = protocol.classification
+    b = params.biomarkers
+    hla_below = float(np.nextafter(c.immunoparalysis_hla_dr_below, 0.0))  # strictly below the threshold
+    fit = TruncatedLogNormal.fit_quantiles
+    ferritin = {
+        MALS: fit(*b.mals_ferritin_median_iqr, lower=c.mals_ferritin_above),
+        IMMUNOPARALYSIS: fit(*b.immunoparalysis_ferritin_median_iqr, upper=c.mals_ferritin_above),
+        UNCLASSIFIED: fit(*b.unclassified_ferritin_median_iqr, upper=c.mals_ferritin_above),
+    }
+    hla_dr = {
+        MALS: fit(*b.mals_hla_dr_median_iqr),
+        IMMUNOPARALYSIS: fit(*b.immunoparalysis_hla_dr_median_iqr, upper=hla_below),
+        UNCLASSIFIED: fit(
+            *b.unclassified_hla_dr_median_iqr,
+            lower=float(np.nextafter(c.immunoparalysis_hla_dr_below, 0.0)),
+        ),
+    }
+    return BiomarkerDistributions(ferritin=ferritin, hla_dr=hla_dr)
+
+
+@dataclass(frozen=True)
+class LabDistributions:
+    wbc_per_ul: TruncatedLogNormal
+    platelets_1e3_ul: TruncatedLogNormal
+    creatinine_mg_dl: TruncatedLogNormal
+    bilirubin_mg_dl: TruncatedLogNormal
+    pao2_fio2_mmhg: TruncatedLogNormal
+    lactate_mg_dl: TruncatedLogNormal
+    hours_onset_to_drug: TruncatedLogNormal
+
+
+def lab_distributions(params: ModelParameters, protocol: Protocol) -> LabDistributions:
+    """Lognormals of Table 1 labs (fitted once per parameter set)."""
+    return _fitted("labs", params, protocol, lambda: _fit_labs(params, protocol))
+
+
+def _fit_labs(params: ModelParameters, protocol: Protocol) -> LabDistributions:
+    labs = params.baseline.labs
+    fit = TruncatedLogNormal.fit_quantiles
+    return LabDistributions(
+        wbc_per_ul=TruncatedLogNormal.from_mean_sd(*labs.wbc_mean_sd_per_ul),
+        platelets_1e3_ul=TruncatedLogNormal.from_mean_sd(*labs.platelets_mean_sd_1e3_ul),
+        creatinine_mg_dl=fit(*labs.creatinine_median_iqr_mg_dl),
+        bilirubin_mg_dl=fit(*labs.bilirubin_median_iqr_mg_dl),
+        pao2_fio2_mmhg=fit(*labs.pao2_fio2_median_iqr_mmhg, upper=600.0),
+        lactate_mg_dl=fit(*labs.lactate_median_iqr_mg_dl),
+        hours_onset_to_drug=fit(
+            *params.baseline.hours_onset_to_drug_median_iqr,
+            upper=protocol.treatment.first_dose_max_hours_after_onset,
+        ),
+    )
+
+
+def draw_strata(rng: np.random.Generator, n: int, params: ModelParameters) -> npt.NDArray[np.str_]:
+    """Stratum of ``n`` enrolled patients (MALS with the published share, else immunoparalysis)."""
+    mals = rng.random(n) < params.screening.biomarkers.mals_fraction_of_classified
+    return np.where(mals, MALS, IMMUNOPARALYSIS)
+
+
+def draw_biomarkers(
+    rng: np.random.Generator, strata: npt.NDArray[np.str_], params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, FloatArray]:
+    """Baseline ferritin (ng/mL) and mHLA-DR (receptors/monocyte) consistent with each stratum."""
+    dist = biomarker_distributions(params, protocol)
+    n = int(strata.shape[0])
+    u_ferritin, u_hla = rng.random(n), rng.random(n)
+    ferritin = np.empty(n)
+    hla_dr = np.empty(n)
+    for stratum in (MALS, IMMUNOPARALYSIS, UNCLASSIFIED):
+        sel = strata == stratum
+        if sel.any():
+            ferritin[sel] = dist.ferritin[stratum].quantile(u_ferritin[sel])
+            hla_dr[sel] = dist.hla_dr[stratum].quantile(u_hla[sel])
+    return ferritin, hla_dr
+
+
+def draw_baseline_sofa_inputs(
+    rng: np.random.Generator, severity: FloatArray, params: ModelParameters, protocol: Protocol
+) -> dict[str, npt.NDArray[np.float64] | BoolArray]:
+    """The day-1 SOFA inputs (labs, ventilation, MAP, vasopressors, GCS, urine) of each patient."""
+    n = int(severity.shape[0])
+    b = params.baseline
+    loading = b.labs.severity_loading
+    dist = lab_distributions(params, protocol)
+    organ = {
+        name: correlated_normal(rng, severity, loading)
+        for name in ("resp", "coag", "liver", "cv", "cns", "renal")
+    }
+    u = {name: ndtr(z) for name, z in organ.items()}
+    pao2_fio2 = dist.pao2_fio2_mmhg.quantile(1.0 - u["resp"])
+    # Ventilation goes with a low PaO2/FiO2: its own latent loads on the respiratory latent.
+    ventilated = correlated_normal(rng, organ["resp"], 0.6) > -_probit(b.mechanical_ventilation)
+    cvvh = correlated_normal(rng, organ["renal"], 0.6) > -_probit(b.cvvh)
+
+    cv_score = categorical_from_uniform(u["cv"], b.cardiovascular.score_probabilities)
+    map_mmhg = np.empty(n)
+    pressor = {"dobutamine_ug_kg_min": np.zeros(n), "norepinephrine_ug_kg_min": np.zeros(n)}
+    for score, ((map_lo, map_hi), drug, (dose_lo, dose_hi)) in enumerate(_CARDIOVASCULAR_INPUTS):
+        sel = cv_score == score
+        k = int(sel.sum())
+        map_mmhg[sel] = rng.uniform(map_lo, map_hi, k).round()
+        if drug is not None:
+            pressor[drug][sel] = rng.uniform(dose_lo, dose_hi, k).round(3)
+    cns_score = categorical_from_uniform(u["cns"], b.cns.score_probabilities)
+    gcs_low = np.array([r[0] for r in _GCS_RANGE])[cns_score]
+    gcs_high = np.array([r[1] for r in _GCS_RANGE])[cns_score]
+    gcs = rng.integers(gcs_low, gcs_high + 1).astype(np.float64)
+    urine = np.where(cvvh, rng.uniform(20.0, 190.0, n), rng.uniform(600.0, 2800.0, n)).round()
+    return {
+        "pao2_fio2_mmhg": pao2_fio2.round(1),
+        "ventilated": ventilated,
+        "cvvh": cvvh,
+        "platelets_1e3_ul": dist.platelets_1e3_ul.quantile(1.0 - u["coag"]).round(),
+        "bilirubin_mg_dl": dist.bilirubin_mg_dl.quantile(u["liver"]).round(2),
+        "creatinine_mg_dl": dist.creatinine_mg_dl.quantile(u["renal"]).round(2),
+        "map_mmhg": map_mmhg,
+        "dobutamine_ug_kg_min": pressor["dobutamine_ug_kg_min"],
+        "norepinephrine_ug_kg_min": pressor["norepinephrine_ug_kg_min"],
+        "gcs": gcs,
+        "urine_ml_day": urine,
+    }
+
+
+def score_inputs(inputs: dict[str, npt.NDArray[np.float64] | BoolArray]) -> dict[str, npt.NDArray[np.int8]]:
+    """SOFA components and total of the inputs, by the trial's own SOFA code."""
+    scored = score_sofa_arrays(
+        pao2_fio2_mmhg=inputs["pao2_fio2_mmhg"],
+        ventilated=inputs["ventilated"],
+        platelets_1e3_ul=inputs["platelets_1e3_ul"],
+        bilirubin_mg_dl=inputs["bilirubin_mg_dl"],
+        map_mmhg=inputs["map_mmhg"],
+        dobutamine_ug_kg_min=inputs["dobutamine_ug_kg_min"],
+        norepinephrine_ug_kg_min=inputs["norepinephrine_ug_kg_min"],
+        gcs=inputs["gcs"],
+        creatinine_mg_dl=inputs["creatinine_mg_dl"],
+        urine_ml_day=inputs["urine_ml_day"],
+        validate=False,
+    )
+    return {k: v for k, v in scored.items() if k.startswith("sofa_") and k != "sofa_missing_mask"}
+
+
+def categorical_from_uniform(u: FloatArray, probabilities: list[float]) -> IntArray:
+    """Category index of uniforms ``u`` (comonotone: a larger ``u`` gives a larger category)."""
+    cumulative = np.cumsum(np.asarray(probabilities) / sum(probabilities))
+    return np.minimum(np.searchsorted(cumulative, u, side="right"), len(probabilities) - 1).astype(np.int64)
+
+
+def _probit(p: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(p))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Table 1 characteristics of enrolled patients (arrays of length n) and the latent severity."""
+
+    columns: dict[str, np.ndarray]
+    severity: FloatArray
+
+    @property
+    def sofa_total(self) -> FloatArray:
+        return np.asarray(self.columns["sofa_total"], dtype=np.float64)
+
+
+def draw_baseline(
+    rng: np.random.Generator,
+    strata: npt.NDArray[np.str_],
+    params: ModelParameters,
+    protocol: Protocol,
+    *,
+    full: bool = True,
+) -> Baseline:
+    """Baseline characteristics of enrolled patients of the given strata.
+
+    With ``full=False`` only what the outcome model needs (SOFA and its inputs) is drawn: the Monte
+    Carlo engine's fast path. The random stream differs between the two, each is reproducible.
+    """
+    n = int(strata.shape[0])
+    b = params.baseline
+    severity = rng.standard_normal(n)
+    inputs = draw_baseline_sofa_inputs(rng, severity, params, protocol)
+    columns: dict[str, np.ndarray] = {"stratum": strata, **inputs, **score_inputs(inputs)}
+    if not full:
+        return Baseline(columns=columns, severity=severity)
+
+    dist = lab_distributions(params, protocol)
+    age = np.clip(rng.normal(b.age_mean_years, b.age_sd_years, n), b.age_min_years, b.age_max_years).round()
+    male = rng.random(n) < b.male
+    height = np.where(male, b.height_mean_cm_male, b.height_mean_cm_female) + rng.normal(0, b.height_sd_cm, n)
+    weight = np.clip(rng.normal(b.weight_mean_kg, b.weight_sd_kg, n) + np.where(male, 4.0, -6.0), 38.0, 180.0)
+    history = {name: rng.random(n) < p for name, p in b.history.items()}
+    charlson = np.searchsorted(np.asarray(b.charlson.age_points_from_years), age, side="right").astype(
+        np.int64
+    )
+    for name, points in b.charlson.history_points.items():
+        charlson += points * history[name].astype(np.int64)
+    charlson += rng.poisson(b.charlson.other_points_mean, n)
+    apache_z = correlated_normal(rng, severity, b.apache2.severity_loading)
+    apache2 = np.clip(np.round(b.apache2.mean + b.apache2.sd * apache_z), 0, 71).astype(np.int64)
+    infection = np.empty(n, dtype=object)
+    for stratum in (MALS, IMMUNOPARALYSIS):
+        sel = strata == stratum
+        probs = b.infection[stratum]
+        names = np.array(list(probs))
+        infection[sel] = names[categorical(rng, list(probs.values()), int(sel.sum()))]
+    ferritin, hla_dr = draw_biomarkers(rng, strata, params, protocol)
+    lactate_z = correlated_normal(rng, severity, b.labs.severity_loading)
+    columns.update(
+        age_years=age,
+        sex=np.where(male, "male", "female"),
+        weight_kg=weight.round(1),
+        height_cm=height.round(),
+        **{f"history_{name}": flag for name, flag in history.items()},
+        charlson=charlson,
+        apache2=apache2,
+        infection=infection.astype(str),
+        ferritin_ng_ml=ferritin.round(),
+        hla_dr=hla_dr.round(),
+        wbc_per_ul=dist.wbc_per_ul.quantile(rng.random(n)).round(-1),
+        lactate_mg_dl=dist.lactate_mg_dl.quantile(ndtr(lactate_z)).round(1),
+        hours_onset_to_drug=dist.hours_onset_to_drug.quantile(rng.random(n)).round(1),
+    )
+    return Baseline(columns=columns, severity=severity)
+
+
+# -- the screening funnel ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScreenedPatient:
+    """One screened patient: the reason for not being randomized ("" when eligible) and the biomarkers."""
+
+    reason: str
+    stratum: str
+    ferritin_ng_ml: float
+    hla_dr: float
+    site: str
+    age_years: float
+
+
+def draw_screening_log(
+    rng: np.random.Generator, n_screened: int, params: ModelParameters, protocol: Protocol
+) -> list[ScreenedPatient]:
+    """A screening log: each screened patient's exclusion reason, stratum and biomarkers.
+
+    Reasons other than "unclassified" are drawn with the fractions of ``screening.reasons``; patients
+    passing them are classified by biomarkers drawn from the stratum distributions (a share
+    ``unclassified_fraction`` are unclassified, ferritin <= threshold and mHLA-DR >= threshold).
+    """
+    reasons = params.screening.reasons
+    names = [*reasons, ""]
+    probabilities = [*reasons.values(), 1.0 - sum(reasons.values())]
+    reason = np.array(names, dtype=object)[categorical(rng, probabilities, n_screened)]
+    unclassified = rng.random(n_screened) < params.screening.biomarkers.unclassified_fraction
+    classified_strata = draw_strata(rng, n_screened, params)
+    strata = np.where(unclassified, UNCLASSIFIED, classified_strata)
+    # SARS-CoV-2 pneumonia is eligible only with MALS: a MALS patient is not excluded for it.
+    sars = reason == "sars_cov2_without_mals"
+    strata = np.where(sars & (strata == MALS), IMMUNOPARALYSIS, strata)
+    reason = np.where((reason == "") & unclassified, UNCLASSIFIED, reason)
+    ferritin, hla_dr = draw_biomarkers(rng, strata, params, protocol)
+    sites = trial_sites(params, protocol)
+    site = np.array(sites.codes)[categorical(rng, sites.weights, n_screened)]
+    age = np.clip(
+        rng.normal(params.baseline.age_mean_years, params.baseline.age_sd_years, n_screened), 18, 99
+    )
+    return [
+        ScreenedPatient(
+            reason=str(reason[i]),
+            stratum=str(strata[i]),
+            ferritin_ng_ml=float(round(ferritin[i])),
+            hla_dr=float(round(hla_dr[i])),
+            site=str(site[i]),
+            age_years=float(round(age[i])),
+        )
+        for i in range(n_screened)
+    ]
+
+
+def expected_randomized_fraction(params: ModelParameters) -> float:
+    """Fraction of screened patients randomized by the funnel (before consent withdrawal)."""
+    return (1.0 - sum(params.screening.reasons.values())) * (
+        1.0 - params.screening.biomarkers.unclassified_fraction
+    )

@@ -1,0 +1,343 @@
+"""Outcomes of virtual patients after randomization: daily SOFA, ICU discharge, death, biomarkers,
+infection on day 15, serious adverse events and consent withdrawal.
+
+Each patient has a standard-normal *response* latent ``z``. The daily SOFA falls with a slope
+(points/day) ``mean[stratum, arm] + baseline_coef * (baseline - 9.5) + sd * z`` until ``plateau_day``,
+plus daily noise, rounded and clipped to 0..24. Death time, infection state on day 15 and SIDF
+reversal use Gaussian copulas on ``z`` (loadings in the parameter file): their marginal distributions
+by arm reproduce the published rates exactly, and patients whose SOFA improves die less, resolve their
+infection more often and reverse their immune dysfunction more often. ICU discharge while alive is a
+daily hazard that grows with the slope; after discharge, death or withdrawal the SOFA is not recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize
+from scipy.special import expit, ndtr
+
+from immunosep.protocol.schema import Protocol
+from immunosep.simulate.model import (
+    FloatArray,
+    ModelParameters,
+    correlated_normal,
+    ordinal_from_latent,
+)
+from immunosep.simulate.population import IMMUNOPARALYSIS, MALS
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Centre of the baseline SOFA for the slope's baseline coefficient (pooled Table 1 median, points).
+BASELINE_SOFA_CENTRE = 9.5
+SOFA_MAX = 24.0
+
+
+def n_study_days(protocol: Protocol) -> int:
+    """Days of daily SOFA to simulate: the longest endpoint window, imputation or treatment period."""
+    e = protocol.endpoints
+    return max(
+        e.primary.window_last_day,
+        e.sofa_d15.window_last_day,
+        e.primary.death_imputed_until_day,
+        protocol.treatment.days,
+        e.infection_day15.day,
+    )
+
+
+def draw_slopes(
+    z: FloatArray,
+    strata: npt.NDArray[np.str_],
+    arms: npt.NDArray[np.str_],
+    baseline_sofa: FloatArray,
+    params: ModelParameters,
+) -> FloatArray:
+    """Daily SOFA improvement (points/day, positive = improving) of each patient."""
+    t = params.sofa_trajectory
+    mean = np.zeros(z.shape[0])
+    for stratum in (MALS, IMMUNOPARALYSIS):
+        for arm in ("precision", "placebo"):
+            sel = (strata == stratum) & (arms == arm)
+            mean[sel] = t.slope_mean_points_per_day[f"{stratum}_{arm}"]
+    return np.asarray(
+        mean + t.slope_baseline_coef * (baseline_sofa - BASELINE_SOFA_CENTRE) + t.slope_sd_points_per_day * z,
+        dtype=np.float64,
+    )
+
+
+def draw_death_days(
+    rng: np.random.Generator, z: FloatArray, arms: npt.NDArray[np.str_], params: ModelParameters
+) -> FloatArray:
+    """Study day of death (NaN = alive at the last cumulative day, 90).
+
+    The cumulative incidence by arm is piecewise linear through the published points; the death time is
+    its inverse at ``Phi(w)``, ``w`` loading negatively on the response latent.
+    """
+    m = params.mortality
+    w = correlated_normal(rng, -z, m.response_loading)
+    u = ndtr(w)
+    knots_day = np.array([0.0, *m.cumulative_days])
+    death = np.full(z.shape[0], np.nan)
+    for arm in ("precision", "placebo"):
+        sel = arms == arm
+        knots_p = np.array([0.0, *getattr(m, arm)])
+        dies = sel & (u < knots_p[-1])
+        time_days = np.interp(u[dies], knots_p, knots_day)
+        death[dies] = np.maximum(np.ceil(time_days), 1.0)
+    return death
+
+
+def draw_discharge_days(rng: np.random.Generator, slopes: FloatArray, params: ModelParameters) -> FloatArray:
+    """Study day of ICU discharge if alive then (geometric from ``discharge_first_day``)."""
+    t = params.sofa_trajectory
+    p_day = expit(t.discharge_daily_logit + t.discharge_slope_coef * slopes)
+    return np.asarray(t.discharge_first_day - 1 + rng.geometric(p_day), dtype=np.float64)
+
+
+def daily_sofa(
+    rng: np.random.Generator,
+    baseline_sofa: FloatArray,
+    slopes: FloatArray,
+    last_recorded_day: FloatArray,
+    n_days: int,
+    params: ModelParameters,
+) -> FloatArray:
+    """[n, n_days] daily SOFA (points), NaN after ``last_recorded_day``; day 1 is the baseline."""
+    t = params.sofa_trajectory
+    day = np.arange(1, n_days + 1, dtype=np.float64)
+    elapsed = np.minimum(day, t.plateau_day) - 1.0
+    noise = rng.standard_normal((baseline_sofa.shape[0], n_days)) * t.daily_noise_sd_points
+    noise[:, 0] = 0.0
+    sofa = baseline_sofa[:, None] - slopes[:, None] * elapsed[None, :] + noise
+    sofa = np.clip(np.rint(sofa), 0.0, SOFA_MAX)
+    sofa[day[None, :] > last_recorded_day[:, None]] = np.nan
+    return sofa
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Post-randomization course of each patient (arrays of length n unless noted)."""
+
+    response: FloatArray
+    slope_points_per_day: FloatArray
+    death_day: FloatArray  # NaN = alive at day 90
+    discharge_day: FloatArray  # ICU discharge day if alive then, NaN otherwise
+    withdrawn: BoolArray
+    withdrawal_day: FloatArray  # NaN = not withdrawn
+    sofa: FloatArray  # [n, n_days] daily SOFA, NaN = not recorded
+
+
+def draw_outcomes(
+    rng: np.random.Generator,
+    strata: npt.NDArray[np.str_],
+    arms: npt.NDArray[np.str_],
+    baseline_sofa: FloatArray,
+    params: ModelParameters,
+    protocol: Protocol,
+) -> Outcomes:
+    """Daily SOFA, ICU discharge, death and withdrawal of randomized patients."""
+    n = int(strata.shape[0])
+    n_days = n_study_days(protocol)
+    z = rng.standard_normal(n)
+    slopes = draw_slopes(z, strata, arms, baseline_sofa, params)
+    death = draw_death_days(rng, z, arms, params)
+    discharge = draw_discharge_days(rng, slopes, params)
+    discharged_alive = (discharge <= n_days) & ~(death <= discharge)
+    discharge = np.where(discharged_alive, discharge, np.nan)
+    p_withdraw = np.where(arms == "precision", params.withdrawal.precision, params.withdrawal.placebo)
+    withdrawn = rng.random(n) < p_withdraw
+    withdrawal_day = np.where(withdrawn, rng.integers(1, n_days + 1, n), np.nan)
+    last_recorded = np.fmin(np.fmin(death, discharge), withdrawal_day)
+    last_recorded = np.where(np.isnan(last_recorded), n_days, last_recorded)
+    sofa = daily_sofa(rng, baseline_sofa, slopes, last_recorded, n_days, params)
+    return Outcomes(
+        response=z,
+        slope_points_per_day=slopes,
+        death_day=death,
+        discharge_day=discharge,
+        withdrawn=withdrawn,
+        withdrawal_day=withdrawal_day,
+        sofa=sofa,
+    )
+
+
+def draw_infection_day15(
+    rng: np.random.Generator, z: FloatArray, arms: npt.NDArray[np.str_], params: ModelParameters
+) -> IntArray:
+    """Infection state on day 15 as an index into the protocol's ordered levels (0 = best)."""
+    p = params.infection_day15
+    latent = correlated_normal(rng, -z, p.response_loading)
+    state = np.empty(z.shape[0], dtype=np.int64)
+    for arm in ("precision", "placebo"):
+        sel = arms == arm
+        state[sel] = ordinal_from_latent(latent[sel], getattr(p, arm))
+    return state
+
+
+@dataclass(frozen=True)
+class BiomarkerDraws:
+    """Ferritin or mHLA-DR at the protocol's draw days (the stratum's SIDF biomarker), NaN = not drawn."""
+
+    draw_days: tuple[int, ...]
+    ferritin_ng_ml: FloatArray  # [n, n_draws]
+    hla_dr: FloatArray  # [n, n_draws]
+    intended_reversal: BoolArray
+
+
+def draw_biomarker_course(
+    rng: np.random.Generator,
+    z: FloatArray,
+    strata: npt.NDArray[np.str_],
+    arms: npt.NDArray[np.str_],
+    baseline_ferritin: FloatArray,
+    baseline_hla_dr: FloatArray,
+    death_day: FloatArray,
+    params: ModelParameters,
+    protocol: Protocol,
+) -> BiomarkerDraws:
+    """Biomarkers at the draw days, built so that the protocol's SIDF rule sees the intended course.
+
+    A patient *reverses* with probability ``Phi(reversal_probit[stratum_arm])`` (a probit latent loading
+    on the response latent). A reverser crosses the SIDF criterion (MALS: ferritin at least
+    ``mals_ferritin_min_fall_fraction`` below baseline; immunoparalysis: mHLA-DR above
+    ``immunoparalysis_hla_dr_above``) at a random later draw and stays across at every later draw; a
+    non-reverser is on the wrong side of it at its last draw. Draws after baseline are available with
+    probability ``draw_available`` while alive. Both biomarkers are drawn; the other one drifts freely.
+    """
+    b = params.biomarkers
+    rule = protocol.sidf
+    days = tuple(protocol.biospecimens.days)
+    n, k = int(z.shape[0]), len(days)
+    alive = np.isnan(death_day)[:, None] | (np.asarray(days)[None, :] < death_day[:, None])
+    available = alive & (rng.random((n, k)) < b.draw_available)
+    available[:, 0] = True
+    probit = (
+        np.array([b.reversal_probit[f"{s}_{a}"] for s, a in zip(strata.tolist(), arms.tolist(), strict=True)])
+        if n
+        else np.zeros(0)
+    )
+    intended = correlated_normal(rng, z, b.response_loading) < probit
+    # Reversal draw: a later draw index 1..k-1, earlier ones likelier (geometric with p = 1/2).
+    cross_at = np.minimum(rng.geometric(0.5, n), max(k - 1, 1))
+    later_index = np.arange(k)[None, :]
+    across = intended[:, None] & (later_index >= cross_at[:, None])
+    # Non-reversers: the last available draw is on the wrong side, earlier ones may dip across.
+    last_available = k - 1 - np.argmax(available[:, ::-1], axis=1)
+    dip = ~intended[:, None] & (rng.random((n, k)) < 0.3) & (later_index < last_available[:, None])
+    across = (across | dip) & (later_index > 0)
+    margin = np.abs(rng.normal(0.25, 0.15, (n, k))) + 0.02  # log-scale distance from the criterion
+    noise = rng.normal(0.0, b.draw_noise_log_sd, (n, k))
+
+    ferritin_limit = baseline_ferritin * (1.0 - rule.mals_ferritin_min_fall_fraction)
+    log_ferritin = np.log(ferritin_limit)[:, None] + np.where(across, -margin, margin)
+    ferritin = np.exp(log_ferritin)
+    hla_limit = rule.immunoparalysis_hla_dr_above
+    log_hla = np.log(hla_limit) + np.where(across, margin, -margin - np.abs(noise))
+    hla = np.exp(log_hla)
+    # The stratum's own biomarker follows the construction; the other drifts around its baseline.
+    is_mals = (strata == MALS)[:, None]
+    ferritin = np.where(is_mals, ferritin, baseline_ferritin[:, None] * np.exp(noise))
+    hla = np.where(is_mals, baseline_hla_dr[:, None] * np.exp(noise), hla)
+    ferritin[:, 0] = baseline_ferritin
+    hla[:, 0] = baseline_hla_dr
+    ferritin = np.where(available, ferritin.round(), np.nan)
+    hla = np.where(available, hla.round(), np.nan)
+    return BiomarkerDraws(draw_days=days, ferritin_ng_ml=ferritin, hla_dr=hla, intended_reversal=intended)
+
+
+def sidf_reversal_arrays(
+    strata: npt.NDArray[np.str_], draws: BiomarkerDraws, protocol: Protocol
+) -> tuple[BoolArray, BoolArray]:
+    """Vectorized SIDF reversal by the protocol rule; returns ``(reversed, assessable)``.
+
+    Assessable = at least ``min_later_draws`` draws after baseline. Reversed = assessable and some later
+    draw meets the criterion with every later draw meeting it too (MALS: ferritin <= baseline x (1 -
+    fall fraction); immunoparalysis: mHLA-DR > threshold). Cross-checked against
+    :func:`immunosep.clinical.sidf.sidf_reversal` in the tests.
+    """
+    rule = protocol.sidf
+    later_f = draws.ferritin_ng_ml[:, 1:]
+    later_h = draws.hla_dr[:, 1:]
+    drawn = ~np.isnan(later_f)
+    assessable = drawn.sum(axis=1) >= rule.min_later_draws
+    baseline_f = draws.ferritin_ng_ml[:, 0]
+    with np.errstate(invalid="ignore"):
+        meets_f = later_f <= (baseline_f * (1.0 - rule.mals_ferritin_min_fall_fraction))[:, None]
+        meets_h = later_h > rule.immunoparalysis_hla_dr_above
+    meets = np.where((strata == MALS)[:, None], meets_f, meets_h)
+    # Every later available draw from some point on meets the criterion <=> the last available one does
+    # (then the suffix from the last failing draw + 1 qualifies).
+    last = drawn.shape[1] - 1 - np.argmax(drawn[:, ::-1], axis=1)
+    last_meets = meets[np.arange(meets.shape[0]), last] & drawn.any(axis=1)
+    return assessable & last_meets, assessable
+
+
+def _unrelated_prone_share(params: ModelParameters, arm: str) -> float:
+    """Share of patients prone to unrelated serious AEs, so that the share with >= 1 is as published.
+
+    Solves ``s * (1 - prod_t(1 - p_t / s)) = any_unrelated / analysed`` for ``s`` (brentq), where
+    ``p_t`` are the per-term rates; ``s = 1`` when even independent terms do not reach the total.
+    """
+    ae = params.adverse_events
+    rates = np.array([getattr(spec, arm)[1] / ae.analysed[arm] for spec in ae.terms.values()])
+    target = ae.any_unrelated[arm] / ae.analysed[arm]
+
+    def gap(share: float) -> float:
+        return float(share * (1.0 - np.prod(1.0 - rates / share)) - target)
+
+    low = float(rates.max()) + 1e-9
+    if gap(1.0) <= 0 or gap(low) >= 0:
+        return 1.0
+    return float(optimize.brentq(gap, low, 1.0))
+
+
+@dataclass(frozen=True)
+class AdverseEvent:
+    """One serious treatment-emergent adverse event of a patient (index into the cohort)."""
+
+    patient: int
+    preferred_term: str
+    system_organ_class: str
+    relatedness: str
+    onset_day: int
+
+
+def draw_serious_adverse_events(
+    rng: np.random.Generator, arms: npt.NDArray[np.str_], death_day: FloatArray, params: ModelParameters
+) -> list[AdverseEvent]:
+    """Serious AEs at the Table 3 rates (patients with the term / analysed patients, per arm)."""
+    ae = params.adverse_events
+    n = int(arms.shape[0])
+    last_day = np.fmin(np.nan_to_num(death_day, nan=ae.onset_last_day), ae.onset_last_day).astype(np.int64)
+    prone_share = {arm: _unrelated_prone_share(params, arm) for arm in ("precision", "placebo")}
+    share = np.where(arms == "precision", prone_share["precision"], prone_share["placebo"])
+    prone = rng.random(n) < share
+    events: list[AdverseEvent] = []
+    for term, spec in ae.terms.items():
+        for related, levels in ((0, ae.related_levels), (1, ae.unrelated_levels)):
+            p = np.where(
+                arms == "precision",
+                spec.precision[related] / ae.analysed["precision"],
+                spec.placebo[related] / ae.analysed["placebo"],
+            )
+            if related == 1:
+                p = np.where(prone, p / share, 0.0)
+            hit = np.flatnonzero(rng.random(n) < p)
+            if hit.size == 0:
+                continue
+            onset = rng.integers(1, last_day[hit] + 1)
+            level = rng.integers(0, len(levels), hit.size)
+            events.extend(
+                AdverseEvent(
+                    patient=int(i),
+                    preferred_term=term,
+                    system_organ_class=spec.soc,
+                    relatedness=levels[int(lv)],
+                    onset_day=int(d),
+                )
+                for i, d, lv in zip(hit, onset, level, strict=True)
+            )
+    return events
