@@ -1,0 +1,127 @@
+"""Sealed per-site permuted-block lists and atomic allocation."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from immunosep.conduct import biospecimens, classification, randomization, screening
+from immunosep.conduct.randomization import HmacStream, generate_site_list, kit_numbers
+from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.protocol import default_protocol
+from immunosep.store.db import session_scope
+from immunosep.store.models import RandomizationSlot
+
+
+def test_lists_are_balanced_permuted_blocks_of_protocol_sizes_and_reproducible_from_the_seed():
+    p = default_protocol()
+    slots = generate_site_list(p, "seed-1", "S01", 500)
+    assert slots == generate_site_list(p, "seed-1", "S01", 500)
+    assert [s.arm for s in slots] != [s.arm for s in generate_site_list(p, "seed-2", "S01", 500)]
+    assert [s.arm for s in slots] != [s.arm for s in generate_site_list(p, "seed-1", "S02", 500)]
+    blocks: dict[int, list[str]] = {}
+    for s in slots:
+        blocks.setdefault(s.block_number, []).append(s.arm)
+        assert s.block_size in p.randomization.block_sizes
+    sizes = Counter(len(b) for b in blocks.values())
+    assert set(sizes) == set(p.randomization.block_sizes)  # every block size is used over 500 slots
+    for arms in blocks.values():
+        counts = Counter(arms)
+        assert counts["precision"] == counts["placebo"]  # ratio 1:1 inside every block
+    assert [s.sequence for s in slots] == list(range(1, len(slots) + 1))
+
+
+def test_stream_is_uniform_enough_and_kits_are_distinct_six_digit_numbers():
+    stream = HmacStream("k", "x")
+    draws = Counter(stream.randbelow(6) for _ in range(6000))
+    assert all(850 < draws[i] < 1150 for i in range(6))
+    kits = kit_numbers("k", 2000)
+    assert len(set(kits)) == 2000 and all(len(k) == 6 and k.isdigit() for k in kits)
+
+
+def _classified_patients(trial, n, answers):
+    inv, lab = trial.actors["inv1"], trial.actors["lab"]
+    with session_scope(trial.engine) as s:
+        names = [screening.screen(s, inv, answers()).pseudonym for _ in range(n)]
+        for name in names:
+            biospecimens.record_draw(s, lab, name, 1, ferritin_ng_ml=900.0, hla_dr_per_monocyte=3000.0)
+        for name in names:
+            classification.classify_patient(s, inv, name)
+            screening.record_consent(s, inv, name, "patient")
+    return names
+
+
+def test_200_concurrent_allocations_at_one_site_take_200_distinct_consecutive_slots(trial, screening_answers):
+    names = _classified_patients(trial, 200, screening_answers)
+    inv = trial.actors["inv1"]
+    results: list[randomization.Allocation] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(names))
+
+    def worker(name: str) -> None:
+        try:
+            start.wait()
+            with session_scope(trial.engine) as s:
+                results.append(randomization.allocate(s, inv, name))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(r.sequence for r in results) == list(range(1, 201))
+    assert len({r.kit_number for r in results}) == 200
+    with session_scope(trial.engine) as s:
+        used = s.execute(
+            select(RandomizationSlot.sequence, RandomizationSlot.patient_id).where(
+                RandomizationSlot.used.is_(True)
+            )
+        ).all()
+    assert sorted(u[0] for u in used) == list(range(1, 201)) and len({u[1] for u in used}) == 200
+
+
+def test_allocation_needs_consent_and_an_enrolled_stratum(trial, screening_answers):
+    inv, lab = trial.actors["inv1"], trial.actors["lab"]
+    with session_scope(trial.engine) as s:
+        a = screening.screen(s, inv, screening_answers()).pseudonym
+        b = screening.screen(s, inv, screening_answers()).pseudonym
+        biospecimens.record_draw(s, lab, a, 1, ferritin_ng_ml=900.0, hla_dr_per_monocyte=3000.0)
+        biospecimens.record_draw(s, lab, b, 1, ferritin_ng_ml=900.0, hla_dr_per_monocyte=9000.0)
+        assert classification.classify_patient(s, inv, a).stratum == "immunoparalysis"
+        result = classification.classify_patient(s, inv, b)
+    assert (result.stratum, result.enrolled) == ("unclassified", False)
+    with pytest.raises(ImmunoSepError, match="no recorded consent"), session_scope(trial.engine) as s:
+        randomization.allocate(s, inv, a)
+    with session_scope(trial.engine) as s:
+        screening.record_consent(s, inv, b, "patient")
+    with pytest.raises(ImmunoSepError, match="not_enrolled"), session_scope(trial.engine) as s:
+        randomization.allocate(s, inv, b)
+
+
+def test_the_arm_is_revealed_only_to_the_pharmacist_of_the_site(trial, enroll):
+    p = enroll()
+    with session_scope(trial.engine) as s:
+        disclosure = randomization.arm_of(s, trial.actors["pharm1"], p)
+        assert disclosure.arm in ("precision", "placebo")
+        for who in ("inv1", "mon1", "dm", "lab", "admin", "dsmb"):
+            with pytest.raises(AccessDenied):
+                randomization.arm_of(s, trial.actors[who], p)
+        with pytest.raises(AccessDenied, match="no patient"):
+            randomization.arm_of(s, trial.actors["pharm2"], p)
+
+
+def test_a_patient_is_randomized_once_and_an_exhausted_list_is_a_clear_error(trial, enroll):
+    p = enroll()
+    with pytest.raises(ImmunoSepError, match="already randomized"), session_scope(trial.engine) as s:
+        randomization.allocate(s, trial.actors["inv1"], p)
+    with session_scope(trial.engine) as s:
+        for slot in s.execute(select(RandomizationSlot).where(RandomizationSlot.used.is_(False))).scalars():
+            slot.used = True
+    with pytest.raises(ImmunoSepError, match="exhausted"):
+        enroll()
