@@ -65,7 +65,9 @@ def subgroup_analysis(
     cov = np.asarray(res.cov_params())[np.ix_(idx, idx)]
     stat = float(b @ np.linalg.solve(cov, b))
     df = len(idx)
-    interaction = TestResult(
-        "interaction", stat, float(df), float(sps.chi2.sf(stat, df)), "wald chi-square (logistic)", len(y)
-    )
+    method = "wald chi-square (logistic)"
+    prob = np.asarray(res.predict())
+    if np.any(prob < 1e-8) or np.any(prob > 1 - 1e-8) or np.any(np.abs(np.asarray(res.params)) > 15):
+        method += "; separation detected (a subgroup cell without events): interaction P not reliable"
+    interaction = TestResult("interaction", stat, float(df), float(sps.chi2.sf(stat, df)), method, len(y))
     return SubgroupResult(tuple(rows), interaction, METHOD)
