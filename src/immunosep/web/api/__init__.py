@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from immunosep.web.api import admin, auth, bedside, clinical_data, safety, screening, treatment
+from immunosep.web.api import admin, auth, bedside, clinical_data, oversight, safety, screening, treatment
 
 router = APIRouter(prefix="/api")
-for _module in (auth, bedside, screening, clinical_data, treatment, safety, admin):
+for _module in (auth, bedside, screening, clinical_data, treatment, safety, oversight, admin):
     router.include_router(_module.router)

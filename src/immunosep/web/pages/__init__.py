@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from immunosep.web.pages import auth, bedside
+from immunosep.web.pages import admin, auth, bedside, lab, oversight, patients, pharmacy
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, bedside):
+for _module in (auth, bedside, patients, lab, pharmacy, oversight, admin):
     router.include_router(_module.router)

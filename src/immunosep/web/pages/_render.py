@@ -26,7 +26,12 @@ ROLE_LABELS = {
 
 #: The pages each role works in, in menu order (href, label). The bedside tools are open to everyone.
 NAVIGATION: dict[str, list[tuple[str, str]]] = {
-    "investigator": [("/dashboard", "Dashboard"), ("/screening", "Screening"), ("/ae", "Adverse events")],
+    "investigator": [
+        ("/dashboard", "Dashboard"),
+        ("/screening", "Screening"),
+        ("/ae", "Adverse events"),
+        ("/queries", "Queries"),
+    ],
     "pharmacist": [("/pharmacy", "Preparations"), ("/pharmacy/log", "Dosing log")],
     "lab": [("/lab", "Biomarkers")],
     "monitor": [("/dashboard", "Patients"), ("/queries", "Queries"), ("/missing", "Missing data")],

@@ -1,0 +1,106 @@
+"""Administrator pages: user accounts and sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, require_role
+from immunosep.conduct.sites import list_sites, rename_site
+from immunosep.conduct.users import create_user, deactivate_user
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import ROLES
+from immunosep.web.deps import current_actor, get_db
+from immunosep.web.forms import FormErrors, text
+from immunosep.web.pages._render import ROLE_LABELS, flash, render
+
+router = APIRouter()
+
+
+def _users_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    require_role(actor, {"admin"}, "manage users")
+    return render(
+        request,
+        "admin_users.html",
+        actor,
+        db,
+        status_code=status_code,
+        title="Users",
+        v=values,
+        errors=errors,
+        roles=[("", "—"), *((r, ROLE_LABELS[r]) for r in ROLES)],
+        sites=list_sites(db, actor),
+    )
+
+
+@router.get("/admin/users")
+def users_page(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    return _users_page(request, actor, db, {}, FormErrors())
+
+
+@router.post("/admin/users")
+async def users_submit(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    form = await request.form()
+    values: dict[str, Any] = {k: form.get(k) for k in ("username", "role")}
+    values["sites"] = [str(s) for s in form.getlist("sites")]
+    errors = FormErrors()
+    if form.get("action") == "deactivate":
+        try:
+            deactivate_user(db, actor, text(values, "username"))
+            flash(request, "ok", f"User {text(values, 'username')} deactivated.")
+            return RedirectResponse("/admin/users", status_code=303)
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add("username", exc.message)
+            return _users_page(request, actor, db, values, errors, status_code=422)
+    try:
+        user = create_user(
+            db,
+            actor,
+            text(values, "username"),
+            str(form.get("password") or ""),
+            text(values, "role"),
+            values["sites"] or None,
+        )
+    except ImmunoSepError as exc:
+        db.rollback()
+        errors.add_error(exc, {"site": "sites"})
+        return _users_page(request, actor, db, values, errors, status_code=422)
+    flash(request, "ok", f"User {user.username} ({ROLE_LABELS.get(user.role, user.role)}) created.")
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/sites")
+def sites_page(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    require_role(actor, {"admin"}, "manage sites")
+    return render(request, "admin_sites.html", actor, db, title="Sites", sites=list_sites(db, actor))
+
+
+@router.post("/admin/sites/{code}")
+async def site_rename(
+    code: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    form: dict[str, Any] = dict(await request.form())
+    try:
+        rename_site(db, actor, code, text(form, "name"))
+        flash(request, "ok", f"Site {code} renamed.")
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+    return RedirectResponse("/admin/sites", status_code=303)

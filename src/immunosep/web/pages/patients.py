@@ -1,0 +1,462 @@
+"""Investigator pages: dashboard, screening with live eligibility, the patient page (consent,
+classification, randomization with confirmation), the daily CRF with live SOFA, adverse events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, get_patient, require_role
+from immunosep.conduct.adverse_events import RELATEDNESS, adverse_events, record_adverse_event, susar_report
+from immunosep.conduct.classification import classify_patient
+from immunosep.conduct.crf import DailyInputs, daily_records, record_day
+from immunosep.conduct.dosing import administrations
+from immunosep.conduct.randomization import allocate
+from immunosep.conduct.screening import (
+    CONSENT_GIVERS,
+    SEXES,
+    ScreeningInput,
+    eligibility_reasons,
+    record_consent,
+    screen,
+)
+from immunosep.conduct.sites import protocol_of
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import utcnow
+from immunosep.web.deps import current_actor, get_db
+from immunosep.web.forms import FormErrors, checked, number, text
+from immunosep.web.meddra_search import search_terms
+from immunosep.web.pages._render import flash, render
+from immunosep.web.sofa_form import score_form, sofa_inputs
+from immunosep.web.worklist import worklist
+
+router = APIRouter()
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key in form:
+        items = form.getlist(key)
+        values[key] = items if len(items) > 1 or key == "exclusions" else items[0]
+    return values
+
+
+# -- dashboard ------------------------------------------------------------------------------------------
+@router.get("/dashboard")
+def dashboard(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Patients in scope, today's tasks, overdue CRFs and draws (investigators, monitors, data managers)."""
+    return render(request, "dashboard.html", actor, db, title="Dashboard", work=worklist(db, actor))
+
+
+# -- screening ------------------------------------------------------------------------------------------
+def _screening_input(form: dict[str, Any], errors: FormErrors) -> ScreeningInput | None:
+    age = number(form, "age_years", errors, required=True, integer=True)
+    sofa_now = number(form, "sofa_now", errors, required=True, integer=True)
+    neutrophils = number(form, "neutrophils_per_mm3", errors, required=True)
+    sofa_baseline = number(form, "sofa_baseline", errors, integer=True)
+    weight = number(form, "weight_kg", errors)
+    height = number(form, "height_cm", errors)
+    sex = text(form, "sex")
+    if sex not in SEXES:
+        errors.add("sex", "choose male or female")
+    infection = text(form, "infection_type")
+    if not infection:
+        errors.add("infection_type", "required")
+    onset_raw = text(form, "sepsis_onset_at")
+    onset = None
+    if not onset_raw:
+        errors.add("sepsis_onset_at", "required")
+    else:
+        try:
+            onset = datetime.fromisoformat(onset_raw)
+            onset = onset.replace(tzinfo=UTC) if onset.tzinfo is None else onset
+        except ValueError:
+            errors.add("sepsis_onset_at", "give date and time as YYYY-MM-DDTHH:MM (UTC)")
+    exclusions = form.get("exclusions", [])
+    if isinstance(exclusions, str):
+        exclusions = [exclusions]
+    if errors:
+        return None
+    assert age is not None and sofa_now is not None and neutrophils is not None and onset is not None
+    return ScreeningInput(
+        age_years=int(age),
+        sex=sex,
+        infection_type=infection,
+        sepsis_onset_at=onset,
+        sofa_now=int(sofa_now),
+        neutrophils_per_mm3=neutrophils,
+        suspected_infection=checked(form, "suspected_infection"),
+        sofa_baseline=None if sofa_baseline is None else int(sofa_baseline),
+        weight_kg=weight,
+        height_cm=height,
+        exclusions=tuple(exclusions),
+    )
+
+
+def _screening_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    p = protocol_of(db)
+    return render(
+        request,
+        "screening.html",
+        actor,
+        db,
+        status_code=status_code,
+        title="Screening",
+        v=values,
+        errors=errors,
+        infection_types=[(t, t.replace("_", " ")) for t in p.eligibility.infection_types],
+        exclusions=p.eligibility.exclusions,
+        sexes=[("", "—"), *((s, s) for s in SEXES)],
+        reasons=None,
+    )
+
+
+@router.get("/screening")
+def screening_form(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    require_role(actor, {"investigator"}, "screen patients")
+    now = utcnow().strftime("%Y-%m-%dT%H:%M")
+    return _screening_page(
+        request, actor, db, {"suspected_infection": "on", "sepsis_onset_at": now}, FormErrors()
+    )
+
+
+@router.get("/fragments/eligibility")
+def eligibility_fragment(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Live eligibility while the screening form is filled in (nothing is stored)."""
+    require_role(actor, {"investigator"}, "screen patients")
+    values: dict[str, Any] = dict(request.query_params)
+    values["exclusions"] = request.query_params.getlist("exclusions")
+    errors = FormErrors()
+    data = _screening_input(values, errors)
+    reasons = eligibility_reasons(db, data, utcnow()) if data is not None else None
+    return render(request, "_eligibility.html", actor, reasons=reasons, errors=errors)
+
+
+@router.post("/screening")
+async def screening_submit(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    values = await _form(request)
+    errors = FormErrors()
+    data = _screening_input(values, errors)
+    if data is not None:
+        try:
+            result = screen(db, actor, data)
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add_error(exc)
+        else:
+            if result.eligible:
+                flash(
+                    request,
+                    "ok",
+                    f"{result.pseudonym} screened: eligible. Next: baseline draw to the central lab.",
+                )
+            else:
+                flash(
+                    request,
+                    "warn",
+                    f"{result.pseudonym} screened: not eligible ({'; '.join(result.reasons)}).",
+                )
+            return RedirectResponse(f"/patients/{result.pseudonym}", status_code=303)
+    return _screening_page(request, actor, db, values, errors, status_code=422)
+
+
+# -- patient page ---------------------------------------------------------------------------------------
+@router.get("/patients/{pseudonym}")
+def patient_page(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    require_role(actor, {"investigator", "monitor", "data_manager"}, "open patient records")
+    patient = get_patient(db, actor, pseudonym)
+    randomized = patient.status == "randomized"
+    p = protocol_of(db)
+    return render(
+        request,
+        "patient.html",
+        actor,
+        db,
+        title=pseudonym,
+        patient=patient,
+        stratum_label={s.code: s.label for s in p.strata}.get(patient.stratum or "", ""),
+        days=daily_records(db, actor, pseudonym) if randomized else [],
+        doses=administrations(db, actor, pseudonym) if randomized else [],
+        aes=adverse_events(db, actor, pseudonym) if randomized else [],
+        givers=CONSENT_GIVERS,
+        treatment_days=p.treatment.days,
+        can_write=actor.role == "investigator",
+    )
+
+
+@router.post("/patients/{pseudonym}/consent")
+async def consent_submit(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    form = await _form(request)
+    try:
+        record_consent(db, actor, pseudonym, text(form, "given_by"))
+        flash(request, "ok", "Consent recorded.")
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+    return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+
+
+@router.post("/patients/{pseudonym}/classify")
+def classify_submit(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    try:
+        r = classify_patient(db, actor, pseudonym)
+        if r.enrolled:
+            flash(request, "ok", f"Stratum: {r.stratum}. The patient can be randomized after consent.")
+        else:
+            flash(request, "warn", f"Stratum: {r.stratum}; not enrolled ({r.reason}).")
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+    return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+
+
+@router.get("/patients/{pseudonym}/randomize")
+def randomize_confirm(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Ask for confirmation before the allocation, which cannot be undone."""
+    require_role(actor, {"investigator"}, "randomize a patient")
+    patient = get_patient(db, actor, pseudonym)
+    return render(request, "randomize.html", actor, db, title="Randomize", patient=patient, allocation=None)
+
+
+@router.post("/patients/{pseudonym}/randomize")
+def randomize_submit(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    try:
+        allocation = allocate(db, actor, pseudonym)
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+        return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    patient = get_patient(db, actor, pseudonym)
+    return render(
+        request, "randomize.html", actor, db, title="Randomized", patient=patient, allocation=allocation
+    )
+
+
+# -- daily CRF ------------------------------------------------------------------------------------------
+CRF_FLAGS = ("mechanical_ventilation", "vasopressors", "ckrt")
+
+
+def _crf_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    study_day: int,
+    values: dict[str, Any],
+    errors: FormErrors,
+    *,
+    existing: bool,
+    status_code: int = 200,
+) -> Response:
+    score = score_form(values, FormErrors()) if values else None
+    return render(
+        request,
+        "crf.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"{pseudonym} day {study_day}",
+        pseudonym=pseudonym,
+        study_day=study_day,
+        v=values,
+        errors=errors,
+        score=score,
+        existing=existing,
+        labels={},
+    )
+
+
+@router.get("/patients/{pseudonym}/crf/{study_day}")
+def crf_form(
+    pseudonym: str,
+    study_day: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> Response:
+    require_role(actor, {"investigator"}, "enter the daily CRF")
+    stored = next((r for r in daily_records(db, actor, pseudonym) if r.study_day == study_day), None)
+    values: dict[str, Any] = {}
+    if stored is not None:
+        values = {k: v for k, v in asdict(stored.inputs).items() if v is not None and v is not False}
+        values.update({k: "on" for k, v in asdict(stored.inputs).items() if v is True})
+    return _crf_page(
+        request, actor, db, pseudonym, study_day, values, FormErrors(), existing=stored is not None
+    )
+
+
+@router.post("/patients/{pseudonym}/crf/{study_day}")
+async def crf_submit(
+    pseudonym: str,
+    study_day: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> Response:
+    values = await _form(request)
+    errors = FormErrors()
+    kwargs = sofa_inputs(values, errors)
+    weight = number(values, "weight_kg", errors)
+    existing = checked(values, "existing")
+    if not errors:
+        inputs = DailyInputs(
+            weight_kg=weight,
+            pao2_fio2_mmhg=kwargs["pao2_fio2_mmhg"],
+            ventilated=kwargs["ventilated"],
+            platelets_1e3_ul=kwargs["platelets_1e3_ul"],
+            bilirubin=kwargs["bilirubin"],
+            bilirubin_unit=kwargs["bilirubin_unit"],
+            map_mmhg=kwargs["map_mmhg"],
+            dopamine_ug_kg_min=kwargs["dopamine"],
+            dobutamine_ug_kg_min=kwargs["dobutamine"],
+            epinephrine_ug_kg_min=kwargs["epinephrine"],
+            norepinephrine_ug_kg_min=kwargs["norepinephrine"],
+            gcs=None if kwargs["gcs"] is None else int(kwargs["gcs"]),
+            creatinine=kwargs["creatinine"],
+            creatinine_unit=kwargs["creatinine_unit"],
+            urine_ml_day=kwargs["urine_ml_day"],
+            **{f: checked(values, f) for f in CRF_FLAGS},
+        )
+        try:
+            record = record_day(db, actor, pseudonym, study_day, inputs, reason=text(values, "reason"))
+        except ImmunoSepError as exc:
+            db.rollback()
+            from immunosep.web.sofa_form import ERROR_FIELDS
+
+            errors.add_error(exc, ERROR_FIELDS)
+        else:
+            flash(request, "ok", f"Day {study_day} saved: SOFA {record.sofa_total}.")
+            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    return _crf_page(
+        request, actor, db, pseudonym, study_day, values, errors, existing=existing, status_code=422
+    )
+
+
+# -- adverse events -------------------------------------------------------------------------------------
+@router.get("/ae")
+def ae_overview(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """SUSARs in scope and the randomized patients to report an event for."""
+    work = worklist(db, actor)
+    return render(
+        request,
+        "ae_overview.html",
+        actor,
+        db,
+        title="Adverse events",
+        susars=susar_report(db, actor),
+        patients=[line for line in work.patients if line.status == "randomized"],
+    )
+
+
+def _ae_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "ae.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"{pseudonym} adverse event",
+        pseudonym=pseudonym,
+        v=values,
+        errors=errors,
+        relatedness=[("", "—"), *((r, r) for r in RELATEDNESS)],
+        events=adverse_events(db, actor, pseudonym),
+    )
+
+
+@router.get("/patients/{pseudonym}/ae")
+def ae_form(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    require_role(actor, {"investigator"}, "record adverse events")
+    get_patient(db, actor, pseudonym)
+    return _ae_page(request, actor, db, pseudonym, {}, FormErrors())
+
+
+@router.get("/fragments/meddra")
+def meddra_fragment(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """Up to a dozen MedDRA terms containing the typed text, to pick from."""
+    query = request.query_params.get("term", "")
+    terms = search_terms(request.app.state.meddra, query)
+    return render(request, "_meddra.html", actor, terms=terms, query=query)
+
+
+@router.post("/patients/{pseudonym}/ae")
+async def ae_submit(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    values = await _form(request)
+    errors = FormErrors()
+    onset = number(values, "onset_day", errors, required=True, integer=True)
+    term = text(values, "term")
+    if not term:
+        errors.add("term", "required: search and pick a MedDRA term")
+    relatedness = text(values, "relatedness")
+    if relatedness not in RELATEDNESS:
+        errors.add("relatedness", "choose one")
+    if not errors:
+        assert onset is not None
+        try:
+            ae = record_adverse_event(
+                db,
+                actor,
+                pseudonym,
+                onset_day=int(onset),
+                term=term,
+                serious=checked(values, "serious"),
+                relatedness=relatedness,
+                expected=checked(values, "expected"),
+                verbatim=text(values, "verbatim"),
+                meddra=request.app.state.meddra,
+            )
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add_error(exc)
+        else:
+            if ae.susar:
+                flash(request, "bad", f"SUSAR: {ae.pt_name} was flagged and reported at once.")
+            else:
+                flash(request, "ok", f"Adverse event {ae.pt_name} ({ae.soc_name}) recorded.")
+            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    return _ae_page(request, actor, db, pseudonym, values, errors, status_code=422)

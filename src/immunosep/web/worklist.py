@@ -1,0 +1,127 @@
+"""The site dashboard's worklist: each patient's next step, today's CRF and draws, and what is overdue.
+
+Composed from the conduct services (screening log, daily CRF, dosing log, queries) and the patient record
+returned by ``conduct.access.get_patient`` (which enforces the caller's site scope); the protocol's
+biospecimen days come from the trial's protocol. Nothing here reveals an arm: only statuses, days and
+counts. Study day 1 is the day of the first dose (UTC dates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.access import Actor, get_patient
+from immunosep.conduct.crf import daily_records
+from immunosep.conduct.queries import list_queries
+from immunosep.conduct.screening import screening_log
+from immunosep.conduct.sites import protocol_of
+from immunosep.store.models import BiomarkerDraw, utcnow
+
+NEXT_STEP = {
+    "eligible": "baseline draw at the central lab, then classify",
+    "excluded": "none (excluded at screening)",
+    "classified": "consent and randomize",
+    "not_enrolled": "none (stratum not enrolled)",
+    "randomized": "daily CRF",
+    "withdrawn": "none (withdrawn)",
+}
+
+
+@dataclass(frozen=True)
+class PatientLine:
+    """One patient on the dashboard (blinded: no arm)."""
+
+    pseudonym: str
+    status: str
+    stratum: str | None
+    study_day: int | None
+    next_step: str
+    crf_days: tuple[int, ...] = ()
+    overdue_crf_days: tuple[int, ...] = ()
+    overdue_draw_days: tuple[int, ...] = ()
+    due_today: tuple[str, ...] = ()
+    open_queries: int = 0
+
+
+@dataclass(frozen=True)
+class Worklist:
+    patients: list[PatientLine]
+    screened: int = 0
+    randomized: int = 0
+    open_queries: int = 0
+    overdue: int = 0
+    tasks: list[str] = field(default_factory=list)
+
+
+def study_day_on(first_dose_on: date | None, today: date) -> int | None:
+    """Study day of ``today`` when day 1 is the day of the first dose (None before the first dose)."""
+    if first_dose_on is None:
+        return None
+    return (today - first_dose_on).days + 1
+
+
+def worklist(session: Session, actor: Actor, today: date | None = None) -> Worklist:
+    """Patients in the actor's scope with their next step and overdue CRFs and draws (clinical readers)."""
+    today = today or utcnow().date()
+    p = protocol_of(session)
+    treatment_days = p.treatment.days
+    queries = list_queries(session, actor, status="open")
+    open_by_patient: dict[str, int] = {}
+    for q in queries:
+        open_by_patient[q.pseudonym] = open_by_patient.get(q.pseudonym, 0) + 1
+    lines: list[PatientLine] = []
+    for row in screening_log(session, actor):
+        patient = get_patient(session, actor, row.pseudonym)
+        first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
+        day = study_day_on(first, today) if row.status == "randomized" else None
+        crf: tuple[int, ...] = ()
+        overdue_crf: tuple[int, ...] = ()
+        overdue_draws: tuple[int, ...] = ()
+        due: list[str] = []
+        if row.status == "randomized":
+            crf = tuple(r.study_day for r in daily_records(session, actor, row.pseudonym))
+            drawn = set(
+                session.execute(select(BiomarkerDraw.study_day).where(BiomarkerDraw.patient_id == patient.id))
+                .scalars()
+                .all()
+            )
+            if day is not None:
+                last_crf_day = min(day, treatment_days)
+                overdue_crf = tuple(d for d in range(1, last_crf_day) if d not in crf)
+                overdue_draws = tuple(d for d in p.biospecimens.days if d < day and d not in drawn)
+                if day <= treatment_days and day not in crf:
+                    due.append(f"CRF day {day}")
+                if day in p.biospecimens.days and day not in drawn:
+                    due.append(f"biomarker draw day {day}")
+            elif 1 not in crf:
+                due.append("CRF day 1 (baseline SOFA before the first dose)")
+        lines.append(
+            PatientLine(
+                pseudonym=row.pseudonym,
+                status=row.status,
+                stratum=patient.stratum,
+                study_day=day,
+                next_step=NEXT_STEP.get(row.status, ""),
+                crf_days=crf,
+                overdue_crf_days=overdue_crf,
+                overdue_draw_days=overdue_draws,
+                due_today=tuple(due),
+                open_queries=open_by_patient.get(row.pseudonym, 0),
+            )
+        )
+    tasks = [f"{line.pseudonym}: {item}" for line in lines for item in line.due_today]
+    tasks += [
+        f"{line.pseudonym}: {line.next_step}" for line in lines if line.status in ("eligible", "classified")
+    ]
+    return Worklist(
+        patients=lines,
+        screened=len(lines),
+        randomized=sum(1 for line in lines if line.status == "randomized"),
+        open_queries=len(queries),
+        overdue=sum(len(line.overdue_crf_days) + len(line.overdue_draw_days) for line in lines),
+        tasks=tasks,
+    )

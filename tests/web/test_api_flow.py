@@ -1,0 +1,167 @@
+"""One patient through the JSON API: screening, lab, classification, consent, randomization, CRF, dosing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def screening_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "age_years": 64,
+        "sex": "male",
+        "infection_type": "cap",
+        "sepsis_onset_at": (datetime.now(UTC) - timedelta(hours=10)).isoformat(),
+        "sofa_now": 7,
+        "neutrophils_per_mm3": 9000.0,
+        "weight_kg": 80.0,
+        "height_cm": 175.0,
+    }
+    body.update(overrides)
+    return body
+
+
+def enroll_via_api(login, ferritin: float = 6000.0, hla_dr: float | None = None, inv: str = "inv1") -> str:  # type: ignore[no-untyped-def]
+    """Screen, enter the baseline draw, classify, consent and randomize; returns the pseudonym."""
+    investigator, lab = login(inv), login("lab")
+    r = investigator.post("/api/screening", json=screening_body())
+    assert r.status_code == 200, r.text
+    pseudonym = r.json()["pseudonym"]
+    r = lab.post(
+        f"/api/patients/{pseudonym}/draws",
+        json={"study_day": 1, "ferritin_ng_ml": ferritin, "hla_dr_per_monocyte": hla_dr},
+    )
+    assert r.status_code == 200, r.text
+    assert investigator.post(f"/api/patients/{pseudonym}/classify").json()["enrolled"] is True
+    assert (
+        investigator.post(f"/api/patients/{pseudonym}/consent", json={"given_by": "relative"}).status_code
+        == 204
+    )
+    r = investigator.post(f"/api/patients/{pseudonym}/randomize")
+    assert r.status_code == 200, r.text
+    return pseudonym
+
+
+def test_patient_flow_through_the_api(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    inv, pharm = login("inv1"), login("pharm1")
+    r = inv.post(
+        f"/api/patients/{pseudonym}/crf/1",
+        json={"gcs": 9, "platelets_1e3_ul": 90, "creatinine": 3.0, "weight_kg": 80, "pao2_fio2_mmhg": 250},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["sofa_total"] == 3 + 2 + 2 + 2  # CNS 3, coagulation 2, renal 2, respiration 2
+    regimen = pharm.get(f"/api/patients/{pseudonym}/regimen/1").json()
+    assert [d["route"] for d in regimen["doses"]] == ["iv", "sc"]
+    # Cockcroft-Gault (140-64)*80/(72*3.0) = 28.1 mL/min < 30: the IV dose is halved (SPEC, renal rule).
+    assert regimen["crcl_ml_min"] < 30 and regimen["doses"][0]["renal_adjusted"] is True
+    r = pharm.post(
+        f"/api/patients/{pseudonym}/doses", json={"study_day": 1, "route": "iv", "hour": 0, "given": True}
+    )
+    assert r.status_code == 200, r.text
+    assert inv.get(f"/api/patients/{pseudonym}/doses").json() == [
+        {"study_day": 1, "hour": 0, "route": "iv", "given": True, "missed_reason": ""}
+    ]
+
+
+def test_rejected_crf_changes_nothing(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    inv = login("inv1")
+    assert inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 12}).status_code == 200
+    bad = inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 25, "reason": "typo"})
+    assert bad.status_code == 422 and bad.json()["field"]
+    no_reason = inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 8})
+    assert no_reason.status_code == 422 and no_reason.json()["field"] == "reason"
+    days = inv.get(f"/api/patients/{pseudonym}/crf").json()
+    assert [(d["study_day"], d["inputs"]["gcs"]) for d in days] == [(2, 12)]
+
+
+def test_investigator_of_another_site_cannot_read_or_write(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    other, pharm2 = login("inv2"), login("pharm2")
+    for r in (
+        other.get(f"/api/patients/{pseudonym}/crf"),
+        other.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 12}),
+        pharm2.get(f"/api/patients/{pseudonym}/regimen/1"),
+        other.get("/api/patients/S01-9999/crf"),
+    ):
+        assert r.status_code == 403
+    assert "S01" not in str(other.get("/api/screening").json())
+    # Same answer for another site's patient and for a patient that does not exist.
+    a = other.get(f"/api/patients/{pseudonym}/crf").json()["detail"].replace(pseudonym, "X")
+    b = other.get("/api/patients/S01-9999/crf").json()["detail"].replace("S01-9999", "X")
+    assert a == b
+
+
+def test_meddra_search_and_adverse_event(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    inv = login("inv1")
+    terms = inv.get("/api/meddra?q=pneu").json()
+    assert terms and all("pneu" in t["pt_name"].lower() or t["pt_code"] for t in terms)
+    r = inv.post(
+        f"/api/patients/{pseudonym}/adverse-events",
+        json={
+            "onset_day": 3,
+            "term": terms[0]["pt_name"],
+            "serious": True,
+            "relatedness": "unrelated",
+            "expected": False,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["susar"] is False
+    bad = inv.post(
+        f"/api/patients/{pseudonym}/adverse-events",
+        json={
+            "onset_day": 3,
+            "term": "no such term",
+            "serious": True,
+            "relatedness": "unrelated",
+            "expected": False,
+        },
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "term"
+    assert len(inv.get(f"/api/patients/{pseudonym}/adverse-events").json()) == 1
+
+
+def test_queries_lock_and_audit(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    inv, mon, dm = login("inv1"), login("mon1"), login("dm")
+    inv.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12})
+    q = mon.post(
+        f"/api/patients/{pseudonym}/queries",
+        json={"table_name": "daily_crf", "field": "gcs", "text": "GCS 12?"},
+    )
+    assert q.status_code == 201, q.text
+    qid = q.json()["id"]
+    assert dm.post(f"/api/patients/{pseudonym}/lock").status_code == 422  # an open query blocks the lock
+    assert inv.post(f"/api/queries/{qid}/answer", json={"answer": "confirmed"}).json()["status"] == "answered"
+    assert mon.post(f"/api/queries/{qid}/close").json()["status"] == "closed"
+    assert dm.post(f"/api/patients/{pseudonym}/lock").status_code == 200
+    assert inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 12}).status_code == 422
+    trail = mon.get(f"/api/patients/{pseudonym}/audit").json()
+    assert any(e["table_name"] == "daily_crf" for e in trail)
+    assert not any(e["table_name"] in {"dose_log", "randomization_slots", "unblindings"} for e in trail)
+
+
+def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login) -> None:  # type: ignore[no-untyped-def]
+    enroll_via_api(login)
+    arms = login("dsmb").get("/api/dsmb").json()
+    assert sorted(a["arm"] for a in arms) == ["placebo", "precision"]
+    assert sum(a["randomized"] for a in arms) == 1
+    admin = login("admin")
+    r = admin.post(
+        "/api/users",
+        json={"username": "inv3", "password": "long enough pw", "role": "investigator", "sites": ["S03"]},
+    )
+    assert r.status_code == 201, r.text
+    assert (
+        admin.post("/api/users", json={"username": "x", "password": "short", "role": "lab"}).json()["field"]
+        == "password"
+    )
+    assert (
+        login("inv1")
+        .post("/api/users", json={"username": "y", "password": "long enough pw", "role": "lab"})
+        .status_code
+        == 403
+    )

@@ -1,0 +1,117 @@
+"""The pages render for their roles, forms validate on the server with messages next to the field, and a
+rejected form changes nothing stored."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_api_flow import enroll_via_api
+
+PAGES = {
+    "inv1": ["/dashboard", "/screening", "/ae", "/queries", "/bedside"],
+    "pharm1": ["/pharmacy", "/pharmacy/log", "/bedside"],
+    "lab": ["/lab", "/bedside"],
+    "mon1": ["/dashboard", "/queries", "/missing", "/bedside"],
+    "dm": ["/dashboard", "/queries", "/missing", "/lock", "/bedside"],
+    "dsmb": ["/dsmb", "/bedside"],
+    "admin": ["/admin/users", "/admin/sites", "/bedside"],
+}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.mark.parametrize("username", list(PAGES))
+def test_each_role_lands_on_its_pages(login, username: str) -> None:  # type: ignore[no-untyped-def]
+    c = login(username)
+    start = c.http.get("/", follow_redirects=False)
+    assert start.status_code == 303 and start.headers["location"] == PAGES[username][0]
+    for url in PAGES[username]:
+        r = c.get(url)
+        assert r.status_code == 200, (url, r.text[:300])
+        assert "<nav" in r.text and username in r.text
+
+
+def test_pages_of_other_roles_are_refused(login) -> None:  # type: ignore[no-untyped-def]
+    assert login("inv1").get("/pharmacy").status_code == 403
+    assert login("pharm1").get("/dashboard").status_code == 403
+    assert login("lab").get("/screening").status_code == 403
+    assert login("inv1").get("/dsmb").status_code == 403
+    assert login("dsmb").get("/admin/users").status_code == 403
+
+
+def test_screening_form_shows_messages_next_to_fields_and_stores_nothing(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    page = c.get("/screening")
+    form = {"csrf_token": csrf_of(page.text), "age_years": "sixty", "sex": "", "sofa_now": "7"}
+    r = c.http.post("/screening", data=form)
+    assert r.status_code == 422
+    assert 'id="e-age_years"' in r.text and "not a number" in r.text
+    assert 'id="e-sex"' in r.text and 'id="e-neutrophils_per_mm3"' in r.text
+    assert c.get("/api/screening").json() == []
+
+
+def test_live_eligibility_fragment(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    from datetime import UTC, datetime, timedelta
+
+    onset = (datetime.now(UTC) - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
+    base = f"age_years=70&sex=female&infection_type=cap&sepsis_onset_at={onset}&sofa_now=6&neutrophils_per_mm3=8000&suspected_infection=on"
+    assert "Eligible" in c.get(f"/fragments/eligibility?{base}").text
+    r = c.get(f"/fragments/eligibility?{base}&exclusions=meningitis".replace("age_years=70", "age_years=17"))
+    assert "Not eligible" in r.text and "age below 18" in r.text and "Meningitis" in r.text
+
+
+def test_crf_page_rejects_bad_values_and_keeps_the_stored_day(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login)
+    c = login("inv1")
+    page = c.get(f"/patients/{pseudonym}/crf/1")
+    token = csrf_of(page.text)
+    ok = c.http.post(
+        f"/patients/{pseudonym}/crf/1",
+        data={"csrf_token": token, "gcs": "13", "platelets_1e3_ul": "120"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    bad = c.http.post(
+        f"/patients/{pseudonym}/crf/1",
+        data={"csrf_token": token, "existing": "on", "gcs": "40", "reason": "fix"},
+    )
+    assert bad.status_code == 422 and 'id="e-gcs"' in bad.text
+    no_reason = c.http.post(
+        f"/patients/{pseudonym}/crf/1", data={"csrf_token": token, "existing": "on", "gcs": "9"}
+    )
+    assert no_reason.status_code == 422 and 'id="e-reason"' in no_reason.text
+    days = c.get(f"/api/patients/{pseudonym}/crf").json()
+    assert [(d["study_day"], d["inputs"]["gcs"], d["sofa_total"]) for d in days] == [(1, 13, 2)]
+
+
+def test_pharmacist_page_shows_preparations_and_logs_a_dose(login) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = enroll_via_api(login, ferritin=8000.0)
+    pharm = login("pharm1")
+    page = pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=1")
+    assert 'data-testid="preparations"' in page.text
+    assert ("anakinra" in page.text) or ("saline" in page.text)
+    r = pharm.http.post(
+        "/pharmacy/dose",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "pseudonym": pseudonym,
+            "study_day": "1",
+            "hour": "8",
+            "route": "iv",
+            "given": "on",
+        },
+        follow_redirects=True,
+    )
+    assert "given" in r.text
+    assert login("inv1").get(f"/api/patients/{pseudonym}/doses").json()[0]["hour"] == 8
+
+
+def test_meddra_fragment_offers_terms(login) -> None:  # type: ignore[no-untyped-def]
+    r = login("inv1").get("/fragments/meddra?term=sep")
+    assert 'class="term"' in r.text
