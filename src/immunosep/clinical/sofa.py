@@ -92,9 +92,11 @@ GCS_MIN = 3.0
 _BLOCK = 1 << 15  # rows per block: the ~40 temporaries of a block stay in L2 cache
 
 _MISSING_BIT = {name: np.uint8(1 << i) for i, name in enumerate(COMPONENTS)}
-_MISSING_NAMES = np.array(
-    [",".join(c for i, c in enumerate(COMPONENTS) if code & (1 << i)) for code in range(64)], dtype=object
+MISSING_NAME_BY_MASK = tuple(
+    ",".join(c for i, c in enumerate(COMPONENTS) if code & (1 << i)) for code in range(64)
 )
+"""Comma-separated missing components for each of the 64 values of ``sofa_missing_mask``."""
+_MISSING_NAMES = np.array(MISSING_NAME_BY_MASK, dtype=object)
 
 FloatArray = npt.NDArray[np.floating[Any]]
 
@@ -444,8 +446,7 @@ def _column(df: pd.DataFrame, name: str) -> FloatArray:
 
 def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
     cols: dict[str, Any] = {}
-    known = set(SOFA_INPUT_COLUMNS) | {"pao2_mmhg", "fio2", "bilirubin_umol_l", "creatinine_umol_l"}
-    if not known & set(df.columns):
+    if not SOFA_FRAME_COLUMNS & set(df.columns):
         raise ImmunoSepError(
             "the table has none of the SOFA input columns; expected some of: "
             + ", ".join(SOFA_INPUT_COLUMNS)
@@ -481,13 +482,28 @@ def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
     return cols
 
 
+SOFA_FRAME_COLUMNS = frozenset(SOFA_INPUT_COLUMNS) | {
+    "pao2_mmhg",
+    "fio2",
+    "bilirubin_umol_l",
+    "creatinine_umol_l",
+}
+"""Every column name :func:`score_sofa_frame` reads (the documented ones and their alternatives)."""
+
+
+def score_sofa_frame_arrays(df: pd.DataFrame) -> dict[str, npt.NDArray[Any]]:
+    """The :func:`score_sofa_arrays` result for the SOFA columns of ``df`` (for callers that assemble
+    their own output, e.g. Arrow tables written chunk by chunk)."""
+    return score_sofa_arrays(**_frame_inputs(df))
+
+
 def score_sofa_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` with ``sofa_<component>``, ``sofa_total`` (int8) and ``sofa_missing`` added.
 
     Input columns are :data:`SOFA_INPUT_COLUMNS`; an absent column counts as not measured. Existing
     ``sofa_*`` columns are replaced in the copy; ``df`` itself is never changed.
     """
-    scored = score_sofa_arrays(**_frame_inputs(df))
+    scored = score_sofa_frame_arrays(df)
     result = df.copy()
     for col in SCORE_COLUMNS:
         result[col] = scored[col]

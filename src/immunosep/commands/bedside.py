@@ -17,7 +17,16 @@ import typer
 from immunosep.clinical.immune import classify as classify_stratum
 from immunosep.clinical.regimen import daily_regimen
 from immunosep.clinical.renal import WeightPolicy, creatinine_clearance_ml_min
-from immunosep.clinical.sofa import COMPONENTS, SOFA_INPUT_COLUMNS, score_sofa_frame, sofa
+from immunosep.clinical.sofa import (
+    COMPONENTS,
+    MISSING_NAME_BY_MASK,
+    SCORE_COLUMNS,
+    SOFA_FRAME_COLUMNS,
+    SOFA_INPUT_COLUMNS,
+    missing_names,
+    score_sofa_frame_arrays,
+    sofa,
+)
 from immunosep.clinical.units import creatinine_mg_dl
 from immunosep.commands._output import console, err_console, print_json, print_table
 from immunosep.errors import ImmunoSepError
@@ -25,12 +34,6 @@ from immunosep.protocol import load_protocol
 from immunosep.protocol.schema import Protocol
 
 CHUNK_ROWS = 250_000
-_NUMERIC_INPUTS = frozenset(SOFA_INPUT_COLUMNS) - {"ventilated"} | {
-    "pao2_mmhg",
-    "fio2",
-    "bilirubin_umol_l",
-    "creatinine_umol_l",
-}
 
 _PROTOCOL_OPTION = typer.Option(None, "--protocol", help="Protocol TOML (default: the bundled ImmunoSep).")
 _JSON_OPTION = typer.Option(False, "--json", help="Print JSON for machines.")
@@ -155,8 +158,9 @@ def _format_of(path: Path, role: str) -> str:
 
 
 def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]]:
-    """(total rows if known, iterator of pandas chunks)."""
+    """(total rows if known, iterator of chunks): Arrow tables for Parquet, pandas frames for CSV."""
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not path.is_file():
@@ -171,7 +175,7 @@ def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises its own error types for a damaged or non-Parquet file
         raise ImmunoSepError(f"cannot read {path} as Parquet: {exc}") from None
-    return pf.metadata.num_rows, (batch.to_pandas() for batch in pf.iter_batches(batch_size=chunk_rows))
+    return pf.metadata.num_rows, (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=chunk_rows))
 
 
 def _file_rows(message: str, offset: int) -> str:
@@ -179,10 +183,60 @@ def _file_rows(message: str, offset: int) -> str:
     return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
 
 
+def _score_chunk(chunk: Any) -> dict[str, Any]:
+    """SOFA arrays for a chunk; only the SOFA columns go through pandas (ids and others pass untouched)."""
+    import pyarrow as pa
+
+    if isinstance(chunk, pa.Table):
+        sofa_cols = [c for c in chunk.column_names if c in SOFA_FRAME_COLUMNS]
+        frame = chunk.select(sofa_cols).to_pandas() if sofa_cols else chunk.slice(0, 0).to_pandas()
+    else:
+        frame = chunk
+    return score_sofa_frame_arrays(frame)
+
+
+def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
+    """The chunk as an Arrow table with the score columns (sofa_missing dictionary-encoded) appended."""
+    import pyarrow as pa
+
+    if isinstance(chunk, pa.Table):
+        table = chunk
+    else:
+        frame = chunk.copy(deep=False)
+        for col in SOFA_FRAME_COLUMNS.intersection(frame.columns) - {"ventilated"}:
+            # a CSV chunk without NaN reads as int: keep one float type across chunks
+            frame[col] = frame[col].astype("float64")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    for col in SCORE_COLUMNS:
+        if col in table.column_names:
+            table = table.drop_columns([col])
+        table = table.append_column(col, pa.array(scored[col]))
+    if "sofa_missing" in table.column_names:
+        table = table.drop_columns(["sofa_missing"])
+    missing = pa.DictionaryArray.from_arrays(
+        pa.array(scored["sofa_missing_mask"], type=pa.uint8()), pa.array(MISSING_NAME_BY_MASK)
+    )
+    return table.append_column("sofa_missing", missing)
+
+
+def _with_scores_frame(chunk: Any, scored: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk.copy()
+    for col in SCORE_COLUMNS:
+        frame[col] = scored[col]
+    frame["sofa_missing"] = missing_names(scored["sofa_missing_mask"])
+    return frame
+
+
 def score_file(
     input_path: Path, output_path: Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = True
 ) -> int:
-    """Score every patient-day of ``input_path`` into ``output_path`` chunk by chunk; returns the row count."""
+    """Score every patient-day of ``input_path`` into ``output_path`` chunk by chunk; returns the row count.
+
+    The output is the input plus the SOFA columns. It is written to ``<output>.part`` and renamed when
+    complete, so an error never leaves a half-written table behind.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -191,7 +245,7 @@ def score_file(
     if input_path.resolve() == output_path.resolve():
         raise ImmunoSepError("the output file must differ from the input file", field="output")
     total, chunks = _read_chunks(input_path, chunk_rows)
-    partial = output_path.with_name(output_path.name + ".part")  # renamed only when complete
+    partial = output_path.with_name(output_path.name + ".part")
     show = progress and (total is None or total > chunk_rows)
     writer: pq.ParquetWriter | None = None
     done = 0
@@ -208,32 +262,30 @@ def score_file(
         try:
             for chunk in chunks:
                 try:
-                    scored = score_sofa_frame(chunk)
+                    scored = _score_chunk(chunk)
                 except ImmunoSepError as exc:
-                    # the kernel counts rows within the chunk; report them as rows of the file
-                    message = _file_rows(str(exc), done)
                     raise ImmunoSepError(
-                        f"{input_path}: {message} (rows numbered from 1 after the header)"
+                        f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
                     ) from None
                 if out_format == "parquet":
-                    for col in _NUMERIC_INPUTS.intersection(scored.columns):
-                        # a CSV chunk without NaN reads as int: keep one float type across chunks
-                        scored[col] = scored[col].astype("float64")
-                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    table = _with_scores_arrow(chunk, scored)
                     if writer is None:
-                        writer = pq.ParquetWriter(partial, table.schema)
+                        # dictionary encoding only where it pays: not for high-cardinality float columns
+                        dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                        writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
                     else:
                         try:
                             table = table.cast(writer.schema)
                         except (pa.ArrowInvalid, ValueError) as exc:
                             raise ImmunoSepError(
-                                f"{input_path}: a column changes type from rows {done + 1} on ({exc}); "
+                                f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
                                 "give that column one type, raise --chunk-rows, or write CSV"
                             ) from None
                     writer.write_table(table)
                 else:
-                    scored.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
-                done += len(chunk)
+                    frame = _with_scores_frame(chunk, scored)
+                    frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
+                done += chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
                 bar.update(task, completed=done)
         except BaseException:
             if writer is not None:

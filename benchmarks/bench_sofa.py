@@ -1,0 +1,183 @@
+"""SOFA scoring throughput: the vectorized kernel against a row-by-row Python baseline, same run.
+
+Targets (issue 2): at least 20 million patient-days per second on one core for the scoring itself, and
+``immunosep sofa --input`` on a 1-million-row Parquet file end to end (process start to file written)
+in under 5 s. The baseline scores a subsample row by row in plain Python (if/elif per organ, as a
+straightforward implementation would) and is extrapolated per row.
+
+Usage: ``python benchmarks/bench_sofa.py [--rows 10000000] [--baseline-rows 50000] [--e2e-rows 1000000]``.
+Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from immunosep.clinical.sofa import SOFA_INPUT_COLUMNS, score_sofa_arrays
+
+TARGET_ROWS_PER_S = 20e6
+TARGET_E2E_S = 5.0
+
+
+def patient_days(n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` random, plausible patient-days with 5 % of every measurement missing."""
+    rng = np.random.default_rng(seed)
+    days: dict[str, np.ndarray] = {
+        "pao2_fio2_mmhg": rng.uniform(50, 500, n),
+        "ventilated": rng.random(n) < 0.5,
+        "platelets_1e3_ul": rng.uniform(5, 400, n),
+        "bilirubin_mg_dl": rng.uniform(0.1, 20, n),
+        "map_mmhg": rng.uniform(40, 110, n),
+        "dopamine_ug_kg_min": np.where(rng.random(n) < 0.2, rng.uniform(0, 20, n), 0.0),
+        "dobutamine_ug_kg_min": np.where(rng.random(n) < 0.1, rng.uniform(0, 10, n), 0.0),
+        "epinephrine_ug_kg_min": np.where(rng.random(n) < 0.1, rng.uniform(0, 0.3, n), 0.0),
+        "norepinephrine_ug_kg_min": np.where(rng.random(n) < 0.4, rng.uniform(0, 0.6, n), 0.0),
+        "gcs": rng.integers(3, 16, n).astype(np.float64),
+        "creatinine_mg_dl": rng.uniform(0.3, 8, n),
+        "urine_ml_day": rng.uniform(0, 3000, n),
+    }
+    for name, values in days.items():
+        if name != "ventilated":
+            values[rng.random(n) < 0.05] = np.nan
+    return days
+
+
+def _row_sofa(pf, vent, plt, bili, mapp, dopa, dobu, epi, ne, gcs, cr, uo):  # type: ignore[no-untyped-def]
+    """The baseline: one patient-day in plain Python (NaN = missing, vasopressors count when > 0)."""
+    nan = math.isnan
+    resp = 0
+    if not nan(pf):
+        if vent and pf < 100:
+            resp = 4
+        elif vent and pf < 200:
+            resp = 3
+        elif pf < 300:
+            resp = 2
+        elif pf < 400:
+            resp = 1
+    coag = 0 if nan(plt) else 4 if plt < 20 else 3 if plt < 50 else 2 if plt < 100 else 1 if plt < 150 else 0
+    liver = (
+        0
+        if nan(bili)
+        else 4
+        if bili >= 12
+        else 3
+        if bili >= 6
+        else 2
+        if bili >= 2
+        else 1
+        if bili >= 1.2
+        else 0
+    )
+    dopa = 0.0 if nan(dopa) else dopa
+    dobu = 0.0 if nan(dobu) else dobu
+    epi = 0.0 if nan(epi) else epi
+    ne = 0.0 if nan(ne) else ne
+    if dopa > 15 or epi > 0.1 or ne > 0.1:
+        cv = 4
+    elif dopa > 5 or epi > 0 or ne > 0:
+        cv = 3
+    elif dopa > 0 or dobu > 0:
+        cv = 2
+    elif not nan(mapp) and mapp < 70:
+        cv = 1
+    else:
+        cv = 0
+    cns = 0 if nan(gcs) else 4 if gcs < 6 else 3 if gcs < 10 else 2 if gcs < 13 else 1 if gcs < 15 else 0
+    r_cr = 0 if nan(cr) else 4 if cr >= 5 else 3 if cr >= 3.5 else 2 if cr >= 2 else 1 if cr >= 1.2 else 0
+    r_uo = 0 if nan(uo) else 4 if uo < 200 else 3 if uo < 500 else 0
+    renal = max(r_cr, r_uo)
+    return resp + coag + liver + cv + cns + renal
+
+
+def bench_kernel(days: dict[str, np.ndarray], repeats: int) -> tuple[float, float, np.ndarray]:
+    """Best wall time of the kernel with and without plausibility checks; returns (with, without, totals)."""
+    best_checked = best_unchecked = math.inf
+    totals = np.empty(0)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        totals = score_sofa_arrays(**days)["sofa_total"]
+        best_checked = min(best_checked, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        score_sofa_arrays(**days, validate=False)
+        best_unchecked = min(best_unchecked, time.perf_counter() - t0)
+    return best_checked, best_unchecked, totals
+
+
+def bench_baseline(days: dict[str, np.ndarray], n: int) -> tuple[float, list[int]]:
+    """Seconds per row of the row-by-row baseline on the first ``n`` rows, and its totals."""
+    cols = [days[c][:n].tolist() for c in SOFA_INPUT_COLUMNS]
+    t0 = time.perf_counter()
+    totals = [_row_sofa(*row) for row in zip(*cols, strict=True)]
+    return (time.perf_counter() - t0) / n, totals
+
+
+def bench_end_to_end(n: int, seed: int) -> float:
+    """Wall time of ``immunosep sofa --input X.parquet --output Y.parquet`` in a fresh process."""
+    exe = shutil.which("immunosep", path=str(Path(sys.executable).parent)) or "immunosep"
+    with tempfile.TemporaryDirectory(prefix="bench_sofa_") as tmp:
+        inp, out = Path(tmp) / "daily.parquet", Path(tmp) / "scored.parquet"
+        frame = pd.DataFrame(patient_days(n, seed))
+        frame.insert(0, "usubjid", np.arange(n) // 28)
+        frame.insert(1, "study_day", np.arange(n) % 28 + 1)
+        frame.to_parquet(inp, index=False)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [exe, "sofa", "--input", str(inp), "--output", str(out)], check=True, capture_output=True
+        )
+        elapsed = time.perf_counter() - t0
+        scored = pd.read_parquet(out, columns=["sofa_total"])
+        if len(scored) != n:
+            raise SystemExit(f"end-to-end run wrote {len(scored)} rows, expected {n}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--baseline-rows", type=int, default=50_000)
+    ap.add_argument("--e2e-rows", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=20251208)
+    args = ap.parse_args()
+
+    days = patient_days(args.rows, args.seed)
+    checked, unchecked, totals = bench_kernel(days, args.repeats)
+    per_row, base_totals = bench_baseline(days, min(args.baseline_rows, args.rows))
+    if base_totals != totals[: len(base_totals)].tolist():
+        print("MISMATCH: the kernel and the row-by-row baseline disagree", file=sys.stderr)
+        return 1
+    rate = args.rows / checked
+    base_rate = 1.0 / per_row
+    e2e = bench_end_to_end(args.e2e_rows, args.seed + 1)
+
+    print(f"SOFA kernel, {args.rows:,} patient-days (best of {args.repeats}, one core):")
+    print(f"  with plausibility checks:    {checked:7.3f} s  {rate / 1e6:8.1f} M patient-days/s")
+    print(
+        f"  without checks:              {unchecked:7.3f} s  {args.rows / unchecked / 1e6:8.1f} M patient-days/s"
+    )
+    print(
+        f"  row-by-row Python baseline:  {per_row * 1e6:7.3f} us/row {base_rate / 1e6:8.3f} M patient-days/s "
+        f"(measured on {len(base_totals):,} rows, same totals)"
+    )
+    print(f"  speed-up over the baseline:  {rate / base_rate:7.0f} x")
+    print(f"immunosep sofa --input, {args.e2e_rows:,}-row Parquet end to end: {e2e:.2f} s")
+    ok_rate = rate >= TARGET_ROWS_PER_S
+    ok_e2e = e2e < TARGET_E2E_S
+    print(f"target >= {TARGET_ROWS_PER_S / 1e6:.0f} M patient-days/s: {'met' if ok_rate else 'MISSED'}")
+    print(f"target end to end < {TARGET_E2E_S:.0f} s: {'met' if ok_e2e else 'MISSED'}")
+    return 0 if ok_rate and ok_e2e else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
