@@ -11,8 +11,11 @@ from immunosep.reproduce import EXPLAINED, MATCH, NOT_RECOMPUTABLE, RECOMPUTED, 
 SHARED = Path("/work/shared/reference/immunosep_published.json")
 
 
+ROWS = reproduce_published()
+
+
 def rows_by(section_start: str):
-    return {r.statistic: r for r in reproduce_published() if r.section.startswith(section_start)}
+    return {r.statistic: r for r in ROWS if r.section.startswith(section_start)}
 
 
 def test_table2_primary_rows_match_at_printed_precision():
@@ -39,7 +42,7 @@ def test_sample_size_117_per_group_is_reproduced_and_280_explained():
 
 
 def test_every_row_has_a_known_status_and_mismatches_are_explained():
-    rows = reproduce_published()
+    rows = ROWS
     assert {r.status for r in rows} <= {MATCH, EXPLAINED, RECOMPUTED, NOT_RECOMPUTABLE}
     assert all(r.note for r in rows if r.status in (EXPLAINED, NOT_RECOMPUTABLE))
     sections = {r.section for r in rows}

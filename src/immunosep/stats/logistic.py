@@ -194,7 +194,15 @@ def stepwise_logistic(
     y = _outcome(data, outcome)
     groups = data[strata] if strata is not None else None
 
+    cache: dict[frozenset[str], tuple[float, int]] = {}
+
     def llf(variables: Sequence[str]) -> tuple[float, int]:
+        key = frozenset(variables)
+        if key not in cache:
+            cache[key] = _llf(variables)
+        return cache[key]
+
+    def _llf(variables: Sequence[str]) -> tuple[float, int]:
         if not variables:
             if strata is not None:
                 return _null_conditional_llf(y, groups), 0
