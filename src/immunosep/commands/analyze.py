@@ -1,9 +1,59 @@
-"""Commands of this group are registered here (being built)."""
+"""``immunosep analyze``: from a locked trial database to datasets, results.json and the report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from immunosep.commands._output import console, print_json, print_table
 
 
 def register(app: typer.Typer) -> None:
-    """Register this group's commands on the main app."""
+    """Register ``analyze`` on the main app."""
+
+    @app.command("analyze")
+    def analyze(
+        db: str = typer.Option(
+            ..., "--db", help="Database URL (sqlite:///trial.db or postgresql+psycopg://...)."
+        ),
+        out: Path = typer.Option(
+            ..., "--out", help="Output folder for datasets/, results.json and the reports."
+        ),
+        interim: bool = typer.Option(
+            False, "--interim", help="Analyse an unlocked trial (DSMB interim look)."
+        ),
+        pdf: bool = typer.Option(
+            False, "--pdf", help="Also print the reports to PDF with headless Chromium."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Derive ADSL/ADSOFA/ADTTE/ADAE, run the statistical analysis plan and write the reports.
+
+        Refuses a trial that is not locked unless --interim is given.
+        """
+        from immunosep.analysis import run_analysis
+        from immunosep.stats.formatting import format_p, format_pct
+
+        with console.status("analysing") as status:
+            summary = run_analysis(db, out, interim=interim, pdf=pdf, progress=lambda s: status.update(s))
+        if as_json:
+            print_json(summary)
+            return
+        comp = summary["primary"]["comparison"] or {}
+        rows = [
+            ("randomized", summary["randomized"]),
+            ("analysed", summary["analysed"]),
+        ]
+        for arm, c in summary["primary"]["counts"].items():
+            rows.append(
+                (
+                    f"primary endpoint, {arm}",
+                    f"{c['events']}/{c['n']} ({format_pct(c['events'] / c['n']) if c['n'] else 'NA'}%)",
+                )
+            )
+        if comp:
+            rows.append(("primary endpoint P (Fisher)", format_p(comp["test"]["p"])))
+        rows += [(name, path) for name, path in summary["reports"].items()]
+        rows.append(("results", summary["results"]))
+        print_table("Analysis" + (" (interim)" if interim else ""), rows, ("", "value"))

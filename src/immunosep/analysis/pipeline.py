@@ -1,0 +1,88 @@
+"""From a trial database (or raw frames) to datasets, results.json and the reports, in one call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from immunosep.analysis.datasets import derive_datasets
+from immunosep.analysis.extract import extract_raw_trial
+from immunosep.analysis.raw import RawTrial
+from immunosep.analysis.sap import run_sap
+from immunosep.analysis.writers import write_datasets
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+
+Progress = Callable[[str], None]
+
+
+def analyse_raw(
+    raw: RawTrial,
+    protocol: Protocol,
+    out_dir: Path,
+    *,
+    interim: bool = False,
+    pdf: bool = False,
+    progress: Progress | None = None,
+    formats: tuple[str, ...] = ("csv", "parquet", "xpt"),
+) -> dict[str, Any]:
+    """Derive the datasets, run the plan, write ``datasets/``, ``results.json`` and the reports into ``out_dir``.
+
+    Returns a summary: the paths written and the headline numbers.
+    """
+    from immunosep.report.html import software_versions, write_reports  # report sits above analysis
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    if not raw.locked and not interim:
+        raise ImmunoSepError(
+            f"trial {raw.trial_code!r} is not locked: lock it first (the data manager's lock), or pass --interim "
+            "for an interim (DSMB) analysis of unlocked data"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step("deriving analysis datasets")
+    ds = derive_datasets(raw, protocol)
+    step("writing datasets")
+    dataset_paths = write_datasets(ds.as_dict(), out_dir / "datasets", protocol, formats)
+    step("running the statistical analysis plan")
+    results = run_sap(ds, protocol, progress=lambda key: step(f"analysis: {key}"))
+    results["interim"] = interim
+    results["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["software"] = software_versions()
+    results_path = out_dir / "results.json"
+    results_path.write_text(json.dumps(results, indent=2, allow_nan=False), encoding="utf-8")
+    step("writing the reports")
+    reports = write_reports(ds, results, protocol, out_dir, interim=interim, pdf=pdf)
+    primary = results["binary_endpoints"]["primary"]
+    return {
+        "out_dir": str(out_dir),
+        "results": str(results_path),
+        "reports": {k: str(v) for k, v in reports.items()},
+        "datasets": {name: {k: str(v) for k, v in paths.items()} for name, paths in dataset_paths.items()},
+        "locked": raw.locked,
+        "interim": interim,
+        "analysed": results["consort"]["analysed"],
+        "randomized": results["consort"]["randomized"],
+        "primary": primary,
+    }
+
+
+def run_analysis(
+    db_url: str,
+    out_dir: Path,
+    *,
+    interim: bool = False,
+    pdf: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Analyse the trial in ``db_url``: refuses an unlocked trial unless ``interim``; see :func:`analyse_raw`."""
+    if progress is not None:
+        progress("reading the trial database")
+    raw, protocol = extract_raw_trial(db_url)
+    return analyse_raw(raw, protocol, Path(out_dir), interim=interim, pdf=pdf, progress=progress)

@@ -1,0 +1,315 @@
+"""Figures of the report (matplotlib, Agg backend), returned as PNG bytes ready to embed.
+
+Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies); the heat map uses
+viridis. Every axis says what it shows and in which unit. The blinded versions pool the arms.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from immunosep.protocol.schema import Protocol
+from immunosep.stats.formatting import format_p
+from immunosep.stats.survival import kaplan_meier
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+ACHIEVER = "#0072B2"
+NON_ACHIEVER = "#D55E00"
+POOLED_COLOR = "#000000"
+
+plt.rcParams.update(
+    {
+        "font.family": "DejaVu Sans",
+        "font.size": 10,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titleweight": "bold",
+        "axes.titlesize": 11,
+        "figure.dpi": 110,
+    }
+)
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _arm_panels(adsl: pd.DataFrame, protocol: Protocol, by_arm: bool) -> list[tuple[str, pd.DataFrame]]:
+    a = adsl.loc[adsl["analysed"] == 1]
+    if not by_arm:
+        return [("All patients", a)]
+    labels = {arm.code: arm.label for arm in protocol.arms}
+    return [(labels[c], a.loc[a["arm"] == c]) for c in protocol.arm_codes]
+
+
+def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Figure 2A: for each patient a line from the baseline SOFA to the mean SOFA of the primary window,
+    patients ordered by baseline SOFA; blue = endpoint achieved, vermilion = not achieved."""
+    e = protocol.endpoints.primary
+    panels = _arm_panels(adsl, protocol, by_arm)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), sharey=True, squeeze=False)
+    for ax, (title, rows) in zip(axes[0], panels, strict=True):
+        n_all = len(rows)
+        n_ach = int((rows["primary_endpoint"] == 1).sum())
+        rows = rows.dropna(subset=["sofa_baseline", "mean_sofa_d2_9"]).sort_values(
+            ["sofa_baseline", "mean_sofa_d2_9"]
+        )
+        x = np.arange(len(rows))
+        base = rows["sofa_baseline"].to_numpy(float)
+        mean = rows["mean_sofa_d2_9"].to_numpy(float)
+        achieved = (rows["primary_endpoint"] == 1).to_numpy(bool)
+        width = max(0.3, min(1.5, 300 / max(len(rows), 1)))
+        for mask, colour in ((~achieved, NON_ACHIEVER), (achieved, ACHIEVER)):
+            ax.vlines(x[mask], base[mask], mean[mask], colors=colour, linewidth=width, alpha=0.85)
+        ax.plot(x, base, color="#333333", linewidth=1.2, label=f"Baseline SOFA (day {e.baseline_day})")
+        pct = 100 * n_ach / n_all if n_all else math.nan
+        ax.set_title(f"{title}\nachieved {n_ach}/{n_all} ({pct:.1f}%)")
+        ax.set_xlabel("Patients ordered by baseline SOFA")
+        ax.set_xlim(-1, max(len(rows), 1))
+        ax.set_xticks([])
+    axes[0][0].set_ylabel(
+        f"SOFA score, points (baseline to mean of days {e.window_first_day}-{e.window_last_day})"
+    )
+    axes[0][0].set_ylim(0, 24.5)
+    handles = [
+        plt.Line2D([0], [0], color=ACHIEVER, lw=3, label=f"Decrease >= {e.min_decrease:g} (achieved)"),
+        plt.Line2D([0], [0], color=NON_ACHIEVER, lw=3, label="Not achieved"),
+        plt.Line2D([0], [0], color="#333333", lw=1.2, label="Baseline SOFA"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.06))
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Figure 2B: SOFA of every patient (rows) by study day (columns), after the imputation rules, in panels
+    of arm x achiever status (pooled arms when blinded); viridis, 0-24 points."""
+    arms = protocol.arm_codes if by_arm else [None]
+    labels = {a.code: a.label for a in protocol.arms}
+    groups = [(1, "achieved"), (0, "not achieved")]
+    days = sorted(adsofa["ady"].unique()) if len(adsofa) else [1]
+    fig, axes = plt.subplots(
+        len(groups), len(arms), figsize=(4.6 * len(arms), 7.0), squeeze=False, sharex=True
+    )
+    image = None
+    for j, arm in enumerate(arms):
+        for i, (flag, name) in enumerate(groups):
+            ax = axes[i][j]
+            rows = adsofa.loc[adsofa["primary_achiever"] == flag]
+            if arm is not None:
+                rows = rows.loc[rows["arm"] == arm]
+            matrix = rows.pivot_table(index="usubjid", columns="ady", values="aval", aggfunc="first")
+            if len(matrix):
+                matrix = matrix.loc[matrix[days[0]].sort_values(kind="stable").index]
+                image = ax.imshow(
+                    matrix.to_numpy(float),
+                    aspect="auto",
+                    cmap="viridis",
+                    vmin=0,
+                    vmax=24,
+                    interpolation="nearest",
+                )
+            ax.set_title(f"{labels[arm] if arm else 'All patients'}: {name} (n = {len(matrix)})", fontsize=10)
+            ax.set_yticks([])
+            if i == len(groups) - 1:
+                ax.set_xticks(range(len(days)))
+                ax.set_xticklabels([str(d) for d in days], fontsize=8)
+                ax.set_xlabel("Study day")
+            if j == 0:
+                ax.set_ylabel("Patients (by baseline SOFA)")
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, pad=0.02)
+        bar.set_label("SOFA score, points (death = 24)")
+    return to_png(fig)
+
+
+def figure_km(
+    tte_result: dict[str, Any], adtte: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True
+) -> bytes:
+    """Kaplan-Meier curves with 95% CI bands and a numbers-at-risk table under the plot."""
+    horizon = int(tte_result["horizon_day"])
+    paramcd = tte_result["paramcd"]
+    labels = {a.code: a.label for a in protocol.arms}
+    fig = plt.figure(figsize=(7.2, 5.0))
+    ax = fig.add_axes((0.12, 0.34, 0.84, 0.58))
+    risk_ax = fig.add_axes((0.12, 0.05, 0.84, 0.16))
+    days = tte_result["at_risk_days"]
+    curves: list[tuple[str, str, dict[str, Any], list[int]]] = []
+    if by_arm:
+        for k, arm in enumerate(protocol.arm_codes):
+            km = tte_result["kaplan_meier"].get(arm)
+            if km:
+                curves.append((labels[arm], OKABE_ITO[k], km, tte_result["at_risk"][arm]))
+    else:
+        rows = adtte.loc[adtte["paramcd"] == paramcd]
+        if len(rows):
+            km_all = kaplan_meier(
+                rows["aval"].astype(float).tolist(), (rows["cnsr"] == 0).tolist(), label="all"
+            )
+            km_dict = {
+                "times": km_all.times,
+                "survival": km_all.survival,
+                "ci_low": km_all.ci_low,
+                "ci_high": km_all.ci_high,
+            }
+            at_risk = [int((rows["aval"] >= max(d, 1e-9)).sum()) for d in days]
+            curves.append(("All patients", POOLED_COLOR, km_dict, at_risk))
+    for label, colour, km, _ in curves:
+        t = [0.0, *km["times"]]
+        s = [1.0, *km["survival"]]
+        lo = [1.0, *(np.nan if v is None else v for v in km["ci_low"])]
+        hi = [1.0, *(np.nan if v is None else v for v in km["ci_high"])]
+        ax.step(t, s, where="post", color=colour, linewidth=2, label=label)
+        ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.15, linewidth=0)
+    is_os = paramcd.startswith("OS")
+    ax.set_xlim(0, horizon)
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(days)
+    ax.set_xlabel("Days since the first dose")
+    ax.set_ylabel("Probability of survival" if is_os else "Probability of no SIDF reversal")
+    title = f"Survival to day {horizon}" if is_os else "Time to reversal of sepsis-induced immune dysfunction"
+    ax.set_title(title, loc="left")
+    legend_title = None
+    if by_arm and tte_result.get("hazard_ratio"):
+        hr = tte_result["hazard_ratio"]
+        legend_title = (
+            f"HR {hr['estimate']:.2f} (95% CI {hr['ci_low']:.2f}-{hr['ci_high']:.2f}), "
+            f"log-rank {p_text(tte_result['logrank']['p'])}"
+        )
+    ax.legend(
+        frameon=False,
+        loc="upper right" if is_os else "lower left",
+        title=legend_title,
+        title_fontsize=9,
+        alignment="left",
+    )
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    risk_ax.set_xlim(0, horizon)
+    risk_ax.set_ylim(-0.5, len(curves) - 0.5)
+    risk_ax.axis("off")
+    risk_ax.set_title("No. at risk", loc="left", fontsize=9, fontweight="bold")
+    for row, (label, colour, _, at_risk) in enumerate(curves):
+        y = len(curves) - 1 - row
+        for d, n in zip(days, at_risk, strict=True):
+            risk_ax.text(d, y, str(n), ha="center", va="center", fontsize=9, color=colour)
+        risk_ax.text(
+            -0.05,
+            y,
+            label,
+            ha="right",
+            va="center",
+            fontsize=9,
+            color=colour,
+            transform=risk_ax.get_yaxis_transform(),
+        )
+    return to_png(fig)
+
+
+def figure_forest(
+    subgroups: dict[str, Any],
+    overall: dict[str, Any] | None,
+    title: str,
+    xlabel: str,
+    level_labels: dict[str, str] | None = None,
+) -> bytes:
+    """Forest plot: treatment OR (95% CI, log scale) per subgroup level, the overall OR, interaction P."""
+    level_labels = level_labels or {}
+    rows: list[tuple[str, float, float, float, int, bool]] = []
+    names = {
+        "stratum": "Immune stratum",
+        "apache2": "APACHE II",
+        "cci": "Charlson comorbidity index",
+        "sofa_baseline": "Baseline SOFA",
+    }
+    if overall and overall.get("estimate") is not None:
+        rows.append(
+            (
+                "Overall",
+                overall["estimate"],
+                _nan(overall["ci_low"]),
+                _nan(overall["ci_high"]),
+                overall.get("n", 0),
+                False,
+            )
+        )
+    for key, entry in subgroups["by"].items():
+        if "subgroups" not in entry:
+            continue
+        header = f"{names.get(key, key)} (interaction {p_text(entry['interaction']['p'])})"
+        rows.append((header, math.nan, math.nan, math.nan, 0, True))
+        for sg in entry["subgroups"]:
+            level = level_labels.get(str(sg["level"]), str(sg["level"]))
+            for prefix in names.values():
+                level = level.removeprefix(prefix + " ")
+            rows.append(
+                (
+                    "    " + level,
+                    _nan(sg["estimate"]),
+                    _nan(sg["ci_low"]),
+                    _nan(sg["ci_high"]),
+                    sg.get("n_patients", 0),
+                    False,
+                )
+            )
+    fig, ax = plt.subplots(figsize=(8.6, 0.9 + 0.3 * len(rows)))
+    y = np.arange(len(rows))[::-1]
+    for yi, (label, est, lo, hi, _n, _header) in zip(y, rows, strict=True):
+        if not math.isnan(est) and est > 0:
+            colour = POOLED_COLOR if label == "Overall" else OKABE_ITO[0]
+            ax.plot([max(lo, 1e-3), min(hi, 1e3)], [yi, yi], color=colour, linewidth=1.8)
+            ax.plot(est, yi, marker="D" if label == "Overall" else "s", color=colour, markersize=7)
+        if not math.isnan(est):
+            ax.text(
+                1.02,
+                yi,
+                f"{est:.2f} ({lo:.2f}-{hi:.2f})   n = {_n}",
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                fontsize=9,
+            )
+    ax.axvline(1.0, color="#666666", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    low = min([r[2] for r in rows if not math.isnan(r[2])] + [0.5])
+    high = max([r[3] for r in rows if not math.isnan(r[3])] + [2.0])
+    ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 10, 20, 50) if low / 1.5 <= t <= high * 1.5]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_yticks(y)
+    ax.set_yticklabels([r[0] for r in rows])
+    for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
+        if row[5] or row[0] == "Overall":
+            tick.set_fontweight("bold")
+    ax.text(1.02, 1.0, "OR (95% CI)", transform=ax.transAxes, fontsize=9, fontweight="bold", va="bottom")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, loc="left")
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def p_text(p: float | None) -> str:
+    """``P = .20`` or ``P < .001`` (journal style)."""
+    if p is None:
+        return "P = NA"
+    text = format_p(p)
+    return f"P {text[0]} {text[1:]}" if text[0] in "<>" else f"P = {text}"
+
+
+def _nan(v: Any) -> float:
+    return math.nan if v is None else float(v)
