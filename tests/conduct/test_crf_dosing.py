@@ -1,0 +1,125 @@
+"""Daily CRF with SOFA from clinical/, corrections with reasons, and the pharmacist's dosing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from immunosep.conduct import crf, dosing, outcomes
+from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.store.db import session_scope
+from immunosep.store.models import DoseRecord
+
+
+def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial, enroll):
+    p = enroll()
+    inv = trial.actors["inv1"]
+    inputs = crf.DailyInputs(
+        pao2_fio2_mmhg=150.0,
+        ventilated=True,
+        platelets_1e3_ul=90.0,
+        bilirubin=1.5,
+        map_mmhg=65.0,
+        norepinephrine_ug_kg_min=0.2,
+        gcs=12,
+        creatinine=2.5,
+        urine_ml_day=800.0,
+        mechanical_ventilation=True,
+        vasopressors=True,
+    )
+    with session_scope(trial.engine) as s:
+        rec = crf.record_day(s, inv, p, 1, inputs)
+    # SOFA (Vincent 1996): resp 150 ventilated -> 3; plt 90 -> 2; bili 1.5 -> 1; NE 0.2 (> 0.1) -> 4;
+    # GCS 12 -> 2; creatinine 2.5 (2.0-3.4) -> 2; urine 800 -> 0
+    assert rec.sofa_components == {
+        "respiration": 3,
+        "coagulation": 2,
+        "liver": 1,
+        "cardiovascular": 4,
+        "cns": 2,
+        "renal": 2,
+    }
+    assert rec.sofa_total == 14 and rec.sofa_missing == ""
+    with pytest.raises(ImmunoSepError, match="needs a reason"), session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, inputs)
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=15), reason="wrong patient's sheet")
+        records = crf.daily_records(s, trial.actors["mon1"], p)
+    assert [(r.study_day, r.sofa_total) for r in records] == [(1, 0)]
+    assert "respiration" in records[0].sofa_missing
+
+
+def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, enroll):
+    p = enroll(age_years=80, weight_kg=60.0, sex="female")
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(creatinine=0.8))
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(creatinine=2.5))
+    with session_scope(trial.engine) as s:
+        day1 = dosing.day_regimen(s, pharm, p, 1)
+        day2 = dosing.day_regimen(s, pharm, p, 2)
+        day3 = dosing.day_regimen(s, pharm, p, 3)
+    # Cockcroft-Gault: (140-80)*60/(72*0.8)*0.85 = 53.1; /(72*2.5)*0.85 = 17.0 mL/min
+    assert day1.crcl_ml_min == pytest.approx(53.125, rel=1e-3)
+    assert day2.crcl_ml_min == pytest.approx(17.0, rel=1e-3)
+    assert day3.crcl_ml_min is None
+    iv1 = next(d for d in day1.doses if d.route == "iv")
+    iv2 = next(d for d in day2.doses if d.route == "iv")
+    assert not iv1.renal_adjusted and iv2.renal_adjusted and iv2.dose == pytest.approx(iv1.dose / 2)
+    with session_scope(trial.engine) as s:
+        dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+        dosing.record_dose(s, pharm, p, 1, "sc", 0, given=False, missed_reason="no access")
+        dosing.record_dose(s, pharm, p, 2, "iv", 8, given=True)
+    with pytest.raises(ImmunoSepError, match="no sc dose is due on day 2"), session_scope(trial.engine) as s:
+        dosing.record_dose(s, pharm, p, 2, "sc", 0, given=True)
+    with pytest.raises(ImmunoSepError, match="needs a reason"), session_scope(trial.engine) as s:
+        dosing.record_dose(s, pharm, p, 1, "iv", 8, given=False)
+    with session_scope(trial.engine) as s:
+        log = dosing.administrations(s, inv, p)
+        rows = s.execute(select(DoseRecord).order_by(DoseRecord.id)).scalars().all()
+    assert [(a.study_day, a.hour, a.route, a.given) for a in log] == [
+        (1, 0, "iv", True),
+        (1, 0, "sc", False),
+        (2, 8, "iv", True),
+    ]
+    assert rows[2].renal_adjusted and rows[2].crcl_ml_min == pytest.approx(17.0, rel=1e-3)
+
+
+def test_the_first_dose_must_start_within_72_hours_of_onset(trial, enroll):
+    onset = datetime.now(UTC) - timedelta(hours=70)
+    p = enroll(sepsis_onset_at=onset)
+    with pytest.raises(ImmunoSepError, match="within 72 h"), session_scope(trial.engine) as s:
+        dosing.record_dose(
+            s, trial.actors["pharm1"], p, 1, "iv", 0, given=True, given_at=onset + timedelta(hours=72)
+        )
+    with session_scope(trial.engine) as s:
+        dosing.record_dose(
+            s, trial.actors["pharm1"], p, 1, "iv", 0, given=True, given_at=onset + timedelta(hours=71)
+        )
+
+
+def test_only_the_pharmacist_doses(trial, enroll):
+    p = enroll()
+    with pytest.raises(AccessDenied, match="may not"), session_scope(trial.engine) as s:
+        dosing.record_dose(s, trial.actors["inv1"], p, 1, "iv", 0, given=True)
+
+
+def test_outcomes_vital_status_discharge_and_infection_state(trial, enroll):
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(
+            s, inv, p, icu_discharge_day=9, infection_day15="resolution", last_known_alive_day=90
+        )
+    with pytest.raises(ImmunoSepError, match="one of"), session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, p, infection_day15="cured")
+    with pytest.raises(ImmunoSepError, match="needs a reason"), session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, p, icu_discharge_day=10)
+    with pytest.raises(ImmunoSepError, match="before the day of death"), session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, p, death_day=40, reason="death certificate")
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, p, death_day=40, last_known_alive_day=39, reason="death certificate")
+        got = outcomes.get_outcome(s, trial.actors["dm"], p)
+    assert (got.death_day, got.icu_discharge_day, got.infection_day15) == (40, 9, "resolution")
