@@ -1,7 +1,9 @@
 """An independent, row-by-row SOFA written straight from the table of Vincent 1996 (the test oracle).
 
-Deliberately naive (if/elif per organ, as in MIMIC-IV ``concepts/score/sofa.sql``) so that it shares no
-code or trick with the vectorized kernel it checks.
+Deliberately naive (if/elif per organ, transcribed from the ``scorecalc`` CASE expressions of MIT-LCP
+mimic-code ``mimic-iv/concepts/score/sofa.sql``, commit 00ff2df2) so that it shares no code or trick with
+the vectorized kernel it checks. One deliberate difference from that SQL, as SPEC requires: a recorded
+vasopressor rate of 0 is "not given" (MIMIC leaves such rates NULL, so ``rate <= 0.1`` never sees a 0).
 """
 
 from __future__ import annotations
