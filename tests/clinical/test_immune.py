@@ -38,6 +38,11 @@ def test_thousandfold_units_must_be_converted(unit: str) -> None:
         classify(5.2, 3000, ferritin_unit=unit)
 
 
+def test_nanograms_per_litre_must_be_converted() -> None:
+    with pytest.raises(ImmunoSepError, match="divide by 1000"):
+        classify(5_200_000, None, ferritin_unit="ng/L")
+
+
 def test_unknown_unit_is_refused() -> None:
     with pytest.raises(ImmunoSepError, match="unknown ferritin unit"):
         classify(5200, 3000, ferritin_unit="mmol")
@@ -49,8 +54,8 @@ def test_hla_dr_needed_when_ferritin_not_above_threshold() -> None:
 
 
 def test_implausible_values_mention_units() -> None:
-    with pytest.raises(ImmunoSepError, match=r"implausibly large .*ng/mL.*multiplied by 1000|ug/mL"):
-        classify(5_200_000, None)
+    with pytest.raises(ImmunoSepError, match=r"implausibly large \(above 200000 ng/mL\).*unit error.*ng/L"):
+        classify(5_200_000, None)  # 5 200 000 ng/L typed as ng/mL
     with pytest.raises(ImmunoSepError, match="negative"):
         classify(-1, 3000)
     with pytest.raises(ImmunoSepError, match="hla_dr = -5 is negative"):

@@ -65,8 +65,8 @@ def classify_arrays(
         f,
         c.ferritin_max_plausible,
         c.ferritin_unit,
-        f"give ferritin in {c.ferritin_unit} (= ug/L); a value in ug/mL or mg/L must be multiplied by 1000, "
-        "and a value this large is usually a typo or a unit error",
+        f"give ferritin in {c.ferritin_unit} (= ug/L); a value this large is usually a typo or a unit error "
+        "(from ng/L divide by 1000, from pmol/L divide by 2.247)",
         rows=_rows,
     )
     _check(

@@ -87,7 +87,11 @@ def ferritin_ng_ml(value: npt.ArrayLike, unit: str = "ng/mL") -> FloatArray | fl
             f"ferritin in {unit} must be converted: multiply by 1000 to get ng/mL (1 {unit} = 1000 ng/mL)",
             field="ferritin",
         )
-    if key in {"pmol/l"}:
+    if key == "ng/l":
+        raise ImmunoSepError(
+            "ferritin in ng/L must be converted: divide by 1000 to get ng/mL", field="ferritin"
+        )
+    if key == "pmol/l":
         raise ImmunoSepError(
             "ferritin in pmol/L must be converted: divide by 2.247 to get ng/mL", field="ferritin"
         )
