@@ -1,0 +1,109 @@
+"""Adverse events coded with MedDRA; SUSAR = serious + related + unexpected, flagged at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from immunosep.conduct import adverse_events
+from immunosep.conduct.meddra import demo_meddra, load_meddra
+from immunosep.errors import ImmunoSepError
+from immunosep.store.db import session_scope
+
+# Table 3 of the ImmunoSep report (reference JSON `table3_serious_aes_patients`) names these PTs.
+TABLE3_TERMS = [
+    "Anaemia",
+    "Thrombocytopenia",
+    "Atrial fibrillation",
+    "Bradycardia",
+    "Cardiac arrest",
+    "Multiple organ dysfunction syndrome",
+    "Bacteraemia",
+    "Device related infection",
+    "Fungaemia",
+    "Fungal infection",
+    "Pneumonia",
+    "Sepsis",
+    "Septic shock",
+    "Urinary tract infection",
+    "Acute kidney injury",
+    "Bronchial obstruction",
+    "Hypoxia",
+    "Pleural effusion",
+    "Pneumothorax",
+    "Respiratory failure",
+    "Tracheal stenosis",
+    "Haemorrhage",
+]
+
+
+def test_the_demo_term_set_codes_every_table3_term_to_a_soc():
+    m = demo_meddra()
+    for term in TABLE3_TERMS:
+        coded = m.code(term)
+        assert coded.pt_name == term and coded.soc_name
+    assert m.code("anemia").pt_name == "Anaemia"  # LLT spelling -> PT
+    assert m.code("10043554").soc_name == "Blood and lymphatic system disorders"
+    with pytest.raises(ImmunoSepError, match="not a MedDRA PT"):
+        m.code("feeling poorly")
+
+
+def test_the_ascii_release_loader_uses_the_primary_soc(tmp_path: Path):
+    (tmp_path / "soc.asc").write_text("100$Soc A$A$\n200$Soc B$B$\n")
+    (tmp_path / "pt.asc").write_text("11$Term one$$200$\n")
+    (tmp_path / "llt.asc").write_text(
+        "11$Term one$11$$$$$$$Y$\n12$Old term$11$$$$$$$N$\n13$Synonym$11$$$$$$$Y$\n"
+    )
+    (tmp_path / "mdhier.asc").write_text(
+        "11$1$2$100$Term one$h$g$Soc A$A$$200$Y$\n11$1$2$200$Term one$h$g$Soc B$B$$200$N$\n"
+    )
+    m = load_meddra(tmp_path)
+    assert m.code("synonym").soc_name == "Soc A"  # primary SOC flag wins over pt_soc_code
+    with pytest.raises(ImmunoSepError):
+        m.code("old term")  # non-current LLT
+    (tmp_path / "llt.asc").unlink()
+    with pytest.raises(ImmunoSepError, match=r"missing llt\.asc"):
+        load_meddra(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("serious", "relatedness", "expected", "susar"),
+    [
+        (True, "probably related", False, True),
+        (True, "possibly related", False, True),
+        (True, "probably not related", False, False),
+        (True, "possibly related", True, False),
+        (False, "probably related", False, False),
+    ],
+)
+def test_susar_flag(serious, relatedness, expected, susar):
+    assert adverse_events.is_susar(serious, relatedness, expected) is susar
+
+
+def test_a_susar_is_flagged_and_reported_in_the_same_transaction(trial, enroll):
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        ae = adverse_events.record_adverse_event(
+            s,
+            inv,
+            p,
+            onset_day=3,
+            term="Cardiac arrest",
+            serious=True,
+            relatedness="possibly related",
+            expected=False,
+        )
+        adverse_events.record_adverse_event(
+            s, inv, p, onset_day=4, term="Hypoxia", serious=False, relatedness="unrelated", expected=True
+        )
+    assert ae.susar and ae.susar_reported_at is not None and ae.soc_name == "Cardiac disorders"
+    with session_scope(trial.engine) as s:
+        report = adverse_events.susar_report(s, trial.actors["dm"])
+        assert [(r.pseudonym, r.pt_name) for r in report] == [(p, "Cardiac arrest")]
+        assert adverse_events.susar_report(s, trial.actors["inv2"]) == []
+    with pytest.raises(ImmunoSepError, match="relatedness"), session_scope(trial.engine) as s:
+        adverse_events.record_adverse_event(
+            s, inv, p, onset_day=3, term="Sepsis", serious=True, relatedness="related", expected=False
+        )

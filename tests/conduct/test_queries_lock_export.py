@@ -1,0 +1,86 @@
+"""Queries, locks (nothing changes after lock) and the SDTM-style export, blinded and unblinded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from immunosep.conduct import adverse_events, biospecimens, crf, dosing, export, lock, queries
+from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.store.db import session_scope
+
+
+def _fill(trial, p):
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(
+            s, inv, p, 1, crf.DailyInputs(platelets_1e3_ul=80.0, gcs=14, creatinine=1.0, weight_kg=80.0)
+        )
+        dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+        dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)
+        biospecimens.record_draw(
+            s, trial.actors["lab"], p, 2, ferritin_ng_ml=5000.0, hla_dr_per_monocyte=7000.0
+        )
+        adverse_events.record_adverse_event(
+            s, inv, p, onset_day=2, term="Anaemia", serious=True, relatedness="unrelated", expected=True
+        )
+
+
+def test_query_lifecycle_and_lock_refuses_changes(trial, enroll):
+    p = enroll()
+    _fill(trial, p)
+    mon, inv, dm = trial.actors["mon1"], trial.actors["inv1"], trial.actors["dm"]
+    with session_scope(trial.engine) as s:
+        q = queries.raise_query(s, mon, p, table_name="daily_crf", field="gcs", text="GCS under sedation?")
+    with pytest.raises(ImmunoSepError, match="not closed"), session_scope(trial.engine) as s:
+        lock.lock_patient(s, dm, p)
+    with session_scope(trial.engine) as s:
+        assert queries.answer_query(s, inv, q.id, "yes, sedated").status == "answered"
+        assert queries.close_query(s, mon, q.id).status == "closed"
+        assert [x.status for x in queries.list_queries(s, dm)] == ["closed"]
+    with pytest.raises(ImmunoSepError, match="not yet locked"), session_scope(trial.engine) as s:
+        lock.lock_trial(s, dm)
+    with session_scope(trial.engine) as s:
+        lock.lock_patient(s, dm, p)
+    with pytest.raises(ImmunoSepError, match="is locked"), session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(gcs=15))
+    with session_scope(trial.engine) as s:
+        lock.lock_trial(s, dm)
+    with pytest.raises(ImmunoSepError, match="trial database is locked"), session_scope(trial.engine) as s:
+        queries.raise_query(s, mon, p, table_name="daily_crf", text="late question")
+
+
+def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enroll, tmp_path):
+    p = enroll()
+    _fill(trial, p)
+    dm = trial.actors["dm"]
+    with pytest.raises(ImmunoSepError, match="not locked"), session_scope(trial.engine) as s:
+        export.export_sdtm(s, dm, tmp_path / "x")
+    with session_scope(trial.engine) as s:
+        lock.lock_patient(s, dm, p)
+        lock.lock_trial(s, dm)
+    with pytest.raises(AccessDenied), session_scope(trial.engine) as s:
+        export.export_sdtm(s, dm, tmp_path / "x", unblinded=True)
+    with session_scope(trial.engine) as s:
+        blinded = export.export_sdtm(s, dm, tmp_path / "blinded")
+        unblinded = export.export_sdtm(s, None, tmp_path / "unblinded", unblinded=True)
+    # LB: baseline ferritin (no mHLA-DR needed for MALS) + day-2 ferritin and mHLA-DR
+    assert blinded.rows == unblinded.rows == {"DM": 1, "DS": 1, "EX": 2, "LB": 3, "AE": 1, "SF": 10}
+    text = " ".join(
+        f.read_text(errors="replace") for f in blinded.files if f.suffix in (".csv", ".json")
+    ).lower()
+    for word in ("precision", "placebo", "anakinra", "interferon", "saline", "armcd"):
+        assert word not in text
+    dm_un = pd.read_parquet(tmp_path / "unblinded" / "dm.parquet")
+    assert dm_un.loc[0, "ARMCD"] in ("precision", "placebo") and dm_un.loc[0, "USUBJID"] == f"IMMUNOSEP-{p}"
+    ex_un = pd.read_csv(tmp_path / "unblinded" / "ex.csv")
+    assert set(ex_un["EXROUTE"]) == {"INTRAVENOUS", "SUBCUTANEOUS"} and "EXDOSE" in ex_un
+    sf = pd.read_parquet(tmp_path / "blinded" / "sf.parquet")
+    assert set(sf["SFTESTCD"]) >= {"SOFATOT", "SOFACOAG", "MECHVENT"}
+    assert sf.loc[sf.SFTESTCD == "SOFACOAG", "SFSTRESN"].item() == 2.0  # platelets 80 -> 2 points
+    define = pd.read_csv(tmp_path / "blinded" / "define.csv")
+    assert {"dataset", "variable", "label", "type"} <= set(define.columns)
+    assert len(define) == sum(
+        len(pd.read_csv(tmp_path / "blinded" / f"{d}.csv").columns)
+        for d in ("dm", "ds", "ex", "lb", "ae", "sf")
+    )
