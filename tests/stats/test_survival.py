@@ -40,6 +40,13 @@ def test_kaplan_meier_log_log_against_survfit(lung, r_reference):
     )
 
 
+def test_event_at_time_zero_is_kept():
+    km = kaplan_meier([0, 0, 1, 2, 3], [1, 0, 1, 1, 0])
+    assert km.times == (0.0, 1.0, 2.0, 3.0)
+    assert km.survival == pytest.approx((0.8, 0.8 * 2 / 3, 0.8 * 2 / 3 * 1 / 2, 0.8 / 3))
+    assert km.at_risk == (5, 3, 2, 1)
+
+
 def test_logrank_against_survdiff(lung, r_reference):
     ref = r_reference("survival")["logrank"]
     res = logrank(lung.time, lung.dead, lung.female)

@@ -51,7 +51,7 @@ def kaplan_meier(
     conf_level = check_conf_level(conf_level)
     t, e = _times(time, event)
     kmf = KaplanMeierFitter(alpha=1 - conf_level).fit(t, e, label=label)
-    table = kmf.event_table.drop(index=0.0, errors="ignore")
+    table = kmf.event_table[kmf.event_table["removed"] > 0]  # observed times only (an event at day 0 stays)
     times = table.index.to_numpy(dtype=float)
     surv = kmf.survival_function_.loc[times].iloc[:, 0].to_numpy()
     ci = kmf.confidence_interval_survival_function_.loc[times]
