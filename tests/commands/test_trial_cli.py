@@ -1,0 +1,95 @@
+"""The trial commands: db init/upgrade, user add, audit verify, lock, export."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from immunosep.cli import main
+from immunosep.conduct.users import authenticate
+from immunosep.store.db import make_engine, session_scope
+from immunosep.store.models import Site
+
+
+def run(argv, capsys, stdin: str | None = None, monkeypatch=None) -> tuple[int, str, str]:
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def test_db_init_seeds_sites_and_refuses_a_second_init(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    code, out, _ = run(["db", "init", "--db", url, "--sites", "4", "--seed", "s3cret", "--json"], capsys)
+    assert code == 0 and json.loads(out)["site_codes"] == ["S01", "S02", "S03", "S04"]
+    assert "s3cret" in out
+    code, _, err = run(["db", "init", "--db", url, "--sites", "4"], capsys)
+    assert code == 2 and "already holds a trial" in err
+    code, out, _ = run(["db", "upgrade", "--db", url], capsys)
+    assert code == 0
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        assert len(s.execute(select(Site)).scalars().all()) == 4
+    engine.dispose()
+
+
+def test_user_add_reads_the_password_from_stdin(db_url, capsys, monkeypatch):
+    code, _, _ = run(
+        [
+            "user",
+            "add",
+            "carol",
+            "--db",
+            db_url,
+            "--role",
+            "monitor",
+            "--site",
+            "S01",
+            "--site",
+            "S02",
+            "--password-stdin",
+        ],
+        capsys,
+        "a long passphrase\n",
+        monkeypatch,
+    )
+    assert code == 0
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        user = authenticate(s, "carol", "a long passphrase")
+        assert user is not None and user.role == "monitor" and len(user.assigned_sites) == 2
+        assert authenticate(s, "carol", "wrong password") is None
+    engine.dispose()
+    code, _, err = run(
+        ["user", "add", "dave", "--db", db_url, "--role", "pilot", "--password-stdin"],
+        capsys,
+        "a long passphrase\n",
+        monkeypatch,
+    )
+    assert code == 2 and "unknown role" in err
+
+
+def test_audit_verify_detects_a_changed_row(db_url, capsys):
+    code, out, _ = run(["audit", "verify", "--db", db_url], capsys)
+    assert code == 0 and "verified" in out
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET new_value = '{}' WHERE id = 2"))
+    engine.dispose()
+    code, out, _ = run(["audit", "verify", "--db", db_url, "--json"], capsys)
+    assert code == 1 and json.loads(out)["ok"] is False and "entry 2" in out
+
+
+def test_lock_then_export(trial, enroll, tmp_path, capsys):
+    enroll()
+    code, _, err = run(["export", "--db", trial.url, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "not locked" in err
+    code, out, _ = run(["lock", "--db", trial.url], capsys)
+    assert code == 0 and "locked 1 patient(s) and the trial" in out
+    code, out, _ = run(["export", "--db", trial.url, "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and (tmp_path / "out" / "dm.parquet").is_file() and "blinded" in out
