@@ -39,3 +39,42 @@ def test_bad_trial_count_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) 
     code, _, err = _run(capsys, "simulate", "calibrate", "--trials", "0")
     assert code == 2
     assert err.strip() == "error: --trials must be a positive whole number, got 0"
+
+
+def test_design_json_is_identical_on_one_and_two_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("simulate", "design", "--trials", "450", "--patients", "120", "--seed", "7", "--json")
+    code1, out1, _ = _run(capsys, *args, "--workers", "1")
+    code2, out2, _ = _run(capsys, *args, "--workers", "2")
+    assert code1 == code2 == 0
+    assert out1 == out2
+    data = json.loads(out1)
+    assert set(data["power"]) == {"primary", "mortality_28d"}
+    assert set(data["mean_rates"]["primary"]) == {"precision", "placebo"}
+    assert 0 < data["mean_rates"]["primary"]["precision"] < 1  # a proportion, not percent
+    assert data["mcse"]["primary"] > 0
+
+
+def test_design_null_reports_type1_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys,
+        "simulate",
+        "design",
+        "--trials",
+        "200",
+        "--patients",
+        "80",
+        "--null",
+        "--workers",
+        "1",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert "power" not in data
+    assert set(data["type1_error"]) == {"primary", "mortality_28d"}
+
+
+def test_design_with_a_bad_protocol_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    code, _, err = _run(capsys, "simulate", "design", "--protocol", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "does not exist" in err

@@ -8,6 +8,7 @@ import typer
 
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.errors import ImmunoSepError
+from immunosep.protocol import load_protocol
 
 simulate_app = typer.Typer(
     help="Virtual patients calibrated to the published trial: calibration, design by simulation, virtual trials.",
@@ -63,6 +64,89 @@ def calibrate(
     console.print(
         f"[{colour}]{len(report.rows) - outside} of {len(report.rows)} targets within tolerance[/{colour}]"
     )
+
+
+@simulate_app.command("design")
+def design_command(
+    trials: int = typer.Option(10000, "--trials", help="Virtual trials to simulate."),
+    patients: int | None = typer.Option(
+        None, "--patients", help="Patients randomized per trial (default: the protocol's total_planned)."
+    ),
+    null: bool = typer.Option(False, "--null", help="No treatment effect: estimate the type I error."),
+    seed: int = typer.Option(20251208, "--seed", help="Seed (same seed, same result, whatever the workers)."),
+    protocol_file: Path | None = typer.Option(
+        None,
+        "--protocol",
+        help="Protocol TOML: thresholds, endpoint windows, ratio, alpha (default: ImmunoSep).",
+    ),
+    parameters: Path | None = typer.Option(
+        None, "--parameters", help="Model parameter TOML (default: the bundled calibration.toml)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Address of a Dask scheduler (default: a LocalCluster on this machine)."
+    ),
+    workers: int = typer.Option(2, "--workers", help="Workers of the LocalCluster (1 = threads in-process)."),
+    target_power: float | None = typer.Option(
+        None, "--target-power", help="Also find the sample size reaching this power for the primary endpoint."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Operating characteristics by simulation: power (or type I error with --null), MC error, effects."""
+    import time
+
+    from immunosep.simulate.model import load_parameters
+    from immunosep.simulate.montecarlo import dask_runner, design, sample_size_by_simulation
+
+    protocol = load_protocol(protocol_file)
+    params = load_parameters(parameters)
+    n_patients = protocol.sample_size.total_planned if patients is None else patients
+    _check_positive("trials", trials)
+    _check_positive("workers", workers)
+    if n_patients < 2:
+        raise ImmunoSepError(f"--patients must be at least 2, got {n_patients}")
+    started = time.perf_counter()
+    with dask_runner(scheduler=scheduler, workers=workers) as run:
+        result = design(
+            params, protocol, trials=trials, patients=n_patients, seed=seed, null=null, runner=run
+        )
+        data = result.as_dict()
+        if target_power is not None:
+            model = params.with_null_effect() if null else params
+            data["sample_size"] = sample_size_by_simulation(
+                model, protocol, target_power=target_power, trials=trials, seed=seed, run=run
+            )
+    elapsed = time.perf_counter() - started
+    if as_json:
+        print_json(data)
+        return
+    kind = "type I error" if null else "power"
+    rows = []
+    for name, summary in result.endpoints.items():
+        rows.append(
+            (
+                name,
+                f"{summary.rejection_rate:.4f} (MC SE {summary.mcse:.4f})",
+                f"{summary.rate_precision:.3f}",
+                f"{summary.rate_placebo:.3f}",
+                f"{summary.difference['median']:+.3f} [{summary.difference['q025']:+.3f}, "
+                f"{summary.difference['q975']:+.3f}]",
+                f"{summary.odds_ratio['median']:.2f} [{summary.odds_ratio['q025']:.2f}, "
+                f"{summary.odds_ratio['q975']:.2f}]",
+            )
+        )
+    print_table(
+        f"{trials} virtual trials of {n_patients} patients ({protocol.trial.code}, two-sided Fisher, "
+        f"alpha {result.alpha:g}{', no treatment effect' if null else ''})",
+        rows,
+        ("endpoint", kind, "rate precision", "rate placebo", "difference (95% of trials)", "odds ratio"),
+    )
+    if "sample_size" in data:
+        ss = data["sample_size"]
+        console.print(
+            f"sample size for {ss['target_power']:g} power ({ss['endpoint']}): {ss['patients']} randomized "
+            f"(simulated power {ss['power']:.4f}, MC SE {ss['mcse']:.4f})"
+        )
+    console.print(f"{trials / elapsed:,.0f} trials/s ({elapsed:.1f} s, {result.blocks} blocks)")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from immunosep.clinical.sofa_endpoint import SofaDecrease, sofa_decrease
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import ModelParameters, categorical
-from immunosep.simulate.population import Baseline, draw_baseline, draw_strata, trial_sites
+from immunosep.simulate.population import Baseline, draw_baseline, draw_enrolled, trial_sites
 from immunosep.simulate.trajectories import (
     AdverseEvent,
     BiomarkerDraws,
@@ -25,6 +25,7 @@ from immunosep.simulate.trajectories import (
     draw_infection_day15,
     draw_outcomes,
     draw_serious_adverse_events,
+    effective_treatment,
     sidf_reversal_arrays,
 )
 
@@ -61,6 +62,7 @@ class VirtualTrial:
     """A simulated trial: ``n`` randomized patients (withdrawn included; ``analysed`` excludes them)."""
 
     strata: npt.NDArray[np.str_]
+    biology: npt.NDArray[np.str_]
     arms: npt.NDArray[np.str_]
     sites: npt.NDArray[np.str_]
     baseline: Baseline
@@ -84,20 +86,24 @@ def simulate_trial(
 ) -> VirtualTrial:
     """Simulate every randomized patient of one trial with the full model."""
     check_model_protocol(protocol)
-    strata = draw_strata(rng, n_randomized, params)
+    enrolled = draw_enrolled(rng, 1, n_randomized, params, protocol)
+    strata = enrolled.stratum
     arms = allocate_arms(rng, n_randomized, protocol)
+    outcome_strata, effective_arms = effective_treatment(enrolled.biology, strata, arms)
     site_table = trial_sites(params, protocol)
     sites = np.array(site_table.codes)[categorical(rng, site_table.weights, n_randomized)]
-    baseline = draw_baseline(rng, strata, params, protocol, full=True)
-    outcomes = draw_outcomes(rng, strata, arms, baseline.sofa_total, params, protocol)
+    baseline = draw_baseline(rng, enrolled, params, protocol, full=True)
+    outcomes = draw_outcomes(
+        rng, outcome_strata, effective_arms, baseline.sofa_total, params, protocol, allocated_arms=arms
+    )
     primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     sofa_d15 = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.sofa_d15)
-    infection = draw_infection_day15(rng, outcomes.response, arms, params)
+    infection = draw_infection_day15(rng, outcomes.response, effective_arms, params)
     biomarkers = draw_biomarker_course(
         rng,
         outcomes.response,
         strata,
-        arms,
+        effective_arms,
         np.asarray(baseline.columns["ferritin_ng_ml"], dtype=np.float64),
         np.asarray(baseline.columns["hla_dr"], dtype=np.float64),
         outcomes.death_day,
@@ -108,6 +114,7 @@ def simulate_trial(
     events = draw_serious_adverse_events(rng, arms, outcomes.death_day, params)
     return VirtualTrial(
         strata=strata,
+        biology=enrolled.biology,
         arms=arms,
         sites=sites,
         baseline=baseline,

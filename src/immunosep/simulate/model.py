@@ -55,6 +55,13 @@ class Screening(_Frozen):
         return self
 
 
+class Biology(_Frozen):
+    """The model's true immune states (not the protocol's classification; see docs/simulate.md)."""
+
+    mals_ferritin_above: float = Field(gt=0)
+    immunoparalysis_hla_dr_below: float = Field(gt=0)
+
+
 class Sites(_Frozen):
     countries: list[str]
     sites_per_country: list[int]
@@ -193,6 +200,7 @@ class ModelParameters(_Frozen):
     """Every parameter of the virtual-patient model (see ``simulate/calibration.toml``)."""
 
     screening: Screening
+    biology: Biology
     sites: Sites
     withdrawal: Withdrawal
     baseline: Baseline

@@ -19,7 +19,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
+from immunosep.clinical.immune import classify_arrays
 from immunosep.clinical.sofa import score_sofa_arrays
+from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import (
     FloatArray,
@@ -101,22 +103,21 @@ def biomarker_distributions(params: ModelParameters, protocol: Protocol) -> Biom
 
 
 def _fit_biomarkers(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
+    truth = params.biology
     c = protocol.classification
     b = params.biomarkers
-    hla_below = float(np.nextafter(c.immunoparalysis_hla_dr_below, 0.0))  # strictly below the threshold
+    hla_below = float(np.nextafter(truth.immunoparalysis_hla_dr_below, 0.0))  # strictly below
     fit = TruncatedLogNormal.fit_quantiles
+    ferritin_max, hla_max = c.ferritin_max_plausible, c.hla_dr_max_plausible
     ferritin = {
-        MALS: fit(*b.mals_ferritin_median_iqr, lower=c.mals_ferritin_above),
-        IMMUNOPARALYSIS: fit(*b.immunoparalysis_ferritin_median_iqr, upper=c.mals_ferritin_above),
-        UNCLASSIFIED: fit(*b.unclassified_ferritin_median_iqr, upper=c.mals_ferritin_above),
+        MALS: fit(*b.mals_ferritin_median_iqr, lower=truth.mals_ferritin_above, upper=ferritin_max),
+        IMMUNOPARALYSIS: fit(*b.immunoparalysis_ferritin_median_iqr, upper=truth.mals_ferritin_above),
+        UNCLASSIFIED: fit(*b.unclassified_ferritin_median_iqr, upper=truth.mals_ferritin_above),
     }
     hla_dr = {
-        MALS: fit(*b.mals_hla_dr_median_iqr),
+        MALS: fit(*b.mals_hla_dr_median_iqr, upper=hla_max),
         IMMUNOPARALYSIS: fit(*b.immunoparalysis_hla_dr_median_iqr, upper=hla_below),
-        UNCLASSIFIED: fit(
-            *b.unclassified_hla_dr_median_iqr,
-            lower=float(np.nextafter(c.immunoparalysis_hla_dr_below, 0.0)),
-        ),
+        UNCLASSIFIED: fit(*b.unclassified_hla_dr_median_iqr, lower=hla_below, upper=hla_max),
     }
     return BiomarkerDistributions(ferritin=ferritin, hla_dr=hla_dr)
 
@@ -154,16 +155,24 @@ def _fit_labs(params: ModelParameters, protocol: Protocol) -> LabDistributions:
     )
 
 
-def draw_strata(rng: np.random.Generator, n: int, params: ModelParameters) -> npt.NDArray[np.str_]:
-    """Stratum of ``n`` enrolled patients (MALS with the published share, else immunoparalysis)."""
-    mals = rng.random(n) < params.screening.biomarkers.mals_fraction_of_classified
-    return np.where(mals, MALS, IMMUNOPARALYSIS)
+def draw_biology(rng: np.random.Generator, n: int, params: ModelParameters) -> npt.NDArray[np.str_]:
+    """True immune state of ``n`` patients who pass the clinical criteria (before classification).
+
+    A share ``unclassified_fraction`` is neither MALS nor immunoparalysis; of the others a share
+    ``mals_fraction_of_classified`` has MALS.
+    """
+    bio = params.screening.biomarkers
+    u = rng.random(n)
+    mals_cut = (1.0 - bio.unclassified_fraction) * bio.mals_fraction_of_classified
+    return np.where(
+        u < mals_cut, MALS, np.where(u < 1.0 - bio.unclassified_fraction, IMMUNOPARALYSIS, UNCLASSIFIED)
+    )
 
 
 def draw_biomarkers(
     rng: np.random.Generator, strata: npt.NDArray[np.str_], params: ModelParameters, protocol: Protocol
 ) -> tuple[FloatArray, FloatArray]:
-    """Baseline ferritin (ng/mL) and mHLA-DR (receptors/monocyte) consistent with each stratum."""
+    """Baseline ferritin (ng/mL) and mHLA-DR (receptors/monocyte) of patients of these true states."""
     dist = biomarker_distributions(params, protocol)
     n = int(strata.shape[0])
     u_ferritin, u_hla = rng.random(n), rng.random(n)
@@ -175,6 +184,51 @@ def draw_biomarkers(
             ferritin[sel] = dist.ferritin[stratum].quantile(u_ferritin[sel])
             hla_dr[sel] = dist.hla_dr[stratum].quantile(u_hla[sel])
     return ferritin, hla_dr
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """Enrolled patients: true immune state, stratum by the protocol's classification, biomarkers."""
+
+    biology: npt.NDArray[np.str_]
+    stratum: npt.NDArray[np.str_]
+    ferritin_ng_ml: FloatArray
+    hla_dr: FloatArray
+
+
+def draw_enrolled(
+    rng: np.random.Generator, n_trials: int, n_per_trial: int, params: ModelParameters, protocol: Protocol
+) -> Enrolled:
+    """The first ``n_per_trial`` enrolled patients of each of ``n_trials`` trials (flat, trial-major).
+
+    Candidates who pass the clinical criteria are drawn with their true state and biomarkers and
+    classified by the protocol's thresholds (:func:`immunosep.clinical.immune.classify_arrays`); those
+    in an enrolled stratum are enrolled. With the published thresholds the stratum is the true state;
+    with other thresholds some patients are enrolled into a stratum that is not theirs.
+    """
+    enrolled_codes = np.array(protocol.enrolled_strata)
+    per_trial = max(2 * n_per_trial, 16)
+    while True:
+        biology = draw_biology(rng, n_trials * per_trial, params)
+        ferritin, hla_dr = draw_biomarkers(rng, biology, params, protocol)
+        stratum = classify_arrays(ferritin, hla_dr, protocol)
+        enrolled = np.isin(stratum, enrolled_codes).reshape(n_trials, per_trial)
+        if enrolled.sum(axis=1).min() >= n_per_trial:
+            break
+        if enrolled.mean() < 0.02:
+            raise ImmunoSepError(
+                "the protocol's classification thresholds enroll almost nobody in the model's population "
+                f"({enrolled.mean():.1%} of the candidates); check classification in the protocol file"
+            )
+        per_trial *= 2
+    take = enrolled & (np.cumsum(enrolled, axis=1) <= n_per_trial)
+    flat = take.ravel()
+    return Enrolled(
+        biology=biology[flat],
+        stratum=stratum[flat],
+        ferritin_ng_ml=ferritin[flat].round(),
+        hla_dr=hla_dr[flat].round(),
+    )
 
 
 def draw_baseline_sofa_inputs(
@@ -268,17 +322,18 @@ class Baseline:
 
 def draw_baseline(
     rng: np.random.Generator,
-    strata: npt.NDArray[np.str_],
+    enrolled: Enrolled,
     params: ModelParameters,
     protocol: Protocol,
     *,
     full: bool = True,
 ) -> Baseline:
-    """Baseline characteristics of enrolled patients of the given strata.
+    """Baseline characteristics of enrolled patients.
 
     With ``full=False`` only what the outcome model needs (SOFA and its inputs) is drawn: the Monte
     Carlo engine's fast path. The random stream differs between the two, each is reproducible.
     """
+    strata = enrolled.stratum
     n = int(strata.shape[0])
     b = params.baseline
     severity = rng.standard_normal(n)
@@ -307,7 +362,6 @@ def draw_baseline(
         probs = b.infection[stratum]
         names = np.array(list(probs))
         infection[sel] = names[categorical(rng, list(probs.values()), int(sel.sum()))]
-    ferritin, hla_dr = draw_biomarkers(rng, strata, params, protocol)
     lactate_z = correlated_normal(rng, severity, b.labs.severity_loading)
     columns.update(
         age_years=age,
@@ -318,8 +372,8 @@ def draw_baseline(
         charlson=charlson,
         apache2=apache2,
         infection=infection.astype(str),
-        ferritin_ng_ml=ferritin.round(),
-        hla_dr=hla_dr.round(),
+        ferritin_ng_ml=enrolled.ferritin_ng_ml,
+        hla_dr=enrolled.hla_dr,
         wbc_per_ul=dist.wbc_per_ul.quantile(rng.random(n)).round(-1),
         lactate_mg_dl=dist.lactate_mg_dl.quantile(ndtr(lactate_z)).round(1),
         hours_onset_to_drug=dist.hours_onset_to_drug.quantile(rng.random(n)).round(1),
@@ -348,21 +402,21 @@ def draw_screening_log(
     """A screening log: each screened patient's exclusion reason, stratum and biomarkers.
 
     Reasons other than "unclassified" are drawn with the fractions of ``screening.reasons``; patients
-    passing them are classified by biomarkers drawn from the stratum distributions (a share
-    ``unclassified_fraction`` are unclassified, ferritin <= threshold and mHLA-DR >= threshold).
+    passing them are classified by the protocol from their biomarkers, and those in no enrolled stratum
+    are "unclassified".
     """
     reasons = params.screening.reasons
     names = [*reasons, ""]
     probabilities = [*reasons.values(), 1.0 - sum(reasons.values())]
     reason = np.array(names, dtype=object)[categorical(rng, probabilities, n_screened)]
-    unclassified = rng.random(n_screened) < params.screening.biomarkers.unclassified_fraction
-    classified_strata = draw_strata(rng, n_screened, params)
-    strata = np.where(unclassified, UNCLASSIFIED, classified_strata)
-    # SARS-CoV-2 pneumonia is eligible only with MALS: a MALS patient is not excluded for it.
-    sars = reason == "sars_cov2_without_mals"
-    strata = np.where(sars & (strata == MALS), IMMUNOPARALYSIS, strata)
-    reason = np.where((reason == "") & unclassified, UNCLASSIFIED, reason)
-    ferritin, hla_dr = draw_biomarkers(rng, strata, params, protocol)
+    biology = draw_biology(rng, n_screened, params)
+    ferritin, hla_dr = draw_biomarkers(rng, biology, params, protocol)
+    ferritin, hla_dr = ferritin.round(), hla_dr.round()
+    strata = classify_arrays(ferritin, hla_dr, protocol)
+    # SARS-CoV-2 pneumonia excludes only patients without MALS.
+    reason = np.where((reason == "sars_cov2_without_mals") & (strata == MALS), "", reason)
+    not_enrolled = ~np.isin(strata, np.array(protocol.enrolled_strata))
+    reason = np.where((reason == "") & not_enrolled, UNCLASSIFIED, reason)
     sites = trial_sites(params, protocol)
     site = np.array(sites.codes)[categorical(rng, sites.weights, n_screened)]
     age = np.clip(
@@ -372,8 +426,8 @@ def draw_screening_log(
         ScreenedPatient(
             reason=str(reason[i]),
             stratum=str(strata[i]),
-            ferritin_ng_ml=float(round(ferritin[i])),
-            hla_dr=float(round(hla_dr[i])),
+            ferritin_ng_ml=float(ferritin[i]),
+            hla_dr=float(hla_dr[i]),
             site=str(site[i]),
             age_years=float(round(age[i])),
         )

@@ -48,6 +48,20 @@ def n_study_days(protocol: Protocol) -> int:
     )
 
 
+def effective_treatment(
+    biology: npt.NDArray[np.str_], strata: npt.NDArray[np.str_], arms: npt.NDArray[np.str_]
+) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.str_]]:
+    """The state and arm that drive a patient's outcomes: ``(outcome_stratum, effective_arm)``.
+
+    The precision drug of a stratum helps only a patient whose true state is that stratum: a patient
+    classified into another stratum than its own (possible with other thresholds than the published
+    ones) fares as on placebo. A patient with neither true state fares like immunoparalysis on placebo.
+    """
+    effective = np.where((arms == "precision") & (strata == biology), "precision", "placebo")
+    outcome_stratum = np.where(biology == MALS, MALS, IMMUNOPARALYSIS)
+    return outcome_stratum, effective
+
+
 def draw_slopes(
     z: FloatArray,
     strata: npt.NDArray[np.str_],
@@ -137,8 +151,14 @@ def draw_outcomes(
     baseline_sofa: FloatArray,
     params: ModelParameters,
     protocol: Protocol,
+    *,
+    allocated_arms: npt.NDArray[np.str_] | None = None,
 ) -> Outcomes:
-    """Daily SOFA, ICU discharge, death and withdrawal of randomized patients."""
+    """Daily SOFA, ICU discharge, death and withdrawal of randomized patients.
+
+    ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`);
+    withdrawal depends on the arm allocated (``allocated_arms``, default ``arms``).
+    """
     n = int(strata.shape[0])
     n_days = n_study_days(protocol)
     z = rng.standard_normal(n)
@@ -147,7 +167,8 @@ def draw_outcomes(
     discharge = draw_discharge_days(rng, slopes, params)
     discharged_alive = (discharge <= n_days) & ~(death <= discharge)
     discharge = np.where(discharged_alive, discharge, np.nan)
-    p_withdraw = np.where(arms == "precision", params.withdrawal.precision, params.withdrawal.placebo)
+    allocated = arms if allocated_arms is None else allocated_arms
+    p_withdraw = np.where(allocated == "precision", params.withdrawal.precision, params.withdrawal.placebo)
     withdrawn = rng.random(n) < p_withdraw
     withdrawal_day = np.where(withdrawn, rng.integers(1, n_days + 1, n), np.nan)
     last_recorded = np.fmin(np.fmin(death, discharge), withdrawal_day)

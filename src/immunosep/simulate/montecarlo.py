@@ -1,0 +1,394 @@
+"""Monte Carlo engine for trial design: many virtual trials, vectorized, scaled out with Dask.
+
+A virtual trial here skips the database but shares everything else with a real one: the virtual-patient
+model (enrolment by the protocol's classification thresholds, baseline SOFA scored by the clinical SOFA
+code, daily SOFA, death, discharge, withdrawal), the endpoint kernel
+(:func:`immunosep.clinical.sofa_endpoint.sofa_decrease`, windows and threshold from the protocol) and
+the two-sided Fisher exact test. Trials are simulated in fixed-size blocks of :data:`BLOCK_TRIALS`, each
+block with its own seed spawned from the user's seed (:class:`numpy.random.SeedSequence`), so the result
+for a given seed is identical whatever the number of workers or the scheduler.
+
+Operating characteristics per endpoint (primary SOFA decrease; 28-day mortality): rejection rate of the
+Fisher test at the protocol's two-sided alpha (power, or type I error with the treatment effect set to
+zero), its Monte Carlo standard error ``sqrt(r (1 - r) / trials)``, mean event rates by arm, and the
+distribution of the estimated effect (difference in proportions, sample odds ratio).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import gammaln
+
+from immunosep.clinical.sofa_endpoint import sofa_decrease
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+from immunosep.simulate.cohort import check_model_protocol
+from immunosep.simulate.model import ModelParameters
+from immunosep.simulate.population import draw_baseline, draw_enrolled
+from immunosep.simulate.trajectories import draw_outcomes, effective_treatment
+
+#: Trials per block: the unit of work and of seeding (changing it changes the random streams).
+BLOCK_TRIALS = 200
+#: Relative tolerance of "as or less probable than the observed table" (R fisher.test uses 1 + 1e-7).
+FISHER_RELATIVE_TOLERANCE = 1e-7
+ENDPOINTS = ("primary", "mortality_28d")
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def fisher_two_sided_p(
+    x1: npt.ArrayLike, n1: npt.ArrayLike, x2: npt.ArrayLike, n2: npt.ArrayLike
+) -> FloatArray:
+    """Two-sided Fisher exact P for many 2x2 tables ``[[x1, n1 - x1], [x2, n2 - x2]]`` at once.
+
+    Conditional on the margins, ``x1`` is hypergeometric; P sums the probabilities of all tables as or
+    less probable than the observed one (relative tolerance 1e-7, as R ``fisher.test``; "sum of small p",
+    the convention of :func:`scipy.stats.fisher_exact`, against which it is tested table by table).
+    """
+    a = np.asarray(x1, dtype=np.int64)
+    r1 = np.asarray(n1, dtype=np.int64)
+    c = np.asarray(x2, dtype=np.int64)
+    r2 = np.asarray(n2, dtype=np.int64)
+    if np.any((a < 0) | (c < 0) | (a > r1) | (c > r2)):
+        raise ImmunoSepError("each table needs 0 <= x <= n in both groups")
+    total = r1 + r2
+    events = a + c
+    log_factorial = gammaln(np.arange(int(total.max(initial=0)) + 2, dtype=np.float64) + 1.0)
+    k = np.arange(int(r1.max(initial=0)) + 1, dtype=np.int64)[None, :]
+    low = np.maximum(0, events - r2)[:, None]
+    high = np.minimum(events, r1)[:, None]
+    support = (k >= low) & (k <= high)
+    kk = np.where(support, k, low)  # any valid index off the support; masked below
+
+    def log_pmf(x: IntArray) -> FloatArray:
+        ev, tot, g1 = events[:, None], total[:, None], r1[:, None]
+        return np.asarray(
+            log_factorial[ev]
+            - log_factorial[x]
+            - log_factorial[ev - x]
+            + log_factorial[tot - ev]
+            - log_factorial[g1 - x]
+            - log_factorial[tot - ev - g1 + x]
+            - log_factorial[tot]
+            + log_factorial[g1]
+            + log_factorial[tot - g1],
+            dtype=np.float64,
+        )
+
+    logp = log_pmf(kk)
+    observed = log_pmf(a[:, None])
+    small = support & (logp <= observed + math.log1p(FISHER_RELATIVE_TOLERANCE))
+    p = np.where(small, np.exp(logp), 0.0).sum(axis=1)
+    return np.asarray(np.minimum(p, 1.0), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class BlockCounts:
+    """Per-trial 2x2 counts of one block: analysed patients and events by arm, for each endpoint."""
+
+    n_precision: IntArray
+    n_placebo: IntArray
+    events: dict[str, tuple[IntArray, IntArray]]  # endpoint -> (precision events, placebo events)
+
+
+def allocate_arms_many(
+    rng: np.random.Generator, n_trials: int, n_patients: int, protocol: Protocol
+) -> npt.NDArray[np.str_]:
+    """[n_trials, n_patients] arms: exact counts by the protocol ratio, independently permuted per trial."""
+    ratio = np.asarray(protocol.randomization.ratio, dtype=np.float64)
+    counts = np.floor(n_patients * ratio / ratio.sum()).astype(np.int64)
+    counts[: n_patients - int(counts.sum())] += 1
+    pattern = np.repeat(np.array(protocol.arm_codes), counts)
+    return np.asarray(rng.permuted(np.tile(pattern, (n_trials, 1)), axis=1))
+
+
+def simulate_block(
+    seed: np.random.SeedSequence, n_trials: int, n_patients: int, params: ModelParameters, protocol: Protocol
+) -> BlockCounts:
+    """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts."""
+    rng = np.random.default_rng(seed)
+    enrolled = draw_enrolled(rng, n_trials, n_patients, params, protocol)
+    arms = allocate_arms_many(rng, n_trials, n_patients, protocol).ravel()
+    outcome_strata, effective_arms = effective_treatment(enrolled.biology, enrolled.stratum, arms)
+    baseline = draw_baseline(rng, enrolled, params, protocol, full=False)
+    outcomes = draw_outcomes(
+        rng, outcome_strata, effective_arms, baseline.sofa_total, params, protocol, allocated_arms=arms
+    )
+    primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
+    mortality_day = protocol.endpoints.mortality.days[0]
+    shape = (n_trials, n_patients)
+    analysed = (~outcomes.withdrawn).reshape(shape)
+    precision = (arms == "precision").reshape(shape) & analysed
+    placebo = (arms == "placebo").reshape(shape) & analysed
+    flags = {
+        "primary": primary.achieved.reshape(shape),
+        "mortality_28d": (outcomes.death_day <= mortality_day).reshape(shape),
+    }
+    return BlockCounts(
+        n_precision=precision.sum(axis=1),
+        n_placebo=placebo.sum(axis=1),
+        events={
+            name: ((flag & precision).sum(axis=1), (flag & placebo).sum(axis=1))
+            for name, flag in flags.items()
+        },
+    )
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    rejection_rate: float
+    mcse: float
+    rate_precision: float
+    rate_placebo: float
+    difference: dict[str, float]
+    odds_ratio: dict[str, float]
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    trials: int
+    patients: int
+    seed: int
+    null: bool
+    alpha: float
+    endpoints: dict[str, EndpointSummary]
+    blocks: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON of ``immunosep simulate design`` (proportions, not percent)."""
+        rates = {k: e.rejection_rate for k, e in self.endpoints.items()}
+        out: dict[str, Any] = {
+            "trials": self.trials,
+            "patients": self.patients,
+            "seed": self.seed,
+            "null": self.null,
+            "alpha": self.alpha,
+            "block_trials": BLOCK_TRIALS,
+        }
+        if self.null:
+            out["type1_error"] = rates
+        else:
+            out["power"] = rates
+        out["mcse"] = {k: e.mcse for k, e in self.endpoints.items()}
+        out["mean_rates"] = {
+            k: {"precision": e.rate_precision, "placebo": e.rate_placebo} for k, e in self.endpoints.items()
+        }
+        out["effect"] = {
+            k: {"difference": e.difference, "odds_ratio": e.odds_ratio} for k, e in self.endpoints.items()
+        }
+        out.update(self.extra)
+        return out
+
+
+def _quantiles(values: FloatArray) -> dict[str, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"mean": math.nan, "sd": math.nan, "q025": math.nan, "median": math.nan, "q975": math.nan}
+    q025, median, q975 = np.quantile(finite, [0.025, 0.5, 0.975])
+    return {
+        "mean": float(finite.mean()),
+        "sd": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+        "q025": float(q025),
+        "median": float(median),
+        "q975": float(q975),
+    }
+
+
+def summarize(blocks: list[BlockCounts], alpha: float) -> dict[str, EndpointSummary]:
+    """Rejection rates, MC errors, mean rates and effect distributions from the blocks' counts."""
+    n1 = np.concatenate([b.n_precision for b in blocks])
+    n2 = np.concatenate([b.n_placebo for b in blocks])
+    out: dict[str, EndpointSummary] = {}
+    for name in ENDPOINTS:
+        x1 = np.concatenate([b.events[name][0] for b in blocks])
+        x2 = np.concatenate([b.events[name][1] for b in blocks])
+        p = fisher_two_sided_p(x1, n1, x2, n2)
+        reject = float(np.mean(p < alpha))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate1, rate2 = x1 / n1, x2 / n2
+            odds_ratio = (x1 * (n2 - x2)) / ((n1 - x1) * x2)
+        out[name] = EndpointSummary(
+            rejection_rate=reject,
+            mcse=math.sqrt(reject * (1.0 - reject) / n1.size),
+            rate_precision=float(np.nanmean(rate1)),
+            rate_placebo=float(np.nanmean(rate2)),
+            difference=_quantiles(np.asarray(rate1 - rate2, dtype=np.float64)),
+            odds_ratio={
+                k: v
+                for k, v in _quantiles(np.asarray(odds_ratio, dtype=np.float64)).items()
+                if k != "mean" and k != "sd"
+            },
+        )
+    return out
+
+
+def block_plan(trials: int, seed: int) -> list[tuple[np.random.SeedSequence, int]]:
+    """The blocks of a run: a spawned seed and a trial count each (independent of the workers)."""
+    n_blocks = max(1, math.ceil(trials / BLOCK_TRIALS))
+    seeds = np.random.SeedSequence(seed).spawn(n_blocks)
+    sizes = [BLOCK_TRIALS] * (n_blocks - 1) + [trials - BLOCK_TRIALS * (n_blocks - 1)]
+    return list(zip(seeds, sizes, strict=True))
+
+
+Runner = Callable[
+    [list[tuple[np.random.SeedSequence, int]], int, ModelParameters, Protocol], list[BlockCounts]
+]
+
+
+def run_serial(
+    plan: list[tuple[np.random.SeedSequence, int]], patients: int, params: ModelParameters, protocol: Protocol
+) -> list[BlockCounts]:
+    """Run the blocks in this process (the baseline of the benchmark)."""
+    return [simulate_block(seed, size, patients, params, protocol) for seed, size in plan]
+
+
+@contextmanager
+def dask_runner(
+    *, scheduler: str | None = None, workers: int = 2, processes: bool = True
+) -> Iterator[Runner]:
+    """A runner that sends blocks to Dask: a LocalCluster of ``workers`` or the scheduler at ``scheduler``.
+
+    One worker runs in-process threads (quick start); more workers are processes (true parallelism).
+    The cluster lives as long as the ``with`` block, so a sample-size search reuses it.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    cluster: LocalCluster | None = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as exc:
+            raise ImmunoSepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=processes and workers > 1,
+            dashboard_address=None,
+            silence_logs=50,
+        )
+        client = Client(cluster)
+
+    def run(
+        plan: list[tuple[np.random.SeedSequence, int]],
+        patients: int,
+        params: ModelParameters,
+        protocol: Protocol,
+    ) -> list[BlockCounts]:
+        params_future = client.scatter(params, broadcast=True)
+        protocol_future = client.scatter(protocol, broadcast=True)
+        futures = [
+            client.submit(simulate_block, seed, size, patients, params_future, protocol_future, pure=False)
+            for seed, size in plan
+        ]
+        results: list[BlockCounts] = client.gather(futures)
+        return results
+
+    try:
+        yield run
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def design(
+    params: ModelParameters,
+    protocol: Protocol,
+    *,
+    trials: int,
+    patients: int,
+    seed: int = 20251208,
+    null: bool = False,
+    scheduler: str | None = None,
+    workers: int = 2,
+    use_dask: bool = True,
+    runner: Runner | None = None,
+) -> DesignResult:
+    """Operating characteristics of the protocol's design by simulating ``trials`` virtual trials.
+
+    Blocks run on ``runner`` when given, else on a Dask cluster (``use_dask``), else in this process.
+    """
+    check_model_protocol(protocol)
+    if trials < 1 or patients < 2:
+        raise ImmunoSepError(f"need at least 1 trial and 2 patients, got {trials} trials of {patients}")
+    if workers < 1:
+        raise ImmunoSepError(f"--workers must be at least 1, got {workers}")
+    model = params.with_null_effect() if null else params
+    plan = block_plan(trials, seed)
+    if runner is not None:
+        blocks = runner(plan, patients, model, protocol)
+    elif use_dask:
+        with dask_runner(scheduler=scheduler, workers=workers) as run:
+            blocks = run(plan, patients, model, protocol)
+    else:
+        blocks = run_serial(plan, patients, model, protocol)
+    alpha = protocol.sample_size.alpha_two_sided
+    return DesignResult(
+        trials=trials,
+        patients=patients,
+        seed=seed,
+        null=null,
+        alpha=alpha,
+        endpoints=summarize(blocks, alpha),
+        blocks=len(plan),
+    )
+
+
+def sample_size_by_simulation(
+    params: ModelParameters,
+    protocol: Protocol,
+    *,
+    target_power: float,
+    trials: int,
+    seed: int = 20251208,
+    endpoint: str = "primary",
+    max_patients: int = 2000,
+    run: Runner = run_serial,
+) -> dict[str, Any]:
+    """Smallest total number randomized whose simulated power reaches ``target_power`` (bisection).
+
+    Every candidate size reuses the same seeds (common random numbers), so the power curve is smooth
+    enough to bisect; sizes are multiples of the ratio sum so the arms keep the protocol's ratio.
+    """
+    if not 0 < target_power < 1:
+        raise ImmunoSepError(f"target power must be between 0 and 1, got {target_power}")
+    unit = sum(protocol.randomization.ratio)
+    alpha = protocol.sample_size.alpha_two_sided
+    plan = block_plan(trials, seed)
+
+    def power(n: int) -> EndpointSummary:
+        return summarize(run(plan, n, params, protocol), alpha)[endpoint]
+
+    low, high = unit * 5, unit * math.ceil(max_patients / unit)
+    at_high = power(high)
+    if at_high.rejection_rate < target_power:
+        raise ImmunoSepError(
+            f"even {high} patients give only {at_high.rejection_rate:.3f} power for {endpoint}; "
+            "raise the maximum or revisit the design"
+        )
+    best, best_summary = high, at_high
+    while high - low > unit:
+        mid = unit * ((low + high) // (2 * unit))
+        summary = power(mid)
+        if summary.rejection_rate >= target_power:
+            high, best, best_summary = mid, mid, summary
+        else:
+            low = mid
+    return {
+        "endpoint": endpoint,
+        "target_power": target_power,
+        "patients": best,
+        "power": best_summary.rejection_rate,
+        "mcse": best_summary.mcse,
+        "trials_per_size": trials,
+    }
