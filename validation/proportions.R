@@ -31,8 +31,13 @@ out <- lapply(cases, function(k) {
   rr <- riskratio.wald(tab)$measure[2, ]
   m <- matrix(c(x1, n1 - x1, x2, n2 - x2), nrow = 2, byrow = TRUE)
   ft <- fisher.test(m)
+  z90 <- qnorm(0.95)
+  v1 <- prop.test(x1, n1, correct = FALSE, conf.level = 0.90)$conf.int
+  v2 <- prop.test(x2, n2, correct = FALSE, conf.level = 0.90)$conf.int
+  newcombe90 <- c(d - sqrt((p1 - v1[1])^2 + (v2[2] - p2)^2), d + sqrt((v1[2] - p1)^2 + (p2 - v2[1])^2))
+  or90 <- oddsratio.wald(tab, conf.level = 0.90)$measure[2, ]
   list(
-    counts = k, difference = d, newcombe = newcombe, wald = wald, agresti_caffo = ac,
+    counts = k, difference = d, newcombe = newcombe, newcombe90 = newcombe90, odds_ratio_ci90 = unname(or90[2:3]), wald = wald, agresti_caffo = ac,
     odds_ratio = unname(or[1]), odds_ratio_ci = unname(or[2:3]),
     relative_risk = unname(rr[1]), relative_risk_ci = unname(rr[2:3]),
     fisher_p = ft$p.value, fisher_conditional_mle = unname(ft$estimate),
@@ -47,16 +52,19 @@ write_ref(list(source = "R prop.test (Wilson) + Newcombe 1998 method 10; epitool
 # Breslow-Day: written from Breslow & Day (1980, vol. 1, eq. 4.30) with the MH OR, the expected cell found
 # by uniroot (not the closed-form quadratic statsmodels uses).
 breslow_day <- function(strata, psi) {
-  stat <- 0
+  stat <- 0; dev <- 0; vsum <- 0
   for (k in strata) {
     a <- k[1]; m1 <- k[2]; c <- k[3]; m2 <- k[4]; t <- a + c
     f <- function(A) A * (m2 - t + A) - psi * (m1 - A) * (t - A)
     lo <- max(0, t - m2); hi <- min(m1, t)
     A <- uniroot(f, c(lo, hi), tol = 1e-14)$root
     B <- m1 - A; C <- t - A; D <- m2 - t + A
-    stat <- stat + (a - A)^2 / (1 / (1 / A + 1 / B + 1 / C + 1 / D))
+    v <- 1 / (1 / A + 1 / B + 1 / C + 1 / D)
+    stat <- stat + (a - A)^2 / v; dev <- dev + (a - A); vsum <- vsum + v
   }
-  c(stat, pchisq(stat, length(strata) - 1, lower.tail = FALSE))
+  tarone <- stat - dev^2 / vsum # Tarone 1985
+  df <- length(strata) - 1
+  c(stat, pchisq(stat, df, lower.tail = FALSE), tarone, pchisq(tarone, df, lower.tail = FALSE))
 }
 mh_cases <- list(
   list(c(12, 25, 4, 23), c(34, 106, 22, 122)),                    # ImmunoSep primary by stratum
@@ -71,7 +79,8 @@ mh_out <- lapply(mh_cases, function(strata) {
   list(strata = strata, odds_ratio = unname(mh$estimate), ci = as.numeric(mh$conf.int),
        statistic = unname(mh$statistic), p = mh$p.value,
        statistic_uncorrected = unname(mh0$statistic), p_uncorrected = mh0$p.value,
-       breslow_day = bd[1], breslow_day_p = bd[2])
+       breslow_day = bd[1], breslow_day_p = bd[2], tarone = bd[3], tarone_p = bd[4],
+       ci90 = as.numeric(mantelhaen.test(arr, conf.level = 0.90)$conf.int))
 })
 write_ref(list(source = "R mantelhaen.test; Breslow-Day from Breslow & Day 1980 eq. 4.30", cases = mh_out),
           "mantel_haenszel")

@@ -13,7 +13,7 @@ fi
 Rscript -e 'for (p in c("survival", "MASS", "epitools", "pROC", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) stop("missing R package: ", p)'
 Rscript --version 2>&1 | head -1
 
-for script in proportions sample_size models survival roc; do
+for script in proportions sample_size models survival roc published; do
   echo "== validation/${script}.R"
   Rscript "validation/${script}.R"
 done

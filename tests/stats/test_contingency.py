@@ -23,6 +23,11 @@ def test_against_r_mantelhaen(r_reference):
         assert res.homogeneity.statistic == pytest.approx(case["breslow_day"], rel=RTOL)
         assert res.homogeneity.p == pytest.approx(case["breslow_day_p"], rel=RTOL)
         assert res.homogeneity.df == len(strata) - 1
+        tarone = mantel_haenszel(strata, tarone=True).homogeneity
+        assert (tarone.statistic, tarone.p) == pytest.approx((case["tarone"], case["tarone_p"]), rel=RTOL)
+        assert mantel_haenszel(strata, conf_level=0.90).odds_ratio.ci == pytest.approx(
+            tuple(case["ci90"]), rel=RTOL
+        )
 
 
 def test_named_strata_carry_their_woolf_or():

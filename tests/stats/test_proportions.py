@@ -34,6 +34,11 @@ def test_against_r_reference(r_reference):
         assert r.estimate == pytest.approx(case["relative_risk"], rel=RTOL)
         assert r.ci == pytest.approx(tuple(case["relative_risk_ci"]), rel=RTOL)
         assert two_by_two_test(x1, n1, x2, n2).p == pytest.approx(case["fisher_p"], rel=RTOL)
+        d90 = proportion_difference(x1, n1, x2, n2, conf_level=0.90)
+        assert d90.ci == pytest.approx(tuple(case["newcombe90"]), rel=RTOL)
+        assert odds_ratio(x1, n1, x2, n2, conf_level=0.90).ci == pytest.approx(
+            tuple(case["odds_ratio_ci90"]), rel=RTOL
+        )
         chi = two_by_two_test(x1, n1, x2, n2, test="chi2")
         assert (chi.statistic, chi.p) == pytest.approx((case["chi2"], case["chi2_p"]), rel=RTOL)
         yates = two_by_two_test(x1, n1, x2, n2, test="chi2-yates")
