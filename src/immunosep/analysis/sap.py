@@ -157,7 +157,10 @@ def analyse_primary_mantel_haenszel(ds: AnalysisDatasets, protocol: Protocol) ->
             names.append(stratum)
     if not tables:
         return {}
-    return jsonable(mantel_haenszel(tables, names=names))
+    try:
+        return jsonable(mantel_haenszel(tables, names=names))
+    except ImmunoSepError as exc:
+        return {"not_estimable": exc.message}
 
 
 def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
@@ -184,8 +187,15 @@ def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[s
     if complete["primary_endpoint"].nunique() < 2 or complete["arm"].nunique() < 2:
         out["full"] = out["stepwise"] = None
         return out
-    full = logistic_regression(complete, "primary_endpoint", covariates, categorical=["site"])
-    step = stepwise_logistic(complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"])
+    try:
+        full = logistic_regression(complete, "primary_endpoint", covariates, categorical=["site"])
+        step = stepwise_logistic(
+            complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"]
+        )
+    except ImmunoSepError as exc:
+        out["full"] = out["stepwise"] = None
+        out["not_estimable"] = exc.message
+        return out
     out["full"] = jsonable(full)
     out["stepwise"] = jsonable(step)
     out["arm_odds_ratio_full"] = jsonable(full.term("arm"))
@@ -294,9 +304,13 @@ def analyse_time_to_event(
     if tte["arm"].nunique() < 2 or (tte["cnsr"] == 0).sum() == 0:
         out["logrank"] = out["cox"] = None
         return out
-    out["logrank"] = jsonable(
-        logrank(tte["aval"].astype(float).tolist(), (tte["cnsr"] == 0).tolist(), tte["arm"].tolist())
-    )
+    try:
+        lr = logrank(tte["aval"].astype(float).tolist(), (tte["cnsr"] == 0).tolist(), tte["arm"].tolist())
+    except ImmunoSepError as exc:
+        out["logrank"] = out["cox"] = None
+        out["not_estimable"] = exc.message
+        return out
+    out["logrank"] = jsonable(lr)
     frame = pd.DataFrame(
         {
             "aval": tte["aval"].to_numpy(float),
@@ -304,7 +318,13 @@ def analyse_time_to_event(
             "arm": (tte["arm"] == treat).astype(float).to_numpy(),
         }
     )
-    cox = cox_regression(frame, "aval", "event", ["arm"])
+    try:
+        cox = cox_regression(frame, "aval", "event", ["arm"])
+    except (ImmunoSepError, OverflowError) as exc:
+        # OverflowError: the engine's exp() of a diverging coefficient when an arm has no events (separation).
+        out["cox"] = None
+        out["not_estimable"] = str(exc)
+        return out
     out["cox"] = jsonable(cox)
     out["hazard_ratio"] = jsonable(cox.term("arm"))
     return out

@@ -61,7 +61,11 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
     d15 = protocol.endpoints.sofa_d15
     c = protocol.classification
     s = protocol.sidf
-    arms = " and ".join(a.label.lower() for a in protocol.arms)
+    arms = (
+        f"{len(protocol.arms)} double-dummy arms"
+        if blinded
+        else " and ".join(a.label.lower() for a in protocol.arms)
+    )
     primary = results["binary_endpoints"]["primary"].get("comparison") or {}
     methods = {k: (primary.get(k) or {}).get("method", "") for k in ("difference", "odds_ratio", "test")}
     paras = [
@@ -200,7 +204,10 @@ def render_report(
         cutoff_text = "Youden cut-offs for 28-day mortality: " + "; ".join(
             f"{v['label']} {v['cutoff']:g} (AUC {v['roc']['auc']['estimate']:.2f})"
             for k, v in cuts.items()
-            if isinstance(v, dict) and v.get("roc")
+            if isinstance(v, dict)
+            and v.get("roc")
+            and v.get("cutoff") is not None
+            and v["roc"]["auc"]["estimate"] is not None
         )
         for key, title, xlabel in (
             (
