@@ -441,3 +441,18 @@ def test_frame_text_in_a_numeric_column_is_named() -> None:
     df = pd.DataFrame({"gcs": ["15", "confused"]})
     with pytest.raises(ImmunoSepError, match=r"column gcs has a non-numeric value 'confused' .*row index 1"):
         score_sofa_frame(df)
+
+
+def test_two_dimensional_inputs_keep_their_shape() -> None:
+    # [patients, days]: the simulation's layout
+    gcs = np.array([[15, 14, 9], [3, np.nan, 12]])
+    plt = np.array([[200, 140, 40], [10, 99, 150]])
+    vent = np.zeros((2, 3), dtype=bool)
+    out = score_sofa_arrays(gcs=gcs, platelets_1e3_ul=plt, ventilated=vent)
+    assert out["sofa_cns"].shape == (2, 3)
+    assert out["sofa_cns"].tolist() == [[0, 1, 3], [4, 0, 2]]
+    assert out["sofa_total"].tolist() == [[0, 2, 6], [8, 2, 2]]
+    with pytest.raises(ImmunoSepError, match=r"gcs has shape \(2, 3\), expected \(3,\)"):
+        score_sofa_arrays(gcs=gcs, platelets_1e3_ul=[1.0, 2.0, 3.0])
+    with pytest.raises(ImmunoSepError, match="ventilated has shape"):
+        score_sofa_arrays(gcs=gcs, ventilated=[True])

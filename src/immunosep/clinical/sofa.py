@@ -157,7 +157,8 @@ def _check_column(name: str, x: FloatArray, *, rows: bool) -> None:
         raise ImmunoSepError(f"{label} = {x[i]:g} is not a whole number{_where(rows, i)}: {fix}", field=name)
 
 
-def _as_float(name: str, value: Any, n: int | None) -> FloatArray:
+def _as_float(name: str, value: Any, shape: tuple[int, ...] | None) -> FloatArray:
+    """The values as a flat float array (float32 kept); every input must have the first one's shape."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "f":
         if arr.dtype.kind in "iub":
@@ -169,13 +170,13 @@ def _as_float(name: str, value: Any, n: int | None) -> FloatArray:
                 raise ImmunoSepError(
                     f"{name} must be numeric (NaN or empty for not measured)", field=name
                 ) from None
-    if arr.ndim != 1:
-        arr = np.atleast_1d(arr).ravel()
-    if n is not None and arr.shape[0] != n:
+    arr = np.atleast_1d(arr)
+    if shape is not None and arr.shape != shape:
         raise ImmunoSepError(
-            f"{name} has {arr.shape[0]} values, expected {n} (one per patient-day)", field=name
+            f"{name} has shape {arr.shape}, expected {shape} like the other inputs (one value per patient-day)",
+            field=name,
         )
-    return arr
+    return arr.ravel()
 
 
 def _as_ventilated(value: Any, n: int, *, rows: bool) -> npt.NDArray[np.bool_]:
@@ -272,6 +273,9 @@ def score_sofa_arrays(
 ) -> dict[str, npt.NDArray[Any]]:
     """Score SOFA for arrays of patient-days (NaN or an omitted column = not measured).
 
+    Inputs share one shape (1-D, or e.g. ``[patients, days]``); the outputs have that shape. Row indices
+    in error messages count the flattened (C-order) values.
+
     Returns int8 arrays ``sofa_respiration`` ... ``sofa_renal``, ``sofa_total`` and a uint8 bit mask
     ``sofa_missing_mask`` (bit i set = ``COMPONENTS[i]`` missing; :func:`missing_names` spells it out).
     Float32 inputs are compared in float32 (the thresholds are cast to the array's precision).
@@ -292,16 +296,21 @@ def score_sofa_arrays(
         "urine_ml_day": urine_ml_day,
     }
     cols: dict[str, FloatArray] = {}
-    n: int | None = None
+    shape: tuple[int, ...] | None = None
     for name, value in given.items():
         if value is None:
             continue
-        arr = _as_float(name, value, n)
-        n = arr.shape[0]
-        cols[name] = arr
-    if n is None:
+        if shape is None:
+            shape = np.atleast_1d(np.asarray(value)).shape
+        cols[name] = _as_float(name, value, shape)
+    if shape is None:
         raise ImmunoSepError(
             "no SOFA input given: provide at least one of " + ", ".join(SOFA_INPUT_COLUMNS), field="sofa"
+        )
+    n = int(np.prod(shape))
+    if ventilated is not None and np.atleast_1d(np.asarray(ventilated)).shape != shape:
+        raise ImmunoSepError(
+            f"ventilated has shape {np.shape(ventilated)}, expected {shape}", field="ventilated"
         )
     vent = (
         _as_ventilated(ventilated, n, rows=_rows) if ventilated is not None else np.zeros(n, dtype=np.bool_)
@@ -420,6 +429,8 @@ def score_sofa_arrays(
             miss |= _MISSING_BIT["renal"]
 
     out["sofa_missing_mask"] = missing
+    if len(shape) > 1:  # e.g. [patients, days] in, the same shape out
+        out = {k: v.reshape(shape) for k, v in out.items()}
     return out
 
 
