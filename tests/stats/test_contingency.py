@@ -44,3 +44,14 @@ def test_bad_strata():
         mantel_haenszel([(30, 25, 4, 23)])
     with pytest.raises(ImmunoSepError, match="stratum names"):
         mantel_haenszel([(3, 25, 4, 23)], names=["a", "b"])
+
+
+def test_one_stratum_mh_is_the_woolf_interval():
+    """With one stratum the RBG variance reduces to Woolf's, so the SAP's two rules agree (Table 2 primary)."""
+    from immunosep.stats.proportions import odds_ratio
+
+    mh = mantel_haenszel([(46, 131, 26, 145)])
+    woolf = odds_ratio(46, 131, 26, 145)
+    assert mh.odds_ratio.estimate == pytest.approx(woolf.estimate, rel=1e-12)
+    assert mh.odds_ratio.ci == pytest.approx(woolf.ci, rel=1e-12)
+    assert "one stratum" in mh.homogeneity.method
