@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -122,8 +124,20 @@ def bench_baseline(days: dict[str, np.ndarray], n: int) -> tuple[float, list[int
     return (time.perf_counter() - t0) / n, totals
 
 
-def bench_end_to_end(n: int, seed: int) -> float:
-    """Wall time of ``immunosep sofa --input X.parquet --output Y.parquet`` in a fresh process."""
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_startup() -> tuple[float, float]:
+    """Wall and CPU seconds of ``python -c "import immunosep.cli"`` (the fixed cost of any command)."""
+    cpu0, t0 = _child_cpu(), time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import immunosep.cli"], check=True)
+    return time.perf_counter() - t0, _child_cpu() - cpu0
+
+
+def bench_end_to_end(n: int, seed: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``immunosep sofa --input X.parquet --output Y.parquet`` in a fresh process."""
     exe = shutil.which("immunosep", path=str(Path(sys.executable).parent)) or "immunosep"
     with tempfile.TemporaryDirectory(prefix="bench_sofa_") as tmp:
         inp, out = Path(tmp) / "daily.parquet", Path(tmp) / "scored.parquet"
@@ -131,15 +145,15 @@ def bench_end_to_end(n: int, seed: int) -> float:
         frame.insert(0, "usubjid", np.arange(n) // 28)
         frame.insert(1, "study_day", np.arange(n) % 28 + 1)
         frame.to_parquet(inp, index=False)
-        t0 = time.perf_counter()
+        cpu0, t0 = _child_cpu(), time.perf_counter()
         subprocess.run(
             [exe, "sofa", "--input", str(inp), "--output", str(out)], check=True, capture_output=True
         )
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, _child_cpu() - cpu0
         scored = pd.read_parquet(out, columns=["sofa_total"])
         if len(scored) != n:
             raise SystemExit(f"end-to-end run wrote {len(scored)} rows, expected {n}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> int:
@@ -159,7 +173,8 @@ def main() -> int:
         return 1
     rate = args.rows / checked
     base_rate = 1.0 / per_row
-    e2e = bench_end_to_end(args.e2e_rows, args.seed + 1)
+    e2e, e2e_cpu = bench_end_to_end(args.e2e_rows, args.seed + 1)
+    startup, startup_cpu = bench_startup()
 
     print(f"SOFA kernel, {args.rows:,} patient-days (best of {args.repeats}, one core):")
     print(f"  with plausibility checks:    {checked:7.3f} s  {rate / 1e6:8.1f} M patient-days/s")
@@ -171,7 +186,15 @@ def main() -> int:
         f"(measured on {len(base_totals):,} rows, same totals)"
     )
     print(f"  speed-up over the baseline:  {rate / base_rate:7.0f} x")
-    print(f"immunosep sofa --input, {args.e2e_rows:,}-row Parquet end to end: {e2e:.2f} s")
+    print(
+        f"immunosep sofa --input, {args.e2e_rows:,}-row Parquet end to end: {e2e:.2f} s wall, {e2e_cpu:.2f} s CPU"
+    )
+    print(
+        f"  of which starting the CLI (import immunosep.cli): {startup:.2f} s wall, {startup_cpu:.2f} s CPU"
+    )
+    print(
+        f"  machine load average (1 min) during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     ok_rate = rate >= TARGET_ROWS_PER_S
     ok_e2e = e2e < TARGET_E2E_S
     print(f"target >= {TARGET_ROWS_PER_S / 1e6:.0f} M patient-days/s: {'met' if ok_rate else 'MISSED'}")
