@@ -2,6 +2,9 @@
 
 No I/O, no database, no global state: arrays in, arrays out, with scalar wrappers for the bedside. Trial
 numbers come from a :class:`~immunosep.protocol.schema.Protocol` (the bundled one by default).
+
+The bedside SOFA function is ``immunosep.clinical.sofa.sofa``; it is not re-exported here so that the
+name ``immunosep.clinical.sofa`` always means the module.
 """
 
 from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, classify, classify_arrays
@@ -17,7 +20,6 @@ from immunosep.clinical.sofa import (
     pao2_fio2_ratio,
     score_sofa_arrays,
     score_sofa_frame,
-    sofa,
 )
 from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl, ferritin_ng_ml
 
@@ -47,5 +49,4 @@ __all__ = [
     "score_sofa_frame",
     "sepsis3_arrays",
     "sidf_reversal",
-    "sofa",
 ]

@@ -124,37 +124,39 @@ def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _block_plausible(name: str, xb: FloatArray) -> bool:
+    """Fast check of one cache-sized block: every non-missing value in range (and GCS whole)."""
+    if xb.size == 0:
+        return True
+    hi = _PLAUSIBLE[name][0]
+    lo = GCS_MIN if name == "gcs" else 0.0
+    # fmin/fmax skip NaN; an all-NaN block gives NaN, and NaN comparisons are False
+    if np.fmin.reduce(xb) < lo or np.fmax.reduce(xb) > hi:
+        return False
+    return not (name == "gcs" and np.fmax.reduce(np.abs(xb - np.rint(xb))) > 0)
+
+
 def _check_column(name: str, x: FloatArray, *, rows: bool) -> None:
-    """Raise if any non-missing value of ``x`` is negative or above the plausible limit for ``name``."""
-    if x.size == 0:
-        return
+    """Raise, naming the first offending value, if ``x`` has a negative, too large or (GCS) fractional value."""
     hi, fix = _PLAUSIBLE[name]
     lo = GCS_MIN if name == "gcs" else 0.0
-    mn = np.fmin.reduce(x)
-    mx = np.fmax.reduce(x)
     label = f"column {name}" if rows else name
-    if mn < lo:
-        i = _first_bad(x < lo)
+    with np.errstate(invalid="ignore"):
+        bad = (x < lo) | (x > hi)
+        if name == "gcs":
+            bad |= (x != np.rint(x)) & ~np.isnan(x)
+    if not bad.any():
+        return
+    i = _first_bad(bad)
+    v = x[i]
+    if v < lo:
         what = "below 3" if name == "gcs" else "negative"
-        raise ImmunoSepError(f"{label} = {x[i]:g} is {what}{_where(rows, i)}: {fix}", field=name)
-    if mx > hi:
-        i = _first_bad(x > hi)
+        raise ImmunoSepError(f"{label} = {v:g} is {what}{_where(rows, i)}: {fix}", field=name)
+    if v > hi:
         raise ImmunoSepError(
-            f"{label} = {x[i]:g} is not plausible (above {hi:g}){_where(rows, i)}: {fix}", field=name
+            f"{label} = {v:g} is not plausible (above {hi:g}){_where(rows, i)}: {fix}", field=name
         )
-    if name == "gcs" and x.dtype.kind == "f":
-        buf = np.empty(min(_BLOCK, x.size), dtype=x.dtype)
-        for start in range(0, x.size, _BLOCK):
-            xb = x[start : start + _BLOCK]
-            b = buf[: xb.size]
-            np.rint(xb, out=b)
-            np.subtract(xb, b, out=b)
-            if np.fmax.reduce(np.abs(b, out=b)) > 0:
-                break
-        else:
-            return
-        i = _first_bad((x != np.rint(x)) & ~np.isnan(x))
-        raise ImmunoSepError(f"{label} = {x[i]:g} is not a whole number{_where(rows, i)}: {fix}", field=name)
+    raise ImmunoSepError(f"{label} = {v:g} is not a whole number{_where(rows, i)}: {fix}", field=name)
 
 
 def _as_float(name: str, value: Any, shape: tuple[int, ...] | None) -> FloatArray:
@@ -315,9 +317,6 @@ def score_sofa_arrays(
     vent = (
         _as_ventilated(ventilated, n, rows=_rows) if ventilated is not None else np.zeros(n, dtype=np.bool_)
     )
-    if validate:
-        for name, arr in cols.items():
-            _check_column(name, arr, rows=_rows)
 
     out: dict[str, npt.NDArray[Any]] = {c: np.zeros(n, dtype=np.int8) for c in SCORE_COLUMNS}
     missing = np.zeros(n, dtype=np.uint8)
@@ -336,6 +335,10 @@ def score_sofa_arrays(
 
     for start in range(0, n, _BLOCK):
         s = slice(start, min(start + _BLOCK, n))
+        if validate:  # checked block by block while it is in cache; the slow path finds the first bad row
+            for name, values in cols.items():
+                if not _block_plausible(name, values[s]):
+                    _check_column(name, values, rows=_rows)
         miss = missing[s]
         total = out["sofa_total"][s]
 
