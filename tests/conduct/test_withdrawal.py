@@ -76,3 +76,26 @@ def test_withdrawal_without_erasure_keeps_the_data_and_marks_the_patient(trial, 
     assert not result.data_erased
     with session_scope(trial.engine) as s:
         assert s.execute(select(Patient.status).where(Patient.pseudonym == p)).scalar() == "withdrawn"
+
+
+def test_a_crash_in_the_middle_of_an_erasure_leaves_the_patient_whole(trial, enroll, monkeypatch):
+    import pytest
+
+    from immunosep.store import audit
+
+    p = enroll()
+
+    def crash(*_args, **_kw):
+        raise RuntimeError("power cut after the rows were deleted")
+
+    monkeypatch.setattr(audit, "erase_subject", crash)
+    with pytest.raises(RuntimeError), session_scope(trial.engine) as s:
+        withdrawal.withdraw(s, trial.actors["inv1"], p, erase_data=True)
+    with session_scope(trial.engine) as s:
+        assert s.execute(select(Patient.status).where(Patient.pseudonym == p)).scalar() == "randomized"
+        assert s.execute(select(func.count()).select_from(Withdrawal)).scalar() == 0
+        slot = s.execute(
+            select(RandomizationSlot).where(RandomizationSlot.patient_id.is_not(None))
+        ).scalar_one()
+        assert slot.used
+        assert verify(s).ok

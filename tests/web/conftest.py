@@ -6,10 +6,13 @@ template copied for each test, one user per role), so tests stay independent and
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,3 +87,75 @@ def login(app) -> Iterator[Callable[[str], Client]]:  # type: ignore[no-untyped-
 def password() -> str:
     """Every test user's password."""
     return PASSWORD
+
+
+def screening_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "age_years": 64,
+        "sex": "male",
+        "infection_type": "cap",
+        "sepsis_onset_at": (datetime.now(UTC) - timedelta(hours=10)).isoformat(),
+        "sofa_now": 7,
+        "neutrophils_per_mm3": 9000.0,
+        "weight_kg": 80.0,
+        "height_cm": 175.0,
+    }
+    body.update(overrides)
+    return body
+
+
+def enroll_patient(login, ferritin: float = 6000.0, hla_dr: float | None = None, inv: str = "inv1") -> str:  # type: ignore[no-untyped-def]
+    """Screen, enter the baseline draw, classify, consent and randomize; returns the pseudonym."""
+    investigator, lab = login(inv), login("lab")
+    r = investigator.post("/api/screening", json=screening_body())
+    assert r.status_code == 200, r.text
+    pseudonym = r.json()["pseudonym"]
+    r = lab.post(
+        f"/api/patients/{pseudonym}/draws",
+        json={"study_day": 1, "ferritin_ng_ml": ferritin, "hla_dr_per_monocyte": hla_dr},
+    )
+    assert r.status_code == 200, r.text
+    assert investigator.post(f"/api/patients/{pseudonym}/classify").json()["enrolled"] is True
+    assert (
+        investigator.post(f"/api/patients/{pseudonym}/consent", json={"given_by": "relative"}).status_code
+        == 204
+    )
+    r = investigator.post(f"/api/patients/{pseudonym}/randomize")
+    assert r.status_code == 200, r.text
+    return pseudonym
+
+
+@pytest.fixture
+def api_enroll(login):  # type: ignore[no-untyped-def]
+    """``api_enroll(ferritin=6000.0, hla_dr=None, inv="inv1")`` -> pseudonym of a patient randomized via the API."""
+
+    def _api_enroll(ferritin: float = 6000.0, hla_dr: float | None = None, inv: str = "inv1") -> str:
+        return enroll_patient(login, ferritin, hla_dr, inv)
+
+    return _api_enroll
+
+
+@pytest.fixture
+def csrf_of():  # type: ignore[no-untyped-def]
+    """Extracts the CSRF token of a rendered form."""
+
+    def _csrf_of(html: str) -> str:
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert match is not None
+        return match.group(1)
+
+    return _csrf_of
+
+
+@dataclass(frozen=True)
+class WebHelpers:
+    """Constants and helpers for test modules (which cannot import this conftest under importlib mode)."""
+
+    password: str = PASSWORD
+    secret: str = SECRET
+    enroll_patient: Callable[..., str] = enroll_patient
+
+
+@pytest.fixture(scope="session")
+def web() -> WebHelpers:
+    return WebHelpers()

@@ -2,48 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-
-def screening_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "age_years": 64,
-        "sex": "male",
-        "infection_type": "cap",
-        "sepsis_onset_at": (datetime.now(UTC) - timedelta(hours=10)).isoformat(),
-        "sofa_now": 7,
-        "neutrophils_per_mm3": 9000.0,
-        "weight_kg": 80.0,
-        "height_cm": 175.0,
-    }
-    body.update(overrides)
-    return body
-
-
-def enroll_via_api(login, ferritin: float = 6000.0, hla_dr: float | None = None, inv: str = "inv1") -> str:  # type: ignore[no-untyped-def]
-    """Screen, enter the baseline draw, classify, consent and randomize; returns the pseudonym."""
-    investigator, lab = login(inv), login("lab")
-    r = investigator.post("/api/screening", json=screening_body())
-    assert r.status_code == 200, r.text
-    pseudonym = r.json()["pseudonym"]
-    r = lab.post(
-        f"/api/patients/{pseudonym}/draws",
-        json={"study_day": 1, "ferritin_ng_ml": ferritin, "hla_dr_per_monocyte": hla_dr},
-    )
-    assert r.status_code == 200, r.text
-    assert investigator.post(f"/api/patients/{pseudonym}/classify").json()["enrolled"] is True
-    assert (
-        investigator.post(f"/api/patients/{pseudonym}/consent", json={"given_by": "relative"}).status_code
-        == 204
-    )
-    r = investigator.post(f"/api/patients/{pseudonym}/randomize")
-    assert r.status_code == 200, r.text
-    return pseudonym
-
-
-def test_patient_flow_through_the_api(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_patient_flow_through_the_api(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     inv, pharm = login("inv1"), login("pharm1")
     r = inv.post(
         f"/api/patients/{pseudonym}/crf/1",
@@ -64,8 +25,8 @@ def test_patient_flow_through_the_api(login) -> None:  # type: ignore[no-untyped
     ]
 
 
-def test_rejected_crf_changes_nothing(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_rejected_crf_changes_nothing(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     inv = login("inv1")
     assert inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 12}).status_code == 200
     bad = inv.post(f"/api/patients/{pseudonym}/crf/2", json={"gcs": 25, "reason": "typo"})
@@ -76,8 +37,8 @@ def test_rejected_crf_changes_nothing(login) -> None:  # type: ignore[no-untyped
     assert [(d["study_day"], d["inputs"]["gcs"]) for d in days] == [(2, 12)]
 
 
-def test_investigator_of_another_site_cannot_read_or_write(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_investigator_of_another_site_cannot_read_or_write(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     other, pharm2 = login("inv2"), login("pharm2")
     for r in (
         other.get(f"/api/patients/{pseudonym}/crf"),
@@ -93,8 +54,8 @@ def test_investigator_of_another_site_cannot_read_or_write(login) -> None:  # ty
     assert a == b
 
 
-def test_meddra_search_and_adverse_event(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_meddra_search_and_adverse_event(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     inv = login("inv1")
     terms = inv.get("/api/meddra?q=pneu").json()
     assert terms and all("pneu" in t["pt_name"].lower() or t["pt_code"] for t in terms)
@@ -124,8 +85,8 @@ def test_meddra_search_and_adverse_event(login) -> None:  # type: ignore[no-unty
     assert len(inv.get(f"/api/patients/{pseudonym}/adverse-events").json()) == 1
 
 
-def test_queries_lock_and_audit(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_queries_lock_and_audit(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     inv, mon, dm = login("inv1"), login("mon1"), login("dm")
     inv.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12})
     q = mon.post(
@@ -144,8 +105,8 @@ def test_queries_lock_and_audit(login) -> None:  # type: ignore[no-untyped-def]
     assert not any(e["table_name"] in {"dose_log", "randomization_slots", "unblindings"} for e in trail)
 
 
-def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login) -> None:  # type: ignore[no-untyped-def]
-    enroll_via_api(login)
+def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    api_enroll()
     arms = login("dsmb").get("/api/dsmb").json()
     assert sorted(a["arm"] for a in arms) == ["placebo", "precision"]
     assert sum(a["randomized"] for a in arms) == 1

@@ -3,10 +3,7 @@ rejected form changes nothing stored."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from test_api_flow import enroll_via_api
 
 PAGES = {
     "inv1": ["/dashboard", "/screening", "/ae", "/queries", "/bedside"],
@@ -17,12 +14,6 @@ PAGES = {
     "dsmb": ["/dsmb", "/bedside"],
     "admin": ["/admin/users", "/admin/sites", "/bedside"],
 }
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match is not None
-    return match.group(1)
 
 
 @pytest.mark.parametrize("username", list(PAGES))
@@ -44,7 +35,7 @@ def test_pages_of_other_roles_are_refused(login) -> None:  # type: ignore[no-unt
     assert login("dsmb").get("/admin/users").status_code == 403
 
 
-def test_screening_form_shows_messages_next_to_fields_and_stores_nothing(login) -> None:  # type: ignore[no-untyped-def]
+def test_screening_form_shows_messages_next_to_fields_and_stores_nothing(login, api_enroll, csrf_of) -> None:  # type: ignore[no-untyped-def]
     c = login("inv1")
     page = c.get("/screening")
     form = {"csrf_token": csrf_of(page.text), "age_years": "sixty", "sex": "", "sofa_now": "7"}
@@ -66,8 +57,8 @@ def test_live_eligibility_fragment(login) -> None:  # type: ignore[no-untyped-de
     assert "Not eligible" in r.text and "age below 18" in r.text and "Meningitis" in r.text
 
 
-def test_crf_page_rejects_bad_values_and_keeps_the_stored_day(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login)
+def test_crf_page_rejects_bad_values_and_keeps_the_stored_day(login, api_enroll, csrf_of) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
     c = login("inv1")
     page = c.get(f"/patients/{pseudonym}/crf/1")
     token = csrf_of(page.text)
@@ -90,8 +81,8 @@ def test_crf_page_rejects_bad_values_and_keeps_the_stored_day(login) -> None:  #
     assert [(d["study_day"], d["inputs"]["gcs"], d["sofa_total"]) for d in days] == [(1, 13, 2)]
 
 
-def test_pharmacist_page_shows_preparations_and_logs_a_dose(login) -> None:  # type: ignore[no-untyped-def]
-    pseudonym = enroll_via_api(login, ferritin=8000.0)
+def test_pharmacist_page_shows_preparations_and_logs_a_dose(login, api_enroll, csrf_of) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll(ferritin=8000.0)
     pharm = login("pharm1")
     page = pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=1")
     assert 'data-testid="preparations"' in page.text

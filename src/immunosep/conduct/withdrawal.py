@@ -6,8 +6,9 @@ their values are scrubbed from the audit trail and their audit key is destroyed
 digests). What remains: a :class:`~immunosep.store.models.Withdrawal` row (pseudonym, site, the used
 randomization slot, when, by whom) and the slot itself, still ``used`` so it is never given again.
 On SQLite the file is then compacted (:func:`compact`: ``VACUUM`` and a WAL checkpoint with
-``secure_delete`` on) so the values leave the file too; PostgreSQL is vacuumed (``VACUUM`` on the
-patient tables) to reclaim dead tuples.
+``secure_delete`` on) so the values leave the file too; on PostgreSQL ``VACUUM FULL`` rewrites the
+patient tables and the audit trail into new files, so dead tuples holding the values are not kept on disk
+(it locks those tables for the seconds the rewrite takes).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def compact(engine: Engine) -> None:
     else:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for model in (*PATIENT_TABLES, Patient, RandomizationSlot):
-                conn.execute(text(f"VACUUM {model.__tablename__}"))
-            conn.execute(text("VACUUM audit_log"))
+                conn.execute(text(f"VACUUM FULL {model.__tablename__}"))
+            conn.execute(text("VACUUM FULL audit_log"))
 
 
 def withdraw_and_erase(engine: Engine, actor: Actor, pseudonym: str) -> WithdrawalResult:

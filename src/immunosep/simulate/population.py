@@ -40,7 +40,7 @@ MALS, IMMUNOPARALYSIS, UNCLASSIFIED = "mals", "immunoparalysis", "unclassified"
 
 # Representative SOFA inputs for a cardiovascular score 0..4 (Vincent 1996 bands): MAP mmHg range and
 # the vasopressor given (ug/kg/min range). Scoring them back through clinical.sofa gives the score.
-_CARDIOVASCULAR_INPUTS: tuple[tuple[tuple[float, float], str | None, tuple[float, float]], ...] = (
+CARDIOVASCULAR_INPUTS: tuple[tuple[tuple[float, float], str | None, tuple[float, float]], ...] = (
     ((70.0, 95.0), None, (0.0, 0.0)),
     ((58.0, 69.0), None, (0.0, 0.0)),
     ((62.0, 80.0), "dobutamine_ug_kg_min", (2.5, 10.0)),
@@ -48,7 +48,7 @@ _CARDIOVASCULAR_INPUTS: tuple[tuple[tuple[float, float], str | None, tuple[float
     ((60.0, 78.0), "norepinephrine_ug_kg_min", (0.12, 0.60)),
 )
 # Glasgow coma scale range for a CNS score 0..4.
-_GCS_RANGE = ((15, 15), (13, 14), (10, 12), (6, 9), (3, 5))
+GCS_RANGE = ((15, 15), (13, 14), (10, 12), (6, 9), (3, 5))
 
 
 @dataclass(frozen=True)
@@ -252,15 +252,15 @@ def draw_baseline_sofa_inputs(
     cv_score = categorical_from_uniform(u["cv"], b.cardiovascular.score_probabilities)
     map_mmhg = np.empty(n)
     pressor = {"dobutamine_ug_kg_min": np.zeros(n), "norepinephrine_ug_kg_min": np.zeros(n)}
-    for score, ((map_lo, map_hi), drug, (dose_lo, dose_hi)) in enumerate(_CARDIOVASCULAR_INPUTS):
+    for score, ((map_lo, map_hi), drug, (dose_lo, dose_hi)) in enumerate(CARDIOVASCULAR_INPUTS):
         sel = cv_score == score
         k = int(sel.sum())
         map_mmhg[sel] = rng.uniform(map_lo, map_hi, k).round()
         if drug is not None:
             pressor[drug][sel] = rng.uniform(dose_lo, dose_hi, k).round(3)
     cns_score = categorical_from_uniform(u["cns"], b.cns.score_probabilities)
-    gcs_low = np.array([r[0] for r in _GCS_RANGE])[cns_score]
-    gcs_high = np.array([r[1] for r in _GCS_RANGE])[cns_score]
+    gcs_low = np.array([r[0] for r in GCS_RANGE])[cns_score]
+    gcs_high = np.array([r[1] for r in GCS_RANGE])[cns_score]
     gcs = rng.integers(gcs_low, gcs_high + 1).astype(np.float64)
     urine = np.where(cvvh, rng.uniform(20.0, 190.0, n), rng.uniform(600.0, 2800.0, n)).round()
     return {
@@ -390,6 +390,7 @@ class ScreenedPatient:
 
     reason: str
     stratum: str
+    biology: str
     ferritin_ng_ml: float
     hla_dr: float
     site: str
@@ -426,6 +427,7 @@ def draw_screening_log(
         ScreenedPatient(
             reason=str(reason[i]),
             stratum=str(strata[i]),
+            biology=str(biology[i]),
             ferritin_ng_ml=float(ferritin[i]),
             hla_dr=float(hla_dr[i]),
             site=str(site[i]),

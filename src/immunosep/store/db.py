@@ -65,6 +65,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if url.startswith("postgresql"):
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 40)
+            kwargs.setdefault("pool_timeout", 120)
             return create_engine(url, pool_pre_ping=True, **kwargs)
     except ArgumentError as exc:
         raise ImmunoSepError(f"cannot use database URL {url!r}: {exc}") from None
