@@ -1,117 +1,82 @@
-"""``immunosep demo``: the bedside examples of the README, run on the clinical engine.
+"""``immunosep demo``: a complete virtual trial on an embedded SQLite database, ending in the report.
 
-Until the full virtual trial exists, the demo classifies a patient, scores a SOFA day and computes a
-regimen exactly as the README shows, then scores a small table of virtual patient-days (drawn with
-``--seed``) with the vectorized kernel; the results are printed and written to ``--out``.
+The virtual patients (calibrated to the published trial) go through the real conduct services into a fresh
+``DIR/trial.db``: screening, the central lab's draws, classification, consent, randomization from the sealed
+lists, daily CRFs, every double-dummy injection, outcomes, adverse events and withdrawals; the data manager
+locks it; the analysis reads the locked database like a real one and writes ``DIR/datasets/``,
+``DIR/results.json`` and the reports (``report.html`` by arm for the DSMB, ``report_blinded.html`` pooled).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import typer
 
-from immunosep.clinical.sofa import SOFA_INPUT_COLUMNS, score_sofa_frame, sofa
-from immunosep.commands._output import _jsonable, console, print_json
-from immunosep.commands.bedside import classify_result, print_sofa, regimen_result
-from immunosep.protocol import default_protocol
+from immunosep.commands._output import console, print_json, print_table, progress_bars
+from immunosep.errors import ImmunoSepError
 
-DEMO_PATIENT_DAYS = 1000
+DEMO_SEED = 20251208
 
 
-def virtual_patient_days(n: int, seed: int) -> pd.DataFrame:
-    """``n`` plausible ICU patient-days with ~10 % of each measurement missing (for showing the kernel)."""
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(
-        {
-            "patient": rng.integers(1, n // 10 + 2, n),
-            "pao2_fio2_mmhg": rng.uniform(60, 480, n).round(0),
-            "ventilated": rng.random(n) < 0.6,
-            "platelets_1e3_ul": rng.lognormal(5.0, 0.6, n).clip(5, 900).round(0),
-            "bilirubin_mg_dl": rng.lognormal(0.2, 0.8, n).clip(0.1, 40).round(1),
-            "map_mmhg": rng.normal(72, 10, n).clip(35, 140).round(0),
-            "dopamine_ug_kg_min": np.where(rng.random(n) < 0.1, rng.uniform(1, 20, n).round(1), 0.0),
-            "dobutamine_ug_kg_min": np.where(rng.random(n) < 0.05, rng.uniform(1, 10, n).round(1), 0.0),
-            "epinephrine_ug_kg_min": np.where(rng.random(n) < 0.05, rng.uniform(0.01, 0.3, n).round(2), 0.0),
-            "norepinephrine_ug_kg_min": np.where(
-                rng.random(n) < 0.4, rng.uniform(0.01, 0.6, n).round(2), 0.0
-            ),
-            "gcs": rng.integers(3, 16, n).astype(float),
-            "creatinine_mg_dl": rng.lognormal(0.3, 0.6, n).clip(0.2, 15).round(2),
-            "urine_ml_day": rng.uniform(50, 3500, n).round(0),
-        }
-    )
-    for col in SOFA_INPUT_COLUMNS:
-        if col != "ventilated":
-            df.loc[rng.random(n) < 0.1, col] = np.nan
-    return df
+def fresh_sqlite(path: Path) -> str:
+    """The URL of a new, empty SQLite file at ``path`` (an old demo database and its WAL are removed)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        old = path.with_name(path.name + suffix)
+        if old.is_dir():
+            raise ImmunoSepError(f"{old} is a folder; give --out a folder without one named like that")
+        old.unlink(missing_ok=True)
+    return f"sqlite:///{path.resolve()}"
 
 
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--out", help="Directory for the demo's outputs."),
-    seed: int = typer.Option(20251208, "--seed", help="Seed of the virtual patient-days."),
+    out: Path = typer.Option(
+        Path("demo-output"), "--out", help="Folder for trial.db, the datasets and the report."
+    ),
+    seed: int = typer.Option(DEMO_SEED, "--seed", help="Seed of the virtual trial (same seed, same trial)."),
+    screened: int = typer.Option(
+        672, "--screened", help="Patients screened (published: 672, 281 randomized)."
+    ),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print the reports to PDF with headless Chromium."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Run the bedside examples (classify, SOFA, regimen) and score a table of virtual patient-days."""
-    p = default_protocol()
+    """Run a complete virtual trial into DIR/trial.db, lock it, analyse it and write the report."""
+    from immunosep.analysis import run_analysis
+    from immunosep.simulate.runner import run_virtual_trial
+    from immunosep.stats.formatting import format_p, format_pct
+
+    if screened < 1:
+        raise ImmunoSepError(f"--screened must be a positive whole number, got {screened}")
     out.mkdir(parents=True, exist_ok=True)
-
-    console.rule("immunosep classify --ferritin 5200 --hla-dr 3000 --json")
-    classified = classify_result(5200.0, 3000.0, p)
-    print_json(classified)
-
-    console.rule(
-        "immunosep sofa --pao2-fio2 280 --platelets 120 --bilirubin 2.6 --map 68 --gcs 13 --creatinine 1.9"
-    )
-    score = sofa(pao2_fio2_mmhg=280, platelets_1e3_ul=120, bilirubin=2.6, map_mmhg=68, gcs=13, creatinine=1.9)
-    print_sofa(score)
-
-    console.rule(
-        "immunosep regimen --stratum mals --arm precision --age 70 --weight-kg 80 --sex male --creatinine 3.1"
-    )
-    regimen = regimen_result(
-        stratum="mals",
-        arm="precision",
-        age=70,
-        weight_kg=80,
-        sex="male",
-        creatinine=3.1,
-        creatinine_unit="mg/dL",
-        height_cm=None,
-        weight_policy=None,
-        protocol=p,
-    )
-    console.print(f"creatinine clearance {regimen['creatinine_clearance_ml_min']:.1f} mL/min")
-    for item in regimen["items"]:
-        console.print(
-            f"  {item['route'].upper()}: {'dummy ' if item['dummy'] else ''}{item['drug']} {item['dose']:g} "
-            f"{item['unit']} every {item['interval_hours']} h{' (renal adjusted)' if item['renal_adjusted'] else ''}"
-        )
-
-    console.rule(f"immunosep sofa --input <{DEMO_PATIENT_DAYS} virtual patient-days> (seed {seed})")
-    days = virtual_patient_days(DEMO_PATIENT_DAYS, seed)
-    scored = score_sofa_frame(days)
-    scored.to_csv(out / "sofa_scored.csv", index=False)
-    console.print(
-        f"scored {len(scored)} patient-days: mean SOFA {scored['sofa_total'].mean():.2f}, "
-        f"{(scored['sofa_missing'] != '').mean():.1%} with a missing component -> {out / 'sofa_scored.csv'}"
-    )
-
-    summary = {
-        "classify": classified,
-        "sofa": {**asdict(score), "missing": list(score.missing)},
-        "regimen": regimen,
-        "virtual_patient_days": {
-            "rows": len(scored),
-            "seed": seed,
-            "mean_sofa_total": float(scored["sofa_total"].mean()),
-        },
-    }
-    (out / "bedside.json").write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")
-    console.print(f"[green]demo written to {out}[/green]")
+    url = fresh_sqlite(out / "trial.db")
+    with progress_bars() as update:
+        run = run_virtual_trial(url, seed=seed, n_screened=screened, progress=update)
+    with console.status("analysing the locked trial") as status:
+        summary = run_analysis(url, out, pdf=pdf, progress=lambda step: status.update(step))
+    summary["virtual_trial"] = run
+    if as_json:
+        print_json(summary)
+        return
+    rows: list[tuple[str, object]] = [
+        ("screened", run.screened),
+        (
+            "randomized",
+            f"{run.randomized} ({', '.join(f'{a} {n}' for a, n in run.randomized_by_arm.items())})",
+        ),
+        ("withdrew with removal of data", run.withdrawn),
+        ("analysed", summary["analysed"]),
+        ("daily CRFs / doses logged / draws", f"{run.crf_days} / {run.doses_logged} / {run.draws}"),
+        ("serious adverse events (SUSARs)", f"{run.adverse_events} ({run.susars})"),
+    ]
+    for arm, c in summary["primary"]["counts"].items():
+        share = format_pct(c["events"] / c["n"]) if c["n"] else "NA"
+        rows.append((f"primary endpoint, {arm}", f"{c['events']}/{c['n']} ({share}%)"))
+    comparison = summary["primary"]["comparison"]
+    if comparison:
+        rows.append(("primary endpoint P (Fisher)", format_p(comparison["test"]["p"])))
+    rows += [(f"report: {name}", path) for name, path in summary["reports"].items()]
+    rows += [("results", summary["results"]), ("database", str(out / "trial.db"))]
+    print_table(f"ImmunoSep virtual trial (seed {seed})", rows, ("", ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
+
+if TYPE_CHECKING:
+    from immunosep.simulate.runner import VirtualTrialRun
 
 simulate_app = typer.Typer(
     help="Virtual patients calibrated to the published trial: calibration, design by simulation, virtual trials.",
@@ -147,6 +151,56 @@ def design_command(
             f"(simulated power {ss['power']:.4f}, MC SE {ss['mcse']:.4f})"
         )
     console.print(f"{trials / elapsed:,.0f} trials/s ({elapsed:.1f} s, {result.blocks} blocks)")
+
+
+@simulate_app.command("trial")
+def trial_command(
+    db: str = typer.Option(
+        ...,
+        "--db",
+        help="Database URL of an empty database (sqlite:///trial.db or postgresql+psycopg://...).",
+    ),
+    seed: int = typer.Option(20251208, "--seed", help="Seed of the virtual patients and the sealed lists."),
+    screened: int = typer.Option(
+        672, "--screened", help="Patients screened (the published trial screened 672 and randomized 281)."
+    ),
+    protocol_file: Path | None = typer.Option(
+        None, "--protocol", help="Protocol TOML the trial runs under (default: ImmunoSep)."
+    ),
+    parameters: Path | None = typer.Option(
+        None, "--parameters", help="Model parameter TOML (default: the bundled calibration.toml)."
+    ),
+    no_lock: bool = typer.Option(False, "--no-lock", help="Leave the trial unlocked (for an interim look)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's counts as JSON."),
+) -> None:
+    """Run a whole virtual trial through the real conduct services into a database, then lock it."""
+    from immunosep.commands._output import progress_bars
+    from immunosep.simulate.model import load_parameters
+    from immunosep.simulate.runner import run_virtual_trial
+
+    _check_positive("screened", screened)
+    with progress_bars() as update:
+        run = run_virtual_trial(
+            db,
+            seed=seed,
+            n_screened=screened,
+            protocol_path=protocol_file,
+            params=load_parameters(parameters),
+            lock_at_end=not no_lock,
+            progress=update,
+        )
+    if as_json:
+        print_json(run)
+        return
+    print_run(run)
+
+
+def print_run(run: VirtualTrialRun) -> None:
+    """A virtual trial run as a small table (counts only; arms in aggregate)."""
+    from dataclasses import asdict
+
+    rows = [(k.replace("_", " "), v) for k, v in asdict(run).items() if k not in ("db_url", "seed")]
+    print_table("Virtual trial", rows, ("", "value"))
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,10 @@ class ScreeningInput:
     height_cm: float | None = None
     exclusions: Sequence[str] = field(default_factory=tuple)
     screened_at: datetime | None = None
+    #: Baseline severity scores recorded with the screening answers (the analysis reads them as
+    #: covariates: ADSL ``cci`` and ``apache2``); ``None`` = not recorded.
+    cci: int | None = None
+    apache2: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def _validate(session: Session, data: ScreeningInput) -> None:
         raise ImmunoSepError("weight must be between 20 and 400 kg", field="weight_kg")
     if data.sepsis_onset_at.tzinfo is None:
         raise ImmunoSepError("sepsis onset time needs a time zone (UTC)", field="sepsis_onset_at")
+    if data.cci is not None and not 0 <= data.cci <= 37:
+        raise ImmunoSepError("the Charlson comorbidity index is between 0 and 37", field="cci")
+    if data.apache2 is not None and not 0 <= data.apache2 <= 71:
+        raise ImmunoSepError("APACHE II is between 0 and 71", field="apache2")
 
 
 def screen(session: Session, actor: Actor, data: ScreeningInput) -> ScreeningResult:
@@ -130,6 +138,7 @@ def screen(session: Session, actor: Actor, data: ScreeningInput) -> ScreeningRes
         "neutrophils_per_mm3": data.neutrophils_per_mm3,
         "exclusions": sorted(data.exclusions),
     }
+    answers.update({k: v for k, v in (("cci", data.cci), ("apache2", data.apache2)) if v is not None})
     session.add_all(
         EligibilityAnswer(patient_id=patient.id, question=q, answer=json.dumps(a)) for q, a in answers.items()
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -27,13 +28,18 @@ def site_code(number: int) -> str:
 
 
 def protocol_of(session: Session) -> Protocol:
-    """The protocol the trial in this database runs under (parsed from the stored text)."""
+    """The protocol the trial in this database runs under (parsed from the stored text).
+
+    Parsed protocols are kept per SHA-256 of the text for the life of the process (they are frozen),
+    so a service call does not parse TOML again.
+    """
     t = trial(session)
-    cache = session.info.setdefault("protocol_cache", {})
-    if t.protocol_sha256 not in cache:
-        cache[t.protocol_sha256] = parse_protocol(t.protocol_text, source="trials.protocol_text")
-    protocol: Protocol = cache[t.protocol_sha256]
-    return protocol
+    return _parsed_protocol(t.protocol_sha256, t.protocol_text)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_protocol(sha256: str, text: str) -> Protocol:
+    return parse_protocol(text, source="trials.protocol_text")
 
 
 def _add_slots(session: Session, protocol: Protocol, seed: str, sites: list[Site], n_slots: int) -> int:

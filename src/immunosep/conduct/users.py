@@ -15,12 +15,19 @@ _HASHER = PasswordHasher()
 MIN_PASSWORD_LENGTH = 10
 
 
-def _new_user(session: Session, username: str, password: str, role: str, site_codes: list[str]) -> User:
+#: Stored instead of a hash for an account without a password: not an argon2 hash, so no password
+#: verifies against it (:func:`authenticate` treats it as a failed login).
+NO_PASSWORD = "!"
+
+
+def _new_user(
+    session: Session, username: str, password: str | None, role: str, site_codes: list[str]
+) -> User:
     if role not in ROLES:
         raise ImmunoSepError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", field="role")
     if not username.strip():
         raise ImmunoSepError("username must not be empty", field="username")
-    if len(password) < MIN_PASSWORD_LENGTH:
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise ImmunoSepError(
             f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
@@ -35,7 +42,7 @@ def _new_user(session: Session, username: str, password: str, role: str, site_co
         raise ImmunoSepError(f"a {role} works across sites; give no site", field="site")
     user = User(
         username=username,
-        password_hash=_HASHER.hash(password),
+        password_hash=NO_PASSWORD if password is None else _HASHER.hash(password),
         role=role,
         site_id=sites[0].id if role in SITE_ROLES else None,
     )
@@ -50,11 +57,14 @@ def create_user(
     session: Session,
     actor: Actor | None,
     username: str,
-    password: str,
+    password: str | None,
     role: str,
     site_code: str | list[str] | None = None,
 ) -> User:
     """Create an account (admins only; ``actor=None`` is the bootstrap from the command line).
+
+    ``password=None`` creates an account nobody can log in to (the staff of a virtual trial, whose
+    actions are the runner's): it is stored as :data:`NO_PASSWORD`, which no password verifies against.
 
     ``site_code`` is the home site of an investigator or pharmacist, or the list of a monitor's sites.
     """

@@ -16,7 +16,7 @@ from immunosep.clinical.sofa_endpoint import SofaDecrease, sofa_decrease
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import ModelParameters, categorical
-from immunosep.simulate.population import Baseline, draw_baseline, draw_enrolled, trial_sites
+from immunosep.simulate.population import Baseline, Enrolled, draw_baseline, draw_enrolled, trial_sites
 from immunosep.simulate.trajectories import (
     AdverseEvent,
     BiomarkerDraws,
@@ -87,12 +87,30 @@ def simulate_trial(
     """Simulate every randomized patient of one trial with the full model."""
     check_model_protocol(protocol)
     enrolled = draw_enrolled(rng, 1, n_randomized, params, protocol)
-    strata = enrolled.stratum
     arms = allocate_arms(rng, n_randomized, protocol)
-    outcome_strata, effective_arms = effective_treatment(enrolled.biology, strata, arms)
     site_table = trial_sites(params, protocol)
     sites = np.array(site_table.codes)[categorical(rng, site_table.weights, n_randomized)]
     baseline = draw_baseline(rng, enrolled, params, protocol, full=True)
+    return simulate_course(rng, enrolled, arms, sites, baseline, params, protocol)
+
+
+def simulate_course(
+    rng: np.random.Generator,
+    enrolled: Enrolled,
+    arms: npt.NDArray[np.str_],
+    sites: npt.NDArray[np.str_],
+    baseline: Baseline,
+    params: ModelParameters,
+    protocol: Protocol,
+) -> VirtualTrial:
+    """Everything after randomization of patients already enrolled and allocated: daily SOFA, death,
+    discharge, withdrawal, infection state, biomarker draws, SIDF reversal and serious AEs.
+
+    :func:`simulate_trial` allocates with :func:`allocate_arms`; the trial runner passes the arms the
+    real sealed lists gave, read back by the pharmacist.
+    """
+    strata = enrolled.stratum
+    outcome_strata, effective_arms = effective_treatment(enrolled.biology, strata, arms)
     outcomes = draw_outcomes(
         rng, outcome_strata, effective_arms, baseline.sofa_total, params, protocol, allocated_arms=arms
     )

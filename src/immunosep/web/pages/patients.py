@@ -309,8 +309,12 @@ def crf_form(
     stored = next((r for r in daily_records(db, actor, pseudonym) if r.study_day == study_day), None)
     values: dict[str, Any] = {}
     if stored is not None:
-        values = {k: v for k, v in asdict(stored.inputs).items() if v is not None and v is not False}
-        values.update({k: "on" for k, v in asdict(stored.inputs).items() if v is True})
+        # As the form would send them (strings, "on" for ticked boxes), so the live score starts right.
+        values = {
+            k: "on" if v is True else str(v)
+            for k, v in asdict(stored.inputs).items()
+            if v is not None and v is not False
+        }
     return _crf_page(
         request, actor, db, pseudonym, study_day, values, FormErrors(), existing=stored is not None
     )

@@ -1,0 +1,554 @@
+"""Web API under load: daily CRF writes and dashboard reads from 50 concurrent clients, SQLite and PostgreSQL.
+
+For each backend: a fresh trial database with ``--sites`` sites and one investigator account per client,
+``--patients-per-site`` patients enrolled through the API (screening, central-lab draw, classification,
+consent, randomization), then ``immunosep serve`` in a separate process on 127.0.0.1 (a free port, plain
+HTTP with ``--insecure-cookies``). This process drives it with ``--clients`` logged-in clients (httpx, one
+keep-alive connection and one session each, spread over the sites):
+
+* open loop: Poisson arrivals at ``--rate`` requests/s for ``--seconds`` (after a ``--warmup``), each
+  request a daily CRF write (``POST /api/patients/{p}/crf/{day}``, new patient-days while any are left,
+  then corrections with a reason) with probability ``--write-fraction``, else the site dashboard
+  (``GET /dashboard``: the worklist of every patient of the site, rendered). Latency runs from the
+  *scheduled* send time, so a server that falls behind is charged for the queueing it causes;
+* the baseline, in the same run and under the same load: ``GET /openapi.json`` (the cached schema: the
+  server's HTTP stack and middleware without the database). CRF and dashboard p50 are also reported as
+  ratios to the baseline's p50, so the numbers compare across machines;
+* closed loop (``--closed-seconds``, 0 skips): every client sends back to back; maximum throughput.
+
+Target (issue): p99 under 100 ms at 200 requests/s. The server's CPU time per request (from /proc) is
+printed too; the client runs on the same machine and competes for the same cores.
+
+    .venv/bin/python benchmarks/bench_web.py [--backends sqlite postgres] [--seconds 15] [--rate 200]
+        [--clients 50] [--pg-url URL] [--strict]
+
+Exits 1 on a missed target only with ``--strict``; always exits 1 if the server cannot be started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from immunosep.conduct.crf import MAX_STUDY_DAY
+from immunosep.conduct.users import create_user
+from immunosep.store.db import init_db, make_engine, session_scope
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+HOST = "127.0.0.1"  # loopback only: nothing here ever talks to another machine
+PASSWORD = "benchmark password, not secret"
+TARGET_P99_MS = 100.0
+TARGET_RATE = 200.0
+REQUEST_TIMEOUT_S = 10.0
+DRAIN_S = 10.0  # an open-loop phase stops sending this long after its last scheduled request
+MAX_REQUESTS_PER_PHASE = 200_000
+SERVER_START_TIMEOUT_S = 60.0
+
+
+# -- database and server --------------------------------------------------------------------------------
+@contextmanager
+def scratch_database(backend: str, pg_url: str) -> Iterator[str]:
+    """The URL of an empty database of ``backend`` that is removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench_web.db'}"
+        return
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    name = f"immunosep_bench_web_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def site_codes(n: int) -> list[str]:
+    return [f"S{i:02d}" for i in range(1, n + 1)]
+
+
+def prepare(url: str, sites: int, patients_per_site: int, clients: int) -> list[tuple[str, str]]:
+    """Seed the trial and the accounts; returns (username, site) of each client's investigator."""
+    init_db(url, sites=sites, seed="bench-web", slots_per_site=patients_per_site + 20)
+    codes = site_codes(sites)
+    accounts = [(f"inv{i:03d}", codes[i % sites]) for i in range(clients)]
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            for username, site in accounts:
+                create_user(s, None, username, PASSWORD, "investigator", site)
+            create_user(s, None, "lab", PASSWORD, "lab")
+    finally:
+        engine.dispose()
+    return accounts
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(url: str, port: int) -> list[str]:
+    """``immunosep serve`` of this virtual environment (the console script, else through the interpreter)."""
+    args = ["serve", "--db", url, "--host", HOST, "--port", str(port), "--insecure-cookies"]
+    script = Path(sys.executable).with_name("immunosep")
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-c", "import sys; from immunosep.cli import main; sys.exit(main())", *args]
+
+
+@contextmanager
+def running_server(url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+    """Start the server, wait until it answers; yields (base URL, pid) and always stops it."""
+    port = free_port()
+    env = {**os.environ, "IMMUNOSEP_SECRET_KEY": secrets.token_urlsafe(48)}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            server_command(url, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+        try:
+            base = f"http://{HOST}:{port}"
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            with httpx.Client(base_url=base, trust_env=False, timeout=2.0) as probe:
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the server exited with {proc.returncode}:\n{_tail(log_path)}")
+                    try:
+                        if probe.get("/openapi.json").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"the server did not answer within {SERVER_START_TIMEOUT_S:.0f} s")
+                    time.sleep(0.1)
+            yield base, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# -- clients --------------------------------------------------------------------------------------------
+@dataclass
+class Client:
+    http: httpx.AsyncClient
+    csrf: str
+    site: str
+
+
+class Slots:
+    """Patient-days to write per site: every new (patient, day) once, then corrections (with a reason)."""
+
+    def __init__(self, patients: dict[str, list[str]]) -> None:
+        self._iters: dict[str, Iterator[tuple[str, int, str]]] = {}
+        for site, names in patients.items():
+            days = [(p, d) for d in range(1, MAX_STUDY_DAY + 1) for p in names]
+            new = ((p, d, "") for p, d in days)
+            corrections = ((p, d, "benchmark correction") for p, d in itertools.cycle(days))
+            self._iters[site] = itertools.chain(new, corrections)
+
+    def take(self, site: str) -> tuple[str, int, str]:
+        return next(self._iters[site])
+
+
+def crf_body(rng: random.Random) -> dict[str, Any]:
+    return {
+        "weight_kg": round(rng.uniform(55, 110), 1),
+        "pao2_fio2_mmhg": round(rng.uniform(80, 450)),
+        "ventilated": rng.random() < 0.4,
+        "platelets_1e3_ul": round(rng.uniform(20, 350)),
+        "bilirubin": round(rng.uniform(0.3, 6), 1),
+        "map_mmhg": round(rng.uniform(55, 95)),
+        "norepinephrine_ug_kg_min": round(rng.uniform(0, 0.4), 2) if rng.random() < 0.4 else None,
+        "gcs": rng.randint(6, 15),
+        "creatinine": round(rng.uniform(0.5, 4.5), 1),
+        "urine_ml_day": round(rng.uniform(200, 2500)),
+        "mechanical_ventilation": rng.random() < 0.4,
+        "vasopressors": rng.random() < 0.4,
+    }
+
+
+def screening_body(rng: random.Random) -> dict[str, Any]:
+    return {
+        "age_years": rng.randint(30, 85),
+        "sex": rng.choice(("male", "female")),
+        "infection_type": "cap",
+        "sepsis_onset_at": (datetime.now(UTC) - timedelta(hours=10)).isoformat(),
+        "sofa_now": rng.randint(4, 12),
+        "neutrophils_per_mm3": 9000.0,
+        "weight_kg": 80.0,
+        "height_cm": 175.0,
+    }
+
+
+def new_http(base: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base,
+        trust_env=False,  # no proxies from the environment: straight to loopback
+        timeout=REQUEST_TIMEOUT_S,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    )
+
+
+async def log_in(base: str, username: str, site: str) -> Client:
+    http = new_http(base)
+    r = await http.post("/api/login", json={"username": username, "password": PASSWORD})
+    if r.status_code != 200:
+        await http.aclose()
+        raise RuntimeError(f"login of {username} failed: {r.status_code} {r.text[:200]}")
+    return Client(http, r.json()["csrf_token"], site)
+
+
+async def _post(c: Client, url: str, body: dict[str, Any] | None = None) -> Any:
+    r = await c.http.post(url, json=body, headers={"X-CSRF-Token": c.csrf})
+    if r.status_code not in (200, 204):
+        raise RuntimeError(f"POST {url}: {r.status_code} {r.text[:300]}")
+    return r.json() if r.status_code == 200 else None
+
+
+async def enroll_site(inv: Client, lab: Client, n: int, rng: random.Random) -> list[str]:
+    """Screen, draw, classify, consent and randomize ``n`` patients at the investigator's site."""
+    names: list[str] = []
+    for _ in range(n):
+        pseudonym = (await _post(inv, "/api/screening", screening_body(rng)))["pseudonym"]
+        draw = {"study_day": 1, "ferritin_ng_ml": 6000.0, "hla_dr_per_monocyte": None}
+        await _post(lab, f"/api/patients/{pseudonym}/draws", draw)
+        if not (await _post(inv, f"/api/patients/{pseudonym}/classify"))["enrolled"]:
+            raise RuntimeError(f"{pseudonym} was not enrolled")
+        await _post(inv, f"/api/patients/{pseudonym}/consent", {"given_by": "relative"})
+        await _post(inv, f"/api/patients/{pseudonym}/randomize")
+        names.append(pseudonym)
+    return names
+
+
+# -- load -----------------------------------------------------------------------------------------------
+@dataclass
+class Phase:
+    """The samples of one phase: per request (kind, scheduled, sent, done, status); status 0 = no answer."""
+
+    name: str
+    samples: list[tuple[str, float, float, float, int]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    dropped: int = 0
+    server_cpu_s: float | None = None
+    client_cpu_s: float = 0.0
+
+
+class Workload:
+    def __init__(self, clients: list[Client], slots: Slots, write_fraction: float, seed: int) -> None:
+        self.clients = clients
+        self.slots = slots
+        self.write_fraction = write_fraction
+        self.rng = random.Random(seed)
+
+    def pick(self, mix: bool) -> str:
+        if not mix:
+            return "baseline"
+        return "crf" if self.rng.random() < self.write_fraction else "dashboard"
+
+    async def send(self, c: Client, kind: str) -> int:
+        try:
+            if kind == "crf":
+                pseudonym, day, reason = self.slots.take(c.site)
+                body = {**crf_body(self.rng), "reason": reason}
+                r = await c.http.post(
+                    f"/api/patients/{pseudonym}/crf/{day}", json=body, headers={"X-CSRF-Token": c.csrf}
+                )
+            elif kind == "dashboard":
+                r = await c.http.get("/dashboard")
+            else:
+                r = await c.http.get("/openapi.json")
+        except httpx.HTTPError:
+            return 0
+        return r.status_code
+
+
+async def open_loop(w: Workload, name: str, rate: float, seconds: float, mix: bool, pid: int) -> Phase:
+    """Poisson arrivals at ``rate`` for ``seconds``, dealt round-robin to the clients."""
+    arrivals: list[float] = []
+    t = 0.0
+    while len(arrivals) < MAX_REQUESTS_PER_PHASE:
+        t += w.rng.expovariate(rate)
+        if t >= seconds:
+            break
+        arrivals.append(t)
+    plans: list[list[tuple[float, str]]] = [[] for _ in w.clients]
+    for j, at in enumerate(arrivals):
+        plans[j % len(w.clients)].append((at, w.pick(mix)))
+    phase = Phase(name)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.1
+    stop_at = t0 + seconds + DRAIN_S
+
+    async def run(c: Client, plan: list[tuple[float, str]]) -> None:
+        for k, (at, kind) in enumerate(plan):
+            delay = t0 + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent = loop.time()
+            if sent > stop_at:
+                phase.dropped += len(plan) - k
+                return
+            status = await w.send(c, kind)
+            phase.samples.append((kind, t0 + at, sent, loop.time(), status))
+
+    await _measure(
+        phase, pid, lambda: asyncio.gather(*(run(c, p) for c, p in zip(w.clients, plans, strict=True)))
+    )
+    phase.elapsed_s = max([s[3] for s in phase.samples], default=t0) - t0
+    return phase
+
+
+async def closed_loop(w: Workload, name: str, seconds: float, mix: bool, pid: int) -> Phase:
+    """Every client sends its next request as soon as the last one is answered, for ``seconds``."""
+    phase = Phase(name)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    end = t0 + seconds
+    budget = MAX_REQUESTS_PER_PHASE // max(1, len(w.clients))
+
+    async def run(c: Client) -> None:
+        for _ in range(budget):
+            sent = loop.time()
+            if sent >= end:
+                return
+            kind = w.pick(mix)
+            status = await w.send(c, kind)
+            phase.samples.append((kind, sent, sent, loop.time(), status))
+
+    await _measure(phase, pid, lambda: asyncio.gather(*(run(c) for c in w.clients)))
+    phase.elapsed_s = max([s[3] for s in phase.samples], default=t0) - t0
+    return phase
+
+
+async def _measure(phase: Phase, pid: int, make: Any) -> None:
+    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    await make()
+    cpu1 = cpu_seconds(pid)
+    phase.client_cpu_s = time.process_time() - client0
+    phase.server_cpu_s = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+
+
+# -- one backend ----------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    phase: str
+    kind: str
+    n: int
+    errors: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    p99_sent_ms: float
+    server_ms_per_req: float | None
+    client_ms_per_req: float
+
+
+def summarize(phase: Phase, kinds: tuple[str, ...]) -> list[Row]:
+    rows = []
+    n_all = len(phase.samples)
+    for kind in (*kinds, "all") if len(kinds) > 1 else kinds:
+        sel = [s for s in phase.samples if kind in ("all", s[0])]
+        if not sel:
+            continue
+        lat = np.array([s[3] - s[1] for s in sel]) * 1e3
+        lat_sent = np.array([s[3] - s[2] for s in sel]) * 1e3
+        errors = sum(1 for s in sel if not 200 <= s[4] < 300) + (phase.dropped if kind == "all" else 0)
+        per_req = None if phase.server_cpu_s is None else phase.server_cpu_s / max(1, n_all) * 1e3
+        rows.append(
+            Row(
+                phase=phase.name,
+                kind=kind,
+                n=len(sel),
+                errors=errors,
+                rate=len(sel) / phase.elapsed_s if phase.elapsed_s > 0 else 0.0,
+                p50_ms=float(np.percentile(lat, 50)),
+                p99_ms=float(np.percentile(lat, 99)),
+                p99_sent_ms=float(np.percentile(lat_sent, 99)),
+                server_ms_per_req=per_req if kind == "all" or len(kinds) == 1 else None,
+                client_ms_per_req=phase.client_cpu_s / max(1, n_all) * 1e3,
+            )
+        )
+    return rows
+
+
+async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> list[Row]:
+    accounts = prepare(url, args.sites, args.patients_per_site, args.clients)
+    rng = random.Random(args.seed)
+    rows: list[Row] = []
+    with running_server(url, log_path) as (base, pid):
+        clients: list[Client] = []
+        try:
+            # one login at a time per two cores' worth of argon2: a few in flight at once
+            for k in range(0, len(accounts), 4):
+                batch = accounts[k : k + 4]
+                clients += await asyncio.gather(*(log_in(base, u, s) for u, s in batch))
+            lab = await log_in(base, "lab", "")
+            clients.append(lab)
+            codes = site_codes(args.sites)
+            first_of = {site: next(c for c in clients if c.site == site) for site in codes}
+            t_enroll = time.perf_counter()
+            enrolled = await asyncio.gather(
+                *(
+                    enroll_site(first_of[site], lab, args.patients_per_site, random.Random(rng.random()))
+                    for site in codes
+                )
+            )
+            n_enrolled = sum(len(e) for e in enrolled)
+            print(
+                f"  {n_enrolled} patients enrolled through the API in {time.perf_counter() - t_enroll:.1f} s; "
+                f"{args.clients} investigators logged in",
+                flush=True,
+            )
+            clients.remove(lab)
+            w = Workload(
+                clients, Slots(dict(zip(codes, enrolled, strict=True))), args.write_fraction, args.seed
+            )
+            if args.warmup > 0:
+                await open_loop(w, "warm-up", args.rate, args.warmup, True, pid)
+            label = f"open {args.rate:g}/s"
+            base_phase = await open_loop(w, label, args.rate, args.seconds, False, pid)
+            rows += summarize(base_phase, ("baseline",))
+            mix_phase = await open_loop(w, label, args.rate, args.seconds, True, pid)
+            rows += summarize(mix_phase, ("crf", "dashboard"))
+            if args.closed_seconds > 0:
+                closed = f"closed {args.clients} cl."
+                rows += summarize(
+                    await closed_loop(w, closed, args.closed_seconds, False, pid), ("baseline",)
+                )
+                rows += summarize(
+                    await closed_loop(w, closed, args.closed_seconds, True, pid), ("crf", "dashboard")
+                )
+        finally:
+            await asyncio.gather(*(c.http.aclose() for c in clients), return_exceptions=True)
+    return rows
+
+
+# -- report ---------------------------------------------------------------------------------------------
+def print_table(table: dict[str, list[Row]]) -> None:
+    print()
+    print(
+        f"{'backend':<10} {'phase':<15} {'kind':<9} {'requests':>8} {'errors':>6} {'req/s':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'p99 sent':>8} {'p50/base':>8} {'srv CPU ms/req':>14} {'cli CPU':>7}"
+    )
+    for backend, rows in table.items():
+        base = {r.phase: r.p50_ms for r in rows if r.kind == "baseline"}
+        for r in rows:
+            ratio = (
+                f"{r.p50_ms / base[r.phase]:8.1f}" if r.phase in base and r.kind != "baseline" else " " * 8
+            )
+            cpu = f"{r.server_ms_per_req:14.2f}" if r.server_ms_per_req is not None else " " * 14
+            print(
+                f"{backend:<10} {r.phase:<15} {r.kind:<9} {r.n:8d} {r.errors:6d} {r.rate:7.1f} "
+                f"{r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.p99_sent_ms:8.1f} {ratio} {cpu} {r.client_ms_per_req:7.2f}"
+            )
+    print(
+        "latency from the scheduled send time; 'p99 sent' from the actual send; p50/base = p50 over the "
+        "baseline's (GET /openapi.json) in the same load pattern; CPU per request over the whole phase"
+    )
+
+
+def check_targets(table: dict[str, list[Row]], rate: float) -> bool:
+    ok = True
+    for backend, rows in table.items():
+        mix = next(r for r in rows if r.kind == "all" and r.phase.startswith("open"))
+        met = mix.p99_ms < TARGET_P99_MS and mix.rate >= 0.95 * rate and mix.errors == 0
+        ok = ok and met
+        print(
+            f"target {backend}: p99 {mix.p99_ms:.1f} ms (< {TARGET_P99_MS:.0f}) at {mix.rate:.1f} req/s "
+            f"achieved of {rate:g} offered, {mix.errors} errors: {'PASS' if met else 'MISS'}"
+        )
+    if rate < TARGET_RATE:
+        print(f"note: offered {rate:g} req/s is below the target's {TARGET_RATE:g} req/s")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Latencies in ms; see the module docstring for the method.",
+    )
+    parser.add_argument(
+        "--backends", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"]
+    )
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured open-loop phase")
+    parser.add_argument("--warmup", type=float, default=3.0, help="open-loop warm-up before measuring")
+    parser.add_argument("--closed-seconds", type=float, default=8.0, help="closed-loop phases (0 = skip)")
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="offered requests per second")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--sites", type=int, default=4)
+    parser.add_argument("--patients-per-site", type=int, default=15)
+    parser.add_argument("--write-fraction", type=float, default=0.5, help="share of CRF writes in the mix")
+    parser.add_argument("--seed", type=int, default=20251208)
+    parser.add_argument("--pg-url", default=os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    args = parser.parse_args()
+    if not (0 < args.seconds <= 600 and 0 <= args.warmup <= 600 and 0 <= args.closed_seconds <= 600):
+        parser.error("phases must be at most 600 s")
+    if not (0 < args.rate <= 5000 and 1 <= args.clients <= 1000 and 1 <= args.sites <= args.clients):
+        parser.error("need 0 < rate <= 5000, 1 <= clients <= 1000 and 1 <= sites <= clients")
+
+    table: dict[str, list[Row]] = {}
+    for backend in args.backends:
+        print(
+            f"{backend}: {args.clients} clients, {args.sites} sites, {args.patients_per_site} patients/site",
+            flush=True,
+        )
+        with scratch_database(backend, args.pg_url) as url, tempfile.TemporaryDirectory() as tmp:
+            log_path = (
+                args.server_log.with_suffix(f".{backend}.log")
+                if args.server_log
+                else Path(tmp) / "server.log"
+            )
+            table[backend] = asyncio.run(bench_backend(url, args, log_path))
+    print_table(table)
+    met = check_targets(table, args.rate)
+    sys.stdout.flush()
+    return 1 if args.strict and not met else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""The virtual trial runner: virtual patients driven through the real conduct services into a real database.
+
+Nothing here writes a table directly. Every patient of a drawn screening log is screened by the
+investigator of their site, the central lab enters the baseline draw, the investigator classifies, takes
+consent and randomizes from the sealed lists; the site's unblinded pharmacist reads the allocation (the only
+way the runner learns an arm) and the course of the randomized patients is then drawn by the calibrated
+model (:func:`immunosep.simulate.cohort.simulate_course`) for those arms. Day by day the investigator enters
+the CRF (inputs that the trial's SOFA code scores to the model's SOFA; checked for every day), the
+pharmacist prepares and logs every IV and SC injection of the double dummy with the renal adjustment of
+the day, the lab enters the protocol draws; then outcomes, serious adverse events (MedDRA-coded, SUSARs
+flagged by the service) and withdrawals with removal of data. Finally the data manager locks every patient
+and the trial, so the database is what a real trial hands to its statistician.
+
+Times run on a virtual calendar (recruitment from :data:`RECRUITMENT_START` over
+:data:`RECRUITMENT_DAYS`): sepsis onset, screening, consent, draws and doses carry their virtual times; the
+audit trail's own timestamps are the wall clock of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine
+
+from immunosep.conduct import (
+    adverse_events,
+    biospecimens,
+    classification,
+    crf,
+    dosing,
+    lock,
+    outcomes,
+    randomization,
+    screening,
+    withdrawal,
+)
+from immunosep.conduct.access import Actor, actor_for
+from immunosep.conduct.meddra import demo_meddra
+from immunosep.conduct.users import create_user
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
+from immunosep.simulate.cohort import VirtualTrial, check_model_protocol, simulate_course
+from immunosep.simulate.daily_inputs import ORGANS, baseline_inputs, inputs_for_scores, split_total
+from immunosep.simulate.model import ModelParameters, default_parameters
+from immunosep.simulate.population import (
+    MALS,
+    Enrolled,
+    ScreenedPatient,
+    draw_baseline,
+    draw_screening_log,
+)
+from immunosep.store.db import init_db, make_engine, session_scope
+
+#: Virtual calendar: first sepsis onset, and the span over which screened patients arrive (days).
+RECRUITMENT_START = datetime(2021, 4, 1, tzinfo=UTC)
+RECRUITMENT_DAYS = 900
+#: Share of scheduled injections logged as missed (with a reason), and of serious AEs unexpected.
+MISSED_DOSE_FRACTION = 0.01
+UNEXPECTED_AE_FRACTION = 0.05
+MISSED_DOSE_REASONS = ("patient off the unit for imaging", "line occluded, dose not given")
+#: Default number of screened patients: the published CONSORT flow (672 screened, 281 randomized).
+PUBLISHED_SCREENED = 672
+
+#: ``progress(stage, done, total)``; ``total`` is the stage's size.
+Progress = Callable[[str, int, int], None]
+
+_EXCLUSION_CODES = {
+    "abdominal_infection",
+    "urinary_tract_infection",
+    "meningitis",
+    "skin_infection",
+    "stage_iv_malignancy",
+    "do_not_resuscitate",
+    "contaminant_bacteremia",
+}
+
+
+@dataclass(frozen=True)
+class VirtualTrialRun:
+    """What a run put into the database (counts; the arms only in aggregate)."""
+
+    db_url: str
+    seed: int
+    screened: int
+    eligible: int
+    randomized: int
+    randomized_by_arm: dict[str, int]
+    withdrawn: int
+    crf_days: int
+    doses_logged: int
+    draws: int
+    adverse_events: int
+    susars: int
+    locked: bool
+
+
+@dataclass
+class _Staff:
+    investigator: dict[str, Actor]
+    pharmacist: dict[str, Actor]
+    lab: Actor
+    data_manager: Actor
+
+
+@dataclass(frozen=True)
+class _Randomized:
+    """A randomized patient: index in the screening log, pseudonym, site, arm (read by the pharmacist)."""
+
+    log_index: int
+    pseudonym: str
+    site: str
+    stratum: str
+    arm: str
+
+
+def _create_staff(engine: Engine, site_codes: list[str]) -> _Staff:
+    """One investigator and one pharmacist per site, a central lab and a data manager.
+
+    The accounts have no password (nobody logs in as virtual staff); their actions are audited as theirs.
+    """
+    names: dict[str, tuple[str, str | None]] = {}
+    for code in site_codes:
+        names[f"investigator.{code.lower()}"] = ("investigator", code)
+        names[f"pharmacist.{code.lower()}"] = ("pharmacist", code)
+    names["central.lab"] = ("lab", None)
+    names["data.manager"] = ("data_manager", None)
+    actors: dict[str, Actor] = {}
+    with session_scope(engine) as s:
+        for username, (role, site) in names.items():
+            user = create_user(s, None, username, None, role, site)
+            actors[username] = actor_for(s, user)
+    return _Staff(
+        investigator={c: actors[f"investigator.{c.lower()}"] for c in site_codes},
+        pharmacist={c: actors[f"pharmacist.{c.lower()}"] for c in site_codes},
+        lab=actors["central.lab"],
+        data_manager=actors["data.manager"],
+    )
+
+
+def _screening_input(
+    patient: ScreenedPatient,
+    baseline: dict[str, np.ndarray],
+    i: int,
+    onset: datetime,
+    screened_at: datetime,
+    protocol: Protocol,
+) -> screening.ScreeningInput:
+    """The investigator's screening answers for screened patient ``i`` (its exclusion reason built in)."""
+    infection = str(baseline["infection"][i])
+    if infection not in protocol.eligibility.infection_types:
+        infection = protocol.eligibility.infection_types[0]
+    if patient.reason == "sars_cov2_without_mals":
+        infection = "sars_cov2_pneumonia"
+    elif infection in protocol.eligibility.infections_requiring_mals and patient.stratum != MALS:
+        infection = protocol.eligibility.infection_types[0]
+    enrolled = patient.reason in ("", "consent_refused")
+    return screening.ScreeningInput(
+        age_years=int(baseline["age_years"][i]) if enrolled else int(patient.age_years),
+        sex=str(baseline["sex"][i]),
+        infection_type=infection,
+        sepsis_onset_at=onset,
+        sofa_now=max(int(baseline["sofa_total"][i]), protocol.eligibility.min_sofa),
+        neutrophils_per_mm3=900.0 if patient.reason == "neutropenia" else 11000.0,
+        weight_kg=float(baseline["weight_kg"][i]),
+        height_cm=float(baseline["height_cm"][i]),
+        exclusions=(patient.reason,) if patient.reason in _EXCLUSION_CODES else (),
+        screened_at=screened_at,
+        cci=int(baseline["charlson"][i]),
+        apache2=int(baseline["apache2"][i]),
+    )
+
+
+def run_virtual_trial(
+    db_url: str,
+    *,
+    seed: int,
+    n_screened: int = PUBLISHED_SCREENED,
+    protocol_path: str | Path | None = None,
+    params: ModelParameters | None = None,
+    lock_at_end: bool = True,
+    progress: Progress | None = None,
+) -> VirtualTrialRun:
+    """Run a whole virtual trial into the empty database ``db_url`` (created and seeded here).
+
+    ``seed`` drives the virtual patients and the sealed randomization lists, so a run is reproducible.
+    """
+    if n_screened < 1:
+        raise ImmunoSepError("a virtual trial needs at least one screened patient (--screened)")
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    params = params or default_parameters()
+    init = init_db(db_url, protocol_path, seed=f"virtual-trial-{seed}")
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as s:
+            from immunosep.conduct.sites import protocol_of
+
+            protocol = protocol_of(s)
+        check_model_protocol(protocol)
+        staff = _create_staff(engine, list(init.site_codes))
+        rng = np.random.default_rng(seed)
+        chores = np.random.default_rng([seed, 1])  # missed doses, CRF values: apart from the model's stream
+        log = draw_screening_log(rng, n_screened, params, protocol)
+        known_sites = set(init.site_codes)
+        log = [p if p.site in known_sites else _on_site(p, init.site_codes, rng) for p in log]
+        everyone = Enrolled(
+            biology=np.array([p.biology for p in log]),
+            stratum=np.array([p.stratum for p in log]),
+            ferritin_ng_ml=np.array([p.ferritin_ng_ml for p in log]),
+            hla_dr=np.array([p.hla_dr for p in log]),
+        )
+        baseline = draw_baseline(rng, everyone, params, protocol, full=True)
+        hours_to_dose = np.clip(
+            np.asarray(baseline.columns["hours_onset_to_drug"], dtype=np.float64),
+            2.0,
+            protocol.treatment.first_dose_max_hours_after_onset - 1.0,
+        )
+        onsets = sorted(rng.uniform(0, RECRUITMENT_DAYS * 24.0, len(log)))
+        randomized = _enrol(engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick)
+        idx = np.array([r.log_index for r in randomized], dtype=np.int64)
+        arms = np.array([r.arm for r in randomized])
+        course = simulate_course(
+            rng,
+            Enrolled(
+                biology=everyone.biology[idx],
+                stratum=np.array([r.stratum for r in randomized]),
+                ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
+                hla_dr=everyone.hla_dr[idx],
+            ),
+            arms,
+            np.array([r.site for r in randomized]),
+            _subset(baseline, idx),
+            params,
+            protocol,
+        )
+        counts = _follow_up(
+            engine,
+            staff,
+            randomized,
+            course,
+            [RECRUITMENT_START + timedelta(hours=onsets[k] + hours_to_dose[k]) for k in idx],
+            protocol,
+            chores,
+            tick,
+        )
+        if lock_at_end:
+            _lock(engine, staff, randomized, course, tick)
+        return VirtualTrialRun(
+            db_url=db_url,
+            seed=seed,
+            screened=len(log),
+            eligible=sum(p.reason in ("", "consent_refused", "unclassified") for p in log),
+            randomized=len(randomized),
+            randomized_by_arm={a: int((arms == a).sum()) for a in protocol.arm_codes},
+            withdrawn=int(course.outcomes.withdrawn.sum()),
+            locked=lock_at_end,
+            **counts,
+        )
+    finally:
+        engine.dispose()
+
+
+def _on_site(patient: ScreenedPatient, codes: tuple[str, ...] | list[str], rng: np.random.Generator) -> Any:
+    """A screened patient moved to one of the database's sites (a database seeded with fewer sites)."""
+    from dataclasses import replace
+
+    return replace(patient, site=str(codes[int(rng.integers(0, len(codes)))]))
+
+
+def _subset(baseline: Any, idx: np.ndarray) -> Any:
+    from immunosep.simulate.population import Baseline
+
+    return Baseline(
+        columns={k: np.asarray(v)[idx] for k, v in baseline.columns.items()}, severity=baseline.severity[idx]
+    )
+
+
+def _enrol(
+    engine: Engine,
+    staff: _Staff,
+    log: list[ScreenedPatient],
+    columns: dict[str, np.ndarray],
+    onsets: list[float],
+    hours_to_dose: np.ndarray,
+    protocol: Protocol,
+    tick: Progress,
+) -> list[_Randomized]:
+    """Screen every patient; draw, classify, consent and randomize those who get that far."""
+    limit = protocol.treatment.first_dose_max_hours_after_onset
+    randomized: list[_Randomized] = []
+    for i, patient in enumerate(log):
+        inv, lab = staff.investigator[patient.site], staff.lab
+        onset = RECRUITMENT_START + timedelta(hours=float(onsets[i]))
+        if patient.reason == "onset_to_dose_over_72h":
+            screened_at = onset + timedelta(hours=limit + 6.0)
+        else:
+            screened_at = onset + timedelta(hours=float(hours_to_dose[i]) * 0.5)
+        data = _screening_input(patient, columns, i, onset, screened_at, protocol)
+        with session_scope(engine) as s:
+            result = screening.screen(s, inv, data)
+        p = result.pseudonym
+        if result.eligible:
+            with session_scope(engine) as s:
+                biospecimens.record_draw(
+                    s,
+                    lab,
+                    p,
+                    protocol.biospecimens.baseline_day,
+                    ferritin_ng_ml=patient.ferritin_ng_ml,
+                    hla_dr_per_monocyte=patient.hla_dr,
+                    drawn_at=screened_at + timedelta(minutes=30),
+                )
+            with session_scope(engine) as s:
+                classified = classification.classify_patient(s, inv, p)
+                if classified.enrolled and patient.reason != "consent_refused":
+                    screening.record_consent(
+                        s, inv, p, "relative", consented_at=screened_at + timedelta(hours=1)
+                    )
+                    randomization.allocate(s, inv, p)
+                    disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
+                    randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
+        tick("screening and randomization", i + 1, len(log))
+    return randomized
+
+
+def _follow_up(
+    engine: Engine,
+    staff: _Staff,
+    randomized: list[_Randomized],
+    course: VirtualTrial,
+    first_dose: list[datetime],
+    protocol: Protocol,
+    chores: np.random.Generator,
+    tick: Progress,
+) -> dict[str, int]:
+    """Day by day for each randomized patient: CRF, doses, draws; then outcomes, AEs, withdrawal."""
+    o = course.outcomes
+    levels = protocol.endpoints.infection_day15.levels
+    last_follow_up = max(protocol.endpoints.mortality.days)
+    draw_days = course.biomarkers.draw_days
+    n_days = o.sofa.shape[1]
+    meddra = demo_meddra()
+    events: dict[int, list[Any]] = {}
+    for event in course.adverse_events:
+        events.setdefault(event.patient, []).append(event)
+    counts = {"crf_days": 0, "doses_logged": 0, "draws": 0, "adverse_events": 0, "susars": 0}
+    columns = course.baseline.columns
+    for k, r in enumerate(randomized):
+        inv, pharm = staff.investigator[r.site], staff.pharmacist[r.site]
+        death = o.death_day[k]
+        last_day = o.withdrawal_day[k] if o.withdrawn[k] else np.inf  # withdrawal ends all follow-up
+        # One transaction per patient: the days in the ICU, the later draws, AEs and the outcome.
+        with session_scope(engine) as s:
+            for day in range(1, max(draw_days[-1], n_days) + 1):
+                if day > last_day:
+                    break
+                alive = bool(np.isnan(death) or day < death)
+                start = first_dose[k] + timedelta(days=day - 1)
+                if day <= n_days and not np.isnan(o.sofa[k, day - 1]):
+                    _record_crf(s, inv, r.pseudonym, day, int(o.sofa[k, day - 1]), columns, k, chores)
+                    counts["crf_days"] += 1
+                    if alive and day <= protocol.treatment.days:
+                        counts["doses_logged"] += _dose_day(s, pharm, r.pseudonym, day, start, chores)
+                if day in draw_days[1:] and alive:
+                    counts["draws"] += _record_draw(
+                        s, staff.lab, r.pseudonym, course, k, draw_days.index(day), start + timedelta(hours=6)
+                    )
+            for event in events.get(k, []):
+                if event.onset_day > last_day:
+                    continue
+                ae = adverse_events.record_adverse_event(
+                    s,
+                    inv,
+                    r.pseudonym,
+                    onset_day=event.onset_day,
+                    term=event.preferred_term,
+                    serious=True,
+                    relatedness=event.relatedness,
+                    expected=bool(chores.random() >= UNEXPECTED_AE_FRACTION),
+                    meddra=meddra,
+                )
+                counts["adverse_events"] += 1
+                counts["susars"] += int(ae.susar)
+            if not o.withdrawn[k]:
+                dies = bool(not np.isnan(death) and death <= last_follow_up)
+                discharge = o.discharge_day[k]
+                outcomes.record_outcome(
+                    s,
+                    inv,
+                    r.pseudonym,
+                    death_day=int(death) if dies else None,
+                    last_known_alive_day=(int(death) - 1 or None) if dies else last_follow_up,
+                    icu_discharge_day=None if np.isnan(discharge) else int(discharge),
+                    infection_day15=levels[int(course.infection_day15[k])],
+                )
+        if o.withdrawn[k]:
+            withdrawal.withdraw_and_erase(engine, inv, r.pseudonym)
+        tick("daily follow-up", k + 1, len(randomized))
+    return counts
+
+
+def _record_crf(
+    s: Any,
+    inv: Actor,
+    pseudonym: str,
+    day: int,
+    sofa_total: int,
+    columns: dict[str, np.ndarray],
+    k: int,
+    chores: np.random.Generator,
+) -> None:
+    """The investigator's CRF of the day: baseline inputs on day 1, then inputs scoring to the model's SOFA."""
+    if day == 1:
+        values = baseline_inputs(columns, k)
+    else:
+        baseline = [int(columns[f"sofa_{organ}"][k]) for organ in ORGANS]
+        values = inputs_for_scores(
+            split_total(baseline, sofa_total, chores),
+            chores,
+            ventilated=bool(columns["ventilated"][k]),
+            on_ckrt=bool(columns["cvvh"][k]),
+        )
+    record = crf.record_day(
+        s, inv, pseudonym, day, crf.DailyInputs(weight_kg=float(columns["weight_kg"][k]), **values)
+    )
+    if record.sofa_total != sofa_total:
+        raise ImmunoSepError(
+            f"virtual patient {pseudonym} day {day}: the CRF inputs score {record.sofa_total}, the model drew "
+            f"{sofa_total} (a bug in immunosep.simulate.daily_inputs)"
+        )
+
+
+def _record_draw(
+    s: Any, lab: Actor, pseudonym: str, course: VirtualTrial, k: int, j: int, drawn_at: datetime
+) -> int:
+    """The central lab enters draw ``j`` of patient ``k`` when the model has one; returns 1 if entered."""
+    ferritin = course.biomarkers.ferritin_ng_ml[k, j]
+    hla_dr = course.biomarkers.hla_dr[k, j]
+    if np.isnan(ferritin) and np.isnan(hla_dr):
+        return 0
+    biospecimens.record_draw(
+        s,
+        lab,
+        pseudonym,
+        course.biomarkers.draw_days[j],
+        ferritin_ng_ml=None if np.isnan(ferritin) else float(ferritin),
+        hla_dr_per_monocyte=None if np.isnan(hla_dr) else float(hla_dr),
+        drawn_at=drawn_at,
+    )
+    return 1
+
+
+def _dose_day(
+    s: Any, pharm: Actor, pseudonym: str, day: int, start: datetime, chores: np.random.Generator
+) -> int:
+    """The pharmacist prepares the day's regimen and logs every scheduled IV and SC injection."""
+    logged = 0
+    for dose in dosing.day_regimen(s, pharm, pseudonym, day).doses:
+        for hour in range(0, 24):
+            if ((day - 1) * 24 + hour) % dose.interval_hours:
+                continue
+            missed = chores.random() < MISSED_DOSE_FRACTION and not (day == 1 and hour == 0)
+            dosing.record_dose(
+                s,
+                pharm,
+                pseudonym,
+                day,
+                dose.route,
+                hour,
+                given=not missed,
+                missed_reason=str(chores.choice(MISSED_DOSE_REASONS)) if missed else "",
+                given_at=None if missed else start + timedelta(hours=hour),
+            )
+            logged += 1
+    return logged
+
+
+def _lock(
+    engine: Engine, staff: _Staff, randomized: list[_Randomized], course: VirtualTrial, tick: Progress
+) -> None:
+    """The data manager locks every remaining randomized patient, then the trial."""
+    remaining = [r for k, r in enumerate(randomized) if not course.outcomes.withdrawn[k]]
+    with session_scope(engine) as s:
+        for n, r in enumerate(remaining, start=1):
+            lock.lock_patient(s, staff.data_manager, r.pseudonym)
+            tick("data lock", n, len(remaining))
+    with session_scope(engine) as s:
+        lock.lock_trial(s, staff.data_manager)
