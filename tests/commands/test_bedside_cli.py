@@ -251,13 +251,3 @@ def test_real_exit_code_through_the_console_script() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: gcs = 2") and proc.stderr.count("\n") == 1
-
-
-def test_demo_writes_bedside_outputs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--seed", "5")
-    assert code == 0 and "immunosep classify" in out
-    summary = json.loads((tmp_path / "bedside.json").read_text())
-    assert summary["classify"]["stratum"] == "mals"
-    assert summary["sofa"]["total"] == 8
-    assert summary["regimen"]["iv"]["renal_adjusted"] is True
-    assert len(pd.read_csv(tmp_path / "sofa_scored.csv")) == summary["virtual_patient_days"]["rows"]

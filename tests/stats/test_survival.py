@@ -101,3 +101,17 @@ def test_bad_input():
         cox_regression(pd.DataFrame({"t": [1, 2], "e": [1, 1], "x": [0, 1]}), "t", "e", ["x"], ties="exact")
     with pytest.raises(ImmunoSepError, match="no events"):
         cox_regression(pd.DataFrame({"t": [1, 2], "e": [0, 0], "x": [0, 1]}), "t", "e", ["x"])
+
+
+def test_cox_that_cannot_converge_says_not_estimable() -> None:
+    """Collinear covariates make lifelines' Hessian singular: a clear error, not a LinAlgError."""
+    data = pd.DataFrame(
+        {
+            "t": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "e": [1, 0, 1, 1, 0, 1],
+            "arm": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+            "same": [0.0, 1.0, 0.0, 1.0, 0.0, 1.0],
+        }
+    )
+    with pytest.raises(ImmunoSepError, match="not estimable"):
+        cox_regression(data, "t", "e", ["arm", "same"])

@@ -153,7 +153,9 @@ def derive_vars_baseline_support(
     _new_only(dataset, tuple(mapping.values()), "derive_vars_baseline_support")
     values = pd.DataFrame(index=pd.Index(base.index, name="usubjid"))
     for src, dst in mapping.items():
-        values[dst] = pd.to_numeric(base[src], errors="coerce") if src in base.columns else np.nan
+        values[dst] = (
+            pd.to_numeric(base[src], errors="coerce").astype(float) if src in base.columns else np.nan
+        )
     out = _merge(dataset, values)
     out.loc[out["analysed"] != 1, list(mapping.values())] = np.nan
     for col in ("mv_baseline", "ckrt_baseline"):

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import logrank_test, multivariate_logrank_test, proportional_hazard_test
 from scipy import stats as sps
 from statsmodels.duration.hazard_regression import PHReg
@@ -118,9 +119,19 @@ def cox_regression(
     z = sps.norm.ppf(0.5 + conf_level / 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cph = CoxPHFitter(alpha=1 - conf_level).fit(
-            frame, duration_col=duration, event_col=event, fit_options={"precision": 1e-12, "max_steps": 200}
-        )
+        try:
+            cph = CoxPHFitter(alpha=1 - conf_level).fit(
+                frame,
+                duration_col=duration,
+                event_col=event,
+                fit_options={"precision": 1e-12, "max_steps": 200},
+            )
+        except (ConvergenceError, np.linalg.LinAlgError) as exc:
+            # Small samples: an arm without events (monotone likelihood) or collinear covariates.
+            raise ImmunoSepError(
+                f"the Cox model did not converge ({type(exc).__name__}: an arm without events, or collinear "
+                "covariates): hazard ratios are not estimable on these data"
+            ) from None
         if ties == "efron":
             coef = cph.params_.to_numpy()
             se = cph.standard_errors_.to_numpy()

@@ -35,6 +35,8 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
+#: Transactions in flight at once on PostgreSQL (below anyio's 40 worker threads; see web.deps.db_turn).
+DB_CONCURRENCY = 16
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +75,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = make_engine(db_url)
+    # Concurrent transactions (web.deps.db_turn), fewer than the 40 worker threads: SQLite runs one at a
+    # time anyway (every transaction begins IMMEDIATE), so queue on the event loop, not in its busy handler.
+    app.state.db_concurrency = 1 if app.state.engine.dialect.name == "sqlite" else DB_CONCURRENCY
     app.state.settings = settings
     app.state.throttle = LoginThrottle(
         max_failures=settings.login_max_failures,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from weakref import WeakKeyDictionary
 
+import anyio
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -17,7 +21,35 @@ class NotAuthenticated(Exception):
     """No live session: the API answers 401, pages redirect to the login form."""
 
 
-def get_db(request: Request) -> Iterator[Session]:
+#: Per event loop: each application's semaphore of database turns (see :func:`db_turn`).
+_TURNS: RunVar[WeakKeyDictionary[Any, anyio.Semaphore]] = RunVar("immunosep_db_turns")
+
+
+async def db_turn(request: Request) -> AsyncIterator[None]:
+    """Wait, on the event loop and in arrival order, for one of ``app.state.db_concurrency`` database turns.
+
+    A request's transaction spans several worker-thread hops (actor lookup, handler, response validation,
+    commit), and holds its locks (SQLite's write lock from the first statement, the audit chain's advisory
+    lock on PostgreSQL) in between. Without a bound, once every worker thread is taken by requests blocked
+    on such a lock, the holder never gets a thread back and the server hangs (for the SQLite busy timeout,
+    or for good on PostgreSQL). Waiting here holds no thread; the turn is released after the commit.
+    """
+    limit = getattr(request.app.state, "db_concurrency", None)
+    if limit is None:
+        yield
+        return
+    turns = _TURNS.get(None)
+    if turns is None:
+        turns = WeakKeyDictionary()
+        _TURNS.set(turns)
+    turn = turns.get(request.app)
+    if turn is None:
+        turn = turns[request.app] = anyio.Semaphore(limit)
+    async with turn:
+        yield
+
+
+def get_db(request: Request, _turn: None = Depends(db_turn)) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back if it raises."""
     with session_scope(request.app.state.engine) as session:
         yield session

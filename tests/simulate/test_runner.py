@@ -1,0 +1,166 @@
+"""A virtual trial through the real conduct services, on SQLite and PostgreSQL.
+
+The runner may not touch a table itself, so everything is checked from the database afterwards: the
+screening funnel, sealed allocation, the double dummy the pharmacist logged for each arm and stratum, the
+renal adjustment, erasure of withdrawals, the audit chain, the locks, and that the analysis reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from immunosep.analysis import run_analysis
+from immunosep.cli import main
+from immunosep.conduct.users import authenticate
+from immunosep.errors import ImmunoSepError
+from immunosep.simulate.runner import run_virtual_trial
+from immunosep.store.audit import verify
+from immunosep.store.db import make_engine, session_scope
+from immunosep.store.models import (
+    DoseRecord,
+    Patient,
+    RandomizationSlot,
+    ScreeningEntry,
+    Trial,
+    Withdrawal,
+)
+
+SCREENED = 36
+
+
+@pytest.fixture(scope="module")
+def sqlite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, object]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('vt') / 'trial.db'}"
+    return url, run_virtual_trial(url, seed=11, n_screened=SCREENED)
+
+
+def test_a_virtual_trial_is_a_real_trial_database(empty_db_url: str, tmp_path: Path) -> None:
+    stages: dict[str, tuple[int, int]] = {}
+    run = run_virtual_trial(
+        empty_db_url, seed=3, n_screened=SCREENED, progress=lambda s, d, t: stages.__setitem__(s, (d, t))
+    )
+    assert stages["screening and randomization"] == (SCREENED, SCREENED)
+    assert stages["daily follow-up"] == (run.randomized, run.randomized)
+    assert run.screened == SCREENED and 0 < run.randomized < run.eligible <= SCREENED
+    assert sum(run.randomized_by_arm.values()) == run.randomized
+    engine = make_engine(empty_db_url)
+    try:
+        with session_scope(engine) as s:
+            erased = s.execute(select(func.count()).select_from(Withdrawal)).scalar_one()
+            assert erased == run.withdrawn
+            entries = s.execute(select(func.count()).select_from(ScreeningEntry)).scalar_one()
+            assert entries + erased == SCREENED  # an erased patient leaves only the withdrawal
+            used = (
+                s.execute(select(RandomizationSlot).where(RandomizationSlot.used.is_(True))).scalars().all()
+            )
+            assert len(used) == run.randomized  # slots of erased patients stay used
+            assert s.execute(select(Trial.locked_at)).scalar_one() is not None
+            randomized = s.execute(select(Patient).where(Patient.status == "randomized")).scalars().all()
+            assert len(randomized) == run.randomized - erased
+            assert all(p.locked_at is not None for p in randomized)
+            assert verify(s).ok
+            # Virtual staff accounts have no password: nobody can log in as them.
+            for password in ("", "!", "correct horse battery"):
+                assert authenticate(s, "investigator.s01", password) is None
+    finally:
+        engine.dispose()
+    summary = run_analysis(empty_db_url, tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["locked"] is True
+    assert results["consort"]["screened"] == SCREENED
+    assert results["consort"]["randomized"] == run.randomized
+    assert summary["analysed"] == run.randomized - run.withdrawn
+
+
+def test_the_pharmacist_logged_the_double_dummy_of_each_arm_and_stratum(sqlite_run) -> None:  # type: ignore[no-untyped-def]
+    url, run = sqlite_run
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            doses = pd.read_sql(
+                select(
+                    DoseRecord.patient_id,
+                    DoseRecord.study_day,
+                    DoseRecord.hour,
+                    DoseRecord.route,
+                    DoseRecord.drug,
+                    DoseRecord.dose,
+                    DoseRecord.dummy,
+                    DoseRecord.renal_adjusted,
+                    DoseRecord.crcl_ml_min,
+                    DoseRecord.given,
+                    DoseRecord.missed_reason,
+                    Patient.stratum,
+                    RandomizationSlot.arm,
+                )
+                .join(Patient, Patient.id == DoseRecord.patient_id)
+                .join(RandomizationSlot, RandomizationSlot.patient_id == Patient.id),
+                conn,
+            )
+    finally:
+        engine.dispose()
+    assert len(doses) > 0 and len(doses) <= run.doses_logged
+    active = (doses["arm"] == "precision") & (
+        ((doses["stratum"] == "mals") & (doses["route"] == "iv"))
+        | ((doses["stratum"] == "immunoparalysis") & (doses["route"] == "sc"))
+    )
+    assert (doses["dummy"] == ~active).all()
+    assert set(doses.loc[active & (doses["route"] == "iv"), "drug"]) <= {"anakinra"}
+    assert set(doses.loc[~active, "drug"]).issubset({"saline 0.9%"})
+    # IV every 8 h (hours 0, 8, 16 of each day), SC every 48 h from hour 0 of day 1.
+    assert set(doses.loc[doses["route"] == "iv", "hour"]) <= {0, 8, 16}
+    sc = doses.loc[doses["route"] == "sc"]
+    assert (sc["hour"] == 0).all() and (sc["study_day"] % 2 == 1).all()
+    # Renal rule: the active IV dose is halved below 30 mL/min, never a dummy.
+    anakinra = doses.loc[active & (doses["route"] == "iv")]
+    low = anakinra["crcl_ml_min"] < 30
+    assert (anakinra.loc[low, "dose"] == 100).all() and (anakinra.loc[~low, "dose"] == 200).all()
+    # The IV syringe is adjusted for the dummy too (same volume whatever the arm); SC never is.
+    iv = doses.loc[doses["route"] == "iv"]
+    assert (iv["renal_adjusted"] == (iv["crcl_ml_min"] < 30)).all()
+    assert not sc["renal_adjusted"].any()
+    assert (doses.loc[~doses["given"], "missed_reason"].str.len() > 0).all()
+
+
+def test_same_seed_same_trial(sqlite_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, run = sqlite_run
+    again = f"sqlite:///{tmp_path / 'again.db'}"
+    assert run_virtual_trial(again, seed=11, n_screened=SCREENED) == run.__class__(
+        **{**run.__dict__, "db_url": again}
+    )
+    for where, out in ((url, tmp_path / "a"), (again, tmp_path / "b")):
+        run_analysis(where, out)
+    a = pd.read_csv(tmp_path / "a" / "datasets" / "adsl.csv")
+    b = pd.read_csv(tmp_path / "b" / "datasets" / "adsl.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_database_that_holds_a_trial_is_refused(sqlite_run) -> None:  # type: ignore[no-untyped-def]
+    url, _ = sqlite_run
+    with pytest.raises(ImmunoSepError, match="already holds a trial"):
+        run_virtual_trial(url, seed=1, n_screened=5)
+
+
+def test_nobody_screened_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ImmunoSepError, match="at least one screened"):
+        run_virtual_trial(f"sqlite:///{tmp_path / 'x.db'}", seed=1, n_screened=0)
+
+
+def test_demo_command_runs_a_trial_to_the_report_and_starts_afresh(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for screened in (24, 30):  # the second run replaces the first demo's database
+        try:
+            main(["demo", "--out", str(tmp_path), "--seed", "5", "--screened", str(screened), "--json"])
+        except SystemExit as exc:
+            assert not exc.code, capsys.readouterr()
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.rindex("\n{\n") + 1 :] if "\n{\n" in out else out[out.index("{") :])
+    assert summary["virtual_trial"]["screened"] == 30
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["consort"]["screened"] == 30 and results["locked"] is True
+    for name in ("trial.db", "report.html", "report_blinded.html", "datasets/adsl.csv", "datasets/adtte.xpt"):
+        assert (tmp_path / name).is_file(), name
