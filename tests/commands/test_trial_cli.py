@@ -74,6 +74,20 @@ def test_user_add_reads_the_password_from_stdin(db_url, capsys, monkeypatch):
     assert code == 2 and "unknown role" in err
 
 
+def test_user_add_takes_the_name_as_username_option(db_url, capsys, monkeypatch):
+    """The issue's form: user add --db URL --username NAME --role ROLE --site SITE --password-stdin."""
+    args = ["--db", db_url, "--role", "investigator", "--site", "S01", "--password-stdin"]
+    code, _, _ = run(["user", "add", "--username", "erin", *args], capsys, "a long passphrase\n", monkeypatch)
+    assert code == 0
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        assert authenticate(s, "erin", "a long passphrase") is not None
+    engine.dispose()
+    for names in ([], ["frank", "--username", "frank"]):
+        code, _, err = run(["user", "add", *names, *args], capsys, "a long passphrase\n", monkeypatch)
+        assert code == 2 and "login name once" in err
+
+
 def test_audit_verify_detects_a_changed_row(db_url, capsys):
     code, out, _ = run(["audit", "verify", "--db", db_url], capsys)
     assert code == 0 and "verified" in out

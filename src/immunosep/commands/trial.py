@@ -89,8 +89,9 @@ def audit_verify(
 
 @user_app.command("add")
 def user_add(
-    username: str = typer.Argument(..., help="Login name."),
+    name: str | None = typer.Argument(None, help="Login name (or --username).", show_default=False),
     db: str = typer.Option(..., "--db", help=DB_HELP),
+    username_option: str | None = typer.Option(None, "--username", help="Login name."),
     role: str = typer.Option(
         ..., "--role", help="investigator, pharmacist, lab, monitor, data_manager, dsmb, admin."
     ),
@@ -100,6 +101,10 @@ def user_add(
     """Create a user account (the password never appears on the command line)."""
     from immunosep.conduct.users import create_user
     from immunosep.store.db import make_engine, session_scope
+
+    if (name is None) == (username_option is None) or (name or username_option or "") == "":
+        raise ImmunoSepError("give the login name once: --username NAME (or as the first argument)")
+    username = str(name or username_option)
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
