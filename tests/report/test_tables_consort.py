@@ -60,3 +60,28 @@ def test_table2_primary_row_is_what_results_say(
     assert row[-1] == __import__("immunosep.stats.formatting", fromlist=["format_p"]).format_p(
         results["binary_endpoints"]["primary"]["comparison"]["test"]["p"]
     )
+
+
+def test_consort_wraps_long_reasons_inside_their_box(
+    analysed_trial: tuple[AnalysisDatasets, dict[str, Any]],
+) -> None:
+    """A protocol's long exclusion labels wrap instead of running out of the box (seen in the demo report)."""
+    import re
+
+    from immunosep.report.consort import CHAR, PAD
+
+    long = "Exclusion: Bacteremia by coagulase-negative staphylococci, skin commensals or catheter-related"
+    _, results = analysed_trial
+    consort = {**results["consort"], "exclusion_reasons": {long: 7, "Exclusion: Stage IV malignancy": 3}}
+    svg = consort_svg(consort, default_protocol(), by_arm=True)
+    rects = [
+        tuple(map(float, r))
+        for r in re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
+    ]
+    texts = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" class="\w+">([^<]*)</text>', svg)
+    for x, y, text in texts:
+        tx, ty = float(x), float(y)
+        bx, _, bw, _ = next(r for r in rects if r[0] <= tx <= r[0] + r[2] and r[1] <= ty <= r[1] + r[3])
+        assert tx + len(text) * CHAR <= bx + bw - PAD + 1e-9, text
+    assert "Stage IV malignancy (n = 3)" in svg  # capitalization as the protocol writes it
+    assert "skin commensals" in svg and "(n = 7)" in svg

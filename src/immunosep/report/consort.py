@@ -6,14 +6,16 @@ with removal of data, analysed per stratum. ``by_arm=False`` gives the blinded (
 
 from __future__ import annotations
 
+import textwrap
 from html import escape
 from typing import Any
 
 from immunosep.protocol.schema import Protocol
 
-WIDTH = 760
+WIDTH = 860
 LINE = 17  # px per text line
 PAD = 10
+CHAR = 7.0  # px per character of 13 px DejaVu Sans (measured about 6.7; for wrapping)
 
 
 def _box(x: float, y: float, w: float, lines: list[str], *, bold_first: bool = True) -> tuple[str, float]:
@@ -33,7 +35,21 @@ def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
 
 
 def _reason(code: str) -> str:
-    return code.replace("_", " ").capitalize()
+    """A reason as written (a code like ``do_not_resuscitate`` as words), first letter capitalized."""
+    text = code.replace("_", " ") if " " not in code else code
+    return text[:1].upper() + text[1:]
+
+
+def _wrapped(lines: list[str], width_px: float) -> list[str]:
+    """Lines wrapped to fit a box ``width_px`` wide; continuation lines keep the indentation, plus two."""
+    chars = max(int((width_px - 2 * PAD) / CHAR), 10)
+    out: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        out += textwrap.wrap(line.strip(), chars, initial_indent=indent, subsequent_indent=indent + "  ") or [
+            ""
+        ]
+    return out
 
 
 def consort_svg(consort: dict[str, Any], protocol: Protocol, *, by_arm: bool = True) -> str:
@@ -48,7 +64,7 @@ def consort_svg(consort: dict[str, Any], protocol: Protocol, *, by_arm: bool = T
     excl_lines = [f"Excluded (n = {consort['excluded']})"]
     excl_lines += [f"  {_reason(code)} (n = {n})" for code, n in consort["exclusion_reasons"].items()]
     ex_y = y + h + 20
-    box, ex_h = _box(400, ex_y, 320, excl_lines)
+    box, ex_h = _box(400, ex_y, 440, _wrapped(excl_lines, 440))
     parts.append(box)
     rand_y = ex_y + ex_h + 20
     parts.append(_arrow(main_x + main_w / 2, y + h, main_x + main_w / 2, rand_y))
@@ -77,7 +93,7 @@ def consort_svg(consort: dict[str, Any], protocol: Protocol, *, by_arm: bool = T
                 {s: sum(v.values()) for s, v in consort["analysed_by_stratum_arm"].items()},
             )
         ]
-    col_w = 320.0
+    col_w = 370.0
     gap = (WIDTH - col_w * len(columns)) / (len(columns) + 1)
     y_alloc = bottom + 40
     max_y = y_alloc
@@ -98,7 +114,7 @@ def consort_svg(consort: dict[str, Any], protocol: Protocol, *, by_arm: bool = T
                 ],
             )
         ):
-            box, bh = _box(x, yy, col_w, lines)
+            box, bh = _box(x, yy, col_w, _wrapped(lines, col_w))
             parts.append(box)
             next_y = yy + bh + 28
             if step < 2:
