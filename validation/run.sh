@@ -6,11 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v Rscript >/dev/null 2>&1; then
-  echo "validation: Rscript not found; install r-base-core and the packages listed in validation/run.sh" >&2
+R_DEBS="r-base-core r-cran-survival r-cran-mass r-cran-epitools r-cran-proc r-cran-jsonlite"
+r_ready() {
+  command -v Rscript >/dev/null 2>&1 &&
+    Rscript -e 'for (p in c("survival", "MASS", "epitools", "pROC", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1
+}
+if ! r_ready; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "validation: installing R from Debian's packages ($R_DEBS)"
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $R_DEBS >/dev/null
+  fi
+fi
+if ! r_ready; then
+  echo "validation: Rscript with survival, MASS, epitools, pROC and jsonlite is missing; install $R_DEBS" >&2
   exit 2
 fi
-Rscript -e 'for (p in c("survival", "MASS", "epitools", "pROC", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) stop("missing R package: ", p)'
 Rscript --version 2>&1 | head -1
 
 for script in proportions sample_size models survival roc published; do
