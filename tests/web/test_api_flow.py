@@ -126,3 +126,21 @@ def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login, api_enroll) -> N
         .status_code
         == 403
     )
+
+
+def test_withdrawal_with_erasure_through_the_api_leaves_the_database_file(login, api_enroll, app) -> None:  # type: ignore[no-untyped-def]
+    """The web path erases like the CLI's withdraw_and_erase: values leave the SQLite file, not only tables."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    keep, gone = api_enroll(), api_enroll()
+    inv = login("inv1")
+    assert inv.post(f"/api/patients/{gone}/crf/1", json={"weight_kg": 71.2345, "gcs": 12}).status_code == 200
+    assert inv.post(f"/api/patients/{keep}/crf/1", json={"weight_kg": 66.5432, "gcs": 12}).status_code == 200
+    r = inv.post(f"/api/patients/{gone}/withdraw", json={"erase_data": True})
+    assert r.status_code == 200 and r.json()["data_erased"] is True
+    path = Path(str(make_url(str(app.state.engine.url)).database))
+    raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    assert b"71.2345" not in raw and b"66.5432" in raw
+    assert inv.get(f"/api/patients/{keep}/crf").status_code == 200

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.adverse_events import adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.unblinding import emergency_unblind, unblinding_report
-from immunosep.conduct.withdrawal import withdraw
+from immunosep.conduct.withdrawal import compact, withdraw
 from immunosep.web.deps import current_actor, get_db
 from immunosep.web.meddra_search import search_terms
 
@@ -89,7 +89,19 @@ def get_unblindings(
 
 @router.post("/patients/{pseudonym}/withdraw")
 def post_withdraw(
-    pseudonym: str, body: WithdrawIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    pseudonym: str,
+    body: WithdrawIn,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    """Withdrawal of consent, optionally with removal of all the patient's data."""
-    return asdict(withdraw(db, actor, pseudonym, erase_data=body.erase_data))
+    """Withdrawal of consent, optionally with removal of all the patient's data.
+
+    With removal, the erasure is committed and the database then compacted (:func:`compact`), so the
+    values leave the database files too, as :func:`withdraw_and_erase` does from the command line.
+    """
+    result = withdraw(db, actor, pseudonym, erase_data=body.erase_data)
+    if body.erase_data:
+        db.commit()
+        compact(request.app.state.engine)
+    return asdict(result)
