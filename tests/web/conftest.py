@@ -154,6 +154,7 @@ class WebHelpers:
     password: str = PASSWORD
     secret: str = SECRET
     enroll_patient: Callable[..., str] = enroll_patient
+    screening_body: Callable[..., dict[str, Any]] = screening_body
 
 
 @pytest.fixture(scope="session")

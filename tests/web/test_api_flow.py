@@ -144,3 +144,23 @@ def test_withdrawal_with_erasure_through_the_api_leaves_the_database_file(login,
     raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
     assert b"71.2345" not in raw and b"66.5432" in raw
     assert inv.get(f"/api/patients/{keep}/crf").status_code == 200
+
+
+def test_screening_api_takes_the_baseline_scores_the_analysis_needs(login, app, web) -> None:  # type: ignore[no-untyped-def]
+    """APACHE II and CCI given at screening reach ADSL's covariates (adjusted model, Youden subgroups)."""
+    from immunosep.analysis.extract import read_trial
+
+    inv, lab = login("inv1"), login("lab")
+    body = {**web.screening_body(), "apache2": 19, "cci": 4}
+    assert inv.post("/api/screening", json={**body, "apache2": 90}).status_code == 422
+    r = inv.post("/api/screening", json=body)
+    assert r.status_code == 200, r.text
+    p = r.json()["pseudonym"]
+    draw = {"study_day": 1, "ferritin_ng_ml": 6000.0, "hla_dr_per_monocyte": None}
+    assert lab.post(f"/api/patients/{p}/draws", json=draw).status_code == 200
+    assert inv.post(f"/api/patients/{p}/classify").status_code == 200
+    assert inv.post(f"/api/patients/{p}/consent", json={"given_by": "patient"}).status_code == 204
+    assert inv.post(f"/api/patients/{p}/randomize").status_code == 200
+    raw, _ = read_trial(app.state.engine)
+    row = raw.patients.set_index("usubjid").loc[p]
+    assert (row["apache2"], row["cci"]) == (19, 4)

@@ -46,6 +46,37 @@ def test_screening_form_shows_messages_next_to_fields_and_stores_nothing(login, 
     assert c.get("/api/screening").json() == []
 
 
+def test_screening_form_records_apache2_and_cci_for_the_analysis(login, csrf_of, app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import EligibilityAnswer
+
+    c = login("inv1")
+    onset = (datetime.now(UTC) - timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M")
+    form = {
+        "csrf_token": csrf_of(c.get("/screening").text),
+        "age_years": "70",
+        "sex": "female",
+        "infection_type": "cap",
+        "sepsis_onset_at": onset,
+        "sofa_now": "6",
+        "neutrophils_per_mm3": "8000",
+        "suspected_infection": "on",
+        "apache2": "23",
+        "cci": "40",
+    }
+    r = c.http.post("/screening", data=form)
+    assert r.status_code == 422 and 'id="e-cci"' in r.text and "between 0 and 37" in r.text
+    assert c.get("/api/screening").json() == []
+    r = c.http.post("/screening", data={**form, "cci": "5"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert len(c.get("/api/screening").json()) == 1
+    with session_scope(app.state.engine) as s:
+        answers = dict(s.query(EligibilityAnswer.question, EligibilityAnswer.answer).all())
+    assert (answers["apache2"], answers["cci"]) == ("23", "5")
+
+
 def test_live_eligibility_fragment(login) -> None:  # type: ignore[no-untyped-def]
     c = login("inv1")
     from datetime import UTC, datetime, timedelta

@@ -32,6 +32,8 @@ class ScreeningIn(BaseModel):
     weight_kg: float | None = None
     height_cm: float | None = None
     exclusions: list[str] = Field(default_factory=list)
+    cci: int | None = Field(default=None, ge=0, le=37, description="Charlson comorbidity index")
+    apache2: int | None = Field(default=None, ge=0, le=71, description="APACHE II score at screening")
 
 
 class ConsentIn(BaseModel):

@@ -64,6 +64,8 @@ def _screening_input(form: dict[str, Any], errors: FormErrors) -> ScreeningInput
     sofa_baseline = number(form, "sofa_baseline", errors, integer=True)
     weight = number(form, "weight_kg", errors)
     height = number(form, "height_cm", errors)
+    cci = number(form, "cci", errors, integer=True)
+    apache2 = number(form, "apache2", errors, integer=True)
     sex = text(form, "sex")
     if sex not in SEXES:
         errors.add("sex", "choose male or female")
@@ -98,6 +100,8 @@ def _screening_input(form: dict[str, Any], errors: FormErrors) -> ScreeningInput
         weight_kg=weight,
         height_cm=height,
         exclusions=tuple(exclusions),
+        cci=None if cci is None else int(cci),
+        apache2=None if apache2 is None else int(apache2),
     )
 
 
