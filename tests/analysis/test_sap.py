@@ -16,7 +16,7 @@ from immunosep.analysis.datasets import AnalysisDatasets, derive_datasets
 from immunosep.analysis.sap import RESULTS_SCHEMA_VERSION, run_sap
 from immunosep.analysis.synthetic import synthetic_raw_trial
 from immunosep.protocol import default_protocol
-from immunosep.stats.logistic import stepwise_logistic
+from immunosep.stats.logistic import logistic_regression, stepwise_logistic
 from immunosep.stats.ordinal import proportional_odds_rows
 from immunosep.stats.proportions import compare_proportions
 from immunosep.stats.survival import cox_regression, logrank
@@ -118,6 +118,17 @@ def test_adjusted_primary_equals_engine(trial: tuple[AnalysisDatasets, dict]) ->
     got = results["adjusted_primary"]["arm_odds_ratio_stepwise"]
     assert got["estimate"] == pytest.approx(step.fit.term("arm").estimate, rel=1e-9)
     assert results["adjusted_primary"]["stepwise"]["selected"] == list(step.selected)
+    full = logistic_regression(
+        data, "primary_endpoint", ["arm", "cci", "sofa_baseline", "site"], categorical=["site"]
+    )
+    assert results["adjusted_primary"]["separation"] == (full.separation or step.fit.separation)
+    stratified = logistic_regression(data, "primary_endpoint", ["arm", "cci", "sofa_baseline"], strata="site")
+    got = results["adjusted_primary"]["arm_odds_ratio_site_stratified"]
+    want = stratified.term("arm")
+    assert (got["estimate"], got["ci_low"], got["ci_high"], got["p"]) == pytest.approx(
+        (want.estimate, want.ci_low, want.ci_high, want.p), rel=1e-9
+    )
+    assert "conditional logistic" in got["method"]
 
 
 def test_infection_ordinal_equals_engine(trial: tuple[AnalysisDatasets, dict]) -> None:

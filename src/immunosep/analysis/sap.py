@@ -200,6 +200,20 @@ def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[s
     out["stepwise"] = jsonable(step)
     out["arm_odds_ratio_full"] = jsonable(full.term("arm"))
     out["arm_odds_ratio_stepwise"] = jsonable(step.fit.term("arm"))
+    # Many small sites make indicator terms separate (a site with no or only achievers): the site terms
+    # diverge while the arm OR may still be fine. Site as a stratum (conditional logistic) has no site
+    # terms to diverge, so it is reported beside the SAP's model as the check on that.
+    out["separation"] = bool(full.separation or step.fit.separation)
+    try:
+        stratified = logistic_regression(
+            complete, "primary_endpoint", ["arm", "cci", "sofa_baseline"], strata="site"
+        )
+    except ImmunoSepError as exc:
+        out["site_stratified"] = None
+        out["site_stratified_not_estimable"] = exc.message
+        return out
+    out["site_stratified"] = jsonable(stratified)
+    out["arm_odds_ratio_site_stratified"] = jsonable(stratified.term("arm"))
     return out
 
 

@@ -211,10 +211,32 @@ def table2(results: dict[str, Any], protocol: Protocol, *, by_arm: bool = True) 
                 )
             )
             indent.append(0)
-        adj = results["adjusted_primary"].get("arm_odds_ratio_stepwise")
+        adjusted = results["adjusted_primary"]
+        adj = adjusted.get("arm_odds_ratio_stepwise")
         if adj:
+            flag = " (separation in site terms)" if adjusted.get("separation") else ""
             rows.append(
-                ("Primary endpoint, adjusted OR (stepwise logistic)", "", "", "", _estimate(adj), _p(adj))
+                (
+                    f"Primary endpoint, adjusted OR (stepwise logistic){flag}",
+                    "",
+                    "",
+                    "",
+                    _estimate(adj),
+                    _p(adj),
+                )
+            )
+            indent.append(0)
+        stratified = adjusted.get("arm_odds_ratio_site_stratified")
+        if stratified:
+            rows.append(
+                (
+                    "Primary endpoint, adjusted OR (site as stratum, conditional logistic)",
+                    "",
+                    "",
+                    "",
+                    _estimate(stratified),
+                    _p(stratified),
+                )
             )
             indent.append(0)
         if inf.get("ordinal"):

@@ -36,7 +36,7 @@ from immunosep.web.security import (
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
 #: Transactions in flight at once on PostgreSQL (below anyio's 40 worker threads; see web.deps.db_turn).
-DB_CONCURRENCY = 16
+DB_CONCURRENCY = 38
 log = logging.getLogger(__name__)
 
 
