@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright  # a dev dependency: missing is a failure, never a skip
 import pytest
 
 from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.protocol import default_protocol
 from immunosep.report.html import render_report
-
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

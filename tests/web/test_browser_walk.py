@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from playwright import sync_api  # a dev dependency: missing means a broken set-up, never a skip
 from sqlalchemy import select
 
 from immunosep.clinical.sofa import sofa
@@ -36,7 +37,6 @@ from immunosep.store.db import make_engine, session_scope
 from immunosep.store.models import Patient, RandomizationSlot
 from immunosep.web.app import create_app
 
-sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 CHROMIUM = "/usr/bin/chromium"

@@ -13,6 +13,18 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    meddra: str | None = typer.Option(
+        None,
+        "--meddra",
+        help="Folder of the official MedDRA ASCII release (soc.asc, pt.asc, llt.asc, mdhier.asc) for AE coding; "
+        "default: the built-in demo term set.",
+    ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        "--forwarded-allow-ips",
+        help="Addresses of the TLS proxy in front, whose X-Forwarded-For is trusted (so login throttling "
+        "sees each client, not the proxy). Default: trust none.",
+    ),
     insecure_cookies: bool = typer.Option(
         False,
         "--insecure-cookies",
@@ -32,8 +44,16 @@ def serve(
 
     if not os.environ.get(SECRET_KEY_ENV):
         err_console.print(f"note: ${SECRET_KEY_ENV} is not set; sessions end when the server restarts")
-    app = create_app(db, secure_cookies=not insecure_cookies)
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_level="info")
+    app = create_app(db, secure_cookies=not insecure_cookies, meddra_dir=meddra)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        server_header=False,
+        log_level="info",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -36,7 +36,7 @@ from immunosep.web.security import (
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
 #: Transactions in flight at once on PostgreSQL (below anyio's 40 worker threads; see web.deps.db_turn).
-DB_CONCURRENCY = 38
+DB_CONCURRENCY = 2
 log = logging.getLogger(__name__)
 
 
@@ -81,6 +81,7 @@ def create_app(
     app.state.settings = settings
     app.state.throttle = LoginThrottle(
         max_failures=settings.login_max_failures,
+        max_failures_per_address=settings.login_max_failures_per_address,
         window_s=settings.login_window_s,
         lockout_s=settings.login_lockout_s,
     )

@@ -1,10 +1,11 @@
 """The web application's defences: signed session cookies, CSRF tokens, login throttling, security headers.
 
 Sessions are Starlette's signed cookies (itsdangerous, HMAC-SHA1 over the JSON payload) with ``HttpOnly``,
-``SameSite=Strict`` and, outside tests on plain HTTP, ``Secure``. The payload holds only the user id, a
-random CSRF token (synchronizer pattern) and two timestamps (seconds since the epoch) for the idle and
-absolute timeouts; the user's role and site are read from the database on every request, so a deactivated
-user or a changed role takes effect at once.
+``SameSite=Strict`` and, outside tests on plain HTTP, ``Secure``. The payload holds the user id, a
+random CSRF token (synchronizer pattern), two timestamps (seconds since the epoch) for the idle and
+absolute timeouts, and the page flashes and the pharmacist's recently opened pseudonyms (signed, not
+encrypted: nothing secret goes there); the user's role and site are read from the database on every
+request, so a deactivated user or a changed role takes effect at once.
 
 Every state-changing request (POST, PUT, PATCH, DELETE) must carry the session's CSRF token, in the
 ``X-CSRF-Token`` header (JSON API, HTMX) or in the ``csrf_token`` form field (plain HTML forms). The one
@@ -56,6 +57,7 @@ class SecuritySettings:
     session_idle_timeout_s: int = 30 * 60
     session_max_age_s: int = 12 * 60 * 60
     login_max_failures: int = 5
+    login_max_failures_per_address: int = 50
     login_window_s: float = 15 * 60
     login_lockout_s: float = 15 * 60
     max_body_bytes: int = 1_000_000
@@ -118,29 +120,36 @@ class TooManyAttempts(Exception):
 class LoginThrottle:
     """Counts failed logins per username and per client address in a sliding window.
 
-    After ``max_failures`` failures within ``window_s`` seconds for the same username (any address) or
-    the same address (any username), further attempts are refused for ``lockout_s`` seconds without
-    checking the password, so a guesser learns nothing and costs no argon2 work. The state is per process;
-    run one worker per database or put a shared limiter in front.
+    After ``max_failures`` failures within ``window_s`` seconds for the same username (any address), or
+    ``max_failures_per_address`` for the same address (any username), further attempts are refused for
+    ``lockout_s`` seconds without checking the password, so a guesser learns nothing and costs no argon2
+    work. The address limit is higher because a hospital's staff often share one NAT address (and all
+    clients share the proxy's unless ``serve --forwarded-allow-ips`` names it). Stale entries are pruned
+    once there are more than ``max_entries``. The state is per process; run one worker per database or
+    put a shared limiter in front.
     """
 
     max_failures: int = 5
+    max_failures_per_address: int = 50
     window_s: float = 15 * 60
     lockout_s: float = 15 * 60
+    max_entries: int = 10_000
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, deque[float]] = field(default_factory=dict)
     _locked_until: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @staticmethod
-    def _keys(username: str, client: str) -> tuple[str, str]:
-        return ("user:" + username.strip().lower(), "addr:" + client)
+    def _keys(self, username: str, client: str) -> tuple[tuple[str, int], tuple[str, int]]:
+        return (
+            ("user:" + username.strip().lower(), self.max_failures),
+            ("addr:" + client, self.max_failures_per_address),
+        )
 
     def check(self, username: str, client: str) -> None:
         """Raise :class:`TooManyAttempts` if this username or address is locked out."""
         now = self.clock()
         with self._lock:
-            for key in self._keys(username, client):
+            for key, _ in self._keys(username, client):
                 until = self._locked_until.get(key)
                 if until is not None and until > now:
                     raise TooManyAttempts(until - now)
@@ -148,18 +157,27 @@ class LoginThrottle:
     def record_failure(self, username: str, client: str) -> None:
         now = self.clock()
         with self._lock:
-            for key in self._keys(username, client):
+            for key, limit in self._keys(username, client):
                 q = self._failures.setdefault(key, deque())
                 q.append(now)
                 while q and q[0] < now - self.window_s:
                     q.popleft()
-                if len(q) >= self.max_failures:
+                if len(q) >= limit:
                     self._locked_until[key] = now + self.lockout_s
                     q.clear()
+            if len(self._failures) + len(self._locked_until) > self.max_entries:
+                self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget failures older than the window and lockouts that have ended."""
+        for key in [k for k, q in self._failures.items() if not q or q[-1] < now - self.window_s]:
+            del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]
 
     def record_success(self, username: str, client: str) -> None:
         """A correct password clears the username's failures (not the address's)."""
-        key = self._keys(username, client)[0]
+        key = self._keys(username, client)[0][0]
         with self._lock:
             self._failures.pop(key, None)
             self._locked_until.pop(key, None)
