@@ -123,3 +123,21 @@ def test_cli_show_json_and_check(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert isinstance(result.exception, ImmunoSepError)
     assert "classification" in str(result.exception)
+
+
+def test_infection_labels_name_known_types_only() -> None:
+    """Readable infection names live in the protocol (forms, Table 1); a label for an unknown type is refused."""
+    from pydantic import ValidationError
+
+    from immunosep.protocol.schema import Protocol
+
+    p = default_protocol()
+    assert p.eligibility.infection_label("vap") == "Ventilator-associated pneumonia"
+    raw = tomllib.loads(bundled_protocol_path().read_text(encoding="utf-8"))
+    raw["eligibility"]["infection_labels"]["uti"] = "Urinary tract infection"
+    with pytest.raises(ValidationError, match="infection_labels names 'uti'"):
+        Protocol.model_validate(raw)
+    del raw["eligibility"]["infection_labels"]
+    assert (
+        Protocol.model_validate(raw).eligibility.infection_label("primary_bacteremia") == "primary bacteremia"
+    )

@@ -158,6 +158,12 @@ class Eligibility(_Frozen):
     infection_types: list[str] = Field(min_length=1)
     infections_requiring_mals: list[str] = Field(default_factory=list)
     exclusions: list[Exclusion] = Field(default_factory=list)
+    #: Readable names of the infection types (forms, Table 1); a type without one shows its code.
+    infection_labels: dict[str, str] = Field(default_factory=dict)
+
+    def infection_label(self, code: str) -> str:
+        """The readable name of an infection type (its code with spaces when the protocol gives none)."""
+        return self.infection_labels.get(code, code.replace("_", " "))
 
 
 class SampleSize(_Frozen):
@@ -235,6 +241,9 @@ class Protocol(_Frozen):
                 raise ValueError(
                     f"eligibility.infections_requiring_mals names {code!r}, not an infection type"
                 )
+        for code in self.eligibility.infection_labels:
+            if code not in self.eligibility.infection_types:
+                raise ValueError(f"eligibility.infection_labels names {code!r}, not an infection type")
         return self
 
     # -- conveniences -------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def table1(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> Re
     add("Type of infection, No. (%)", ["" for _ in groups])
     for code in protocol.eligibility.infection_types:
         add(
-            code.replace("_", " ").upper() if len(code) <= 4 else code.replace("_", " "),
+            protocol.eligibility.infection_label(code),
             [_count(g, g["infection_type"] == code) for _, g in groups],
             1,
         )

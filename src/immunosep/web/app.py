@@ -35,8 +35,9 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
-#: Transactions in flight at once on PostgreSQL (below anyio's 40 worker threads; see web.deps.db_turn).
-DB_CONCURRENCY = 2
+#: Transactions in flight at once on PostgreSQL: well below anyio's 40 worker threads (see web.deps.db_turn)
+#: and the engine's 10 pooled connections; more only adds GIL and audit-chain lock contention (bench_web.py).
+DB_CONCURRENCY = 8
 log = logging.getLogger(__name__)
 
 

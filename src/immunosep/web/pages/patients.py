@@ -123,7 +123,7 @@ def _screening_page(
         title="Screening",
         v=values,
         errors=errors,
-        infection_types=[(t, t.replace("_", " ")) for t in p.eligibility.infection_types],
+        infection_types=[(t, p.eligibility.infection_label(t)) for t in p.eligibility.infection_types],
         exclusions=p.eligibility.exclusions,
         sexes=[("", "—"), *((s, s) for s in SEXES)],
         reasons=None,
