@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,14 +143,8 @@ def db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Pat
         yield f"sqlite:///{path}"
         return
     admin, template = _templates.postgres()
-    name = f"immunosep_t_{_worker()}_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield _pg_db_url(name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with _pg_database(admin, "t", template) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -159,15 +154,25 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     admin = _pg_admin_engine()
-    name = f"immunosep_e_{_worker()}_{secrets.token_hex(4)}"
+    try:
+        with _pg_database(admin, "e") as url:
+            yield url
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def _pg_database(admin: Engine, kind: str, template: str | None = None) -> Iterator[str]:
+    """A scratch PostgreSQL database (a copy of ``template``, or empty), dropped afterwards."""
+    name = f"immunosep_{kind}_{_worker()}_{secrets.token_hex(4)}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield _pg_db_url(name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -14,16 +14,9 @@ import pytest
 
 from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.protocol import default_protocol
-from immunosep.report.html import render_report
+from immunosep.report.html import CHROMIUM_FLAGS, render_report
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 SECTIONS = ("summary", "consort", "table1", "table2", "figure2", "survival", "subgroups", "table3", "methods")
 
 

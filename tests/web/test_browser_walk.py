@@ -33,6 +33,7 @@ from playwright import sync_api  # a dev dependency: missing means a broken set-
 from sqlalchemy import select
 
 from immunosep.clinical.sofa import sofa
+from immunosep.report.html import CHROMIUM_FLAGS
 from immunosep.store.db import make_engine, session_scope
 from immunosep.store.models import Patient, RandomizationSlot
 from immunosep.web.app import create_app
@@ -40,14 +41,7 @@ from immunosep.web.app import create_app
 expect = sync_api.expect
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
 SECRET = "browser-walk-secret-key-with-at-least-32-characters"
 PASSWORD = "correct horse battery"  # every test user's (tests/conftest.py)
 #: What a blinded reader must never see: arm labels and codes, the drugs, the dummy.

@@ -27,6 +27,16 @@ from immunosep.report.tables import table1, table2, table3
 from immunosep.stats.formatting import format_ci, format_pct
 
 CHROMIUM = "/usr/bin/chromium"
+#: Flags for a quiet headless Chromium: no sandbox (containers), no GPU, and no background networking,
+#: component updates or sync, so rendering a report never calls out.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 SOFTWARE = (
     "immunosep",
     "numpy",
@@ -281,12 +291,7 @@ def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str = CHROMIUM, time
     cmd = [
         exe,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *CHROMIUM_FLAGS,
         "--no-pdf-header-footer",
         f"--print-to-pdf={pdf_path}",
         html_path.resolve().as_uri(),
