@@ -9,12 +9,15 @@ keep-alive connection and one session each, spread over the sites):
 * open loop: Poisson arrivals at ``--rate`` requests/s for ``--seconds`` (after a ``--warmup``), each
   request a daily CRF write (``POST /api/patients/{p}/crf/{day}``, new patient-days while any are left,
   then corrections with a reason) with probability ``--write-fraction``, else the site dashboard
-  (``GET /dashboard``: the worklist of every patient of the site, rendered). Latency runs from the
-  *scheduled* send time, so a server that falls behind is charged for the queueing it causes;
+  (``GET /dashboard``: the worklist of every patient of the site, rendered; the API has no worklist
+  route). Latency runs from the *scheduled* send time, so a server that falls behind is charged for the
+  queueing it causes;
 * the baseline, in the same run and under the same load: ``GET /openapi.json`` (the cached schema: the
   server's HTTP stack and middleware without the database). CRF and dashboard p50 are also reported as
   ratios to the baseline's p50, so the numbers compare across machines;
-* closed loop (``--closed-seconds``, 0 skips): every client sends back to back; maximum throughput.
+* closed loop (``--closed-seconds``, 0 skips): every client sends back to back; maximum throughput;
+* serial (``--serial`` requests of each kind, 0 skips): one client, one request at a time; latency and
+  server CPU per request of each kind without contention.
 
 Target (issue): p99 under 100 ms at 200 requests/s. The server's CPU time per request (from /proc) is
 printed too; the client runs on the same machine and competes for the same cores.
@@ -271,6 +274,7 @@ class Phase:
     name: str
     samples: list[tuple[str, float, float, float, int]] = field(default_factory=list)
     elapsed_s: float = 0.0
+    planned_s: float = 0.0
     dropped: int = 0
     server_cpu_s: float | None = None
     client_cpu_s: float = 0.0
@@ -317,7 +321,7 @@ async def open_loop(w: Workload, name: str, rate: float, seconds: float, mix: bo
     plans: list[list[tuple[float, str]]] = [[] for _ in w.clients]
     for j, at in enumerate(arrivals):
         plans[j % len(w.clients)].append((at, w.pick(mix)))
-    phase = Phase(name)
+    phase = Phase(name, planned_s=seconds)
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.1
     stop_at = t0 + seconds + DRAIN_S
@@ -343,7 +347,7 @@ async def open_loop(w: Workload, name: str, rate: float, seconds: float, mix: bo
 
 async def closed_loop(w: Workload, name: str, seconds: float, mix: bool, pid: int) -> Phase:
     """Every client sends its next request as soon as the last one is answered, for ``seconds``."""
-    phase = Phase(name)
+    phase = Phase(name, planned_s=seconds)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     end = t0 + seconds
@@ -363,6 +367,24 @@ async def closed_loop(w: Workload, name: str, seconds: float, mix: bool, pid: in
     return phase
 
 
+async def serial(w: Workload, name: str, kind: str, count: int, pid: int) -> Phase:
+    """``count`` requests of one kind from one client, one after the other: latency without contention."""
+    phase = Phase(name)
+    loop = asyncio.get_running_loop()
+    c = w.clients[0]
+
+    async def run() -> None:
+        for _ in range(count):
+            sent = loop.time()
+            status = await w.send(c, kind)
+            phase.samples.append((kind, sent, sent, loop.time(), status))
+
+    t0 = loop.time()
+    await _measure(phase, pid, run)
+    phase.elapsed_s = loop.time() - t0
+    return phase
+
+
 async def _measure(phase: Phase, pid: int, make: Any) -> None:
     cpu0, client0 = cpu_seconds(pid), time.process_time()
     await make()
@@ -378,6 +400,7 @@ class Row:
     kind: str
     n: int
     errors: int
+    unsent: int
     rate: float
     p50_ms: float
     p99_ms: float
@@ -395,7 +418,7 @@ def summarize(phase: Phase, kinds: tuple[str, ...]) -> list[Row]:
             continue
         lat = np.array([s[3] - s[1] for s in sel]) * 1e3
         lat_sent = np.array([s[3] - s[2] for s in sel]) * 1e3
-        errors = sum(1 for s in sel if not 200 <= s[4] < 300) + (phase.dropped if kind == "all" else 0)
+        errors = sum(1 for s in sel if not 200 <= s[4] < 300)
         per_req = None if phase.server_cpu_s is None else phase.server_cpu_s / max(1, n_all) * 1e3
         rows.append(
             Row(
@@ -403,7 +426,8 @@ def summarize(phase: Phase, kinds: tuple[str, ...]) -> list[Row]:
                 kind=kind,
                 n=len(sel),
                 errors=errors,
-                rate=len(sel) / phase.elapsed_s if phase.elapsed_s > 0 else 0.0,
+                unsent=phase.dropped if kind == "all" or len(kinds) == 1 else 0,
+                rate=len(sel) / max(phase.elapsed_s, phase.planned_s, 1e-9),
                 p50_ms=float(np.percentile(lat, 50)),
                 p99_ms=float(np.percentile(lat, 99)),
                 p99_sent_ms=float(np.percentile(lat_sent, 99)),
@@ -420,13 +444,14 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
     rows: list[Row] = []
     with running_server(url, log_path) as (base, pid):
         clients: list[Client] = []
+        opened: list[Client] = []  # every client, closed at the end
         try:
-            # one login at a time per two cores' worth of argon2: a few in flight at once
-            for k in range(0, len(accounts), 4):
-                batch = accounts[k : k + 4]
-                clients += await asyncio.gather(*(log_in(base, u, s) for u, s in batch))
+            for k in range(0, len(accounts), 4):  # four argon2 checks in flight at a time
+                batch = await asyncio.gather(*(log_in(base, u, s) for u, s in accounts[k : k + 4]))
+                clients += batch
+                opened += batch
             lab = await log_in(base, "lab", "")
-            clients.append(lab)
+            opened.append(lab)
             codes = site_codes(args.sites)
             first_of = {site: next(c for c in clients if c.site == site) for site in codes}
             t_enroll = time.perf_counter()
@@ -442,12 +467,14 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
                 f"{args.clients} investigators logged in",
                 flush=True,
             )
-            clients.remove(lab)
             w = Workload(
                 clients, Slots(dict(zip(codes, enrolled, strict=True))), args.write_fraction, args.seed
             )
             if args.warmup > 0:
                 await open_loop(w, "warm-up", args.rate, args.warmup, True, pid)
+            if args.serial > 0:
+                for kind in ("baseline", "crf", "dashboard"):
+                    rows += summarize(await serial(w, "serial 1 cl.", kind, args.serial, pid), (kind,))
             label = f"open {args.rate:g}/s"
             base_phase = await open_loop(w, label, args.rate, args.seconds, False, pid)
             rows += summarize(base_phase, ("baseline",))
@@ -462,7 +489,7 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
                     await closed_loop(w, closed, args.closed_seconds, True, pid), ("crf", "dashboard")
                 )
         finally:
-            await asyncio.gather(*(c.http.aclose() for c in clients), return_exceptions=True)
+            await asyncio.gather(*(c.http.aclose() for c in opened), return_exceptions=True)
     return rows
 
 
@@ -470,23 +497,22 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
 def print_table(table: dict[str, list[Row]]) -> None:
     print()
     print(
-        f"{'backend':<10} {'phase':<15} {'kind':<9} {'requests':>8} {'errors':>6} {'req/s':>7} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'p99 sent':>8} {'p50/base':>8} {'srv CPU ms/req':>14} {'cli CPU':>7}"
+        f"{'backend':<10} {'phase':<13} {'kind':<9} {'requests':>8} {'errors':>6} {'unsent':>6} {'req/s':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'p99 sent':>8} {'p50/base':>8} {'srv CPU ms/req':>14} {'cli CPU':>7}"
     )
     for backend, rows in table.items():
         base = {r.phase: r.p50_ms for r in rows if r.kind == "baseline"}
         for r in rows:
-            ratio = (
-                f"{r.p50_ms / base[r.phase]:8.1f}" if r.phase in base and r.kind != "baseline" else " " * 8
-            )
-            cpu = f"{r.server_ms_per_req:14.2f}" if r.server_ms_per_req is not None else " " * 14
+            ratio = f"{r.p50_ms / base[r.phase]:8.1f}" if r.phase in base and r.kind != "baseline" else ""
+            cpu = f"{r.server_ms_per_req:.2f}" if r.server_ms_per_req is not None else ""
             print(
-                f"{backend:<10} {r.phase:<15} {r.kind:<9} {r.n:8d} {r.errors:6d} {r.rate:7.1f} "
-                f"{r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.p99_sent_ms:8.1f} {ratio} {cpu} {r.client_ms_per_req:7.2f}"
+                f"{backend:<10} {r.phase:<13} {r.kind:<9} {r.n:8d} {r.errors:6d} {r.unsent:6d} {r.rate:7.1f} "
+                f"{r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.p99_sent_ms:8.1f} {ratio:>8} {cpu:>14} {r.client_ms_per_req:7.2f}"
             )
     print(
-        "latency from the scheduled send time; 'p99 sent' from the actual send; p50/base = p50 over the "
-        "baseline's (GET /openapi.json) in the same load pattern; CPU per request over the whole phase"
+        "Latency from the scheduled send time ('p99 sent': from the actual send); unsent = still queued in the "
+        f"client {DRAIN_S:.0f} s after the phase. p50/base = p50 over the p50 of the baseline (GET /openapi.json) "
+        "in the same phase. CPU ms/req: server process (whole phase; per kind in the serial phase) and this client."
     )
 
 
@@ -494,15 +520,22 @@ def check_targets(table: dict[str, list[Row]], rate: float) -> bool:
     ok = True
     for backend, rows in table.items():
         mix = next(r for r in rows if r.kind == "all" and r.phase.startswith("open"))
-        met = mix.p99_ms < TARGET_P99_MS and mix.rate >= 0.95 * rate and mix.errors == 0
-        ok = ok and met
+        # every scheduled request answered, p99 counted from the schedule: the offered rate was sustained
+        met = mix.p99_ms < TARGET_P99_MS and mix.errors == 0 and mix.unsent == 0
+        # a run offered less than the target's rate shows how far off it is but cannot pass the target
+        verdict = "MISS" if not met else "PASS" if rate >= TARGET_RATE else "met at this rate only"
+        ok = ok and met and rate >= TARGET_RATE
         print(
-            f"target {backend}: p99 {mix.p99_ms:.1f} ms (< {TARGET_P99_MS:.0f}) at {mix.rate:.1f} req/s "
-            f"achieved of {rate:g} offered, {mix.errors} errors: {'PASS' if met else 'MISS'}"
+            f"target {backend}: CRF + dashboard p99 {mix.p99_ms:.1f} ms (< {TARGET_P99_MS:.0f}) at "
+            f"{mix.rate:.1f} req/s achieved of {rate:g} offered (target {TARGET_RATE:g}), {mix.errors} errors, "
+            f"{mix.unsent} unsent: {verdict}"
         )
-    if rate < TARGET_RATE:
-        print(f"note: offered {rate:g} req/s is below the target's {TARGET_RATE:g} req/s")
     return ok
+
+
+def machine() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return f"{os.cpu_count()} CPUs, load average {load}"
 
 
 def main() -> int:
@@ -516,6 +549,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured open-loop phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="open-loop warm-up before measuring")
     parser.add_argument("--closed-seconds", type=float, default=8.0, help="closed-loop phases (0 = skip)")
+    parser.add_argument(
+        "--serial", type=int, default=50, help="requests of each kind from one client in turn (0 = skip)"
+    )
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="offered requests per second")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--sites", type=int, default=4)
@@ -528,9 +564,12 @@ def main() -> int:
     args = parser.parse_args()
     if not (0 < args.seconds <= 600 and 0 <= args.warmup <= 600 and 0 <= args.closed_seconds <= 600):
         parser.error("phases must be at most 600 s")
+    if not 0 <= args.serial <= 10_000:
+        parser.error("--serial must be 0-10000")
     if not (0 < args.rate <= 5000 and 1 <= args.clients <= 1000 and 1 <= args.sites <= args.clients):
         parser.error("need 0 < rate <= 5000, 1 <= clients <= 1000 and 1 <= sites <= clients")
 
+    print(f"machine: {machine()}", flush=True)
     table: dict[str, list[Row]] = {}
     for backend in args.backends:
         print(
@@ -545,6 +584,7 @@ def main() -> int:
             )
             table[backend] = asyncio.run(bench_backend(url, args, log_path))
     print_table(table)
+    print(f"machine after the run: {machine()}")
     met = check_targets(table, args.rate)
     sys.stdout.flush()
     return 1 if args.strict and not met else 0
