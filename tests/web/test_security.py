@@ -162,3 +162,30 @@ def test_openapi_schema_is_served_without_cdn_docs(anon: TestClient) -> None:
     schema = anon.get("/openapi.json").json()
     assert "/api/login" in schema["paths"] and "/api/me" in schema["paths"]
     assert anon.get("/docs").status_code == 404
+
+
+def test_a_write_whose_commit_fails_is_not_answered_as_a_success(
+    api_enroll, app, password, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """FastAPI closes yield dependencies after the response is sent: the commit must happen before it."""
+    from fastapi.routing import APIRoute
+
+    from immunosep.store import db as store_db
+    from immunosep.web.deps import TransactionRoute
+
+    assert all(isinstance(r, TransactionRoute) for r in app.routes if isinstance(r, APIRoute))
+    pseudonym = api_enroll()
+    c = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
+    c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": "inv1", "password": password}).json()[
+        "csrf_token"
+    ]
+
+    def disk_full(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("disk full at commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(store_db.TrialSession, "commit", disk_full)
+        r = c.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12})
+    assert r.status_code == 500
+    assert c.get(f"/api/patients/{pseudonym}/crf").json() == []
+    assert c.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12}).status_code == 200

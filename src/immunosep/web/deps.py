@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import anyio
 from anyio.lowlevel import RunVar
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, actor_for
@@ -50,9 +52,35 @@ async def db_turn(request: Request) -> AsyncIterator[None]:
 
 
 def get_db(request: Request, _turn: None = Depends(db_turn)) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+    """One transaction per request: committed when the handler returns, rolled back if it raises.
+
+    The commit itself is made by :class:`TransactionRoute` before the response leaves, so a client never
+    gets a success for a write whose commit failed (FastAPI closes yield dependencies only after the
+    response is sent).
+    """
     with session_scope(request.app.state.engine) as session:
+        request.state.db_session = session
         yield session
+
+
+class TransactionRoute(APIRoute):
+    """A route that commits the request's transaction after its handler and before its response is sent.
+
+    A failing commit raises (500, the transaction rolled back) instead of following a 200 already on the
+    wire. Every router of the application uses this class.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def commit_then_respond(request: Request) -> Response:
+            response = await handler(request)
+            session: Session | None = getattr(request.state, "db_session", None)
+            if session is not None and session.in_transaction():
+                await run_in_threadpool(session.commit)
+            return response
+
+        return commit_then_respond
 
 
 def current_actor(request: Request, db: Session = Depends(get_db)) -> Actor:

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.sites import list_sites, rename_site
 from immunosep.conduct.users import create_user, deactivate_user
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["administration"])
+router = APIRouter(route_class=TransactionRoute, tags=["administration"])
 
 
 class UserIn(BaseModel):

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.web.auth import LoginFailed, TooManyAttempts, describe, log_in, log_out
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["session"])
+router = APIRouter(route_class=TransactionRoute, tags=["session"])
 
 
 class LoginRequest(BaseModel):

@@ -10,11 +10,11 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import classify_form
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors
 from immunosep.web.sofa_form import score_form
 
-router = APIRouter(prefix="/bedside", tags=["bedside"])
+router = APIRouter(route_class=TransactionRoute, prefix="/bedside", tags=["bedside"])
 
 
 class ClassifyOut(BaseModel):

@@ -13,9 +13,9 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.biospecimens import record_draw
 from immunosep.conduct.crf import DailyInputs, daily_records, record_day
 from immunosep.conduct.outcomes import get_outcome, record_outcome
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["clinical data"])
+router = APIRouter(route_class=TransactionRoute, tags=["clinical data"])
 
 
 class DrawIn(BaseModel):

@@ -13,9 +13,9 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["oversight"])
+router = APIRouter(route_class=TransactionRoute, tags=["oversight"])
 
 
 class QueryIn(BaseModel):

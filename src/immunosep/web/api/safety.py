@@ -13,10 +13,10 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.adverse_events import adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.unblinding import emergency_unblind, unblinding_report
 from immunosep.conduct.withdrawal import compact, withdraw
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.meddra_search import search_terms
 
-router = APIRouter(tags=["safety"])
+router = APIRouter(route_class=TransactionRoute, tags=["safety"])
 
 
 class AdverseEventIn(BaseModel):

@@ -13,9 +13,9 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.classification import classify_patient
 from immunosep.conduct.randomization import allocate
 from immunosep.conduct.screening import ScreeningInput, record_consent, screen, screening_log
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["screening and randomization"])
+router = APIRouter(route_class=TransactionRoute, tags=["screening and randomization"])
 
 
 class ScreeningIn(BaseModel):

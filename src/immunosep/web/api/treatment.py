@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.dosing import administrations, day_regimen, record_dose
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
-router = APIRouter(tags=["treatment"])
+router = APIRouter(route_class=TransactionRoute, tags=["treatment"])
 
 
 class DoseIn(BaseModel):

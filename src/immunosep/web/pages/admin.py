@@ -13,11 +13,11 @@ from immunosep.conduct.sites import list_sites, rename_site
 from immunosep.conduct.users import create_user, deactivate_user
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import ROLES
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, text
 from immunosep.web.pages._render import ROLE_LABELS, flash, render
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 def _users_page(

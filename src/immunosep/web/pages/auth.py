@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.web.auth import LoginFailed, TooManyAttempts, log_in, log_out
-from immunosep.web.deps import current_actor, get_db, optional_actor
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, optional_actor
 from immunosep.web.forms import text
 from immunosep.web.pages._render import home_of, render
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 def _safe_next(url: str) -> str:

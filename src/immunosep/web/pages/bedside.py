@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.sites import protocol_of
 from immunosep.web.classify_form import Classified, classify_form
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors
 from immunosep.web.pages._render import render
 from immunosep.web.sofa_form import score_form
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 SOFA_LABELS = {
     "pao2_fio2_mmhg": "PaO2/FiO2",

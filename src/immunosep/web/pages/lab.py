@@ -13,11 +13,11 @@ from immunosep.conduct.biospecimens import record_draw
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import Classified, classify_values
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, number, text
 from immunosep.web.pages._render import render
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 def _page(

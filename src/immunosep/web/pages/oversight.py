@@ -15,12 +15,12 @@ from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, number, text
 from immunosep.web.pages._render import flash, render
 from immunosep.web.worklist import worklist
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 @router.get("/queries")

@@ -28,14 +28,14 @@ from immunosep.conduct.screening import (
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, checked, number, text
 from immunosep.web.meddra_search import search_terms
 from immunosep.web.pages._render import flash, render
 from immunosep.web.sofa_form import score_form, sofa_inputs
 from immunosep.web.worklist import worklist
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 
 
 async def _form(request: Request) -> dict[str, Any]:

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor, require_role
 from immunosep.conduct.dosing import administrations, day_regimen, record_dose
 from immunosep.errors import ImmunoSepError
-from immunosep.web.deps import current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, checked, number, text
 from immunosep.web.pages._render import flash, render
 
-router = APIRouter()
+router = APIRouter(route_class=TransactionRoute)
 RECENT = "pharmacy_recent"
 
 
