@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
 from immunosep.errors import AccessDenied, ImmunoSepError
@@ -89,6 +89,15 @@ def in_scope(actor: Actor, site_id: int) -> bool:
     if actor.role in SITE_ROLES or actor.role == "monitor":
         return site_id in actor.site_ids
     return False
+
+
+def scope_condition(actor: Actor) -> ColumnElement[bool]:
+    """The SQL form of :func:`in_scope` on ``Patient.site_id``, for queries over many patients."""
+    if actor.role in ALL_SITE_ROLES:
+        return true()
+    if actor.role in SITE_ROLES or actor.role == "monitor":
+        return Patient.site_id.in_(sorted(actor.site_ids))
+    return false()
 
 
 def site_by_code(session: Session, code: str) -> Site:

@@ -14,11 +14,11 @@ from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, number, text
 from immunosep.web.pages._render import flash, render
-from immunosep.web.worklist import worklist
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -26,6 +26,7 @@ from immunosep.conduct.screening import (
     screen,
 )
 from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
@@ -33,7 +34,6 @@ from immunosep.web.forms import FormErrors, checked, number, text
 from immunosep.web.meddra_search import search_terms
 from immunosep.web.pages._render import flash, render
 from immunosep.web.sofa_form import score_form, sofa_inputs
-from immunosep.web.worklist import worklist
 
 router = APIRouter(route_class=TransactionRoute)
 

@@ -1,25 +1,26 @@
 """The site dashboard's worklist: each patient's next step, today's CRF and draws, and what is overdue.
 
-Composed from the conduct services (screening log, daily CRF, dosing log, queries) and the patient record
-returned by ``conduct.access.get_patient`` (which enforces the caller's site scope); the protocol's
-biospecimen days come from the trial's protocol. Nothing here reveals an arm: only statuses, days and
-counts. Study day 1 is the day of the first dose (UTC dates).
+A read service for clinical readers (investigators, monitors, data managers): the patients of the sites in
+the caller's scope (:func:`~immunosep.conduct.access.scope_condition`, the same rule as ``get_patient``),
+their CRF days and draw days read in three queries for the whole list (the dashboard is the most requested
+page), and the open queries. Nothing here reveals an arm: only statuses, days and counts. Study day 1 is
+the day of the first dose (UTC dates).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, get_patient
-from immunosep.conduct.crf import daily_records
+from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_condition
 from immunosep.conduct.queries import list_queries
-from immunosep.conduct.screening import screening_log
 from immunosep.conduct.sites import protocol_of
-from immunosep.store.models import BiomarkerDraw, utcnow
+from immunosep.store.models import BiomarkerDraw, DailyCrf, Patient, ScreeningEntry, utcnow
 
 NEXT_STEP = {
     "eligible": "baseline draw at the central lab, then classify",
@@ -66,6 +67,7 @@ def study_day_on(first_dose_on: date | None, today: date) -> int | None:
 
 def worklist(session: Session, actor: Actor, today: date | None = None) -> Worklist:
     """Patients in the actor's scope with their next step and overdue CRFs and draws (clinical readers)."""
+    require_role(actor, CLINICAL_READERS, "read the worklist")
     today = today or utcnow().date()
     p = protocol_of(session)
     treatment_days = p.treatment.days
@@ -73,22 +75,30 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
     open_by_patient: dict[str, int] = {}
     for q in queries:
         open_by_patient[q.pseudonym] = open_by_patient.get(q.pseudonym, 0) + 1
+    patients = (
+        session.execute(
+            select(Patient)
+            .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
+            .where(scope_condition(actor))
+            .order_by(Patient.pseudonym)
+        )
+        .scalars()
+        .all()
+    )
+    randomized = [pt.id for pt in patients if pt.status == "randomized"]
+    crf_days = _days_by_patient(session, DailyCrf.patient_id, DailyCrf.study_day, randomized)
+    draw_days = _days_by_patient(session, BiomarkerDraw.patient_id, BiomarkerDraw.study_day, randomized)
     lines: list[PatientLine] = []
-    for row in screening_log(session, actor):
-        patient = get_patient(session, actor, row.pseudonym)
+    for patient in patients:
         first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
-        day = study_day_on(first, today) if row.status == "randomized" else None
+        day = study_day_on(first, today) if patient.status == "randomized" else None
         crf: tuple[int, ...] = ()
         overdue_crf: tuple[int, ...] = ()
         overdue_draws: tuple[int, ...] = ()
         due: list[str] = []
-        if row.status == "randomized":
-            crf = tuple(r.study_day for r in daily_records(session, actor, row.pseudonym))
-            drawn = set(
-                session.execute(select(BiomarkerDraw.study_day).where(BiomarkerDraw.patient_id == patient.id))
-                .scalars()
-                .all()
-            )
+        if patient.status == "randomized":
+            crf = tuple(sorted(crf_days.get(patient.id, ())))
+            drawn = draw_days.get(patient.id, set())
             if day is not None:
                 last_crf_day = min(day, treatment_days)
                 overdue_crf = tuple(d for d in range(1, last_crf_day) if d not in crf)
@@ -101,16 +111,16 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
                 due.append("CRF day 1 (baseline SOFA before the first dose)")
         lines.append(
             PatientLine(
-                pseudonym=row.pseudonym,
-                status=row.status,
+                pseudonym=patient.pseudonym,
+                status=patient.status,
                 stratum=patient.stratum,
                 study_day=day,
-                next_step=NEXT_STEP.get(row.status, ""),
+                next_step=NEXT_STEP.get(patient.status, ""),
                 crf_days=crf,
                 overdue_crf_days=overdue_crf,
                 overdue_draw_days=overdue_draws,
                 due_today=tuple(due),
-                open_queries=open_by_patient.get(row.pseudonym, 0),
+                open_queries=open_by_patient.get(patient.pseudonym, 0),
             )
         )
     tasks = [f"{line.pseudonym}: {item}" for line in lines for item in line.due_today]
@@ -125,3 +135,15 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
         overdue=sum(len(line.overdue_crf_days) + len(line.overdue_draw_days) for line in lines),
         tasks=tasks,
     )
+
+
+def _days_by_patient(
+    session: Session, patient_col: Any, day_col: Any, ids: Sequence[int]
+) -> dict[int, set[int]]:
+    """Study days recorded per patient (one query for all ``ids``)."""
+    out: dict[int, set[int]] = {}
+    if not ids:
+        return out
+    for pid, day in session.execute(select(patient_col, day_col).where(patient_col.in_(ids))).all():
+        out.setdefault(int(pid), set()).add(int(day))
+    return out
