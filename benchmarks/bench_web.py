@@ -114,9 +114,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(url: str, port: int) -> list[str]:
+def server_command(url: str, port: int, workers: int = 1) -> list[str]:
     """``immunosep serve`` of this virtual environment (the console script, else through the interpreter)."""
     args = ["serve", "--db", url, "--host", HOST, "--port", str(port), "--insecure-cookies"]
+    args += ["--workers", str(workers)]
     script = Path(sys.executable).with_name("immunosep")
     if script.exists():
         return [str(script), *args]
@@ -124,13 +125,17 @@ def server_command(url: str, port: int) -> list[str]:
 
 
 @contextmanager
-def running_server(url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+def running_server(url: str, log_path: Path, workers: int = 1) -> Iterator[tuple[str, int]]:
     """Start the server, wait until it answers; yields (base URL, pid) and always stops it."""
     port = free_port()
     env = {**os.environ, "IMMUNOSEP_SECRET_KEY": secrets.token_urlsafe(48)}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            server_command(url, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            server_command(url, port, workers),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
         try:
             base = f"http://{HOST}:{port}"
@@ -164,11 +169,26 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), None elsewhere."""
+    """User + system CPU time of a process and its live children (``serve --workers``; Linux /proc)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids = [pid]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if int(_stat(int(entry.name))[1]) == pid:
+                        pids.append(int(entry.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+        total = 0
+        for p in pids:
+            fields = _stat(p)
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
 
@@ -442,7 +462,7 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
     accounts = prepare(url, args.sites, args.patients_per_site, args.clients)
     rng = random.Random(args.seed)
     rows: list[Row] = []
-    with running_server(url, log_path) as (base, pid):
+    with running_server(url, log_path, args.workers) as (base, pid):
         clients: list[Client] = []
         opened: list[Client] = []  # every client, closed at the end
         try:
@@ -554,6 +574,7 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="offered requests per second")
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--sites", type=int, default=4)
     parser.add_argument("--patients-per-site", type=int, default=15)
     parser.add_argument("--write-fraction", type=float, default=0.5, help="share of CRF writes in the mix")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from immunosep.commands._output import err_console
@@ -25,6 +27,13 @@ def serve(
         help="Addresses of the TLS proxy in front, whose X-Forwarded-For is trusted (so login throttling "
         "sees each client, not the proxy). Default: trust none.",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=32,
+        help="Server processes (one per core uses them all). The login throttle counts per process.",
+    ),
     insecure_cookies: bool = typer.Option(
         False,
         "--insecure-cookies",
@@ -37,23 +46,33 @@ def serve(
     is used and everyone must log in again after a restart.
     """
     import os
+    import secrets
 
     import uvicorn
 
-    from immunosep.web.app import SECRET_KEY_ENV, create_app
+    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, create_app
 
     if not os.environ.get(SECRET_KEY_ENV):
         err_console.print(f"note: ${SECRET_KEY_ENV} is not set; sessions end when the server restarts")
-    app = create_app(db, secure_cookies=not insecure_cookies, meddra_dir=meddra)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips,
-        server_header=False,
-        log_level="info",
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "proxy_headers": forwarded_allow_ips is not None,
+        "forwarded_allow_ips": forwarded_allow_ips,
+        "server_header": False,
+        "log_level": "info",
+    }
+    app = create_app(db, secure_cookies=not insecure_cookies, meddra_dir=meddra)  # checks the settings now
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    app.state.engine.dispose()
+    # Worker processes build their own app from the environment; they must share the session key.
+    os.environ.setdefault(SECRET_KEY_ENV, secrets.token_urlsafe(48))
+    os.environ[SERVE_ENV["db"]] = db
+    os.environ[SERVE_ENV["secure"]] = "0" if insecure_cookies else "1"
+    os.environ[SERVE_ENV["meddra"]] = meddra or ""
+    uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 def register(app: typer.Typer) -> None:

@@ -108,6 +108,33 @@ def create_app(
     return app
 
 
+#: Environment of the worker processes of ``immunosep serve --workers N`` (see :func:`app_from_environment`).
+SERVE_ENV = {
+    "db": "IMMUNOSEP_SERVE_DB",
+    "meddra": "IMMUNOSEP_SERVE_MEDDRA",
+    "secure": "IMMUNOSEP_SERVE_SECURE",
+}
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of ``serve --workers N`` (uvicorn's factory).
+
+    Each worker reads the database URL, the MedDRA folder and the cookie policy from :data:`SERVE_ENV`,
+    and the shared session key from ``$IMMUNOSEP_SECRET_KEY`` (set by ``serve``), so a session cookie
+    signed by one worker is valid in every other.
+    """
+    url = os.environ.get(SERVE_ENV["db"])
+    if not url or not os.environ.get(SECRET_KEY_ENV):
+        raise ImmunoSepError(
+            f"a worker needs ${SERVE_ENV['db']} and ${SECRET_KEY_ENV}; start it with `immunosep serve --workers N`"
+        )
+    return create_app(
+        url,
+        secure_cookies=os.environ.get(SERVE_ENV["secure"], "1") != "0",
+        meddra_dir=os.environ.get(SERVE_ENV["meddra"]) or None,
+    )
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     templates: Jinja2Templates = app.state.templates
 
