@@ -83,3 +83,20 @@ def test_bad_inputs(trial):
         logistic_regression(trial, "sofa", ["arm"])
     with pytest.raises(ImmunoSepError, match="forced variable"):
         stepwise_logistic(trial, "primary", ["cci"], forced=["arm"])
+
+
+def test_conditional_logistic_refuses_a_stratum_too_large_for_the_exact_likelihood() -> None:
+    """statsmodels' ConditionalLogit recurses once per patient of a stratum: a clear error, not RecursionError."""
+    from immunosep.stats.logistic import CONDITIONAL_MAX_STRATUM
+
+    rng = np.random.default_rng(1)
+    n = CONDITIONAL_MAX_STRATUM + 20
+    data = pd.DataFrame(
+        {
+            "y": rng.integers(0, 2, n),
+            "arm": rng.integers(0, 2, n).astype(float),
+            "site": ["S01"] * (n - 10) + ["S02"] * 10,
+        }
+    )
+    with pytest.raises(ImmunoSepError, match=f"beyond the {CONDITIONAL_MAX_STRATUM}"):
+        logistic_regression(data, "y", ["arm"], strata="site")

@@ -75,6 +75,11 @@ def _outcome(data: pd.DataFrame, outcome: str) -> pd.Series:
     return y.astype(float)
 
 
+#: Largest stratum for conditional logistic regression: statsmodels' exact conditional likelihood recurses
+#: once per patient of a stratum and its cost grows with the square of the size (33 strata of 100: 6 s here).
+CONDITIONAL_MAX_STRATUM = 100
+
+
 def _fit(y: pd.Series, x: pd.DataFrame, strata: pd.Series | None) -> tuple[Any, bool, bool]:
     """Fit and return ``(result, converged, separation)``."""
     separation = False
@@ -89,6 +94,13 @@ def _fit(y: pd.Series, x: pd.DataFrame, strata: pd.Series | None) -> tuple[Any, 
                 prob = np.asarray(res.predict())
                 separation = bool(np.any(prob < _SEPARATION_PROB) or np.any(prob > 1 - _SEPARATION_PROB))
             else:
+                largest = int(pd.Series(np.asarray(strata)).value_counts().max())
+                if largest > CONDITIONAL_MAX_STRATUM:
+                    raise ImmunoSepError(
+                        f"conditional logistic regression sums over the arrangements of each stratum; a stratum "
+                        f"of {largest} patients is beyond the {CONDITIONAL_MAX_STRATUM} it can take: give the "
+                        "stratifying variable as a covariate instead"
+                    )
                 res = ConditionalLogit(y, x, groups=np.asarray(strata)).fit(
                     method="newton", tol=1e-12, disp=False, maxiter=200
                 )
