@@ -69,9 +69,11 @@ def test_a_virtual_trial_is_a_real_trial_database(empty_db_url: str, tmp_path: P
                 assert authenticate(s, "investigator.s01", password) is None
     finally:
         engine.dispose()
-    summary = run_analysis(empty_db_url, tmp_path / "out")
+    summary = run_analysis(empty_db_url, tmp_path / "out", interim=True)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["locked"] is True
+    assert results["interim"] is False  # --interim on a locked trial: the data are final
+    assert "database not locked" not in (tmp_path / "out" / "report.html").read_text()
     assert results["consort"]["screened"] == SCREENED
     assert results["consort"]["randomized"] == run.randomized
     assert summary["analysed"] == run.randomized - run.withdrawn

@@ -44,6 +44,8 @@ def analyse_raw(
             f"trial {raw.trial_code!r} is not locked: lock it first (the data manager's lock), or pass --interim "
             "for an interim (DSMB) analysis of unlocked data"
         )
+    # --interim on a locked trial changes nothing: the data are final, the report says so.
+    interim = interim and not raw.locked
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     step("deriving analysis datasets")
