@@ -197,54 +197,26 @@ def table2(results: dict[str, Any], protocol: Protocol, *, by_arm: bool = True) 
         indent.append(level)
     inf = results["infection_day15"]
     if by_arm:
+
+        def model_row(label: str, estimate: dict[str, Any], test: dict[str, Any] | None) -> None:
+            """A model's treatment effect: no counts or difference, the estimate with its CI and P."""
+            rows.append((label, "", "", "", _estimate(estimate), _p(test)))
+            indent.append(0)
+
         for paramcd, surv in results["survival"].items():
-            if paramcd == "SIDFREV" or not surv.get("hazard_ratio"):
-                continue
-            rows.append(
-                (
-                    f"Hazard ratio of death to day {surv['horizon_day']} (Cox)",
-                    "",
-                    "",
-                    "",
-                    _estimate(surv["hazard_ratio"]),
-                    _p(surv["logrank"]),
-                )
-            )
-            indent.append(0)
+            if paramcd != "SIDFREV" and surv.get("hazard_ratio"):
+                label = f"Hazard ratio of death to day {surv['horizon_day']} (Cox)"
+                model_row(label, surv["hazard_ratio"], surv["logrank"])
         adjusted = results["adjusted_primary"]
-        adj = adjusted.get("arm_odds_ratio_stepwise")
-        if adj:
+        if adj := adjusted.get("arm_odds_ratio_stepwise"):
             flag = " (separation in site terms)" if adjusted.get("separation") else ""
-            rows.append(
-                (
-                    f"Primary endpoint, adjusted OR (stepwise logistic){flag}",
-                    "",
-                    "",
-                    "",
-                    _estimate(adj),
-                    _p(adj),
-                )
-            )
-            indent.append(0)
-        stratified = adjusted.get("arm_odds_ratio_site_stratified")
-        if stratified:
-            rows.append(
-                (
-                    "Primary endpoint, adjusted OR (site as stratum, conditional logistic)",
-                    "",
-                    "",
-                    "",
-                    _estimate(stratified),
-                    _p(stratified),
-                )
-            )
-            indent.append(0)
+            model_row(f"Primary endpoint, adjusted OR (stepwise logistic){flag}", adj, adj)
+        if stratified := adjusted.get("arm_odds_ratio_site_stratified"):
+            label = "Primary endpoint, adjusted OR (site as stratum, conditional logistic)"
+            model_row(label, stratified, stratified)
         if inf.get("ordinal"):
             odds = inf["ordinal"]["odds_ratio"]
-            rows.append(
-                ("Worse infection state on day 15 (proportional odds)", "", "", "", _estimate(odds), _p(odds))
-            )
-            indent.append(0)
+            model_row("Worse infection state on day 15 (proportional odds)", odds, odds)
     rows.append(
         (
             f"Infection state on day {protocol.endpoints.infection_day15.day}, No. (%)",
