@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from immunosep.commands._output import console, print_json, print_table
+
+
+def primary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
+    """The primary endpoint of an analysis summary for people: achievers/n (%) per arm, Fisher P."""
+    from immunosep.stats.formatting import format_p, format_pct
+
+    rows: list[tuple[str, object]] = []
+    for arm, c in summary["primary"]["counts"].items():
+        share = format_pct(c["events"] / c["n"]) if c["n"] else "NA"
+        rows.append((f"primary endpoint, {arm}", f"{c['events']}/{c['n']} ({share}%)"))
+    if comparison := summary["primary"]["comparison"]:
+        rows.append(("primary endpoint P (Fisher)", format_p(comparison["test"]["p"])))
+    return rows
 
 
 def register(app: typer.Typer) -> None:
@@ -33,27 +47,17 @@ def register(app: typer.Typer) -> None:
         Refuses a trial that is not locked unless --interim is given.
         """
         from immunosep.analysis import run_analysis
-        from immunosep.stats.formatting import format_p, format_pct
 
         with console.status("analysing") as status:
             summary = run_analysis(db, out, interim=interim, pdf=pdf, progress=lambda s: status.update(s))
         if as_json:
             print_json(summary)
             return
-        comp = summary["primary"]["comparison"] or {}
-        rows = [
+        rows: list[tuple[str, object]] = [
             ("randomized", summary["randomized"]),
             ("analysed", summary["analysed"]),
+            *primary_rows(summary),
         ]
-        for arm, c in summary["primary"]["counts"].items():
-            rows.append(
-                (
-                    f"primary endpoint, {arm}",
-                    f"{c['events']}/{c['n']} ({format_pct(c['events'] / c['n']) if c['n'] else 'NA'}%)",
-                )
-            )
-        if comp:
-            rows.append(("primary endpoint P (Fisher)", format_p(comp["test"]["p"])))
         rows += [(name, path) for name, path in summary["reports"].items()]
         rows.append(("results", summary["results"]))
         print_table("Analysis" + (" (interim)" if interim else ""), rows, ("", "value"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from immunosep.commands._output import console, print_json, print_table, progress_bars
+from immunosep.commands.analyze import primary_rows
 from immunosep.errors import ImmunoSepError
 
 DEMO_SEED = 20251208
@@ -43,7 +44,6 @@ def demo(
     """Run a complete virtual trial into DIR/trial.db, lock it, analyse it and write the report."""
     from immunosep.analysis import run_analysis
     from immunosep.simulate.runner import run_virtual_trial
-    from immunosep.stats.formatting import format_p, format_pct
 
     if screened < 1:
         raise ImmunoSepError(f"--screened must be a positive whole number, got {screened}")
@@ -68,12 +68,7 @@ def demo(
         ("daily CRFs / doses logged / draws", f"{run.crf_days} / {run.doses_logged} / {run.draws}"),
         ("serious adverse events (SUSARs)", f"{run.adverse_events} ({run.susars})"),
     ]
-    for arm, c in summary["primary"]["counts"].items():
-        share = format_pct(c["events"] / c["n"]) if c["n"] else "NA"
-        rows.append((f"primary endpoint, {arm}", f"{c['events']}/{c['n']} ({share}%)"))
-    comparison = summary["primary"]["comparison"]
-    if comparison:
-        rows.append(("primary endpoint P (Fisher)", format_p(comparison["test"]["p"])))
+    rows += primary_rows(summary)
     rows += [(f"report: {name}", path) for name, path in summary["reports"].items()]
     rows += [("results", summary["results"]), ("database", str(out / "trial.db"))]
     print_table(f"ImmunoSep virtual trial (seed {seed})", rows, ("", ""))
