@@ -19,7 +19,7 @@ audit trail's own timestamps are the wall clock of the run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from immunosep.conduct import (
 )
 from immunosep.conduct.access import Actor, actor_for
 from immunosep.conduct.meddra import demo_meddra
+from immunosep.conduct.sites import protocol_of
 from immunosep.conduct.users import create_user
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
@@ -49,6 +50,7 @@ from immunosep.simulate.daily_inputs import ORGANS, baseline_inputs, inputs_for_
 from immunosep.simulate.model import ModelParameters, default_parameters
 from immunosep.simulate.population import (
     MALS,
+    Baseline,
     Enrolled,
     ScreenedPatient,
     draw_baseline,
@@ -68,16 +70,6 @@ PUBLISHED_SCREENED = 672
 
 #: ``progress(stage, done, total)``; ``total`` is the stage's size.
 Progress = Callable[[str, int, int], None]
-
-_EXCLUSION_CODES = {
-    "abdominal_infection",
-    "urinary_tract_infection",
-    "meningitis",
-    "skin_infection",
-    "stage_iv_malignancy",
-    "do_not_resuscitate",
-    "contaminant_bacteremia",
-}
 
 
 @dataclass(frozen=True)
@@ -159,6 +151,7 @@ def _screening_input(
     elif infection in protocol.eligibility.infections_requiring_mals and patient.stratum != MALS:
         infection = protocol.eligibility.infection_types[0]
     enrolled = patient.reason in ("", "consent_refused")
+    exclusion_codes = {x.code for x in protocol.eligibility.exclusions}
     return screening.ScreeningInput(
         age_years=int(baseline["age_years"][i]) if enrolled else int(patient.age_years),
         sex=str(baseline["sex"][i]),
@@ -168,7 +161,7 @@ def _screening_input(
         neutrophils_per_mm3=900.0 if patient.reason == "neutropenia" else 11000.0,
         weight_kg=float(baseline["weight_kg"][i]),
         height_cm=float(baseline["height_cm"][i]),
-        exclusions=(patient.reason,) if patient.reason in _EXCLUSION_CODES else (),
+        exclusions=(patient.reason,) if patient.reason in exclusion_codes else (),
         screened_at=screened_at,
         cci=int(baseline["charlson"][i]),
         apache2=int(baseline["apache2"][i]),
@@ -201,8 +194,6 @@ def run_virtual_trial(
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as s:
-            from immunosep.conduct.sites import protocol_of
-
             protocol = protocol_of(s)
         check_model_protocol(protocol)
         staff = _create_staff(engine, list(init.site_codes))
@@ -268,16 +259,15 @@ def run_virtual_trial(
         engine.dispose()
 
 
-def _on_site(patient: ScreenedPatient, codes: tuple[str, ...] | list[str], rng: np.random.Generator) -> Any:
+def _on_site(
+    patient: ScreenedPatient, codes: tuple[str, ...] | list[str], rng: np.random.Generator
+) -> ScreenedPatient:
     """A screened patient moved to one of the database's sites (a database seeded with fewer sites)."""
-    from dataclasses import replace
-
     return replace(patient, site=str(codes[int(rng.integers(0, len(codes)))]))
 
 
-def _subset(baseline: Any, idx: np.ndarray) -> Any:
-    from immunosep.simulate.population import Baseline
-
+def _subset(baseline: Baseline, idx: np.ndarray) -> Baseline:
+    """The baseline of the patients ``idx`` (the randomized among the screened)."""
     return Baseline(
         columns={k: np.asarray(v)[idx] for k, v in baseline.columns.items()}, severity=baseline.severity[idx]
     )
