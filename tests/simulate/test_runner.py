@@ -54,6 +54,10 @@ def test_a_virtual_trial_is_a_real_trial_database(empty_db_url: str, tmp_path: P
             erased = s.execute(select(func.count()).select_from(Withdrawal)).scalar_one()
             assert erased == run.withdrawn
             entries = s.execute(select(func.count()).select_from(ScreeningEntry)).scalar_one()
+            eligible = s.execute(
+                select(func.count()).select_from(ScreeningEntry).where(ScreeningEntry.eligible.is_(True))
+            ).scalar_one()
+            assert eligible + erased == run.eligible  # the service's verdict, erased patients were eligible
             assert entries + erased == SCREENED  # an erased patient leaves only the withdrawal
             used = (
                 s.execute(select(RandomizationSlot).where(RandomizationSlot.used.is_(True))).scalars().all()

@@ -215,7 +215,9 @@ def run_virtual_trial(
             protocol.treatment.first_dose_max_hours_after_onset - 1.0,
         )
         onsets = sorted(rng.uniform(0, RECRUITMENT_DAYS * 24.0, len(log)))
-        randomized = _enrol(engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick)
+        eligible, randomized = _enrol(
+            engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick
+        )
         idx = np.array([r.log_index for r in randomized], dtype=np.int64)
         arms = np.array([r.arm for r in randomized])
         course = simulate_course(
@@ -248,7 +250,7 @@ def run_virtual_trial(
             db_url=db_url,
             seed=seed,
             screened=len(log),
-            eligible=sum(p.reason in ("", "consent_refused", "unclassified") for p in log),
+            eligible=eligible,
             randomized=len(randomized),
             randomized_by_arm={a: int((arms == a).sum()) for a in protocol.arm_codes},
             withdrawn=int(course.outcomes.withdrawn.sum()),
@@ -282,10 +284,14 @@ def _enrol(
     hours_to_dose: np.ndarray,
     protocol: Protocol,
     tick: Progress,
-) -> list[_Randomized]:
-    """Screen every patient; draw, classify, consent and randomize those who get that far."""
+) -> tuple[int, list[_Randomized]]:
+    """Screen every patient; draw, classify, consent and randomize those who get that far.
+
+    Returns how many the screening service found eligible, and the randomized patients.
+    """
     limit = protocol.treatment.first_dose_max_hours_after_onset
     randomized: list[_Randomized] = []
+    eligible = 0
     for i, patient in enumerate(log):
         inv, lab = staff.investigator[patient.site], staff.lab
         onset = RECRUITMENT_START + timedelta(hours=float(onsets[i]))
@@ -298,6 +304,7 @@ def _enrol(
             result = screening.screen(s, inv, data)
         p = result.pseudonym
         if result.eligible:
+            eligible += 1
             with session_scope(engine) as s:
                 biospecimens.record_draw(
                     s,
@@ -318,7 +325,7 @@ def _enrol(
                     disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
                     randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
         tick("screening and randomization", i + 1, len(log))
-    return randomized
+    return eligible, randomized
 
 
 def _follow_up(
