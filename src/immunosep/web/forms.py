@@ -6,6 +6,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi import Request
+from fastapi.datastructures import FormData
+
 from immunosep.errors import ImmunoSepError
 
 
@@ -21,6 +24,15 @@ class FormErrors(dict[str, str]):
         if name is not None and fields is not None:
             name = fields.get(name, name)
         self.add(name, exc.message)
+
+
+async def form_data(request: Request) -> FormData:
+    """The submitted form, as a dependency of plain ``def`` handlers.
+
+    The body is read here, on the event loop; the handler itself (database work, password hashing) runs
+    in a worker thread, so a blocking call never stalls the server.
+    """
+    return await request.form()
 
 
 def text(form: Mapping[str, Any], name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from immunosep.conduct.users import create_user, deactivate_user
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import ROLES
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, text
+from immunosep.web.forms import FormErrors, form_data, text
 from immunosep.web.pages._render import ROLE_LABELS, flash, render
 
 router = APIRouter(route_class=TransactionRoute)
@@ -51,10 +52,12 @@ def users_page(
 
 
 @router.post("/admin/users")
-async def users_submit(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def users_submit(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form = await request.form()
     values: dict[str, Any] = {k: form.get(k) for k in ("username", "role")}
     values["sites"] = [str(s) for s in form.getlist("sites")]
     errors = FormErrors()
@@ -93,10 +96,13 @@ def sites_page(
 
 
 @router.post("/admin/sites/{code}")
-async def site_rename(
-    code: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def site_rename(
+    code: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form: dict[str, Any] = dict(await request.form())
     try:
         rename_site(db, actor, code, text(form, "name"))
         flash(request, "ok", f"Site {code} renamed.")

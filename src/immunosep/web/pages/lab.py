@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import FormData
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import Classified, classify_values
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, number, text
+from immunosep.web.forms import FormErrors, form_data, number, text
 from immunosep.web.pages._render import render
 
 router = APIRouter(route_class=TransactionRoute)
@@ -60,10 +61,13 @@ def lab_form(
 
 
 @router.post("/lab")
-async def lab_submit(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def lab_submit(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    values: dict[str, Any] = dict(await request.form())
+    values: dict[str, Any] = dict(form)
     errors = FormErrors()
     pseudonym = text(values, "pseudonym").upper()
     if not pseudonym:

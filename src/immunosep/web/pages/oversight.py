@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from immunosep.conduct.sites import protocol_of
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, number, text
+from immunosep.web.forms import FormErrors, form_data, number, text
 from immunosep.web.pages._render import flash, render
 
 router = APIRouter(route_class=TransactionRoute)
@@ -54,10 +55,13 @@ def _queries(
 
 
 @router.post("/queries")
-async def queries_raise(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def queries_raise(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    values: dict[str, Any] = dict(await request.form())
+    values: dict[str, Any] = dict(form)
     errors = FormErrors()
     pseudonym = text(values, "pseudonym").upper()
     if not pseudonym:
@@ -86,10 +90,13 @@ async def queries_raise(
 
 
 @router.post("/queries/{query_id}/answer")
-async def queries_answer(
-    query_id: int, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def queries_answer(
+    query_id: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form: dict[str, Any] = dict(await request.form())
     try:
         answer_query(db, actor, query_id, text(form, "answer"))
         flash(request, "ok", f"Query {query_id} answered.")
@@ -140,10 +147,12 @@ def lock_page(
 
 
 @router.post("/lock")
-async def lock_submit(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def lock_submit(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form: dict[str, Any] = dict(await request.form())
     pseudonym = text(form, "pseudonym").upper()
     try:
         r = lock_patient(db, actor, pseudonym) if pseudonym else lock_trial(db, actor)

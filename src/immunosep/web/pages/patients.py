@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -30,7 +31,7 @@ from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, checked, number, text
+from immunosep.web.forms import FormErrors, checked, form_data, number, text
 from immunosep.web.meddra_search import search_terms
 from immunosep.web.pages._render import flash, render
 from immunosep.web.sofa_form import score_form, sofa_inputs
@@ -38,8 +39,8 @@ from immunosep.web.sofa_form import score_form, sofa_inputs
 router = APIRouter(route_class=TransactionRoute)
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form()
+def _values(form: FormData) -> dict[str, Any]:
+    """The form as a dict: a field sent more than once (and ``exclusions`` always) becomes a list."""
     values: dict[str, Any] = {}
     for key in form:
         items = form.getlist(key)
@@ -156,10 +157,13 @@ def eligibility_fragment(
 
 
 @router.post("/screening")
-async def screening_submit(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def screening_submit(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    values = await _form(request)
+    values = _values(form)
     errors = FormErrors()
     data = _screening_input(values, errors)
     if data is not None:
@@ -212,12 +216,15 @@ def patient_page(
 
 
 @router.post("/patients/{pseudonym}/consent")
-async def consent_submit(
-    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def consent_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form = await _form(request)
     try:
-        record_consent(db, actor, pseudonym, text(form, "given_by"))
+        record_consent(db, actor, pseudonym, text(_values(form), "given_by"))
         flash(request, "ok", "Consent recorded.")
     except ImmunoSepError as exc:
         db.rollback()
@@ -325,14 +332,15 @@ def crf_form(
 
 
 @router.post("/patients/{pseudonym}/crf/{study_day}")
-async def crf_submit(
+def crf_submit(
     pseudonym: str,
     study_day: int,
     request: Request,
     actor: Actor = Depends(current_actor),
     db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    values = await _form(request)
+    values = _values(form)
     errors = FormErrors()
     kwargs = sofa_inputs(values, errors)
     weight = number(values, "weight_kg", errors)
@@ -431,10 +439,14 @@ def meddra_fragment(request: Request, actor: Actor = Depends(current_actor)) -> 
 
 
 @router.post("/patients/{pseudonym}/ae")
-async def ae_submit(
-    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def ae_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    values = await _form(request)
+    values = _values(form)
     errors = FormErrors()
     onset = number(values, "onset_day", errors, required=True, integer=True)
     term = text(values, "term")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,7 @@ from immunosep.conduct.access import Actor, require_role
 from immunosep.conduct.dosing import administrations, day_regimen, record_dose
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, checked, number, text
+from immunosep.web.forms import FormErrors, checked, form_data, number, text
 from immunosep.web.pages._render import flash, render
 
 router = APIRouter(route_class=TransactionRoute)
@@ -69,10 +70,12 @@ def preparations(
 
 
 @router.post("/pharmacy/dose")
-async def log_dose(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+def log_dose(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
-    form: dict[str, Any] = dict(await request.form())
     errors = FormErrors()
     pseudonym = text(form, "pseudonym").upper()
     day = number(form, "study_day", errors, required=True, integer=True)

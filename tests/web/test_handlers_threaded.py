@@ -1,0 +1,30 @@
+"""Every route handler is a plain ``def``, so FastAPI runs it in a worker thread.
+
+An ``async def`` handler runs on the event loop: a blocking call in it (SQLAlchemy, argon2, a SQLite busy
+wait of up to 60 s) freezes the whole server. Pages read their form through the ``form_data`` dependency
+(on the event loop) instead of awaiting ``request.form()`` in the handler.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from fastapi.routing import APIRoute, iter_route_contexts
+
+#: Coroutine handlers that do their blocking work in a worker thread themselves.
+ASYNC_ALLOWED = frozenset({"login_submit"})  # pages/auth.py: awaits run_in_threadpool(log_in, ...)
+
+
+def test_no_route_handler_runs_on_the_event_loop(app) -> None:  # type: ignore[no-untyped-def]
+    # app.routes holds the included routers; iter_route_contexts walks down to their APIRoutes.
+    routes = [c.original_route for c in iter_route_contexts(app.routes)]
+    endpoints = [r.endpoint for r in routes if isinstance(r, APIRoute)]
+    names = {e.__name__ for e in endpoints}
+    assert {"users_submit", "crf_submit", "log_dose", "login_submit"} <= names  # pages and API both seen
+    assert any(e.__module__.startswith("immunosep.web.api") for e in endpoints)
+    async_handlers = sorted(
+        f"{e.__module__}.{e.__name__}"
+        for e in endpoints
+        if inspect.iscoroutinefunction(e) and e.__name__ not in ASYNC_ALLOWED
+    )
+    assert async_handlers == []
