@@ -22,13 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
 
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store import audit
-from immunosep.store.models import ROLES, Patient, Site, Trial, User
+from immunosep.store.db import transaction_cache
+from immunosep.store.models import ROLES, MonitorSite, Patient, Site, Trial, User
 
 UNBLINDED_ROLES = frozenset({"pharmacist", "dsmb"})
 ALL_SITE_ROLES = frozenset({"lab", "data_manager"})
@@ -38,12 +40,16 @@ CLINICAL_READERS = frozenset({"investigator", "monitor", "data_manager"})
 
 @dataclass(frozen=True)
 class Actor:
-    """The authenticated caller: user id, role and the sites in scope (empty for all-site roles)."""
+    """The authenticated caller: user id, role and the sites in scope (empty for all-site roles).
+
+    ``site_codes`` are the codes of ``site_ids`` (sorted), read with them so that pages can show them.
+    """
 
     user_id: int
     role: str
     site_ids: frozenset[int] = field(default_factory=frozenset)
     username: str = ""
+    site_codes: tuple[str, ...] = ()
 
     @property
     def blinded(self) -> bool:
@@ -52,17 +58,40 @@ class Actor:
 
 
 def actor_for(session: Session, user: User | int) -> Actor:
-    """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor)."""
-    u = session.get(User, user) if isinstance(user, int) else user
-    if u is None or not u.active:
+    """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor).
+
+    Read afresh with Core statements (one, two for a monitor): the web application calls this on every
+    request, so a deactivated account or a changed role takes effect at once.
+    """
+    uid = user if isinstance(user, int) else user.id
+    row = session.execute(
+        select(User.id, User.role, User.username, User.active, User.site_id, Site.code)
+        .outerjoin(Site, Site.id == User.site_id)
+        .where(User.id == uid)
+    ).first()
+    if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
-    if u.role == "monitor":
-        sites = frozenset(m.site_id for m in u.assigned_sites)
-    elif u.site_id is not None:
-        sites = frozenset({u.site_id})
+    sites: list[tuple[int, str]]
+    if row.role == "monitor":
+        sites = [
+            (int(sid), str(code))
+            for sid, code in session.execute(
+                select(MonitorSite.site_id, Site.code)
+                .join(Site, Site.id == MonitorSite.site_id)
+                .where(MonitorSite.user_id == uid)
+            ).all()
+        ]
+    elif row.site_id is not None:
+        sites = [(int(row.site_id), str(row.code))]
     else:
-        sites = frozenset()
-    return Actor(user_id=u.id, role=u.role, site_ids=sites, username=u.username)
+        sites = []
+    return Actor(
+        user_id=int(row.id),
+        role=str(row.role),
+        site_ids=frozenset(sid for sid, _ in sites),
+        username=str(row.username),
+        site_codes=tuple(sorted(code for _, code in sites)),
+    )
 
 
 def require_role(actor: Actor, roles: Iterable[str], action: str) -> None:
@@ -80,6 +109,9 @@ def begin(session: Session, actor: Actor, reason: str = "") -> None:
     """
     audit.set_context(session, actor.user_id, reason)
     audit.acquire_chain_lock(session)
+    read_before = transaction_cache(session).get("trial")
+    if read_before is not None:
+        session.expire(read_before, ["locked_at"])  # may have changed before the lock was ours
 
 
 def in_scope(actor: Actor, site_id: int) -> bool:
@@ -119,9 +151,18 @@ def get_patient(session: Session, actor: Actor, pseudonym: str, *, for_update: b
 
 
 def trial(session: Session) -> Trial:
+    """The database's trial, read once per transaction (the protocol text only when it is needed).
+
+    :func:`begin` expires ``locked_at`` once the writers' lock is held, so a write checks the trial lock
+    as it is under that lock, even when the row was read earlier in the transaction.
+    """
+    cache = transaction_cache(session)
+    if "trial" in cache:
+        return cast(Trial, cache["trial"])
     t = session.execute(select(Trial).order_by(Trial.id).limit(1)).scalar_one_or_none()
     if t is None:
         raise ImmunoSepError("the database holds no trial; run `immunosep db init --db URL` first")
+    cache["trial"] = t
     return t
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -30,16 +29,22 @@ def site_code(number: int) -> str:
 def protocol_of(session: Session) -> Protocol:
     """The protocol the trial in this database runs under (parsed from the stored text).
 
-    Parsed protocols are kept per SHA-256 of the text for the life of the process (they are frozen),
-    so a service call does not parse TOML again.
+    Parsed protocols are kept per SHA-256 of the text for the life of the process (they are frozen), so a
+    service call reads only the hash: no text, no TOML parsing.
     """
     t = trial(session)
-    return _parsed_protocol(t.protocol_sha256, t.protocol_text)
+    parsed = _PARSED.get(t.protocol_sha256)
+    if parsed is None:
+        parsed = parse_protocol(t.protocol_text, source="trials.protocol_text")
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[t.protocol_sha256] = parsed
+    return parsed
 
 
-@functools.lru_cache(maxsize=16)
-def _parsed_protocol(sha256: str, text: str) -> Protocol:
-    return parse_protocol(text, source="trials.protocol_text")
+#: Parsed protocols by the SHA-256 of their stored text (a handful per process at most).
+_PARSED: dict[str, Protocol] = {}
+_PARSED_MAX = 16
 
 
 def _add_slots(session: Session, protocol: Protocol, seed: str, sites: list[Site], n_slots: int) -> int:

@@ -75,8 +75,12 @@ def create_user(
     return _new_user(session, username, password, role, codes)
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this password, or None (argon2 verification; rehash when parameters age)."""
+def authenticate(session: Session, username: str, password: str, *, rehash: bool = True) -> User | None:
+    """The active user with this password, or None (argon2 verification).
+
+    A hash made with parameters that have since aged is replaced, unless ``rehash=False`` (a read-only
+    transaction; call :func:`rehash_password` in a writing one when :func:`needs_rehash` says so).
+    """
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None or not user.active:
         return None
@@ -84,10 +88,22 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         _HASHER.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
-    if _HASHER.check_needs_rehash(user.password_hash):
+    if rehash and needs_rehash(user):
+        rehash_password(session, user.id, password)
+    return user
+
+
+def needs_rehash(user: User) -> bool:
+    """True when the user's hash was made with older argon2 parameters than the current ones."""
+    return user.password_hash != NO_PASSWORD and _HASHER.check_needs_rehash(user.password_hash)
+
+
+def rehash_password(session: Session, user_id: int, password: str) -> None:
+    """Store a fresh hash of a password that was just verified (current argon2 parameters)."""
+    user = session.get(User, user_id)
+    if user is not None:
         user.password_hash = _HASHER.hash(password)
         session.flush()
-    return user
 
 
 def deactivate_user(session: Session, actor: Actor, username: str) -> None:

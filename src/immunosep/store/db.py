@@ -35,6 +35,21 @@ class TrialSession(Session):
 
 audit.install(TrialSession)
 
+#: ``session.info`` key of a dict that lives for one transaction: dropped when the transaction ends.
+_TRANSACTION_CACHE = "immunosep_transaction_cache"
+
+
+def transaction_cache(session: Session) -> dict[str, Any]:
+    """A dict for values read once per transaction (such as the trial row), emptied when it ends."""
+    cache: dict[str, Any] = session.info.setdefault(_TRANSACTION_CACHE, {})
+    return cache
+
+
+@event.listens_for(TrialSession, "after_transaction_end")
+def _drop_transaction_cache(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the session's outermost transaction, not a savepoint
+        session.info.pop(_TRANSACTION_CACHE, None)
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -46,8 +61,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+#: Execution option of the engines behind read-only sessions (see :func:`new_session`).
+READ_ONLY = "immunosep_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """Writers begin IMMEDIATE (they queue for the write lock); read-only sessions a deferred snapshot.
+
+    A read-only transaction runs with ``PRAGMA query_only`` on, so a write attempted in it fails at once
+    instead of waiting for (or upgrading to) the write lock.
+    """
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("PRAGMA query_only=1")
+        conn.connection.info["query_only"] = True  # reset when the connection returns to the pool
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
+    """A connection goes back to the pool writable, whoever takes it next (and however: raw VACUUM too)."""
+    if record.info.pop("query_only", False) and dbapi_connection is not None:
+        dbapi_connection.execute("PRAGMA query_only=0")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -61,6 +96,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
+            event.listen(engine, "checkin", _sqlite_checkin)
             return engine
         if url.startswith("postgresql"):
             kwargs.setdefault("pool_size", 10)
@@ -79,10 +115,29 @@ def _factory(engine: Engine) -> sessionmaker[TrialSession]:
     return sessionmaker(engine, class_=TrialSession, expire_on_commit=False)
 
 
+@lru_cache(maxsize=64)
+def _read_only_engine(engine: Engine) -> Engine:
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True  # BEGIN READ ONLY: a write raises
+    return engine.execution_options(**options)
+
+
+def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
+    """A session on ``engine`` (it connects at its first statement).
+
+    ``read_only`` sessions run read-only transactions that the database enforces (PostgreSQL
+    ``READ ONLY``, SQLite ``query_only``); on SQLite they also read a snapshot without queueing for the
+    write lock, so they run beside a writer.
+    """
+    factory = _factory(engine)
+    return factory(bind=_read_only_engine(engine)) if read_only else factory()
+
+
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[TrialSession]:
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[TrialSession]:
     """One transaction: commit when the block ends normally, roll everything back on any exception."""
-    session = _factory(engine)()
+    session = new_session(engine, read_only=read_only)
     try:
         yield session
         session.commit()

@@ -79,7 +79,7 @@ class Trial(Base):
     __tablename__ = "trials"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
-    protocol_text: Mapped[str] = mapped_column(Text)
+    protocol_text: Mapped[str] = mapped_column(Text, deferred=True)  # loaded when read (kilobytes)
     protocol_sha256: Mapped[str] = mapped_column(String(64))
     randomization_seed_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)

@@ -35,8 +35,8 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
-#: Transactions in flight at once on PostgreSQL: well below anyio's 40 worker threads (see web.deps.db_turn)
-#: and the engine's 10 pooled connections; more only adds GIL and audit-chain lock contention (bench_web.py).
+#: Writing transactions in flight at once on PostgreSQL, and read-only ones on either backend: together well
+#: below anyio's 40 worker threads (see web.deps.db_turn); more only adds GIL and lock contention (bench_web.py).
 DB_CONCURRENCY = 8
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = make_engine(db_url)
-    # Concurrent transactions (web.deps.db_turn), fewer than the 40 worker threads: SQLite runs one at a
-    # time anyway (every transaction begins IMMEDIATE), so queue on the event loop, not in its busy handler.
-    app.state.db_concurrency = 1 if app.state.engine.dialect.name == "sqlite" else DB_CONCURRENCY
+    # Concurrent transactions (web.deps.db_turn), fewer than the 40 worker threads: SQLite runs one writer
+    # at a time anyway (writers begin IMMEDIATE), so they queue on the event loop, not in its busy handler.
+    app.state.db_write_concurrency = 1 if app.state.engine.dialect.name == "sqlite" else DB_CONCURRENCY
+    app.state.db_read_concurrency = DB_CONCURRENCY
     app.state.settings = settings
     app.state.throttle = LoginThrottle(
         max_failures=settings.login_max_failures,

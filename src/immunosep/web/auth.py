@@ -13,7 +13,8 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, actor_for
-from immunosep.conduct.users import authenticate
+from immunosep.conduct.users import authenticate, needs_rehash, rehash_password
+from immunosep.store.db import session_scope
 from immunosep.store.models import Site
 from immunosep.web.security import LoginThrottle, TooManyAttempts, start_session
 
@@ -46,6 +47,8 @@ def client_address(request: Request) -> str:
 def log_in(request: Request, db: Session, username: str, password: str) -> tuple[Actor, str]:
     """Check the password, start a fresh session and return the actor and its CSRF token.
 
+    Blocking (argon2, padding of failures): call it in a worker thread, with a read-only ``db``.
+
     Raises :class:`TooManyAttempts` while the username or address is locked out and
     :class:`LoginFailed` for a wrong username or password.
     """
@@ -53,7 +56,7 @@ def log_in(request: Request, db: Session, username: str, password: str) -> tuple
     client = client_address(request)
     throttle.check(username, client)
     start = time.perf_counter()
-    user = authenticate(db, username, password)
+    user = authenticate(db, username, password, rehash=False)  # db is read-only (see web.deps.read_only_db)
     if user is None:
         throttle.record_failure(username, client)
         remaining = _reference_verify_s() - (time.perf_counter() - start)
@@ -61,6 +64,9 @@ def log_in(request: Request, db: Session, username: str, password: str) -> tuple
             time.sleep(remaining)
         raise LoginFailed(LOGIN_FAILED)
     throttle.record_success(username, client)
+    if needs_rehash(user):
+        with session_scope(request.app.state.engine) as writer:
+            rehash_password(writer, user.id, password)
     token = start_session(request.session, user.id)
     return actor_for(db, user), token
 
@@ -82,7 +88,9 @@ class Me:
 
 def describe(db: Session, actor: Actor) -> Me:
     """The actor's username, role and site code(s) (``site`` is the one home site, if any)."""
-    codes = sorted(site.code for sid in actor.site_ids if (site := db.get(Site, sid)) is not None)
+    codes = list(actor.site_codes)
+    if len(codes) != len(actor.site_ids):  # an Actor built by hand, without its codes
+        codes = sorted(site.code for sid in actor.site_ids if (site := db.get(Site, sid)) is not None)
     return Me(
         username=actor.username,
         role=actor.role,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.web.auth import LoginFailed, TooManyAttempts, describe, log_in, log_out
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, read_only_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["session"])
 
@@ -31,7 +31,9 @@ class LoginOut(MeOut):
     csrf_token: str = Field(description="send it as X-CSRF-Token with every state-changing request")
 
 
-@router.post("/login", response_model=LoginOut, responses={401: {}, 429: {}})
+@router.post(
+    "/login", response_model=LoginOut, responses={401: {}, 429: {}}, dependencies=[Depends(read_only_db)]
+)
 def login(body: LoginRequest, request: Request, db: Session = Depends(get_db)) -> object:
     """Log in with username and password; sets the session cookie and returns the CSRF token."""
     try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.web.auth import LoginFailed, TooManyAttempts, log_in, log_out
-from immunosep.web.deps import TransactionRoute, current_actor, get_db, optional_actor
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, optional_actor, read_only_db
 from immunosep.web.forms import text
 from immunosep.web.pages._render import home_of, render
 
@@ -33,13 +34,13 @@ def login_form(request: Request, actor: Actor | None = Depends(optional_actor)) 
     return render(request, "login.html", None, title="Sign in", username="", next_url=next_url, error="")
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[Depends(read_only_db)])
 async def login_submit(request: Request, db: Session = Depends(get_db)) -> Response:
     form = await request.form()
     username, password = text(form, "username"), str(form.get("password") or "")
     next_url = _safe_next(text(form, "next"))
-    try:
-        actor, _ = log_in(request, db, username, password)
+    try:  # argon2 and the database in a worker thread, never on the event loop
+        actor, _ = await run_in_threadpool(log_in, request, db, username, password)
     except (LoginFailed, TooManyAttempts) as exc:
         status = 429 if isinstance(exc, TooManyAttempts) else 401
         return render(
