@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
 from immunosep.errors import AccessDenied, ImmunoSepError
@@ -57,6 +57,22 @@ class Actor:
         return self.role not in UNBLINDED_ROLES
 
 
+# Statements of every request, built once (building a statement costs more than running it on SQLite).
+_USER = (
+    select(User.id, User.role, User.username, User.active, User.site_id, Site.code)
+    .outerjoin(Site, Site.id == User.site_id)
+    .where(User.id == bindparam("uid"))
+)
+_MONITOR_SITES = (
+    select(MonitorSite.site_id, Site.code)
+    .join(Site, Site.id == MonitorSite.site_id)
+    .where(MonitorSite.user_id == bindparam("uid"))
+)
+_PATIENT = select(Patient).where(Patient.pseudonym == bindparam("pseudonym"))
+_PATIENT_FOR_UPDATE = _PATIENT.with_for_update()
+_TRIAL = select(Trial).order_by(Trial.id).limit(1)
+
+
 def actor_for(session: Session, user: User | int) -> Actor:
     """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor).
 
@@ -64,23 +80,12 @@ def actor_for(session: Session, user: User | int) -> Actor:
     request, so a deactivated account or a changed role takes effect at once.
     """
     uid = user if isinstance(user, int) else user.id
-    row = session.execute(
-        select(User.id, User.role, User.username, User.active, User.site_id, Site.code)
-        .outerjoin(Site, Site.id == User.site_id)
-        .where(User.id == uid)
-    ).first()
+    row = session.execute(_USER, {"uid": uid}).first()
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
     sites: list[tuple[int, str]]
     if row.role == "monitor":
-        sites = [
-            (int(sid), str(code))
-            for sid, code in session.execute(
-                select(MonitorSite.site_id, Site.code)
-                .join(Site, Site.id == MonitorSite.site_id)
-                .where(MonitorSite.user_id == uid)
-            ).all()
-        ]
+        sites = [(int(sid), str(code)) for sid, code in session.execute(_MONITOR_SITES, {"uid": uid}).all()]
     elif row.site_id is not None:
         sites = [(int(row.site_id), str(row.code))]
     else:
@@ -141,10 +146,9 @@ def site_by_code(session: Session, code: str) -> Site:
 
 def get_patient(session: Session, actor: Actor, pseudonym: str, *, for_update: bool = False) -> Patient:
     """The patient if it exists *and* is in the actor's scope; otherwise one uniform error."""
-    stmt = select(Patient).where(Patient.pseudonym == pseudonym)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    patient = session.execute(stmt).scalar_one_or_none()
+    locking = for_update and session.get_bind().dialect.name == "postgresql"
+    stmt = _PATIENT_FOR_UPDATE if locking else _PATIENT
+    patient = session.execute(stmt, {"pseudonym": pseudonym}).scalar_one_or_none()
     if patient is None or not in_scope(actor, patient.site_id):
         raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
     return patient
@@ -159,7 +163,7 @@ def trial(session: Session) -> Trial:
     cache = transaction_cache(session)
     if "trial" in cache:
         return cast(Trial, cache["trial"])
-    t = session.execute(select(Trial).order_by(Trial.id).limit(1)).scalar_one_or_none()
+    t = session.execute(_TRIAL).scalar_one_or_none()
     if t is None:
         raise ImmunoSepError("the database holds no trial; run `immunosep db init --db URL` first")
     cache["trial"] = t

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import sofa
@@ -25,6 +25,9 @@ from immunosep.errors import ImmunoSepError
 from immunosep.store.models import DailyCrf, Patient
 
 MAX_STUDY_DAY = 90
+_DAY = select(DailyCrf).where(
+    DailyCrf.patient_id == bindparam("patient_id"), DailyCrf.study_day == bindparam("study_day")
+)
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,7 @@ def record_day(
     if not 1 <= study_day <= MAX_STUDY_DAY:
         raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
     values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
-    row = session.execute(
-        select(DailyCrf).where(DailyCrf.patient_id == patient.id, DailyCrf.study_day == study_day)
-    ).scalar_one_or_none()
+    row = session.execute(_DAY, {"patient_id": patient.id, "study_day": study_day}).scalar_one_or_none()
     if row is None:
         row = DailyCrf(patient_id=patient.id, study_day=study_day, recorded_by=actor.user_id, **values)
         session.add(row)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, insert, inspect, select, text, update
+from sqlalchemy import bindparam, delete, event, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,11 @@ CHAIN_LOCK_KEY = 0x494D4D554E4F
 SEALED_FIELDS = {("randomization_slots", "arm"), ("randomization_slots", "kit_number")}
 SEALED = "<sealed>"
 _NOT_AUDITED = {"audit_log", "patient_keys"}
+# Statements of every audited write, built once.
+_LAST = select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+_KEY = select(PatientKey.key).where(PatientKey.patient_id == bindparam("subject"))
+_INSERT_KEY = insert(PatientKey)
+_INSERT_ENTRY = insert(AuditEntry)
 
 
 def set_context(session: Session, user_id: int | None, reason: str = "") -> None:
@@ -119,10 +124,10 @@ def _patient_key(conn: Connection, session: Session, subject: int | None) -> byt
     cache: dict[int, bytes] = session.info.setdefault("audit_keys", {})
     if subject in cache:
         return cache[subject]
-    key = conn.execute(select(PatientKey.key).where(PatientKey.patient_id == subject)).scalar()
+    key = conn.execute(_KEY, {"subject": subject}).scalar()
     if key is None:
         key = secrets.token_bytes(32)
-        conn.execute(insert(PatientKey).values(patient_id=subject, key=key))
+        conn.execute(_INSERT_KEY, {"patient_id": subject, "key": key})
     cache[subject] = key
     return key
 
@@ -140,9 +145,7 @@ def append(
         return 0
     acquire_chain_lock(session)
     conn = session.connection()
-    last = conn.execute(
-        select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
-    ).first()
+    last = conn.execute(_LAST).first()
     next_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     user_id = session.info.get("audit_user_id")
     reason = session.info.get("audit_reason", "")
@@ -170,7 +173,7 @@ def append(
         rec["entry_hash"] = prev = entry_hash(prev, rec)
         records.append(rec)
         next_id += 1
-    conn.execute(insert(AuditEntry), records)
+    conn.execute(_INSERT_ENTRY, records)
     return len(records)
 
 

@@ -1,0 +1,141 @@
+"""Read-only sessions refuse writes on both backends; SQLite writers hand the write lock over quickly."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from immunosep.store import db as store_db
+from immunosep.store.db import make_engine, new_session, session_scope, transaction_cache
+from immunosep.store.models import Site
+
+
+def test_a_read_only_session_refuses_every_write_and_stores_nothing(engine):
+    with session_scope(engine) as s:
+        before = s.execute(select(Site.name).where(Site.code == "S01")).scalar_one()
+    with pytest.raises(DBAPIError), session_scope(engine, read_only=True) as s:
+        s.execute(update(Site).where(Site.code == "S01").values(name="changed"))
+    with session_scope(engine) as s:  # the pooled connection is writable again
+        s.execute(update(Site).where(Site.code == "S01").values(name="written"))
+    with session_scope(engine, read_only=True) as s:
+        assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "written"
+    assert before != "written"
+
+
+def test_a_read_only_session_leaves_raw_connections_writable(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    with session_scope(engine, read_only=True) as s:
+        s.execute(text("SELECT count(*) FROM t")).scalar_one()
+    raw = engine.raw_connection()  # the same pooled connection, as withdrawal.compact takes it
+    try:
+        raw.execute("INSERT INTO t VALUES (1)")
+        raw.commit()
+    finally:
+        raw.close()
+    engine.dispose()
+
+
+def test_sqlite_reader_runs_beside_a_writer(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    writer = new_session(engine)
+    writer.execute(text("INSERT INTO t VALUES (2)"))  # holds the write lock, not committed
+    try:
+        start = time.monotonic()
+        with session_scope(engine, read_only=True) as reader:
+            assert reader.execute(text("SELECT count(*) FROM t")).scalar_one() == 1  # its snapshot
+        assert time.monotonic() - start < 1.0  # did not queue for the write lock
+    finally:
+        writer.rollback()
+        writer.close()
+        engine.dispose()
+
+
+def _hold_write_lock(path: str, ready: object, released: object, seconds: float) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES (99)")
+    ready.set()  # type: ignore[attr-defined]
+    time.sleep(seconds)
+    conn.execute("COMMIT")
+    released.value = time.time()  # type: ignore[attr-defined]
+    conn.close()
+
+
+def _other_process_holds_the_lock(path: Path, seconds: float) -> tuple[multiprocessing.Process, object]:
+    ctx = multiprocessing.get_context("spawn")
+    ready, released = ctx.Event(), ctx.Value("d", 0.0)
+    proc = ctx.Process(target=_hold_write_lock, args=(str(path), ready, released, seconds))
+    proc.start()
+    assert ready.wait(30), "the lock-holding process did not start"
+    return proc, released
+
+
+def test_sqlite_writer_gets_the_lock_within_milliseconds_of_another_process_releasing_it(tmp_path):
+    # SQLite's own busy handler would sleep 100 ms at a time by then and take the lock ~80 ms late
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    proc, released = _other_process_holds_the_lock(path, 0.35)
+    try:
+        s = new_session(engine)
+        s.execute(text("INSERT INTO t VALUES (1)"))
+        got_lock = time.time()
+        s.commit()
+        s.close()
+        proc.join(10)
+        assert proc.exitcode == 0
+        assert 0 <= got_lock - released.value < 0.04  # type: ignore[attr-defined]
+        with session_scope(engine, read_only=True) as r:
+            assert sorted(r.execute(text("SELECT x FROM t")).scalars()) == [1, 99]
+    finally:
+        proc.join(10)
+        engine.dispose()
+
+
+def test_sqlite_writer_gives_up_after_the_busy_timeout_and_changes_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "x.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    proc, _ = _other_process_holds_the_lock(path, 2.0)
+    try:
+        start = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"), session_scope(engine) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
+        assert 0.2 <= time.monotonic() - start < 1.5
+    finally:
+        proc.join(10)
+    with session_scope(engine, read_only=True) as s:
+        assert list(s.execute(text("SELECT x FROM t")).scalars()) == [99]
+        # the busy timeout (patched to 0.2 s) is back for everything else on this connection
+        assert s.execute(text("PRAGMA busy_timeout")).scalar_one() == 200
+    engine.dispose()
+
+
+def test_the_transaction_cache_lives_for_one_transaction(engine):
+    s = new_session(engine)
+    try:
+        s.execute(select(Site.id)).first()
+        transaction_cache(s)["x"] = 1
+        assert transaction_cache(s) == {"x": 1}
+        s.commit()
+        assert transaction_cache(s) == {}
+        s.execute(select(Site.id)).first()
+        transaction_cache(s)["y"] = 2
+        s.rollback()
+        assert transaction_cache(s) == {}
+    finally:
+        s.close()
