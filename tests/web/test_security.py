@@ -168,12 +168,15 @@ def test_a_write_whose_commit_fails_is_not_answered_as_a_success(
     api_enroll, app, password, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     """FastAPI closes yield dependencies after the response is sent: the commit must happen before it."""
-    from fastapi.routing import APIRoute
+    from fastapi.routing import APIRoute, iter_route_contexts
 
     from immunosep.store import db as store_db
     from immunosep.web.deps import TransactionRoute
 
-    assert all(isinstance(r, TransactionRoute) for r in app.routes if isinstance(r, APIRoute))
+    # app.routes holds the included routers; iter_route_contexts walks down to every APIRoute
+    routes = [c.original_route for c in iter_route_contexts(app.routes)]
+    api_routes = [r for r in routes if isinstance(r, APIRoute)]
+    assert len(api_routes) > 50 and all(isinstance(r, TransactionRoute) for r in api_routes)
     pseudonym = api_enroll()
     c = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
     c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": "inv1", "password": password}).json()[

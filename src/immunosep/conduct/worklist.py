@@ -3,8 +3,8 @@
 A read service for clinical readers (investigators, monitors, data managers): the patients of the sites in
 the caller's scope (:func:`~immunosep.conduct.access.scope_condition`, the same rule as ``get_patient``),
 their CRF days and draw days read in three queries for the whole list (the dashboard is the most requested
-page), and the open queries. Nothing here reveals an arm: only statuses, days and counts. Study day 1 is
-the day of the first dose (UTC dates).
+page), and the number of open queries per patient (counted in SQL, in the same scope). Nothing here
+reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC dates).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_condition
-from immunosep.conduct.queries import list_queries
 from immunosep.conduct.sites import protocol_of
-from immunosep.store.models import BiomarkerDraw, DailyCrf, Patient, ScreeningEntry, utcnow
+from immunosep.store.models import BiomarkerDraw, DailyCrf, Patient, Query, ScreeningEntry, utcnow
 
 NEXT_STEP = {
     "eligible": "baseline draw at the central lab, then classify",
@@ -71,23 +69,25 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
     today = today or utcnow().date()
     p = protocol_of(session)
     treatment_days = p.treatment.days
-    queries = list_queries(session, actor, status="open")
-    open_by_patient: dict[str, int] = {}
-    for q in queries:
-        open_by_patient[q.pseudonym] = open_by_patient.get(q.pseudonym, 0) + 1
-    patients = (
-        session.execute(
-            select(Patient)
-            .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
-            .where(scope_condition(actor))
-            .order_by(Patient.pseudonym)
-        )
-        .scalars()
-        .all()
-    )
+    scope = scope_condition(actor)
+    open_by_patient: dict[int, int] = {
+        int(pid): int(n)
+        for pid, n in session.execute(
+            select(Query.patient_id, func.count())
+            .join(Patient, Patient.id == Query.patient_id)
+            .where(Query.status == "open", scope)
+            .group_by(Query.patient_id)
+        ).all()
+    }
+    patients = session.execute(
+        select(Patient.id, Patient.pseudonym, Patient.status, Patient.stratum, Patient.first_dose_at)
+        .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
+        .where(scope)
+        .order_by(Patient.pseudonym)
+    ).all()
     randomized = [pt.id for pt in patients if pt.status == "randomized"]
-    crf_days = _days_by_patient(session, DailyCrf.patient_id, DailyCrf.study_day, randomized)
-    draw_days = _days_by_patient(session, BiomarkerDraw.patient_id, BiomarkerDraw.study_day, randomized)
+    crf_days = _days_by_patient(session, _CRF_DAYS, randomized)
+    draw_days = _days_by_patient(session, _DRAW_DAYS, randomized)
     lines: list[PatientLine] = []
     for patient in patients:
         first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
@@ -120,7 +120,7 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
                 overdue_crf_days=overdue_crf,
                 overdue_draw_days=overdue_draws,
                 due_today=tuple(due),
-                open_queries=open_by_patient.get(patient.pseudonym, 0),
+                open_queries=open_by_patient.get(patient.id, 0),
             )
         )
     tasks = [f"{line.pseudonym}: {item}" for line in lines for item in line.due_today]
@@ -131,19 +131,25 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
         patients=lines,
         screened=len(lines),
         randomized=sum(1 for line in lines if line.status == "randomized"),
-        open_queries=len(queries),
+        open_queries=sum(open_by_patient.values()),
         overdue=sum(len(line.overdue_crf_days) + len(line.overdue_draw_days) for line in lines),
         tasks=tasks,
     )
 
 
-def _days_by_patient(
-    session: Session, patient_col: Any, day_col: Any, ids: Sequence[int]
-) -> dict[int, set[int]]:
+_CRF_DAYS = select(DailyCrf.patient_id, DailyCrf.study_day).where(
+    DailyCrf.patient_id.in_(bindparam("ids", expanding=True))
+)
+_DRAW_DAYS = select(BiomarkerDraw.patient_id, BiomarkerDraw.study_day).where(
+    BiomarkerDraw.patient_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def _days_by_patient(session: Session, stmt: Select[int, int], ids: Sequence[int]) -> dict[int, set[int]]:
     """Study days recorded per patient (one query for all ``ids``)."""
     out: dict[int, set[int]] = {}
     if not ids:
         return out
-    for pid, day in session.execute(select(patient_col, day_col).where(patient_col.in_(ids))).all():
+    for pid, day in session.execute(stmt, {"ids": list(ids)}).all():
         out.setdefault(int(pid), set()).add(int(day))
     return out
