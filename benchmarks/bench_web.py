@@ -582,7 +582,12 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="offered requests per second")
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes (serve --workers; default one per core, as deployed)",
+    )
     parser.add_argument("--sites", type=int, default=4)
     parser.add_argument("--patients-per-site", type=int, default=15)
     parser.add_argument("--write-fraction", type=float, default=0.5, help="share of CRF writes in the mix")

@@ -61,3 +61,26 @@ def test_serve_answers_and_sessions_hold_across_workers(
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_the_app_runs_handlers_on_its_own_small_thread_pool(db_url) -> None:  # type: ignore[no-untyped-def]
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from immunosep.errors import ImmunoSepError
+    from immunosep.web.app import WORKER_THREADS, create_app
+
+    def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    for threads in (WORKER_THREADS, 3):
+        app = create_app(db_url, secret_key="k" * 40, worker_threads=threads)
+        try:
+            with TestClient(app) as client:  # the lifespan runs: the loop's limiter is the app's
+                assert client.portal is not None
+                assert client.portal.call(tokens) == threads
+                assert client.get("/openapi.json").status_code == 200
+        finally:
+            app.state.engine.dispose()
+    with pytest.raises(ImmunoSepError, match="worker_threads"):
+        create_app(db_url, secret_key="k" * 40, worker_threads=0)

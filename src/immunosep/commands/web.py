@@ -34,6 +34,14 @@ def serve(
         max=32,
         help="Server processes (one per core uses them all). The login throttle counts per process.",
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        max=64,
+        help="Worker threads per process for handlers and database work (default 2; more only queue for "
+        "Python's interpreter lock and hold a writer's locks longer).",
+    ),
     insecure_cookies: bool = typer.Option(
         False,
         "--insecure-cookies",
@@ -50,7 +58,9 @@ def serve(
 
     import uvicorn
 
-    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, create_app
+    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, WORKER_THREADS, create_app
+
+    threads = threads or WORKER_THREADS
 
     if not os.environ.get(SECRET_KEY_ENV):
         err_console.print(f"note: ${SECRET_KEY_ENV} is not set; sessions end when the server restarts")
@@ -62,7 +72,9 @@ def serve(
         "server_header": False,
         "log_level": "info",
     }
-    app = create_app(db, secure_cookies=not insecure_cookies, meddra_dir=meddra)  # checks the settings now
+    app = create_app(
+        db, secure_cookies=not insecure_cookies, meddra_dir=meddra, worker_threads=threads
+    )  # checks the settings now
     if workers == 1:
         uvicorn.run(app, **options)
         return
@@ -72,6 +84,7 @@ def serve(
     os.environ[SERVE_ENV["db"]] = db
     os.environ[SERVE_ENV["secure"]] = "0" if insecure_cookies else "1"
     os.environ[SERVE_ENV["meddra"]] = meddra or ""
+    os.environ[SERVE_ENV["threads"]] = str(threads)
     uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
 
 

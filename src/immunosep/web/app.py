@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -35,10 +38,25 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
-#: Writing transactions in flight at once on PostgreSQL, and read-only ones on either backend: together well
-#: below anyio's 40 worker threads (see web.deps.db_turn); more only adds GIL and lock contention (bench_web.py).
+#: Writing transactions in flight at once on PostgreSQL (see web.deps.db_turn).
 DB_CONCURRENCY = 8
+#: Worker threads per server process for the handlers' blocking work (anyio's default is 40). Python runs one
+#: thread at a time, so more threads only queue for the interpreter and stretch every transaction, the locks of
+#: a writer included: at 200 req/s (bench_web.py, 2 workers, SQLite) p99 was 290-440 ms with 2 and 1.1-1.6 s with 40.
+WORKER_THREADS = 2
 log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _limit_worker_threads(app: FastAPI) -> AsyncIterator[None]:
+    """Set this event loop's worker-thread limit to ``app.state.worker_threads`` while the app runs."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    before = limiter.total_tokens
+    limiter.total_tokens = app.state.worker_threads
+    try:
+        yield
+    finally:
+        limiter.total_tokens = before
 
 
 def _is_api(request: Request) -> bool:
@@ -52,14 +70,18 @@ def create_app(
     secure_cookies: bool = True,
     settings: SecuritySettings | None = None,
     meddra_dir: str | Path | None = None,
+    worker_threads: int = WORKER_THREADS,
 ) -> FastAPI:
     """The web application for the trial database at ``db_url`` (which must already be initialised).
 
     ``secret_key`` signs the session cookies; without one, ``$IMMUNOSEP_SECRET_KEY`` is used, else a random
     key (sessions then end when the process restarts). ``secure_cookies=False`` drops the cookie's
     ``Secure`` flag, for plain-HTTP tests and local development only. ``meddra_dir`` is a MedDRA ASCII
-    release folder for adverse event coding (default: the built-in demo term set).
+    release folder for adverse event coding (default: the built-in demo term set). ``worker_threads``
+    bounds the threads that run handlers and database work (see :data:`WORKER_THREADS`).
     """
+    if worker_threads < 1:
+        raise ImmunoSepError("worker_threads must be at least 1")
     settings = settings or SecuritySettings(secure_cookies=secure_cookies)
     if settings.secure_cookies != secure_cookies:
         settings = SecuritySettings(**{**settings.__dict__, "secure_cookies": secure_cookies})
@@ -68,6 +90,7 @@ def create_app(
         raise ImmunoSepError("the session secret key must be at least 32 characters long")
 
     app = FastAPI(
+        lifespan=_limit_worker_threads,
         title="ImmunoSep trial platform",
         version="1",
         description="JSON API of the ImmunoSep trial platform. Log in with POST /api/login; send the "
@@ -79,7 +102,7 @@ def create_app(
     # Concurrent transactions (web.deps.db_turn), fewer than the 40 worker threads: SQLite runs one writer
     # at a time anyway (writers begin IMMEDIATE), so they queue on the event loop, not in its busy handler.
     app.state.db_write_concurrency = 1 if app.state.engine.dialect.name == "sqlite" else DB_CONCURRENCY
-    app.state.db_read_concurrency = DB_CONCURRENCY
+    app.state.worker_threads = worker_threads
     app.state.settings = settings
     app.state.throttle = LoginThrottle(
         max_failures=settings.login_max_failures,
@@ -114,6 +137,7 @@ SERVE_ENV = {
     "db": "IMMUNOSEP_SERVE_DB",
     "meddra": "IMMUNOSEP_SERVE_MEDDRA",
     "secure": "IMMUNOSEP_SERVE_SECURE",
+    "threads": "IMMUNOSEP_SERVE_THREADS",
 }
 
 
@@ -133,6 +157,7 @@ def app_from_environment() -> FastAPI:
         url,
         secure_cookies=os.environ.get(SERVE_ENV["secure"], "1") != "0",
         meddra_dir=os.environ.get(SERVE_ENV["meddra"]) or None,
+        worker_threads=int(os.environ.get(SERVE_ENV["threads"]) or WORKER_THREADS),
     )
 
 

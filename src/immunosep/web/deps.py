@@ -26,8 +26,8 @@ class NotAuthenticated(Exception):
     """No live session: the API answers 401, pages redirect to the login form."""
 
 
-#: Per event loop: each application's semaphores of database turns (see :func:`db_turn`).
-_TURNS: RunVar[WeakKeyDictionary[Any, dict[bool, anyio.Semaphore]]] = RunVar("immunosep_db_turns")
+#: Per event loop: each application's semaphore of writing turns (see :func:`db_turn`).
+_TURNS: RunVar[WeakKeyDictionary[Any, anyio.Semaphore]] = RunVar("immunosep_db_turns")
 #: Methods whose requests run read-only transactions (enforced by the database, see ``store.db.new_session``).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
@@ -38,30 +38,24 @@ def reads_only(request: Request) -> bool:
 
 
 async def db_turn(request: Request) -> AsyncIterator[None]:
-    """Wait, on the event loop and in arrival order, for a database turn (writers and readers apart).
+    """A writing request waits here, on the event loop and in arrival order, for a writing turn.
 
-    A request's transaction spans several worker-thread hops (actor lookup, handler, commit) and a writer
-    holds its locks (SQLite's write lock from the first statement, the audit chain's advisory lock on
-    PostgreSQL) in between. Without a bound, once every worker thread is taken by requests blocked on
-    such a lock, the holder never gets a thread back and the server hangs. Waiting here holds no thread;
-    the turn is released when the transaction has ended. ``app.state.db_write_concurrency`` bounds
-    writers, ``app.state.db_read_concurrency`` read-only requests (they take no lock a writer waits for).
+    ``app.state.db_write_concurrency`` writers run at once (one on SQLite, which has one writer anyway:
+    the others queue here instead of polling for its lock). Waiting holds no worker thread. Read-only
+    requests pass straight through: they take no lock a writer waits for, and the worker threads
+    (``app.state.worker_threads``) bound them.
     """
-    read_only = reads_only(request)
-    limit = getattr(request.app.state, "db_read_concurrency" if read_only else "db_write_concurrency", None)
-    if limit is None:
+    limit = getattr(request.app.state, "db_write_concurrency", None)
+    if limit is None or reads_only(request):
         yield
         return
     turns = _TURNS.get(None)
     if turns is None:
         turns = WeakKeyDictionary()
         _TURNS.set(turns)
-    per_app = turns.get(request.app)
-    if per_app is None:
-        per_app = turns[request.app] = {}
-    turn = per_app.get(read_only)
+    turn = turns.get(request.app)
     if turn is None:
-        turn = per_app[read_only] = anyio.Semaphore(limit)
+        turn = turns[request.app] = anyio.Semaphore(limit)
     async with turn:
         yield
 
