@@ -126,8 +126,10 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware, hsts=secure_cookies)
 
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
-    app.include_router(api.router)
-    app.include_router(pages.router)
+    for router in api.ROUTERS:
+        app.include_router(router, prefix=api.PREFIX)
+    for router in pages.ROUTERS:
+        app.include_router(router, include_in_schema=False)
     _install_error_handlers(app)
     return app
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.biospecimens import record_draw
-from immunosep.conduct.crf import DailyInputs, daily_records, record_day
+from immunosep.conduct.crf import INPUT_FIELDS, DailyInputs, DailyRecord, daily_records, record_day
 from immunosep.conduct.outcomes import get_outcome, record_outcome
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
@@ -88,7 +88,7 @@ def post_daily_crf(
     """Enter (or correct, with a reason) one patient-day; SOFA is computed from the inputs."""
     values = body.model_dump()
     reason = values.pop("reason")
-    return asdict(record_day(db, actor, pseudonym, study_day, DailyInputs(**values), reason=reason))
+    return _day_json(record_day(db, actor, pseudonym, study_day, DailyInputs(**values), reason=reason))
 
 
 @router.get("/patients/{pseudonym}/crf")
@@ -96,7 +96,19 @@ def get_daily_crf(
     pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> list[dict[str, Any]]:
     """Every recorded patient-day with its SOFA."""
-    return [asdict(r) for r in daily_records(db, actor, pseudonym)]
+    return [_day_json(r) for r in daily_records(db, actor, pseudonym)]
+
+
+def _day_json(record: DailyRecord) -> dict[str, Any]:
+    """A patient-day as JSON: what ``dataclasses.asdict`` gives, without its deep copies (a hot path)."""
+    return {
+        "pseudonym": record.pseudonym,
+        "study_day": record.study_day,
+        "inputs": {name: getattr(record.inputs, name) for name in INPUT_FIELDS},
+        "sofa_total": record.sofa_total,
+        "sofa_components": dict(record.sofa_components),
+        "sofa_missing": record.sofa_missing,
+    }
 
 
 @router.post("/patients/{pseudonym}/outcome")
