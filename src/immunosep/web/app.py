@@ -38,11 +38,14 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
-#: Writing transactions in flight at once on PostgreSQL (see web.deps.db_turn).
-DB_CONCURRENCY = 8
+#: Writing transactions in flight at once per process (see web.deps.db_turn). Every writer serializes on the
+#: audit chain (SQLite's write lock, PostgreSQL's advisory lock), so a second one would only wait for the lock
+#: in a worker thread, which readers then lack.
+DB_WRITE_CONCURRENCY = 1
 #: Worker threads per server process for the handlers' blocking work (anyio's default is 40). Python runs one
 #: thread at a time, so more threads only queue for the interpreter and stretch every transaction, the locks of
 #: a writer included: at 200 req/s (bench_web.py, 2 workers, SQLite) p99 was 290-440 ms with 2 and 1.1-1.6 s with 40.
+#: With one writer at a time (DB_WRITE_CONCURRENCY), one thread is always left for readers.
 WORKER_THREADS = 2
 log = logging.getLogger(__name__)
 
@@ -99,9 +102,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = make_engine(db_url)
-    # Concurrent transactions (web.deps.db_turn), fewer than the 40 worker threads: SQLite runs one writer
-    # at a time anyway (writers begin IMMEDIATE), so they queue on the event loop, not in its busy handler.
-    app.state.db_write_concurrency = 1 if app.state.engine.dialect.name == "sqlite" else DB_CONCURRENCY
+    # Writers queue on the event loop (web.deps.db_turn), holding no thread, and leave a thread to readers.
+    app.state.db_write_concurrency = min(DB_WRITE_CONCURRENCY, worker_threads)
     app.state.worker_threads = worker_threads
     app.state.settings = settings
     app.state.throttle = LoginThrottle(

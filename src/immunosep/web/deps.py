@@ -40,10 +40,10 @@ def reads_only(request: Request) -> bool:
 async def db_turn(request: Request) -> AsyncIterator[None]:
     """A writing request waits here, on the event loop and in arrival order, for a writing turn.
 
-    ``app.state.db_write_concurrency`` writers run at once (one on SQLite, which has one writer anyway:
-    the others queue here instead of polling for its lock). Waiting holds no worker thread. Read-only
-    requests pass straight through: they take no lock a writer waits for, and the worker threads
-    (``app.state.worker_threads``) bound them.
+    ``app.state.db_write_concurrency`` writers run at once (one: every writer serializes on the audit
+    chain anyway, so the others queue here instead of waiting for its lock in a worker thread). Waiting
+    holds no thread. Read-only requests pass straight through: they take no lock a writer waits for, and
+    the worker threads (``app.state.worker_threads``) bound them.
     """
     limit = getattr(request.app.state, "db_write_concurrency", None)
     if limit is None or reads_only(request):
