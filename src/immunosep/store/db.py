@@ -160,18 +160,28 @@ def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
     return factory(bind=_read_only_engine(engine)) if read_only else factory()
 
 
+def end_session(session: Session, *, commit: bool) -> None:
+    """End the session's transaction, committed when ``commit`` (else rolled back), and close it."""
+    try:
+        if commit and session.in_transaction():
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 @contextmanager
 def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[TrialSession]:
     """One transaction: commit when the block ends normally, roll everything back on any exception."""
     session = new_session(engine, read_only=read_only)
     try:
         yield session
-        session.commit()
     except BaseException:
-        session.rollback()
+        end_session(session, commit=False)
         raise
-    finally:
-        session.close()
+    end_session(session, commit=True)
 
 
 def alembic_config(url: str) -> Config:

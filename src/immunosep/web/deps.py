@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, actor_for
 from immunosep.errors import AccessDenied
-from immunosep.store.db import new_session, session_scope
+from immunosep.store.db import end_session, new_session, session_scope
 from immunosep.web.security import SecuritySettings, session_user_id
 
 
@@ -73,19 +73,7 @@ async def get_db(request: Request, _turn: None = Depends(db_turn)) -> AsyncItera
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(_end, session, False)
-
-
-def _end(session: Session, commit: bool) -> None:
-    """Commit (or roll back) and close: one worker-thread hop at the end of a request."""
-    try:
-        if commit and session.in_transaction():
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+            await run_in_threadpool(functools.partial(end_session, session, commit=False))
 
 
 async def read_only_db(request: Request) -> None:
@@ -110,10 +98,10 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             result = endpoint(*args, **kwargs)
         except BaseException:
             for session in sessions:
-                _end(session, False)
+                end_session(session, commit=False)
             raise
         for session in sessions:
-            _end(session, True)
+            end_session(session, commit=True)
         return result
 
     return run
@@ -139,7 +127,7 @@ class TransactionRoute(APIRoute):
             response = await handler(request)
             session: Session | None = getattr(request.state, "db_session", None)
             if session is not None and session.in_transaction():
-                await run_in_threadpool(_end, session, True)
+                await run_in_threadpool(functools.partial(end_session, session, commit=True))
             return response
 
         return commit_then_respond
