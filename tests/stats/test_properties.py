@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
@@ -17,6 +17,8 @@ counts = st.integers(min_value=1, max_value=300).flatmap(
 
 @settings(max_examples=60, deadline=None)
 @given(counts, counts)
+@example((0, 3), (25, 25))  # statsmodels' Newcombe bound was -1.0000000000000002 here
+@example((25, 25), (0, 3))
 def test_intervals_contain_their_estimates(a, b):
     (x1, n1), (x2, n2) = a, b
     r = compare_proportions(x1, n1, x2, n2)

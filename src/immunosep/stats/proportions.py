@@ -47,9 +47,10 @@ def proportion_difference(
     low, high = confint_proportions_2indep(
         x1, n1, x2, n2, method=sm_method, compare="diff", alpha=1 - conf_level
     )
-    return Estimate(
-        "difference", x1 / n1 - x2 / n2, float(low), float(high), math.nan, label, n1 + n2, conf_level
-    )
+    # a difference of proportions lies in [-1, 1]; statsmodels' arithmetic can overshoot by rounding
+    # (0/3 vs 25/25 gives -1.0000000000000002)
+    low, high = max(float(low), -1.0), min(float(high), 1.0)
+    return Estimate("difference", x1 / n1 - x2 / n2, low, high, math.nan, label, n1 + n2, conf_level)
 
 
 def odds_ratio(
