@@ -61,42 +61,55 @@ def test_sqlite_reader_runs_beside_a_writer(tmp_path):
         engine.dispose()
 
 
-def _hold_write_lock(path: str, ready: object, released: object, seconds: float) -> None:
+def _hold_write_lock(path: str, ready: object, seconds: float) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("INSERT INTO t VALUES (99)")
     ready.set()  # type: ignore[attr-defined]
     time.sleep(seconds)
     conn.execute("COMMIT")
-    released.value = time.time()  # type: ignore[attr-defined]
     conn.close()
 
 
-def _other_process_holds_the_lock(path: Path, seconds: float) -> tuple[multiprocessing.Process, object]:
+def _other_process_holds_the_lock(path: Path, seconds: float) -> multiprocessing.Process:
     ctx = multiprocessing.get_context("spawn")
-    ready, released = ctx.Event(), ctx.Value("d", 0.0)
-    proc = ctx.Process(target=_hold_write_lock, args=(str(path), ready, released, seconds))
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold_write_lock, args=(str(path), ready, seconds))
     proc.start()
     assert ready.wait(30), "the lock-holding process did not start"
-    return proc, released
+    return proc
 
 
-def test_sqlite_writer_gets_the_lock_within_milliseconds_of_another_process_releasing_it(tmp_path):
-    # SQLite's own busy handler would sleep 100 ms at a time by then and take the lock ~80 ms late
+class _RecordedSleeps:
+    """Stands in for the ``time`` module of ``store.db``: records every sleep, sleeps it, passes the rest."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        time.sleep(seconds)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def test_sqlite_writer_polls_for_another_process_lock_in_short_steps(tmp_path, monkeypatch):
+    # SQLite's own busy handler would wait inside SQLite in steps of up to 100 ms (no sleeps seen here)
     path = tmp_path / "x.db"
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
-    proc, released = _other_process_holds_the_lock(path, 0.35)
+    recorder = _RecordedSleeps()
+    monkeypatch.setattr(store_db, "time", recorder)
+    proc = _other_process_holds_the_lock(path, 0.3)
     try:
-        s = new_session(engine)
-        s.execute(text("INSERT INTO t VALUES (1)"))
-        got_lock = time.time()
-        s.commit()
-        s.close()
+        with session_scope(engine) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
         proc.join(10)
         assert proc.exitcode == 0
-        assert 0 <= got_lock - released.value < 0.04  # type: ignore[attr-defined]
+        assert recorder.sleeps and max(recorder.sleeps) <= 0.002
+        assert sum(recorder.sleeps) >= 0.15  # it waited by polling, not in SQLite's handler
         with session_scope(engine, read_only=True) as r:
             assert sorted(r.execute(text("SELECT x FROM t")).scalars()) == [1, 99]
     finally:
@@ -110,7 +123,7 @@ def test_sqlite_writer_gives_up_after_the_busy_timeout_and_changes_nothing(tmp_p
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (x INTEGER)"))
     monkeypatch.setattr(store_db, "SQLITE_BUSY_TIMEOUT_S", 0.2)
-    proc, _ = _other_process_holds_the_lock(path, 2.0)
+    proc = _other_process_holds_the_lock(path, 2.0)
     try:
         start = time.monotonic()
         with pytest.raises(OperationalError, match="locked"), session_scope(engine) as s:
