@@ -103,7 +103,7 @@ def create_app(
     )
     app.state.engine = make_engine(db_url)
     # Writers queue on the event loop (web.deps.db_turn), holding no thread, and leave a thread to readers.
-    app.state.db_write_concurrency = min(DB_WRITE_CONCURRENCY, worker_threads)
+    app.state.db_write_concurrency = DB_WRITE_CONCURRENCY
     app.state.worker_threads = worker_threads
     app.state.settings = settings
     app.state.throttle = LoginThrottle(
