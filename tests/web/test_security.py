@@ -134,17 +134,32 @@ def test_throttle_window_and_lockout_expire() -> None:
     t.check("alice", "10.0.0.1")
 
 
-def test_deactivated_user_loses_the_session_at_once(login, app) -> None:  # type: ignore[no-untyped-def]
+def test_deactivated_user_loses_the_session_at_once(login, app, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    """The user row is read in each request's own transaction: reads, writes and pages all stop at once."""
+    from sqlalchemy import func, select, update
+
     from immunosep.conduct.access import actor_for
     from immunosep.conduct.users import deactivate_user
     from immunosep.store.db import session_scope
-    from immunosep.store.models import User
+    from immunosep.store.models import DailyCrf, User
 
-    c = login("inv1")
+    pseudonym = api_enroll()
+    reader, writer, browser = login("inv1"), login("inv1"), login("inv1")
     with session_scope(app.state.engine) as s:
         admin = s.query(User).filter_by(username="admin").one()
         deactivate_user(s, actor_for(s, admin), "inv1")
-    assert c.get("/api/me").status_code == 401
+    assert reader.get("/api/me").status_code == 401
+    write = writer.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12})
+    assert write.status_code == 401
+    page = browser.get("/dashboard", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    with session_scope(app.state.engine) as s:
+        assert s.scalar(select(func.count()).select_from(DailyCrf)) == 0
+        s.execute(update(User).where(User.username == "inv1").values(active=True))
+    # the refused requests ended their sessions: reactivating the account does not revive the old cookies
+    for c in (reader, writer, browser):
+        assert c.get("/api/me").status_code == 401
+    assert login("inv1").get("/api/me").status_code == 200
 
 
 def test_open_redirect_after_login_is_refused(anon: TestClient) -> None:

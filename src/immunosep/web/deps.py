@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import anyio
@@ -85,16 +85,20 @@ async def read_only_db(request: Request) -> None:
 
 
 def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a sync handler so that its session commits (or rolls back) and closes in its own worker thread.
+    """Wrap a sync handler to run in one worker thread with its transaction: actor, work, commit.
 
-    A writing transaction then lives for one thread hop: SQLite's write lock and PostgreSQL's audit-chain
-    lock are not held while the request waits for the event loop between hops.
+    The handler's :class:`ActorClaim` arguments become :class:`Actor` objects read in the request's own
+    transaction, then the handler runs, then its session commits (or rolls back) and closes. A request
+    then costs one thread hop and one transaction, and a writing transaction lives for that one hop:
+    SQLite's write lock and PostgreSQL's audit-chain lock are not held while the request waits for the
+    event loop.
     """
 
     @functools.wraps(endpoint)  # FastAPI reads the signature (and its annotations) through __wrapped__
     def run(*args: Any, **kwargs: Any) -> Any:
         sessions = [v for v in kwargs.values() if isinstance(v, Session)]
         try:
+            _resolve_claims(kwargs, sessions[0] if sessions else None)
             result = endpoint(*args, **kwargs)
         except BaseException:
             for session in sessions:
@@ -103,6 +107,18 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         for session in sessions:
             end_session(session, commit=True)
         return result
+
+    return run
+
+
+def _resolving_claims(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an async handler so that its :class:`ActorClaim` arguments are read (in a worker thread) first."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(v, ActorClaim) for v in kwargs.values()):
+            await run_in_threadpool(_resolve_claims, kwargs, None)
+        return await endpoint(*args, **kwargs)
 
     return run
 
@@ -116,7 +132,9 @@ class TransactionRoute(APIRoute):
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint):
+        if inspect.iscoroutinefunction(endpoint):
+            endpoint = _resolving_claims(endpoint)
+        else:
             endpoint = _ending_transaction(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
@@ -133,31 +151,68 @@ class TransactionRoute(APIRoute):
         return commit_then_respond
 
 
-async def current_actor(request: Request) -> Actor:
-    """The logged-in user as an :class:`Actor` (role and sites re-read from the database every request).
+class ActorClaim:
+    """A live session's user id, read into an :class:`Actor` where the handler runs (see :func:`current_actor`).
 
-    Read in a short read-only transaction of its own, in a worker thread, so that the request's own
-    transaction (a writer's locks) starts only in its handler.
+    Deliberately not an :class:`Actor`: a handler that got one unresolved fails at its first use instead of
+    acting with made-up rights.
     """
+
+    __slots__ = ("cookie", "engine", "optional", "user_id")
+
+    def __init__(
+        self, user_id: int, cookie: MutableMapping[str, Any], engine: Engine, optional: bool
+    ) -> None:
+        self.user_id = user_id
+        self.cookie = cookie  # the request's session (signed cookie) data, cleared for a deactivated account
+        self.engine = engine
+        self.optional = optional
+
+    def resolve(self, session: Session | None) -> Actor | None:
+        """The user's :class:`Actor`, read in ``session`` (else in a read-only transaction of its own).
+
+        An account deactivated since login ends the session: :class:`NotAuthenticated`, or None for an
+        optional actor.
+        """
+        try:
+            if session is not None:
+                return actor_for(session, self.user_id)
+            with session_scope(self.engine, read_only=True) as own:
+                return actor_for(own, self.user_id)
+        except AccessDenied:
+            self.cookie.clear()
+            if self.optional:
+                return None
+            raise NotAuthenticated() from None
+
+
+def _resolve_claims(kwargs: dict[str, Any], session: Session | None) -> None:
+    for name, value in kwargs.items():
+        if isinstance(value, ActorClaim):
+            kwargs[name] = value.resolve(session)
+
+
+def _claim(request: Request, optional: bool) -> ActorClaim | None:
     settings: SecuritySettings = request.app.state.settings
     uid = session_user_id(request.session, settings)
     if uid is None:
+        if optional:
+            return None
         raise NotAuthenticated()
-    try:
-        return await run_in_threadpool(_read_actor, request.app.state.engine, uid)
-    except AccessDenied:
-        request.session.clear()
-        raise NotAuthenticated() from None
+    return ActorClaim(uid, request.session, request.app.state.engine, optional)
 
 
-def _read_actor(engine: Engine, uid: int) -> Actor:
-    with session_scope(engine, read_only=True) as session:
-        return actor_for(session, uid)
+async def current_actor(request: Request) -> Actor:
+    """The logged-in user as an :class:`Actor` (role and sites re-read from the database every request).
+
+    The cookie is checked here (no live session: :class:`NotAuthenticated`); the user row is read where
+    the handler runs, in the request's own transaction (:class:`TransactionRoute` resolves the returned
+    :class:`ActorClaim`), so a request takes one thread hop and one transaction, and a deactivated account
+    or a changed role takes effect at once.
+    """
+    return cast(Actor, _claim(request, optional=False))
 
 
 async def optional_actor(request: Request) -> Actor | None:
-    """The logged-in actor, or None for an anonymous visitor."""
-    try:
-        return await current_actor(request)
-    except NotAuthenticated:
-        return None
+    """The logged-in actor, or None for an anonymous visitor (or an account deactivated since login)."""
+    return cast(Actor | None, _claim(request, optional=True))
