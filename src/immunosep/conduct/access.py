@@ -128,13 +128,21 @@ def in_scope(actor: Actor, site_id: int) -> bool:
     return False
 
 
+def scope_site_ids(actor: Actor) -> frozenset[int] | None:
+    """The sites whose patients :func:`in_scope` lets the actor see; None for every site."""
+    if actor.role in ALL_SITE_ROLES:
+        return None
+    if actor.role in SITE_ROLES or actor.role == "monitor":
+        return actor.site_ids
+    return frozenset()
+
+
 def scope_condition(actor: Actor) -> ColumnElement[bool]:
     """The SQL form of :func:`in_scope` on ``Patient.site_id``, for queries over many patients."""
-    if actor.role in ALL_SITE_ROLES:
+    sites = scope_site_ids(actor)
+    if sites is None:
         return true()
-    if actor.role in SITE_ROLES or actor.role == "monitor":
-        return Patient.site_id.in_(sorted(actor.site_ids))
-    return false()
+    return Patient.site_id.in_(sorted(sites)) if sites else false()
 
 
 def site_by_code(session: Session, code: str) -> Site:

@@ -2,21 +2,21 @@
 
 A read service for clinical readers (investigators, monitors, data managers): the patients of the sites in
 the caller's scope (:func:`~immunosep.conduct.access.scope_condition`, the same rule as ``get_patient``),
-their CRF days and draw days read in three queries for the whole list (the dashboard is the most requested
-page), and the number of open queries per patient (counted in SQL, in the same scope). Nothing here
-reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC dates).
+each with its CRF days, draw days and open queries, read in one prebuilt statement for the whole list (the
+dashboard is the most requested page; days come aggregated per patient, not a row per day). Nothing
+here reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC dates).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
-from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_condition
+from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
 from immunosep.conduct.sites import protocol_of
 from immunosep.store.models import BiomarkerDraw, DailyCrf, Patient, Query, ScreeningEntry, utcnow
 
@@ -69,27 +69,16 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
     today = today or utcnow().date()
     p = protocol_of(session)
     treatment_days = p.treatment.days
-    scope = scope_condition(actor)
-    open_by_patient: dict[int, int] = {
-        int(pid): int(n)
-        for pid, n in session.execute(
-            select(Query.patient_id, func.count())
-            .join(Patient, Patient.id == Query.patient_id)
-            .where(Query.status == "open", scope)
-            .group_by(Query.patient_id)
-        ).all()
-    }
-    patients = session.execute(
-        select(Patient.id, Patient.pseudonym, Patient.status, Patient.stratum, Patient.first_dose_at)
-        .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
-        .where(scope)
-        .order_by(Patient.pseudonym)
-    ).all()
-    randomized = [pt.id for pt in patients if pt.status == "randomized"]
-    crf_days = _days_by_patient(session, _CRF_DAYS, randomized)
-    draw_days = _days_by_patient(session, _DRAW_DAYS, randomized)
+    sites = scope_site_ids(actor)
+    if sites is None:
+        rows = session.connection().execute(_LINES).all()
+    else:
+        rows = session.connection().execute(_LINES_AT, {"site_ids": sorted(sites)}).all()
+    open_by_patient = {int(r.id): int(r.open_queries) for r in rows if r.open_queries}
+    crf_days = {int(r.id): _days(r.crf_days) for r in rows if r.status == "randomized"}
+    draw_days = {int(r.id): _days(r.draw_days) for r in rows if r.status == "randomized"}
     lines: list[PatientLine] = []
-    for patient in patients:
+    for patient in rows:
         first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
         day = study_day_on(first, today) if patient.status == "randomized" else None
         crf: tuple[int, ...] = ()
@@ -97,17 +86,18 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
         overdue_draws: tuple[int, ...] = ()
         due: list[str] = []
         if patient.status == "randomized":
-            crf = tuple(sorted(crf_days.get(patient.id, ())))
-            drawn = draw_days.get(patient.id, set())
+            entered = crf_days[patient.id]
+            crf = tuple(sorted(entered))
+            drawn = draw_days[patient.id]
             if day is not None:
                 last_crf_day = min(day, treatment_days)
-                overdue_crf = tuple(d for d in range(1, last_crf_day) if d not in crf)
+                overdue_crf = tuple(d for d in range(1, last_crf_day) if d not in entered)
                 overdue_draws = tuple(d for d in p.biospecimens.days if d < day and d not in drawn)
-                if day <= treatment_days and day not in crf:
+                if day <= treatment_days and day not in entered:
                     due.append(f"CRF day {day}")
                 if day in p.biospecimens.days and day not in drawn:
                     due.append(f"biomarker draw day {day}")
-            elif 1 not in crf:
+            elif 1 not in entered:
                 due.append("CRF day 1 (baseline SOFA before the first dose)")
         lines.append(
             PatientLine(
@@ -137,19 +127,37 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
     )
 
 
-_CRF_DAYS = select(DailyCrf.patient_id, DailyCrf.study_day).where(
-    DailyCrf.patient_id.in_(bindparam("ids", expanding=True))
-)
-_DRAW_DAYS = select(BiomarkerDraw.patient_id, BiomarkerDraw.study_day).where(
-    BiomarkerDraw.patient_id.in_(bindparam("ids", expanding=True))
-)
+def _days_of(model: type[DailyCrf] | type[BiomarkerDraw]) -> ScalarSelect[str | None]:
+    """The patient's study days in ``model`` as one comma-separated string (any order; NULL for none)."""
+    return (
+        select(func.aggregate_strings(cast(model.study_day, String), ","))
+        .where(model.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
 
 
-def _days_by_patient(session: Session, stmt: Select[int, int], ids: Sequence[int]) -> dict[int, set[int]]:
-    """Study days recorded per patient (one query for all ``ids``)."""
-    out: dict[int, set[int]] = {}
-    if not ids:
-        return out
-    for pid, day in session.execute(stmt, {"ids": list(ids)}).all():
-        out.setdefault(int(pid), set()).add(int(day))
-    return out
+#: Every patient of the worklist with what its lines need, in one statement (the scoped form filters sites).
+_LINES = (
+    select(
+        Patient.id,
+        Patient.pseudonym,
+        Patient.status,
+        Patient.stratum,
+        Patient.first_dose_at,
+        select(func.count())
+        .where(Query.patient_id == Patient.id, Query.status == "open")
+        .correlate(Patient)
+        .scalar_subquery()
+        .label("open_queries"),
+        _days_of(DailyCrf).label("crf_days"),
+        _days_of(BiomarkerDraw).label("draw_days"),
+    )
+    .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
+    .order_by(Patient.pseudonym)
+)
+_LINES_AT = _LINES.where(Patient.site_id.in_(bindparam("site_ids", expanding=True)))
+
+
+def _days(text: str | None) -> set[int]:
+    return {int(d) for d in text.split(",")} if text else set()
