@@ -152,3 +152,22 @@ def test_the_transaction_cache_lives_for_one_transaction(engine):
         assert transaction_cache(s) == {}
     finally:
         s.close()
+
+
+def test_locks_at_first_statement_only_for_a_sqlite_writer(engine):
+    """The predicate the web layer uses to read the user before a write: true exactly when the lock is real."""
+    reader, writer = new_session(engine, read_only=True), new_session(engine)
+    try:
+        assert not store_db.locks_at_first_statement(reader)
+        assert store_db.locks_at_first_statement(writer) == (engine.dialect.name == "sqlite")
+        writer.execute(select(Site.id)).first()  # a plain read: a SQLite writer now holds the write lock
+        if engine.dialect.name == "sqlite":
+            other = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
+    finally:
+        store_db.end_session(reader, commit=False)
+        store_db.end_session(writer, commit=False)

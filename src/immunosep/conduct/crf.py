@@ -122,8 +122,15 @@ def _record(pseudonym: str, row: DailyCrf) -> DailyRecord:
 def record_day(
     session: Session, actor: Actor, pseudonym: str, study_day: int, inputs: DailyInputs, *, reason: str = ""
 ) -> DailyRecord:
-    """Enter a patient-day, or correct it (``reason`` required); SOFA is recomputed either way."""
+    """Enter a patient-day, or correct it (``reason`` required); SOFA is recomputed either way.
+
+    The day and the inputs are checked and scored before the writers' lock is taken (they depend on
+    nothing stored), so the lock is held for the reads and writes only.
+    """
     require_role(actor, {"investigator"}, "enter the daily CRF")
+    if not 1 <= study_day <= MAX_STUDY_DAY:
+        raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
+    values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
     begin(session, actor, reason or "daily CRF")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -131,9 +138,6 @@ def record_day(
         raise ImmunoSepError(
             f"patient {pseudonym} is not randomized; the daily CRF starts after randomization"
         )
-    if not 1 <= study_day <= MAX_STUDY_DAY:
-        raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
-    values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
     row = session.execute(_DAY, {"patient_id": patient.id, "study_day": study_day}).scalar_one_or_none()
     if row is None:
         row = DailyCrf(patient_id=patient.id, study_day=study_day, recorded_by=actor.user_id, **values)

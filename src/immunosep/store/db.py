@@ -160,6 +160,16 @@ def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
     return factory(bind=_read_only_engine(engine)) if read_only else factory()
 
 
+def locks_at_first_statement(session: Session) -> bool:
+    """True when the session's transaction holds the write lock from its first statement (a SQLite writer).
+
+    Reads that a write does not depend on (who the user is) are then better done before it, in a read-only
+    transaction, so that the lock every writer queues for is held only for the write itself.
+    """
+    bind = session.get_bind()
+    return bind.dialect.name == "sqlite" and not bind.get_execution_options().get(READ_ONLY, False)
+
+
 def end_session(session: Session, *, commit: bool) -> None:
     """End the session's transaction, committed when ``commit`` (else rolled back), and close it."""
     try:

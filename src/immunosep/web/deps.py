@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, actor_for
 from immunosep.errors import AccessDenied
-from immunosep.store.db import end_session, new_session, session_scope
+from immunosep.store.db import end_session, locks_at_first_statement, new_session, session_scope
 from immunosep.web.security import SecuritySettings, session_user_id
 
 
@@ -187,6 +187,8 @@ class ActorClaim:
 
 
 def _resolve_claims(kwargs: dict[str, Any], session: Session | None) -> None:
+    if session is not None and locks_at_first_statement(session):
+        session = None  # a SQLite writer: read the user before taking the write lock, not under it
     for name, value in kwargs.items():
         if isinstance(value, ActorClaim):
             kwargs[name] = value.resolve(session)
@@ -206,9 +208,9 @@ async def current_actor(request: Request) -> Actor:
     """The logged-in user as an :class:`Actor` (role and sites re-read from the database every request).
 
     The cookie is checked here (no live session: :class:`NotAuthenticated`); the user row is read where
-    the handler runs, in the request's own transaction (:class:`TransactionRoute` resolves the returned
-    :class:`ActorClaim`), so a request takes one thread hop and one transaction, and a deactivated account
-    or a changed role takes effect at once.
+    the handler runs (:class:`TransactionRoute` resolves the returned :class:`ActorClaim`), in the request's
+    own transaction (a SQLite writer's: just before it, outside the write lock), so a request takes one
+    thread hop, and a deactivated account or a changed role takes effect at once.
     """
     return cast(Actor, _claim(request, optional=False))
 
