@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from typing import Any, cast
 from weakref import WeakKeyDictionary
@@ -37,30 +39,66 @@ def reads_only(request: Request) -> bool:
     return request.method in READ_ONLY_METHODS or bool(getattr(request.state, "read_only_db", False))
 
 
-async def db_turn(request: Request) -> AsyncIterator[None]:
+class WritingTurn:
+    """One of the application's writing turns, given back exactly once.
+
+    The handler's worker thread gives it back right after its commit (:func:`_ending_transaction`), so the
+    next writer starts while this response is still on its way; otherwise :func:`db_turn` gives it back
+    when the request ends.
+    """
+
+    __slots__ = ("_held", "_lock", "_loop", "_loop_thread", "_semaphore")
+
+    def __init__(self, semaphore: anyio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._lock = threading.Lock()
+        self._held = True
+
+    def give_back(self) -> None:
+        with self._lock:
+            if not self._held:
+                return
+            self._held = False
+        if threading.get_ident() == self._loop_thread:
+            self._semaphore.release()
+        else:
+            self._loop.call_soon_threadsafe(self._semaphore.release)
+
+
+async def db_turn(request: Request) -> AsyncIterator[WritingTurn | None]:
     """A writing request waits here, on the event loop and in arrival order, for a writing turn.
 
     ``app.state.db_write_concurrency`` writers run at once (one: every writer serializes on the audit
     chain anyway, so the others queue here instead of waiting for its lock in a worker thread). Waiting
-    holds no thread. Read-only requests pass straight through: they take no lock a writer waits for, and
-    the worker threads (``app.state.worker_threads``) bound them.
+    holds no thread. Read-only requests pass straight through (None): they take no lock a writer waits
+    for, and the worker threads (``app.state.worker_threads``) bound them.
     """
     limit = getattr(request.app.state, "db_write_concurrency", None)
     if limit is None or reads_only(request):
-        yield
+        yield None
         return
     turns = _TURNS.get(None)
     if turns is None:
         turns = WeakKeyDictionary()
         _TURNS.set(turns)
-    turn = turns.get(request.app)
-    if turn is None:
-        turn = turns[request.app] = anyio.Semaphore(limit)
-    async with turn:
-        yield
+    semaphore = turns.get(request.app)
+    if semaphore is None:
+        semaphore = turns[request.app] = anyio.Semaphore(limit)
+    await semaphore.acquire()
+    turn = WritingTurn(semaphore)
+    try:
+        yield turn
+    finally:
+        turn.give_back()
 
 
-async def get_db(request: Request, _turn: None = Depends(db_turn)) -> AsyncIterator[Session]:
+#: ``Session.info`` key of the request's writing turn (given back after the commit).
+_TURN_KEY = "immunosep_writing_turn"
+
+
+async def get_db(request: Request, turn: WritingTurn | None = Depends(db_turn)) -> AsyncIterator[Session]:
     """One transaction per request; read-only for GET and HEAD (the database refuses any write).
 
     The session connects at its first statement, in the handler's worker thread, and
@@ -68,6 +106,8 @@ async def get_db(request: Request, _turn: None = Depends(db_turn)) -> AsyncItera
     gets a success for a write whose commit failed. A transaction still open here is rolled back.
     """
     session = new_session(request.app.state.engine, read_only=reads_only(request))
+    if turn is not None:
+        session.info[_TURN_KEY] = turn
     request.state.db_session = session
     try:
         yield session
@@ -106,6 +146,9 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             raise
         for session in sessions:
             end_session(session, commit=True)
+            turn = session.info.pop(_TURN_KEY, None)
+            if turn is not None:
+                turn.give_back()  # the next writer may start; this response still has to be sent
         return result
 
     return run

@@ -1,0 +1,49 @@
+"""Writing turns (web.deps.db_turn): one writer at a time per process, each turn given back exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import anyio.to_thread
+
+from immunosep.web.app import DB_WRITE_CONCURRENCY
+from immunosep.web.deps import _TURNS, WritingTurn
+
+
+def test_a_turn_is_given_back_once_from_the_handler_thread_or_the_loop() -> None:
+    async def scenario() -> list[int]:
+        semaphore = anyio.Semaphore(1)
+        values = []
+        await semaphore.acquire()
+        turn = WritingTurn(semaphore)
+        await anyio.to_thread.run_sync(turn.give_back)  # the handler's thread, after its commit
+        await asyncio.sleep(0)  # the release was handed to the loop
+        values.append(semaphore.value)
+        turn.give_back()  # the request's end: already given back, nothing more
+        values.append(semaphore.value)
+        await semaphore.acquire()
+        WritingTurn(semaphore).give_back()  # a request that failed before its commit: on the loop
+        values.append(semaphore.value)
+        return values
+
+    assert asyncio.run(scenario()) == [1, 1, 1]
+
+
+def test_every_write_gives_its_turn_back_whether_it_commits_or_fails(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv = login("inv1")
+    url = f"/api/patients/{pseudonym}/crf"
+    outcomes = [
+        inv.post(f"{url}/1", json={"gcs": 12}).status_code,  # committed
+        inv.post(f"{url}/1", json={"gcs": 11}).status_code,  # refused under the lock: no reason
+        inv.post(f"{url}/0", json={"gcs": 11}).status_code,  # refused before the lock: no such day
+        inv.post(f"{url}/2", json={"gcs": 99}).status_code,  # refused by validation
+        inv.post(f"{url}/2", json={"gcs": 10}).status_code,  # still gets a turn
+    ]
+    assert outcomes == [200, 422, 422, 422, 200]
+
+    async def free_turns() -> list[int]:
+        return [s.value for s in _TURNS.get().values()]
+
+    assert inv.http.portal.call(free_turns) == [DB_WRITE_CONCURRENCY]
