@@ -1,4 +1,4 @@
-"""Writing turns (web.deps.db_turn): one writer at a time per process, each turn given back exactly once."""
+"""Writing turns (web.deps.get_db): one writer at a time per process, each turn given back exactly once."""
 
 from __future__ import annotations
 

@@ -79,13 +79,16 @@ def actor_for(session: Session, user: User | int) -> Actor:
     Read afresh with Core statements (one, two for a monitor): the web application calls this on every
     request, so a deactivated account or a changed role takes effect at once.
     """
+    if not isinstance(user, int):
+        session.flush()  # a user created in this session is read back (Core statements do not autoflush)
     uid = user if isinstance(user, int) else user.id
-    row = session.execute(_USER, {"uid": uid}).first()
+    conn = session.connection()  # Core statements: no ORM execution machinery on the hottest read
+    row = conn.execute(_USER, {"uid": uid}).first()
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
     sites: list[tuple[int, str]]
     if row.role == "monitor":
-        sites = [(int(sid), str(code)) for sid, code in session.execute(_MONITOR_SITES, {"uid": uid}).all()]
+        sites = [(int(sid), str(code)) for sid, code in conn.execute(_MONITOR_SITES, {"uid": uid}).all()]
     elif row.site_id is not None:
         sites = [(int(row.site_id), str(row.code))]
     else:

@@ -38,7 +38,7 @@ from immunosep.web.security import (
 
 WEB_DIR = Path(__file__).parent
 SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
-#: Writing transactions in flight at once per process (see web.deps.db_turn). Every writer serializes on the
+#: Writing transactions in flight at once per process (see web.deps.get_db). Every writer serializes on the
 #: audit chain (SQLite's write lock, PostgreSQL's advisory lock), so a second one would only wait for the lock
 #: in a worker thread, which readers then lack.
 DB_WRITE_CONCURRENCY = 1
@@ -102,7 +102,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = make_engine(db_url)
-    # Writers queue on the event loop (web.deps.db_turn), holding no thread, and leave a thread to readers.
+    # Writers queue on the event loop (web.deps.get_db), holding no thread, and leave a thread to readers.
     app.state.db_write_concurrency = DB_WRITE_CONCURRENCY
     app.state.worker_threads = worker_threads
     app.state.settings = settings

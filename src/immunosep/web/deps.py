@@ -12,7 +12,7 @@ from weakref import WeakKeyDictionary
 
 import anyio
 from anyio.lowlevel import RunVar
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ class NotAuthenticated(Exception):
     """No live session: the API answers 401, pages redirect to the login form."""
 
 
-#: Per event loop: each application's semaphore of writing turns (see :func:`db_turn`).
+#: Per event loop: each application's semaphore of writing turns (see :func:`get_db`).
 _TURNS: RunVar[WeakKeyDictionary[Any, anyio.Semaphore]] = RunVar("immunosep_db_turns")
 #: Methods whose requests run read-only transactions (enforced by the database, see ``store.db.new_session``).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
@@ -43,7 +43,7 @@ class WritingTurn:
     """One of the application's writing turns, given back exactly once.
 
     The handler's worker thread gives it back right after its commit (:func:`_ending_transaction`), so the
-    next writer starts while this response is still on its way; otherwise :func:`db_turn` gives it back
+    next writer starts while this response is still on its way; otherwise :func:`get_db` gives it back
     when the request ends.
     """
 
@@ -67,53 +67,56 @@ class WritingTurn:
             self._loop.call_soon_threadsafe(self._semaphore.release)
 
 
-async def db_turn(request: Request) -> AsyncIterator[WritingTurn | None]:
-    """A writing request waits here, on the event loop and in arrival order, for a writing turn.
-
-    ``app.state.db_write_concurrency`` writers run at once (one: every writer serializes on the audit
-    chain anyway, so the others queue here instead of waiting for its lock in a worker thread). Waiting
-    holds no thread. Read-only requests pass straight through (None): they take no lock a writer waits
-    for, and the worker threads (``app.state.worker_threads``) bound them.
-    """
-    limit = getattr(request.app.state, "db_write_concurrency", None)
-    if limit is None or reads_only(request):
-        yield None
-        return
+def _turns_of(app: Any, limit: int) -> anyio.Semaphore:
+    """The application's semaphore of writing turns on this event loop."""
     turns = _TURNS.get(None)
     if turns is None:
         turns = WeakKeyDictionary()
         _TURNS.set(turns)
-    semaphore = turns.get(request.app)
+    semaphore = turns.get(app)
     if semaphore is None:
-        semaphore = turns[request.app] = anyio.Semaphore(limit)
-    await semaphore.acquire()
-    turn = WritingTurn(semaphore)
-    try:
-        yield turn
-    finally:
-        turn.give_back()
+        semaphore = turns[app] = anyio.Semaphore(limit)
+    return semaphore
 
 
 #: ``Session.info`` key of the request's writing turn (given back after the commit).
 _TURN_KEY = "immunosep_writing_turn"
 
 
-async def get_db(request: Request, turn: WritingTurn | None = Depends(db_turn)) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request; read-only for GET and HEAD (the database refuses any write).
+
+    A writing request first waits here, on the event loop and in arrival order, for a writing turn:
+    ``app.state.db_write_concurrency`` writers run at once (one: every writer serializes on the audit
+    chain anyway, so the others queue here instead of waiting for its lock in a worker thread). Waiting
+    holds no thread. Read-only requests pass straight through: they take no lock a writer waits for, and
+    the worker threads (``app.state.worker_threads``) bound them.
 
     The session connects at its first statement, in the handler's worker thread, and
     :class:`TransactionRoute` commits and closes it there, before the response leaves, so a client never
-    gets a success for a write whose commit failed. A transaction still open here is rolled back.
+    gets a success for a write whose commit failed (and gives the turn back right after the commit). A
+    transaction still open here is rolled back.
     """
-    session = new_session(request.app.state.engine, read_only=reads_only(request))
-    if turn is not None:
-        session.info[_TURN_KEY] = turn
-    request.state.db_session = session
+    read_only = reads_only(request)
+    limit = getattr(request.app.state, "db_write_concurrency", None)
+    turn = None
+    if limit is not None and not read_only:
+        semaphore = _turns_of(request.app, limit)
+        await semaphore.acquire()
+        turn = WritingTurn(semaphore)
     try:
-        yield session
+        session = new_session(request.app.state.engine, read_only=read_only)
+        if turn is not None:
+            session.info[_TURN_KEY] = turn
+        request.state.db_session = session
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                await run_in_threadpool(functools.partial(end_session, session, commit=False))
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(functools.partial(end_session, session, commit=False))
+        if turn is not None:
+            turn.give_back()
 
 
 async def read_only_db(request: Request) -> None:
