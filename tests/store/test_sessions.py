@@ -171,3 +171,29 @@ def test_locks_at_first_statement_only_for_a_sqlite_writer(engine):
     finally:
         store_db.end_session(reader, commit=False)
         store_db.end_session(writer, commit=False)
+
+
+def test_try_write_lock_answers_at_once_and_takes_the_lock_once_free(engine):
+    """For handlers on the event loop: no waiting inside; False while another writer holds the lock."""
+    from immunosep.store.audit import CHAIN_LOCK_KEY
+
+    holder = engine.connect()
+    if engine.dialect.name == "sqlite":
+        holder.exec_driver_sql("SELECT 1")  # a writer's connection begins IMMEDIATE (store.db's begin hook)
+    else:
+        holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+    session = new_session(engine)
+    try:
+        t0 = time.monotonic()
+        assert store_db.try_write_lock(session) is False
+        assert time.monotonic() - t0 < 1.0
+        holder.rollback()
+        assert store_db.try_write_lock(session) is True
+        assert store_db.try_write_lock(session) is True  # held: asking again changes nothing
+        session.execute(update(Site).where(Site.code == "S01").values(name="after the lock"))
+        store_db.end_session(session, commit=True)
+    finally:
+        holder.close()
+        session.close()
+    with session_scope(engine, read_only=True) as s:
+        assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "after the lock"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 import anyio.to_thread
+import httpx
+from sqlalchemy import Engine, text
 
+from immunosep.store.audit import CHAIN_LOCK_KEY
 from immunosep.web.app import DB_WRITE_CONCURRENCY
 from immunosep.web.deps import _TURNS, WritingTurn
 
@@ -47,3 +53,46 @@ def test_every_write_gives_its_turn_back_whether_it_commits_or_fails(login, api_
         return [s.value for s in _TURNS.get().values()]
 
     assert inv.http.portal.call(free_turns) == [DB_WRITE_CONCURRENCY]
+
+
+@contextmanager
+def another_writer(engine: Engine) -> Iterator[None]:
+    """Hold the writers' lock from another connection, as a writer in another process would."""
+    if engine.dialect.name == "sqlite":
+        other = sqlite3.connect(str(engine.url.database), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
+def test_an_inline_writer_waits_for_the_lock_without_blocking_the_event_loop(
+    app, api_enroll, password
+) -> None:  # type: ignore[no-untyped-def]
+    """The daily CRF runs on the event loop (web.deps.inline): while it waits for another writer, pages load."""
+    pseudonym = api_enroll()
+
+    async def scenario() -> tuple[int, int, int, bool]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            r = await c.post("/api/login", json={"username": "inv1", "password": password})
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            with another_writer(app.state.engine):
+                write = asyncio.create_task(c.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12}))
+                await asyncio.sleep(0.3)
+                waited = not write.done()
+                page = await asyncio.wait_for(c.get("/dashboard"), 5)  # inline too: the loop is free
+                me = await asyncio.wait_for(c.get("/api/me"), 5)
+            done = await asyncio.wait_for(write, 10)
+            return page.status_code, me.status_code, done.status_code, waited
+
+    assert asyncio.run(scenario()) == (200, 200, 200, True)

@@ -118,6 +118,17 @@ def acquire_chain_lock(session: Session) -> None:
         session.info["audit_locked"] = True
 
 
+def try_chain_lock(session: Session) -> bool:
+    """Take the PostgreSQL chain lock if it is free now (True), else False at once (see store.db.try_write_lock)."""
+    if session.info.get("audit_locked"):
+        return True
+    got = session.connection().execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+    if not got.scalar():
+        return False
+    session.info["audit_locked"] = True
+    return True
+
+
 def _patient_key(conn: Connection, session: Session, subject: int | None) -> bytes:
     if subject is None:
         return b""

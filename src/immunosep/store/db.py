@@ -80,15 +80,20 @@ def _sqlite_begin(conn: Any) -> None:
         _begin_immediate(conn)
 
 
+#: Execution option: a SQLite writer's ``BEGIN IMMEDIATE`` tries once instead of waiting (see try_write_lock).
+NO_WAIT = "immunosep_no_wait"
+
+
 def _begin_immediate(conn: Any) -> None:
     """``BEGIN IMMEDIATE``, waiting for another process's writer by polling every 0.2-2 ms.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so a writer in a second
     process (``serve --workers 2``) waits far longer than the other writer holds the lock; polling here
-    hands the lock over within 2 ms. Gives up after :data:`SQLITE_BUSY_TIMEOUT_S` as before.
+    hands the lock over within 2 ms. Gives up after :data:`SQLITE_BUSY_TIMEOUT_S` as before (at once when the
+    connection has the :data:`NO_WAIT` option).
     """
     raw = conn.connection.dbapi_connection
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    deadline = 0.0 if conn.get_execution_options().get(NO_WAIT) else time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     delay = 0.0002
     raw.execute("PRAGMA busy_timeout=0")  # fail at once instead of sleeping in SQLite's handler
     try:
@@ -158,6 +163,27 @@ def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
     """
     factory = _factory(engine)
     return factory(bind=_read_only_engine(engine)) if read_only else factory()
+
+
+def try_write_lock(session: Session) -> bool:
+    """Take the writers' lock for the session's (new) transaction if it is free now; False at once if not.
+
+    For a caller that must not block while another writer finishes (a handler on the event loop): it
+    sleeps and tries again. SQLite: the transaction begins ``IMMEDIATE`` (a failed try leaves the session
+    without a transaction); PostgreSQL: the audit chain's advisory lock is tried.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return audit.try_chain_lock(session)
+    if session.in_transaction():
+        return True  # begun already: a SQLite writer's transaction holds the lock from its start
+    try:
+        session.connection(execution_options={NO_WAIT: True})
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        session.rollback()
+        return False
+    return True
 
 
 def locks_at_first_statement(session: Session) -> bool:

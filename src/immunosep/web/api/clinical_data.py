@@ -13,7 +13,7 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.biospecimens import record_draw
 from immunosep.conduct.crf import INPUT_FIELDS, DailyInputs, DailyRecord, daily_records, record_day
 from immunosep.conduct.outcomes import get_outcome, record_outcome
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, inline
 
 router = APIRouter(route_class=TransactionRoute, tags=["clinical data"])
 
@@ -78,6 +78,7 @@ def post_draw(
 
 
 @router.post("/patients/{pseudonym}/crf/{study_day}")
+@inline
 def post_daily_crf(
     pseudonym: str,
     study_day: int,
@@ -92,6 +93,7 @@ def post_daily_crf(
 
 
 @router.get("/patients/{pseudonym}/crf")
+@inline
 def get_daily_crf(
     pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from immunosep.conduct.sites import protocol_of
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, inline
 from immunosep.web.forms import FormErrors, checked, form_data, number, text
 from immunosep.web.meddra_search import search_terms
 from immunosep.web.pages._render import flash, render
@@ -50,6 +50,7 @@ def _values(form: FormData) -> dict[str, Any]:
 
 # -- dashboard ------------------------------------------------------------------------------------------
 @router.get("/dashboard")
+@inline
 def dashboard(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
