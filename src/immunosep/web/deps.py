@@ -120,7 +120,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             session.info[_TURN_KEY] = turn
         request.state.db_session = session
         try:
-            if not read_only and is_inline(request.scope.get("endpoint")) and runs_inline(session):
+            if not read_only and is_inline(request.scope.get("endpoint")):
                 await _wait_for_write_lock(session)
             yield session
         finally:
@@ -160,21 +160,14 @@ def inline(endpoint: Endpoint) -> Endpoint:
     """Run this sync handler on the event loop instead of in a worker thread (for the hottest short routes).
 
     Only for handlers that do milliseconds of work in one small transaction on the trial database and
-    nothing else that blocks; on PostgreSQL they still run in a worker thread (:func:`runs_inline`). They skip the thread hop and the threads' contention for the interpreter
-    lock, under which a writer held SQLite's write lock while it waited for the interpreter (at 200 req/s,
-    p99 fell from 130-540 ms to 57-81 ms). A writing inline handler gets the writers' lock before it runs,
+    nothing else that blocks (on PostgreSQL the loop waits for each statement's round trip to the server,
+    a fraction of a millisecond on the same machine or network). They skip the thread hop and the threads' contention for the interpreter
+    lock, under which a writer held the writers' lock while it waited for the interpreter (bench_web at
+    200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms, PostgreSQL 169-367 against 852-934). A writing inline handler gets the writers' lock before it runs,
     waited for on the event loop (:func:`get_db`), so the loop never blocks on another process's writer.
     """
     setattr(endpoint, _INLINE, True)
     return endpoint
-
-
-def runs_inline(session: Session) -> bool:
-    """True when an inline handler with this session runs on the loop: on SQLite (statements are calls
-    into this process). On PostgreSQL every statement is a round trip to the server, so the handler stays
-    in a worker thread and the loop serves other requests meanwhile.
-    """
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def is_inline(endpoint: object) -> bool:
@@ -213,9 +206,7 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(endpoint)
         async def on_the_loop(*args: Any, **kwargs: Any) -> Any:
-            if all(runs_inline(v) for v in kwargs.values() if isinstance(v, Session)):
-                return run(*args, **kwargs)
-            return await run_in_threadpool(functools.partial(run, *args, **kwargs))
+            return run(*args, **kwargs)
 
         return on_the_loop
     return run
