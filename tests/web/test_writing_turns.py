@@ -1,20 +1,48 @@
-"""Writing turns (web.deps.get_db): one writer at a time per process, each turn given back exactly once."""
+"""Writing turns (web.deps.get_db): one writer at a time per process, each turn given back exactly once.
+
+Inline handlers wait for the writers' lock on the event loop; this module runs the web fixtures on both
+backends (its own ``db_url``), since the lock differs: SQLite's write lock, PostgreSQL's advisory lock.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
 import httpx
+import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from immunosep.store.audit import CHAIN_LOCK_KEY
 from immunosep.web.app import DB_WRITE_CONCURRENCY
 from immunosep.web.deps import _TURNS, WritingTurn
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, _templates, tmp_path: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The seeded template (tests/conftest.py) copied for this test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "trial.db"
+        shutil.copyfile(_templates.sqlite(), path)
+        yield f"sqlite:///{path}"
+        return
+    admin, template = _templates.postgres()
+    name = f"immunosep_turns_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield make_url(admin.url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_a_turn_is_given_back_once_from_the_handler_thread_or_the_loop() -> None:
