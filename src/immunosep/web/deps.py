@@ -121,7 +121,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         request.state.db_session = session
         try:
             if not read_only and is_inline(request.scope.get("endpoint")):
-                await _wait_for_write_lock(session)
+                session.info[_LOCK_FIRST] = True  # the inline wrapper takes the lock once it has the actor
             yield session
         finally:
             if session.in_transaction():
@@ -129,6 +129,10 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     finally:
         if turn is not None:
             turn.give_back()
+
+
+#: ``Session.info`` key: an inline writer's lock is still to be taken (see :func:`_ending_transaction`).
+_LOCK_FIRST = "immunosep_lock_before_handler"
 
 
 async def _wait_for_write_lock(session: Session) -> None:
@@ -163,8 +167,8 @@ def inline(endpoint: Endpoint) -> Endpoint:
     nothing else that blocks (on PostgreSQL the loop waits for each statement's round trip to the server,
     a fraction of a millisecond on the same machine or network). They skip the thread hop and the threads' contention for the interpreter
     lock, under which a writer held the writers' lock while it waited for the interpreter (bench_web at
-    200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms, PostgreSQL 169-367 against 852-934). A writing inline handler gets the writers' lock before it runs,
-    waited for on the event loop (:func:`get_db`), so the loop never blocks on another process's writer.
+    200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms, PostgreSQL 169-367 against 852-934). A writing inline handler reads its user and then gets the
+    writers' lock, waited for on the event loop, so the loop never blocks on another process's writer.
     """
     setattr(endpoint, _INLINE, True)
     return endpoint
@@ -206,6 +210,16 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(endpoint)
         async def on_the_loop(*args: Any, **kwargs: Any) -> Any:
+            writers = [
+                v for v in kwargs.values() if isinstance(v, Session) and v.info.pop(_LOCK_FIRST, False)
+            ]
+            if writers:
+                try:  # the user first (PostgreSQL: in the transaction, before its lock), then the lock
+                    _resolve_claims(kwargs, writers[0])
+                    await _wait_for_write_lock(writers[0])
+                except BaseException:
+                    end_session(writers[0], commit=False)
+                    raise
             return run(*args, **kwargs)
 
         return on_the_loop
