@@ -165,9 +165,10 @@ def inline(endpoint: Endpoint) -> Endpoint:
 
     Only for handlers that do milliseconds of work in one small transaction on the trial database and
     nothing else that blocks (on PostgreSQL the loop waits for each statement's round trip to the server,
-    a fraction of a millisecond on the same machine or network). They skip the thread hop and the threads' contention for the interpreter
-    lock, under which a writer held the writers' lock while it waited for the interpreter (bench_web at
-    200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms, PostgreSQL 169-367 against 852-934). A writing inline handler reads its user and then gets the
+    a fraction of a millisecond on the same machine or network). They skip the thread hop and the threads'
+    contention for the interpreter lock, under which a writer held the writers' lock while it waited for
+    the interpreter (bench_web at 200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms,
+    PostgreSQL 169-367 ms against 852-934 ms). A writing inline handler reads its user and then gets the
     writers' lock, waited for on the event loop, so the loop never blocks on another process's writer.
     """
     setattr(endpoint, _INLINE, True)
