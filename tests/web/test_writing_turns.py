@@ -39,7 +39,10 @@ def db_url(request: pytest.FixtureRequest, _templates, tmp_path: Path) -> Iterat
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
-        yield make_url(admin.url).set(database=name).render_as_string(hide_password=False)
+        # lock_timeout: a handler that wrongly waited for the advisory lock on the event loop would never see
+        # the other writer let go (the test holds it on the same loop); fail after 10 s instead of hanging
+        url = make_url(admin.url).set(database=name, query={"options": "-c lock_timeout=10000"})
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
