@@ -135,7 +135,7 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templates]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Path) -> Iterator[str]:
+def seeded_db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Path) -> Iterator[str]:
     """A fresh, initialized and seeded trial database (see module docstring) on each backend."""
     if request.param == "sqlite":
         path = tmp_path / "trial.db"
@@ -145,6 +145,12 @@ def db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Pat
     admin, template = _templates.postgres()
     with _pg_database(admin, "t", template) as url:
         yield url
+
+
+@pytest.fixture
+def db_url(seeded_db_url: str) -> str:
+    """The trial database of a test, on each backend (``seeded_db_url``; a package may override this name)."""
+    return seeded_db_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

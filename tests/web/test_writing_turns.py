@@ -7,12 +7,9 @@ backends (its own ``db_url``), since the lock differs: SQLite's write lock, Post
 from __future__ import annotations
 
 import asyncio
-import secrets
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -26,26 +23,18 @@ from immunosep.web.app import DB_WRITE_CONCURRENCY
 from immunosep.web.deps import _TURNS, WritingTurn
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, _templates, tmp_path: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The seeded template (tests/conftest.py) copied for this test, on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "trial.db"
-        shutil.copyfile(_templates.sqlite(), path)
-        yield f"sqlite:///{path}"
-        return
-    admin, template = _templates.postgres()
-    name = f"immunosep_turns_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        # lock_timeout: a handler that wrongly waited for the advisory lock on the event loop would never see
-        # the other writer let go (the test holds it on the same loop); fail after 10 s instead of hanging
-        url = make_url(admin.url).set(database=name, query={"options": "-c lock_timeout=10000"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@pytest.fixture
+def db_url(seeded_db_url: str) -> str:
+    """Both backends here (tests/conftest.py), where the web package's own ``db_url`` has SQLite only.
+
+    PostgreSQL gets a lock_timeout: a handler that wrongly waited for the advisory lock on the event loop
+    would never see the other writer let go (the test holds it on the same loop); it fails after 10 s
+    instead of hanging.
+    """
+    url = make_url(seeded_db_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.update_query_dict({"options": "-c lock_timeout=10000"})
+    return url.render_as_string(hide_password=False)
 
 
 def test_a_turn_is_given_back_once_from_the_handler_thread_or_the_loop() -> None:
