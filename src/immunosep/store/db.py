@@ -80,12 +80,25 @@ def _sqlite_begin(conn: Any) -> None:
         _begin_immediate(conn)
 
 
+def lock_poll_delays(timeout_s: float) -> Iterator[float]:
+    """Sleeps (s) between tries for the writers' lock: 0.2 ms doubling to 2 ms, until ``timeout_s`` is up.
+
+    Short steps hand the lock over within 2 ms of its release (SQLite's own busy handler sleeps 1 to
+    100 ms). The iterator ends when the time is up: the caller gives up.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = 0.0002
+    while time.monotonic() <= deadline:
+        yield delay
+        delay = min(delay * 2, 0.002)
+
+
 #: Execution option: a SQLite writer's ``BEGIN IMMEDIATE`` tries once instead of waiting (see try_write_lock).
 NO_WAIT = "immunosep_no_wait"
 
 
 def _begin_immediate(conn: Any) -> None:
-    """``BEGIN IMMEDIATE``, waiting for another process's writer by polling every 0.2-2 ms.
+    """``BEGIN IMMEDIATE``, waiting for another process's writer by polling (:func:`lock_poll_delays`).
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so a writer in a second
     process (``serve --workers 2``) waits far longer than the other writer holds the lock; polling here
@@ -93,8 +106,9 @@ def _begin_immediate(conn: Any) -> None:
     connection has the :data:`NO_WAIT` option).
     """
     raw = conn.connection.dbapi_connection
-    deadline = 0.0 if conn.get_execution_options().get(NO_WAIT) else time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    delay = 0.0002
+    delays = (
+        iter(()) if conn.get_execution_options().get(NO_WAIT) else lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
+    )
     raw.execute("PRAGMA busy_timeout=0")  # fail at once instead of sleeping in SQLite's handler
     try:
         while True:
@@ -102,10 +116,10 @@ def _begin_immediate(conn: Any) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
             except OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                delay = next(delays, None)
+                if "locked" not in str(exc.orig) or delay is None:
                     raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.002)
     finally:
         raw.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
 
@@ -186,14 +200,18 @@ def try_write_lock(session: Session) -> bool:
     return True
 
 
+def is_read_only(session: Session) -> bool:
+    """True for a session made with ``new_session(..., read_only=True)``."""
+    return bool(session.get_bind().get_execution_options().get(READ_ONLY, False))
+
+
 def locks_at_first_statement(session: Session) -> bool:
     """True when the session's transaction holds the write lock from its first statement (a SQLite writer).
 
     Reads that a write does not depend on (who the user is) are then better done before it, in a read-only
     transaction, so that the lock every writer queues for is held only for the write itself.
     """
-    bind = session.get_bind()
-    return bind.dialect.name == "sqlite" and not bind.get_execution_options().get(READ_ONLY, False)
+    return session.get_bind().dialect.name == "sqlite" and not is_read_only(session)
 
 
 def end_session(session: Session, *, commit: bool) -> None:

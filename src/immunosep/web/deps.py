@@ -6,7 +6,6 @@ import asyncio
 import functools
 import inspect
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
@@ -24,6 +23,8 @@ from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.db import (
     SQLITE_BUSY_TIMEOUT_S,
     end_session,
+    is_read_only,
+    lock_poll_delays,
     locks_at_first_statement,
     new_session,
     session_scope,
@@ -120,8 +121,6 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             session.info[_TURN_KEY] = turn
         request.state.db_session = session
         try:
-            if not read_only and is_inline(request.scope.get("endpoint")):
-                session.info[_LOCK_FIRST] = True  # the inline wrapper takes the lock once it has the actor
             yield session
         finally:
             if session.in_transaction():
@@ -131,22 +130,17 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             turn.give_back()
 
 
-#: ``Session.info`` key: an inline writer's lock is still to be taken (see :func:`_ending_transaction`).
-_LOCK_FIRST = "immunosep_lock_before_handler"
-
-
 async def _wait_for_write_lock(session: Session) -> None:
     """Take the writers' lock for an inline handler, sleeping on the event loop while another writer has it.
 
-    Polls every 0.2-2 ms like ``store.db`` does in a thread; gives up after ``SQLITE_BUSY_TIMEOUT_S``.
+    The same schedule as ``store.db`` in a thread (:func:`~immunosep.store.db.lock_poll_delays`).
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
-    delay = 0.0002
+    delays = lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
     while not try_write_lock(session):
-        if time.monotonic() > deadline:
+        delay = next(delays, None)
+        if delay is None:
             raise ImmunoSepError("the database stayed busy with another writer; try again")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.002)
 
 
 async def read_only_db(request: Request) -> None:
@@ -181,7 +175,7 @@ def is_inline(endpoint: object) -> bool:
 
 
 def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a sync handler to run in one worker thread with its transaction: actor, work, commit.
+    """Wrap a sync handler to run in one worker thread (or, :func:`inline`, on the loop) with its transaction.
 
     The handler's :class:`ActorClaim` arguments become :class:`Actor` objects read in the request's own
     transaction, then the handler runs, then its session commits (or rolls back) and closes. A request
@@ -211,9 +205,7 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(endpoint)
         async def on_the_loop(*args: Any, **kwargs: Any) -> Any:
-            writers = [
-                v for v in kwargs.values() if isinstance(v, Session) and v.info.pop(_LOCK_FIRST, False)
-            ]
+            writers = [v for v in kwargs.values() if isinstance(v, Session) and not is_read_only(v)]
             if writers:
                 try:  # the user first (PostgreSQL: in the transaction, before its lock), then the lock
                     _resolve_claims(kwargs, writers[0])
