@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from immunosep.conduct import crf, dosing, outcomes
+from immunosep.conduct import crf, dosing, lock, outcomes, screening
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.db import session_scope
-from immunosep.store.models import DoseRecord
+from immunosep.store.models import AuditEntry, DailyCrf, DoseRecord
 
 
 def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial, enroll):
@@ -49,6 +49,45 @@ def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial,
         records = crf.daily_records(s, trial.actors["mon1"], p)
     assert [(r.study_day, r.sofa_total) for r in records] == [(1, 0)]
     assert "respiration" in records[0].sofa_missing
+
+
+def test_a_day_is_refused_for_another_sites_patient_an_unrandomized_one_and_after_the_trial_lock(
+    trial, enroll, screening_answers
+):
+    """The patient, the trial row and the day come from one statement (access.writable_patient); every
+    refusal of the separate reads still holds, and nothing is stored."""
+    p = enroll()
+    inv, inv2, dm = trial.actors["inv1"], trial.actors["inv2"], trial.actors["dm"]
+    with session_scope(trial.engine) as s:
+        screened = screening.screen(s, inv, screening_answers()).pseudonym
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=15))
+
+    def stored() -> tuple[int, int]:
+        with session_scope(trial.engine) as s:
+            return len(s.execute(select(DailyCrf)).all()), len(s.execute(select(AuditEntry)).all())
+
+    before = stored()
+    unknown = "no patient 'NOPE' among the patients you may access"
+    with pytest.raises(AccessDenied) as other_site, session_scope(trial.engine) as s:
+        crf.record_day(s, inv2, p, 2, crf.DailyInputs(gcs=15))
+    with pytest.raises(AccessDenied) as missing, session_scope(trial.engine) as s:
+        crf.record_day(s, inv2, "NOPE", 2, crf.DailyInputs(gcs=15))
+    assert str(missing.value) == unknown and str(other_site.value) == unknown.replace("NOPE", p)
+    with pytest.raises(ImmunoSepError, match="not randomized"), session_scope(trial.engine) as s:
+        crf.record_day(s, inv, screened, 1, crf.DailyInputs(gcs=15))
+    assert stored() == before
+    with session_scope(trial.engine) as s:
+        lock.lock_patient(s, dm, p)
+    before = stored()
+    with pytest.raises(ImmunoSepError, match=f"patient {p} is locked"), session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=14), reason="late correction")
+    assert stored() == before
+    with session_scope(trial.engine) as s:
+        lock.lock_trial(s, dm)
+    before = stored()
+    with pytest.raises(ImmunoSepError, match="trial database is locked"), session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=14), reason="after the lock")
+    assert stored() == before
 
 
 def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, enroll):

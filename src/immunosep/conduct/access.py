@@ -20,11 +20,11 @@ scope errors reveal nothing either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, false, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
 from immunosep.errors import AccessDenied, ImmunoSepError
@@ -160,9 +160,41 @@ def get_patient(session: Session, actor: Actor, pseudonym: str, *, for_update: b
     locking = for_update and session.get_bind().dialect.name == "postgresql"
     stmt = _PATIENT_FOR_UPDATE if locking else _PATIENT
     patient = session.execute(stmt, {"pseudonym": pseudonym}).scalar_one_or_none()
+    return _in_scope_or_denied(actor, pseudonym, patient)
+
+
+def _in_scope_or_denied(actor: Actor, pseudonym: str, patient: Patient | None) -> Patient:
     if patient is None or not in_scope(actor, patient.site_id):
         raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
     return patient
+
+
+def patient_select(*also: Any) -> Select[Any]:
+    """``select(Patient, Trial, *also)`` for the patient ``:pseudonym``, to build once for :func:`writable_patient`.
+
+    Outer-join what ``also`` names onto it (the row a write changes, say), so one statement reads all.
+    """
+    return (
+        select(Patient, Trial, *also)
+        .join(Trial, Trial.id == Patient.trial_id)
+        .where(Patient.pseudonym == bindparam("pseudonym"))
+    )
+
+
+def writable_patient(
+    session: Session, actor: Actor, stmt: Select[Any], params: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    """The row of ``stmt`` (from :func:`patient_select`) for a patient the actor may change, after :func:`begin`.
+
+    The checks of :func:`get_patient` and :func:`ensure_writable` (same errors) on one statement instead of
+    one per table: on PostgreSQL each is a round trip, with the writers' lock held.
+    """
+    row = session.execute(stmt, params).one_or_none()
+    patient = _in_scope_or_denied(actor, str(params["pseudonym"]), None if row is None else row[0])
+    if row is not None:
+        transaction_cache(session)["trial"] = row[1]  # read under the writers' lock: as trial() would
+    ensure_writable(session, patient)
+    return tuple(row)  # type: ignore[arg-type]  # not None: _in_scope_or_denied raised
 
 
 def trial(session: Session) -> Trial:

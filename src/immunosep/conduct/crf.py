@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import sofa
@@ -17,16 +17,18 @@ from immunosep.conduct.access import (
     CLINICAL_READERS,
     Actor,
     begin,
-    ensure_writable,
     get_patient,
+    patient_select,
     require_role,
+    writable_patient,
 )
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import DailyCrf, Patient
 
 MAX_STUDY_DAY = 90
-_DAY = select(DailyCrf).where(
-    DailyCrf.patient_id == bindparam("patient_id"), DailyCrf.study_day == bindparam("study_day")
+#: The patient, the trial and the patient-day being entered (if entered before), in one statement.
+_PATIENT_DAY = patient_select(DailyCrf).outerjoin(
+    DailyCrf, and_(DailyCrf.patient_id == Patient.id, DailyCrf.study_day == bindparam("study_day"))
 )
 
 
@@ -132,13 +134,13 @@ def record_day(
         raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
     values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
     begin(session, actor, reason or "daily CRF")
-    patient = get_patient(session, actor, pseudonym)
-    ensure_writable(session, patient)
+    patient, _trial, row = writable_patient(
+        session, actor, _PATIENT_DAY, {"pseudonym": pseudonym, "study_day": study_day}
+    )
     if patient.status != "randomized":
         raise ImmunoSepError(
             f"patient {pseudonym} is not randomized; the daily CRF starts after randomization"
         )
-    row = session.execute(_DAY, {"patient_id": patient.id, "study_day": study_day}).scalar_one_or_none()
     if row is None:
         row = DailyCrf(patient_id=patient.id, study_day=study_day, recorded_by=actor.user_id, **values)
         session.add(row)

@@ -44,6 +44,12 @@ _NOT_AUDITED = {"audit_log", "patient_keys"}
 # Statements of every audited write, built once.
 _LAST = select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
 _KEY = select(PatientKey.key).where(PatientKey.patient_id == bindparam("subject"))
+#: The chain's last entry and one patient's key, in one round trip (most appends concern one patient).
+_LAST_AND_KEY = (
+    select(AuditEntry.id, AuditEntry.entry_hash, _KEY.scalar_subquery())
+    .order_by(AuditEntry.id.desc())
+    .limit(1)
+)
 _INSERT_KEY = insert(PatientKey)
 _INSERT_ENTRY = insert(AuditEntry)
 
@@ -136,11 +142,25 @@ def _patient_key(conn: Connection, session: Session, subject: int | None) -> byt
     if subject in cache:
         return cache[subject]
     key = conn.execute(_KEY, {"subject": subject}).scalar()
-    if key is None:
-        key = secrets.token_bytes(32)
-        conn.execute(_INSERT_KEY, {"patient_id": subject, "key": key})
-    cache[subject] = key
+    cache[subject] = key if key is not None else _new_key(conn, subject)
+    return cache[subject]
+
+
+def _new_key(conn: Connection, subject: int) -> bytes:
+    key = secrets.token_bytes(32)
+    conn.execute(_INSERT_KEY, {"patient_id": subject, "key": key})
     return key
+
+
+def _last_entry(conn: Connection, session: Session, subject: int | None) -> Any:
+    """The chain's last entry (id, hash), reading ``subject``'s key in the same statement when not known yet."""
+    keys: dict[int, bytes] = session.info.setdefault("audit_keys", {})
+    if subject is None or subject in keys:
+        return conn.execute(_LAST).first()
+    last = conn.execute(_LAST_AND_KEY, {"subject": subject}).first()
+    if last is not None:  # the chain has entries, so the key column was read: stored, or none yet
+        keys[subject] = last[2] if last[2] is not None else _new_key(conn, subject)
+    return last
 
 
 def append(
@@ -156,7 +176,7 @@ def append(
         return 0
     acquire_chain_lock(session)
     conn = session.connection()
-    last = conn.execute(_LAST).first()
+    last = _last_entry(conn, session, next((r[2] for r in rows if r[2] is not None), None))
     next_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     user_id = session.info.get("audit_user_id")
     reason = session.info.get("audit_reason", "")

@@ -1,0 +1,68 @@
+"""Statements per request on the hottest routes (daily CRF write, dashboard), on both backends.
+
+Every statement is a round trip to the database, and on PostgreSQL an inline handler's event loop waits
+for each one (a writer with the audit-chain lock held). The lists fix today's statements, so that an added
+query is a visible, deliberate change. Not counted: PostgreSQL's BEGIN, COMMIT and the pool's pre-ping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Engine, event
+
+
+@pytest.fixture
+def db_url(seeded_db_url: str) -> str:
+    """Both backends (tests/conftest.py), where the web package's own ``db_url`` has SQLite only."""
+    return seeded_db_url
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The statements run on ``engine`` meanwhile, each cut to its verb and first table."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        words = statement.split()
+        table = next(
+            (w for w in words[1:] if w[0].isalpha() and "." in w), words[1] if len(words) > 1 else ""
+        )
+        seen.append(
+            f"{words[0]} {table.split('.')[0]}" if words[0] in {"SELECT", "UPDATE"} else " ".join(words[:3])
+        )
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+ACTOR = ["SELECT users"]
+WRITE = ["SELECT patients", "INSERT INTO daily_crf"]  # the patient, trial and day in one; then the new row
+AUDIT = ["SELECT audit_log", "INSERT INTO audit_log"]  # the chain's last entry and the key in one
+
+
+def test_a_daily_crf_write_and_a_dashboard_take_a_fixed_handful_of_statements(app, login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv = login("inv1")
+    url = f"/api/patients/{pseudonym}/crf"
+    assert inv.post(f"{url}/1", json={"gcs": 12}).status_code == 200  # day 1; day 2 below is new
+    sqlite = app.state.engine.dialect.name == "sqlite"
+    # SQLite reads the user in a read-only transaction of its own, then begins the write (the lock).
+    # PostgreSQL reads the user in the request's transaction, then tries the advisory lock.
+    actor = ["PRAGMA query_only=1", "BEGIN", *ACTOR] if sqlite else ACTOR
+    lock = ["BEGIN IMMEDIATE"] if sqlite else ["SELECT pg_try_advisory_xact_lock(%(k)s)"]
+    fix = ["SELECT patients", "UPDATE daily_crf"]
+    read = ["PRAGMA query_only=1", "BEGIN"] if sqlite else []
+    for call, expected in [
+        (lambda: inv.post(f"{url}/2", json={"gcs": 12}), [*actor, *lock, *WRITE, *AUDIT]),
+        (lambda: inv.post(f"{url}/2", json={"gcs": 11, "reason": "typo"}), [*actor, *lock, *fix, *AUDIT]),
+        (lambda: inv.get("/dashboard"), [*read, *ACTOR, "SELECT trials", "SELECT patients"]),
+    ]:
+        with statements(app.state.engine) as seen:
+            assert call().status_code == 200
+        assert seen == expected
