@@ -58,11 +58,22 @@ class Actor:
 
 
 # Statements of every request, built once (building a statement costs more than running it on SQLite).
+_TRIAL_PROTOCOL = select(Trial.protocol_sha256).order_by(Trial.id).limit(1).scalar_subquery()
 _USER = (
-    select(User.id, User.role, User.username, User.active, User.site_id, Site.code)
+    select(
+        User.id,
+        User.role,
+        User.username,
+        User.active,
+        User.site_id,
+        Site.code,
+        _TRIAL_PROTOCOL.label("protocol_sha256"),
+    )
     .outerjoin(Site, Site.id == User.site_id)
     .where(User.id == bindparam("uid"))
 )
+#: ``transaction_cache`` key of the trial's protocol hash, read with the actor (see :func:`actor_for`).
+PROTOCOL_SHA256 = "protocol_sha256"
 _MONITOR_SITES = (
     select(MonitorSite.site_id, Site.code)
     .join(Site, Site.id == MonitorSite.site_id)
@@ -77,7 +88,8 @@ def actor_for(session: Session, user: User | int) -> Actor:
     """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor).
 
     Read afresh with Core statements (one, two for a monitor): the web application calls this on every
-    request, so a deactivated account or a changed role takes effect at once.
+    request, so a deactivated account or a changed role takes effect at once. The same statement reads
+    the trial's protocol hash into the transaction's cache, for :func:`~immunosep.conduct.sites.protocol_of`.
     """
     if not isinstance(user, int):
         session.flush()  # a user created in this session is read back (Core statements do not autoflush)
@@ -86,6 +98,8 @@ def actor_for(session: Session, user: User | int) -> Actor:
     row = conn.execute(_USER, {"uid": uid}).first()
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
+    if row.protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (sites.py)
+        transaction_cache(session)[PROTOCOL_SHA256] = row.protocol_sha256
     sites: list[tuple[int, str]]
     if row.role == "monitor":
         sites = [(int(sid), str(code)) for sid, code in conn.execute(_MONITOR_SITES, {"uid": uid}).all()]

@@ -10,14 +10,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin, require_role, trial
+from immunosep.conduct.access import PROTOCOL_SHA256, Actor, begin, require_role, trial
 from immunosep.conduct.randomization import generate_site_list, kit_numbers, seed_fingerprint
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
 from immunosep.protocol.loader import bundled_protocol_path, parse_protocol
 from immunosep.protocol.schema import Protocol
 from immunosep.store import audit
-from immunosep.store.db import InitResult
+from immunosep.store.db import InitResult, transaction_cache
 from immunosep.store.models import RandomizationSlot, Site, Trial
 
 
@@ -30,8 +30,11 @@ def protocol_of(session: Session) -> Protocol:
     """The protocol the trial in this database runs under (parsed from the stored text).
 
     Parsed protocols are kept per SHA-256 of the text for the life of the process (they are frozen), so a
-    service call reads only the hash: no text, no TOML parsing.
+    service call reads only the hash (or none: the actor's statement read it): no text, no TOML parsing.
     """
+    known = transaction_cache(session).get(PROTOCOL_SHA256)  # read with the actor (access.actor_for)
+    if known is not None and known in _PARSED:
+        return _PARSED[known]
     t = trial(session)
     parsed = _PARSED.get(t.protocol_sha256)
     if parsed is None:
