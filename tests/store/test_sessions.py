@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, make_url, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from immunosep.store import db as store_db
-from immunosep.store.db import make_engine, new_session, session_scope, transaction_cache
+from immunosep.store.db import make_engine, new_session, reader_of, session_scope, transaction_cache
 from immunosep.store.models import Site
 
 
@@ -210,9 +210,9 @@ def test_postgres_pings_only_a_connection_idle_in_the_pool_and_replaces_a_dead_o
     real_ping = engine.dialect.do_ping
     monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or real_ping(c))
     pid = text("SELECT pg_backend_pid()")
-    with session_scope(engine, read_only=True) as s:
+    with session_scope(engine) as s:
         first = s.execute(pid).scalar_one()
-    with session_scope(engine, read_only=True) as s:  # used moments ago: no ping
+    with session_scope(engine) as s:  # used moments ago: no ping
         assert s.execute(pid).scalar_one() == first
     assert pings == []
     killer = create_engine(engine.url, poolclass=NullPool)
@@ -220,6 +220,27 @@ def test_postgres_pings_only_a_connection_idle_in_the_pool_and_replaces_a_dead_o
         other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first})
     killer.dispose()
     monkeypatch.setattr(store_db, "PG_PING_AFTER_IDLE_S", 0.0)
-    with session_scope(engine, read_only=True) as s:  # pinged, found dead, replaced: the request works
+    with session_scope(engine) as s:  # pinged, found dead, replaced: the request works
         assert s.execute(pid).scalar_one() != first
     assert pings
+
+
+@pytest.mark.parametrize(
+    "seeded_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)  # SQLite reads a snapshot in a transaction (test_sqlite_reader_runs_beside_a_writer)
+def test_postgres_reads_run_each_statement_on_a_connection_the_server_keeps_read_only(seeded_db_url):
+    """No BEGIN and COMMIT round trips for a read; the URL's own server options hold on both pools."""
+    url = make_url(seeded_db_url).update_query_dict({"options": "-c lock_timeout=1234"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    settings = text("SELECT current_setting('transaction_read_only'), current_setting('lock_timeout')")
+    try:
+        with session_scope(engine, read_only=True) as s:
+            assert s.connection().connection.dbapi_connection.autocommit
+            assert tuple(s.execute(settings).one()) == ("on", "1234ms")
+        with session_scope(engine) as s:
+            assert not s.connection().connection.dbapi_connection.autocommit
+            assert tuple(s.execute(settings).one()) == ("off", "1234ms")
+        assert reader_of(engine) is not engine and reader_of(engine).pool.checkedin() == 1
+    finally:
+        engine.dispose()
+    assert reader_of(engine).pool.checkedin() == 0  # the read-only pool is disposed with the engine

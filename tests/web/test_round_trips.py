@@ -2,7 +2,8 @@
 
 Every statement is a round trip to the database, and on PostgreSQL an inline handler's event loop waits
 for each one (a writer with the audit-chain lock held). The lists fix today's statements, so that an added
-query is a visible, deliberate change. Not counted: PostgreSQL's BEGIN, COMMIT and the pool's pre-ping.
+query is a visible, deliberate change. Not counted: PostgreSQL's BEGIN and COMMIT (a write's; reads run
+each statement on its own, store.db.reader_of) and the ping of a connection idle in the pool.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, event
+
+from immunosep.store.db import reader_of
 
 
 @pytest.fixture
@@ -34,11 +37,14 @@ def statements(engine: Engine) -> Iterator[list[str]]:
             f"{words[0]} {table.split('.')[0]}" if words[0] in {"SELECT", "UPDATE"} else " ".join(words[:3])
         )
 
-    event.listen(engine, "before_cursor_execute", record)
+    engines = {engine, reader_of(engine)}  # PostgreSQL reads on a pool of their own
+    for e in engines:
+        event.listen(e, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for e in engines:
+            event.remove(e, "before_cursor_execute", record)
 
 
 ACTOR = ["SELECT users"]

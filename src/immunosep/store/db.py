@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -162,6 +163,28 @@ def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.execute("PRAGMA query_only=0")
 
 
+#: Pool of the connections of PostgreSQL's read-only sessions, beside the engine's own (see _PG_READERS).
+PG_READER_POOL = {"pool_size": 5, "max_overflow": 20}
+#: Each PostgreSQL engine's engine of read-only sessions: connections the server keeps read-only
+#: (``default_transaction_read_only``), each statement its own transaction (AUTOCOMMIT), so a read costs
+#: no BEGIN and COMMIT round trips. Under READ COMMITTED, PostgreSQL's default, each statement of a
+#: transaction sees what was committed when it started, so the reads see what they saw in one transaction.
+_PG_READERS: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def _pg_engine(url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _pg_checkin)
+    event.listen(engine, "checkout", _pg_pinger(engine.dialect))
+    return engine
+
+
+def _pg_options(url: str, extra: str) -> str:
+    """The URL's libpq ``options`` (server settings) with ``extra`` added."""
+    given = make_url(url).query.get("options", "")
+    return " ".join(o for o in (*((given,) if isinstance(given, str) else given), extra) if o)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for a SQLite file or a PostgreSQL URL with the trial's connection settings."""
     try:
@@ -179,9 +202,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 40)
             kwargs.setdefault("pool_timeout", 120)
-            engine = create_engine(url, **kwargs)
-            event.listen(engine, "checkin", _pg_checkin)
-            event.listen(engine, "checkout", _pg_pinger(engine.dialect))
+            engine = _pg_engine(url, **kwargs)
+            reader = _pg_engine(
+                url,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"options": _pg_options(url, "-c default_transaction_read_only=on")},
+                **{**kwargs, **PG_READER_POOL},
+            )
+            _PG_READERS[engine] = reader
+            event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
             return engine
     except ArgumentError as exc:
         raise ImmunoSepError(f"cannot use database URL {url!r}: {exc}") from None
@@ -197,18 +226,26 @@ def _factory(engine: Engine) -> sessionmaker[TrialSession]:
 
 @lru_cache(maxsize=64)
 def _read_only_engine(engine: Engine) -> Engine:
+    reader = _PG_READERS.get(engine)
+    if reader is not None:
+        return reader.execution_options(**{READ_ONLY: True})
     options: dict[str, Any] = {READ_ONLY: True}
-    if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":  # an engine not made by make_engine
         options["postgresql_readonly"] = True  # BEGIN READ ONLY: a write raises
     return engine.execution_options(**options)
+
+
+def reader_of(engine: Engine) -> Engine:
+    """The engine that runs ``engine``'s read-only sessions: PostgreSQL's read-only pool, else ``engine``."""
+    return _PG_READERS.get(engine, engine)
 
 
 def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
     """A session on ``engine`` (it connects at its first statement).
 
-    ``read_only`` sessions run read-only transactions that the database enforces (PostgreSQL
-    ``READ ONLY``, SQLite ``query_only``); on SQLite they also read a snapshot without queueing for the
-    write lock, so they run beside a writer.
+    ``read_only`` sessions run read-only transactions that the database enforces (PostgreSQL: a
+    connection of the engine's read-only pool, :data:`_PG_READERS`; SQLite ``query_only``); on SQLite
+    they also read a snapshot without queueing for the write lock, so they run beside a writer.
     """
     factory = _factory(engine)
     return factory(bind=_read_only_engine(engine)) if read_only else factory()
