@@ -1,0 +1,213 @@
+"""The hot routes without HTTP: server CPU and database statements per request, SQLite and PostgreSQL.
+
+``bench_web.py`` measures what a client sees under load, and on a shared 2-core machine its numbers drift
+by up to 2x from run to run. This one calls the ASGI application in-process, one request at a time (no
+uvicorn, no sockets, no load generator), so it isolates what the application itself costs per request
+and moves little between runs: for comparing two versions of a handler.
+
+For each backend: a fresh trial with one site, ``--patients`` patients enrolled through the API, then
+``--rounds`` rounds of ``--requests`` requests of each kind, interleaved (baseline, dashboard, CRF write,
+...), reporting the median round:
+
+* baseline: ``GET /openapi.json`` (middleware, routing and a cached schema: no database), as in
+  ``bench_web.py``; the other kinds are also given as ratios to it, comparable across machines;
+* dashboard: ``GET /dashboard`` of the investigator's site (worklist and page);
+* crf: ``POST /api/patients/{p}/crf/{day}``, a new patient-day each time.
+
+CPU is this process's (``time.process_time``); statements are those the engine runs (its read-only pool
+included), per request. No target: a diagnostic to pair with ``bench_web.py``.
+
+    .venv/bin/python benchmarks/bench_handlers.py [--backends sqlite postgres] [--requests 200] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import event
+
+from bench_web import DEFAULT_PG, PASSWORD, crf_body, prepare, scratch_database, screening_body
+from immunosep.store.db import reader_of
+from immunosep.web.app import create_app
+
+SECRET = "benchmark secret key, at least 32 characters long"
+KINDS = ("baseline", "dashboard", "crf")
+
+
+class Caller:
+    """Calls the application as ASGI with one logged-in user's cookie and CSRF token."""
+
+    def __init__(self, app: Any, cookie: str, csrf: str) -> None:
+        self.app, self.cookie, self.csrf = app, cookie.encode(), csrf.encode()
+
+    async def __call__(self, method: str, path: str, body: bytes = b"") -> int:
+        headers = [(b"host", b"bench"), (b"cookie", self.cookie)]
+        if method == "POST":
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-csrf-token", self.csrf),
+            ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()  # no disconnect while the request runs
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await self.app(scope, receive, send)
+        return status[0]
+
+
+async def _enroll(client: httpx.AsyncClient, lab: httpx.AsyncClient, n: int) -> list[str]:
+    rng = random.Random(7)
+
+    async def post(c: httpx.AsyncClient, path: str, body: Any = None) -> Any:
+        r = await c.post(path, json=body, headers={"X-CSRF-Token": c.headers["X-CSRF-Token"]})
+        if r.status_code not in (200, 204):
+            raise RuntimeError(f"{path}: {r.status_code} {r.text}")
+        return r.json() if r.status_code == 200 else None
+
+    names = []
+    for _ in range(n):
+        p = (await post(client, "/api/screening", screening_body(rng)))["pseudonym"]
+        await post(lab, f"/api/patients/{p}/draws", {"study_day": 1, "ferritin_ng_ml": 6000.0})
+        await post(client, f"/api/patients/{p}/classify")
+        await post(client, f"/api/patients/{p}/consent", {"given_by": "relative"})
+        await post(client, f"/api/patients/{p}/randomize")
+        names.append(p)
+    return names
+
+
+async def _logged_in(app: Any, username: str) -> httpx.AsyncClient:
+    c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+    r = await c.post("/api/login", json={"username": username, "password": PASSWORD})
+    r.raise_for_status()
+    c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return c
+
+
+async def bench_backend(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    accounts = prepare(url, 1, args.patients, 1)
+    app = create_app(url, secret_key=SECRET, secure_cookies=False)
+    try:
+        async with app.router.lifespan_context(app):
+            inv, lab = await _logged_in(app, accounts[0][0]), await _logged_in(app, "lab")
+            patients = await _enroll(inv, lab, args.patients)
+            cookie = "; ".join(f"{k}={v}" for k, v in inv.cookies.items())
+            call = Caller(app, cookie, inv.headers["X-CSRF-Token"])
+            await inv.aclose()
+            await lab.aclose()
+            slots = iter([(p, d) for d in range(1, 91) for p in patients])
+            rng = random.Random(11)
+            requests: dict[str, Callable[[], Awaitable[int]]] = {
+                "baseline": lambda: call("GET", "/openapi.json"),
+                "dashboard": lambda: call("GET", "/dashboard"),
+                "crf": lambda: _write(call, slots, rng),
+            }
+            statements = [0]
+
+            def count(*_: Any) -> None:
+                statements[0] += 1
+
+            engines = {app.state.engine, reader_of(app.state.engine)}
+            for e in engines:
+                event.listen(e, "before_cursor_execute", count)
+            rounds: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
+            for _ in range(args.rounds):
+                for kind in KINDS:
+                    statements[0] = 0
+                    cpu0 = time.process_time()
+                    for _ in range(args.requests):
+                        status = await requests[kind]()
+                        if status != 200:
+                            raise RuntimeError(f"{kind}: HTTP {status}")
+                    cpu = (time.process_time() - cpu0) / args.requests
+                    rounds[kind].append((cpu, statements[0] / args.requests))
+    finally:
+        app.state.engine.dispose()
+    out = {}
+    for kind in KINDS:
+        out[kind] = {
+            "cpu_ms": 1e3 * statistics.median(c for c, _ in rounds[kind]),
+            "cpu_ms_min": 1e3 * min(c for c, _ in rounds[kind]),
+            "statements": statistics.median(s for _, s in rounds[kind]),
+        }
+    return out
+
+
+async def _write(call: Caller, slots: Any, rng: random.Random) -> int:
+    try:
+        pseudonym, day = next(slots)
+    except StopIteration:
+        raise RuntimeError("no new patient-days left: raise --patients") from None
+    return await call("POST", f"/api/patients/{pseudonym}/crf/{day}", json.dumps(crf_body(rng)).encode())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--backends", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"]
+    )
+    parser.add_argument("--requests", type=int, default=200, help="requests of each kind per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--patients", type=int, default=15, help="enrolled patients (90 new days each)")
+    parser.add_argument("--pg-url", default=None)
+    args = parser.parse_args()
+    needed = args.requests * args.rounds
+    if needed > 90 * args.patients:
+        parser.error(f"{needed} CRF writes need at least {needed // 90 + 1} --patients")
+    pg_url = args.pg_url or os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG
+    print(
+        f"{'backend':<10} {'kind':<10} {'CPU ms/req':>10} {'(best)':>8} {'x baseline':>10} {'statements':>10}"
+    )
+    for backend in args.backends:
+        with scratch_database(backend, pg_url) as url:
+            result = asyncio.run(bench_backend(url, args))
+        base = result["baseline"]["cpu_ms"]
+        for kind, r in result.items():
+            ratio = "" if kind == "baseline" else f"{r['cpu_ms'] / base:.2f}"
+            print(
+                f"{backend:<10} {kind:<10} {r['cpu_ms']:>10.2f} {r['cpu_ms_min']:>8.2f} {ratio:>10} "
+                f"{r['statements']:>10.1f}",
+                flush=True,
+            )
+    print(
+        f"median and best of {args.rounds} rounds of {args.requests} requests per kind, in-process (no HTTP)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
