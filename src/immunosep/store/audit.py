@@ -52,6 +52,8 @@ _LAST_AND_KEY = (
 )
 _INSERT_KEY = insert(PatientKey)
 _INSERT_ENTRY = insert(AuditEntry)
+_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_TRY_CHAIN_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
 
 
 def set_context(session: Session, user_id: int | None, reason: str = "") -> None:
@@ -120,7 +122,7 @@ def acquire_chain_lock(session: Session) -> None:
     """Serialize with every other writer of the audit chain until this transaction ends."""
     conn = session.connection()
     if conn.dialect.name == "postgresql" and not session.info.get("audit_locked"):
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        conn.execute(_CHAIN_LOCK, {"k": CHAIN_LOCK_KEY})
         session.info["audit_locked"] = True
 
 
@@ -128,7 +130,7 @@ def try_chain_lock(session: Session) -> bool:
     """Take the PostgreSQL chain lock if it is free now (True), else False at once (see store.db.try_write_lock)."""
     if session.info.get("audit_locked"):
         return True
-    got = session.connection().execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+    got = session.connection().execute(_TRY_CHAIN_LOCK, {"k": CHAIN_LOCK_KEY})
     if not got.scalar():
         return False
     session.info["audit_locked"] = True
