@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
 import time
@@ -174,9 +175,11 @@ def test_locks_at_first_statement_only_for_a_sqlite_writer(engine):
         store_db.end_session(writer, commit=False)
 
 
-def test_try_write_lock_answers_at_once_and_takes_the_lock_once_free(engine):
-    """For handlers on the event loop: no waiting inside; False while another writer holds the lock."""
-    from immunosep.store.audit import CHAIN_LOCK_KEY
+def test_a_writer_on_the_event_loop_gives_the_loop_back_while_it_waits_for_the_lock(engine):
+    """Inline handlers run in a greenlet (web.deps): waiting for another writer must not block the loop."""
+    from sqlalchemy.util.concurrency import greenlet_spawn
+
+    from immunosep.store.audit import CHAIN_LOCK_KEY, acquire_chain_lock
 
     holder = engine.connect()
     if engine.dialect.name == "sqlite":
@@ -184,18 +187,36 @@ def test_try_write_lock_answers_at_once_and_takes_the_lock_once_free(engine):
     else:
         holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
     session = new_session(engine)
-    try:
-        t0 = time.monotonic()
-        assert store_db.try_write_lock(session) is False
-        assert time.monotonic() - t0 < 1.0
-        holder.rollback()
-        assert store_db.try_write_lock(session) is True
-        assert store_db.try_write_lock(session) is True  # held: asking again changes nothing
+    held_s = 0.3
+
+    def write() -> None:
+        acquire_chain_lock(session)
         session.execute(update(Site).where(Site.code == "S01").values(name="after the lock"))
         store_db.end_session(session, commit=True)
+
+    async def main() -> tuple[float, list[float]]:
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(held_s, holder.rollback)
+        t0 = time.monotonic()
+        await greenlet_spawn(write)
+        waited = time.monotonic() - t0
+        ticker.cancel()
+        return waited, [t - t0 for t in ticks]
+
+    try:
+        waited, ticks = asyncio.run(main())
     finally:
         holder.close()
         session.close()
+    assert held_s - 0.02 <= waited < held_s + 1.0
+    assert sum(1 for t in ticks if 0 < t < held_s) >= 20  # the loop ran every 5 ms while the writer waited
     with session_scope(engine, read_only=True) as s:
         assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "after the lock"
 

@@ -19,6 +19,7 @@ audited flush; on SQLite every transaction is ``BEGIN IMMEDIATE`` (see :mod:`imm
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, event, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.store.models import AuditEntry, Base, Patient, PatientKey, utcnow
 
@@ -119,22 +121,21 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 
 def acquire_chain_lock(session: Session) -> None:
-    """Serialize with every other writer of the audit chain until this transaction ends."""
+    """Serialize with every other writer of the audit chain until this transaction ends.
+
+    On PostgreSQL a handler that runs on the event loop (in a greenlet, ``web.deps.inline``) tries the lock
+    first and, if another writer has it, waits for it in a thread of its own while the loop runs on;
+    anywhere else this thread waits in PostgreSQL's queue of waiters. SQLite's lock is the transaction's
+    ``BEGIN IMMEDIATE`` (``store.db``), taken by the first statement here.
+    """
     conn = session.connection()
     if conn.dialect.name == "postgresql" and not session.info.get("audit_locked"):
-        conn.execute(_CHAIN_LOCK, {"k": CHAIN_LOCK_KEY})
+        params = {"k": CHAIN_LOCK_KEY}
+        if not in_greenlet():
+            conn.execute(_CHAIN_LOCK, params)
+        elif not conn.execute(_TRY_CHAIN_LOCK, params).scalar():
+            await_(asyncio.to_thread(conn.execute, _CHAIN_LOCK, params))
         session.info["audit_locked"] = True
-
-
-def try_chain_lock(session: Session) -> bool:
-    """Take the PostgreSQL chain lock if it is free now (True), else False at once (see store.db.try_write_lock)."""
-    if session.info.get("audit_locked"):
-        return True
-    got = session.connection().execute(_TRY_CHAIN_LOCK, {"k": CHAIN_LOCK_KEY})
-    if not got.scalar():
-        return False
-    session.info["audit_locked"] = True
-    return True
 
 
 def _patient_key(conn: Connection, session: Session, subject: int | None) -> bytes:

@@ -8,6 +8,7 @@ PostgreSQL is used through ``postgresql+psycopg://`` URLs. The schema is created
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url, select
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.errors import ImmunoSepError
 from immunosep.store import audit
@@ -96,10 +98,6 @@ def lock_poll_delays(timeout_s: float) -> Iterator[float]:
         delay = min(delay * 2, 0.002)
 
 
-#: Execution option: a SQLite writer's ``BEGIN IMMEDIATE`` tries once instead of waiting (see try_write_lock).
-NO_WAIT = "immunosep_no_wait"
-
-
 def _begin_immediate(conn: Any) -> None:
     """``BEGIN IMMEDIATE``, waiting for another process's writer by polling (:func:`lock_poll_delays`).
 
@@ -109,9 +107,7 @@ def _begin_immediate(conn: Any) -> None:
     connection has the :data:`NO_WAIT` option).
     """
     raw = conn.connection.dbapi_connection
-    delays = (
-        iter(()) if conn.get_execution_options().get(NO_WAIT) else lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
-    )
+    delays = lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
     raw.execute("PRAGMA busy_timeout=0")  # fail at once instead of sleeping in SQLite's handler
     try:
         while True:
@@ -122,9 +118,21 @@ def _begin_immediate(conn: Any) -> None:
                 delay = next(delays, None)
                 if "locked" not in str(exc.orig) or delay is None:
                     raise
-            time.sleep(delay)
+            pause(delay)
     finally:
         raw.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+
+
+def pause(delay_s: float) -> None:
+    """Wait ``delay_s`` seconds between tries for the writers' lock, without ever blocking an event loop.
+
+    A handler that runs on the event loop (``web.deps.inline``) runs in a greenlet and gives the loop back
+    while it waits (SQLAlchemy's ``greenlet_spawn``/``await_``); anywhere else this thread sleeps.
+    """
+    if in_greenlet():
+        await_(asyncio.sleep(delay_s))
+    else:
+        time.sleep(delay_s)
 
 
 _IDLE_SINCE = "immunosep_idle_since"
@@ -249,27 +257,6 @@ def new_session(engine: Engine, *, read_only: bool = False) -> TrialSession:
     """
     factory = _factory(engine)
     return factory(bind=_read_only_engine(engine)) if read_only else factory()
-
-
-def try_write_lock(session: Session) -> bool:
-    """Take the writers' lock for the session's (new) transaction if it is free now; False at once if not.
-
-    For a caller that must not block while another writer finishes (a handler on the event loop): it
-    sleeps and tries again. SQLite: the transaction begins ``IMMEDIATE`` (a failed try leaves the session
-    without a transaction); PostgreSQL: the audit chain's advisory lock is tried.
-    """
-    if session.get_bind().dialect.name != "sqlite":
-        return audit.try_chain_lock(session)
-    if session.in_transaction():
-        return True  # begun already: a SQLite writer's transaction holds the lock from its start
-    try:
-        session.connection(execution_options={NO_WAIT: True})
-    except OperationalError as exc:
-        if "locked" not in str(exc.orig):
-            raise
-        session.rollback()
-        return False
-    return True
 
 
 def is_read_only(session: Session) -> bool:

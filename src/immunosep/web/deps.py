@@ -17,18 +17,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from immunosep.conduct.access import Actor, actor_for
-from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.errors import AccessDenied
 from immunosep.store.db import (
-    SQLITE_BUSY_TIMEOUT_S,
     end_session,
     is_read_only,
-    lock_poll_delays,
     locks_at_first_statement,
     new_session,
     session_scope,
-    try_write_lock,
 )
 from immunosep.web.security import SecuritySettings, session_user_id
 
@@ -130,19 +128,6 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
             turn.give_back()
 
 
-async def _wait_for_write_lock(session: Session) -> None:
-    """Take the writers' lock for an inline handler, sleeping on the event loop while another writer has it.
-
-    The same schedule as ``store.db`` in a thread (:func:`~immunosep.store.db.lock_poll_delays`).
-    """
-    delays = lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
-    while not try_write_lock(session):
-        delay = next(delays, None)
-        if delay is None:
-            raise ImmunoSepError("the database stayed busy with another writer; try again")
-        await asyncio.sleep(delay)
-
-
 async def read_only_db(request: Request) -> None:
     """Mark a route read-only whatever its method (login: the password check must not hold the write lock).
 
@@ -162,8 +147,9 @@ def inline(endpoint: Endpoint) -> Endpoint:
     a fraction of a millisecond on the same machine or network). They skip the thread hop and the threads'
     contention for the interpreter lock, under which a writer held the writers' lock while it waited for
     the interpreter (bench_web at 200 req/s, p99: SQLite 57-81 ms in most runs against 130-540 ms,
-    PostgreSQL 169-367 ms against 852-934 ms). A writing inline handler reads its user and then gets the
-    writers' lock, waited for on the event loop, so the loop never blocks on another process's writer.
+    PostgreSQL 169-367 ms against 852-934 ms). A writing inline handler runs in a greenlet: it takes the
+    writers' lock where its service does (``conduct.access.begin``, after checking and scoring the input)
+    and, while another process's writer has it, gives the loop back instead of blocking it.
     """
     setattr(endpoint, _INLINE, True)
     return endpoint
@@ -205,14 +191,10 @@ def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(endpoint)
         async def on_the_loop(*args: Any, **kwargs: Any) -> Any:
-            writers = [v for v in kwargs.values() if isinstance(v, Session) and not is_read_only(v)]
-            if writers:
-                try:  # the user first (PostgreSQL: in the transaction, before its lock), then the lock
-                    _resolve_claims(kwargs, writers[0])
-                    await _wait_for_write_lock(writers[0])
-                except BaseException:
-                    end_session(writers[0], commit=False)
-                    raise
+            if any(isinstance(v, Session) and not is_read_only(v) for v in kwargs.values()):
+                # A writer may have to wait for another process's writer: in a greenlet, it gives the loop
+                # back while it waits (store.db.pause, audit.acquire_chain_lock).
+                return await greenlet_spawn(run, *args, **kwargs)
             return run(*args, **kwargs)
 
         return on_the_loop
