@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 
 from sqlalchemy import select, text
 
 from immunosep.conduct import crf
-from immunosep.store.audit import verify
+from immunosep.store.audit import _to_text, verify
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry
 
@@ -62,3 +63,19 @@ def test_a_changed_value_a_changed_reason_and_a_deleted_entry_are_detected(trial
         problems = verify(s).problems
     assert any("entry 3: hash does not match" in p for p in problems)
     assert any("entry 5 is missing" in p for p in problems)
+
+
+def test_stored_values_are_the_text_json_gives_them():
+    """The audit's fast paths for numbers and plain strings must give exactly json.dumps's text: the
+    digests of every entry already in the chain depend on it."""
+    rng = random.Random(5)
+    values: list[object] = [0, -1, 7, 10**30, -(10**19), 1.5, -0.0, 0.1, 1e-7, 1e16, 1e22, 123456789.125]
+    values += [float("nan"), float("inf"), float("-inf"), True, False, [1, 2], {"a": 1}]
+    values += ["", "ok", "O'Brien", 'say "hi"', "back\\slash", "tab\there", "line\nbreak", "del\x7f"]
+    values += ["Müller", "日本", "emoji \U0001f600", "nul\x00", "ICU-03/A,B;C"]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)] + [
+        rng.randrange(-(10**12), 10**12) for _ in range(500)
+    ]
+    values += ["".join(chr(rng.randrange(0, 300)) for _ in range(rng.randrange(0, 12))) for _ in range(2000)]
+    for value in values:
+        assert _to_text(value) == json.dumps(value, default=str), repr(value)

@@ -7,7 +7,7 @@ new values). Everything here is arm-free, so every clinical reader gets the same
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -132,7 +132,8 @@ def record_day(
     require_role(actor, {"investigator"}, "enter the daily CRF")
     if not 1 <= study_day <= MAX_STUDY_DAY:
         raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
-    values: dict[str, object] = {**asdict(inputs), **_score(inputs)}
+    values: dict[str, object] = {f: getattr(inputs, f) for f in INPUT_FIELDS}  # flat: no deep copies
+    values.update(_score(inputs))
     begin(session, actor, reason or "daily CRF")
     patient, _trial, row = writable_patient(
         session, actor, _PATIENT_DAY, {"pseudonym": pseudonym, "study_day": study_day}

@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,8 +66,15 @@ def set_context(session: Session, user_id: int | None, reason: str = "") -> None
 
 
 def _to_text(value: Any) -> str | None:
+    """A stored value as the text that is digested and kept: JSON, ISO 8601 for dates, hex for bytes."""
     if value is None:
         return None
+    kind = type(value)
+    # Numbers and plain strings are most of what is written; json.dumps gives the same text, more slowly.
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    if kind is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
