@@ -14,7 +14,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from immunosep.store import db as store_db
-from immunosep.store.db import make_engine, new_session, reader_of, session_scope, transaction_cache
+from immunosep.store.db import (
+    make_engine,
+    new_session,
+    reader_of,
+    session_scope,
+    single_reads,
+    transaction_cache,
+)
 from immunosep.store.models import Site
 
 
@@ -43,6 +50,39 @@ def test_a_read_only_session_leaves_raw_connections_writable(tmp_path):
     finally:
         raw.close()
     engine.dispose()
+
+
+def test_sqlite_file_reads_run_on_a_pool_of_connections_that_cannot_write(tmp_path):
+    """query_only for good (no PRAGMA switched around each read); sessions read a snapshot, single_reads
+    runs each statement outside any transaction; the pool goes with the engine."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    reader = reader_of(engine)
+    try:
+        assert reader is not engine
+        with session_scope(engine, read_only=True) as s:
+            raw = s.connection().connection.dbapi_connection
+            assert raw.in_transaction and raw.execute("PRAGMA query_only").fetchone()[0] == 1
+        with single_reads(engine) as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 1
+            assert not conn.connection.dbapi_connection.in_transaction
+            with pytest.raises(DBAPIError, match="readonly"):
+                conn.execute(text("INSERT INTO t VALUES (2)"))
+        with session_scope(engine) as s:
+            assert s.execute(text("PRAGMA query_only")).scalar_one() == 0
+            s.execute(text("INSERT INTO t VALUES (3)"))
+        with single_reads(engine) as conn:
+            assert conn.execute(text("SELECT sum(x) FROM t")).scalar_one() == 4
+        assert reader.pool.checkedin() >= 1
+    finally:
+        engine.dispose()
+    assert reader.pool.checkedin() == 0
+    memory = make_engine("sqlite://")  # one database per connection: no second pool
+    assert reader_of(memory) is memory
+    with single_reads(memory) as conn:
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
 
 
 def test_sqlite_reader_runs_beside_a_writer(tmp_path):

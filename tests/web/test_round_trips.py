@@ -58,12 +58,13 @@ def test_a_daily_crf_write_and_a_dashboard_take_a_fixed_handful_of_statements(ap
     url = f"/api/patients/{pseudonym}/crf"
     assert inv.post(f"{url}/1", json={"gcs": 12}).status_code == 200  # day 1; day 2 below is new
     sqlite = app.state.engine.dialect.name == "sqlite"
-    # SQLite reads the user in a read-only transaction of its own, then begins the write (the lock).
-    # PostgreSQL reads the user in the request's transaction, then tries the advisory lock.
-    actor = ["PRAGMA query_only=1", "BEGIN", *ACTOR] if sqlite else ACTOR
+    # SQLite reads the user on a read-only connection, the statement on its own (store.db.single_reads),
+    # then begins the write (the lock). PostgreSQL reads the user in the request's transaction, then tries
+    # the advisory lock. SQLite's read-only sessions begin a snapshot on connections that cannot write.
+    actor = ACTOR
     lock = ["BEGIN IMMEDIATE"] if sqlite else ["SELECT pg_try_advisory_xact_lock(%(k)s)"]
     fix = ["SELECT patients", "UPDATE daily_crf"]
-    read = ["PRAGMA query_only=1", "BEGIN"] if sqlite else []
+    read = ["BEGIN"] if sqlite else []
     for call, expected in [
         (lambda: inv.post(f"{url}/2", json={"gcs": 12}), [*actor, *lock, *WRITE, *AUDIT]),
         (lambda: inv.post(f"{url}/2", json={"gcs": 11, "reason": "typo"}), [*actor, *lock, *fix, *AUDIT]),

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
 from immunosep.errors import AccessDenied, ImmunoSepError
@@ -94,12 +94,20 @@ def actor_for(session: Session, user: User | int) -> Actor:
     if not isinstance(user, int):
         session.flush()  # a user created in this session is read back (Core statements do not autoflush)
     uid = user if isinstance(user, int) else user.id
-    conn = session.connection()  # Core statements: no ORM execution machinery on the hottest read
+    actor, protocol_sha256 = read_actor(session.connection(), uid)
+    if protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (sites.py)
+        transaction_cache(session)[PROTOCOL_SHA256] = protocol_sha256
+    return actor
+
+
+def read_actor(conn: Connection, uid: int) -> tuple[Actor, str | None]:
+    """The :class:`Actor` of user ``uid`` and the trial's protocol hash, read on ``conn`` (see :func:`actor_for`).
+
+    Core statements only, so it also runs on a bare connection (``store.db.single_reads``).
+    """
     row = conn.execute(_USER, {"uid": uid}).first()
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
-    if row.protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (sites.py)
-        transaction_cache(session)[PROTOCOL_SHA256] = row.protocol_sha256
     sites: list[tuple[int, str]]
     if row.role == "monitor":
         sites = [(int(sid), str(code)) for sid, code in conn.execute(_MONITOR_SITES, {"uid": uid}).all()]
@@ -107,13 +115,14 @@ def actor_for(session: Session, user: User | int) -> Actor:
         sites = [(int(row.site_id), str(row.code))]
     else:
         sites = []
-    return Actor(
+    actor = Actor(
         user_id=int(row.id),
         role=str(row.role),
         site_ids=frozenset(sid for sid, _ in sites),
         username=str(row.username),
         site_codes=tuple(sorted(code for _, code in sites)),
     )
+    return actor, row.protocol_sha256
 
 
 def require_role(actor: Actor, roles: Iterable[str], action: str) -> None:

@@ -19,14 +19,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from immunosep.conduct.access import Actor, actor_for
+from immunosep.conduct.access import Actor, actor_for, read_actor
 from immunosep.errors import AccessDenied
 from immunosep.store.db import (
     end_session,
     is_read_only,
     locks_at_first_statement,
     new_session,
-    session_scope,
+    single_reads,
 )
 from immunosep.web.security import SecuritySettings, session_user_id
 
@@ -267,8 +267,8 @@ class ActorClaim:
         try:
             if session is not None:
                 return actor_for(session, self.user_id)
-            with session_scope(self.engine, read_only=True) as own:
-                return actor_for(own, self.user_id)
+            with single_reads(self.engine) as conn:  # no transaction of its own for one statement
+                return read_actor(conn, self.user_id)[0]
         except AccessDenied:
             self.cookie.clear()
             if self.optional:
