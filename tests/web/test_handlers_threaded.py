@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from immunosep.web.deps import is_inline
@@ -38,3 +39,27 @@ def test_no_route_handler_runs_on_the_event_loop(app) -> None:  # type: ignore[n
     for e in endpoints:
         if is_inline(e):  # the marked handler itself stays a plain def with no awaits of its own
             assert not inspect.iscoroutinefunction(inspect.unwrap(e)), e.__name__
+
+
+def test_every_route_is_a_transaction_route_and_get_db_refuses_any_other(app) -> None:  # type: ignore[no-untyped-def]
+    """get_db leaves the end of the transaction and the writing turn to TransactionRoute (web.deps)."""
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from immunosep.web.deps import TransactionRoute, get_db
+
+    routes = [c.original_route for c in iter_route_contexts(app.routes)]
+    plain = [r.path for r in routes if isinstance(r, APIRoute) and not isinstance(r, TransactionRoute)]
+    assert plain == []
+    other = FastAPI()
+    other.state.engine = app.state.engine
+
+    @other.post("/x")
+    def x(db=Depends(get_db)) -> None:  # type: ignore[no-untyped-def]
+        raise AssertionError("must not run")
+
+    with (
+        TestClient(other, raise_server_exceptions=True) as client,
+        pytest.raises(RuntimeError, match="TransactionRoute"),
+    ):
+        client.post("/x")

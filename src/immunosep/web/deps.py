@@ -6,7 +6,7 @@ import asyncio
 import functools
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
@@ -92,7 +92,7 @@ def _turns_of(app: Any, limit: int) -> anyio.Semaphore:
 _TURN_KEY = "immunosep_writing_turn"
 
 
-async def get_db(request: Request) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> Session:
     """One transaction per request; read-only for GET and HEAD (the database refuses any write).
 
     A writing request first waits here, on the event loop and in arrival order, for a writing turn:
@@ -101,11 +101,17 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     holds no thread. Read-only requests pass straight through: they take no lock a writer waits for, and
     the worker threads (``app.state.worker_threads``) bound them.
 
-    The session connects at its first statement, in the handler's worker thread, and
-    :class:`TransactionRoute` commits and closes it there, before the response leaves, so a client never
-    gets a success for a write whose commit failed (and gives the turn back right after the commit). A
-    transaction still open here is rolled back.
+    The session connects at its first statement, where the handler runs, and :class:`TransactionRoute`
+    commits and closes it there, before the response leaves, so a client never gets a success for a write
+    whose commit failed (and gives the turn back right after the commit); it also rolls back a transaction
+    still open when the request ends and gives the turn back. Only for routes of that class (a plain
+    function, not a generator: FastAPI's exit stack for one costs every request more than the rest of
+    this dependency).
     """
+    if not isinstance(request.scope.get("route"), TransactionRoute):
+        raise RuntimeError(
+            f"{request.url.path}: get_db needs a TransactionRoute (route_class=TransactionRoute)"
+        )
     read_only = reads_only(request)
     limit = getattr(request.app.state, "db_write_concurrency", None)
     turn = None
@@ -115,15 +121,23 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         turn = WritingTurn(semaphore)
     try:
         session = new_session(request.app.state.engine, read_only=read_only)
+    except BaseException:
         if turn is not None:
-            session.info[_TURN_KEY] = turn
-        request.state.db_session = session
-        try:
-            yield session
-        finally:
-            if session.in_transaction():
-                await run_in_threadpool(functools.partial(end_session, session, commit=False))
+            turn.give_back()
+        raise
+    if turn is not None:
+        session.info[_TURN_KEY] = turn
+    request.state.db_session = session
+    return session
+
+
+async def _end_request_transaction(session: Session) -> None:
+    """After a request: roll back a transaction its handler left open, then give back its writing turn."""
+    try:
+        if session.in_transaction():
+            await run_in_threadpool(functools.partial(end_session, session, commit=False))
     finally:
+        turn = session.info.pop(_TURN_KEY, None)
         if turn is not None:
             turn.give_back()
 
@@ -232,11 +246,16 @@ class TransactionRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def commit_then_respond(request: Request) -> Response:
-            response = await handler(request)
-            session: Session | None = getattr(request.state, "db_session", None)
-            if session is not None and session.in_transaction():
-                await run_in_threadpool(functools.partial(end_session, session, commit=True))
-            return response
+            try:
+                response = await handler(request)
+                session: Session | None = getattr(request.state, "db_session", None)
+                if session is not None and session.in_transaction():
+                    await run_in_threadpool(functools.partial(end_session, session, commit=True))
+                return response
+            finally:
+                session = getattr(request.state, "db_session", None)
+                if session is not None:
+                    await _end_request_transaction(session)
 
         return commit_then_respond
 
