@@ -104,8 +104,8 @@ def _begin_immediate(conn: Any) -> None:
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, so a writer in a second
     process (``serve --workers 2``) waits far longer than the other writer holds the lock; polling here
-    hands the lock over within 2 ms. Gives up after :data:`SQLITE_BUSY_TIMEOUT_S` as before (at once when the
-    connection has the :data:`NO_WAIT` option).
+    hands the lock over within 2 ms. Gives up after :data:`SQLITE_BUSY_TIMEOUT_S` as before. Between tries
+    it waits in :func:`pause`: on the event loop for a web handler run there, else in this thread.
     """
     raw = conn.connection.dbapi_connection
     delays = lock_poll_delays(SQLITE_BUSY_TIMEOUT_S)
