@@ -213,6 +213,15 @@ def _sqlite_reader_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")  # one snapshot for the read-only session's statements
 
 
+def _sqlite_engine(url: str, on_connect: Any, on_begin: Any, **kwargs: Any) -> Engine:
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs
+    )
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)
+    return engine
+
+
 def _pg_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkin", _pg_checkin)
@@ -230,23 +239,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for a SQLite file or a PostgreSQL URL with the trial's connection settings."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(
-                url,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-                **kwargs,
-            )
-            event.listen(engine, "connect", _sqlite_pragmas)
-            event.listen(engine, "begin", _sqlite_begin)
+            engine = _sqlite_engine(url, _sqlite_pragmas, _sqlite_begin, **kwargs)
             event.listen(engine, "checkin", _sqlite_checkin)
             if _is_sqlite_file(url):  # an in-memory database is one per connection: it keeps one engine
-                reader = create_engine(
-                    url,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-                    **kwargs,
+                _add_reader(
+                    engine, _sqlite_engine(url, _sqlite_reader_pragmas, _sqlite_reader_begin, **kwargs)
                 )
-                event.listen(reader, "connect", _sqlite_reader_pragmas)
-                event.listen(reader, "begin", _sqlite_reader_begin)
-                _add_reader(engine, reader)
             return engine
         if url.startswith("postgresql"):
             kwargs.setdefault("pool_size", 10)

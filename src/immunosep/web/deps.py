@@ -278,7 +278,7 @@ class ActorClaim:
         self.optional = optional
 
     def resolve(self, session: Session | None) -> Actor | None:
-        """The user's :class:`Actor`, read in ``session`` (else in a read-only transaction of its own).
+        """The user's :class:`Actor`, read in ``session`` (else on a read-only connection, no transaction).
 
         An account deactivated since login ends the session: :class:`NotAuthenticated`, or None for an
         optional actor.
