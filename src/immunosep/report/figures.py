@@ -265,7 +265,8 @@ def figure_forest(
                     False,
                 )
             )
-    fig, ax = plt.subplots(figsize=(8.6, 0.9 + 0.3 * len(rows)))
+    # 1.6 in at least: the title, axis label and ticks need it even with a single row
+    fig, ax = plt.subplots(figsize=(8.6, max(1.6, 0.9 + 0.3 * len(rows))))
     y = np.arange(len(rows))[::-1]
     for yi, (label, est, lo, hi, _n, _header) in zip(y, rows, strict=True):
         if not math.isnan(est) and est > 0:
