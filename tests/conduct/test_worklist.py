@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from immunosep.conduct import crf, dosing
+from immunosep.conduct import biospecimens, crf, dosing, outcomes
 from immunosep.conduct.access import in_scope, scope_condition
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import AccessDenied
@@ -49,3 +49,127 @@ def test_worklist_shows_the_callers_sites_with_due_and_overdue_days(trial, enrol
         for role in ("lab", "pharm1", "dsmb", "admin"):
             with pytest.raises(AccessDenied):
                 worklist(s, trial.actors[role])
+
+
+def _first_dose(trial, inv, pharm, pseudonym: str):  # type: ignore[no-untyped-def]
+    """Enter CRF day 1, give the first dose, return its UTC date."""
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, pseudonym, 1, crf.DailyInputs(gcs=12))
+        dosing.record_dose(s, pharm, pseudonym, 1, "iv", 0, given=True)
+        return (
+            s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == pseudonym)).scalar_one().date()
+        )
+
+
+def _line(trial, actor, pseudonym: str, today):  # type: ignore[no-untyped-def]
+    with session_scope(trial.engine) as s:
+        work = worklist(s, actor, today=today)
+    [line] = [line for line in work.patients if line.pseudonym == pseudonym]
+    return line, work
+
+
+def test_no_crf_or_draw_is_expected_from_the_day_of_death_and_the_outcomes_are_asked_for(
+    trial, enroll
+) -> None:  # type: ignore[no-untyped-def]
+    inv, pharm, lab = trial.actors["inv1"], trial.actors["pharm1"], trial.actors["lab"]
+    pseudonym = enroll("inv1")
+    day20 = _first_dose(trial, inv, pharm, pseudonym) + timedelta(days=19)
+    line, work = _line(trial, inv, pseudonym, day20)
+    assert line.study_day == 20
+    assert line.overdue_crf_days == tuple(range(2, 16))  # the 15 treatment days; day 1 entered
+    assert line.overdue_draw_days == (2, 4, 7, 15)  # day 1 drawn at enrolment; day 21 not yet
+    assert line.outcomes_due == ("infection state on day 15",)
+    assert line.next_step == "CRF day 2 (overdue)"
+    assert work.overdue == 14 + 4 + 1
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, pseudonym, death_day=5)
+    line, work = _line(trial, inv, pseudonym, day20)
+    assert line.overdue_crf_days == (2, 3, 4) and line.overdue_draw_days == (2, 4)
+    assert line.outcomes_due == ("infection state on day 15",)  # the vital status is known: died on day 5
+    assert work.overdue == 3 + 2 + 1
+    with session_scope(trial.engine) as s:
+        for day in (2, 3, 4):
+            crf.record_day(s, inv, pseudonym, day, crf.DailyInputs(gcs=8))
+        for day in (2, 4):
+            biospecimens.record_draw(s, lab, pseudonym, day, ferritin_ng_ml=5000.0, hla_dr_per_monocyte=None)
+    line, _ = _line(trial, inv, pseudonym, day20)
+    assert (line.overdue_crf_days, line.overdue_draw_days) == ((), ())
+    assert line.next_step == "infection state on day 15"
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, pseudonym, infection_day15="failure")
+    line, work = _line(trial, inv, pseudonym, day20 + timedelta(days=80))
+    assert (line.outcomes_due, line.due_today, work.overdue) == ((), (), 0)
+    assert line.next_step == "none (follow-up complete)"
+
+
+def test_after_icu_discharge_only_the_follow_up_is_expected(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    pseudonym = enroll("inv1")
+    first = _first_dose(trial, inv, pharm, pseudonym)
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, pseudonym, 2, crf.DailyInputs(gcs=14))
+        outcomes.record_outcome(s, inv, pseudonym, icu_discharge_day=4, infection_day15="resolution")
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=9))  # study day 10
+    assert line.overdue_crf_days == (3,)  # in the ICU on days 1-3; day 4, the discharge day, is not required
+    assert "CRF day 10" not in line.due_today
+    assert line.next_step == "CRF day 3 (overdue)"
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, pseudonym, 3, crf.DailyInputs(gcs=15))
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=9))
+    assert line.overdue_crf_days == () and line.outcomes_due == ()
+    assert line.overdue_draw_days == (2, 4, 7)  # draws are still expected after the ICU
+    assert line.next_step == "draw day 2 (overdue)"
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=29))  # study day 30
+    assert line.outcomes_due == ("vital status on day 28",)
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, pseudonym, last_known_alive_day=30)
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=29))
+    assert line.outcomes_due == ()
+    assert line.overdue_draw_days == (2, 4, 7, 15, 21, 28)
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=94))  # day 95
+    assert line.outcomes_due == ("vital status on day 90",)
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, pseudonym, death_day=60)  # alive on day 30, dead on day 90
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=94))
+    assert line.outcomes_due == ()
+    assert line.overdue_draw_days == (2, 4, 7, 15, 21, 28)
+
+
+def test_before_the_first_dose_the_baseline_crf_then_the_dose(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    inv = trial.actors["inv1"]
+    pseudonym = enroll("inv1")
+    line, _ = _line(trial, inv, pseudonym, None)
+    assert line.study_day is None
+    assert line.due_today == ("CRF day 1 (baseline SOFA before the first dose)",)
+    assert line.next_step == "CRF day 1, then the first dose"
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, pseudonym, 1, crf.DailyInputs(gcs=12))
+    line, _ = _line(trial, inv, pseudonym, None)
+    assert (line.due_today, line.next_step) == ((), "the first dose (pharmacist)")
+
+
+def test_a_patient_who_died_on_day_one_still_needs_the_infection_state_on_day_15(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    pseudonym = enroll("inv1")
+    first = _first_dose(trial, inv, pharm, pseudonym)
+    with session_scope(trial.engine) as s:
+        outcomes.record_outcome(s, inv, pseudonym, death_day=1)
+    line, work = _line(trial, inv, pseudonym, first + timedelta(days=2))
+    assert (line.overdue_crf_days, line.overdue_draw_days, line.due_today, work.overdue) == ((), (), (), 0)
+    assert line.next_step == "infection state on day 15"
+    line, work = _line(trial, inv, pseudonym, first + timedelta(days=14))
+    assert line.outcomes_due == ("infection state on day 15",) and work.overdue == 1
+
+
+def test_when_nothing_is_late_the_next_step_is_the_next_day_ahead(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    inv, pharm, lab = trial.actors["inv1"], trial.actors["pharm1"], trial.actors["lab"]
+    pseudonym = enroll("inv1")
+    first = _first_dose(trial, inv, pharm, pseudonym)
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, pseudonym, 2, crf.DailyInputs(gcs=12))
+        biospecimens.record_draw(s, lab, pseudonym, 2, ferritin_ng_ml=5000.0, hla_dr_per_monocyte=None)
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=1))  # study day 2, all done
+    assert (line.overdue_crf_days, line.overdue_draw_days, line.due_today) == ((), (), ())
+    assert line.next_step == "CRF day 3"
+    line, _ = _line(trial, inv, pseudonym, first + timedelta(days=2))  # study day 3: today's CRF
+    assert line.due_today == ("CRF day 3",) and line.next_step == "CRF day 3"

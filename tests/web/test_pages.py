@@ -137,3 +137,36 @@ def test_pharmacist_page_shows_preparations_and_logs_a_dose(login, api_enroll, c
 def test_meddra_fragment_offers_terms(login) -> None:  # type: ignore[no-untyped-def]
     r = login("inv1").get("/fragments/meddra?term=sep")
     assert 'class="term"' in r.text
+
+
+def test_dashboard_and_missing_data_list_overdue_days_and_outcomes_until_a_death_ends_them(
+    login, api_enroll, app
+) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import Patient, utcnow
+
+    pseudonym = api_enroll()
+    inv, mon = login("inv1"), login("mon1")
+    assert inv.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12}).status_code == 200
+    with session_scope(app.state.engine) as s:  # the first dose 29 days ago: today is study day 30
+        s.execute(
+            update(Patient)
+            .where(Patient.pseudonym == pseudonym)
+            .values(first_dose_at=utcnow() - timedelta(days=29))
+        )
+    page = inv.get("/dashboard").text
+    assert f"{pseudonym}</a>: CRF day {', '.join(str(d) for d in range(2, 16))}<" in page
+    assert f"{pseudonym}</a>: infection state on day 15, vital status on day 28<" in page
+    assert "CRF day 2 (overdue)" in page  # the next step
+    missing = mon.get("/missing").text
+    assert f"{pseudonym}</a>: draw day 2, 4, 7, 15, 21, 28<" in missing
+    assert "infection state on day 15, vital status on day 28" in missing
+    r = inv.post(f"/api/patients/{pseudonym}/outcome", json={"death_day": 3, "infection_day15": "failure"})
+    assert r.status_code == 200, r.text
+    page = inv.get("/dashboard").text
+    assert f"{pseudonym}</a>: CRF day 2<" in page and f"{pseudonym}</a>: draw day 2<" in page
+    assert "vital status" not in page and "infection state" not in page

@@ -2,30 +2,38 @@
 
 A read service for clinical readers (investigators, monitors, data managers): the patients of the sites in
 the caller's scope (:func:`~immunosep.conduct.access.scope_condition`, the same rule as ``get_patient``),
-each with its CRF days, draw days and open queries, read in one prebuilt statement for the whole list (the
-dashboard is the most requested page; days come aggregated per patient, not a row per day). Nothing
-here reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC dates).
+each with its CRF days, draw days, outcome and open queries, read in one prebuilt statement for the whole
+list (the dashboard is the most requested page; days come aggregated per patient, not a row per day).
+Nothing here reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC
+dates).
+
+What is expected of a randomized patient: a daily CRF on each treatment day before the day of death and
+before the day of ICU discharge (from then on the SOFA is imputed as 24 or carried forward: SPEC.md,
+"Endpoints"); a biomarker draw on each protocol draw day before the day of death; from day 15 the infection
+state on day 15 (every analysed patient has one), and from each mortality day (28, 90) the vital status on
+that day unless a death or a later day known alive already gives it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, select
+from sqlalchemy import Row, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
 from immunosep.conduct.sites import protocol_of
-from immunosep.store.models import BiomarkerDraw, DailyCrf, Patient, Query, ScreeningEntry, utcnow
+from immunosep.protocol.schema import Protocol
+from immunosep.store.models import BiomarkerDraw, DailyCrf, Outcome, Patient, Query, ScreeningEntry, utcnow
 
 NEXT_STEP = {
     "eligible": "baseline draw at the central lab, then classify",
     "excluded": "none (excluded at screening)",
     "classified": "consent and randomize",
     "not_enrolled": "none (stratum not enrolled)",
-    "randomized": "daily CRF",
     "withdrawn": "none (withdrawn)",
 }
 
@@ -44,6 +52,7 @@ class PatientLine:
     overdue_draw_days: tuple[int, ...] = ()
     due_today: tuple[str, ...] = ()
     open_queries: int = 0
+    outcomes_due: tuple[str, ...] = ()  # e.g. "vital status on day 28", due since that day
 
 
 @dataclass(frozen=True)
@@ -64,55 +73,38 @@ def study_day_on(first_dose_on: date | None, today: date) -> int | None:
 
 
 def worklist(session: Session, actor: Actor, today: date | None = None) -> Worklist:
-    """Patients in the actor's scope with their next step and overdue CRFs and draws (clinical readers)."""
+    """Patients in the actor's scope with their next step, what is due and what is overdue (clinical readers)."""
     require_role(actor, CLINICAL_READERS, "read the worklist")
     today = today or utcnow().date()
     p = protocol_of(session)
-    treatment_days = p.treatment.days
     sites = scope_site_ids(actor)
     if sites is None:
         rows = session.connection().execute(_LINES).all()
     else:
         rows = session.connection().execute(_LINES_AT, {"site_ids": sorted(sites)}).all()
     open_by_patient = {int(r.id): int(r.open_queries) for r in rows if r.open_queries}
-    crf_days = {int(r.id): _days(r.crf_days) for r in rows if r.status == "randomized"}
-    draw_days = {int(r.id): _days(r.draw_days) for r in rows if r.status == "randomized"}
     lines: list[PatientLine] = []
     for patient in rows:
-        first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
-        day = study_day_on(first, today) if patient.status == "randomized" else None
-        crf: tuple[int, ...] = ()
-        overdue_crf: tuple[int, ...] = ()
-        overdue_draws: tuple[int, ...] = ()
-        due: list[str] = []
-        if patient.status == "randomized":
-            entered = crf_days[patient.id]
-            crf = tuple(sorted(entered))
-            drawn = draw_days[patient.id]
-            if day is not None:
-                last_crf_day = min(day, treatment_days)
-                overdue_crf = tuple(d for d in range(1, last_crf_day) if d not in entered)
-                overdue_draws = tuple(d for d in p.biospecimens.days if d < day and d not in drawn)
-                if day <= treatment_days and day not in entered:
-                    due.append(f"CRF day {day}")
-                if day in p.biospecimens.days and day not in drawn:
-                    due.append(f"biomarker draw day {day}")
-            elif 1 not in entered:
-                due.append("CRF day 1 (baseline SOFA before the first dose)")
-        lines.append(
-            PatientLine(
+        if patient.status != "randomized":
+            line = PatientLine(
                 pseudonym=patient.pseudonym,
                 status=patient.status,
                 stratum=patient.stratum,
-                study_day=day,
+                study_day=None,
                 next_step=NEXT_STEP.get(patient.status, ""),
-                crf_days=crf,
-                overdue_crf_days=overdue_crf,
-                overdue_draw_days=overdue_draws,
-                due_today=tuple(due),
                 open_queries=open_by_patient.get(patient.id, 0),
             )
-        )
+        else:
+            first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
+            line = _randomized_line(
+                patient,
+                study_day_on(first, today),
+                _days(patient.crf_days),
+                _days(patient.draw_days),
+                open_by_patient.get(patient.id, 0),
+                p,
+            )
+        lines.append(line)
     tasks = [f"{line.pseudonym}: {item}" for line in lines for item in line.due_today]
     tasks += [
         f"{line.pseudonym}: {line.next_step}" for line in lines if line.status in ("eligible", "classified")
@@ -122,8 +114,64 @@ def worklist(session: Session, actor: Actor, today: date | None = None) -> Workl
         screened=len(lines),
         randomized=sum(1 for line in lines if line.status == "randomized"),
         open_queries=sum(open_by_patient.values()),
-        overdue=sum(len(line.overdue_crf_days) + len(line.overdue_draw_days) for line in lines),
+        overdue=sum(
+            len(line.overdue_crf_days) + len(line.overdue_draw_days) + len(line.outcomes_due)
+            for line in lines
+        ),
         tasks=tasks,
+    )
+
+
+def _randomized_line(
+    patient: Row[Any], day: int | None, entered: set[int], drawn: set[int], open_queries: int, p: Protocol
+) -> PatientLine:
+    """The line of a randomized patient on study day ``day`` (None before the first dose)."""
+    death, discharge = patient.death_day, patient.icu_discharge_day
+    crf_until = min([p.treatment.days] + [d - 1 for d in (death, discharge) if d is not None])
+    draw_days = [d for d in p.biospecimens.days if death is None or d < death]
+    overdue_crf: tuple[int, ...] = ()
+    overdue_draws: tuple[int, ...] = ()
+    outcomes: list[str] = []
+    due: list[str] = []
+    if day is None:
+        if 1 not in entered:
+            due.append("CRF day 1 (baseline SOFA before the first dose)")
+        step = "the first dose (pharmacist)" if 1 in entered else "CRF day 1, then the first dose"
+    else:
+        overdue_crf = tuple(d for d in range(1, min(day - 1, crf_until) + 1) if d not in entered)
+        overdue_draws = tuple(d for d in draw_days if d < day and d not in drawn)
+        if day <= crf_until and day not in entered:
+            due.append(f"CRF day {day}")
+        if day in draw_days and day not in drawn:
+            due.append(f"biomarker draw day {day}")
+        infection_day = p.endpoints.infection_day15.day
+        if day >= infection_day and patient.infection_day15 is None:
+            outcomes.append(f"infection state on day {infection_day}")
+        alive = patient.last_known_alive_day or 0
+        vital = [d for d in p.endpoints.mortality.days if death is None and alive < d]  # unknown yet
+        outcomes += [f"vital status on day {d}" for d in vital if d <= day]
+        ahead = [(d, f"CRF day {d}") for d in range(day + 1, crf_until + 1) if d not in entered]
+        ahead += [(d, f"biomarker draw day {d}") for d in draw_days if d > day and d not in drawn]
+        if day < infection_day and patient.infection_day15 is None:
+            ahead.append((infection_day, f"infection state on day {infection_day}"))
+        ahead += [(d, f"vital status on day {d}") for d in vital if d > day]
+        late = [f"CRF day {d} (overdue)" for d in overdue_crf] + [
+            f"draw day {d} (overdue)" for d in overdue_draws
+        ]
+        upcoming = [text for _, text in sorted(ahead)]
+        step = next(iter(late + due + outcomes + upcoming), "none (follow-up complete)")
+    return PatientLine(
+        pseudonym=patient.pseudonym,
+        status=patient.status,
+        stratum=patient.stratum,
+        study_day=day,
+        next_step=step,
+        crf_days=tuple(sorted(entered)),
+        overdue_crf_days=overdue_crf,
+        overdue_draw_days=overdue_draws,
+        due_today=tuple(due),
+        open_queries=open_queries,
+        outcomes_due=tuple(outcomes),
     )
 
 
@@ -152,8 +200,13 @@ _LINES = (
         .label("open_queries"),
         _days_of(DailyCrf).label("crf_days"),
         _days_of(BiomarkerDraw).label("draw_days"),
+        Outcome.death_day,
+        Outcome.last_known_alive_day,
+        Outcome.icu_discharge_day,
+        Outcome.infection_day15,
     )
     .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
+    .outerjoin(Outcome, Outcome.patient_id == Patient.id)
     .order_by(Patient.pseudonym)
 )
 _LINES_AT = _LINES.where(Patient.site_id.in_(bindparam("site_ids", expanding=True)))
