@@ -491,8 +491,27 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
             line = inv.page.get_by_test_id("patients").locator("tbody tr", has_text=pseudonym)
             expect(line).to_contain_text("randomized")
             expect(line).to_contain_text("1, 2, 3, 4, 5, 6, 7, 8, 9")
+            expect(line).to_contain_text("biomarker draw day 2")  # next: nothing late, CRFs to day 9 entered
             inv.sees("Site dashboard")
             inv.shot("17_inv_dashboard")
+            # The outcome: a day out of range is refused next to its field, then the ICU discharge is saved.
+            with inv.page.expect_navigation():
+                line.get_by_role("link", name=pseudonym).click()
+            with inv.page.expect_navigation():
+                inv.page.get_by_role("link", name="Enter outcome").click()
+            inv.page.fill("#f-icu_discharge_day", "120")
+            inv.page.select_option("#f-infection_day15", "resolution")
+            before = len(inv.errors)
+            inv.submit(inv.page.get_by_role("button", name="Save outcome"))
+            assert [e for e in inv.errors[before:] if "422" not in e] == []
+            del inv.errors[before:]  # the browser logs the refused form's 422 as a failed load: expected
+            expect(inv.page.locator("#e-icu_discharge_day")).to_contain_text("must be a study day 1-90")
+            expect(inv.page.locator("#f-infection_day15")).to_have_value("resolution")  # kept as typed
+            inv.shot("19_inv_outcome_refused")
+            inv.page.fill("#f-icu_discharge_day", "12")
+            inv.submit(inv.page.get_by_role("button", name="Save outcome"))
+            inv.sees(f"Outcome of {pseudonym} saved.")
+            expect(inv.page.get_by_test_id("outcome")).to_contain_text("12")
             # The investigator cannot open the pharmacy's pages, even by typing the address.
             inv.refused(f"/pharmacy?pseudonym={pseudonym}&study_day=1")
             inv.refused(f"/pharmacy/log?pseudonym={pseudonym}")
@@ -511,5 +530,5 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
         finally:
             browser.close()
     shots_taken = sorted(p.name for p in shots.glob("walk_*.png"))
-    assert len(shots_taken) == 19, shots_taken
+    assert len(shots_taken) == 20, shots_taken
     assert time.monotonic() - started < 120

@@ -170,3 +170,72 @@ def test_dashboard_and_missing_data_list_overdue_days_and_outcomes_until_a_death
     page = inv.get("/dashboard").text
     assert f"{pseudonym}</a>: CRF day 2<" in page and f"{pseudonym}</a>: draw day 2<" in page
     assert "vital status" not in page and "infection state" not in page
+
+
+def test_outcome_form_validates_next_to_the_field_and_a_change_needs_a_reason(
+    login, api_enroll, csrf_of
+) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv = login("inv1")
+    url = f"/patients/{pseudonym}/outcome"
+    page = inv.get(url)
+    assert page.status_code == 200 and 'id="f-death_day"' in page.text and "resolution" in page.text
+    assert 'name="reason"' not in page.text  # nothing stored yet: nothing to correct
+    token = csrf_of(page.text)
+    blank = {"death_day": "", "last_known_alive_day": "", "icu_discharge_day": "", "infection_day15": ""}
+
+    def post(**fields: str):  # type: ignore[no-untyped-def]
+        return inv.http.post(url, data={"csrf_token": token, **blank, **fields}, follow_redirects=False)
+
+    def stored():  # type: ignore[no-untyped-def]
+        return inv.get(f"/api/patients/{pseudonym}/outcome").json()
+
+    nothing = stored()
+    for fields, field, message in [
+        ({"death_day": "four"}, "death_day", "not a number"),
+        ({"death_day": "120"}, "death_day", "study day 1-90"),
+        ({"icu_discharge_day": "2.5"}, "icu_discharge_day", "whole number"),
+        ({"infection_day15": "cured"}, "infection_day15", "one of"),
+        ({"death_day": "5", "last_known_alive_day": "6"}, "last_known_alive_day", "before the day of death"),
+    ]:
+        r = post(**fields)
+        assert r.status_code == 422, fields
+        assert f'id="e-{field}"' in r.text and message in r.text, (fields, r.text[-2000:])
+        assert stored() == nothing, fields
+    assert post(icu_discharge_day="6", infection_day15="resolution").status_code == 303
+    assert stored()["icu_discharge_day"] == 6
+    page = inv.get(f"/patients/{pseudonym}").text
+    assert "Day of ICU discharge</dt><dd>6</dd>" in page and "Enter outcome" in page
+    form = inv.get(url).text
+    assert 'value="6"' in form and 'name="reason"' in form
+    r = inv.http.post(
+        url,
+        data={
+            "csrf_token": token,
+            **blank,
+            "icu_discharge_day": "7",
+            "infection_day15": "resolution",
+            "stored": "on",
+        },
+    )
+    assert r.status_code == 422 and 'id="e-icu_discharge_day"' in r.text and "needs a reason" in r.text
+    assert stored()["icu_discharge_day"] == 6
+    r = inv.http.post(
+        url,
+        data={
+            "csrf_token": token,
+            **blank,
+            "icu_discharge_day": "7",
+            "infection_day15": "resolution",
+            "reason": "source document says day 7",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert stored() == {**nothing, "icu_discharge_day": 7, "infection_day15": "resolution"}
+    for other in ("pharm1", "lab", "mon1"):
+        assert login(other).get(url).status_code == 403
+    inv2 = login("inv2")  # another site's patient is answered as one that does not exist
+    theirs, missing = inv2.get(url), inv2.get("/patients/S01-9999/outcome")
+    assert theirs.status_code == missing.status_code == 403
+    assert theirs.text.replace(pseudonym, "<P>") == missing.text.replace("S01-9999", "<P>")

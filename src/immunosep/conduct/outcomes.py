@@ -20,6 +20,15 @@ from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Outcome, Patient
 
 _UNSET = object()
+#: The outcome fields that are study days (1 to the last mortality day).
+OUTCOME_DAYS = ("death_day", "last_known_alive_day", "icu_discharge_day")
+#: How messages name each field.
+_LABELS = {
+    "death_day": "the day of death",
+    "last_known_alive_day": "the last day known alive",
+    "icu_discharge_day": "the day of ICU discharge",
+    "infection_day15": "the infection state on day 15",
+}
 
 
 @dataclass(frozen=True)
@@ -65,13 +74,15 @@ def record_outcome(
         }.items()
         if v is not _UNSET
     }
-    for k in ("death_day", "last_known_alive_day", "icu_discharge_day"):
+    for k in OUTCOME_DAYS:
         v = changes.get(k)
         if v is not None and not (isinstance(v, int) and 1 <= v <= last_day):
-            raise ImmunoSepError(f"{k} must be a study day 1-{last_day}", field=k)
+            raise ImmunoSepError(f"{_LABELS[k]} must be a study day 1-{last_day} (got {v!r})", field=k)
     levels = p.endpoints.infection_day15.levels
     if changes.get("infection_day15") is not None and changes["infection_day15"] not in levels:
-        raise ImmunoSepError(f"infection state on day 15 is one of {levels}", field="infection_day15")
+        raise ImmunoSepError(
+            f"the infection state on day 15 is one of: {', '.join(levels)}", field="infection_day15"
+        )
     row = _outcome(session, patient)
     if row is None:
         row = Outcome(patient_id=patient.id)
@@ -79,8 +90,10 @@ def record_outcome(
     else:
         for k, v in changes.items():
             if getattr(row, k) is not None and getattr(row, k) != v and not reason.strip():
+                stored = getattr(row, k)
                 raise ImmunoSepError(
-                    f"{k} of {pseudonym} is already set; a correction needs a reason", field=k
+                    f"{_LABELS[k]} of {pseudonym} is already set ({stored}); a correction needs a reason",
+                    field=k,
                 )
     for k, v in changes.items():
         setattr(row, k, v)

@@ -1,5 +1,5 @@
 """Investigator pages: dashboard, screening with live eligibility, the patient page (consent,
-classification, randomization with confirmation), the daily CRF with live SOFA, adverse events."""
+classification, randomization with confirmation), the daily CRF with live SOFA, adverse events, outcomes."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from immunosep.conduct.adverse_events import RELATEDNESS, adverse_events, record
 from immunosep.conduct.classification import classify_patient
 from immunosep.conduct.crf import DailyInputs, daily_records, record_day
 from immunosep.conduct.dosing import administrations
+from immunosep.conduct.outcomes import OUTCOME_DAYS, get_outcome, record_outcome
 from immunosep.conduct.randomization import allocate
 from immunosep.conduct.screening import (
     CONSENT_GIVERS,
@@ -210,6 +211,7 @@ def patient_page(
         days=daily_records(db, actor, pseudonym) if randomized else [],
         doses=administrations(db, actor, pseudonym) if randomized else [],
         aes=adverse_events(db, actor, pseudonym) if randomized else [],
+        outcome=get_outcome(db, actor, pseudonym) if randomized else None,
         givers=CONSENT_GIVERS,
         treatment_days=p.treatment.days,
         can_write=actor.role == "investigator",
@@ -481,3 +483,80 @@ def ae_submit(
                 flash(request, "ok", f"Adverse event {ae.pt_name} ({ae.soc_name}) recorded.")
             return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
     return _ae_page(request, actor, db, pseudonym, values, errors, status_code=422)
+
+
+# -- outcomes -------------------------------------------------------------------------------------------
+def _outcome_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    values: dict[str, Any],
+    errors: FormErrors,
+    *,
+    stored: bool,
+    status_code: int = 200,
+) -> Response:
+    p = protocol_of(db)
+    return render(
+        request,
+        "outcome.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"{pseudonym} outcome",
+        pseudonym=pseudonym,
+        v=values,
+        errors=errors,
+        stored=stored,
+        last_day=max(p.endpoints.mortality.days),
+        infection_day=p.endpoints.infection_day15.day,
+        levels=[("", "not assessed yet"), *((lv, lv) for lv in p.endpoints.infection_day15.levels)],
+    )
+
+
+@router.get("/patients/{pseudonym}/outcome")
+def outcome_form(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Vital status, ICU discharge and the infection state on day 15, prefilled with what is stored."""
+    require_role(actor, {"investigator"}, "record outcomes")
+    current = asdict(get_outcome(db, actor, pseudonym))
+    values = {k: "" if current[k] is None else str(current[k]) for k in (*OUTCOME_DAYS, "infection_day15")}
+    stored = any(current[k] is not None for k in (*OUTCOME_DAYS, "infection_day15"))
+    return _outcome_page(request, actor, db, pseudonym, values, FormErrors(), stored=stored)
+
+
+@router.post("/patients/{pseudonym}/outcome")
+def outcome_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Set the outcome as the form shows it: a blank field is not known (yet); changing a stored value,
+    or blanking it, needs a reason (the service refuses otherwise and nothing is stored)."""
+    values = _values(form)
+    errors = FormErrors()
+    days = {k: number(values, k, errors, integer=True) for k in OUTCOME_DAYS}
+    infection = text(values, "infection_day15") or None
+    if not errors:
+        try:
+            record_outcome(
+                db,
+                actor,
+                pseudonym,
+                **{k: None if v is None else int(v) for k, v in days.items()},
+                infection_day15=infection,
+                reason=text(values, "reason"),
+            )
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add_error(exc)
+        else:
+            flash(request, "ok", f"Outcome of {pseudonym} saved.")
+            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    return _outcome_page(
+        request, actor, db, pseudonym, values, errors, stored=checked(values, "stored"), status_code=422
+    )
