@@ -239,3 +239,14 @@ def test_outcome_form_validates_next_to_the_field_and_a_change_needs_a_reason(
     theirs, missing = inv2.get(url), inv2.get("/patients/S01-9999/outcome")
     assert theirs.status_code == missing.status_code == 403
     assert theirs.text.replace(pseudonym, "<P>") == missing.text.replace("S01-9999", "<P>")
+
+
+def test_the_patient_page_offers_the_next_crf_day_up_to_the_last_treatment_day(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv = login("inv1")
+    for day in range(1, 15):
+        assert inv.post(f"/api/patients/{pseudonym}/crf/{day}", json={"gcs": 14}).status_code == 200
+    assert 'data-testid="next-crf">Enter day 15<' in inv.get(f"/patients/{pseudonym}").text
+    assert inv.post(f"/api/patients/{pseudonym}/crf/15", json={"gcs": 15}).status_code == 200
+    page = inv.get(f"/patients/{pseudonym}").text
+    assert "next-crf" not in page and "Report an adverse event" in page
