@@ -525,10 +525,26 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
             pharm.shot("18_pharm_dosing_log")
             assert kit not in ("", "0")
 
+            # Last, an emergency: the investigator unblinds, with a reason and a confirmation.
+            inv.page.goto(f"/patients/{pseudonym}")
+            with inv.page.expect_navigation():
+                inv.page.get_by_role("link", name="Emergency unblinding…").click()
+            inv.sees("This shows you the patient's allocated treatment.")  # and still no arm anywhere
+            inv.page.fill("#f-reason", "anaphylaxis on day 9, need to know")
+            before = len(inv.errors)
+            inv.submit(inv.page.get_by_test_id("confirm-unblind"))
+            expect(inv.page.locator("#e-confirm")).to_contain_text("tick to confirm")
+            del inv.errors[before:]  # the refused form's 422, as above
+            inv.page.check("#f-confirm")
+            inv.submit(inv.page.get_by_test_id("confirm-unblind"))
+            label = {"precision": "Precision immunotherapy", "placebo": "Placebo"}[arm]
+            expect(inv.page.get_by_test_id("disclosed-arm")).to_have_text(label)
+            inv.shot("20_inv_unblinded")
+
             for person in (inv, lab, pharm):
                 assert not person.errors, (person.username, person.errors)
         finally:
             browser.close()
     shots_taken = sorted(p.name for p in shots.glob("walk_*.png"))
-    assert len(shots_taken) == 20, shots_taken
+    assert len(shots_taken) == 21, shots_taken
     assert time.monotonic() - started < 120

@@ -9,8 +9,8 @@ PAGES = {
     "inv1": ["/dashboard", "/screening", "/ae", "/queries", "/bedside"],
     "pharm1": ["/pharmacy", "/pharmacy/log", "/bedside"],
     "lab": ["/lab", "/bedside"],
-    "mon1": ["/dashboard", "/queries", "/missing", "/bedside"],
-    "dm": ["/dashboard", "/queries", "/missing", "/lock", "/bedside"],
+    "mon1": ["/dashboard", "/queries", "/missing", "/unblindings", "/bedside"],
+    "dm": ["/dashboard", "/queries", "/missing", "/unblindings", "/lock", "/bedside"],
     "dsmb": ["/dsmb", "/bedside"],
     "admin": ["/admin/users", "/admin/sites", "/bedside"],
 }
@@ -250,3 +250,51 @@ def test_the_patient_page_offers_the_next_crf_day_up_to_the_last_treatment_day(l
     assert inv.post(f"/api/patients/{pseudonym}/crf/15", json={"gcs": 15}).status_code == 200
     page = inv.get(f"/patients/{pseudonym}").text
     assert "next-crf" not in page and "Report an adverse event" in page
+
+
+def test_emergency_unblinding_page_asks_reason_and_confirmation_then_shows_the_arm_once(
+    login, api_enroll, app, csrf_of
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import Patient, RandomizationSlot
+
+    pseudonym = api_enroll()
+    with session_scope(app.state.engine) as s:
+        arm = s.execute(
+            select(RandomizationSlot.arm)
+            .join(Patient, Patient.id == RandomizationSlot.patient_id)
+            .where(Patient.pseudonym == pseudonym)
+        ).scalar_one()
+    label = {"precision": "Precision immunotherapy", "placebo": "Placebo"}[arm]
+    inv, mon = login("inv1"), login("mon1")
+    url = f"/patients/{pseudonym}/unblind"
+    assert "Emergency unblinding" in inv.get(f"/patients/{pseudonym}").text
+    form = inv.get(url)
+    assert form.status_code == 200 and 'name="reason"' in form.text and label not in form.text
+    token = csrf_of(form.text)
+    for data, field, message in [
+        ({"reason": "anaphylaxis, need to know"}, "confirm", "tick to confirm"),
+        ({"reason": "rash", "confirm": "on"}, "reason", "at least 10 characters"),
+    ]:
+        r = inv.http.post(url, data={"csrf_token": token, **data})
+        assert r.status_code == 422 and f'id="e-{field}"' in r.text and message in r.text, data
+        assert label not in r.text and arm not in r.text.lower()
+    assert mon.get("/api/unblindings").json() == []  # nothing recorded by a refused form
+    r = inv.http.post(url, data={"csrf_token": token, "reason": "anaphylaxis, need to know", "confirm": "on"})
+    assert r.status_code == 200
+    assert f'data-testid="disclosed-arm">{label}<' in r.text
+    assert "flash" not in inv.http.cookies.get("immunosep_session", "")  # the arm is not kept in the cookie
+    assert label not in inv.get(f"/patients/{pseudonym}").text  # shown once, on that response only
+    report = mon.get("/unblindings")
+    assert (
+        report.status_code == 200 and pseudonym in report.text and "anaphylaxis, need to know" in report.text
+    )
+    assert label not in report.text and "anakinra" not in report.text.lower()
+    for other in ("mon1", "pharm1", "lab", "dsmb"):
+        assert login(other).get(url).status_code == 403
+    inv2 = login("inv2")  # another site's investigator: refused as for a patient that does not exist
+    r = inv2.post(url, data={"reason": "anaphylaxis, need to know", "confirm": "on"})
+    assert r.status_code == 422 and "among the patients you may access" in r.text and label not in r.text
+    assert len(mon.get("/api/unblindings").json()) == 1

@@ -34,11 +34,17 @@ NAVIGATION: dict[str, list[tuple[str, str]]] = {
     ],
     "pharmacist": [("/pharmacy", "Preparations"), ("/pharmacy/log", "Dosing log")],
     "lab": [("/lab", "Biomarkers")],
-    "monitor": [("/dashboard", "Patients"), ("/queries", "Queries"), ("/missing", "Missing data")],
+    "monitor": [
+        ("/dashboard", "Patients"),
+        ("/queries", "Queries"),
+        ("/missing", "Missing data"),
+        ("/unblindings", "Unblindings"),
+    ],
     "data_manager": [
         ("/dashboard", "Patients"),
         ("/queries", "Queries"),
         ("/missing", "Missing data"),
+        ("/unblindings", "Unblindings"),
         ("/lock", "Lock"),
     ],
     "dsmb": [("/dsmb", "Safety report")],

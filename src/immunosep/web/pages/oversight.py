@@ -1,4 +1,5 @@
-"""Monitor, data manager and DSMB pages: queries, missing data, lock, the DSMB report, the audit trail."""
+"""Monitor, data manager and DSMB pages: queries, missing data, lock, the DSMB report, the audit trail,
+the emergency unblindings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.unblinding import unblinding_report
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
@@ -193,3 +195,12 @@ def audit_page(
         pseudonym=pseudonym,
         entries=audit_trail(db, actor, pseudonym),
     )
+
+
+@router.get("/unblindings")
+def unblindings_page(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Every emergency unblinding in scope: who, when and why, never the arm."""
+    events = unblinding_report(db, actor)
+    return render(request, "unblindings.html", actor, db, title="Emergency unblindings", events=events)

@@ -1,5 +1,6 @@
 """Investigator pages: dashboard, screening with live eligibility, the patient page (consent,
-classification, randomization with confirmation), the daily CRF with live SOFA, adverse events, outcomes."""
+classification, randomization with confirmation), the daily CRF with live SOFA, adverse events, outcomes,
+emergency unblinding."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from immunosep.conduct.screening import (
     screen,
 )
 from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.unblinding import MIN_REASON_LENGTH, emergency_unblind
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
@@ -560,3 +562,74 @@ def outcome_submit(
     return _outcome_page(
         request, actor, db, pseudonym, values, errors, stored=checked(values, "stored"), status_code=422
     )
+
+
+# -- emergency unblinding -------------------------------------------------------------------------------
+def _unblind_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "unblind.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"{pseudonym} emergency unblinding",
+        pseudonym=pseudonym,
+        v=values,
+        errors=errors,
+        min_reason=MIN_REASON_LENGTH,
+        disclosure=None,
+    )
+
+
+@router.get("/patients/{pseudonym}/unblind")
+def unblind_form(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Ask for the reason and a confirmation before the one disclosure of an arm to the ward."""
+    require_role(actor, {"investigator"}, "unblind a patient")
+    get_patient(db, actor, pseudonym)
+    return _unblind_page(request, actor, db, pseudonym, {}, FormErrors())
+
+
+@router.post("/patients/{pseudonym}/unblind")
+def unblind_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Unblind and show the arm on this response only: no redirect, so the arm never rides in a flash
+    message in the session cookie."""
+    values = _values(form)
+    errors = FormErrors()
+    if not checked(values, "confirm"):
+        errors.add("confirm", "tick to confirm that the patient's care depends on knowing the treatment")
+    reason = text(values, "reason")
+    if len(reason) < MIN_REASON_LENGTH:
+        errors.add("reason", f"give the clinical reason, at least {MIN_REASON_LENGTH} characters")
+    if not errors:
+        try:
+            disclosure = emergency_unblind(db, actor, pseudonym, reason)
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add_error(exc)
+        else:
+            return render(
+                request,
+                "unblind.html",
+                actor,
+                db,
+                title=f"{pseudonym} unblinded",
+                pseudonym=pseudonym,
+                disclosure=disclosure,
+            )
+    return _unblind_page(request, actor, db, pseudonym, values, errors, status_code=422)
