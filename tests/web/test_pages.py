@@ -298,3 +298,59 @@ def test_emergency_unblinding_page_asks_reason_and_confirmation_then_shows_the_a
     r = inv2.post(url, data={"reason": "anaphylaxis, need to know", "confirm": "on"})
     assert r.status_code == 422 and "among the patients you may access" in r.text and label not in r.text
     assert len(mon.get("/api/unblindings").json()) == 1
+
+
+def test_withdrawal_page_keeps_or_removes_the_data_only_when_confirmed(
+    login, api_enroll, app, csrf_of
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import DailyCrf, Patient, Withdrawal
+
+    kept, erased = api_enroll(), api_enroll()
+    inv = login("inv1")
+    for pseudonym in (kept, erased):
+        assert inv.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12}).status_code == 200
+    assert "Withdrawal of consent" in inv.get(f"/patients/{kept}").text
+    token = csrf_of(inv.get(f"/patients/{kept}/withdraw").text)
+
+    def post(pseudonym: str, **data: str):  # type: ignore[no-untyped-def]
+        return inv.http.post(
+            f"/patients/{pseudonym}/withdraw", data={"csrf_token": token, **data}, follow_redirects=False
+        )
+
+    def state() -> tuple[dict[str, str], int, int]:
+        with session_scope(app.state.engine) as s:
+            statuses = dict(s.execute(select(Patient.pseudonym, Patient.status)).all())
+            return statuses, len(s.execute(select(DailyCrf)).all()), len(s.execute(select(Withdrawal)).all())
+
+    before = state()
+    for pseudonym, data, fields in [
+        (kept, {}, ("choice", "confirm")),
+        (kept, {"choice": "keep"}, ("confirm",)),
+        (erased, {"choice": "erase", "confirm": "on"}, ("typed",)),
+        (erased, {"choice": "erase", "confirm": "on", "typed": kept}, ("typed",)),
+    ]:
+        r = post(pseudonym, **data)
+        assert r.status_code == 422, data
+        assert all(f'id="e-{f}"' in r.text for f in fields), (data, fields)
+        assert state() == before, data  # a refused form changes nothing
+    assert mon_refused(login, kept)
+    r = post(kept, choice="keep", confirm="on")
+    assert r.status_code == 303 and r.headers["location"] == f"/patients/{kept}"
+    statuses, crfs, withdrawals = state()
+    assert statuses[kept] == "withdrawn" and crfs == 2 and withdrawals == 1
+    r = post(erased, choice="erase", confirm="on", typed=erased.lower())
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+    statuses, crfs, withdrawals = state()
+    assert erased not in statuses and crfs == 1 and withdrawals == 2
+    assert "its data were removed" in inv.get("/dashboard").text
+    assert inv.get(f"/patients/{erased}").status_code == 403  # gone: as a patient that never existed
+
+
+def mon_refused(login, pseudonym: str) -> bool:  # type: ignore[no-untyped-def]
+    """Only the site's investigator records a withdrawal."""
+    return all(
+        login(u).get(f"/patients/{pseudonym}/withdraw").status_code == 403 for u in ("mon1", "pharm1", "dm")
+    )

@@ -1,6 +1,6 @@
 """Investigator pages: dashboard, screening with live eligibility, the patient page (consent,
 classification, randomization with confirmation), the daily CRF with live SOFA, adverse events, outcomes,
-emergency unblinding."""
+emergency unblinding, withdrawal of consent."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from immunosep.conduct.screening import (
 )
 from immunosep.conduct.sites import protocol_of
 from immunosep.conduct.unblinding import MIN_REASON_LENGTH, emergency_unblind
+from immunosep.conduct.withdrawal import compact, withdraw
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
@@ -633,3 +634,80 @@ def unblind_submit(
                 disclosure=disclosure,
             )
     return _unblind_page(request, actor, db, pseudonym, values, errors, status_code=422)
+
+
+# -- withdrawal of consent ------------------------------------------------------------------------------
+WITHDRAWAL_CHOICES = {
+    "keep": "stop the study treatment and follow-up; keep the data collected so far",
+    "erase": "remove all the patient's data from the trial (nothing can be recovered)",
+}
+
+
+def _withdraw_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "withdraw.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"{pseudonym} withdrawal",
+        pseudonym=pseudonym,
+        v=values,
+        errors=errors,
+        choices=list(WITHDRAWAL_CHOICES.items()),
+    )
+
+
+@router.get("/patients/{pseudonym}/withdraw")
+def withdraw_form(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Ask what the patient (or relative) withdrew and for a confirmation: neither can be undone."""
+    require_role(actor, {"investigator"}, "record a withdrawal of consent")
+    get_patient(db, actor, pseudonym)
+    return _withdraw_page(request, actor, db, pseudonym, {}, FormErrors())
+
+
+@router.post("/patients/{pseudonym}/withdraw")
+def withdraw_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Record the withdrawal; with removal of data, commit the erasure and compact the database (as the
+    API does), so the values leave the database files too."""
+    values = _values(form)
+    errors = FormErrors()
+    choice = text(values, "choice")
+    if choice not in WITHDRAWAL_CHOICES:
+        errors.add("choice", "choose whether the data collected so far are kept or removed")
+    if not checked(values, "confirm"):
+        errors.add("confirm", "tick to confirm that consent was withdrawn")
+    if choice == "erase" and text(values, "typed").upper() != pseudonym.upper():
+        errors.add("typed", f"type {pseudonym} to confirm the removal of all its data")
+    if not errors:
+        try:
+            result = withdraw(db, actor, pseudonym, erase_data=choice == "erase")
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add_error(exc)
+        else:
+            if result.data_erased:
+                db.commit()
+                compact(request.app.state.engine)
+                rows = sum(result.rows_erased.values())
+                flash(request, "ok", f"{pseudonym} withdrew consent; its data were removed ({rows} records).")
+                return RedirectResponse("/dashboard", status_code=303)
+            flash(request, "ok", f"{pseudonym} withdrew consent; the data collected so far are kept.")
+            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    return _withdraw_page(request, actor, db, pseudonym, values, errors, status_code=422)
