@@ -96,6 +96,7 @@ def test_withdrawn_patient_keeps_only_the_fact_of_randomization(adsl: pd.DataFra
     row = adsl.loc["S03-0002"]
     assert (row["randfl"], row["analysed"], row["arm"], row["siteid"]) == (1, 0, "precision", "S03")
     assert pd.isna(row["age"]) and pd.isna(row["primary_endpoint"]) and row["stratum"] == ""
+    assert row["sensfl"] == 0 and pd.isna(row["discharged_before_d9"])  # flags 0/1, values empty
 
 
 def test_discharge_before_day9_flags_sensitivity_population(adsl: pd.DataFrame) -> None:

@@ -7,8 +7,8 @@ rows of its input, and returns a new frame with the variables added. Every numbe
 from the protocol.
 
 Patients who withdrew consent with removal of data keep one row with ``usubjid``, ``siteid``, ``arm``,
-``randfl = 1``, ``analysed = 0`` and every other variable empty: the analysis population (SPEC.md,
-"Statistical analysis plan") is ``analysed == 1``.
+the population flags ``randfl = 1``, ``analysed = 0``, ``sensfl = 0`` and every other variable empty: the
+analysis population (SPEC.md, "Statistical analysis plan") is ``analysed == 1``.
 """
 
 from __future__ import annotations
