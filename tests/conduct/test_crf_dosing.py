@@ -10,7 +10,7 @@ from sqlalchemy import select
 from immunosep.conduct import crf, dosing, lock, outcomes, screening
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.db import session_scope
-from immunosep.store.models import AuditEntry, DailyCrf, DoseRecord
+from immunosep.store.models import AuditEntry, DailyCrf, DoseRecord, Patient
 
 
 def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial, enroll):
@@ -162,3 +162,30 @@ def test_outcomes_vital_status_discharge_and_infection_state(trial, enroll):
         outcomes.record_outcome(s, inv, p, death_day=40, last_known_alive_day=39, reason="death certificate")
         got = outcomes.get_outcome(s, trial.actors["dm"], p)
     assert (got.death_day, got.icu_discharge_day, got.infection_day15) == (40, 9, "resolution")
+
+
+def test_the_pharmacists_list_holds_the_sites_patients_whose_treatment_runs_today(trial, enroll):
+    a, b, elsewhere = enroll("inv1"), enroll("inv1"), enroll("inv2")
+    inv, pharm, pharm2 = trial.actors["inv1"], trial.actors["pharm1"], trial.actors["pharm2"]
+    with session_scope(trial.engine) as s:
+        listed = dosing.patients_on_treatment(s, pharm)
+        assert [(t.pseudonym, t.study_day, t.first_dose_logged, t.logged, t.due) for t in listed] == [
+            (a, 1, False, 0, 4),  # IV at 0, 8, 16 h and SC at 0 h on day 1 (double dummy: every arm)
+            (b, 1, False, 0, 4),
+        ]
+        assert [t.pseudonym for t in dosing.patients_on_treatment(s, pharm2)] == [elsewhere]
+        dosing.record_dose(s, pharm, a, 1, "iv", 0, given=True)
+        dosing.record_dose(s, pharm, a, 1, "sc", 0, given=False, missed_reason="refused")
+        outcomes.record_outcome(s, inv, b, death_day=1)
+    with session_scope(trial.engine) as s:
+        day1 = dosing.patients_on_treatment(s, pharm)
+        assert [(t.pseudonym, t.study_day, t.first_dose_logged, t.logged) for t in day1] == [(a, 1, True, 2)]
+        first_day = s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == a)).scalar_one()
+        day2 = dosing.patients_on_treatment(s, pharm, today=first_day.date() + timedelta(days=1))
+        assert [(t.study_day, t.logged, t.due) for t in day2] == [(2, 0, 3)]  # no SC on even days
+        last = dosing.patients_on_treatment(s, pharm, today=first_day.date() + timedelta(days=14))
+        assert [t.study_day for t in last] == [15]
+        assert dosing.patients_on_treatment(s, pharm, today=first_day.date() + timedelta(days=15)) == []
+        for role in ("inv1", "mon1", "dsmb", "lab"):
+            with pytest.raises(AccessDenied):
+                dosing.patients_on_treatment(s, trial.actors[role])

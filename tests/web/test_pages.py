@@ -354,3 +354,20 @@ def mon_refused(login, pseudonym: str) -> bool:  # type: ignore[no-untyped-def]
     return all(
         login(u).get(f"/patients/{pseudonym}/withdraw").status_code == 403 for u in ("mon1", "pharm1", "dm")
     )
+
+
+def test_the_pharmacy_page_lists_todays_patients_on_treatment_with_their_injections_logged(
+    login, api_enroll
+) -> None:  # type: ignore[no-untyped-def]
+    pharm = login("pharm1")
+    assert "No patient of your site is on study treatment today." in pharm.get("/pharmacy").text
+    pseudonym = api_enroll()
+    page = pharm.get("/pharmacy").text
+    assert f'href="/pharmacy?pseudonym={pseudonym}&study_day=1">{pseudonym}</a>' in page
+    assert "1 (first dose)" in page and "0 of 4" in page
+    dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
+    assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
+    page = pharm.get("/pharmacy").text
+    assert "1 of 4" in page and "(first dose)" not in page
+    other = login("pharm2").get("/pharmacy").text  # another site's pharmacist
+    assert "No patient of your site is on study treatment today." in other and f"{pseudonym}</a>" not in other

@@ -10,9 +10,9 @@ Blinded roles see only :func:`administrations` (day, hour, route, given or misse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.regimen import DailyDose, daily_regimen
@@ -25,11 +25,12 @@ from immunosep.conduct.access import (
     ensure_writable,
     get_patient,
     require_role,
+    scope_condition,
 )
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
-from immunosep.store.models import DailyCrf, DoseRecord, Patient, utcnow
+from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,51 @@ def administrations(session: Session, actor: Actor, pseudonym: str) -> list[Admi
         .order_by(DoseRecord.study_day, DoseRecord.hour, DoseRecord.route)
     ).scalars()
     return [Administration(r.study_day, r.hour, r.route, r.given, r.missed_reason) for r in rows]
+
+
+def due_hours(study_day: int, interval_hours: int) -> list[int]:
+    """Hours (0-23) of ``study_day`` when a dose given every ``interval_hours`` from day 1 hour 0 is due."""
+    return [h for h in range(24) if ((study_day - 1) * 24 + h) % interval_hours == 0]
+
+
+@dataclass(frozen=True)
+class TreatmentDay:
+    """A patient on study treatment today, as the pharmacist's list shows it (unblinded role only)."""
+
+    pseudonym: str
+    study_day: int  # today's study day; 1 while the first dose is not logged
+    first_dose_logged: bool
+    due: int  # injections due that day, every route
+    logged: int  # of them, logged as given or missed
+
+
+def patients_on_treatment(session: Session, actor: Actor, today: date | None = None) -> list[TreatmentDay]:
+    """The randomized patients of the pharmacist's site whose treatment runs today (study day 1 to the last
+    treatment day, alive), with how many of the day's injections are logged; oldest first."""
+    require_role(actor, {"pharmacist"}, "see the patients on study treatment")
+    today = today or utcnow().date()
+    p = protocol_of(session)
+    rows = session.execute(
+        select(Patient, RandomizationSlot.arm, Outcome.death_day)
+        .join(RandomizationSlot, RandomizationSlot.patient_id == Patient.id)
+        .outerjoin(Outcome, Outcome.patient_id == Patient.id)
+        .where(Patient.status == "randomized", scope_condition(actor))
+        .order_by(Patient.pseudonym)
+    ).all()
+    counts = session.execute(
+        select(DoseRecord.patient_id, DoseRecord.study_day, func.count())
+        .where(DoseRecord.patient_id.in_([patient.id for patient, _, _ in rows]))
+        .group_by(DoseRecord.patient_id, DoseRecord.study_day)
+    ).all()
+    logged = {(pid, day): int(n) for pid, day, n in counts}
+    out = []
+    for patient, arm, death_day in rows:
+        first = patient.first_dose_at
+        day = 1 if first is None else (today - first.date()).days + 1
+        if not 1 <= day <= p.treatment.days or (death_day is not None and death_day <= day):
+            continue
+        assert patient.stratum is not None
+        due = sum(len(due_hours(day, item.interval_hours)) for item in p.regimen_for(patient.stratum, arm))
+        done = logged.get((patient.id, day), 0)
+        out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done))
+    return out

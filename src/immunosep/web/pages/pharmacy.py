@@ -11,7 +11,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, require_role
-from immunosep.conduct.dosing import administrations, day_regimen, record_dose
+from immunosep.conduct.dosing import (
+    administrations,
+    day_regimen,
+    due_hours,
+    patients_on_treatment,
+    record_dose,
+)
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, checked, form_data, number, text
@@ -27,11 +33,6 @@ def _remember(request: Request, pseudonym: str) -> list[str]:
     recent = [pseudonym, *recent][:12]
     request.session[RECENT] = recent
     return recent
-
-
-def due_hours(study_day: int, interval_hours: int) -> list[int]:
-    """Hours (0-23) of ``study_day`` when a dose given every ``interval_hours`` from day 1 hour 0 is due."""
-    return [h for h in range(24) if ((study_day - 1) * 24 + h) % interval_hours == 0]
 
 
 @router.get("/pharmacy")
@@ -66,6 +67,7 @@ def preparations(
         regimen=regimen,
         slots=sorted(slots, key=lambda s: (s[1], s[0].route)),
         recent=request.session.get(RECENT, []),
+        today=patients_on_treatment(db, actor),
     )
 
 
