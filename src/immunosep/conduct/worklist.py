@@ -127,7 +127,8 @@ def _randomized_line(
 ) -> PatientLine:
     """The line of a randomized patient on study day ``day`` (None before the first dose)."""
     death, discharge = patient.death_day, patient.icu_discharge_day
-    crf_until = min([p.treatment.days] + [d - 1 for d in (death, discharge) if d is not None])
+    # The baseline (day 1) CRF is always expected: every analysed patient's primary endpoint starts from it.
+    crf_until = max(1, min([p.treatment.days] + [d - 1 for d in (death, discharge) if d is not None]))
     draw_days = [d for d in p.biospecimens.days if death is None or d < death]
     overdue_crf: tuple[int, ...] = ()
     overdue_draws: tuple[int, ...] = ()
