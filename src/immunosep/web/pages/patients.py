@@ -385,6 +385,33 @@ def crf_submit(
     )
 
 
+def _form_page(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    template: str,
+    title: str,
+    pseudonym: str,
+    values: dict[str, Any],
+    errors: FormErrors,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """A form about one patient: the values as typed and, after a refusal, a message next to each field."""
+    return render(
+        request,
+        template,
+        actor,
+        db,
+        status_code=status_code,
+        title=title,
+        pseudonym=pseudonym,
+        v=values,
+        errors=errors,
+        **context,
+    )
+
+
 # -- adverse events -------------------------------------------------------------------------------------
 @router.get("/ae")
 def ae_overview(
@@ -412,16 +439,16 @@ def _ae_page(
     errors: FormErrors,
     status_code: int = 200,
 ) -> Response:
-    return render(
+    return _form_page(
         request,
-        "ae.html",
         actor,
         db,
-        status_code=status_code,
-        title=f"{pseudonym} adverse event",
-        pseudonym=pseudonym,
-        v=values,
-        errors=errors,
+        "ae.html",
+        f"{pseudonym} adverse event",
+        pseudonym,
+        values,
+        errors,
+        status_code,
         relatedness=[("", "—"), *((r, r) for r in RELATEDNESS)],
         events=adverse_events(db, actor, pseudonym),
     )
@@ -501,16 +528,16 @@ def _outcome_page(
     status_code: int = 200,
 ) -> Response:
     p = protocol_of(db)
-    return render(
+    return _form_page(
         request,
-        "outcome.html",
         actor,
         db,
-        status_code=status_code,
-        title=f"{pseudonym} outcome",
-        pseudonym=pseudonym,
-        v=values,
-        errors=errors,
+        "outcome.html",
+        f"{pseudonym} outcome",
+        pseudonym,
+        values,
+        errors,
+        status_code,
         stored=stored,
         last_day=max(p.endpoints.mortality.days),
         infection_day=p.endpoints.infection_day15.day,
@@ -566,30 +593,6 @@ def outcome_submit(
 
 
 # -- emergency unblinding -------------------------------------------------------------------------------
-def _unblind_page(
-    request: Request,
-    actor: Actor,
-    db: Session,
-    pseudonym: str,
-    values: dict[str, Any],
-    errors: FormErrors,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "unblind.html",
-        actor,
-        db,
-        status_code=status_code,
-        title=f"{pseudonym} emergency unblinding",
-        pseudonym=pseudonym,
-        v=values,
-        errors=errors,
-        min_reason=MIN_REASON_LENGTH,
-        disclosure=None,
-    )
-
-
 @router.get("/patients/{pseudonym}/unblind")
 def unblind_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
@@ -597,7 +600,17 @@ def unblind_form(
     """Ask for the reason and a confirmation before the one disclosure of an arm to the ward."""
     require_role(actor, {"investigator"}, "unblind a patient")
     get_patient(db, actor, pseudonym)
-    return _unblind_page(request, actor, db, pseudonym, {}, FormErrors())
+    return _form_page(
+        request,
+        actor,
+        db,
+        "unblind.html",
+        f"{pseudonym} emergency unblinding",
+        pseudonym,
+        {},
+        FormErrors(),
+        min_reason=MIN_REASON_LENGTH,
+    )
 
 
 @router.post("/patients/{pseudonym}/unblind")
@@ -624,16 +637,29 @@ def unblind_submit(
             db.rollback()
             errors.add_error(exc)
         else:
-            return render(
+            return _form_page(
                 request,
-                "unblind.html",
                 actor,
                 db,
-                title=f"{pseudonym} unblinded",
-                pseudonym=pseudonym,
+                "unblind.html",
+                f"{pseudonym} unblinded",
+                pseudonym,
+                values,
+                errors,
                 disclosure=disclosure,
             )
-    return _unblind_page(request, actor, db, pseudonym, values, errors, status_code=422)
+    return _form_page(
+        request,
+        actor,
+        db,
+        "unblind.html",
+        f"{pseudonym} emergency unblinding",
+        pseudonym,
+        values,
+        errors,
+        422,
+        min_reason=MIN_REASON_LENGTH,
+    )
 
 
 # -- withdrawal of consent ------------------------------------------------------------------------------
@@ -643,29 +669,6 @@ WITHDRAWAL_CHOICES = {
 }
 
 
-def _withdraw_page(
-    request: Request,
-    actor: Actor,
-    db: Session,
-    pseudonym: str,
-    values: dict[str, Any],
-    errors: FormErrors,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "withdraw.html",
-        actor,
-        db,
-        status_code=status_code,
-        title=f"{pseudonym} withdrawal",
-        pseudonym=pseudonym,
-        v=values,
-        errors=errors,
-        choices=list(WITHDRAWAL_CHOICES.items()),
-    )
-
-
 @router.get("/patients/{pseudonym}/withdraw")
 def withdraw_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
@@ -673,7 +676,17 @@ def withdraw_form(
     """Ask what the patient (or relative) withdrew and for a confirmation: neither can be undone."""
     require_role(actor, {"investigator"}, "record a withdrawal of consent")
     get_patient(db, actor, pseudonym)
-    return _withdraw_page(request, actor, db, pseudonym, {}, FormErrors())
+    return _form_page(
+        request,
+        actor,
+        db,
+        "withdraw.html",
+        f"{pseudonym} withdrawal",
+        pseudonym,
+        {},
+        FormErrors(),
+        choices=list(WITHDRAWAL_CHOICES.items()),
+    )
 
 
 @router.post("/patients/{pseudonym}/withdraw")
@@ -710,4 +723,15 @@ def withdraw_submit(
                 return RedirectResponse("/dashboard", status_code=303)
             flash(request, "ok", f"{pseudonym} withdrew consent; the data collected so far are kept.")
             return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
-    return _withdraw_page(request, actor, db, pseudonym, values, errors, status_code=422)
+    return _form_page(
+        request,
+        actor,
+        db,
+        "withdraw.html",
+        f"{pseudonym} withdrawal",
+        pseudonym,
+        values,
+        errors,
+        422,
+        choices=list(WITHDRAWAL_CHOICES.items()),
+    )
