@@ -164,3 +164,23 @@ def test_screening_api_takes_the_baseline_scores_the_analysis_needs(login, app, 
     raw, _ = read_trial(app.state.engine)
     row = raw.patients.set_index("usubjid").loc[p]
     assert (row["apache2"], row["cci"]) == (19, 4)
+
+
+def test_worklist_and_the_pharmacists_list_as_json(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv, mon, pharm = login("inv1"), login("mon1"), login("pharm1")
+    work = inv.get("/api/worklist").json()
+    [line] = work["patients"]
+    assert (line["pseudonym"], line["status"], line["study_day"]) == (pseudonym, "randomized", None)
+    assert line["due_today"] == ["CRF day 1 (baseline SOFA before the first dose)"]
+    assert work["tasks"] == [f"{pseudonym}: CRF day 1 (baseline SOFA before the first dose)"]
+    assert mon.get("/api/worklist").json() == work  # the monitor of the site sees the same list
+    assert "arm" not in str(work).lower() and "placebo" not in str(work).lower()
+    assert pharm.get("/api/worklist").status_code == 403
+    dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
+    assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
+    assert pharm.get("/api/pharmacy/on-treatment").json() == [
+        {"pseudonym": pseudonym, "study_day": 1, "first_dose_logged": True, "due": 4, "logged": 1}
+    ]
+    assert login("pharm2").get("/api/pharmacy/on-treatment").json() == []
+    assert inv.get("/api/pharmacy/on-treatment").status_code == 403

@@ -13,6 +13,7 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.worklist import worklist
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["oversight"])
@@ -88,3 +89,10 @@ def get_audit(
 ) -> list[dict[str, Any]]:
     """The audit trail of one patient's records (monitor, data manager), without allocation tables."""
     return [asdict(e) for e in audit_trail(db, actor, pseudonym)]
+
+
+@router.get("/worklist")
+def get_worklist(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """The dashboard's worklist: patients in scope with their next step, what is due today and what is
+    overdue (investigators, monitors, data managers; never an arm)."""
+    return asdict(worklist(db, actor))

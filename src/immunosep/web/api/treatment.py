@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
-from immunosep.conduct.dosing import administrations, day_regimen, record_dose
+from immunosep.conduct.dosing import administrations, day_regimen, patients_on_treatment, record_dose
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["treatment"])
@@ -57,3 +57,12 @@ def get_doses(
 ) -> list[dict[str, Any]]:
     """Which scheduled injections were given or missed (no drug, dose or volume)."""
     return [asdict(a) for a in administrations(db, actor, pseudonym)]
+
+
+@router.get("/pharmacy/on-treatment")
+def get_on_treatment(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """The site's patients on study treatment today, with the day's injections logged of those due
+    (pharmacist)."""
+    return [asdict(t) for t in patients_on_treatment(db, actor)]
