@@ -10,7 +10,7 @@ Blinded roles see only :func:`administrations` (day, hour, route, given or misse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -180,12 +180,16 @@ class TreatmentDay:
     logged: int  # of them, logged as given or missed
 
 
-def patients_on_treatment(session: Session, actor: Actor, today: date | None = None) -> list[TreatmentDay]:
+def patients_on_treatment(session: Session, actor: Actor, now: datetime | None = None) -> list[TreatmentDay]:
     """The randomized patients of the pharmacist's site whose treatment runs today (study day 1 to the last
-    treatment day, alive), with how many of the day's injections are logged; oldest first."""
+    treatment day, alive), with how many of the day's injections are logged; by pseudonym. A patient
+    whose first dose is not logged stays on the list only while it may still start (within
+    ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset)."""
     require_role(actor, {"pharmacist"}, "see the patients on study treatment")
-    today = today or utcnow().date()
+    now = now or utcnow()
+    today = now.date()
     p = protocol_of(session)
+    window = timedelta(hours=p.treatment.first_dose_max_hours_after_onset)
     rows = session.execute(
         select(Patient, RandomizationSlot.arm, Outcome.death_day)
         .join(RandomizationSlot, RandomizationSlot.patient_id == Patient.id)
@@ -202,6 +206,8 @@ def patients_on_treatment(session: Session, actor: Actor, today: date | None = N
     out = []
     for patient, arm, death_day in rows:
         first = patient.first_dose_at
+        if first is None and now - patient.sepsis_onset_at >= window:
+            continue  # too late to start: record_dose would refuse the first dose
         day = 1 if first is None else (today - first.date()).days + 1
         if not 1 <= day <= p.treatment.days or (death_day is not None and death_day <= day):
             continue
