@@ -147,6 +147,23 @@ def csrf_of():  # type: ignore[no-untyped-def]
     return _csrf_of
 
 
+def arm_of(engine: Any, pseudonym: str) -> str:
+    """The test's oracle: the patient's arm as stored (no page or API gives it to a blinded role)."""
+    from sqlalchemy import select
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import Patient, RandomizationSlot
+
+    with session_scope(engine) as s:
+        return str(
+            s.execute(
+                select(RandomizationSlot.arm)
+                .join(Patient, Patient.id == RandomizationSlot.patient_id)
+                .where(Patient.pseudonym == pseudonym)
+            ).scalar_one()
+        )
+
+
 @dataclass(frozen=True)
 class WebHelpers:
     """Constants and helpers for test modules (which cannot import this conftest under importlib mode)."""
@@ -155,6 +172,7 @@ class WebHelpers:
     secret: str = SECRET
     enroll_patient: Callable[..., str] = enroll_patient
     screening_body: Callable[..., dict[str, Any]] = screening_body
+    arm_of: Callable[[Any, str], str] = arm_of
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,7 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
-from immunosep.store.db import session_scope
-from immunosep.store.models import Patient, RandomizationSlot
 from immunosep.web.app import create_app
 
 BLINDED_USERS = ("inv1", "lab", "mon1", "dm", "admin")
@@ -134,13 +131,7 @@ def _build_world(app, web) -> World:  # type: ignore[no-untyped-def]
     arms: dict[str, str] = {}
     while len(arms) < 2:
         pseudonym = web.enroll_patient(login)
-        with session_scope(app.state.engine) as s:
-            arm = s.execute(
-                select(RandomizationSlot.arm)
-                .join(Patient, Patient.id == RandomizationSlot.patient_id)
-                .where(Patient.pseudonym == pseudonym)
-            ).scalar_one()
-        arms.setdefault(arm, pseudonym)
+        arms.setdefault(web.arm_of(app.state.engine, pseudonym), pseudonym)
     inv, pharm, mon = login("inv1"), login("pharm1"), login("mon1")
     queries = {}
     for pseudonym in arms.values():

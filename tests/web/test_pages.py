@@ -208,28 +208,11 @@ def test_outcome_form_validates_next_to_the_field_and_a_change_needs_a_reason(
     assert "Day of ICU discharge</dt><dd>6</dd>" in page and "Enter outcome" in page
     form = inv.get(url).text
     assert 'value="6"' in form and 'name="reason"' in form
-    r = inv.http.post(
-        url,
-        data={
-            "csrf_token": token,
-            **blank,
-            "icu_discharge_day": "7",
-            "infection_day15": "resolution",
-            "stored": "on",
-        },
-    )
+    r = post(icu_discharge_day="7", infection_day15="resolution", stored="on")
     assert r.status_code == 422 and 'id="e-icu_discharge_day"' in r.text and "needs a reason" in r.text
     assert stored()["icu_discharge_day"] == 6
-    r = inv.http.post(
-        url,
-        data={
-            "csrf_token": token,
-            **blank,
-            "icu_discharge_day": "7",
-            "infection_day15": "resolution",
-            "reason": "source document says day 7",
-        },
-        follow_redirects=False,
+    r = post(
+        icu_discharge_day="7", infection_day15="resolution", stored="on", reason="source document says day 7"
     )
     assert r.status_code == 303
     assert stored() == {**nothing, "icu_discharge_day": 7, "infection_day15": "resolution"}
@@ -253,20 +236,10 @@ def test_the_patient_page_offers_the_next_crf_day_up_to_the_last_treatment_day(l
 
 
 def test_emergency_unblinding_page_asks_reason_and_confirmation_then_shows_the_arm_once(
-    login, api_enroll, app, csrf_of
+    login, api_enroll, app, csrf_of, web
 ) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from immunosep.store.db import session_scope
-    from immunosep.store.models import Patient, RandomizationSlot
-
     pseudonym = api_enroll()
-    with session_scope(app.state.engine) as s:
-        arm = s.execute(
-            select(RandomizationSlot.arm)
-            .join(Patient, Patient.id == RandomizationSlot.patient_id)
-            .where(Patient.pseudonym == pseudonym)
-        ).scalar_one()
+    arm = web.arm_of(app.state.engine, pseudonym)
     label = {"precision": "Precision immunotherapy", "placebo": "Placebo"}[arm]
     inv, mon = login("inv1"), login("mon1")
     url = f"/patients/{pseudonym}/unblind"
