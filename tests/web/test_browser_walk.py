@@ -459,6 +459,9 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
 
             pharm = log_in(browser, live_url, shots, "pharm1", "/pharmacy", blinded=False)
             pharm.sees("Today's preparations", "Unblinded view")
+            row = pharm.page.get_by_test_id("on-treatment").locator("tbody tr", has_text=pseudonym)
+            expect(row).to_contain_text("1 (first dose)")
+            expect(row).to_contain_text("0 of 4")
 
             for day in [DAY1, DAY2, *LATER_DAYS]:
                 detailed = day.study_day <= 2
