@@ -173,3 +173,20 @@ def test_when_nothing_is_late_the_next_step_is_the_next_day_ahead(trial, enroll)
     assert line.next_step == "CRF day 3"
     line, _ = _line(trial, inv, pseudonym, first + timedelta(days=2))  # study day 3: today's CRF
     assert line.due_today == ("CRF day 3",) and line.next_step == "CRF day 3"
+
+
+def test_a_site_narrows_the_worklist_within_the_scope_only(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    mine, other = enroll("inv1"), enroll("inv2")
+    dm, mon = trial.actors["dm"], trial.actors["mon1"]
+    with session_scope(trial.engine) as s:
+        every = {line.pseudonym for line in worklist(s, dm).patients}
+        assert every == {mine, other}
+        assert [line.pseudonym for line in worklist(s, dm, site="S01").patients] == [mine]
+        assert [line.pseudonym for line in worklist(s, dm, site="S02").patients] == [other]
+        assert [line.pseudonym for line in worklist(s, mon, site="S01").patients] == [mine]
+        refusals = []
+        for actor, site in ((mon, "S02"), (mon, "S99"), (trial.actors["inv1"], "S02")):
+            with pytest.raises(AccessDenied) as denied:
+                worklist(s, actor, site=site)
+            refusals.append(str(denied.value).replace(site, "<S>"))
+        assert len(set(refusals)) == 1  # another site's list is refused as a site that does not exist

@@ -344,3 +344,16 @@ def test_the_pharmacy_page_lists_todays_patients_on_treatment_with_their_injecti
     assert "1 of 4" in page and "(first dose)" not in page
     other = login("pharm2").get("/pharmacy").text  # another site's pharmacist
     assert "No patient of your site is on study treatment today." in other and f"{pseudonym}</a>" not in other
+
+
+def test_the_dashboard_narrows_to_one_site_for_those_who_see_several(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    mine, theirs = api_enroll(), api_enroll(inv="inv2")
+    dm, inv = login("dm"), login("inv1")
+    page = dm.get("/dashboard").text
+    assert 'data-testid="site-filter"' in page and '<option value="S02">S02</option>' in page
+    assert f"{mine}</a>" in page and f"{theirs}</a>" in page
+    page = dm.get("/dashboard?site=S02").text
+    assert f"{theirs}</a>" in page and f"{mine}</a>" not in page and "Patients · S02" in page
+    assert 'data-testid="site-filter"' not in inv.get("/dashboard").text  # one site: nothing to choose
+    assert inv.get("/dashboard?site=S02").status_code == 403
+    assert dm.get("/api/worklist?site=S01").json()["patients"][0]["pseudonym"] == mine

@@ -26,8 +26,18 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
 from immunosep.conduct.sites import protocol_of
+from immunosep.errors import AccessDenied
 from immunosep.protocol.schema import Protocol
-from immunosep.store.models import BiomarkerDraw, DailyCrf, Outcome, Patient, Query, ScreeningEntry, utcnow
+from immunosep.store.models import (
+    BiomarkerDraw,
+    DailyCrf,
+    Outcome,
+    Patient,
+    Query,
+    ScreeningEntry,
+    Site,
+    utcnow,
+)
 
 NEXT_STEP = {
     "eligible": "baseline draw at the central lab, then classify",
@@ -72,12 +82,21 @@ def study_day_on(first_dose_on: date | None, today: date) -> int | None:
     return (today - first_dose_on).days + 1
 
 
-def worklist(session: Session, actor: Actor, today: date | None = None) -> Worklist:
-    """Patients in the actor's scope with their next step, what is due and what is overdue (clinical readers)."""
+def worklist(session: Session, actor: Actor, today: date | None = None, site: str | None = None) -> Worklist:
+    """Patients in the actor's scope with their next step, what is due and what is overdue (clinical readers).
+
+    ``site`` (a site code) narrows the list to that site; a site outside the scope is refused as one that
+    does not exist.
+    """
     require_role(actor, CLINICAL_READERS, "read the worklist")
     today = today or utcnow().date()
     p = protocol_of(session)
     sites = scope_site_ids(actor)
+    if site is not None:
+        chosen = session.execute(select(Site.id).where(Site.code == site)).scalar_one_or_none()
+        if chosen is None or (sites is not None and chosen not in sites):
+            raise AccessDenied(f"no site {site!r} among the sites you may access", field="site")
+        sites = frozenset({chosen})
     if sites is None:
         rows = session.connection().execute(_LINES).all()
     else:

@@ -92,7 +92,9 @@ def get_audit(
 
 
 @router.get("/worklist")
-def get_worklist(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> dict[str, Any]:
-    """The dashboard's worklist: patients in scope with their next step, what is due today and what is
-    overdue (investigators, monitors, data managers; never an arm)."""
-    return asdict(worklist(db, actor))
+def get_worklist(
+    site: str | None = None, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """The dashboard's worklist: patients in scope (or of one ``site`` code) with their next step, what is
+    due today and what is overdue (investigators, monitors, data managers; never an arm)."""
+    return asdict(worklist(db, actor, site=site))

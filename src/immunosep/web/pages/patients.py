@@ -13,7 +13,7 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, get_patient, require_role
+from immunosep.conduct.access import Actor, get_patient, require_role, scope_site_ids
 from immunosep.conduct.adverse_events import RELATEDNESS, adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.classification import classify_patient
 from immunosep.conduct.crf import DailyInputs, daily_records, record_day
@@ -28,7 +28,7 @@ from immunosep.conduct.screening import (
     record_consent,
     screen,
 )
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.sites import list_sites, protocol_of
 from immunosep.conduct.unblinding import MIN_REASON_LENGTH, emergency_unblind
 from immunosep.conduct.withdrawal import compact, withdraw
 from immunosep.conduct.worklist import worklist
@@ -56,10 +56,21 @@ def _values(form: FormData) -> dict[str, Any]:
 @router.get("/dashboard")
 @inline
 def dashboard(
-    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    request: Request,
+    site: str | None = None,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
 ) -> Response:
-    """Patients in scope, today's tasks, overdue CRFs and draws (investigators, monitors, data managers)."""
-    return render(request, "dashboard.html", actor, db, title="Dashboard", work=worklist(db, actor))
+    """Patients in scope, today's tasks, overdue CRFs and draws (investigators, monitors, data managers);
+    ``?site=S03`` narrows the list to one site for those who see several."""
+    if scope_site_ids(actor) is None:
+        sites = [info.code for info in list_sites(db, actor)]
+    else:
+        sites = list(actor.site_codes) if len(actor.site_codes) > 1 else []
+    work = worklist(db, actor, site=site or None)
+    return render(
+        request, "dashboard.html", actor, db, title="Dashboard", work=work, sites=sites, site=site or ""
+    )
 
 
 # -- screening ------------------------------------------------------------------------------------------
