@@ -146,6 +146,12 @@ def test_before_the_first_dose_the_baseline_crf_then_the_dose(trial, enroll) -> 
         crf.record_day(s, inv, pseudonym, 1, crf.DailyInputs(gcs=12))
     line, _ = _line(trial, inv, pseudonym, None)
     assert (line.due_today, line.next_step) == ((), "the first dose (pharmacist)")
+    with session_scope(trial.engine) as s:
+        onset = s.execute(select(Patient.sepsis_onset_at).where(Patient.pseudonym == pseudonym)).scalar_one()
+    closes = (onset + timedelta(hours=72)).date()  # the protocol's first-dose window
+    assert _line(trial, inv, pseudonym, closes)[0].next_step == "the first dose (pharmacist)"
+    line, _ = _line(trial, inv, pseudonym, closes + timedelta(days=1))
+    assert line.next_step == "not treated: the first-dose window has closed; record the outcome"
 
 
 def test_a_patient_who_died_on_day_one_still_needs_the_infection_state_on_day_15(trial, enroll) -> None:  # type: ignore[no-untyped-def]

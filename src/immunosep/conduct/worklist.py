@@ -17,7 +17,7 @@ that day unless a death or a later day known alive already gives it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Row, String, bindparam, cast, func, select
@@ -114,10 +114,9 @@ def worklist(session: Session, actor: Actor, today: date | None = None, site: st
                 open_queries=open_by_patient.get(patient.id, 0),
             )
         else:
-            first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
             line = _randomized_line(
                 patient,
-                study_day_on(first, today),
+                today,
                 _days(patient.crf_days),
                 _days(patient.draw_days),
                 open_by_patient.get(patient.id, 0),
@@ -142,9 +141,16 @@ def worklist(session: Session, actor: Actor, today: date | None = None, site: st
 
 
 def _randomized_line(
-    patient: Row[Any], day: int | None, entered: set[int], drawn: set[int], open_queries: int, p: Protocol
+    patient: Row[Any],
+    today: date,
+    entered: set[int],
+    drawn: set[int],
+    open_queries: int,
+    p: Protocol,
 ) -> PatientLine:
-    """The line of a randomized patient on study day ``day`` (None before the first dose)."""
+    """The line of a randomized patient on ``today`` (its study day is None before the first dose)."""
+    first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
+    day = study_day_on(first, today)
     death, discharge = patient.death_day, patient.icu_discharge_day
     # The baseline (day 1) CRF is always expected: every analysed patient's primary endpoint starts from it.
     crf_until = max(1, min([p.treatment.days] + [d - 1 for d in (death, discharge) if d is not None]))
@@ -156,7 +162,11 @@ def _randomized_line(
     if day is None:
         if 1 not in entered:
             due.append("CRF day 1 (baseline SOFA before the first dose)")
-        step = "the first dose (pharmacist)" if 1 in entered else "CRF day 1, then the first dose"
+        window = timedelta(hours=p.treatment.first_dose_max_hours_after_onset)
+        if today > (patient.sepsis_onset_at + window).date():
+            step = "not treated: the first-dose window has closed; record the outcome"
+        else:
+            step = "the first dose (pharmacist)" if 1 in entered else "CRF day 1, then the first dose"
     else:
         overdue_crf = tuple(d for d in range(1, min(day - 1, crf_until) + 1) if d not in entered)
         overdue_draws = tuple(d for d in draw_days if d < day and d not in drawn)
@@ -213,6 +223,7 @@ _LINES = (
         Patient.status,
         Patient.stratum,
         Patient.first_dose_at,
+        Patient.sepsis_onset_at,
         select(func.count())
         .where(Query.patient_id == Patient.id, Query.status == "open")
         .correlate(Patient)
