@@ -10,7 +10,7 @@ Blinded roles see only :func:`administrations` (day, hour, route, given or misse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,7 +30,19 @@ from immunosep.conduct.access import (
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
+from immunosep.protocol.schema import Protocol
 from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow
+
+
+def study_day_on(first_dose_on: date, today: date) -> int:
+    """Study day of ``today`` when day 1 is the day of the first dose (UTC dates)."""
+    return (today - first_dose_on).days + 1
+
+
+def first_dose_deadline(sepsis_onset_at: datetime, protocol: Protocol) -> datetime:
+    """When the first-dose window closes: ``protocol.treatment.first_dose_max_hours_after_onset`` after
+    sepsis onset (a first dose at or after it is refused)."""
+    return sepsis_onset_at + timedelta(hours=protocol.treatment.first_dose_max_hours_after_onset)
 
 
 @dataclass(frozen=True)
@@ -113,9 +125,9 @@ def record_dose(
     p = protocol_of(session)
     when = given_at or utcnow()
     if given and patient.first_dose_at is None:
-        hours = (when - patient.sepsis_onset_at).total_seconds() / 3600.0
-        limit = p.treatment.first_dose_max_hours_after_onset
-        if hours >= limit:
+        if when >= first_dose_deadline(patient.sepsis_onset_at, p):
+            hours = (when - patient.sepsis_onset_at).total_seconds() / 3600.0
+            limit = p.treatment.first_dose_max_hours_after_onset
             raise ImmunoSepError(
                 f"the first dose must start within {limit:g} h of sepsis onset ({hours:.1f} h have passed)"
             )
@@ -189,7 +201,6 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
     now = now or utcnow()
     today = now.date()
     p = protocol_of(session)
-    window = timedelta(hours=p.treatment.first_dose_max_hours_after_onset)
     rows = session.execute(
         select(Patient, RandomizationSlot.arm, Outcome.death_day)
         .join(RandomizationSlot, RandomizationSlot.patient_id == Patient.id)
@@ -206,9 +217,9 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
     out = []
     for patient, arm, death_day in rows:
         first = patient.first_dose_at
-        if first is None and now - patient.sepsis_onset_at >= window:
+        if first is None and now >= first_dose_deadline(patient.sepsis_onset_at, p):
             continue  # too late to start: record_dose would refuse the first dose
-        day = 1 if first is None else (today - first.date()).days + 1
+        day = 1 if first is None else study_day_on(first.date(), today)
         if not 1 <= day <= p.treatment.days or (death_day is not None and death_day <= day):
             continue
         assert patient.stratum is not None

@@ -17,7 +17,7 @@ that day unless a death or a later day known alive already gives it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Row, String, bindparam, cast, func, select
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
+from immunosep.conduct.dosing import first_dose_deadline, study_day_on
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import AccessDenied
 from immunosep.protocol.schema import Protocol
@@ -73,13 +74,6 @@ class Worklist:
     open_queries: int = 0
     overdue: int = 0
     tasks: list[str] = field(default_factory=list)
-
-
-def study_day_on(first_dose_on: date | None, today: date) -> int | None:
-    """Study day of ``today`` when day 1 is the day of the first dose (None before the first dose)."""
-    if first_dose_on is None:
-        return None
-    return (today - first_dose_on).days + 1
 
 
 def worklist(session: Session, actor: Actor, today: date | None = None, site: str | None = None) -> Worklist:
@@ -149,8 +143,8 @@ def _randomized_line(
     p: Protocol,
 ) -> PatientLine:
     """The line of a randomized patient on ``today`` (its study day is None before the first dose)."""
-    first = patient.first_dose_at.date() if patient.first_dose_at is not None else None
-    day = study_day_on(first, today)
+    first = patient.first_dose_at
+    day = study_day_on(first.date(), today) if first is not None else None
     death, discharge = patient.death_day, patient.icu_discharge_day
     # The baseline (day 1) CRF is always expected: every analysed patient's primary endpoint starts from it.
     crf_until = max(1, min([p.treatment.days] + [d - 1 for d in (death, discharge) if d is not None]))
@@ -162,8 +156,7 @@ def _randomized_line(
     if day is None:
         if 1 not in entered:
             due.append("CRF day 1 (baseline SOFA before the first dose)")
-        window = timedelta(hours=p.treatment.first_dose_max_hours_after_onset)
-        if today > (patient.sepsis_onset_at + window).date():
+        if today > first_dose_deadline(patient.sepsis_onset_at, p).date():
             step = "not treated: the first-dose window has closed; record the outcome"
         else:
             step = "the first dose (pharmacist)" if 1 in entered else "CRF day 1, then the first dose"
@@ -174,17 +167,18 @@ def _randomized_line(
             due.append(f"CRF day {day}")
         if day in draw_days and day not in drawn:
             due.append(f"biomarker draw day {day}")
-        infection_day = p.endpoints.infection_day15.day
-        if day >= infection_day and patient.infection_day15 is None:
-            outcomes.append(f"infection state on day {infection_day}")
+        # Outcomes not known yet, by the day they fall due: due from then on, ahead before.
         alive = patient.last_known_alive_day or 0
-        vital = [d for d in p.endpoints.mortality.days if death is None and alive < d]  # unknown yet
-        outcomes += [f"vital status on day {d}" for d in vital if d <= day]
-        ahead = [(d, f"CRF day {d}") for d in range(day + 1, crf_until + 1) if d not in entered]
+        pending = [
+            (d, f"vital status on day {d}") for d in p.endpoints.mortality.days if death is None and alive < d
+        ]
+        if patient.infection_day15 is None:
+            infection_day = p.endpoints.infection_day15.day
+            pending.append((infection_day, f"infection state on day {infection_day}"))
+        outcomes = [text for d, text in sorted(pending) if d <= day]
+        ahead = [(d, text) for d, text in pending if d > day]
+        ahead += [(d, f"CRF day {d}") for d in range(day + 1, crf_until + 1) if d not in entered]
         ahead += [(d, f"biomarker draw day {d}") for d in draw_days if d > day and d not in drawn]
-        if day < infection_day and patient.infection_day15 is None:
-            ahead.append((infection_day, f"infection state on day {infection_day}"))
-        ahead += [(d, f"vital status on day {d}") for d in vital if d > day]
         late = [f"CRF day {d} (overdue)" for d in overdue_crf] + [
             f"draw day {d} (overdue)" for d in overdue_draws
         ]

@@ -563,8 +563,9 @@ def outcome_form(
     """Vital status, ICU discharge and the infection state on day 15, prefilled with what is stored."""
     require_role(actor, {"investigator"}, "record outcomes")
     current = asdict(get_outcome(db, actor, pseudonym))
-    values = {k: "" if current[k] is None else str(current[k]) for k in (*OUTCOME_DAYS, "infection_day15")}
-    stored = any(current[k] is not None for k in (*OUTCOME_DAYS, "infection_day15"))
+    shown = {k: current[k] for k in (*OUTCOME_DAYS, "infection_day15")}
+    values = {k: "" if v is None else str(v) for k, v in shown.items()}
+    stored = any(v is not None for v in shown.values())
     return _outcome_page(request, actor, db, pseudonym, values, FormErrors(), stored=stored)
 
 
