@@ -16,10 +16,10 @@ import csv
 import json
 import math
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from immunosep.published import published_reference
 from immunosep.stats import (
     compare_proportions,
     format_p,
@@ -46,13 +46,6 @@ class ReproducedRow:
     status: str
     method: str
     note: str
-
-
-def published_reference() -> dict[str, Any]:
-    """The published figures bundled with the package."""
-    text = resources.files("immunosep").joinpath("data/immunosep_published.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
 
 
 def _fmt(value: float, decimals: int) -> str:
