@@ -96,15 +96,31 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
 
 
 def test_reproduce_json_and_files(tmp_path):
+    from immunosep.published import published_reference
+    from immunosep.reproduce import NOT_IN_REFERENCE, STATUSES
+
     out = run_json("reproduce", "--out", str(tmp_path))
-    assert out["summary"]["match"] >= 14
+    assert out["source"] == published_reference()["source"] and out["statuses"] == list(STATUSES)
+    assert sum(out["summary"].values()) == len(out["rows"]) and "recomputed" not in out["summary"]
+    endpoints = {r["endpoint"] for r in out["rows"]}
+    assert {
+        "primary_sofa_d9", "primary_mals", "primary_immunoparalysis", "mortality_28d", "mortality_90d",
+        "sofa_d15_decrease", "sidf_reversal", "infection_day15", "adjusted_primary",
+    } <= endpoints  # fmt: skip
+    for row in out["rows"]:
+        assert row["status"] in STATUSES and "published" in row
+        assert (row["published"] is None) == (row["status"] == NOT_IN_REFERENCE)
     assert (tmp_path / "reproduce.json").exists() and (tmp_path / "reproduce.csv").exists()
     written = json.loads((tmp_path / "reproduce.json").read_text())
     assert written["rows"] == out["rows"]
-    assert "statistic,published,recomputed,status" in (tmp_path / "reproduce.csv").read_text().splitlines()[0]
+    header = (tmp_path / "reproduce.csv").read_text().splitlines()[0]
+    assert header.startswith("section,endpoint,statistic,published,recomputed,status,method,explanation")
 
 
 def test_reproduce_table_for_people():
     result = runner.invoke(app, ["reproduce"])
     assert result.exit_code == 0
-    assert "explained mismatch" in result.stdout and "double rounding" in result.stdout
+    text = " ".join(result.stdout.split())
+    assert "mismatch [1]" in text and "double rounding" in text and "= printed" in text
+    assert "not in the published reference file" in text and "not recomputable" in text
+    assert "recomputed:" not in text  # the summary line counts statuses; none is merely "recomputed"

@@ -218,28 +218,20 @@ def reproduce(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
     out: Path | None = typer.Option(None, "--out", help="Directory for reproduce.json and reproduce.csv."),
 ) -> None:
-    """Recompute the published trial's statistics from its published counts, side by side with the paper."""
-    from dataclasses import asdict
+    """Every Table 2 and stratum statistic of the published trial: printed figure, recomputed one, status."""
+    from immunosep import reproduce as rep
 
-    from immunosep.reproduce import published_reference, reproduce_published, summary, write_outputs
-
-    rows = reproduce_published()
+    rows = rep.reproduce_published()
     if out is not None:
-        write_outputs(rows, out)
+        rep.write_outputs(rows, out)
     if as_json:
-        print_json(
-            {
-                "source": published_reference()["source"],
-                "summary": summary(rows),
-                "rows": [asdict(r) for r in rows],
-            }
-        )
+        print_json(rep.as_json(rows))
         return
     colour = {
-        "match": "green",
-        "explained mismatch": "yellow",
-        "recomputed": "cyan",
-        "not recomputable": "magenta",
+        rep.MATCH: "green",
+        rep.MISMATCH: "yellow",
+        rep.NOT_IN_REFERENCE: "cyan",
+        rep.NOT_RECOMPUTABLE: "magenta",
     }
     notes: list[str] = []
     for section in dict.fromkeys(r.section for r in rows):
@@ -248,16 +240,21 @@ def reproduce(
             if r.section != section:
                 continue
             mark = ""
-            if r.note and r.status in ("explained mismatch", "not recomputable"):
-                notes.append(r.note)
+            if r.status in (rep.MISMATCH, rep.NOT_RECOMPUTABLE):
+                tried = "; ".join(
+                    f"{a.method}: {a.value}" + (" = printed" if a.reproduces_published else "")
+                    for a in r.alternatives
+                )
+                notes.append(r.explanation + (f". Computed: {tried}" if tried else ""))
                 mark = f" [{len(notes)}]"
+            published = "-" if r.published is None else r.published
             table_rows.append(
-                (r.statistic, r.published, r.recomputed, f"[{colour[r.status]}]{r.status}[/]{mark}")
+                (r.statistic, published, r.recomputed, f"[{colour[r.status]}]{r.status}[/]{mark}")
             )
         print_table(section, table_rows, ("statistic", "published", "recomputed", "status"))
     for i, note in enumerate(notes, 1):
         console.print(f"[{i}] {note}", markup=False)
-    console.print(", ".join(f"{k}: {v}" for k, v in summary(rows).items()))
+    console.print(", ".join(f"{k}: {v}" for k, v in rep.summary(rows).items()))
     if out is not None:
         console.print(f"wrote {out / 'reproduce.json'} and {out / 'reproduce.csv'}")
 
