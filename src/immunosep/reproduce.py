@@ -273,23 +273,44 @@ def _binary_rows(
     )
 
     pub_o = None if printed.odds_ratio is None else _with_ci(*printed.odds_ratio, 2)
-    note = ""
+    recomputed_o = _ratio_ci(o)
+    note, explanation, alternatives = "", "", ()
     if pub_o is not None:
         prof = logistic_profile_ci([(x1, n1, x2, n2)])
         note = (
             f"the profile-likelihood interval of the same logistic model would print {_fmt(prof[1], 2)} to "
-            f"{_fmt(prof[2], 2)}: the paper's interval is the Wald (Woolf) one"
+            f"{_fmt(prof[2], 2)}"
         )
+        if pub_o != recomputed_o:
+            conditional = sps.contingency.odds_ratio([[x1, n1 - x1], [x2, n2 - x2]], kind="conditional")
+            exact_ci = conditional.confidence_interval(0.95)
+            alternatives = _alternatives(
+                pub_o,
+                [
+                    ("logistic regression on arm, profile-likelihood CI", _with_ci(*prof, 2)),
+                    (
+                        "conditional maximum likelihood with exact CI (R fisher.test)",
+                        _with_ci(float(conditional.statistic), exact_ci.low, exact_ci.high, 2),
+                    ),
+                ],
+            )
+            found = _reproducing(alternatives)
+            explanation = (
+                f"Wald vs profile CI: the printed OR is what the {found[0].method} gives, not the Woolf (Wald) one"
+                if found
+                else "neither the Woolf, the profile-likelihood nor the conditional (exact) OR gives the printed one"
+            )
     rows.append(
         _row(
             section,
             endpoint,
             "odds ratio (95% CI)",
             pub_o,
-            _ratio_ci(o),
+            recomputed_o,
             f"{o.method}; precision vs placebo",
             exact=(o.estimate, o.ci_low, o.ci_high),
-            explanation="the printed odds ratio is not the Woolf one" if pub_o else "",
+            explanation=explanation,
+            alternatives=alternatives,
             note=note,
         )
     )
@@ -313,16 +334,19 @@ def _binary_rows(
             ],
         )
         found = _reproducing(alternatives)
-        explanation = (
-            f"Fisher vs printed P: the two-sided Fisher P is {fisher:.4f}, which prints as {format_p(fisher)}; "
-            + (
-                f"the printed {pub_p} is what the {found[0].method} gives ({fisher:.4f} -> "
-                f"{Decimal(repr(fisher)).quantize(Decimal('0.001'), rounding=ROUND_HALF_UP)} -> {pub_p})"
-                if found
-                else f"no 2x2 test gives the printed {pub_p}; probably a survival-based P (log-rank), which needs "
+        explanation = f"Fisher vs printed P: the two-sided Fisher P is {fisher:.4f}, which prints as {format_p(fisher)}; "
+        if found and found[0] is alternatives[0]:
+            once = Decimal(repr(fisher)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+            explanation += (
+                f"the printed {pub_p} is the Fisher P rounded twice ({fisher:.4f} -> {once} -> {pub_p})"
+            )
+        elif found:
+            explanation += f"the printed {pub_p} is what the {found[0].method} gives"
+        else:
+            explanation += (
+                f"no 2x2 test gives the printed {pub_p}; probably a survival-based P (log-rank), which needs "
                 "patient-level times"
             )
-        )
     rows.append(
         _row(
             section,

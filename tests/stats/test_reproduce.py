@@ -193,7 +193,7 @@ def test_28_day_p_is_the_double_rounded_fisher_p(r_reference):
     assert values["pearson chi-square with Yates continuity correction"] == format_p(
         ref["mortality_28d_p"]["yates"]
     )
-    assert "double rounding" in row.explanation
+    assert "rounded twice" in row.explanation
 
 
 def test_28_day_difference_is_placebo_minus_precision_in_the_paper(r_reference):
@@ -309,6 +309,21 @@ def test_a_printed_p_no_method_gives_is_a_mismatch_that_says_so():
     row = rows_of("primary_sofa_d9", _altered(change))["P"]
     assert row.status == MISMATCH and not any(a.reproduces_published for a in row.alternatives)
     assert "no 2x2 test gives" in row.explanation
+
+
+def test_a_printed_profile_likelihood_ci_is_a_mismatch_explained_by_the_profile_computation(r_reference):
+    """R: confint(glm(y ~ arm, binomial)) gives the profile interval the altered reference prints."""
+    profile = r_reference("published")["logistic"]["unadjusted"]
+
+    def change(pub):
+        pub["table2_expected_statistics"]["primary_sofa_d9"]["odds_ratio_ci95"] = [
+            round(v, 2) for v in profile["profile"]
+        ]
+
+    row = rows_of("primary_sofa_d9", _altered(change))["odds ratio (95% CI)"]
+    assert row.status == MISMATCH and row.explanation.startswith("Wald vs profile CI")
+    found = [a for a in row.alternatives if a.reproduces_published]
+    assert [a.method for a in found] == ["logistic regression on arm, profile-likelihood CI"]
 
 
 def test_a_printed_figure_equal_to_ours_is_a_match():
