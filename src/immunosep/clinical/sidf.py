@@ -6,8 +6,8 @@ Table 2), used by the biospecimen service, ADSL, the analysis plan and the virtu
 - MALS: ferritin falls by at least ``mals_ferritin_min_fall_fraction`` (15 %) from the baseline draw and
   stays at or below that level (baseline x 0.85);
 - immunoparalysis: mHLA-DR rises to more than ``immunoparalysis_hla_dr_above`` (8000) and stays above it
-  (``immunoparalysis_hla_dr_criterion = "level"``; ``"rise"`` reads the footnote's "increase of more
-  than 8000" as draw minus baseline > 8000; see docs/clinical.md for the choice);
+  (``immunoparalysis_hla_dr_criterion = "level"``; ``"rise"`` reads the paper's other wording, "increase
+  of more than 8000", as draw minus baseline > 8000; see docs/clinical.md for the choice);
 - *assessable* (the SIDF analysis population, the denominator of Table 2): a baseline draw and at least
   ``min_later_draws`` (2) serial draws after it. "Patients not having at least 2 serial blood draws to
   confirm the permanence of the changes were considered not to have attained reversal", and Table 2
