@@ -8,6 +8,10 @@
 | S02-0002 | mals / placebo | a missing day (day 4) carried forward; death on day 40 |
 | S03-0001 | immunoparalysis / placebo | missing baseline SOFA: decrease not defined, not achieved |
 | S03-0002 | (withdrawn, precision) | consent withdrawn with removal of data: randomized, not analysed |
+
+SIDF: S01-0001 and S02-0001 reverse (days 2 and 4, confirmed by later draws); S01-0002 has one serial
+draw and S02-0002 no baseline ferritin (outside the SIDF population); S03-0001 crosses 8000 only at its
+last draw (day 4), not confirmed: in the population, not reversed.
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ def handmade_raw() -> RawTrial:
             ("S02-0002", 2, 7000.0, 4100.0),
             ("S02-0002", 4, 6000.0, 4200.0),
             ("S03-0001", 1, 500.0, 4000.0),
+            ("S03-0001", 2, 480.0, 7000.0),
+            ("S03-0001", 4, 470.0, 9000.0),
         ],
         columns=["usubjid", "day", "ferritin_ng_ml", "hla_dr"],
     )

@@ -22,13 +22,13 @@ NAN = np.nan
 EXPECTED = pd.DataFrame(
     [
         # usubjid, analysed, sofa_baseline, mean_sofa_d2_9, primary, mean_sofa_d2_15, d15, imputed_days, locf,
-        # death_28d, death_90d, sensfl, sidf_reversal, sidf_day, infection_day15
-        ("S01-0001", 1, 10.0, 8.0, 1, 8.0, 1, 0, 0, 0, 0, 1, 1, 2.0, "resolution"),
-        ("S01-0002", 1, 12.0, 181 / 8, 0, 325 / 14, 0, 7, 0, 1, 1, 1, 0, NAN, ""),
-        ("S02-0001", 1, 9.0, 42 / 8, 1, 66 / 14, 1, 3, 1, 0, 0, 0, 1, 4.0, "intermediate"),
-        ("S02-0002", 1, 8.0, 59 / 8, 0, 101 / 14, 0, 1, 1, 0, 1, 1, None, NAN, "superinfection"),
-        ("S03-0001", 1, NAN, 6.0, 0, 6.0, 0, 0, 0, 0, 0, 1, 0, NAN, "failure"),
-        ("S03-0002", 0, NAN, NAN, None, NAN, None, None, None, None, None, 0, None, NAN, ""),
+        # death_28d, death_90d, sensfl, sidffl, sidf_reversal, sidf_day, sidf_last_draw_day, infection_day15
+        ("S01-0001", 1, 10.0, 8.0, 1, 8.0, 1, 0, 0, 0, 0, 1, 1, 1, 2.0, 7.0, "resolution"),
+        ("S01-0002", 1, 12.0, 181 / 8, 0, 325 / 14, 0, 7, 0, 1, 1, 1, 0, None, NAN, 2.0, ""),
+        ("S02-0001", 1, 9.0, 42 / 8, 1, 66 / 14, 1, 3, 1, 0, 0, 0, 1, 1, 4.0, 15.0, "intermediate"),
+        ("S02-0002", 1, 8.0, 59 / 8, 0, 101 / 14, 0, 1, 1, 0, 1, 1, 0, None, NAN, 4.0, "superinfection"),
+        ("S03-0001", 1, NAN, 6.0, 0, 6.0, 0, 0, 0, 0, 0, 1, 1, 0, NAN, 4.0, "failure"),
+        ("S03-0002", 0, NAN, NAN, None, NAN, None, None, None, None, None, 0, 0, None, NAN, NAN, ""),
     ],
     columns=[
         "usubjid",
@@ -43,8 +43,10 @@ EXPECTED = pd.DataFrame(
         "death_28d",
         "death_90d",
         "sensfl",
+        "sidffl",
         "sidf_reversal",
         "sidf_reversal_day",
+        "sidf_last_draw_day",
         "infection_day15",
     ],
 ).set_index("usubjid")

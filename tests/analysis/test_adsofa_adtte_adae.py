@@ -54,9 +54,8 @@ EXPECTED_TTE = {
     ("S03-0001", "OS28"): (20.0, 1),
     ("S03-0001", "OS90"): (20.0, 1),
     ("S01-0001", "SIDFREV"): (2.0, 0),
-    ("S01-0002", "SIDFREV"): (2.0, 1),
     ("S02-0001", "SIDFREV"): (4.0, 0),
-    ("S03-0001", "SIDFREV"): (1.0, 1),
+    ("S03-0001", "SIDFREV"): (4.0, 1),  # crossed 8000 at its last draw only: censored there
 }
 
 
@@ -65,8 +64,9 @@ def test_adtte_values_by_usubjid_and_parameter(ds: AnalysisDatasets) -> None:
     for key, (aval, cnsr) in EXPECTED_TTE.items():
         assert (tte.loc[key, "aval"], tte.loc[key, "cnsr"]) == (aval, cnsr), key
     assert set(ds.adtte["paramcd"]) == {"OS28", "OS90", "SIDFREV"}
-    # S02-0002 has no baseline ferritin: not assessable, so no SIDFREV row.
+    # Outside the SIDF population, so no SIDFREV row: S02-0002 has no baseline ferritin, S01-0002 one serial draw.
     assert ("S02-0002", "SIDFREV") not in tte.index
+    assert ("S01-0002", "SIDFREV") not in tte.index
     assert {"usubjid", "arm", "paramcd", "aval", "cnsr"} <= set(ds.adtte.columns)
 
 

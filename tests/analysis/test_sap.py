@@ -148,3 +148,17 @@ def test_safety_counts_patients_per_soc(trial: tuple[AnalysisDatasets, dict]) ->
     for arm in ("precision", "placebo"):
         want = sae.loc[(sae["arm"] == arm) & (sae["arelgr1"] == "related"), "usubjid"].nunique()
         assert any_row["counts"][arm]["related"] == want
+
+
+def test_sidf_row_counts_only_the_sidf_population(trial: tuple[AnalysisDatasets, dict]) -> None:
+    # JAMA 2025 Table 2 analyses SIDF reversal among patients with serial draws (59 + 66 of 276).
+    ds, results = trial
+    a = ds.adsl.loc[ds.adsl["analysed"] == 1]
+    population = a.loc[a["sidffl"] == 1]
+    assert 0 < len(population) < len(a)  # deaths before day 4 leave fewer than 2 serial draws
+    assert a.loc[a["sidffl"] == 0, "sidf_reversal"].isna().all()
+    got = results["binary_endpoints"]["sidf_reversal"]["counts"]
+    for arm in ("precision", "placebo"):
+        rows = population.loc[population["arm"] == arm]
+        assert got[arm] == {"events": int(rows["sidf_reversal"].sum()), "n": len(rows)}
+        assert results["populations"]["sidf_assessable"][arm] == len(rows)

@@ -124,16 +124,24 @@ def test_sidf_state_follows_the_draws_of_a_mals_patient(trial, enroll):
 
     p = enroll(ferritin=10000.0)
     lab = trial.actors["lab"]
+
+    def state() -> tuple[bool | None, int | None]:
+        with session_scope(trial.engine) as s:
+            row = s.execute(select(Patient).where(Patient.pseudonym == p)).scalar_one()
+            return row.sidf_reversed, row.sidf_day
+
     with session_scope(trial.engine) as s:
-        for day, value in ((2, 9000.0), (4, 8000.0), (7, 7000.0)):
-            biospecimens.record_draw(s, lab, p, day, ferritin_ng_ml=value, hla_dr_per_monocyte=None)
+        biospecimens.record_draw(s, lab, p, 2, ferritin_ng_ml=8000.0, hla_dr_per_monocyte=None)
+    assert state() == (None, None)  # one serial draw: not yet assessable (needs 2)
     with session_scope(trial.engine) as s:
-        row = s.execute(select(Patient).where(Patient.pseudonym == p)).scalar_one()
-        # ferritin falls by >= 15 % from baseline (10000) first on day 4 (8000), confirmed on day 7
-        assert (row.sidf_reversed, row.sidf_day) == (True, 4)
+        biospecimens.record_draw(s, lab, p, 2, ferritin_ng_ml=9000.0, hla_dr_per_monocyte=None, reason="typo")
+        biospecimens.record_draw(s, lab, p, 4, ferritin_ng_ml=8000.0, hla_dr_per_monocyte=None)
+    assert state() == (False, None)  # assessable; the fall on day 4 is not yet confirmed by a later draw
+    with session_scope(trial.engine) as s:
+        biospecimens.record_draw(s, lab, p, 7, ferritin_ng_ml=7000.0, hla_dr_per_monocyte=None)
+    # ferritin falls by >= 15 % from baseline (10000) first on day 4 (8000), confirmed on day 7
+    assert state() == (True, 4)
     with session_scope(trial.engine) as s:
         biospecimens.record_draw(s, lab, p, 4, ferritin_ng_ml=9500.0, hla_dr_per_monocyte=None, reason="typo")
         biospecimens.record_draw(s, lab, p, 7, ferritin_ng_ml=9900.0, hla_dr_per_monocyte=None, reason="typo")
-    with session_scope(trial.engine) as s:
-        row = s.execute(select(Patient).where(Patient.pseudonym == p)).scalar_one()
-        assert (row.sidf_reversed, row.sidf_day) == (False, None)
+    assert state() == (False, None)

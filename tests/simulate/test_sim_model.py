@@ -27,7 +27,7 @@ from immunosep.simulate.population import (
     expected_randomized_fraction,
     trial_sites,
 )
-from immunosep.simulate.trajectories import sidf_reversal_arrays
+from immunosep.simulate.trajectories import BiomarkerDraws, draw_availability, sidf_of_draws
 
 PROTOCOL = default_protocol()
 PARAMS = default_parameters()
@@ -111,16 +111,76 @@ def test_same_seed_same_trial_and_baseline_sofa_is_scored_from_its_inputs() -> N
         assert np.isnan(a.outcomes.sofa[i, int(death[i]) :]).all()
 
 
-def test_vectorized_sidf_reversal_equals_the_clinical_rule() -> None:
+def test_virtual_patients_sidf_equals_the_clinical_rule() -> None:
+    # The simulator's arrays are those of clinical.sidf; here against the scalar rule, one patient at a time.
     trial = simulate_trial(np.random.default_rng(5), 2000, PARAMS, PROTOCOL)
-    reversed_, assessable = sidf_reversal_arrays(trial.strata, trial.biomarkers, PROTOCOL)
     days = list(trial.biomarkers.draw_days)
     for i in range(trial.strata.size):
         stratum = str(trial.strata[i])
         values = trial.biomarkers.ferritin_ng_ml[i] if stratum == MALS else trial.biomarkers.hla_dr[i]
         expected = sidf_reversal(stratum, days, [float(v) for v in values], PROTOCOL)
-        assert expected.reversed == bool(reversed_[i]), (i, stratum, values)
-        assert (expected.later_draws >= PROTOCOL.sidf.min_later_draws) == bool(assessable[i])
+        assert (expected.reversed, expected.assessable) == (
+            bool(trial.sidf_reversed[i]),
+            bool(trial.sidf_assessable[i]),
+        ), (i, stratum, values)
+    # the course builder makes the rule see the intended course, for every patient in the SIDF population
+    intended = trial.biomarkers.intended_reversal
+    np.testing.assert_array_equal(trial.sidf_reversed, intended & trial.sidf_assessable)
+
+
+def _random_draws(rng: np.random.Generator, n: int) -> tuple[np.ndarray, BiomarkerDraws]:
+    """Random series near both criteria with random gaps (not built by the course model)."""
+    days = tuple(PROTOCOL.biospecimens.days)
+    k = len(days)
+    strata = rng.choice([MALS, IMMUNOPARALYSIS], n)
+    base_f = rng.choice([4421.0, 5000.0, 10000.0, 20000.0], n)
+    ferritin = np.round(base_f[:, None] * rng.choice([0.5, 0.849, 0.85, 0.851, 1.0, 1.3], (n, k)))
+    hla = rng.choice([2000.0, 7999.0, 8000.0, 8001.0, 12000.0], (n, k))
+    ferritin[:, 0] = base_f
+    hla[:, 0] = rng.choice([1000.0, 3000.0, 4999.0], n)
+    gaps = rng.random((n, k)) < rng.choice([0.0, 0.3, 0.6], n)[:, None]
+    ferritin[gaps], hla[gaps] = np.nan, np.nan
+    return strata, BiomarkerDraws(days, ferritin, hla, np.zeros(n, bool))
+
+
+@pytest.mark.parametrize("criterion", ["level", "rise"])
+def test_sidf_of_draws_equals_the_scalar_rule_on_random_series(criterion: str) -> None:
+    protocol = PROTOCOL.model_copy(
+        update={"sidf": PROTOCOL.sidf.model_copy(update={"immunoparalysis_hla_dr_criterion": criterion})}
+    )
+    strata, draws = _random_draws(np.random.default_rng(11), 4000)
+    got = sidf_of_draws(strata, draws, protocol)
+    days = list(draws.draw_days)
+    for i, stratum in enumerate(strata.tolist()):
+        values = draws.ferritin_ng_ml[i] if stratum == MALS else draws.hla_dr[i]
+        want = sidf_reversal(stratum, days, [None if np.isnan(v) else float(v) for v in values], protocol)
+        day = None if np.isnan(got.day[i]) else int(got.day[i])
+        assert (bool(got.reversed[i]), day, bool(got.assessable[i])) == (
+            want.reversed,
+            want.day,
+            want.assessable,
+        )
+    assert 200 < got.reversed.sum() < (got.assessable & ~got.reversed).sum()
+
+
+def test_draws_stop_at_death_and_thin_out_after_icu_discharge() -> None:
+    rng = np.random.default_rng(3)
+    days = tuple(PROTOCOL.biospecimens.days)
+    n = 20000
+    death = np.where(np.arange(n) % 2 == 0, 4.0, np.nan)  # half die on day 4
+    discharge = np.where(np.arange(n) % 4 == 1, 3.0, np.nan)  # a quarter leave the ICU alive on day 3
+    available = draw_availability(rng, days, death, discharge, PARAMS)
+    assert available[:, 0].all()  # the baseline sample classified the patient
+    assert not available[death == 4.0][:, days.index(4) :].any()  # no draw on or after the day of death
+    b = PARAMS.biomarkers
+    serial = available[:, 1:].any(axis=1)
+    icu = np.isnan(death) & np.isnan(discharge)
+    ward = np.isnan(death) & (discharge == 3.0)
+    # day 7: taken with probability serial_sampling x the ICU or the after-discharge rate
+    j = days.index(7)
+    assert available[icu, j].mean() == pytest.approx(b.serial_sampling * b.draw_taken_in_icu, abs=0.02)
+    assert available[ward, j].mean() == pytest.approx(b.serial_sampling * b.draw_taken_after_icu, abs=0.02)
+    assert serial.mean() < b.serial_sampling + 0.01  # patients without serial samples have none
 
 
 def test_null_effect_makes_the_arms_identical() -> None:

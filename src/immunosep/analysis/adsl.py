@@ -18,7 +18,7 @@ import pandas as pd
 
 from immunosep.analysis.adsofa import derive_sofa_endpoint, sofa_days
 from immunosep.analysis.raw import RawTrial, check_raw_trial
-from immunosep.clinical.sidf import sidf_reversal
+from immunosep.clinical.sidf import sidf_reversal_arrays
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 
@@ -228,13 +228,22 @@ def derive_var_sensitivity_flag(dataset: pd.DataFrame, protocol: Protocol) -> pd
 def derive_vars_sidf_reversal(
     dataset: pd.DataFrame, biomarkers: pd.DataFrame, protocol: Protocol
 ) -> pd.DataFrame:
-    """Add ``sidf_reversal`` (0/1, empty when not assessable), ``sidf_reversal_day`` and ``sidf_last_draw_day``.
+    """Add ``sidffl`` (1 = in the SIDF population), ``sidf_reversal`` (0/1, empty outside it),
+    ``sidf_reversal_day``, ``sidf_last_draw_day`` and the baseline ferritin and mHLA-DR.
 
-    The rule is :func:`immunosep.clinical.sidf.sidf_reversal` on the stratum's marker (ferritin for MALS,
-    mHLA-DR for immunoparalysis) at the protocol draw days. A patient is not assessable when the baseline
-    draw of that marker is missing; without enough later draws the patient has not reversed (SPEC.md).
+    The rule is :func:`immunosep.clinical.sidf.sidf_reversal_arrays` on the stratum's marker (ferritin for
+    MALS, mHLA-DR for immunoparalysis) at the protocol draw days. The SIDF population (the denominator of
+    the published Table 2 row) is the analysed patients with a baseline draw of that marker and at least
+    ``sidf.min_later_draws`` serial draws after it.
     """
-    new = ("sidf_reversal", "sidf_reversal_day", "sidf_last_draw_day", "ferritin_baseline", "hla_dr_baseline")
+    new = (
+        "sidffl",
+        "sidf_reversal",
+        "sidf_reversal_day",
+        "sidf_last_draw_day",
+        "ferritin_baseline",
+        "hla_dr_baseline",
+    )
     _require(dataset, ("usubjid", "stratum", "analysed"), "derive_vars_sidf_reversal")
     _new_only(dataset, new, "derive_vars_sidf_reversal")
     draw_days = list(protocol.biospecimens.days)
@@ -243,32 +252,28 @@ def derive_vars_sidf_reversal(
     cols = pd.Index(draw_days).get_indexer(pd.Index(biomarkers["day"]))
     keep = (rows >= 0) & (cols >= 0)
     matrices = {}
-    for marker in ("ferritin_ng_ml", "hla_dr"):
+    for name in ("ferritin_ng_ml", "hla_dr"):
         m = np.full((len(ids), len(draw_days)), np.nan)
-        m[rows[keep], cols[keep]] = pd.to_numeric(biomarkers[marker], errors="coerce").to_numpy(float)[keep]
-        matrices[marker] = m
-    marker_of = {"mals": "ferritin_ng_ml", "immunoparalysis": "hla_dr"}
-    strata = dataset["stratum"].to_numpy()
-    analysed = (dataset["analysed"] == 1).to_numpy()
+        m[rows[keep], cols[keep]] = pd.to_numeric(biomarkers[name], errors="coerce").to_numpy(float)[keep]
+        matrices[name] = m
+    strata = dataset["stratum"].astype(str).to_numpy()
+    mals = strata == "mals"
+    rated = (dataset["analysed"] == 1).to_numpy() & (mals | (strata == "immunoparalysis"))
+    marker = np.where(mals[:, None], matrices["ferritin_ng_ml"], matrices["hla_dr"])
+    result = sidf_reversal_arrays(strata[rated], draw_days, marker[rated], protocol)
+    assessable = np.zeros(len(ids), bool)
+    assessable[rated] = result.assessable
     reversed_ = np.full(len(ids), np.nan)
+    reversed_[rated] = np.where(result.assessable, result.reversed.astype(float), np.nan)
     reversal_day = np.full(len(ids), np.nan)
-    last_draw = np.full(len(ids), np.nan)
+    reversal_day[rated] = result.day
     day_array = np.asarray(draw_days, dtype=float)
-    for i in np.flatnonzero(analysed):
-        stratum_marker = marker_of.get(str(strata[i]))
-        if stratum_marker is None:
-            continue
-        row = matrices[stratum_marker][i]
-        if np.isnan(row[0]):
-            continue  # no baseline draw of the stratum's marker: not assessable
-        result = sidf_reversal(
-            str(strata[i]), draw_days, [None if np.isnan(v) else float(v) for v in row], protocol
-        )
-        reversed_[i] = float(result.reversed)
-        reversal_day[i] = np.nan if result.day is None else float(result.day)
-        last_draw[i] = day_array[~np.isnan(row)].max()
+    with np.errstate(invalid="ignore"):
+        last_draw = np.fmax.reduce(np.where(np.isnan(marker), np.nan, day_array[None, :]), axis=1)
+    last_draw = np.where(rated, last_draw, np.nan)
     values_frame = pd.DataFrame(
         {
+            "sidffl": assessable.astype(int),
             "sidf_reversal": reversed_,
             "sidf_reversal_day": reversal_day,
             "sidf_last_draw_day": last_draw,
@@ -278,7 +283,8 @@ def derive_vars_sidf_reversal(
         index=pd.Index(ids, name="usubjid"),
     )
     out = _merge(dataset, values_frame)
-    out["sidf_reversal"] = out["sidf_reversal"].where(out["analysed"] == 1).round().astype(BINARY)
+    out["sidffl"] = out["sidffl"].astype(BINARY)
+    out["sidf_reversal"] = out["sidf_reversal"].round().astype(BINARY)
     return out
 
 

@@ -71,12 +71,18 @@ def variable_descriptions(protocol: Protocol) -> dict[str, tuple[str, str, str]]
             "0/1",
             "excluded from the sensitivity analysis",
         ),
+        "sidffl": (
+            "SIDF population flag",
+            "0/1",
+            f"analysed, baseline draw and >= {sidf.min_later_draws} serial draws of the stratum's marker",
+        ),
         "sidf_reversal": (
             "Reversal of sepsis-induced immune dysfunction",
             "0/1",
-            f"MALS: ferritin falls >= {100 * sidf.mals_ferritin_min_fall_fraction:g}% and stays; "
-            f"immunoparalysis: mHLA-DR > {sidf.immunoparalysis_hla_dr_above:g} and stays; "
-            f">= {sidf.min_later_draws} later draws; empty = no baseline draw",
+            f"MALS: ferritin falls >= {100 * sidf.mals_ferritin_min_fall_fraction:g}% from baseline; "
+            f"immunoparalysis: mHLA-DR {'rises by' if sidf.immunoparalysis_hla_dr_criterion == 'rise' else '>'} "
+            f"{sidf.immunoparalysis_hla_dr_above:g}; confirmed at the last >= {sidf.min_confirming_draws} "
+            "serial draws; empty = sidffl 0",
         ),
         "sidf_reversal_day": ("Study day of SIDF reversal", "day", ""),
         "sidf_last_draw_day": ("Last draw of the stratum's marker", "day", ""),

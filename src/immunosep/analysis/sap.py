@@ -80,7 +80,8 @@ def analysed(adsl: pd.DataFrame) -> pd.DataFrame:
 def binary_endpoints(protocol: Protocol) -> dict[str, tuple[str, str, str, str]]:
     """Table 2 binary endpoints: key -> (label, ADSL variable, population, "good"/"bad").
 
-    Population is "analysed", "sensitivity", "sidf" (assessable) or a stratum code.
+    Population is "analysed", "sensitivity", "sidf" (the SIDF population, ``sidffl = 1``: a baseline and
+    at least ``sidf.min_later_draws`` serial draws) or a stratum code.
     """
     p = protocol.endpoints
     out: dict[str, tuple[str, str, str, str]] = {
@@ -114,7 +115,7 @@ def _population(adsl: pd.DataFrame, population: str, variable: str) -> pd.DataFr
     if population == "sensitivity":
         return a.loc[a["sensfl"] == 1]
     if population == "sidf":
-        return a.loc[a[variable].notna()]
+        return a.loc[a["sidffl"] == 1]
     return a.loc[a["stratum"] == population]
 
 
@@ -462,7 +463,7 @@ def populations(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
         "randomized": by_arm(adsl.loc[adsl["randfl"] == 1]),
         "analysed": by_arm(a),
         "sensitivity": by_arm(a.loc[a["sensfl"] == 1]),
-        "sidf_assessable": by_arm(a.loc[a["sidf_reversal"].notna()]),
+        "sidf_assessable": by_arm(a.loc[a["sidffl"] == 1]),
     }
 
 

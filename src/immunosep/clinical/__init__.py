@@ -11,7 +11,7 @@ from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, class
 from immunosep.clinical.regimen import DailyDose, ScheduledDose, daily_regimen, dose_schedule
 from immunosep.clinical.renal import creatinine_clearance_ml_min, ideal_body_weight_kg
 from immunosep.clinical.sepsis3 import meets_sepsis3, sepsis3_arrays
-from immunosep.clinical.sidf import SidfReversal, sidf_reversal
+from immunosep.clinical.sidf import SidfReversal, SidfReversals, sidf_reversal, sidf_reversal_arrays
 from immunosep.clinical.sofa import (
     COMPONENTS,
     SOFA_INPUT_COLUMNS,
@@ -32,6 +32,7 @@ __all__ = [
     "DailyDose",
     "ScheduledDose",
     "SidfReversal",
+    "SidfReversals",
     "SofaScore",
     "bilirubin_mg_dl",
     "classify",
@@ -49,4 +50,5 @@ __all__ = [
     "score_sofa_frame",
     "sepsis3_arrays",
     "sidf_reversal",
+    "sidf_reversal_arrays",
 ]

@@ -2,8 +2,10 @@
 
 Only protocol days (``protocol.biospecimens.days``) are accepted; values beyond the protocol's
 plausibility limits are refused as probable unit errors. After every draw of a randomized patient the
-reversal of sepsis-induced immune dysfunction is recomputed by ``clinical.sidf.sidf_reversal`` from the
-stratum's marker (ferritin for MALS, mHLA-DR for immunoparalysis).
+reversal of sepsis-induced immune dysfunction is recomputed by ``clinical.sidf.sidf_reversal`` (the one
+definition of the endpoint) from the stratum's marker (ferritin for MALS, mHLA-DR for immunoparalysis):
+``Patient.sidf_reversed`` is True/False once the patient has the serial draws that make it assessable,
+and empty (None) before that, as in ADSL.
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ def _check(session: Session, study_day: int, ferritin: float | None, hla_dr: flo
 
 
 def update_sidf(session: Session, patient: Patient) -> None:
-    """Recompute the patient's SIDF reversal from all draws (stratum marker, first draw = baseline)."""
+    """Recompute the patient's SIDF state from all draws (stratum marker, first draw = baseline).
+
+    ``sidf_reversed`` is None while the patient is not assessable (no baseline or too few serial draws),
+    else whether the reversal is confirmed; ``sidf_day`` is the study day of reversal.
+    """
     if patient.stratum is None or patient.status != "randomized":
         return
     draws = (
@@ -71,7 +77,7 @@ def update_sidf(session: Session, patient: Patient) -> None:
         [getattr(d, marker) for d in draws],
         protocol=protocol_of(session),
     )
-    patient.sidf_reversed = result.reversed
+    patient.sidf_reversed = result.reversed if result.assessable else None
     patient.sidf_day = result.day
 
 

@@ -131,11 +131,31 @@ class Endpoints(_Frozen):
 
 
 class SidfRule(_Frozen):
-    """Reversal of sepsis-induced immune dysfunction."""
+    """Reversal of sepsis-induced immune dysfunction (SIDF); the rule is ``clinical.sidf``."""
 
-    mals_ferritin_min_fall_fraction: float = Field(gt=0, lt=1)
-    immunoparalysis_hla_dr_above: float = Field(gt=0)
-    min_later_draws: int = Field(ge=1)
+    mals_ferritin_min_fall_fraction: float = Field(
+        gt=0, lt=1, description="MALS: ferritin at or below baseline x (1 - this) at a draw"
+    )
+    immunoparalysis_hla_dr_above: float = Field(gt=0, description="immunoparalysis: mHLA-DR threshold")
+    immunoparalysis_hla_dr_criterion: Literal["level", "rise"] = Field(
+        description="level: the draw's mHLA-DR > threshold; rise: draw minus baseline > threshold"
+    )
+    min_later_draws: int = Field(
+        ge=1, description="serial draws after baseline a patient needs to be assessable (SIDF population)"
+    )
+    min_confirming_draws: int = Field(
+        ge=1,
+        description="serial draws, to the last one, that must all meet the criterion to confirm reversal",
+    )
+
+    @model_validator(mode="after")
+    def _confirmable(self) -> SidfRule:
+        if self.min_confirming_draws > self.min_later_draws:
+            raise ValueError(
+                f"sidf.min_confirming_draws ({self.min_confirming_draws}) cannot exceed sidf.min_later_draws "
+                f"({self.min_later_draws}): an assessable patient must be able to reverse"
+            )
+        return self
 
 
 class Randomization(_Frozen):

@@ -26,7 +26,7 @@ from immunosep.simulate.trajectories import (
     draw_outcomes,
     draw_serious_adverse_events,
     effective_treatment,
-    sidf_reversal_arrays,
+    sidf_of_draws,
 )
 
 BoolArray = npt.NDArray[np.bool_]
@@ -71,8 +71,8 @@ class VirtualTrial:
     sofa_d15: SofaDecrease
     infection_day15: npt.NDArray[np.int64]
     biomarkers: BiomarkerDraws
-    sidf_reversed: BoolArray
-    sidf_assessable: BoolArray
+    sidf_reversed: BoolArray  # by clinical.sidf: confirmed reversal (False outside the SIDF population)
+    sidf_assessable: BoolArray  # in the SIDF population: baseline and >= min_later_draws serial draws
     adverse_events: list[AdverseEvent]
 
     @property
@@ -125,10 +125,11 @@ def simulate_course(
         np.asarray(baseline.columns["ferritin_ng_ml"], dtype=np.float64),
         np.asarray(baseline.columns["hla_dr"], dtype=np.float64),
         outcomes.death_day,
+        outcomes.discharge_day,
         params,
         protocol,
     )
-    reversed_, assessable = sidf_reversal_arrays(strata, biomarkers, protocol)
+    sidf = sidf_of_draws(strata, biomarkers, protocol)
     events = draw_serious_adverse_events(rng, arms, outcomes.death_day, params)
     return VirtualTrial(
         strata=strata,
@@ -141,7 +142,7 @@ def simulate_course(
         sofa_d15=sofa_d15,
         infection_day15=infection,
         biomarkers=biomarkers,
-        sidf_reversed=reversed_,
-        sidf_assessable=assessable,
+        sidf_reversed=sidf.reversed,
+        sidf_assessable=sidf.assessable,
         adverse_events=events,
     )

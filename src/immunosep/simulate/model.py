@@ -141,7 +141,15 @@ class Biomarkers(_Frozen):
     immunoparalysis_hla_dr_median_iqr: tuple[float, float, float]
     unclassified_ferritin_median_iqr: tuple[float, float, float]
     unclassified_hla_dr_median_iqr: tuple[float, float, float]
-    draw_available: float = Field(gt=0, le=1)
+    # Serial draws after baseline (SIDF population): see draw_biomarker_course.
+    serial_sampling: float = Field(gt=0, le=1, description="share of patients with serial samples sent")
+    draw_taken_in_icu: float = Field(gt=0, le=1, description="a protocol draw taken and measured, in the ICU")
+    draw_taken_after_icu: float = Field(ge=0, le=1, description="the same after ICU discharge alive")
+    unconfirmed_change: float = Field(
+        ge=0,
+        lt=1,
+        description="share of non-reversers whose change shows at the last draws only, unconfirmed",
+    )
     reversal_probit: dict[str, float]
     response_loading: float = Field(ge=0, lt=1)
     draw_noise_log_sd: float = Field(ge=0)

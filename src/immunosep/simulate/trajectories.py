@@ -19,6 +19,7 @@ import numpy.typing as npt
 from scipy import optimize
 from scipy.special import expit, ndtr
 
+from immunosep.clinical.sidf import SidfReversals, sidf_reversal_arrays
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import (
     FloatArray,
@@ -208,6 +209,33 @@ class BiomarkerDraws:
     intended_reversal: BoolArray
 
 
+def draw_availability(
+    rng: np.random.Generator,
+    days: tuple[int, ...],
+    death_day: FloatArray,
+    discharge_day: FloatArray,
+    params: ModelParameters,
+) -> BoolArray:
+    """[n, draws] whether each protocol draw is taken and measured; the baseline (column 0) always is.
+
+    Why a patient has fewer than two serial draws (outside the SIDF population; 151 of 276 published):
+    no serial samples sent for the patient at all (``serial_sampling``: samples for flow cytometry must
+    reach the central lab fresh), death before the second serial draw (day 4), and draws missed, more
+    often after ICU discharge (``draw_taken_in_icu`` / ``draw_taken_after_icu``). No draw on or after
+    the day of death; the ICU discharge day counts as after discharge.
+    """
+    b = params.biomarkers
+    n, k = int(death_day.shape[0]), len(days)
+    day = np.asarray(days, dtype=np.float64)[None, :]
+    alive = np.isnan(death_day)[:, None] | (day < death_day[:, None])
+    in_icu = np.isnan(discharge_day)[:, None] | (day < discharge_day[:, None])
+    p_taken = np.where(in_icu, b.draw_taken_in_icu, b.draw_taken_after_icu)
+    serial = rng.random(n) < b.serial_sampling
+    available = alive & serial[:, None] & (rng.random((n, k)) < p_taken)
+    available[:, 0] = True
+    return np.asarray(available, dtype=np.bool_)
+
+
 def draw_biomarker_course(
     rng: np.random.Generator,
     z: FloatArray,
@@ -216,46 +244,55 @@ def draw_biomarker_course(
     baseline_ferritin: FloatArray,
     baseline_hla_dr: FloatArray,
     death_day: FloatArray,
+    discharge_day: FloatArray,
     params: ModelParameters,
     protocol: Protocol,
 ) -> BiomarkerDraws:
     """Biomarkers at the draw days, built so that the protocol's SIDF rule sees the intended course.
 
-    A patient *reverses* with probability ``Phi(reversal_probit[stratum_arm])`` (a probit latent loading
-    on the response latent). A reverser crosses the SIDF criterion (MALS: ferritin at least
-    ``mals_ferritin_min_fall_fraction`` below baseline; immunoparalysis: mHLA-DR above
-    ``immunoparalysis_hla_dr_above``) at a random later draw and stays across at every later draw; a
-    non-reverser is on the wrong side of it at its last draw. Draws after baseline are available with
-    probability ``draw_available`` while alive. Both biomarkers are drawn; the other one drifts freely.
+    Draws are taken as :func:`draw_availability` says. A patient *reverses* with probability
+    ``Phi(reversal_probit[stratum_arm])`` (a probit latent loading on the response latent): the stratum's
+    marker crosses the SIDF criterion (MALS: ferritin at least ``mals_ferritin_min_fall_fraction`` below
+    baseline; immunoparalysis: mHLA-DR above ``immunoparalysis_hla_dr_above``, or that much above
+    baseline under the "rise" reading) at a serial draw, earlier ones likelier, and stays across at
+    every later draw taken, so at least ``min_confirming_draws`` draws confirm it. A non-reverser ends
+    on the wrong side, or (share ``unconfirmed_change``) crosses at fewer than ``min_confirming_draws``
+    last draws: a change the protocol does not count. Before the draw that starts the final run, draws
+    may dip across and back. The other biomarker drifts around its baseline.
     """
     b = params.biomarkers
     rule = protocol.sidf
     days = tuple(protocol.biospecimens.days)
     n, k = int(z.shape[0]), len(days)
-    alive = np.isnan(death_day)[:, None] | (np.asarray(days)[None, :] < death_day[:, None])
-    available = alive & (rng.random((n, k)) < b.draw_available)
-    available[:, 0] = True
+    available = draw_availability(rng, days, death_day, discharge_day, params)
     probit = (
         np.array([b.reversal_probit[f"{s}_{a}"] for s, a in zip(strata.tolist(), arms.tolist(), strict=True)])
         if n
         else np.zeros(0)
     )
     intended = correlated_normal(rng, z, b.response_loading) < probit
-    # Reversal draw: a later draw index 1..k-1, earlier ones likelier (geometric with p = 1/2).
-    cross_at = np.minimum(rng.geometric(0.5, n), max(k - 1, 1))
-    later_index = np.arange(k)[None, :]
-    across = intended[:, None] & (later_index >= cross_at[:, None])
-    # Non-reversers: the last available draw is on the wrong side, earlier ones may dip across.
-    last_available = k - 1 - np.argmax(available[:, ::-1], axis=1)
-    dip = ~intended[:, None] & (rng.random((n, k)) < 0.3) & (later_index < last_available[:, None])
-    across = (across | dip) & (later_index > 0)
+    # Rank of each serial draw among those taken (0 = first); the final run starts at rank run_start.
+    serial = available[:, 1:]
+    taken = serial.sum(axis=1)
+    rank = np.cumsum(serial, axis=1) - 1
+    confirming = rule.min_confirming_draws
+    early = rng.geometric(0.5, n) - 1  # reversers: earlier serial draws likelier
+    reverser_start = np.minimum(early, np.maximum(taken - confirming, 0))
+    short_run = np.where(rng.random(n) < b.unconfirmed_change, rng.integers(1, max(confirming, 2), n), 0)
+    short_run = np.minimum(short_run, max(confirming - 1, 0))
+    run_start = np.where(intended, reverser_start, taken - np.minimum(short_run, taken))
+    dip = (rng.random(serial.shape) < 0.3) & (rank < run_start[:, None] - 1)
+    across = np.zeros((n, k), dtype=np.bool_)
+    across[:, 1:] = (rank >= run_start[:, None]) | dip
     margin = np.abs(rng.normal(0.25, 0.15, (n, k))) + 0.02  # log-scale distance from the criterion
     noise = rng.normal(0.0, b.draw_noise_log_sd, (n, k))
 
     ferritin_limit = baseline_ferritin * (1.0 - rule.mals_ferritin_min_fall_fraction)
     log_ferritin = np.log(ferritin_limit)[:, None] + np.where(across, -margin, margin)
     ferritin = np.exp(log_ferritin)
-    hla_limit = rule.immunoparalysis_hla_dr_above
+    hla_limit = rule.immunoparalysis_hla_dr_above + (
+        baseline_hla_dr if rule.immunoparalysis_hla_dr_criterion == "rise" else 0.0
+    )
     log_hla = np.log(hla_limit) + np.where(across, margin, -margin - np.abs(noise))
     hla = np.exp(log_hla)
     # The stratum's own biomarker follows the construction; the other drifts around its baseline.
@@ -269,31 +306,11 @@ def draw_biomarker_course(
     return BiomarkerDraws(draw_days=days, ferritin_ng_ml=ferritin, hla_dr=hla, intended_reversal=intended)
 
 
-def sidf_reversal_arrays(
-    strata: npt.NDArray[np.str_], draws: BiomarkerDraws, protocol: Protocol
-) -> tuple[BoolArray, BoolArray]:
-    """Vectorized SIDF reversal by the protocol rule; returns ``(reversed, assessable)``.
-
-    Assessable = at least ``min_later_draws`` draws after baseline. Reversed = assessable and some later
-    draw meets the criterion with every later draw meeting it too (MALS: ferritin <= baseline x (1 -
-    fall fraction); immunoparalysis: mHLA-DR > threshold). Cross-checked against
-    :func:`immunosep.clinical.sidf.sidf_reversal` in the tests.
-    """
-    rule = protocol.sidf
-    later_f = draws.ferritin_ng_ml[:, 1:]
-    later_h = draws.hla_dr[:, 1:]
-    drawn = ~np.isnan(later_f)
-    assessable = drawn.sum(axis=1) >= rule.min_later_draws
-    baseline_f = draws.ferritin_ng_ml[:, 0]
-    with np.errstate(invalid="ignore"):
-        meets_f = later_f <= (baseline_f * (1.0 - rule.mals_ferritin_min_fall_fraction))[:, None]
-        meets_h = later_h > rule.immunoparalysis_hla_dr_above
-    meets = np.where((strata == MALS)[:, None], meets_f, meets_h)
-    # Every later available draw from some point on meets the criterion <=> the last available one does
-    # (then the suffix from the last failing draw + 1 qualifies).
-    last = drawn.shape[1] - 1 - np.argmax(drawn[:, ::-1], axis=1)
-    last_meets = meets[np.arange(meets.shape[0]), last] & drawn.any(axis=1)
-    return assessable & last_meets, assessable
+def sidf_of_draws(strata: npt.NDArray[np.str_], draws: BiomarkerDraws, protocol: Protocol) -> SidfReversals:
+    """SIDF reversal of every virtual patient by the one rule, :func:`immunosep.clinical.sidf.sidf_reversal_arrays`,
+    on the stratum's marker (ferritin for MALS, mHLA-DR for immunoparalysis)."""
+    marker = np.where((strata == MALS)[:, None], draws.ferritin_ng_ml, draws.hla_dr)
+    return sidf_reversal_arrays(strata, draws.draw_days, marker, protocol)
 
 
 def _unrelated_prone_share(params: ModelParameters, arm: str) -> float:
