@@ -280,6 +280,7 @@ def test_the_pharmacists_list_holds_the_sites_patients_whose_treatment_runs_toda
             (b, 1, False, 0, 4),
         ]
         assert [t.pseudonym for t in dosing.patients_on_treatment(s, pharm2)] == [elsewhere]
+        assert all(t.renal_hold for t in listed)  # no creatinine yet: the IV injection is held
         crf.record_day(s, inv, a, 1, crf.DailyInputs(creatinine=1.0))
         dosing.record_dose(s, pharm, a, 1, "iv", 0, given=True)
         dosing.record_dose(s, pharm, a, 1, "sc", 0, given=False, missed_reason="refused")
@@ -287,16 +288,22 @@ def test_the_pharmacists_list_holds_the_sites_patients_whose_treatment_runs_toda
     with session_scope(trial.engine) as s:
         day1 = dosing.patients_on_treatment(s, pharm)
         assert [(t.pseudonym, t.study_day, t.first_dose_logged, t.logged) for t in day1] == [(a, 1, True, 2)]
+        assert not day1[0].renal_hold  # day 1's creatinine, carried forward on the later days below
         first_day = s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == a)).scalar_one()
         day2 = dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=1))
-        assert [(t.study_day, t.logged, t.due) for t in day2] == [(2, 0, 3)]  # no SC on even days
+        assert [(t.study_day, t.logged, t.due, t.renal_hold) for t in day2] == [
+            (2, 0, 3, False)
+        ]  # no SC on even days
         last = dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=14))
         assert [t.study_day for t in last] == [15]
         assert dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=15)) == []
         onset = s.execute(select(Patient.sepsis_onset_at).where(Patient.pseudonym == b)).scalar_one()
         outcomes.record_outcome(s, inv, b, death_day=None, reason="entered in error")
         late = dosing.patients_on_treatment(s, pharm, now=onset + timedelta(hours=71))
-        assert [(t.pseudonym, t.first_dose_logged) for t in late] == [(a, True), (b, False)]
+        assert [(t.pseudonym, t.first_dose_logged, t.renal_hold) for t in late] == [
+            (a, True, False),
+            (b, False, True),
+        ]
         too_late = dosing.patients_on_treatment(s, pharm, now=onset + timedelta(hours=72))
         assert [t.pseudonym for t in too_late] == [a]  # b's first dose can no longer start
         for role in ("inv1", "mon1", "dsmb", "lab"):

@@ -216,7 +216,14 @@ def test_worklist_and_the_pharmacists_list_as_json(login, api_enroll) -> None:  
     dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
     assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
     assert pharm.get("/api/pharmacy/on-treatment").json() == [
-        {"pseudonym": pseudonym, "study_day": 1, "first_dose_logged": True, "due": 4, "logged": 1}
+        {
+            "pseudonym": pseudonym,
+            "study_day": 1,
+            "first_dose_logged": True,
+            "due": 4,
+            "logged": 1,
+            "renal_hold": False,
+        }
     ]
     assert login("pharm2").get("/api/pharmacy/on-treatment").json() == []
     assert inv.get("/api/pharmacy/on-treatment").status_code == 403

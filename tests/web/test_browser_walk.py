@@ -494,6 +494,7 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
             row = pharm.page.get_by_test_id("on-treatment").locator("tbody tr", has_text=pseudonym)
             expect(row).to_contain_text("1 (first dose)")
             expect(row).to_contain_text("0 of 4")
+            expect(row.get_by_test_id("renal-hold")).to_have_text("renal dose on hold: no creatinine")
             pharmacy_before_any_creatinine(pharm, pseudonym)
 
             for day in DAYS:

@@ -383,11 +383,12 @@ def test_the_pharmacy_page_lists_todays_patients_on_treatment_with_their_injecti
     page = pharm.get("/pharmacy").text
     assert f'href="/pharmacy?pseudonym={pseudonym}&study_day=1">{pseudonym}</a>' in page
     assert "1 (first dose)" in page and "0 of 4" in page
+    assert page.count('data-testid="renal-hold"') == 1  # no creatinine yet: the IV injection is held
     assert login("inv1").post(f"/api/patients/{pseudonym}/crf/1", json={"creatinine": 1.0}).status_code == 200
     dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
     assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
     page = pharm.get("/pharmacy").text
-    assert "1 of 4" in page and "(first dose)" not in page
+    assert "1 of 4" in page and "(first dose)" not in page and 'data-testid="renal-hold"' not in page
     other = login("pharm2").get("/pharmacy").text  # another site's pharmacist
     assert "No patient of your site is on study treatment today." in other and f"{pseudonym}</a>" not in other
 

@@ -14,8 +14,10 @@ onset. Blinded roles see only :func:`administrations` (day, hour, route, given o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -76,20 +78,16 @@ class DayRegimen:
     doses: tuple[DailyDose, ...]
 
 
-def _measured_clearances(session: Session, patient: Patient, study_day: int) -> dict[int, float | None]:
-    """Creatinine clearance (mL/min) of each CRF day <= ``study_day`` that has a creatinine; None for a day
-    without any weight (neither the CRF's nor the screening weight)."""
-    rows = session.execute(
-        select(DailyCrf.study_day, DailyCrf.creatinine, DailyCrf.creatinine_unit, DailyCrf.weight_kg).where(
-            DailyCrf.patient_id == patient.id,
-            DailyCrf.study_day <= study_day,
-            DailyCrf.creatinine.is_not(None),
-        )
-    ).all()
-    p = protocol_of(session)
+_CRF_RENAL = (DailyCrf.study_day, DailyCrf.creatinine, DailyCrf.creatinine_unit, DailyCrf.weight_kg)
+
+
+def _clearances(patient: Patient, rows: Iterable[Any], protocol: Protocol) -> dict[int, float | None]:
+    """Creatinine clearance (mL/min) of each CRF row ``(study_day, creatinine, unit, weight_kg)`` with a
+    creatinine; None for a day without any weight (neither the CRF's nor the screening weight)."""
     out: dict[int, float | None] = {}
     for day, creatinine, unit, crf_weight in rows:
-        assert creatinine is not None  # selected above
+        if creatinine is None:
+            continue
         weight = crf_weight if crf_weight is not None else patient.weight_kg
         out[day] = (
             None
@@ -101,11 +99,23 @@ def _measured_clearances(session: Session, patient: Patient, study_day: int) -> 
                     patient.sex,
                     float(creatinine_mg_dl(creatinine, unit)),
                     height_cm=patient.height_cm,
-                    protocol=p,
+                    protocol=protocol,
                 )
             )
         )
     return out
+
+
+def _measured_clearances(session: Session, patient: Patient, study_day: int) -> dict[int, float | None]:
+    """Creatinine clearance of each CRF day <= ``study_day`` of ``patient`` (see :func:`_clearances`)."""
+    rows = session.execute(
+        select(*_CRF_RENAL).where(
+            DailyCrf.patient_id == patient.id,
+            DailyCrf.study_day <= study_day,
+            DailyCrf.creatinine.is_not(None),
+        )
+    ).all()
+    return _clearances(patient, rows, protocol_of(session))
 
 
 def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: Protocol) -> str:
@@ -257,11 +267,13 @@ class TreatmentDay:
     first_dose_logged: bool
     due: int  # injections due that day, every route
     logged: int  # of them, logged as given or missed
+    renal_hold: bool  # no creatinine clearance known on or before that day: the renal route is held
 
 
 def patients_on_treatment(session: Session, actor: Actor, now: datetime | None = None) -> list[TreatmentDay]:
     """The randomized patients of the pharmacist's site whose treatment runs today (study day 1 to the last
-    treatment day, alive), with how many of the day's injections are logged; by pseudonym. A patient
+    treatment day, alive), with how many of the day's injections are logged and whether the renal route
+    is held for want of a creatinine clearance (same rule as :func:`day_regimen`); by pseudonym. A patient
     whose first dose is not logged stays on the list only while it may still start (within
     ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset)."""
     require_role(actor, {"pharmacist"}, "see the patients on study treatment")
@@ -281,6 +293,13 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
         .group_by(DoseRecord.patient_id, DoseRecord.study_day)
     ).all()
     logged = {(pid, day): int(n) for pid, day, n in counts}
+    renal_rows: dict[int, list[Any]] = {}
+    for pid, *row in session.execute(
+        select(DailyCrf.patient_id, *_CRF_RENAL).where(
+            DailyCrf.patient_id.in_([patient.id for patient, _, _ in rows]), DailyCrf.creatinine.is_not(None)
+        )
+    ):
+        renal_rows.setdefault(pid, []).append(row)
     out = []
     for patient, arm, death_day in rows:
         first = patient.first_dose_at
@@ -292,5 +311,6 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
         assert patient.stratum is not None
         due = sum(len(due_hours(day, item.interval_hours)) for item in p.regimen_for(patient.stratum, arm))
         done = logged.get((patient.id, day), 0)
-        out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done))
+        known = clearance_in_force(_clearances(patient, renal_rows.get(patient.id, []), p), day, p)
+        out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done, known is None))
     return out
