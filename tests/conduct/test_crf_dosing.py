@@ -105,7 +105,7 @@ def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, e
     assert day2.crcl_ml_min == pytest.approx(17.0, rel=1e-3)
     assert (day3.crcl_ml_min, day3.crcl_study_day) == (day2.crcl_ml_min, 2)  # day 2's carried forward
     assert day1.clearance == "53.1 mL/min (30 mL/min or more: no renal adjustment), from the CRF of day 1"
-    assert day3.clearance.endswith("from the CRF of day 2, carried forward (no creatinine since)")
+    assert day3.clearance.endswith("from the CRF of day 2, carried forward (no newer clearance)")
     assert day1.held_routes == day2.held_routes == day3.held_routes == ()
     iv1 = next(d for d in day1.doses if d.route == "iv")
     iv2 = next(d for d in day2.doses if d.route == "iv")
@@ -159,7 +159,7 @@ def test_the_last_known_clearance_stands_until_a_new_creatinine_is_entered(trial
         assert day2.crcl_ml_min == pytest.approx(crcl) and day2.crcl_study_day == 1
         assert day2.clearance == (
             "29.96 mL/min (below 30 mL/min: IV dose and volume x 0.5), "
-            "from the CRF of day 1, carried forward (no creatinine since)"
+            "from the CRF of day 1, carried forward (no newer clearance)"
         )
         iv1, iv2, iv3 = (next(d for d in r.doses if d.route == "iv") for r in (day1, day2, day3))
         assert iv1 == iv2 and iv2.renal_adjusted and iv2.volume_ml == 10.0, arm

@@ -30,7 +30,7 @@ def test_patient_flow_through_the_api(login, api_enroll) -> None:  # type: ignor
     day2 = pharm.get(f"/api/patients/{pseudonym}/regimen/2").json()
     assert (day2["crcl_ml_min"], day2["crcl_study_day"]) == (regimen["crcl_ml_min"], 1)
     assert day2["doses"] == regimen["doses"] and day2["clearance"].endswith(
-        "carried forward (no creatinine since)"
+        "carried forward (no newer clearance)"
     )
     r = pharm.post(
         f"/api/patients/{pseudonym}/doses", json={"study_day": 2, "route": "iv", "hour": 8, "given": True}

@@ -144,7 +144,7 @@ def clearance_line(day: Day) -> tuple[str, bool]:
     rule = (
         "below 30 mL/min: IV dose and volume x 0.5" if crcl < 30 else "30 mL/min or more: no renal adjustment"
     )
-    carried = ", carried forward (no creatinine since)" if source < day.study_day else ""
+    carried = ", carried forward (no newer clearance)" if source < day.study_day else ""
     return f"{crcl:.1f} mL/min ({rule}), from the CRF of day {source}{carried}", crcl < 30
 
 

@@ -127,7 +127,7 @@ def test_pharmacist_page_shows_preparations_and_logs_a_dose(login, api_enroll, c
         "29.96 mL/min (below 30 mL/min: IV dose and volume x 0.5), from the CRF of day 1"
     )
     day2 = pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=2").text
-    assert "from the CRF of day 1, carried forward (no creatinine since)" in day2
+    assert "from the CRF of day 1, carried forward (no newer clearance)" in day2
     assert day2.count('<span class="pill warn">adjusted</span>') == 1  # the IV row, carried to day 2
     assert ("anakinra" in page.text) or ("saline" in page.text)
     r = pharm.http.post(

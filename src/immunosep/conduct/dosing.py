@@ -128,7 +128,7 @@ def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: P
     source = (
         f"from the CRF of day {known.study_day}"
         if known.study_day == study_day
-        else f"from the CRF of day {known.study_day}, carried forward (no creatinine since)"
+        else f"from the CRF of day {known.study_day}, carried forward (no newer clearance)"
     )
     return f"{describe_clearance(known.crcl_ml_min, protocol)}, {source}"
 
