@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from immunosep.conduct import crf, dosing, lock, outcomes, screening
+from immunosep.conduct import crf, dosing, lock, outcomes, randomization, screening
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry, DailyCrf, DoseRecord, Patient
@@ -103,7 +103,10 @@ def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, e
     # Cockcroft-Gault: (140-80)*60/(72*0.8)*0.85 = 53.1; /(72*2.5)*0.85 = 17.0 mL/min
     assert day1.crcl_ml_min == pytest.approx(53.125, rel=1e-3)
     assert day2.crcl_ml_min == pytest.approx(17.0, rel=1e-3)
-    assert day3.crcl_ml_min is None
+    assert (day3.crcl_ml_min, day3.crcl_study_day) == (day2.crcl_ml_min, 2)  # day 2's carried forward
+    assert day1.clearance == "53.1 mL/min (30 mL/min or more: no renal adjustment), from the CRF of day 1"
+    assert day3.clearance.endswith("from the CRF of day 2, carried forward (no newer clearance)")
+    assert day1.held_routes == day2.held_routes == day3.held_routes == ()
     iv1 = next(d for d in day1.doses if d.route == "iv")
     iv2 = next(d for d in day2.doses if d.route == "iv")
     assert not iv1.renal_adjusted and iv2.renal_adjusted and iv2.dose == pytest.approx(iv1.dose / 2)
@@ -124,11 +127,114 @@ def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, e
         (2, 8, "iv", True),
     ]
     assert rows[2].renal_adjusted and rows[2].crcl_ml_min == pytest.approx(17.0, rel=1e-3)
+    assert [r.crcl_study_day for r in rows] == [1, 1, 2]
+
+
+def _by_arm(trial, enroll, **screening) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """One randomized patient of each arm at S01 (enrolled until both arms are drawn)."""
+    by_arm: dict[str, str] = {}
+    while len(by_arm) < 2:
+        p = enroll(**screening)
+        with session_scope(trial.engine) as s:
+            by_arm.setdefault(randomization.arm_of(s, trial.actors["pharm1"], p).arm, p)
+    return by_arm
+
+
+def test_the_last_known_clearance_stands_until_a_new_creatinine_is_entered(trial, enroll):
+    """Issue 15: a CRF creatinine on day 1 giving CrCl < 30 and no CRF on day 2 halves the day-2 dose
+    (it used to be the full 200 mg IV), in both arms (the saline dummy too)."""
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    for arm, p in _by_arm(trial, enroll, ferritin=8000.0, age_years=80, weight_kg=60.0, sex="male").items():
+        with session_scope(trial.engine) as s:
+            # Cockcroft-Gault (140-80)*60/(72*1.669) = 29.958 mL/min: below 30, though "30.0" to 1 decimal
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(creatinine=1.669))
+            crf.record_day(s, inv, p, 3, crf.DailyInputs(creatinine=0.8))  # later: never reaches back
+            day1 = dosing.day_regimen(s, pharm, p, 1)
+            day2 = dosing.day_regimen(s, pharm, p, 2)
+            day3 = dosing.day_regimen(s, pharm, p, 3)
+            dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+            dosing.record_dose(s, pharm, p, 2, "iv", 8, given=True)
+            dosing.record_dose(s, pharm, p, 3, "iv", 16, given=True)
+        crcl = 60 * 60 / (72 * 1.669)
+        assert day2.crcl_ml_min == pytest.approx(crcl) and day2.crcl_study_day == 1
+        assert day2.clearance == (
+            "29.96 mL/min (below 30 mL/min: IV dose and volume x 0.5), "
+            "from the CRF of day 1, carried forward (no newer clearance)"
+        )
+        iv1, iv2, iv3 = (next(d for d in r.doses if d.route == "iv") for r in (day1, day2, day3))
+        assert iv1 == iv2 and iv2.renal_adjusted and iv2.volume_ml == 10.0, arm
+        assert iv2.dose == (100.0 if arm == "precision" else 10.0), arm  # anakinra 100 mg / saline 10 mL
+        assert not iv3.renal_adjusted and day3.crcl_study_day == 3
+        with session_scope(trial.engine) as s:
+            pid = s.execute(select(Patient.id).where(Patient.pseudonym == p)).scalar_one()
+            rows = s.execute(
+                select(DoseRecord).where(DoseRecord.patient_id == pid).order_by(DoseRecord.study_day)
+            ).scalars()
+            assert [(r.study_day, r.dose, r.renal_adjusted, r.crcl_study_day) for r in rows] == [
+                (1, iv1.dose, True, 1),
+                (2, iv2.dose, True, 1),
+                (3, iv3.dose, False, 3),
+            ]
+
+
+def test_with_no_clearance_known_the_iv_dose_is_held_in_every_arm_alike(trial, enroll):
+    """No creatinine on any CRF yet: the regimen warns, the IV injection may be logged as missed but not
+    as given (nothing stored), the SC one is not renally adjusted and may be given; the refusal is word
+    for word the same in both arms, so it never reveals the arm."""
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    refusals = {}
+    for arm, p in _by_arm(trial, enroll).items():
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12))  # a CRF, but no creatinine
+            regimen = dosing.day_regimen(s, pharm, p, 1)
+        assert (
+            regimen.crcl_ml_min is None and regimen.crcl_study_day is None and regimen.held_routes == ("iv",)
+        )
+        assert regimen.clearance.startswith("no creatinine clearance known on or before day 1")
+
+        def stored(p: str = p) -> list[tuple[int, str, bool]]:
+            with session_scope(trial.engine) as s:
+                pid = s.execute(select(Patient.id).where(Patient.pseudonym == p)).scalar_one()
+                rows = s.execute(select(DoseRecord).where(DoseRecord.patient_id == pid)).scalars()
+                return sorted((r.hour, r.route, r.given) for r in rows)
+
+        with pytest.raises(ImmunoSepError) as refused, session_scope(trial.engine) as s:
+            dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+        assert refused.value.field == "route" and "cannot be logged as given" in refused.value.message
+        refusals[arm] = refused.value.message.replace(p, "P")
+        assert stored() == []
+        with session_scope(trial.engine) as s:
+            assert s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == p)).scalar_one() is None
+            dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)
+            dosing.record_dose(s, pharm, p, 1, "iv", 0, given=False, missed_reason="no creatinine yet")
+        assert stored() == [(0, "iv", False), (0, "sc", True)]
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12, creatinine=1.0), reason="creatinine came")
+            dosing.record_dose(s, pharm, p, 1, "iv", 8, given=True)
+            assert dosing.day_regimen(s, pharm, p, 1).held_routes == ()
+        assert stored()[-1] == (8, "iv", True)
+    assert refusals["precision"] == refusals["placebo"]
+    assert not any(
+        word in refusals["precision"].lower() for word in ("anakinra", "saline", "placebo", "interferon")
+    )
+
+
+def test_a_creatinine_without_any_weight_gives_no_clearance(trial, enroll):
+    p = enroll(weight_kg=None)
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(creatinine=1.0))
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(creatinine=1.2, weight_kg=70.0))
+        assert dosing.day_regimen(s, pharm, p, 1).held_routes == ("iv",)
+        day3 = dosing.day_regimen(s, pharm, p, 3)
+    assert day3.crcl_study_day == 2 and day3.crcl_ml_min == pytest.approx((140 - 64) * 70 / (72 * 1.2))
 
 
 def test_the_first_dose_must_start_within_72_hours_of_onset(trial, enroll):
     onset = datetime.now(UTC) - timedelta(hours=70)
     p = enroll(sepsis_onset_at=onset)
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, trial.actors["inv1"], p, 1, crf.DailyInputs(creatinine=1.0))
     with pytest.raises(ImmunoSepError, match="within 72 h"), session_scope(trial.engine) as s:
         dosing.record_dose(
             s, trial.actors["pharm1"], p, 1, "iv", 0, given=True, given_at=onset + timedelta(hours=72)
@@ -174,22 +280,30 @@ def test_the_pharmacists_list_holds_the_sites_patients_whose_treatment_runs_toda
             (b, 1, False, 0, 4),
         ]
         assert [t.pseudonym for t in dosing.patients_on_treatment(s, pharm2)] == [elsewhere]
+        assert all(t.renal_hold for t in listed)  # no creatinine yet: the IV injection is held
+        crf.record_day(s, inv, a, 1, crf.DailyInputs(creatinine=1.0))
         dosing.record_dose(s, pharm, a, 1, "iv", 0, given=True)
         dosing.record_dose(s, pharm, a, 1, "sc", 0, given=False, missed_reason="refused")
         outcomes.record_outcome(s, inv, b, death_day=1)
     with session_scope(trial.engine) as s:
         day1 = dosing.patients_on_treatment(s, pharm)
         assert [(t.pseudonym, t.study_day, t.first_dose_logged, t.logged) for t in day1] == [(a, 1, True, 2)]
+        assert not day1[0].renal_hold  # day 1's creatinine, carried forward on the later days below
         first_day = s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == a)).scalar_one()
         day2 = dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=1))
-        assert [(t.study_day, t.logged, t.due) for t in day2] == [(2, 0, 3)]  # no SC on even days
+        assert [(t.study_day, t.logged, t.due, t.renal_hold) for t in day2] == [
+            (2, 0, 3, False)
+        ]  # no SC on even days
         last = dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=14))
         assert [t.study_day for t in last] == [15]
         assert dosing.patients_on_treatment(s, pharm, now=first_day + timedelta(days=15)) == []
         onset = s.execute(select(Patient.sepsis_onset_at).where(Patient.pseudonym == b)).scalar_one()
         outcomes.record_outcome(s, inv, b, death_day=None, reason="entered in error")
         late = dosing.patients_on_treatment(s, pharm, now=onset + timedelta(hours=71))
-        assert [(t.pseudonym, t.first_dose_logged) for t in late] == [(a, True), (b, False)]
+        assert [(t.pseudonym, t.first_dose_logged, t.renal_hold) for t in late] == [
+            (a, True, False),
+            (b, False, True),
+        ]
         too_late = dosing.patients_on_treatment(s, pharm, now=onset + timedelta(hours=72))
         assert [t.pseudonym for t in too_late] == [a]  # b's first dose can no longer start
         for role in ("inv1", "mon1", "dsmb", "lab"):

@@ -30,7 +30,7 @@ def test_worklist_shows_the_callers_sites_with_due_and_overdue_days(trial, enrol
     mine, other = enroll("inv1"), enroll("inv2")
     inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
     with session_scope(trial.engine) as s:
-        crf.record_day(s, inv, mine, 1, crf.DailyInputs(gcs=12))
+        crf.record_day(s, inv, mine, 1, crf.DailyInputs(gcs=12, creatinine=1.0))
         dosing.record_dose(s, pharm, mine, 1, "iv", 0, given=True)
         first = s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == mine)).scalar_one()
     today = first.date() + timedelta(days=3)  # study day 4: CRF days 2-3 overdue, draw day 2 overdue
@@ -52,9 +52,9 @@ def test_worklist_shows_the_callers_sites_with_due_and_overdue_days(trial, enrol
 
 
 def _first_dose(trial, inv, pharm, pseudonym: str):  # type: ignore[no-untyped-def]
-    """Enter CRF day 1, give the first dose, return its UTC date."""
+    """Enter CRF day 1 (with the creatinine the IV dose needs), give the first dose, return its UTC date."""
     with session_scope(trial.engine) as s:
-        crf.record_day(s, inv, pseudonym, 1, crf.DailyInputs(gcs=12))
+        crf.record_day(s, inv, pseudonym, 1, crf.DailyInputs(gcs=12, creatinine=1.0))
         dosing.record_dose(s, pharm, pseudonym, 1, "iv", 0, given=True)
         return (
             s.execute(select(Patient.first_dose_at).where(Patient.pseudonym == pseudonym)).scalar_one().date()

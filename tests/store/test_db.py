@@ -77,3 +77,43 @@ def test_crash_in_the_middle_of_a_transaction_keeps_committed_data_and_drops_the
         assert verify(s).ok
     with session_scope(trial.engine) as s:
         assert screening.screen(s, inv, screening_input()).pseudonym == "S01-0002"
+
+
+def test_the_migrated_schema_is_the_models_schema(empty_db_url):
+    """``alembic upgrade head`` on an empty database gives exactly the tables and columns of the models
+    (a column added to a model without its migration fails here)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from immunosep.store.models import Base
+
+    upgrade_db(empty_db_url)
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_revision_0002_fills_the_clearance_day_of_earlier_doses_with_their_own_day(trial, enroll):
+    """Before 0002 a dose's clearance was always its own day's: downgrading to 0001 and upgrading again
+    gives every dose with a stored clearance its own study day, and none to one without."""
+    from alembic import command
+
+    from immunosep.conduct import crf, dosing
+    from immunosep.store.db import alembic_config
+
+    p = enroll()
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(creatinine=1.0))
+        dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)  # no clearance known on day 1
+        dosing.record_dose(s, pharm, p, 2, "iv", 8, given=True)
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0001")
+    command.upgrade(alembic_config(trial.url), "head")
+    with trial.engine.connect() as conn:
+        rows = conn.execute(text("SELECT study_day, crcl_study_day FROM dose_log ORDER BY study_day")).all()
+    assert [tuple(r) for r in rows] == [(1, None), (2, 2)]

@@ -16,13 +16,48 @@ def test_patient_flow_through_the_api(login, api_enroll) -> None:  # type: ignor
     assert [d["route"] for d in regimen["doses"]] == ["iv", "sc"]
     # Cockcroft-Gault (140-64)*80/(72*3.0) = 28.1 mL/min < 30: the IV dose is halved (SPEC, renal rule).
     assert regimen["crcl_ml_min"] < 30 and regimen["doses"][0]["renal_adjusted"] is True
+    assert (regimen["crcl_study_day"], regimen["held_routes"]) == (1, [])
+    assert (
+        regimen["clearance"]
+        == "28.1 mL/min (below 30 mL/min: IV dose and volume x 0.5), from the CRF of day 1"
+    )
     r = pharm.post(
         f"/api/patients/{pseudonym}/doses", json={"study_day": 1, "route": "iv", "hour": 0, "given": True}
     )
     assert r.status_code == 200, r.text
+    assert (r.json()["crcl_study_day"], r.json()["renal_adjusted"]) == (1, True)
+    # No CRF on day 2: day 1's clearance stands (the dose stays halved), and the answer says so.
+    day2 = pharm.get(f"/api/patients/{pseudonym}/regimen/2").json()
+    assert (day2["crcl_ml_min"], day2["crcl_study_day"]) == (regimen["crcl_ml_min"], 1)
+    assert day2["doses"] == regimen["doses"] and day2["clearance"].endswith(
+        "carried forward (no newer clearance)"
+    )
+    r = pharm.post(
+        f"/api/patients/{pseudonym}/doses", json={"study_day": 2, "route": "iv", "hour": 8, "given": True}
+    )
+    assert (r.json()["crcl_study_day"], r.json()["renal_adjusted"]) == (1, True)
     assert inv.get(f"/api/patients/{pseudonym}/doses").json() == [
-        {"study_day": 1, "hour": 0, "route": "iv", "given": True, "missed_reason": ""}
+        {"study_day": 1, "hour": 0, "route": "iv", "given": True, "missed_reason": ""},
+        {"study_day": 2, "hour": 8, "route": "iv", "given": True, "missed_reason": ""},
     ]
+
+
+def test_with_no_clearance_the_api_holds_the_iv_dose(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    pharm = login("pharm1")
+    regimen = pharm.get(f"/api/patients/{pseudonym}/regimen/1").json()
+    assert (regimen["crcl_ml_min"], regimen["crcl_study_day"], regimen["held_routes"]) == (None, None, ["iv"])
+    assert regimen["clearance"].startswith("no creatinine clearance known on or before day 1")
+    iv = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
+    refused = pharm.post(f"/api/patients/{pseudonym}/doses", json=iv)
+    assert refused.status_code == 422 and refused.json()["field"] == "route"
+    assert "cannot be logged as given before a clearance is known" in refused.json()["detail"]
+    missed = pharm.post(
+        f"/api/patients/{pseudonym}/doses", json={**iv, "given": False, "missed_reason": "no creatinine yet"}
+    )
+    assert missed.status_code == 200 and missed.json()["crcl_study_day"] is None
+    sc = pharm.post(f"/api/patients/{pseudonym}/doses", json={**iv, "route": "sc"})
+    assert sc.status_code == 200 and sc.json()["given"] is True
 
 
 def test_rejected_crf_changes_nothing(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
@@ -177,10 +212,18 @@ def test_worklist_and_the_pharmacists_list_as_json(login, api_enroll) -> None:  
     assert mon.get("/api/worklist").json() == work  # the monitor of the site sees the same list
     assert "arm" not in str(work).lower() and "placebo" not in str(work).lower()
     assert pharm.get("/api/worklist").status_code == 403
+    assert inv.post(f"/api/patients/{pseudonym}/crf/1", json={"creatinine": 1.0}).status_code == 200
     dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
     assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
     assert pharm.get("/api/pharmacy/on-treatment").json() == [
-        {"pseudonym": pseudonym, "study_day": 1, "first_dose_logged": True, "due": 4, "logged": 1}
+        {
+            "pseudonym": pseudonym,
+            "study_day": 1,
+            "first_dose_logged": True,
+            "due": 4,
+            "logged": 1,
+            "renal_hold": False,
+        }
     ]
     assert login("pharm2").get("/api/pharmacy/on-treatment").json() == []
     assert inv.get("/api/pharmacy/on-treatment").status_code == 403

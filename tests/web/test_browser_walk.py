@@ -5,9 +5,12 @@ three browser contexts (own cookies each) play the investigator, the central lab
 
 * the investigator screens the patient (live eligibility while typing), the lab enters the baseline draw and
   sees the stratum, the investigator classifies, records consent and randomizes after the confirmation page;
+* before any creatinine is entered the pharmacist's day 1 says the IV injection is on hold and offers no
+  "Given" for it;
 * for days 1..9 the investigator enters the daily CRF (the live SOFA total is checked as the fields fill in,
   through HTMX) and the pharmacist opens the day's preparations (active or dummy, the IV dose halved when the
-  day's creatinine clearance is below 30 mL/min) and logs every injection due (one is logged as missed);
+  last known creatinine clearance is below 30 mL/min; the page says which clearance and from which day: day
+  4 has no creatinine, so day 3's is carried forward) and logs every injection due (one is logged as missed);
 * the investigator's and the lab's pages never show an arm or a drug; the pharmacist's do.
 
 Days 1 and 2 are checked in detail, days 3..9 go through the same forms with fewer checks. Full-page
@@ -59,17 +62,12 @@ class Day:
     ventilated: bool = True
 
     @property
-    def creatinine(self) -> float:
-        return float(self.values["creatinine"])
-
-    @property
-    def crcl(self) -> float:
-        """Cockcroft-Gault for the screened man (64 y, 80 kg), worked out by hand here."""
-        return (140 - AGE) * WEIGHT / (72 * self.creatinine)
-
-    @property
-    def renal_adjusted(self) -> bool:
-        return self.crcl < 30.0
+    def crcl(self) -> float | None:
+        """Cockcroft-Gault for the screened man (64 y, 80 kg), worked out by hand here; None without a
+        creatinine that day."""
+        if "creatinine" not in self.values:
+            return None
+        return (140 - AGE) * WEIGHT / (72 * float(self.values["creatinine"]))
 
     def sofa_total(self) -> int:
         v = self.values
@@ -126,13 +124,28 @@ LATER_DAYS = [
             "platelets_1e3_ul": str(120 + 12 * (d - 3)),
             "map_mmhg": str(70 + d),
             "gcs": str(min(15, 13 + (d - 3) // 2)),
-            "creatinine": f"{3.0 - 0.3 * (d - 3):.1f}",  # day 3: 28 mL/min (halved), then recovering
+            # day 3: 28 mL/min (halved); day 4: no creatinine (day 3's carried: still halved); recovering
+            **({} if d == 4 else {"creatinine": f"{3.0 - 0.3 * (d - 3):.1f}"}),
             "weight_kg": "80",
         },
         ventilated=d < 6,
     )
     for d in range(3, 10)
 ]
+DAYS = [DAY1, DAY2, *LATER_DAYS]
+
+
+def clearance_line(day: Day) -> tuple[str, bool]:
+    """The pharmacist's clearance line on ``day`` and whether the IV dose is halved: the last clearance
+    measured on or before the day stands (here one decimal is enough: no value is near 30)."""
+    source = max(d.study_day for d in DAYS if d.study_day <= day.study_day and d.crcl is not None)
+    crcl = DAYS[source - 1].crcl
+    assert crcl is not None and abs(crcl - 30) > 0.05
+    rule = (
+        "below 30 mL/min: IV dose and volume x 0.5" if crcl < 30 else "30 mL/min or more: no renal adjustment"
+    )
+    carried = ", carried forward (no newer clearance)" if source < day.study_day else ""
+    return f"{crcl:.1f} mL/min ({rule}), from the CRF of day {source}{carried}", crcl < 30
 
 
 def due_hours(study_day: int) -> list[tuple[str, int]]:
@@ -400,9 +413,11 @@ def pharmacy_day(pharm: Person, pseudonym: str, day: Day, arm: str, *, detailed:
     page.fill("#f-pseudonym", pseudonym)
     page.fill("#f-study_day", str(day.study_day))
     pharm.submit(page.get_by_role("button", name="Show preparations"))
-    pharm.sees(f"{pseudonym} · day {day.study_day}", f"{day.crcl:.0f} mL/min")
+    line, halved = clearance_line(day)
+    pharm.sees(f"{pseudonym} · day {day.study_day}", f"Creatinine clearance used: {line}")
+    expect(page.get_by_test_id("crcl")).to_have_text(line)
     rows = page.get_by_test_id("preparations").locator("tbody tr")
-    expected = expected_preparations(arm, day.renal_adjusted)
+    expected = expected_preparations(arm, halved)
     expect(rows).to_have_count(2)
     for i in range(2):
         cells = [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
@@ -410,7 +425,7 @@ def pharmacy_day(pharm: Person, pseudonym: str, day: Day, arm: str, *, detailed:
         kind, drug, dose, volume = expected[route]
         assert cells[1] == f"{kind} {drug}", (day.study_day, cells)
         assert (cells[2], cells[3]) == (dose, volume), (day.study_day, cells)
-        assert (cells[5] == "adjusted") == (route == "IV" and day.renal_adjusted), (day.study_day, cells)
+        assert (cells[5] == "adjusted") == (route == "IV" and halved), (day.study_day, cells)
     body = page.inner_text("body")
     assert "saline 0.9%" in body  # the pharmacist is unblinded: the dummy is named
     assert ("anakinra" in body) == (arm == "precision")
@@ -430,6 +445,23 @@ def pharmacy_day(pharm: Person, pseudonym: str, day: Day, arm: str, *, detailed:
     expect(page.locator("[data-testid^=give-]")).to_have_count(0)
     if detailed:
         pharm.shot(f"{11 + 3 * (day.study_day - 1):02d}_pharm_day{day.study_day}_logged")
+
+
+def pharmacy_before_any_creatinine(pharm: Person, pseudonym: str) -> None:
+    """Day 1 before the investigator's CRF: no clearance is known, so the IV injection is on hold (in every
+    arm alike): a warning, no dose amount and no "Given" for it; the SC injection may be given."""
+    page = pharm.page
+    page.fill("#f-pseudonym", pseudonym)
+    page.fill("#f-study_day", "1")
+    pharm.submit(page.get_by_role("button", name="Show preparations"))
+    pharm.sees("Renal dose on hold.", "No creatinine clearance known on or before day 1")
+    expect(page.get_by_test_id("clearance")).to_have_attribute("role", "alert")
+    iv = page.get_by_test_id("preparations").locator("tbody tr", has_text="IV")
+    expect(iv).to_contain_text("on hold: no clearance")
+    expect(page.locator("[data-testid^=give-iv-]")).to_have_count(0)
+    expect(page.locator("[data-testid^=held-iv-]")).to_have_count(3)
+    expect(page.get_by_test_id("give-sc-0")).to_have_count(1)
+    pharm.shot("09_pharm_day1_iv_on_hold")
 
 
 # -- the walk -------------------------------------------------------------------------------------------
@@ -462,8 +494,10 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
             row = pharm.page.get_by_test_id("on-treatment").locator("tbody tr", has_text=pseudonym)
             expect(row).to_contain_text("1 (first dose)")
             expect(row).to_contain_text("0 of 4")
+            expect(row.get_by_test_id("renal-hold")).to_have_text("renal dose on hold: no creatinine")
+            pharmacy_before_any_creatinine(pharm, pseudonym)
 
-            for day in [DAY1, DAY2, *LATER_DAYS]:
+            for day in DAYS:
                 detailed = day.study_day <= 2
                 enter_crf(inv, pseudonym, day, detailed=detailed)
                 pharmacy_day(pharm, pseudonym, day, arm, detailed=detailed)
@@ -549,5 +583,5 @@ def test_one_patient_from_screening_to_day_9(live_url: str, db_url: str, shots: 
         finally:
             browser.close()
     shots_taken = sorted(p.name for p in shots.glob("walk_*.png"))
-    assert len(shots_taken) == 21, shots_taken
+    assert len(shots_taken) == 22, shots_taken
     assert time.monotonic() - started < 120

@@ -3,6 +3,8 @@ rejected form changes nothing stored."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 PAGES = {
@@ -115,8 +117,18 @@ def test_crf_page_rejects_bad_values_and_keeps_the_stored_day(login, api_enroll,
 def test_pharmacist_page_shows_preparations_and_logs_a_dose(login, api_enroll, csrf_of) -> None:  # type: ignore[no-untyped-def]
     pseudonym = api_enroll(ferritin=8000.0)
     pharm = login("pharm1")
+    crf = {"creatinine": 2.819}  # Cockcroft-Gault (140-64)*80/(72*2.819) = 29.955 mL/min
+    assert login("inv1").post(f"/api/patients/{pseudonym}/crf/1", json=crf).status_code == 200
     page = pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=1")
     assert 'data-testid="preparations"' in page.text
+    line = re.search(r'<b data-testid="crcl">(.*?)</b>', page.text)
+    assert line is not None  # enough digits: 29.955 is not printed as "30.0" under "below 30"
+    assert line.group(1) == (
+        "29.96 mL/min (below 30 mL/min: IV dose and volume x 0.5), from the CRF of day 1"
+    )
+    day2 = pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=2").text
+    assert "from the CRF of day 1, carried forward (no newer clearance)" in day2
+    assert day2.count('<span class="pill warn">adjusted</span>') == 1  # the IV row, carried to day 2
     assert ("anakinra" in page.text) or ("saline" in page.text)
     r = pharm.http.post(
         "/pharmacy/dose",
@@ -132,6 +144,39 @@ def test_pharmacist_page_shows_preparations_and_logs_a_dose(login, api_enroll, c
     )
     assert "given" in r.text
     assert login("inv1").get(f"/api/patients/{pseudonym}/doses").json()[0]["hour"] == 8
+
+
+def test_with_no_clearance_the_pharmacy_page_warns_and_holds_the_iv_injection_in_every_arm(
+    login, api_enroll, csrf_of, app, web
+) -> None:  # type: ignore[no-untyped-def]
+    """No creatinine on any CRF: the page says so, offers no "Given" for the IV injections (only
+    "Missed"), and a forged "given" is refused with the same words for either arm."""
+    pharm, inv = login("pharm1"), login("inv1")
+    by_arm: dict[str, str] = {}
+    while len(by_arm) < 2:
+        p = api_enroll()
+        by_arm.setdefault(web.arm_of(app.state.engine, p), p)
+    flashes = {}
+    for arm, p in by_arm.items():
+        page = pharm.get(f"/pharmacy?pseudonym={p}&study_day=1").text
+        assert 'data-testid="clearance"' in page and "Renal dose on hold." in page
+        assert "No creatinine clearance known on or before day 1" in page
+        assert 'data-testid="give-iv-' not in page and 'data-testid="held-iv-0"' in page
+        assert 'data-testid="give-sc-0"' in page  # SC is not renally adjusted
+        form = {"csrf_token": csrf_of(page), "pseudonym": p, "study_day": "1", "route": "iv"}
+        r = pharm.http.post(
+            "/pharmacy/dose", data={**form, "hour": "0", "given": "on"}, follow_redirects=True
+        )
+        flash = re.search(r'<div class="flash bad"[^>]*>(.*?)</div>', r.text, re.S)
+        assert flash is not None and "cannot be logged as given" in flash.group(1)
+        flashes[arm] = flash.group(1).replace(p, "P")
+        assert pharm.get(f"/api/patients/{p}/doses").json() == []
+        missed = {**form, "hour": "0", "given": "off", "missed_reason": "waiting for creatinine"}
+        assert "IV: missed." in pharm.http.post("/pharmacy/dose", data=missed, follow_redirects=True).text
+        assert inv.post(f"/api/patients/{p}/crf/1", json={"creatinine": 1.0}).status_code == 200
+        page = pharm.get(f"/pharmacy?pseudonym={p}&study_day=1").text
+        assert "Renal dose on hold." not in page and 'data-testid="give-iv-8"' in page
+    assert flashes["precision"] == flashes["placebo"]
 
 
 def test_meddra_fragment_offers_terms(login) -> None:  # type: ignore[no-untyped-def]
@@ -338,10 +383,12 @@ def test_the_pharmacy_page_lists_todays_patients_on_treatment_with_their_injecti
     page = pharm.get("/pharmacy").text
     assert f'href="/pharmacy?pseudonym={pseudonym}&study_day=1">{pseudonym}</a>' in page
     assert "1 (first dose)" in page and "0 of 4" in page
+    assert page.count('data-testid="renal-hold"') == 1  # no creatinine yet: the IV injection is held
+    assert login("inv1").post(f"/api/patients/{pseudonym}/crf/1", json={"creatinine": 1.0}).status_code == 200
     dose = {"study_day": 1, "route": "iv", "hour": 0, "given": True}
     assert pharm.post(f"/api/patients/{pseudonym}/doses", json=dose).status_code == 200
     page = pharm.get("/pharmacy").text
-    assert "1 of 4" in page and "(first dose)" not in page
+    assert "1 of 4" in page and "(first dose)" not in page and 'data-testid="renal-hold"' not in page
     other = login("pharm2").get("/pharmacy").text  # another site's pharmacist
     assert "No patient of your site is on study treatment today." in other and f"{pseudonym}</a>" not in other
 

@@ -1,21 +1,35 @@
 """Dosing: the day's double-dummy regimen for the unblinded pharmacist, and the log of every dose.
 
-The regimen comes from ``clinical.regimen.daily_regimen`` with the day's creatinine clearance
-(``clinical.renal.creatinine_clearance_ml_min``: age and sex from screening, weight from the day's CRF
-or screening, creatinine from the day's CRF). Without a creatinine that day there is no renal adjustment.
-The first dose must start within ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset.
-Blinded roles see only :func:`administrations` (day, hour, route, given or missed).
+The regimen comes from ``clinical.regimen.daily_regimen`` with the creatinine clearance in force on the
+dose day, by the one carry-forward rule ``clinical.regimen.clearance_in_force``: the clearance of the most
+recent study day <= the dose day whose daily CRF has a creatinine and a weight (the CRF's, else the
+screening weight) stands until a new one is recorded (Cockcroft-Gault, ``clinical.renal``; age and sex
+from screening). With no clearance known at all, the ``renal.route`` (IV) injection is held, in every arm
+alike (the saline dummy too, so nothing reveals the arm): the regimen carries a warning, and
+:func:`record_dose` refuses to log it as given until a creatinine is entered on a daily CRF (it may be
+logged as missed, with a reason). Each dose record keeps the clearance it used and the CRF day it came
+from. The first dose must start within ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis
+onset. Blinded roles see only :func:`administrations` (day, hour, route, given or missed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.clinical.regimen import DailyDose, daily_regimen
+from immunosep.clinical.regimen import (
+    ClearanceInForce,
+    DailyDose,
+    clearance_in_force,
+    daily_regimen,
+    describe_clearance,
+    renal_route_held,
+)
 from immunosep.clinical.renal import creatinine_clearance_ml_min
 from immunosep.clinical.units import creatinine_mg_dl
 from immunosep.conduct.access import (
@@ -47,33 +61,76 @@ def first_dose_deadline(sepsis_onset_at: datetime, protocol: Protocol) -> dateti
 
 @dataclass(frozen=True)
 class DayRegimen:
-    """What the pharmacist prepares for one day (unblinded)."""
+    """What the pharmacist prepares for one day (unblinded).
+
+    ``crcl_ml_min`` is the clearance in force (mL/min) and ``crcl_study_day`` the study day of the CRF it
+    was computed from (earlier than ``study_day`` when carried forward); both None when none is known.
+    ``clearance`` says it in words (value with enough digits, source day, the rule's side) or, with none
+    known, the warning; ``held_routes`` are the routes that may not be logged as given that day.
+    """
 
     pseudonym: str
     study_day: int
     crcl_ml_min: float | None
+    crcl_study_day: int | None
+    clearance: str
+    held_routes: tuple[str, ...]
     doses: tuple[DailyDose, ...]
 
 
-def _crcl(session: Session, patient: Patient, study_day: int) -> float | None:
-    crf = session.execute(
-        select(DailyCrf).where(DailyCrf.patient_id == patient.id, DailyCrf.study_day == study_day)
-    ).scalar_one_or_none()
-    if crf is None or crf.creatinine is None:
-        return None
-    weight = crf.weight_kg if crf.weight_kg is not None else patient.weight_kg
-    if weight is None:
-        return None
-    return float(
-        creatinine_clearance_ml_min(
-            patient.age_years,
-            weight,
-            patient.sex,
-            float(creatinine_mg_dl(crf.creatinine, crf.creatinine_unit)),
-            height_cm=patient.height_cm,
-            protocol=protocol_of(session),
+_CRF_RENAL = (DailyCrf.study_day, DailyCrf.creatinine, DailyCrf.creatinine_unit, DailyCrf.weight_kg)
+
+
+def _clearances(patient: Patient, rows: Iterable[Any], protocol: Protocol) -> dict[int, float | None]:
+    """Creatinine clearance (mL/min) of each CRF row ``(study_day, creatinine, unit, weight_kg)`` with a
+    creatinine; None for a day without any weight (neither the CRF's nor the screening weight)."""
+    out: dict[int, float | None] = {}
+    for day, creatinine, unit, crf_weight in rows:
+        if creatinine is None:
+            continue
+        weight = crf_weight if crf_weight is not None else patient.weight_kg
+        out[day] = (
+            None
+            if weight is None
+            else float(
+                creatinine_clearance_ml_min(
+                    patient.age_years,
+                    weight,
+                    patient.sex,
+                    float(creatinine_mg_dl(creatinine, unit)),
+                    height_cm=patient.height_cm,
+                    protocol=protocol,
+                )
+            )
         )
+    return out
+
+
+def _measured_clearances(session: Session, patient: Patient, study_day: int) -> dict[int, float | None]:
+    """Creatinine clearance of each CRF day <= ``study_day`` of ``patient`` (see :func:`_clearances`)."""
+    rows = session.execute(
+        select(*_CRF_RENAL).where(
+            DailyCrf.patient_id == patient.id,
+            DailyCrf.study_day <= study_day,
+            DailyCrf.creatinine.is_not(None),
+        )
+    ).all()
+    return _clearances(patient, rows, protocol_of(session))
+
+
+def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: Protocol) -> str:
+    if known is None:
+        return (
+            f"no creatinine clearance known on or before day {study_day}: the {protocol.renal.route.upper()} "
+            "injection is on hold until the investigator enters a creatinine (and a weight, if none was "
+            "given at screening) on the daily CRF"
+        )
+    source = (
+        f"from the CRF of day {known.study_day}"
+        if known.study_day == study_day
+        else f"from the CRF of day {known.study_day}, carried forward (no newer clearance)"
     )
+    return f"{describe_clearance(known.crcl_ml_min, protocol)}, {source}"
 
 
 def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
@@ -82,13 +139,22 @@ def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
         raise ImmunoSepError(f"treatment days are 1-{p.treatment.days}, got {study_day}", field="study_day")
     slot = slot_of(session, patient)
     assert patient.stratum is not None
-    crcl = _crcl(session, patient, study_day)
-    doses = daily_regimen(patient.stratum, slot.arm, crcl, protocol=p)
-    return DayRegimen(patient.pseudonym, study_day, crcl, tuple(doses))
+    known = clearance_in_force(_measured_clearances(session, patient, study_day), study_day, p)
+    doses = daily_regimen(patient.stratum, slot.arm, None if known is None else known.crcl_ml_min, protocol=p)
+    return DayRegimen(
+        pseudonym=patient.pseudonym,
+        study_day=study_day,
+        crcl_ml_min=None if known is None else known.crcl_ml_min,
+        crcl_study_day=None if known is None else known.study_day,
+        clearance=_clearance_words(known, study_day, p),
+        held_routes=tuple(d.route for d in doses if renal_route_held(d.route, known, p)),
+        doses=tuple(doses),
+    )
 
 
 def day_regimen(session: Session, actor: Actor, pseudonym: str, study_day: int) -> DayRegimen:
-    """The day's injections (active or dummy), renal adjustment applied: pharmacist of the site only."""
+    """The day's injections (active or dummy) with the clearance in force and its day, renal adjustment
+    applied; with no clearance known the renal route is held (see the module): pharmacist of the site."""
     require_role(actor, {"pharmacist"}, "see the treatment regimen")
     return _regimen(session, get_patient(session, actor, pseudonym), study_day)
 
@@ -105,7 +171,10 @@ def record_dose(
     missed_reason: str = "",
     given_at: datetime | None = None,
 ) -> DoseRecord:
-    """Log one scheduled injection as given or missed (with a reason)."""
+    """Log one scheduled injection as given or missed (with a reason), with the clearance it used.
+
+    A held injection (renal route, no clearance known yet) is refused as given, in every arm alike.
+    """
     require_role(actor, {"pharmacist"}, "record doses")
     begin(session, actor, "dose log")
     patient = get_patient(session, actor, pseudonym)
@@ -122,6 +191,13 @@ def record_dose(
         )
     if not given and not missed_reason.strip():
         raise ImmunoSepError("a missed dose needs a reason", field="missed_reason")
+    if given and route in regimen.held_routes:
+        raise ImmunoSepError(
+            f"{pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
+            "renal function, so it cannot be logged as given before a clearance is known; log it as missed "
+            "with a reason if it cannot wait",
+            field="route",
+        )
     p = protocol_of(session)
     when = given_at or utcnow()
     if given and patient.first_dose_at is None:
@@ -144,6 +220,7 @@ def record_dose(
         dummy=dose.dummy,
         renal_adjusted=dose.renal_adjusted,
         crcl_ml_min=regimen.crcl_ml_min,
+        crcl_study_day=regimen.crcl_study_day,
         given=given,
         missed_reason=missed_reason,
         recorded_by=actor.user_id,
@@ -190,11 +267,13 @@ class TreatmentDay:
     first_dose_logged: bool
     due: int  # injections due that day, every route
     logged: int  # of them, logged as given or missed
+    renal_hold: bool  # no creatinine clearance known on or before that day: the renal route is held
 
 
 def patients_on_treatment(session: Session, actor: Actor, now: datetime | None = None) -> list[TreatmentDay]:
     """The randomized patients of the pharmacist's site whose treatment runs today (study day 1 to the last
-    treatment day, alive), with how many of the day's injections are logged; by pseudonym. A patient
+    treatment day, alive), with how many of the day's injections are logged and whether the renal route
+    is held for want of a creatinine clearance (same rule as :func:`day_regimen`); by pseudonym. A patient
     whose first dose is not logged stays on the list only while it may still start (within
     ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset)."""
     require_role(actor, {"pharmacist"}, "see the patients on study treatment")
@@ -214,6 +293,13 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
         .group_by(DoseRecord.patient_id, DoseRecord.study_day)
     ).all()
     logged = {(pid, day): int(n) for pid, day, n in counts}
+    renal_rows: dict[int, list[Any]] = {}
+    for pid, *row in session.execute(
+        select(DailyCrf.patient_id, *_CRF_RENAL).where(
+            DailyCrf.patient_id.in_([patient.id for patient, _, _ in rows]), DailyCrf.creatinine.is_not(None)
+        )
+    ):
+        renal_rows.setdefault(pid, []).append(row)
     out = []
     for patient, arm, death_day in rows:
         first = patient.first_dose_at
@@ -225,5 +311,6 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
         assert patient.stratum is not None
         due = sum(len(due_hours(day, item.interval_hours)) for item in p.regimen_for(patient.stratum, arm))
         done = logged.get((patient.id, day), 0)
-        out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done))
+        known = clearance_in_force(_clearances(patient, renal_rows.get(patient.id, []), p), day, p)
+        out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done, known is None))
     return out

@@ -232,6 +232,9 @@ class DoseRecord(Base):
     dummy: Mapped[bool] = mapped_column(Boolean)
     renal_adjusted: Mapped[bool] = mapped_column(Boolean)
     crcl_ml_min: Mapped[float | None] = mapped_column(Float)
+    #: study day of the daily CRF whose creatinine gave ``crcl_ml_min`` (carried forward when earlier than
+    #: ``study_day``); None when no clearance was known (the renal route could then only be logged missed)
+    crcl_study_day: Mapped[int | None] = mapped_column(Integer)
     given: Mapped[bool] = mapped_column(Boolean)
     missed_reason: Mapped[str] = mapped_column(String(200), default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))

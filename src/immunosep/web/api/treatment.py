@@ -28,7 +28,9 @@ class DoseIn(BaseModel):
 def get_regimen(
     pseudonym: str, study_day: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
-    """The day's injections, active or dummy, after renal adjustment (pharmacist of the site only)."""
+    """The day's injections, active or dummy, after renal adjustment, with the creatinine clearance used
+    (``crcl_ml_min``, the CRF day it came from ``crcl_study_day``, ``clearance`` in words) and the routes
+    held while none is known (``held_routes``); pharmacist of the site only."""
     return asdict(day_regimen(db, actor, pseudonym, study_day))
 
 
@@ -36,7 +38,8 @@ def get_regimen(
 def post_dose(
     pseudonym: str, body: DoseIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
-    """Log one scheduled injection as given or missed (pharmacist)."""
+    """Log one scheduled injection as given or missed (pharmacist), with the clearance it used and its
+    CRF day; an IV injection is refused as given while no clearance is known (422, field ``route``)."""
     r = record_dose(
         db,
         actor,
@@ -48,7 +51,7 @@ def post_dose(
         missed_reason=body.missed_reason,
     )
     fields = ("study_day", "hour", "route", "drug", "dose", "unit", "volume_ml", "dummy", "renal_adjusted")
-    return {f: getattr(r, f) for f in (*fields, "crcl_ml_min", "given", "missed_reason")}
+    return {f: getattr(r, f) for f in (*fields, "crcl_ml_min", "crcl_study_day", "given", "missed_reason")}
 
 
 @router.get("/patients/{pseudonym}/doses")
