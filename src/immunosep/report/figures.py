@@ -95,26 +95,52 @@ def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: boo
     return to_png(fig)
 
 
-def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
-    """Figure 2B: SOFA of every patient (rows) by study day (columns), after the imputation rules, in panels
-    of arm x achiever status (pooled arms when blinded); viridis, 0-24 points."""
-    arms = protocol.arm_codes if by_arm else [None]
+def heatmap_days(protocol: Protocol) -> list[int]:
+    """Study days of Figure 2B: the baseline day and the primary window (days 1-9), as in the paper."""
+    e = protocol.endpoints.primary
+    return list(range(e.baseline_day, e.window_last_day + 1))
+
+
+def heatmap_panels(
+    adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True
+) -> list[list[tuple[str, pd.DataFrame]]]:
+    """The panels of Figure 2B, rows = achiever status (achieved, not achieved), columns = arms (one pooled
+    column when blinded): ``(title, matrix)`` with one matrix row per patient ordered by baseline SOFA and
+    one column per day of :func:`heatmap_days` (SOFA points after the imputation rules)."""
+    arms: list[str | None] = list(protocol.arm_codes) if by_arm else [None]
     labels = {a.code: a.label for a in protocol.arms}
-    groups = [(1, "achieved"), (0, "not achieved")]
-    days = sorted(adsofa["ady"].unique()) if len(adsofa) else [1]
-    fig, axes = plt.subplots(
-        len(groups), len(arms), figsize=(4.6 * len(arms), 7.0), squeeze=False, sharex=True
-    )
-    image = None
-    for j, arm in enumerate(arms):
-        for i, (flag, name) in enumerate(groups):
-            ax = axes[i][j]
-            rows = adsofa.loc[adsofa["primary_achiever"] == flag]
+    days = heatmap_days(protocol)
+    window = adsofa.loc[adsofa["ady"].isin(days)]
+    panels = []
+    for flag, name in ((1, "achieved"), (0, "not achieved")):
+        row = []
+        for arm in arms:
+            rows = window.loc[window["primary_achiever"] == flag]
             if arm is not None:
                 rows = rows.loc[rows["arm"] == arm]
             matrix = rows.pivot_table(index="usubjid", columns="ady", values="aval", aggfunc="first")
+            matrix = matrix.reindex(columns=days)
             if len(matrix):
                 matrix = matrix.loc[matrix[days[0]].sort_values(kind="stable").index]
+            row.append((f"{labels[arm] if arm else 'All patients'}\n{name} (n = {len(matrix)})", matrix))
+        panels.append(row)
+    return panels
+
+
+def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Figure 2B: SOFA of every patient (rows) on each day of :func:`heatmap_days` (columns), after the
+    imputation rules, in panels of arm x achiever status (pooled arms when blinded); viridis, 0-24 points."""
+    panels = heatmap_panels(adsofa, protocol, by_arm=by_arm)
+    days = heatmap_days(protocol)
+    n_cols = len(panels[0])
+    fig, axes = plt.subplots(
+        len(panels), n_cols, figsize=(4.2 * n_cols + 1.2, 7.4), squeeze=False, sharex=True
+    )
+    image = None
+    for i, row in enumerate(panels):
+        for j, (title, matrix) in enumerate(row):
+            ax = axes[i][j]
+            if len(matrix):
                 image = ax.imshow(
                     matrix.to_numpy(float),
                     aspect="auto",
@@ -123,11 +149,11 @@ def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = T
                     vmax=24,
                     interpolation="nearest",
                 )
-            ax.set_title(f"{labels[arm] if arm else 'All patients'}: {name} (n = {len(matrix)})", fontsize=10)
+            ax.set_title(title, fontsize=11)
             ax.set_yticks([])
-            if i == len(groups) - 1:
+            if i == len(panels) - 1:
                 ax.set_xticks(range(len(days)))
-                ax.set_xticklabels([str(d) for d in days], fontsize=8)
+                ax.set_xticklabels([str(d) for d in days], fontsize=10)
                 ax.set_xlabel("Study day")
             if j == 0:
                 ax.set_ylabel("Patients (by baseline SOFA)")
@@ -192,7 +218,8 @@ def figure_km(
         )
     ax.legend(
         frameon=False,
-        loc="upper right" if is_os else "lower left",
+        # where the curves are not: both start at 1 and stay high in the first days
+        loc="lower left",
         title=legend_title,
         title_fontsize=9,
         alignment="left",
@@ -225,8 +252,13 @@ def figure_forest(
     title: str,
     xlabel: str,
     level_labels: dict[str, str] | None = None,
+    *,
+    favours: tuple[str, str] | None = None,
 ) -> bytes:
-    """Forest plot: treatment OR (95% CI, log scale) per subgroup level, the overall OR, interaction P."""
+    """Forest plot: treatment OR (95% CI, log scale) per subgroup level, the overall OR, interaction P.
+
+    ``favours`` = (left, right): what an OR below and above 1 means, printed under the axis on each side.
+    """
     level_labels = level_labels or {}
     rows: list[tuple[str, float, float, float, int, bool]] = []
     names = {
@@ -297,6 +329,19 @@ def figure_forest(
             tick.set_fontweight("bold")
     ax.text(1.02, 1.0, "OR (95% CI)", transform=ax.transAxes, fontsize=9, fontweight="bold", va="bottom")
     ax.set_xlabel(xlabel)
+    if favours:
+        for text, ha, dx in (("\u2190 " + favours[0], "right", -6), (favours[1] + " \u2192", "left", 6)):
+            ax.annotate(
+                text,
+                xy=(1.0, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(dx, -44),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontsize=9,
+                color="#444444",
+            )
     ax.set_title(title, loc="left")
     ax.tick_params(axis="y", length=0)
     ax.spines["left"].set_visible(False)
