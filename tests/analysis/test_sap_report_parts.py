@@ -119,3 +119,27 @@ def test_susar_listing_is_every_susar_in_onset_order(trial: tuple[AnalysisDatase
     got = pd.DataFrame(listing)[["usubjid", "arm", "pt"]].sort_values(["usubjid", "pt"]).to_numpy().tolist()
     assert got == want[["usubjid", "arm", "aedecod"]].sort_values(["usubjid", "aedecod"]).to_numpy().tolist()
     assert sum(results["safety"]["susars_by_arm"].values()) == len(listing)
+
+
+def test_a_singular_subgroup_model_is_not_estimable_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's interaction model can be singular (numpy LinAlgError: in a small demo trial a 90-day
+    subgroup cell had all or no deaths); the plan reports that subgroup as not estimable and carries on."""
+    import numpy as np
+
+    from immunosep.analysis import sap
+
+    real = sap.subgroup_analysis
+
+    def singular_for_stratum(data: pd.DataFrame, *args: object, **kwargs: object) -> object:
+        if set(data["subgroup"]) <= {"mals", "immunoparalysis"}:
+            raise np.linalg.LinAlgError("Singular matrix")
+        return real(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sap, "subgroup_analysis", singular_for_stratum)
+    p = default_protocol()
+    ds = derive_datasets(synthetic_raw_trial(120, p, seed=3), p)
+    results = run_sap(ds, p)
+    for key in ("primary", "mortality_28d", "mortality_90d"):
+        by = results["subgroups"]["analyses"][key]["by"]
+        assert "singular" in by["stratum"]["not_estimable"]
+        assert "interaction" in by["apache2"]  # the other subgroups are still analysed

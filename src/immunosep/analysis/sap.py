@@ -483,6 +483,13 @@ def analyse_subgroups(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any
             except ImmunoSepError as exc:
                 analyses[key]["by"][name] = {"not_estimable": exc.message}
                 continue
+            except np.linalg.LinAlgError:
+                # the interaction model's covariance is singular: a subgroup cell where every patient (or
+                # none) had the outcome, e.g. every MALS patient of one arm dead by day 90 in a small trial
+                analyses[key]["by"][name] = {
+                    "not_estimable": f"the treatment-by-{name} model is singular (a subgroup cell with all or no events)"
+                }
+                continue
             sizes = data.groupby("subgroup").size()
             entry = jsonable(res)
             for row in entry["subgroups"]:
