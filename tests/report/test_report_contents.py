@@ -189,5 +189,6 @@ def test_report_has_the_90_day_forest_plot_and_the_tile_in_percentage_points(ana
     assert tile["value"].endswith(" percentage points") and "pts" not in tile["value"]
     blinded = render_report(ds, results, p, blinded=True)
     assert "Forest plot" not in blinded
+    assert 'alt="Infection state on day 15"' in html and 'alt="Infection state on day 15"' in blinded
     visible = re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", blinded)
     assert not ARM_OR_DRUG.search(visible), ARM_OR_DRUG.search(visible)

@@ -164,6 +164,54 @@ def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = T
     return to_png(fig)
 
 
+#: Ordered outcome levels from best to worst: blue to vermilion (Okabe-Ito, readable in grey print).
+ORDERED_COLOURS = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#CC79A7", "#000000")
+
+
+def figure_infection_states(results: dict[str, Any], protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Infection state on the protocol day as stacked horizontal bars of percent ("Grotta bars"), one bar per
+    arm (one pooled bar when blinded), levels from best to worst, each segment labelled with its percent."""
+    inf = results["infection_day15"]
+    levels = list(inf["levels"])
+    labels = {a.code: a.label for a in protocol.arms}
+    if by_arm:
+        bars = [(labels[arm], inf["counts"][arm]) for arm in protocol.arm_codes]
+    else:
+        pooled = {lv: sum(c[lv] for c in inf["counts"].values()) for lv in levels}
+        bars = [("All patients", pooled)]
+    fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.7 * len(bars)))
+    for row, (_, counts) in enumerate(reversed(bars)):
+        n = sum(counts[lv] for lv in levels)
+        left = 0.0
+        for k, lv in enumerate(levels):
+            pct = 100 * counts[lv] / n if n else 0.0
+            colour = ORDERED_COLOURS[k % len(ORDERED_COLOURS)]
+            ax.barh(
+                row,
+                pct,
+                left=left,
+                color=colour,
+                edgecolor="white",
+                height=0.6,
+                label=lv if row == 0 else None,
+            )
+            if pct >= 6:
+                ink = "white" if colour in ("#0072B2", "#D55E00", "#000000") else "black"
+                ax.text(left + pct / 2, row, f"{pct:.0f}%", ha="center", va="center", fontsize=10, color=ink)
+            left += pct
+        ax.text(101, row, f"n = {n}", va="center", fontsize=10)
+    ax.set_yticks(range(len(bars)))
+    ax.set_yticklabels([name for name, _ in reversed(bars)])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Patients, %")
+    ax.set_title(f"Infection state on day {protocol.endpoints.infection_day15.day}", loc="left", pad=28)
+    ax.legend(ncol=len(levels), frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=10)
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    fig.tight_layout()
+    return to_png(fig)
+
+
 def figure_km(
     tte_result: dict[str, Any], adtte: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True
 ) -> bytes:

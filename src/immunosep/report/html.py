@@ -23,7 +23,13 @@ from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.report.consort import consort_svg
-from immunosep.report.figures import figure_forest, figure_heatmap, figure_km, figure_parallel_lines
+from immunosep.report.figures import (
+    figure_forest,
+    figure_heatmap,
+    figure_infection_states,
+    figure_km,
+    figure_parallel_lines,
+)
 from immunosep.report.tables import table1, table2, table3, table3_by_stratum, table_susars
 from immunosep.stats.formatting import format_ci, format_pct
 
@@ -201,6 +207,13 @@ def render_report(
             f"{e.baseline_day}-{e.window_last_day} (baseline and the primary window) by "
             f"{'arm and ' if by_arm else ''}primary-endpoint achievement; each row is one patient, ordered by "
             "baseline SOFA.",
+        },
+        {
+            "png": _b64(figure_infection_states(results, protocol, by_arm=by_arm)),
+            "alt": "Infection state on day 15",
+            "caption": f"Infection state on day {protocol.endpoints.infection_day15.day} "
+            f"({' < '.join(protocol.endpoints.infection_day15.levels)}), percent of the assessed patients"
+            f"{' of each arm' if by_arm else ''} (counts in Table 2).",
         },
     ]
     km = []
