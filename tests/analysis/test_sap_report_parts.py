@@ -143,3 +143,24 @@ def test_a_singular_subgroup_model_is_not_estimable_not_a_crash(monkeypatch: pyt
         by = results["subgroups"]["analyses"][key]["by"]
         assert "singular" in by["stratum"]["not_estimable"]
         assert "interaction" in by["apache2"]  # the other subgroups are still analysed
+
+
+def test_reported_mortality_difference_reproduces_the_published_table_2() -> None:
+    """From the published 28-day counts (57/131 precision, 72/145 placebo) the reported difference is the
+    paper's 6.1 (-5.6 to 17.6) at its printed precision, and the primary endpoint's 17.2 (6.8 to 27.2)."""
+    from immunosep.analysis.sap import jsonable, reported_difference
+    from immunosep.published import counts, published_reference
+    from immunosep.stats.proportions import compare_proportions
+
+    table2 = published_reference()["table2_expected_statistics"]
+    for key, outcome, printed in (
+        ("mortality_28d", "bad", "difference_pct_placebo_minus_precision"),
+        ("primary_sofa_d9", "good", "difference_pct"),
+    ):
+        c = counts("table2_expected_statistics", key)
+        diff = compare_proportions(*c["precision"], *c["placebo"], outcome=outcome).difference
+        got = reported_difference(jsonable(diff), ("precision", "placebo"), outcome)
+        assert round(100 * got["estimate"], 1) == table2[key][printed]
+        assert [round(100 * got["ci_low"], 1), round(100 * got["ci_high"], 1)] == table2[key][
+            "difference_ci95"
+        ]
