@@ -62,7 +62,9 @@ def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: boo
     patients ordered by baseline SOFA; blue = endpoint achieved, vermilion = not achieved."""
     e = protocol.endpoints.primary
     panels = _arm_panels(adsl, protocol, by_arm)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.1 * len(panels), 4.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(max(4.1 * len(panels), 7.0), 4.6), sharey=True, squeeze=False
+    )
     for ax, (title, rows) in zip(axes[0], panels, strict=True):
         n_all = len(rows)
         n_ach = int((rows["primary_endpoint"] == 1).sum())
@@ -135,7 +137,7 @@ def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = T
     days = heatmap_days(protocol)
     n_cols = len(panels[0])
     fig, axes = plt.subplots(
-        len(panels), n_cols, figsize=(3.5 * n_cols + 1.3, 7.6), squeeze=False, sharex=True
+        len(panels), n_cols, figsize=(max(3.5 * n_cols + 1.3, 5.5), 7.6), squeeze=False, sharex=True
     )
     image = None
     for i, row in enumerate(panels):

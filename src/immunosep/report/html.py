@@ -124,6 +124,7 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
             os_method = f"{km_method}; {surv['logrank']['method']}; {surv['cox']['method']}"
             break
     ordinal = (results["infection_day15"].get("ordinal") or {}).get("method", "")
+    days = protocol.endpoints.mortality.days
     subgroup_method = ""
     for entry in results["subgroups"]["analyses"]["primary"]["by"].values():
         if "method" in entry:
@@ -139,7 +140,8 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
         f"Infection state on day {protocol.endpoints.infection_day15.day} "
         f"({' < '.join(protocol.endpoints.infection_day15.levels)}): {ordinal}; the odds ratio is that of a worse state.",
         "Post hoc subgroups: cut-offs of APACHE II, Charlson comorbidity index and baseline SOFA maximising the Youden "
-        "index of their ROC curve for 28-day mortality (AUC with DeLong CI); "
+        f"index of their ROC curve for {days[0]}-day mortality (AUC with DeLong CI), applied to the primary endpoint "
+        f"and to mortality by day {' and by day '.join(map(str, days))}; "
         f"{subgroup_method}; interaction P < .05 was considered significant.",
         "P values are two-sided and reported in journal style; percentages to one decimal.",
     ]
