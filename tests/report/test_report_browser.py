@@ -17,7 +17,19 @@ from immunosep.protocol import default_protocol
 from immunosep.report.html import CHROMIUM_FLAGS, render_report
 
 CHROMIUM_ARGS = list(CHROMIUM_FLAGS)
-SECTIONS = ("summary", "consort", "table1", "table2", "figure2", "survival", "subgroups", "table3", "methods")
+SECTIONS = (
+    "summary",
+    "consort",
+    "table1",
+    "table2",
+    "figure2",
+    "survival",
+    "subgroups",
+    "table3",
+    "table3_strata",
+    "table_susars",
+    "methods",
+)
 
 
 @pytest.mark.browser
@@ -57,8 +69,19 @@ def test_report_renders_in_chromium(
                 text = page.inner_text("body")
                 if name == "blinded":
                     assert "Precision immunotherapy" not in text and "Placebo" not in text
+                    assert "Anakinra" not in text and "Interferon" not in text
                 else:
                     assert "Precision immunotherapy" in text and "Hazard ratio" in text
+                    assert "percentage points" in text and "Anakinra" in text
+                    # the page fits a DSMB print: no section wider than the A4 print width of the template
+                    page.emulate_media(media="print")
+                    page.set_viewport_size({"width": 700, "height": 900})
+                    widths = page.evaluate(
+                        "Array.from(document.querySelectorAll('main section')).map(s => s.scrollWidth)"
+                    )
+                    assert max(widths) <= 700, widths
+                    page.emulate_media(media="screen")
+                    page.set_viewport_size({"width": 1280, "height": 900})
         finally:
             browser.close()
     assert len(list(shots.glob("*.png"))) == 2 * len(SECTIONS) - 1

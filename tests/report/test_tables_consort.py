@@ -10,7 +10,7 @@ from report_snapshots import check_snapshot
 from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.protocol import default_protocol
 from immunosep.report.consort import consort_svg
-from immunosep.report.tables import table1, table2, table3
+from immunosep.report.tables import table1, table2, table3, table3_by_stratum, table_susars
 
 ARM_WORDS = ("Precision", "precision", "Placebo", "placebo")
 
@@ -26,6 +26,8 @@ def test_tables_match_snapshots(
         table1(ds.adsl, p, by_arm=by_arm),
         table2(results, p, by_arm=by_arm),
         table3(results, p, by_arm=by_arm),
+        table3_by_stratum(results, p, by_arm=by_arm),
+        table_susars(results, p, by_arm=by_arm),
     ):
         text = table.to_text()
         check_snapshot(f"{table.key}_{suffix}.txt", text)

@@ -163,6 +163,34 @@ def derive_vars_baseline_support(
     return out
 
 
+#: Laboratory values of Table 1 read from the daily CRF on the baseline day: raw column -> ADSL variable.
+BASELINE_LABS = {
+    "pao2_fio2_mmhg": "pao2_fio2_baseline",
+    "platelets_1e3_ul": "platelets_baseline",
+    "bilirubin_mg_dl": "bilirubin_baseline",
+    "creatinine_mg_dl": "creatinine_baseline",
+}
+
+
+def derive_vars_baseline_labs(
+    dataset: pd.DataFrame, daily_sofa: pd.DataFrame, protocol: Protocol
+) -> pd.DataFrame:
+    """Add the laboratory values of the baseline day (the SOFA inputs of day 1, before the first dose):
+    ``pao2_fio2_baseline`` (mm Hg), ``platelets_baseline`` (10^3/uL), ``bilirubin_baseline`` and
+    ``creatinine_baseline`` (mg/dL). A value absent from the daily frame, or not measured, stays empty."""
+    _require(dataset, ("usubjid", "analysed"), "derive_vars_baseline_labs")
+    _new_only(dataset, tuple(BASELINE_LABS.values()), "derive_vars_baseline_labs")
+    base = daily_sofa.loc[daily_sofa["day"] == protocol.endpoints.primary.baseline_day].set_index("usubjid")
+    values = pd.DataFrame(index=pd.Index(base.index, name="usubjid"))
+    for src, dst in BASELINE_LABS.items():
+        values[dst] = (
+            pd.to_numeric(base[src], errors="coerce").astype(float) if src in base.columns else np.nan
+        )
+    out = _merge(dataset, values)
+    out.loc[out["analysed"] != 1, list(BASELINE_LABS.values())] = np.nan
+    return out
+
+
 # -- mortality ------------------------------------------------------------------------------------------
 def derive_vars_mortality(
     dataset: pd.DataFrame, vital_status: pd.DataFrame, protocol: Protocol
@@ -312,6 +340,7 @@ def derive_adsl(raw: RawTrial, protocol: Protocol) -> pd.DataFrame:
     check_raw_trial(raw, protocol)
     adsl = derive_adsl_base(raw)
     adsl = derive_vars_baseline_support(adsl, raw.daily_sofa, protocol)
+    adsl = derive_vars_baseline_labs(adsl, raw.daily_sofa, protocol)
     adsl = derive_vars_sofa_endpoints(adsl, raw.daily_sofa, raw.vital_status, protocol)
     adsl = derive_vars_mortality(adsl, raw.vital_status, protocol)
     adsl = derive_vars_follow_up(adsl, raw)

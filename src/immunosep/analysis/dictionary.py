@@ -42,6 +42,14 @@ def variable_descriptions(protocol: Protocol) -> dict[str, tuple[str, str, str]]
         "hours_onset_to_dose": ("Time from sepsis onset to the first dose", "h", ""),
         "mv_baseline": ("Mechanical ventilation on the baseline day", "0/1", "daily CRF, baseline day"),
         "ckrt_baseline": ("Continuous kidney replacement therapy on the baseline day", "0/1", "daily CRF"),
+        "pao2_fio2_baseline": ("PaO2/FiO2 on the baseline day", "mmHg", "daily CRF, baseline day"),
+        "platelets_baseline": ("Platelets on the baseline day", "10^3/uL", "daily CRF, baseline day"),
+        "bilirubin_baseline": ("Bilirubin on the baseline day", "mg/dL", "daily CRF, converted from umol/L"),
+        "creatinine_baseline": (
+            "Creatinine on the baseline day",
+            "mg/dL",
+            "daily CRF, converted from umol/L",
+        ),
         "sofa_baseline": (
             "SOFA score on the baseline day",
             "points",

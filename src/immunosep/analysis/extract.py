@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from immunosep.analysis.raw import RawTrial
+from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import parse_protocol
 from immunosep.protocol.schema import Protocol
@@ -100,6 +101,12 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
                 DailyCrf.sofa_renal,
                 DailyCrf.mechanical_ventilation,
                 DailyCrf.ckrt,
+                DailyCrf.pao2_fio2_mmhg,
+                DailyCrf.platelets_1e3_ul,
+                DailyCrf.bilirubin,
+                DailyCrf.bilirubin_unit,
+                DailyCrf.creatinine,
+                DailyCrf.creatinine_unit,
             ),
         )
         outcomes = _frame(
@@ -181,6 +188,16 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
             "hours_onset_to_dose",
         ]
     ]
+    daily = by_patient(crf)
+    for lab, to_mg_dl in (("bilirubin", bilirubin_mg_dl), ("creatinine", creatinine_mg_dl)):
+        measured = pd.to_numeric(daily[lab], errors="coerce").to_numpy(float)
+        units = daily[f"{lab}_unit"].astype(str).to_numpy()
+        mg_dl = np.full(len(daily), np.nan)
+        for unit in np.unique(units[~np.isnan(measured)]):
+            mask = (units == unit) & ~np.isnan(measured)
+            mg_dl[mask] = to_mg_dl(measured[mask], str(unit))
+        daily[f"{lab}_mg_dl"] = mg_dl
+        daily = daily.drop(columns=[lab, f"{lab}_unit"])
     outcomes_p = by_patient(outcomes)
     randomized_ids = set(pts["patient_id"])
     screening["randomized"] = screening["patient_id"].isin(randomized_ids)
@@ -213,7 +230,7 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
     )
     raw = RawTrial(
         patients=patients.reset_index(drop=True),
-        daily_sofa=by_patient(crf),
+        daily_sofa=daily,
         vital_status=outcomes_p[["usubjid", "death_day", "last_known_alive_day", "icu_discharge_day"]],
         biomarkers=by_patient(draws),
         infection=outcomes_p.loc[outcomes_p["infection_day15"].notna(), ["usubjid", "infection_day15"]],

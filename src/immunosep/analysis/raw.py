@@ -14,7 +14,8 @@ Frames and their columns (extra columns are allowed and ignored unless named bel
     optional: ``weight_kg``, ``hours_onset_to_dose`` (h from sepsis onset to the first dose).
 ``daily_sofa`` — one row per recorded patient-day in the ICU
     ``usubjid``, ``day`` (study day), ``sofa_total`` (points, NaN = not recorded);
-    optional: the six ``sofa_<organ>`` components, ``mechanical_ventilation`` (bool), ``ckrt`` (bool).
+    optional: the six ``sofa_<organ>`` components, ``mechanical_ventilation`` (bool), ``ckrt`` (bool), and
+    the laboratory inputs ``pao2_fio2_mmhg``, ``platelets_1e3_ul``, ``bilirubin_mg_dl``, ``creatinine_mg_dl``.
 ``vital_status`` — one row per patient
     ``usubjid``, ``death_day`` (study day, NaN = alive at last contact), ``last_known_alive_day`` (study day),
     ``icu_discharge_day`` (study day alive out of the ICU, NaN = not discharged alive).

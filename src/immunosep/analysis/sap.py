@@ -41,7 +41,7 @@ from immunosep.stats.sample_size import sample_size_two_proportions
 from immunosep.stats.subgroups import subgroup_analysis
 from immunosep.stats.survival import cox_regression, kaplan_meier, logrank
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
 
 #: Baseline scores whose Youden cut-off for 28-day mortality defines a post hoc subgroup: variable -> label.
 YOUDEN_VARIABLES = {
@@ -130,8 +130,39 @@ def compare_binary(rows: pd.DataFrame, variable: str, arms: tuple[str, str], out
     if min(n1, n2) == 0:
         result["comparison"] = None
         return result
-    result["comparison"] = jsonable(compare_proportions(x1, n1, x2, n2, outcome=outcome))
+    comparison = compare_proportions(x1, n1, x2, n2, outcome=outcome)
+    result["comparison"] = jsonable(comparison)
+    result["difference_reported"] = reported_difference(jsonable(comparison.difference), arms, outcome)
     return result
+
+
+def reported_difference(difference: dict[str, Any], arms: tuple[str, str], outcome: str) -> dict[str, Any]:
+    """The difference in proportions as the published Table 2 prints it: in the direction of benefit.
+
+    A favourable outcome (``good``) is treatment minus control (primary endpoint: 17.2 [6.8, 27.2]); an
+    unfavourable one (``bad``, mortality) is control minus treatment (28-day mortality: 6.1 [-5.6, 17.6]),
+    so a positive difference favours the treatment either way. The Newcombe interval of the swapped
+    difference is the negated interval, so the estimate and its limits are negated and swapped. ``order``
+    names the subtraction ("precision - placebo"); fractions, like every proportion of results.json.
+    """
+    treat, control = arms
+    if outcome == "good":
+        return {
+            "order": f"{treat} - {control}",
+            "estimate": difference.get("estimate"),
+            "ci_low": difference.get("ci_low"),
+            "ci_high": difference.get("ci_high"),
+        }
+
+    def neg(v: float | None) -> float | None:
+        return None if v is None else -v
+
+    return {
+        "order": f"{control} - {treat}",
+        "estimate": neg(difference.get("estimate")),
+        "ci_low": neg(difference.get("ci_high")),
+        "ci_high": neg(difference.get("ci_low")),
+    }
 
 
 def analyse_binary_endpoints(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
@@ -242,13 +273,22 @@ def analyse_infection(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any
 
 
 def analyse_safety(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
-    """Table 3: patients with >= 1 serious adverse event by arm and relatedness group, per SOC (patients)
-    and per preferred term (events), and the SUSARs."""
+    """Table 3: serious adverse events by SOC and preferred term, arm and relatedness group, overall and within
+    each immune stratum (each stratum has its own study drug), and the listing of SUSARs.
+
+    ``counts`` keep the published units (patients for the ``any`` and SOC rows, events for preferred terms);
+    ``patients`` count patients with at least one such event on every row (the report's n (%));
+    ``by_stratum`` counts patients per stratum, arm and relatedness group.
+    """
     arms = protocol.arm_codes
+    strata = protocol.enrolled_strata
     ae = ds.adae
     sae = ae.loc[ae["aeser"] == 1]
     a = analysed(ds.adsl)
     n_by_arm = {arm: int((a["arm"] == arm).sum()) for arm in arms}
+    n_by_stratum_arm = {
+        s: {arm: int(((a["stratum"] == s) & (a["arm"] == arm)).sum()) for arm in arms} for s in strata
+    }
     groups = (RELATED, "not related")
 
     def patients(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -266,17 +306,40 @@ def analyse_safety(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
             for arm in arms
         }
 
-    rows = [{"level": "any", "soc": "", "pt": "", "unit": "patients", "counts": patients(sae)}]
+    def row(level: str, soc: str, pt: str, frame: pd.DataFrame) -> dict[str, Any]:
+        unit = "events" if level == "pt" else "patients"
+        return {
+            "level": level,
+            "soc": soc,
+            "pt": pt,
+            "unit": unit,
+            "counts": events(frame) if level == "pt" else patients(frame),
+            "patients": patients(frame),
+            "by_stratum": {s: patients(frame.loc[frame["stratum"] == s]) for s in strata},
+        }
+
+    rows = [row("any", "", "", sae)]
     for soc, soc_frame in sae.groupby("aesoc", sort=True):
-        rows.append(
-            {"level": "soc", "soc": str(soc), "pt": "", "unit": "patients", "counts": patients(soc_frame)}
-        )
+        rows.append(row("soc", str(soc), "", soc_frame))
         for pt, pt_frame in soc_frame.groupby("aedecod", sort=True):
-            rows.append(
-                {"level": "pt", "soc": str(soc), "pt": str(pt), "unit": "events", "counts": events(pt_frame)}
-            )
+            rows.append(row("pt", str(soc), str(pt), pt_frame))
+    susar_rows = ae.loc[ae["susar"] == 1].sort_values(["astdy", "usubjid", "aeseq"], kind="stable")
+    susars = [
+        {
+            "usubjid": str(r["usubjid"]),
+            "siteid": str(r["siteid"]),
+            "stratum": str(r["stratum"]),
+            "arm": str(r["arm"]),
+            "onset_day": None if pd.isna(r["astdy"]) else int(r["astdy"]),
+            "soc": str(r["aesoc"]),
+            "pt": str(r["aedecod"]),
+            "relatedness": str(r["aerel"]),
+        }
+        for r in susar_rows.to_dict("records")
+    ]
     return {
         "n_by_arm": n_by_arm,
+        "n_by_stratum_arm": n_by_stratum_arm,
         "relatedness_groups": list(groups),
         "serious_events_total": len(sae),
         "patients_with_serious_event": int(sae["usubjid"].nunique()),
@@ -284,6 +347,7 @@ def analyse_safety(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
             arm: int(ae.loc[ae["arm"] == arm, "usubjid"].nunique()) for arm in arms
         },
         "susars_by_arm": {arm: int(((ae["arm"] == arm) & (ae["susar"] == 1)).sum()) for arm in arms},
+        "susars": susars,
         "table3": rows,
     }
 
@@ -399,16 +463,15 @@ def subgroup_columns(adsl: pd.DataFrame, cutoffs: dict[str, Any]) -> dict[str, p
 
 
 def analyse_subgroups(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
-    """Post hoc subgroups: Youden cut-offs, then per outcome (primary, first mortality day) the treatment OR in
-    each subgroup and the treatment-by-subgroup interaction test."""
+    """Post hoc subgroups: Youden cut-offs (for death by the first mortality day), then per outcome (primary
+    endpoint, death by each protocol mortality day: the paper's 28- and 90-day forest plots) the treatment OR
+    in each subgroup and the treatment-by-subgroup interaction test."""
     cutoffs = youden_cutoffs(ds, protocol)
     a = analysed(ds.adsl)
     columns = subgroup_columns(ds.adsl, cutoffs)
     treat = (a["arm"] == protocol.arm_codes[0]).astype(int)
-    outcomes = {
-        "primary": "primary_endpoint",
-        "mortality": mortality_variable(protocol.endpoints.mortality.days[0]),
-    }
+    outcomes = {"primary": "primary_endpoint"}
+    outcomes |= {f"mortality_{day}d": mortality_variable(day) for day in protocol.endpoints.mortality.days}
     analyses: dict[str, Any] = {}
     for key, outcome in outcomes.items():
         analyses[key] = {"outcome": outcome, "by": {}}
@@ -420,6 +483,13 @@ def analyse_subgroups(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any
                 res = subgroup_analysis(data, "y", "treatment", "subgroup")
             except ImmunoSepError as exc:
                 analyses[key]["by"][name] = {"not_estimable": exc.message}
+                continue
+            except np.linalg.LinAlgError:
+                # the interaction model's covariance is singular: a subgroup cell where every patient (or
+                # none) had the outcome, e.g. every MALS patient of one arm dead by day 90 in a small trial
+                analyses[key]["by"][name] = {
+                    "not_estimable": f"the treatment-by-{name} model is singular (a subgroup cell with all or no events)"
+                }
                 continue
             sizes = data.groupby("subgroup").size()
             entry = jsonable(res)

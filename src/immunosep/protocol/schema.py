@@ -195,6 +195,16 @@ class SampleSize(_Frozen):
     total_planned: int = Field(ge=2)
 
 
+class ReportSettings(_Frozen):
+    """Conventions of the trial report that are numbers of the paper, not clinical rules.
+
+    ``table1_at_least``: baseline scores Table 1 also shows as "score >= cut-off, No. (%)", ADSL variable ->
+    cut-off in the score's points (the published Table 1 prints APACHE II >= 25, Charlson >= 5, SOFA >= 10).
+    """
+
+    table1_at_least: dict[str, float] = Field(default_factory=dict)
+
+
 class Protocol(_Frozen):
     """A whole trial protocol; cross-field rules are checked once here."""
 
@@ -211,6 +221,7 @@ class Protocol(_Frozen):
     randomization: Randomization
     eligibility: Eligibility
     sample_size: SampleSize
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:

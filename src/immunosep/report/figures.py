@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.transforms as transforms
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -30,11 +31,11 @@ POOLED_COLOR = "#000000"
 plt.rcParams.update(
     {
         "font.family": "DejaVu Sans",
-        "font.size": 10,
+        "font.size": 11,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "axes.titleweight": "bold",
-        "axes.titlesize": 11,
+        "axes.titlesize": 12,
         "figure.dpi": 110,
     }
 )
@@ -61,7 +62,9 @@ def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: boo
     patients ordered by baseline SOFA; blue = endpoint achieved, vermilion = not achieved."""
     e = protocol.endpoints.primary
     panels = _arm_panels(adsl, protocol, by_arm)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(max(4.1 * len(panels), 7.0), 4.6), sharey=True, squeeze=False
+    )
     for ax, (title, rows) in zip(axes[0], panels, strict=True):
         n_all = len(rows)
         n_ach = int((rows["primary_endpoint"] == 1).sum())
@@ -82,7 +85,7 @@ def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: boo
         ax.set_xlim(-1, max(len(rows), 1))
         ax.set_xticks([])
     axes[0][0].set_ylabel(
-        f"SOFA score, points (baseline to mean of days {e.window_first_day}-{e.window_last_day})"
+        f"SOFA score, points\n(baseline to mean of days {e.window_first_day}-{e.window_last_day})"
     )
     axes[0][0].set_ylim(0, 24.5)
     handles = [
@@ -95,26 +98,52 @@ def figure_parallel_lines(adsl: pd.DataFrame, protocol: Protocol, *, by_arm: boo
     return to_png(fig)
 
 
-def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
-    """Figure 2B: SOFA of every patient (rows) by study day (columns), after the imputation rules, in panels
-    of arm x achiever status (pooled arms when blinded); viridis, 0-24 points."""
-    arms = protocol.arm_codes if by_arm else [None]
+def heatmap_days(protocol: Protocol) -> list[int]:
+    """Study days of Figure 2B: the baseline day and the primary window (days 1-9), as in the paper."""
+    e = protocol.endpoints.primary
+    return list(range(e.baseline_day, e.window_last_day + 1))
+
+
+def heatmap_panels(
+    adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True
+) -> list[list[tuple[str, pd.DataFrame]]]:
+    """The panels of Figure 2B, rows = achiever status (achieved, not achieved), columns = arms (one pooled
+    column when blinded): ``(title, matrix)`` with one matrix row per patient ordered by baseline SOFA and
+    one column per day of :func:`heatmap_days` (SOFA points after the imputation rules)."""
+    arms: list[str | None] = list(protocol.arm_codes) if by_arm else [None]
     labels = {a.code: a.label for a in protocol.arms}
-    groups = [(1, "achieved"), (0, "not achieved")]
-    days = sorted(adsofa["ady"].unique()) if len(adsofa) else [1]
-    fig, axes = plt.subplots(
-        len(groups), len(arms), figsize=(4.6 * len(arms), 7.0), squeeze=False, sharex=True
-    )
-    image = None
-    for j, arm in enumerate(arms):
-        for i, (flag, name) in enumerate(groups):
-            ax = axes[i][j]
-            rows = adsofa.loc[adsofa["primary_achiever"] == flag]
+    days = heatmap_days(protocol)
+    window = adsofa.loc[adsofa["ady"].isin(days)]
+    panels = []
+    for flag, name in ((1, "achieved"), (0, "not achieved")):
+        row = []
+        for arm in arms:
+            rows = window.loc[window["primary_achiever"] == flag]
             if arm is not None:
                 rows = rows.loc[rows["arm"] == arm]
             matrix = rows.pivot_table(index="usubjid", columns="ady", values="aval", aggfunc="first")
+            matrix = matrix.reindex(columns=days)
             if len(matrix):
                 matrix = matrix.loc[matrix[days[0]].sort_values(kind="stable").index]
+            row.append((f"{labels[arm] if arm else 'All patients'}\n{name} (n = {len(matrix)})", matrix))
+        panels.append(row)
+    return panels
+
+
+def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Figure 2B: SOFA of every patient (rows) on each day of :func:`heatmap_days` (columns), after the
+    imputation rules, in panels of arm x achiever status (pooled arms when blinded); viridis, 0-24 points."""
+    panels = heatmap_panels(adsofa, protocol, by_arm=by_arm)
+    days = heatmap_days(protocol)
+    n_cols = len(panels[0])
+    fig, axes = plt.subplots(
+        len(panels), n_cols, figsize=(max(3.5 * n_cols + 1.3, 5.5), 7.6), squeeze=False, sharex=True
+    )
+    image = None
+    for i, row in enumerate(panels):
+        for j, (title, matrix) in enumerate(row):
+            ax = axes[i][j]
+            if len(matrix):
                 image = ax.imshow(
                     matrix.to_numpy(float),
                     aspect="auto",
@@ -123,17 +152,65 @@ def figure_heatmap(adsofa: pd.DataFrame, protocol: Protocol, *, by_arm: bool = T
                     vmax=24,
                     interpolation="nearest",
                 )
-            ax.set_title(f"{labels[arm] if arm else 'All patients'}: {name} (n = {len(matrix)})", fontsize=10)
+            ax.set_title(title, fontsize=12)
             ax.set_yticks([])
-            if i == len(groups) - 1:
+            if i == len(panels) - 1:
                 ax.set_xticks(range(len(days)))
-                ax.set_xticklabels([str(d) for d in days], fontsize=8)
+                ax.set_xticklabels([str(d) for d in days], fontsize=11)
                 ax.set_xlabel("Study day")
             if j == 0:
                 ax.set_ylabel("Patients (by baseline SOFA)")
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, pad=0.02)
         bar.set_label("SOFA score, points (death = 24)")
+    return to_png(fig)
+
+
+#: Ordered outcome levels from best to worst: blue to vermilion (Okabe-Ito, readable in grey print).
+ORDERED_COLOURS = ("#0072B2", "#56B4E9", "#E69F00", "#D55E00", "#CC79A7", "#000000")
+
+
+def figure_infection_states(results: dict[str, Any], protocol: Protocol, *, by_arm: bool = True) -> bytes:
+    """Infection state on the protocol day as stacked horizontal bars of percent ("Grotta bars"), one bar per
+    arm (one pooled bar when blinded), levels from best to worst, each segment labelled with its percent."""
+    inf = results["infection_day15"]
+    levels = list(inf["levels"])
+    labels = {a.code: a.label for a in protocol.arms}
+    if by_arm:
+        bars = [(labels[arm], inf["counts"][arm]) for arm in protocol.arm_codes]
+    else:
+        pooled = {lv: sum(c[lv] for c in inf["counts"].values()) for lv in levels}
+        bars = [("All patients", pooled)]
+    fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.7 * len(bars)))
+    for row, (_, counts) in enumerate(reversed(bars)):
+        n = sum(counts[lv] for lv in levels)
+        left = 0.0
+        for k, lv in enumerate(levels):
+            pct = 100 * counts[lv] / n if n else 0.0
+            colour = ORDERED_COLOURS[k % len(ORDERED_COLOURS)]
+            ax.barh(
+                row,
+                pct,
+                left=left,
+                color=colour,
+                edgecolor="white",
+                height=0.6,
+                label=lv if row == 0 else None,
+            )
+            if pct >= 6:
+                ink = "white" if colour in ("#0072B2", "#D55E00", "#000000") else "black"
+                ax.text(left + pct / 2, row, f"{pct:.0f}%", ha="center", va="center", fontsize=10, color=ink)
+            left += pct
+        ax.text(101, row, f"n = {n}", va="center", fontsize=10)
+    ax.set_yticks(range(len(bars)))
+    ax.set_yticklabels([name for name, _ in reversed(bars)])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("Patients, %")
+    ax.set_title(f"Infection state on day {protocol.endpoints.infection_day15.day}", loc="left", pad=28)
+    ax.legend(ncol=len(levels), frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=10)
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+    fig.tight_layout()
     return to_png(fig)
 
 
@@ -145,8 +222,8 @@ def figure_km(
     paramcd = tte_result["paramcd"]
     labels = {a.code: a.label for a in protocol.arms}
     fig = plt.figure(figsize=(7.2, 5.0))
-    ax = fig.add_axes((0.12, 0.34, 0.84, 0.58))
-    risk_ax = fig.add_axes((0.12, 0.05, 0.84, 0.16))
+    ax = fig.add_axes((0.26, 0.34, 0.71, 0.58))  # room on the left for the at-risk labels
+    risk_ax = fig.add_axes((0.26, 0.05, 0.71, 0.16))
     days = tte_result["at_risk_days"]
     curves: list[tuple[str, str, dict[str, Any], list[int]]] = []
     if by_arm:
@@ -192,27 +269,28 @@ def figure_km(
         )
     ax.legend(
         frameon=False,
-        loc="upper right" if is_os else "lower left",
+        # where the curves are not: both start at 1 and stay high in the first days
+        loc="lower left",
         title=legend_title,
-        title_fontsize=9,
+        title_fontsize=10,
         alignment="left",
     )
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     risk_ax.set_xlim(0, horizon)
     risk_ax.set_ylim(-0.5, len(curves) - 0.5)
     risk_ax.axis("off")
-    risk_ax.set_title("No. at risk", loc="left", fontsize=9, fontweight="bold")
+    risk_ax.set_title("No. at risk", loc="left", fontsize=10, fontweight="bold")
     for row, (label, colour, _, at_risk) in enumerate(curves):
         y = len(curves) - 1 - row
         for d, n in zip(days, at_risk, strict=True):
-            risk_ax.text(d, y, str(n), ha="center", va="center", fontsize=9, color=colour)
+            risk_ax.text(d, y, str(n), ha="center", va="center", fontsize=10, color=colour)
         risk_ax.text(
             -0.05,
             y,
             label,
             ha="right",
             va="center",
-            fontsize=9,
+            fontsize=10,
             color=colour,
             transform=risk_ax.get_yaxis_transform(),
         )
@@ -225,10 +303,16 @@ def figure_forest(
     title: str,
     xlabel: str,
     level_labels: dict[str, str] | None = None,
+    *,
+    favours: tuple[str, str] | None = None,
 ) -> bytes:
-    """Forest plot: treatment OR (95% CI, log scale) per subgroup level, the overall OR, interaction P."""
+    """Forest plot: treatment OR (95% CI, log scale) per subgroup level, the overall OR, interaction P.
+
+    ``favours`` = (left, right): what an OR below and above 1 means, printed under the axis on each side.
+    """
     level_labels = level_labels or {}
     rows: list[tuple[str, float, float, float, int, bool]] = []
+    interactions: dict[str, str] = {}
     names = {
         "stratum": "Immune stratum",
         "apache2": "APACHE II",
@@ -249,7 +333,8 @@ def figure_forest(
     for key, entry in subgroups["by"].items():
         if "subgroups" not in entry:
             continue
-        header = f"{names.get(key, key)} (interaction {p_text(entry['interaction']['p'])})"
+        header = names.get(key, key)
+        interactions[header] = f"interaction {p_text(entry['interaction']['p'])}"
         rows.append((header, math.nan, math.nan, math.nan, 0, True))
         for sg in entry["subgroups"]:
             level = level_labels.get(str(sg["level"]), str(sg["level"]))
@@ -265,23 +350,42 @@ def figure_forest(
                     False,
                 )
             )
-    # 1.6 in at least: the title, axis label and ticks need it even with a single row
-    fig, ax = plt.subplots(figsize=(8.6, max(1.6, 0.9 + 0.3 * len(rows))))
+    # Three columns on one row grid: labels (left-aligned, levels indented), the plot, then the numbers;
+    # fixed inches per row so that every forest plot prints its text at the same size.
+    row_in, top_in, bottom_in, width_in = 0.3, 0.6, 1.05, 8.0
+    height_in = top_in + bottom_in + row_in * max(len(rows), 1)
+    fig = plt.figure(figsize=(width_in, height_in))
+    ax = fig.add_axes((0.42, bottom_in / height_in, 0.27, row_in * max(len(rows), 1) / height_in))
+    ax.set_ylim(-0.5, len(rows) - 0.5)
+    row_text = transforms.blended_transform_factory(fig.transFigure, ax.transData)
+    head_text = transforms.blended_transform_factory(fig.transFigure, ax.transAxes)
     y = np.arange(len(rows))[::-1]
-    for yi, (label, est, lo, hi, _n, _header) in zip(y, rows, strict=True):
+    for yi, (label, est, lo, hi, n, is_header) in zip(y, rows, strict=True):
+        bold = is_header or label == "Overall"
+        ax.text(
+            0.01 if bold else 0.035,
+            yi,
+            label.strip(),
+            transform=row_text,
+            va="center",
+            ha="left",
+            fontsize=11,
+            fontweight="bold" if bold else "normal",
+        )
         if not math.isnan(est) and est > 0:
             colour = POOLED_COLOR if label == "Overall" else OKABE_ITO[0]
             ax.plot([max(lo, 1e-3), min(hi, 1e3)], [yi, yi], color=colour, linewidth=1.8)
             ax.plot(est, yi, marker="D" if label == "Overall" else "s", color=colour, markersize=7)
         if not math.isnan(est):
+            ax.text(0.71, yi, f"{est:.2f} ({lo:.2f}-{hi:.2f})", transform=row_text, va="center", fontsize=11)
+            ax.text(0.99, yi, str(n), transform=row_text, va="center", ha="right", fontsize=11)
+        elif is_header and label in interactions:
             ax.text(
-                1.02,
-                yi,
-                f"{est:.2f} ({lo:.2f}-{hi:.2f})   n = {_n}",
-                transform=ax.get_yaxis_transform(),
-                va="center",
-                fontsize=9,
+                0.71, yi, interactions[label], transform=row_text, va="center", fontsize=10, color="#444444"
             )
+    for x, text, ha in ((0.71, "OR (95% CI)", "left"), (0.99, "Patients", "right")):
+        ax.text(x, 1.01, text, transform=head_text, fontsize=11, fontweight="bold", va="bottom", ha=ha)
+    fig.text(0.01, 1 - 0.12 / height_in, title, fontsize=13, fontweight="bold", va="top", ha="left")
     ax.axvline(1.0, color="#666666", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     low = min([r[2] for r in rows if not math.isnan(r[2])] + [0.5])
@@ -290,17 +394,22 @@ def figure_forest(
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    ax.set_yticks(y)
-    ax.set_yticklabels([r[0] for r in rows])
-    for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
-        if row[5] or row[0] == "Overall":
-            tick.set_fontweight("bold")
-    ax.text(1.02, 1.0, "OR (95% CI)", transform=ax.transAxes, fontsize=9, fontweight="bold", va="bottom")
+    ax.set_yticks([])
     ax.set_xlabel(xlabel)
-    ax.set_title(title, loc="left")
-    ax.tick_params(axis="y", length=0)
+    if favours:
+        for text, ha, dx in (("\u2190 " + favours[0], "right", -6), (favours[1] + " \u2192", "left", 6)):
+            ax.annotate(
+                text,
+                xy=(1.0, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(dx, -44),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontsize=10,
+                color="#444444",
+            )
     ax.spines["left"].set_visible(False)
-    fig.tight_layout()
     return to_png(fig)
 
 

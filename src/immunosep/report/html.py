@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib.metadata
 import platform
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -22,8 +23,14 @@ from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.report.consort import consort_svg
-from immunosep.report.figures import figure_forest, figure_heatmap, figure_km, figure_parallel_lines
-from immunosep.report.tables import table1, table2, table3
+from immunosep.report.figures import (
+    figure_forest,
+    figure_heatmap,
+    figure_infection_states,
+    figure_km,
+    figure_parallel_lines,
+)
+from immunosep.report.tables import table1, table2, table3, table3_by_stratum, table_susars
 from immunosep.stats.formatting import format_ci, format_pct
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,6 +66,12 @@ def software_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def keep_parentheses(text: str) -> str:
+    """A column header whose parenthesised parts never break across lines ("(n = 135)", "(95% CI)"):
+    their spaces become non-breaking, so a narrow column wraps between words outside them."""
+    return re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(" ", "\u00a0"), text)
 
 
 def _b64(png: bytes) -> str:
@@ -111,6 +124,7 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
             os_method = f"{km_method}; {surv['logrank']['method']}; {surv['cox']['method']}"
             break
     ordinal = (results["infection_day15"].get("ordinal") or {}).get("method", "")
+    days = protocol.endpoints.mortality.days
     subgroup_method = ""
     for entry in results["subgroups"]["analyses"]["primary"]["by"].values():
         if "method" in entry:
@@ -126,7 +140,8 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
         f"Infection state on day {protocol.endpoints.infection_day15.day} "
         f"({' < '.join(protocol.endpoints.infection_day15.levels)}): {ordinal}; the odds ratio is that of a worse state.",
         "Post hoc subgroups: cut-offs of APACHE II, Charlson comorbidity index and baseline SOFA maximising the Youden "
-        "index of their ROC curve for 28-day mortality (AUC with DeLong CI); "
+        f"index of their ROC curve for {days[0]}-day mortality (AUC with DeLong CI), applied to the primary endpoint "
+        f"and to mortality by day {' and by day '.join(map(str, days))}; "
         f"{subgroup_method}; interaction P < .05 was considered significant.",
         "P values are two-sided and reported in journal style; percentages to one decimal.",
     ]
@@ -154,10 +169,13 @@ def _cards(results: dict[str, Any], protocol: Protocol, *, blinded: bool) -> lis
     comp = primary.get("comparison") or {}
     diff = comp.get("difference") or {}
     if diff.get("estimate") is not None:
+        labels = {a.code: a.label for a in protocol.arms}
+        treat, control = labels[protocol.arm_codes[0]], labels[protocol.arm_codes[1]]
+        ci = format_ci(100 * (diff["ci_low"] or 0), 100 * (diff["ci_high"] or 0))
         cards.append(
             {
-                "value": f"{format_pct(diff['estimate'])} pts",
-                "label": f"primary endpoint difference (95% CI {format_ci(100 * (diff['ci_low'] or 0), 100 * (diff['ci_high'] or 0))})",
+                "value": f"{format_pct(diff['estimate'])} percentage points",
+                "label": f"primary endpoint, {treat} minus {control} (95% CI {ci})",
             }
         )
     nn = comp.get("number_needed") or {}
@@ -187,8 +205,17 @@ def render_report(
         {
             "png": _b64(figure_heatmap(ds.adsofa, protocol, by_arm=by_arm)),
             "alt": "Figure 2B SOFA heat map",
-            "caption": f"Figure 2B. Daily SOFA (after the death and carry-forward rules) by study day, "
-            f"{'arm and ' if by_arm else ''}primary-endpoint achievement; each row is one patient.",
+            "caption": f"Figure 2B. Daily SOFA (after the death and carry-forward rules) on days "
+            f"{e.baseline_day}-{e.window_last_day} (baseline and the primary window) by "
+            f"{'arm and ' if by_arm else ''}primary-endpoint achievement; each row is one patient, ordered by "
+            "baseline SOFA.",
+        },
+        {
+            "png": _b64(figure_infection_states(results, protocol, by_arm=by_arm)),
+            "alt": "Infection state on day 15",
+            "caption": f"Infection state on day {protocol.endpoints.infection_day15.day} "
+            f"({' < '.join(protocol.endpoints.infection_day15.levels)}), percent of the assessed patients"
+            f"{' of each arm' if by_arm else ''} (counts in Table 2).",
         },
     ]
     km = []
@@ -219,18 +246,28 @@ def render_report(
             and v.get("cutoff") is not None
             and v["roc"]["auc"]["estimate"] is not None
         )
-        for key, title, xlabel in (
+        treat, control = protocol.arms[0].label, protocol.arms[1].label
+        plots = [
             (
                 "primary",
                 "Primary endpoint by subgroup",
                 "Odds ratio of achieving the primary endpoint (log scale)",
-            ),
-            ("mortality", "28-day mortality by subgroup", "Odds ratio of death by day 28 (log scale)"),
-        ):
-            overall_key = (
-                "primary" if key == "primary" else f"mortality_{protocol.endpoints.mortality.days[0]}d"
+                (f"Favours {control}", f"Favours {treat}"),
             )
-            overall = (results["binary_endpoints"][overall_key].get("comparison") or {}).get("odds_ratio")
+        ]
+        plots += [
+            (
+                f"mortality_{day}d",
+                f"{day}-day mortality by subgroup",
+                f"Odds ratio of death by day {day} (log scale)",
+                (f"Favours {treat}", f"Favours {control}"),
+            )
+            for day in protocol.endpoints.mortality.days
+        ]
+        for key, title, xlabel, favours in plots:
+            if key not in subgroups["analyses"]:
+                continue
+            overall = (results["binary_endpoints"][key].get("comparison") or {}).get("odds_ratio")
             forest.append(
                 {
                     "png": _b64(
@@ -240,11 +277,13 @@ def render_report(
                             title,
                             xlabel,
                             {st.code: st.label for st in protocol.strata},
+                            favours=favours,
                         )
                     ),
                     "alt": f"Forest plot {key}",
-                    "caption": f"{title}: odds ratio ({protocol.arms[0].label} vs {protocol.arms[1].label}) with 95% "
-                    "Woolf CI in each subgroup and the Wald P for the treatment-by-subgroup interaction.",
+                    "caption": f"{title}: odds ratio ({treat} vs {control}) with 95% Woolf CI in each subgroup "
+                    "and the Wald P for the treatment-by-subgroup interaction; subgroups by the Youden cut-offs "
+                    f"for {protocol.endpoints.mortality.days[0]}-day mortality.",
                 }
             )
     env = jinja2.Environment(
@@ -253,6 +292,7 @@ def render_report(
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["keep_parentheses"] = keep_parentheses
     template = env.get_template("report.html.j2")
     title = ("DSMB interim report" if interim else "Trial report") if by_arm else "Steering committee report"
     audience = (
@@ -272,6 +312,8 @@ def render_report(
             table1(ds.adsl, protocol, by_arm=by_arm),
             table2(results, protocol, by_arm=by_arm),
             table3(results, protocol, by_arm=by_arm),
+            table3_by_stratum(results, protocol, by_arm=by_arm),
+            table_susars(results, protocol, by_arm=by_arm),
         ],
         figure2=figure2,
         km=km,
