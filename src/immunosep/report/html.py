@@ -106,8 +106,10 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
         f"follow-up, and on a missing day, the last recorded SOFA was carried forward; a missing baseline counts as "
         f"not achieved. The same rule with days {d15.window_first_day}-{d15.window_last_day} gives the day-15 endpoint.",
         f"Reversal of sepsis-induced immune dysfunction: ferritin fall >= {100 * s.mals_ferritin_min_fall_fraction:g}% "
-        f"(MALS) or mHLA-DR > {s.immunoparalysis_hla_dr_above:g} (immunoparalysis) that persists at every later draw, "
-        f"with at least {s.min_later_draws} later draws (draw days {', '.join(map(str, protocol.biospecimens.days))}).",
+        f"(MALS) or mHLA-DR > {s.immunoparalysis_hla_dr_above:g} (immunoparalysis) that persists at every later draw "
+        f"and is confirmed by at least {s.min_confirming_draws} serial draws to the last one (draw days "
+        f"{', '.join(map(str, protocol.biospecimens.days))}). Analysed in the patients with serial draws (a baseline "
+        f"and at least {s.min_later_draws} later draws), as published.",
     ]
     if blinded:
         paras.append(
