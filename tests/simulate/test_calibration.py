@@ -22,6 +22,7 @@ from immunosep.simulate.calibration import (
     CalibrationReport,
     calibration_report,
     report_markdown,
+    severity_of_trial,
     targets,
     virtual_adsl,
     virtual_consort,
@@ -187,6 +188,20 @@ def test_severity_subgroups_go_the_paper_s_way(report: CalibrationReport) -> Non
         assert row.plausible
     # the paper's cut-offs are its Table 1 categories (APACHE II >= 25, CCI >= 5, SOFA >= 10): midpoints
     assert [by_variable[v].published_cutoff for v in ("apache2", "cci", "sofa_baseline")] == [24.5, 4.5, 9.5]
+
+
+def test_severity_auc_equals_an_independent_pairwise_count() -> None:
+    # AUC of "higher score = death by day 28" counted pair by pair (ties one half), as Mann-Whitney defines it
+    trial = simulate_trial(np.random.default_rng(11), 281, PARAMS, PROTOCOL)
+    ours = severity_of_trial(trial, PROTOCOL)
+    analysed = trial.analysed
+    died = analysed & (trial.outcomes.death_day <= 28)
+    alive = analysed & ~(trial.outcomes.death_day <= 28)
+    for variable, column in (("apache2", "apache2"), ("cci", "charlson"), ("sofa_baseline", "sofa_total")):
+        x = np.asarray(trial.baseline.columns[column], dtype=float)
+        cases, controls = x[died][:, None], x[alive][None, :]
+        auc = float(np.mean((cases > controls) + 0.5 * (cases == controls)))
+        assert ours[variable][0] == pytest.approx(auc, abs=1e-12)
 
 
 def test_without_severity_in_the_death_model_the_check_fails() -> None:

@@ -12,7 +12,8 @@ The model in brief (details in :mod:`immunosep.simulate.population` and
 APACHE II) and a *response* latent (how the SOFA improves). The daily SOFA falls linearly with a
 patient-specific slope (points/day) whose mean depends on stratum x arm; death time, infection state on
 day 15 and SIDF reversal are tied to the response latent by Gaussian copulas whose marginals reproduce
-the published rates by arm.
+the published rates by arm, and death also to the baseline severity (APACHE II, Charlson index, SOFA,
+stratum), as the paper's post hoc subgroups found.
 """
 
 from __future__ import annotations

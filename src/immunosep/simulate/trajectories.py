@@ -6,7 +6,8 @@ Each patient has a standard-normal *response* latent ``z``. The daily SOFA falls
 plus daily noise, rounded and clipped to 0..24. Death time, infection state on day 15 and SIDF
 reversal use Gaussian copulas on ``z`` (loadings in the parameter file): their marginal distributions
 by arm reproduce the published rates exactly, and patients whose SOFA improves die less, resolve their
-infection more often and reverse their immune dysfunction more often. ICU discharge while alive is a
+infection more often and reverse their immune dysfunction more often. Death also depends on the baseline
+(APACHE II, Charlson index, SOFA, stratum) through the normal score of a baseline risk. ICU discharge while alive is a
 daily hazard that grows with the slope; after discharge, death or withdrawal the SOFA is not recorded.
 """
 
