@@ -112,7 +112,7 @@ def simulate_course(
     strata = enrolled.stratum
     outcome_strata, effective_arms = effective_treatment(enrolled.biology, strata, arms)
     outcomes = draw_outcomes(
-        rng, outcome_strata, effective_arms, baseline.sofa_total, params, protocol, allocated_arms=arms
+        rng, outcome_strata, effective_arms, baseline, params, protocol, allocated_arms=arms
     )
     primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     sofa_d15 = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.sofa_d15)

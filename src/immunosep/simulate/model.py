@@ -12,7 +12,8 @@ The model in brief (details in :mod:`immunosep.simulate.population` and
 APACHE II) and a *response* latent (how the SOFA improves). The daily SOFA falls linearly with a
 patient-specific slope (points/day) whose mean depends on stratum x arm; death time, infection state on
 day 15 and SIDF reversal are tied to the response latent by Gaussian copulas whose marginals reproduce
-the published rates by arm.
+the published rates by arm, and death also to the baseline severity (APACHE II, Charlson index, SOFA,
+stratum), as the paper's post hoc subgroups found.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from immunosep.errors import ImmunoSepError
 
 FloatArray = npt.NDArray[np.float64]
 ARMS = ("precision", "placebo")
+#: Baseline scores the death risk may weigh (columns of the virtual patients' baseline).
+RISK_SCORES = ("apache2", "charlson", "sofa_total")
+#: Weight of the median against each quartile when a distribution is fitted to a published median and IQR.
+MEDIAN_FIT_WEIGHT = 100.0
 INFECTION_LEVELS_COUNT = 4
 
 
@@ -123,7 +128,11 @@ class Baseline(_Frozen):
     height_mean_cm_female: float = Field(gt=0)
     height_sd_cm: float = Field(gt=0)
     mechanical_ventilation: float = Field(ge=0, le=1)
+    ventilation_respiratory_loading: float = Field(
+        ge=0, lt=1, description="ventilation latent on respiratory"
+    )
     cvvh: float = Field(ge=0, le=1)
+    cvvh_renal_loading: float = Field(ge=0, lt=1, description="CVVH latent on the renal latent")
     hours_onset_to_drug_median_iqr: tuple[float, float, float]
     history: dict[str, float]
     charlson: Charlson
@@ -167,10 +176,21 @@ class SofaTrajectory(_Frozen):
 
 
 class Mortality(_Frozen):
+    """Death to day 90: cumulative incidence by arm, tied to the response latent and to baseline severity.
+
+    ``risk_per_sd`` weighs each baseline score (``apache2``, ``charlson``, ``sofa_total``) per standard
+    deviation in the model's population, ``risk_mals`` the MALS stratum (true state); their sum is the
+    patient's baseline death risk, and ``severity_loading`` is the correlation of the death latent with the
+    risk's normal score (see :func:`immunosep.simulate.trajectories.draw_death_days`).
+    """
+
     cumulative_days: list[float] = Field(min_length=1)
     precision: list[float]
     placebo: list[float]
     response_loading: float = Field(ge=0, lt=1)
+    severity_loading: float = Field(ge=0, lt=1)
+    risk_per_sd: dict[str, float]
+    risk_mals: float
 
     @model_validator(mode="after")
     def _increasing(self) -> Mortality:
@@ -180,6 +200,11 @@ class Mortality(_Frozen):
                 b < a for a, b in zip([0.0, *values], values, strict=False)
             ):
                 raise ValueError(f"mortality.{arm} must be increasing, one value per cumulative day")
+        if self.response_loading**2 + self.severity_loading**2 >= 1:
+            raise ValueError("mortality.response_loading^2 + mortality.severity_loading^2 must be < 1")
+        unknown = set(self.risk_per_sd) - set(RISK_SCORES)
+        if unknown:
+            raise ValueError(f"mortality.risk_per_sd knows {sorted(RISK_SCORES)}, not {sorted(unknown)}")
         return self
 
 
@@ -191,6 +216,7 @@ class InfectionDay15(_Frozen):
 
 class AdverseTerm(_Frozen):
     soc: str
+    published: str = Field(description="key of the term in the published Table 3 figures (data file)")
     precision: tuple[int, int] = Field(description="patients with the event: (related, unrelated)")
     placebo: tuple[int, int]
 
@@ -199,6 +225,7 @@ class AdverseEvents(_Frozen):
     onset_last_day: int = Field(ge=1)
     analysed: dict[str, int]
     any_unrelated: dict[str, int] = Field(description="patients with >= 1 unrelated serious AE, per arm")
+    any_related: dict[str, int] = Field(description="patients with >= 1 related serious AE, per arm")
     related_levels: list[str]
     unrelated_levels: list[str]
     terms: dict[str, AdverseTerm]
@@ -256,6 +283,10 @@ class ModelParameters(_Frozen):
                         "any_unrelated": {
                             **self.adverse_events.any_unrelated,
                             "precision": self.adverse_events.any_unrelated["placebo"],
+                        },
+                        "any_related": {
+                            **self.adverse_events.any_related,
+                            "precision": self.adverse_events.any_related["placebo"],
                         },
                     }
                 ),
@@ -332,13 +363,15 @@ class TruncatedLogNormal:
     def fit_quantiles(
         cls, median: float, q1: float, q3: float, *, lower: float = 0.0, upper: float = math.inf
     ) -> TruncatedLogNormal:
-        """Least-squares fit (on the log scale) of the truncated quartiles to ``q1, median, q3``."""
+        """Fit (on the log scale) of the truncated quartiles to ``q1, median, q3``: the median is matched
+        (weight :data:`MEDIAN_FIT_WEIGHT`, the calibration compares medians), the quartiles in least squares."""
         targets = np.log([q1, median, q3])
         probs = np.array([0.25, 0.5, 0.75])
+        weights = np.array([1.0, MEDIAN_FIT_WEIGHT, 1.0])
 
         def loss(theta: FloatArray) -> float:
             dist = cls(float(theta[0]), float(math.exp(theta[1])), lower, upper)
-            return float(np.sum((np.log(dist.quantile(probs)) - targets) ** 2))
+            return float(np.sum(weights * (np.log(dist.quantile(probs)) - targets) ** 2))
 
         start = np.array([math.log(median), math.log(max(math.log(q3 / q1) / 1.349, 0.05))])
         best = optimize.minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})

@@ -120,7 +120,7 @@ def simulate_block(
     outcome_strata, effective_arms = effective_treatment(enrolled.biology, enrolled.stratum, arms)
     baseline = draw_baseline(rng, enrolled, params, protocol, full=False)
     outcomes = draw_outcomes(
-        rng, outcome_strata, effective_arms, baseline.sofa_total, params, protocol, allocated_arms=arms
+        rng, outcome_strata, effective_arms, baseline, params, protocol, allocated_arms=arms
     )
     primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     mortality_day = protocol.endpoints.mortality.days[0]

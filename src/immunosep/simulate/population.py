@@ -20,6 +20,7 @@ import numpy.typing as npt
 from scipy.special import ndtr
 
 from immunosep.clinical.immune import classify_arrays
+from immunosep.clinical.sepsis3 import sepsis3_arrays
 from immunosep.clinical.sofa import score_sofa_arrays
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
@@ -87,7 +88,7 @@ class BiomarkerDistributions:
 _FITTED: dict[tuple[str, int, int], tuple[ModelParameters, Protocol, object]] = {}
 
 
-def _fitted(kind: str, params: ModelParameters, protocol: Protocol, build: Callable[[], T]) -> T:
+def fitted_once(kind: str, params: ModelParameters, protocol: Protocol, build: Callable[[], T]) -> T:
     """Fit once per (parameters, protocol) object pair; the pair is kept so its ids stay unique."""
     key = (kind, id(params), id(protocol))
     if key not in _FITTED:
@@ -99,7 +100,7 @@ def _fitted(kind: str, params: ModelParameters, protocol: Protocol, build: Calla
 
 def biomarker_distributions(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
     """Fit the stratum distributions so that every draw classifies into its stratum by the protocol."""
-    return _fitted("biomarkers", params, protocol, lambda: _fit_biomarkers(params, protocol))
+    return fitted_once("biomarkers", params, protocol, lambda: _fit_biomarkers(params, protocol))
 
 
 def _fit_biomarkers(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
@@ -135,7 +136,7 @@ class LabDistributions:
 
 def lab_distributions(params: ModelParameters, protocol: Protocol) -> LabDistributions:
     """Lognormals of Table 1 labs (fitted once per parameter set)."""
-    return _fitted("labs", params, protocol, lambda: _fit_labs(params, protocol))
+    return fitted_once("labs", params, protocol, lambda: _fit_labs(params, protocol))
 
 
 def _fit_labs(params: ModelParameters, protocol: Protocol) -> LabDistributions:
@@ -245,9 +246,11 @@ def draw_baseline_sofa_inputs(
     }
     u = {name: ndtr(z) for name, z in organ.items()}
     pao2_fio2 = dist.pao2_fio2_mmhg.quantile(1.0 - u["resp"])
-    # Ventilation goes with a low PaO2/FiO2: its own latent loads on the respiratory latent.
-    ventilated = correlated_normal(rng, organ["resp"], 0.6) > -_probit(b.mechanical_ventilation)
-    cvvh = correlated_normal(rng, organ["renal"], 0.6) > -_probit(b.cvvh)
+    # Ventilation goes with a low PaO2/FiO2, CVVH with a high creatinine: their own latents load on the organ's.
+    ventilated = correlated_normal(rng, organ["resp"], b.ventilation_respiratory_loading) > -_probit(
+        b.mechanical_ventilation
+    )
+    cvvh = correlated_normal(rng, organ["renal"], b.cvvh_renal_loading) > -_probit(b.cvvh)
 
     cv_score = categorical_from_uniform(u["cv"], b.cardiovascular.score_probabilities)
     map_mmhg = np.empty(n)
@@ -308,6 +311,67 @@ def _probit(p: float) -> float:
     return float(ndtri(p))
 
 
+#: Redraws of the patients whose baseline SOFA fails Sepsis-3 before giving up (each round redraws only them).
+SEPSIS3_MAX_REDRAWS = 200
+
+
+def draw_sepsis_baseline(
+    rng: np.random.Generator, n: int, params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, dict[str, npt.NDArray[np.float64] | BoolArray], dict[str, npt.NDArray[np.int8]]]:
+    """Severity latent, day-1 SOFA inputs and their scores of ``n`` patients who meet Sepsis-3.
+
+    Screening applies the protocol's Sepsis-3 rule (:func:`immunosep.clinical.sepsis3.sepsis3_arrays`: suspected
+    infection and a SOFA of at least ``eligibility.min_sofa`` on arrival); the model's screened population
+    is therefore drawn from the patients who meet it: a patient whose inputs score below it is drawn again
+    (severity and inputs), which is the model's population conditioned on the rule.
+    """
+    severity = rng.standard_normal(n)
+    inputs = draw_baseline_sofa_inputs(rng, severity, params, protocol)
+    scores = score_inputs(inputs)
+    for _ in range(SEPSIS3_MAX_REDRAWS):
+        fails = ~sepsis3_arrays(scores["sofa_total"], None, True, protocol)
+        if not fails.any():
+            return severity, inputs, scores
+        idx = np.flatnonzero(fails)
+        severity[idx] = rng.standard_normal(idx.size)
+        again = draw_baseline_sofa_inputs(rng, severity[idx], params, protocol)
+        for name, values in again.items():
+            inputs[name][idx] = values
+        scores = score_inputs(inputs)
+    raise ImmunoSepError(
+        "the model's patients almost never meet the protocol's Sepsis-3 rule (eligibility.min_sofa = "
+        f"{protocol.eligibility.min_sofa}); check eligibility in the protocol file"
+    )
+
+
+def draw_risk_columns(
+    rng: np.random.Generator, severity: FloatArray, params: ModelParameters
+) -> dict[str, np.ndarray]:
+    """Age, the Table 1 histories, Charlson comorbidity index and APACHE II (the baseline death risk).
+
+    The Charlson index is age points + history points + other comorbidities (Poisson); APACHE II loads on the
+    severity latent. Drawn on both paths of :func:`draw_baseline`, since death depends on them.
+    """
+    n = int(severity.shape[0])
+    b = params.baseline
+    age = np.clip(rng.normal(b.age_mean_years, b.age_sd_years, n), b.age_min_years, b.age_max_years).round()
+    history = {name: rng.random(n) < p for name, p in b.history.items()}
+    charlson = np.searchsorted(np.asarray(b.charlson.age_points_from_years), age, side="right").astype(
+        np.int64
+    )
+    for name, points in b.charlson.history_points.items():
+        charlson += points * history[name].astype(np.int64)
+    charlson += rng.poisson(b.charlson.other_points_mean, n)
+    apache_z = correlated_normal(rng, severity, b.apache2.severity_loading)
+    apache2 = np.clip(np.round(b.apache2.mean + b.apache2.sd * apache_z), 0, 71).astype(np.int64)
+    return {
+        "age_years": age,
+        **{f"history_{name}": flag for name, flag in history.items()},
+        "charlson": charlson,
+        "apache2": apache2,
+    }
+
+
 @dataclass(frozen=True)
 class Baseline:
     """Table 1 characteristics of enrolled patients (arrays of length n) and the latent severity."""
@@ -328,34 +392,25 @@ def draw_baseline(
     *,
     full: bool = True,
 ) -> Baseline:
-    """Baseline characteristics of enrolled patients.
+    """Baseline characteristics of enrolled patients, who meet Sepsis-3 (:func:`draw_sepsis_baseline`).
 
-    With ``full=False`` only what the outcome model needs (SOFA and its inputs) is drawn: the Monte
-    Carlo engine's fast path. The random stream differs between the two, each is reproducible.
+    With ``full=False`` only what the outcome model needs (SOFA and its inputs, age, histories, Charlson
+    index, APACHE II) is drawn: the Monte Carlo engine's fast path. The random stream differs between the
+    two, each is reproducible.
     """
     strata = enrolled.stratum
     n = int(strata.shape[0])
     b = params.baseline
-    severity = rng.standard_normal(n)
-    inputs = draw_baseline_sofa_inputs(rng, severity, params, protocol)
-    columns: dict[str, np.ndarray] = {"stratum": strata, **inputs, **score_inputs(inputs)}
+    severity, inputs, scores = draw_sepsis_baseline(rng, n, params, protocol)
+    columns: dict[str, np.ndarray] = {"stratum": strata, **inputs, **scores}
+    columns.update(draw_risk_columns(rng, severity, params))
     if not full:
         return Baseline(columns=columns, severity=severity)
 
     dist = lab_distributions(params, protocol)
-    age = np.clip(rng.normal(b.age_mean_years, b.age_sd_years, n), b.age_min_years, b.age_max_years).round()
     male = rng.random(n) < b.male
     height = np.where(male, b.height_mean_cm_male, b.height_mean_cm_female) + rng.normal(0, b.height_sd_cm, n)
     weight = np.clip(rng.normal(b.weight_mean_kg, b.weight_sd_kg, n) + np.where(male, 4.0, -6.0), 38.0, 180.0)
-    history = {name: rng.random(n) < p for name, p in b.history.items()}
-    charlson = np.searchsorted(np.asarray(b.charlson.age_points_from_years), age, side="right").astype(
-        np.int64
-    )
-    for name, points in b.charlson.history_points.items():
-        charlson += points * history[name].astype(np.int64)
-    charlson += rng.poisson(b.charlson.other_points_mean, n)
-    apache_z = correlated_normal(rng, severity, b.apache2.severity_loading)
-    apache2 = np.clip(np.round(b.apache2.mean + b.apache2.sd * apache_z), 0, 71).astype(np.int64)
     infection = np.empty(n, dtype=object)
     for stratum in (MALS, IMMUNOPARALYSIS):
         sel = strata == stratum
@@ -364,13 +419,9 @@ def draw_baseline(
         infection[sel] = names[categorical(rng, list(probs.values()), int(sel.sum()))]
     lactate_z = correlated_normal(rng, severity, b.labs.severity_loading)
     columns.update(
-        age_years=age,
         sex=np.where(male, "male", "female"),
         weight_kg=weight.round(1),
         height_cm=height.round(),
-        **{f"history_{name}": flag for name, flag in history.items()},
-        charlson=charlson,
-        apache2=apache2,
         infection=infection.astype(str),
         ferritin_ng_ml=enrolled.ferritin_ng_ml,
         hla_dr=enrolled.hla_dr,

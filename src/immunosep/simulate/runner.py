@@ -157,7 +157,7 @@ def _screening_input(
         sex=str(baseline["sex"][i]),
         infection_type=infection,
         sepsis_onset_at=onset,
-        sofa_now=max(int(baseline["sofa_total"][i]), protocol.eligibility.min_sofa),
+        sofa_now=int(baseline["sofa_total"][i]),  # the model's patients meet Sepsis-3; the service checks it
         neutrophils_per_mm3=900.0 if patient.reason == "neutropenia" else 11000.0,
         weight_kg=float(baseline["weight_kg"][i]),
         height_cm=float(baseline["height_cm"][i]),

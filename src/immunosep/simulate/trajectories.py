@@ -6,7 +6,8 @@ Each patient has a standard-normal *response* latent ``z``. The daily SOFA falls
 plus daily noise, rounded and clipped to 0..24. Death time, infection state on day 15 and SIDF
 reversal use Gaussian copulas on ``z`` (loadings in the parameter file): their marginal distributions
 by arm reproduce the published rates exactly, and patients whose SOFA improves die less, resolve their
-infection more often and reverse their immune dysfunction more often. ICU discharge while alive is a
+infection more often and reverse their immune dysfunction more often. Death also depends on the baseline
+(APACHE II, Charlson index, SOFA, stratum) through the normal score of a baseline risk. ICU discharge while alive is a
 daily hazard that grows with the slope; after discharge, death or withdrawal the SOFA is not recorded.
 """
 
@@ -17,17 +18,25 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
 from immunosep.clinical.sidf import SidfReversals, sidf_reversal_arrays
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import (
     FloatArray,
     ModelParameters,
+    categorical,
     correlated_normal,
     ordinal_from_latent,
 )
-from immunosep.simulate.population import IMMUNOPARALYSIS, MALS
+from immunosep.simulate.population import (
+    IMMUNOPARALYSIS,
+    MALS,
+    Baseline,
+    draw_baseline,
+    draw_enrolled,
+    fitted_once,
+)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -83,16 +92,95 @@ def draw_slopes(
     )
 
 
+#: Patients of the reference population that standardizes the baseline death risk (fixed seed).
+RISK_REFERENCE_PATIENTS = 200_000
+RISK_REFERENCE_SEED = 20251208
+
+
+@dataclass(frozen=True)
+class RiskReference:
+    """The baseline death risk in the model's randomized population: score centres and scales (mean, SD)
+    and the sorted risks of :data:`RISK_REFERENCE_PATIENTS` reference patients (its distribution)."""
+
+    centre: dict[str, float]
+    scale: dict[str, float]
+    sorted_risk: FloatArray
+
+
+def _linear_risk(
+    columns: dict[str, np.ndarray],
+    outcome_strata: npt.NDArray[np.str_],
+    params: ModelParameters,
+    centre: dict[str, float],
+    scale: dict[str, float],
+) -> FloatArray:
+    m = params.mortality
+    risk = m.risk_mals * (outcome_strata == MALS).astype(np.float64)
+    for column, weight in m.risk_per_sd.items():
+        risk = (
+            risk + weight * (np.asarray(columns[column], dtype=np.float64) - centre[column]) / scale[column]
+        )
+    return np.asarray(risk, dtype=np.float64)
+
+
+def risk_reference(params: ModelParameters, protocol: Protocol) -> RiskReference:
+    """The reference distribution of the baseline death risk (drawn once per parameters and protocol)."""
+    return fitted_once("death-risk", params, protocol, lambda: _build_risk_reference(params, protocol))
+
+
+def _build_risk_reference(params: ModelParameters, protocol: Protocol) -> RiskReference:
+    rng = np.random.default_rng(RISK_REFERENCE_SEED)
+    enrolled = draw_enrolled(rng, 1, RISK_REFERENCE_PATIENTS, params, protocol)
+    columns = draw_baseline(rng, enrolled, params, protocol, full=False).columns
+    outcome_strata = np.where(enrolled.biology == MALS, MALS, IMMUNOPARALYSIS)
+    values = {c: np.asarray(columns[c], dtype=np.float64) for c in params.mortality.risk_per_sd}
+    centre = {c: float(v.mean()) for c, v in values.items()}
+    scale = {c: float(v.std()) or 1.0 for c, v in values.items()}
+    risk = _linear_risk(columns, outcome_strata, params, centre, scale)
+    return RiskReference(centre=centre, scale=scale, sorted_risk=np.sort(risk))
+
+
+def baseline_death_risk(
+    rng: np.random.Generator,
+    baseline: Baseline,
+    outcome_strata: npt.NDArray[np.str_],
+    params: ModelParameters,
+    protocol: Protocol,
+) -> FloatArray:
+    """Normal score of each patient's baseline death risk: standard normal in the model's population.
+
+    The risk is ``risk_mals * [MALS] + sum(risk_per_sd[score] * standardized score)`` over APACHE II,
+    Charlson index and baseline SOFA; its normal score is ``Phi^-1`` of its rank in the reference
+    population (ties broken at random), so the death latent stays exactly standard normal and the
+    marginal mortality by arm stays as published whatever the weights.
+    """
+    ref = risk_reference(params, protocol)
+    risk = _linear_risk(baseline.columns, outcome_strata, params, ref.centre, ref.scale)
+    below = np.searchsorted(ref.sorted_risk, risk, side="left")
+    at_or_below = np.searchsorted(ref.sorted_risk, risk, side="right")
+    total = ref.sorted_risk.shape[0]
+    u = (below + rng.random(risk.shape[0]) * (at_or_below - below)) / total
+    return np.asarray(ndtri(np.clip(u, 0.5 / total, 1.0 - 0.5 / total)), dtype=np.float64)
+
+
 def draw_death_days(
-    rng: np.random.Generator, z: FloatArray, arms: npt.NDArray[np.str_], params: ModelParameters
+    rng: np.random.Generator,
+    z: FloatArray,
+    risk: FloatArray,
+    arms: npt.NDArray[np.str_],
+    params: ModelParameters,
 ) -> FloatArray:
     """Study day of death (NaN = alive at the last cumulative day, 90).
 
     The cumulative incidence by arm is piecewise linear through the published points; the death time is
-    its inverse at ``Phi(w)``, ``w`` loading negatively on the response latent.
+    its inverse at ``Phi(w)`` (a small ``w``, an early death), ``w = response_loading * z - severity_loading
+    * risk + noise`` (standard normal): patients whose SOFA improves (high ``z``) die less, patients sicker at
+    baseline (``risk``, the normal score of :func:`baseline_death_risk`) die more, and the marginal mortality
+    by arm is exactly as published.
     """
     m = params.mortality
-    w = correlated_normal(rng, -z, m.response_loading)
+    noise_sd = np.sqrt(1.0 - m.response_loading**2 - m.severity_loading**2)
+    w = m.response_loading * z - m.severity_loading * risk + noise_sd * rng.standard_normal(z.shape[0])
     u = ndtr(w)
     knots_day = np.array([0.0, *m.cumulative_days])
     death = np.full(z.shape[0], np.nan)
@@ -149,7 +237,7 @@ def draw_outcomes(
     rng: np.random.Generator,
     strata: npt.NDArray[np.str_],
     arms: npt.NDArray[np.str_],
-    baseline_sofa: FloatArray,
+    baseline: Baseline,
     params: ModelParameters,
     protocol: Protocol,
     *,
@@ -158,13 +246,16 @@ def draw_outcomes(
     """Daily SOFA, ICU discharge, death and withdrawal of randomized patients.
 
     ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`);
-    withdrawal depends on the arm allocated (``allocated_arms``, default ``arms``).
+    withdrawal depends on the arm allocated (``allocated_arms``, default ``arms``). Death depends on the
+    baseline (:func:`baseline_death_risk`: APACHE II, Charlson index, SOFA, stratum).
     """
     n = int(strata.shape[0])
     n_days = n_study_days(protocol)
+    baseline_sofa = baseline.sofa_total
     z = rng.standard_normal(n)
     slopes = draw_slopes(z, strata, arms, baseline_sofa, params)
-    death = draw_death_days(rng, z, arms, params)
+    risk = baseline_death_risk(rng, baseline, strata, params, protocol)
+    death = draw_death_days(rng, z, risk, arms, params)
     discharge = draw_discharge_days(rng, slopes, params)
     discharged_alive = (discharge <= n_days) & ~(death <= discharge)
     discharge = np.where(discharged_alive, discharge, np.nan)
@@ -332,6 +423,17 @@ def _unrelated_prone_share(params: ModelParameters, arm: str) -> float:
     return float(optimize.brentq(gap, low, 1.0))
 
 
+def _other_related_probability(params: ModelParameters, arm: str) -> float:
+    """Probability of one related serious AE of a term Table 3 lists without a related row, so that the share
+    of patients with >= 1 related serious AE is as published: ``1 - (1 - q)(1 - r) = any_related / analysed``,
+    ``q`` the share the listed related rows give (independent terms); 0 when they already reach it."""
+    ae = params.adverse_events
+    rates = np.array([getattr(spec, arm)[0] / ae.analysed[arm] for spec in ae.terms.values()])
+    listed = 1.0 - float(np.prod(1.0 - rates))
+    target = ae.any_related[arm] / ae.analysed[arm]
+    return max(0.0, 1.0 - (1.0 - target) / (1.0 - listed))
+
+
 @dataclass(frozen=True)
 class AdverseEvent:
     """One serious treatment-emergent adverse event of a patient (index into the cohort)."""
@@ -346,7 +448,13 @@ class AdverseEvent:
 def draw_serious_adverse_events(
     rng: np.random.Generator, arms: npt.NDArray[np.str_], death_day: FloatArray, params: ModelParameters
 ) -> list[AdverseEvent]:
-    """Serious AEs at the Table 3 rates (patients with the term / analysed patients, per arm)."""
+    """Serious AEs at the Table 3 rates (patients with the term / analysed patients, per arm).
+
+    Patients with a related serious AE outnumber the related rows of Table 3 (8 vs 5 + 2 precision, 3 vs
+    1 + 1 placebo: related events of terms listed only as unrelated or not at all). The model gives the
+    missing share (:func:`_other_related_probability`) one related event of a listed term drawn in
+    proportion to the term's published events in the arm, so no single term's related rate moves much.
+    """
     ae = params.adverse_events
     n = int(arms.shape[0])
     last_day = np.fmin(np.nan_to_num(death_day, nan=ae.onset_last_day), ae.onset_last_day).astype(np.int64)
@@ -364,18 +472,42 @@ def draw_serious_adverse_events(
             if related == 1:
                 p = np.where(prone, p / share, 0.0)
             hit = np.flatnonzero(rng.random(n) < p)
-            if hit.size == 0:
-                continue
-            onset = rng.integers(1, last_day[hit] + 1)
-            level = rng.integers(0, len(levels), hit.size)
+            events.extend(_events(rng, hit, term, spec.soc, levels, last_day))
+    names = list(ae.terms)
+    for arm in ("precision", "placebo"):
+        weights = np.array([sum(getattr(spec, arm)) for spec in ae.terms.values()], dtype=np.float64)
+        hit = np.flatnonzero((arms == arm) & (rng.random(n) < _other_related_probability(params, arm)))
+        if hit.size == 0 or weights.sum() <= 0:
+            continue
+        chosen = categorical(rng, weights, hit.size)
+        for k in np.unique(chosen):
+            term = names[int(k)]
             events.extend(
-                AdverseEvent(
-                    patient=int(i),
-                    preferred_term=term,
-                    system_organ_class=spec.soc,
-                    relatedness=levels[int(lv)],
-                    onset_day=int(d),
-                )
-                for i, d, lv in zip(hit, onset, level, strict=True)
+                _events(rng, hit[chosen == k], term, ae.terms[term].soc, ae.related_levels, last_day)
             )
     return events
+
+
+def _events(
+    rng: np.random.Generator,
+    patients: npt.NDArray[np.intp],
+    term: str,
+    soc: str,
+    levels: list[str],
+    last_day: npt.NDArray[np.int64],
+) -> list[AdverseEvent]:
+    """One event of ``term`` for each of ``patients``: onset uniform up to ``last_day``, level among ``levels``."""
+    if patients.size == 0:
+        return []
+    onset = rng.integers(1, last_day[patients] + 1)
+    level = rng.integers(0, len(levels), patients.size)
+    return [
+        AdverseEvent(
+            patient=int(i),
+            preferred_term=term,
+            system_organ_class=soc,
+            relatedness=levels[int(lv)],
+            onset_day=int(d),
+        )
+        for i, d, lv in zip(patients, onset, level, strict=True)
+    ]
