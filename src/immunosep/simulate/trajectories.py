@@ -361,7 +361,8 @@ def draw_biomarker_course(
         if n
         else np.zeros(0)
     )
-    intended = correlated_normal(rng, z, b.response_loading) < probit
+    # -z: a patient whose SOFA improves (high z) reverses more often, as infection and mortality do.
+    intended = correlated_normal(rng, -z, b.response_loading) < probit
     # Rank of each serial draw among those taken (0 = first); the final run starts at rank run_start.
     serial = available[:, 1:]
     taken = serial.sum(axis=1)
