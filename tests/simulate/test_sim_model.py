@@ -128,7 +128,6 @@ def test_virtual_patients_sidf_equals_the_clinical_rule() -> None:
     np.testing.assert_array_equal(trial.sidf_reversed, intended & trial.sidf_assessable)
 
 
-
 def test_patients_whose_sofa_improves_reverse_more_often() -> None:
     # The reversal latent loads on the clinical response latent z with the same sign as infection and
     # death: improvers (z above its median) reverse more than the others, in both arms.
@@ -139,6 +138,7 @@ def test_patients_whose_sofa_improves_reverse_more_often() -> None:
         better = trial.biomarkers.intended_reversal[sel & improver].mean()
         worse = trial.biomarkers.intended_reversal[sel & ~improver].mean()
         assert better > worse + 0.05, (arm, better, worse)
+
 
 def _random_draws(rng: np.random.Generator, n: int) -> tuple[np.ndarray, BiomarkerDraws]:
     """Random series near both criteria with random gaps (not built by the course model)."""
