@@ -21,6 +21,7 @@ from immunosep.clinical.sofa import (
     score_sofa_frame,
     sofa,
 )
+from immunosep.clinical.units import PLAUSIBLE
 from immunosep.errors import ImmunoSepError
 
 # -- boundaries: every threshold of the table, on both sides (value, expected points) -------------------
@@ -375,36 +376,45 @@ def _maybe(lo: float, hi: float) -> st.SearchStrategy[float | None]:
     return st.none() | st.floats(lo, hi, allow_nan=False)
 
 
+# Each input's plausible range comes from the one table the rules check with.
+KEYWORD_FIELD = {
+    "pao2_fio2_mmhg": "pao2_fio2_mmhg",
+    "platelets_1e3_ul": "platelets_1e3_ul",
+    "bilirubin": "bilirubin_mg_dl",
+    "map_mmhg": "map_mmhg",
+    "dopamine": "dopamine_ug_kg_min",
+    "dobutamine": "dobutamine_ug_kg_min",
+    "epinephrine": "epinephrine_ug_kg_min",
+    "norepinephrine": "norepinephrine_ug_kg_min",
+    "gcs": "gcs",
+    "creatinine": "creatinine_mg_dl",
+    "urine_ml_day": "urine_ml_day",
+}
+RANGE = {kw: (PLAUSIBLE[f].low, PLAUSIBLE[f].high) for kw, f in KEYWORD_FIELD.items()}
 DAY = st.fixed_dictionaries(
     {
-        "pao2_fio2_mmhg": _maybe(0, 1000),
+        **{kw: _maybe(*RANGE[kw]) for kw in KEYWORD_FIELD if kw != "gcs"},
         "ventilated": st.booleans(),
-        "platelets_1e3_ul": _maybe(0, 2000),
-        "bilirubin": _maybe(0, 60),
-        "map_mmhg": _maybe(0, 250),
-        "dopamine": _maybe(0, 100),
-        "dobutamine": _maybe(0, 100),
-        "epinephrine": _maybe(0, 10),
-        "norepinephrine": _maybe(0, 10),
         "gcs": st.none() | st.integers(3, 15).map(float),
-        "creatinine": _maybe(0, 40),
-        "urine_ml_day": _maybe(0, 20000),
+        "bilirubin_unit": st.just("mg/dL"),  # stated: the whole plausible range is accepted
+        "creatinine_unit": st.just("mg/dL"),
     }
 )
 # For each input: which way is worse, its range, and the component it drives.
-WORSE = {
-    "pao2_fio2_mmhg": (-1, 0.0, 1000.0, "respiration"),
-    "platelets_1e3_ul": (-1, 0.0, 2000.0, "coagulation"),
-    "bilirubin": (+1, 0.0, 60.0, "liver"),
-    "map_mmhg": (-1, 0.0, 250.0, "cardiovascular"),
-    "dopamine": (+1, 0.0, 100.0, "cardiovascular"),
-    "dobutamine": (+1, 0.0, 100.0, "cardiovascular"),
-    "epinephrine": (+1, 0.0, 10.0, "cardiovascular"),
-    "norepinephrine": (+1, 0.0, 10.0, "cardiovascular"),
-    "gcs": (-1, 3.0, 15.0, "cns"),
-    "creatinine": (+1, 0.0, 40.0, "renal"),
-    "urine_ml_day": (-1, 0.0, 20000.0, "renal"),
+_DIRECTION = {
+    "pao2_fio2_mmhg": (-1, "respiration"),
+    "platelets_1e3_ul": (-1, "coagulation"),
+    "bilirubin": (+1, "liver"),
+    "map_mmhg": (-1, "cardiovascular"),
+    "dopamine": (+1, "cardiovascular"),
+    "dobutamine": (+1, "cardiovascular"),
+    "epinephrine": (+1, "cardiovascular"),
+    "norepinephrine": (+1, "cardiovascular"),
+    "gcs": (-1, "cns"),
+    "creatinine": (+1, "renal"),
+    "urine_ml_day": (-1, "renal"),
 }
+WORSE = {kw: (d, *RANGE[kw], component) for kw, (d, component) in _DIRECTION.items()}
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import sofa
+from immunosep.clinical.units import measured
 from immunosep.conduct.access import (
     CLINICAL_READERS,
     Actor,
@@ -82,6 +83,10 @@ class DailyRecord:
 
 
 def _score(inputs: DailyInputs) -> dict[str, int | str]:
+    """The day's SOFA; every input is checked against its plausible range first (one
+    ``ImmunoSepError`` naming the field, the value and the unit it most likely is in)."""
+    if inputs.weight_kg is not None:
+        measured("weight_kg", inputs.weight_kg, missing_ok=False)
     s = sofa(
         pao2_fio2_mmhg=inputs.pao2_fio2_mmhg,
         ventilated=inputs.ventilated,
