@@ -466,3 +466,29 @@ def test_two_dimensional_inputs_keep_their_shape() -> None:
         score_sofa_arrays(gcs=gcs, platelets_1e3_ul=[1.0, 2.0, 3.0])
     with pytest.raises(ImmunoSepError, match="ventilated has shape"):
         score_sofa_arrays(gcs=gcs, ventilated=[True])
+
+
+# -- SI units in tables and at the bedside ---------------------------------------------------------------
+def test_frame_accepts_pao2_in_kpa_and_refuses_two_oxygen_columns() -> None:
+    df = pd.DataFrame({"pao2_fio2_kpa": [40.0, 39.99, 13.0], "ventilated": [False, False, True]})
+    # 40 kPa = 300.03 mmHg, 39.99 kPa = 299.95 mmHg, 13 kPa = 97.5 mmHg (ventilated: 4)
+    assert score_sofa_frame(df)["sofa_respiration"].tolist() == [1, 2, 4]
+    with pytest.raises(ImmunoSepError, match="not pao2_fio2_mmhg and pao2_kpa"):
+        score_sofa_frame(pd.DataFrame({"pao2_fio2_mmhg": [200.0], "pao2_kpa": [10.0], "fio2": [0.5]}))
+    with pytest.raises(ImmunoSepError, match="fio2 needs pao2_mmhg or pao2_kpa"):
+        score_sofa_frame(pd.DataFrame({"fio2": [0.5], "gcs": [15]}))
+    with pytest.raises(ImmunoSepError, match="pao2_kpa and fio2 must be given together"):
+        score_sofa_frame(pd.DataFrame({"pao2_kpa": [10.0]}))
+    with pytest.raises(ImmunoSepError, match=r"column pao2_fio2_kpa = 900 kPa .*row index 0"):
+        score_sofa_frame(pd.DataFrame({"pao2_fio2_kpa": [900.0]}))
+
+
+def test_bedside_sofa_reads_a_bare_lab_value_in_mg_dl_unless_it_looks_like_umol_l() -> None:
+    assert sofa(bilirubin=12).liver == 4  # a bare 12: mg/dL
+    with pytest.raises(ImmunoSepError, match="looks like umol/L"):
+        sofa(bilirubin=25)
+    assert sofa(bilirubin=25, bilirubin_unit="mg/dL").liver == 4
+    assert sofa(bilirubin=25, bilirubin_unit="umol/L").liver == 1  # 1.46 mg/dL
+    with pytest.raises(ImmunoSepError, match="looks like kPa"):
+        sofa(pao2_mmhg=8, fio2=0.5)
+    assert sofa(pao2_mmhg=8, fio2=0.5, pao2_unit="kPa", ventilated=True).respiration == 3  # 120 mmHg

@@ -162,6 +162,7 @@ def _reason(p: Plausible, value: float, unit: str, ours: float, *, stated: bool,
     given = f"{label} = {value:g}" + ("" if unit == p.unit else f" {unit} (= {_num(ours)} {p.unit})")
     if p.low <= ours <= p.high and not (p.whole and ours != np.rint(ours)):
         other, factor = p.other_units[0]  # refused only for unstated_high, which needs another unit
+        label = p.what if label == p.name else label
         return (
             f"{label} = {value:g} without a unit is read as {p.unit}, and {value:g} {p.unit} is rare: it looks "
             f"like {other} ({value:g} {other} = {_num(value / factor)} {p.unit}); state the unit ({other}, or "
