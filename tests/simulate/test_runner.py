@@ -22,8 +22,10 @@ from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
 from immunosep.store.models import (
+    DailyCrf,
     DoseRecord,
     Patient,
+    Query,
     RandomizationSlot,
     ScreeningEntry,
     Trial,
@@ -170,3 +172,70 @@ def test_demo_command_runs_a_trial_to_the_report_and_starts_afresh(tmp_path: Pat
     assert results["consort"]["screened"] == 30 and results["locked"] is True
     for name in ("trial.db", "report.html", "report_blinded.html", "datasets/adsl.csv", "datasets/adtte.xpt"):
         assert (tmp_path / name).is_file(), name
+
+
+# -- a refused value does not stop the trial: the site corrects it from the source or leaves it missing ---
+def test_a_refused_value_is_handled_like_a_site_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values outside clinical.units.PLAUSIBLE injected into the virtual CRF: the service refuses each,
+    the site re-enters the form (corrected from the source, or the item missing), the data manager's query
+    is answered and closed, and the trial runs to its lock instead of stopping."""
+    from immunosep.simulate import runner
+
+    injected = {"baseline": 0, "daily": 0}
+    real_baseline, real_daily = runner.baseline_inputs, runner.inputs_for_scores
+
+    def baseline_inputs(columns, i):  # type: ignore[no-untyped-def]
+        values = real_baseline(columns, i)
+        if injected["baseline"] == 0:  # the seed-3 creatinine: 0.05 mg/dL, before the first dose
+            values["creatinine"] = 0.05
+        injected["baseline"] += 1
+        return values
+
+    def inputs_for_scores(scores, rng, **kwargs):  # type: ignore[no-untyped-def]
+        values = real_daily(scores, rng, **kwargs)
+        injected["daily"] += 1
+        if injected["daily"] == 1:
+            values["gcs"] = 17  # corrected to 15
+        elif injected["daily"] == 2:
+            values["map_mmhg"] = float("inf")  # nothing plausible to correct to: left missing
+        return values
+
+    monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
+    monkeypatch.setattr(runner, "inputs_for_scores", inputs_for_scores)
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    run = run_virtual_trial(url, seed=11, n_screened=SCREENED)
+    assert run.locked and run.randomized > 0 and injected["daily"] >= 2
+    assert (run.crf_values_corrected, run.crf_values_left_missing, run.queries) == (2, 1, 3)
+    assert run.entries_refused == 0
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            rows = s.execute(select(Query)).scalars().all()
+            assert sorted(q.field for q in rows) == ["creatinine", "gcs", "map_mmhg"]
+            assert all(q.status == "closed" for q in rows)
+            stored = s.execute(select(DailyCrf.creatinine).where(DailyCrf.creatinine < 0.1)).all()
+            assert stored == []  # the source's value (0.1 mg/dL) was entered, never the refused one
+            assert (
+                s.execute(select(func.count()).select_from(DailyCrf).where(DailyCrf.gcs > 15)).scalar_one()
+                == 0
+            )
+            assert verify(s).ok
+    finally:
+        engine.dispose()
+
+
+def test_a_value_no_site_can_correct_is_not_silenced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal the site cannot fix by checking a value against the source (here the form names a unit
+    that does not exist) is a bug in the runner, not in the data: it still stops the run."""
+    from immunosep.simulate import runner
+
+    real = runner.baseline_inputs
+
+    def baseline_inputs(columns, i):  # type: ignore[no-untyped-def]
+        return {**real(columns, i), "bilirubin_unit": "g/L"}
+
+    monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
+    with pytest.raises(ImmunoSepError, match="unknown bilirubin unit"):
+        run_virtual_trial(f"sqlite:///{tmp_path / 'trial.db'}", seed=11, n_screened=SCREENED)

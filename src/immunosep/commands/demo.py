@@ -67,6 +67,10 @@ def demo(
         ("analysed", summary["analysed"]),
         ("daily CRFs / doses logged / draws", f"{run.crf_days} / {run.doses_logged} / {run.draws}"),
         ("serious adverse events (SUSARs)", f"{run.adverse_events} ({run.susars})"),
+        (
+            "refused entries: corrected / left missing / queries / left out",
+            f"{run.crf_values_corrected} / {run.crf_values_left_missing} / {run.queries} / {run.entries_refused}",
+        ),
     ]
     rows += primary_rows(summary)
     rows += [(f"report: {name}", path) for name, path in summary["reports"].items()]
