@@ -15,9 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from immunosep.analysis import run_analysis
+from immunosep.analysis.datasets import derive_datasets
+from immunosep.analysis.extract import extract_raw_trial
+from immunosep.analysis.sap import run_sap
 from immunosep.cli import main
 from immunosep.conduct.users import authenticate
 from immunosep.errors import ImmunoSepError
+from immunosep.protocol.loader import bundled_protocol_path
 from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
@@ -239,3 +243,39 @@ def test_a_value_no_site_can_correct_is_not_silenced(tmp_path: Path, monkeypatch
     monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
     with pytest.raises(ImmunoSepError, match="unknown bilirubin unit"):
         run_virtual_trial(f"sqlite:///{tmp_path / 'trial.db'}", seed=11, n_screened=SCREENED)
+
+
+# -- every seed runs to the analysis (issue 15, item 7) -------------------------------------------------
+MANY_SEEDS = range(20)
+SMALL_SCREENED = 24
+
+
+@pytest.fixture(scope="module")
+def three_site_protocol(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled protocol on 3 sites: a small trial seeds its database in a fraction of the time."""
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    assert "\nsites = 33\n" in text
+    path = tmp_path_factory.mktemp("protocol") / "three_sites.toml"
+    path.write_text(text.replace("\nsites = 33\n", "\nsites = 3\n"), encoding="utf-8")
+    return path
+
+
+def test_every_seed_runs_to_the_analysis_and_no_virtual_value_is_refused(
+    tmp_path: Path, three_site_protocol: Path
+) -> None:
+    """Small virtual trials over many seeds, each from the empty database to the locked trial and the
+    statistical analysis plan. The seed-3 demo once stopped on day-1 follow-up on a drawn creatinine of
+    0.05 mg/dL; no virtual value may be refused by the bedside rules (every refusal counter stays 0)."""
+    for seed in MANY_SEEDS:
+        url = f"sqlite:///{tmp_path / f'seed{seed}.db'}"
+        run = run_virtual_trial(url, seed=seed, n_screened=SMALL_SCREENED, protocol_path=three_site_protocol)
+        assert run.locked and run.screened == SMALL_SCREENED, seed
+        refused = (run.crf_values_corrected, run.crf_values_left_missing, run.queries, run.entries_refused)
+        assert refused == (0, 0, 0, 0), (seed, refused)
+        raw, protocol = extract_raw_trial(url)
+        results = run_sap(derive_datasets(raw, protocol), protocol)
+        assert results["consort"]["randomized"] == run.randomized, seed
+        assert results["consort"]["analysed"] == run.randomized - run.withdrawn, seed
+        primary = results["binary_endpoints"]["primary"]
+        assert sum(arm["n"] for arm in primary["counts"].values()) == run.randomized - run.withdrawn, seed
+        assert 0 <= primary["comparison"]["test"]["p"] <= 1, seed
