@@ -206,6 +206,22 @@ def test_a_refused_value_is_handled_like_a_site_and_counted(
             values["map_mmhg"] = float("inf")  # nothing plausible to correct to: left missing
         return values
 
+    calls = {"dose": 0, "draw": 0}
+    real_dose, real_draw = runner.dosing.record_dose, runner.biospecimens.record_draw
+
+    def record_dose(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["dose"] += 1
+        if calls["dose"] == 5:
+            raise ImmunoSepError("refused by the service (injected)")
+        return real_dose(*args, **kwargs)
+
+    def record_draw(session, lab, pseudonym, day, **kwargs):  # type: ignore[no-untyped-def]
+        if day != 1:  # the later draws (day 1 is the screening draw)
+            calls["draw"] += 1
+            if calls["draw"] == 1:
+                raise ImmunoSepError("refused by the service (injected)")
+        return real_draw(session, lab, pseudonym, day, **kwargs)
+
     monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
     monkeypatch.setattr(runner, "inputs_for_scores", inputs_for_scores)
     url = f"sqlite:///{tmp_path / 'trial.db'}"
@@ -213,6 +229,14 @@ def test_a_refused_value_is_handled_like_a_site_and_counted(
     assert run.locked and run.randomized > 0 and injected["daily"] >= 2
     assert (run.crf_values_corrected, run.crf_values_left_missing, run.queries) == (2, 1, 3)
     assert run.entries_refused == 0
+    # refused injections and draws are left out, counted, and the trial still ends locked
+    monkeypatch.setattr(runner, "baseline_inputs", real_baseline)
+    monkeypatch.setattr(runner, "inputs_for_scores", real_daily)
+    monkeypatch.setattr(runner.dosing, "record_dose", record_dose)
+    monkeypatch.setattr(runner.biospecimens, "record_draw", record_draw)
+    url2 = f"sqlite:///{tmp_path / 'trial2.db'}"
+    run2 = run_virtual_trial(url2, seed=11, n_screened=SCREENED)
+    assert run2.locked and run2.entries_refused == 2 and run2.queries == 0
     engine = make_engine(url)
     try:
         with session_scope(engine) as s:

@@ -68,8 +68,9 @@ def demo(
         ("daily CRFs / doses logged / draws", f"{run.crf_days} / {run.doses_logged} / {run.draws}"),
         ("serious adverse events (SUSARs)", f"{run.adverse_events} ({run.susars})"),
         (
-            "refused entries: corrected / left missing / queries / left out",
-            f"{run.crf_values_corrected} / {run.crf_values_left_missing} / {run.queries} / {run.entries_refused}",
+            "refused by the services",
+            f"{run.crf_values_corrected} corrected, {run.crf_values_left_missing} left missing, "
+            f"{run.queries} queries, {run.entries_refused} entries left out",
         ),
     ]
     rows += primary_rows(summary)

@@ -397,22 +397,22 @@ def _follow_up(
                         counts["crf_values_corrected" if fix.corrected else "crf_values_left_missing"] += 1
                         counts["queries"] += _query_and_close(s, staff, inv, r.pseudonym, day, fix)
                     if alive and day <= protocol.treatment.days:
-                        logged = _refused_as_none(_dose_day, s, pharm, r.pseudonym, day, start, chores)
-                        counts["doses_logged"] += logged or 0
-                        counts["entries_refused"] += logged is None
+                        logged, refused = _dose_day(s, pharm, r.pseudonym, day, start, chores)
+                        counts["doses_logged"] += logged
+                        counts["entries_refused"] += refused
                 if day in draw_days[1:] and alive:
-                    drawn = _refused_as_none(
-                        _record_draw,
-                        s,
-                        staff.lab,
-                        r.pseudonym,
-                        course,
-                        k,
-                        draw_days.index(day),
-                        start + timedelta(hours=6),
-                    )
-                    counts["draws"] += drawn or 0
-                    counts["entries_refused"] += drawn is None
+                    try:
+                        counts["draws"] += _record_draw(
+                            s,
+                            staff.lab,
+                            r.pseudonym,
+                            course,
+                            k,
+                            draw_days.index(day),
+                            start + timedelta(hours=6),
+                        )
+                    except ImmunoSepError:  # the lab leaves a refused draw out
+                        counts["entries_refused"] += 1
             for event in events.get(k, []):
                 if event.onset_day > last_day:
                     continue
@@ -541,14 +541,6 @@ def _query_and_close(s: Any, staff: _Staff, inv: Actor, pseudonym: str, day: int
     return 1
 
 
-def _refused_as_none(entry: Callable[..., int], *args: Any) -> int | None:
-    """Run one entry of the site (a day's doses, a draw); a refusal leaves it out (``None``)."""
-    try:
-        return entry(*args)
-    except ImmunoSepError:
-        return None
-
-
 def _record_crf(
     s: Any,
     inv: Actor,
@@ -606,27 +598,40 @@ def _record_draw(
 
 def _dose_day(
     s: Any, pharm: Actor, pseudonym: str, day: int, start: datetime, chores: np.random.Generator
-) -> int:
-    """The pharmacist prepares the day's regimen and logs every scheduled IV and SC injection."""
-    logged = 0
-    for dose in dosing.day_regimen(s, pharm, pseudonym, day).doses:
+) -> tuple[int, int]:
+    """The pharmacist prepares the day's regimen and logs every scheduled IV and SC injection.
+
+    Returns (injections logged, entries the service refused and the pharmacist left out): a refused
+    regimen leaves the day out, a refused injection that injection only.
+    """
+    try:
+        doses = dosing.day_regimen(s, pharm, pseudonym, day).doses
+    except ImmunoSepError:
+        return 0, 1
+    logged = refused = 0
+    for dose in doses:
         for hour in range(0, 24):
             if ((day - 1) * 24 + hour) % dose.interval_hours:
                 continue
             missed = chores.random() < MISSED_DOSE_FRACTION and not (day == 1 and hour == 0)
-            dosing.record_dose(
-                s,
-                pharm,
-                pseudonym,
-                day,
-                dose.route,
-                hour,
-                given=not missed,
-                missed_reason=str(chores.choice(MISSED_DOSE_REASONS)) if missed else "",
-                given_at=None if missed else start + timedelta(hours=hour),
-            )
+            reason = str(chores.choice(MISSED_DOSE_REASONS)) if missed else ""
+            try:
+                dosing.record_dose(
+                    s,
+                    pharm,
+                    pseudonym,
+                    day,
+                    dose.route,
+                    hour,
+                    given=not missed,
+                    missed_reason=reason,
+                    given_at=None if missed else start + timedelta(hours=hour),
+                )
+            except ImmunoSepError:
+                refused += 1
+                continue
             logged += 1
-    return logged
+    return logged, refused
 
 
 def _lock(
