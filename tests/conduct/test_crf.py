@@ -43,7 +43,11 @@ def test_what_the_crf_stores_the_pharmacist_can_dose_with(trial, enroll):
     for day, creatinine in ((1, low), (2, high)):
         with session_scope(trial.engine) as s:
             crf.record_day(
-                s, trial.actors["inv1"], p, day, crf.DailyInputs(creatinine=creatinine, weight_kg=70.0)
+                s,
+                trial.actors["inv1"],
+                p,
+                day,
+                crf.DailyInputs(creatinine=creatinine, creatinine_unit="mg/dL", weight_kg=70.0),
             )
         with session_scope(trial.engine) as s:
             regimen = dosing.day_regimen(s, trial.actors["pharm1"], p, day)
@@ -65,3 +69,16 @@ def test_si_units_on_the_form_are_stored_as_given_and_scored_converted(trial, en
         )
     assert (rec.inputs.creatinine, rec.inputs.creatinine_unit) == (442.0, "umol/L")
     assert (rec.sofa_components["renal"], rec.sofa_components["liver"]) == (4, 4)  # 5.0 and 12.0 mg/dL
+
+
+def test_a_value_without_its_unit_is_read_as_mg_dl_unless_it_looks_like_umol_l(trial, enroll):
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with pytest.raises(ImmunoSepError, match="without a unit") as info, session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(bilirubin=25.0))
+    assert info.value.field == "bilirubin_mg_dl"
+    with session_scope(trial.engine) as s:
+        rec = crf.record_day(s, inv, p, 1, crf.DailyInputs(bilirubin=1.5, creatinine=1.0))
+        assert (rec.inputs.bilirubin_unit, rec.inputs.creatinine_unit) == ("mg/dL", "mg/dL")  # stored stated
+        rec = crf.record_day(s, inv, p, 2, crf.DailyInputs(bilirubin=25.0, bilirubin_unit="mg/dL"))
+        assert rec.sofa_components["liver"] == 4
