@@ -172,6 +172,8 @@ def test_demo_command_runs_a_trial_to_the_report_and_starts_afresh(tmp_path: Pat
     out = capsys.readouterr().out
     summary = json.loads(out[out.rindex("\n{\n") + 1 :] if "\n{\n" in out else out[out.index("{") :])
     assert summary["virtual_trial"]["screened"] == 30
+    refused = ("crf_values_corrected", "crf_values_left_missing", "queries", "entries_refused")
+    assert [summary["virtual_trial"][k] for k in refused] == [0, 0, 0, 0]  # counted in the summary
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["consort"]["screened"] == 30 and results["locked"] is True
     for name in ("trial.db", "report.html", "report_blinded.html", "datasets/adsl.csv", "datasets/adtte.xpt"):
