@@ -157,8 +157,9 @@ def _num(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _reason(p: Plausible, value: float, unit: str, ours: float, *, stated: bool, label: str) -> str:
-    """Why ``value`` (in ``unit``; ``ours`` in the rule's unit) is refused."""
+def _reason(p: Plausible, value: float, unit: str, ours: float, *, label: str) -> str:
+    """Why ``value`` (in ``unit``; ``ours`` in the rule's unit) is refused; a value inside the range is
+    refused only for lacking a unit (:attr:`Plausible.unstated_high`) or for not being whole."""
     given = f"{label} = {value:g}" + ("" if unit == p.unit else f" {unit} (= {_num(ours)} {p.unit})")
     if p.low <= ours <= p.high and not (p.whole and ours != np.rint(ours)):
         other, factor = p.other_units[0]  # refused only for unstated_high, which needs another unit
@@ -242,7 +243,7 @@ def measured(
         where = f" (first offending row index {i})" if rows else ""
         if nan[i]:
             raise ImmunoSepError(f"{name_shown} is missing{where}: {p.hint}", field=name)
-        reason = _reason(p, float(flat[i]), spelled, float(flat_ours[i]), stated=stated, label=name_shown)
+        reason = _reason(p, float(flat[i]), spelled, float(flat_ours[i]), label=name_shown)
         head, _, tail = reason.partition(": ")
         raise ImmunoSepError(f"{head}{where}: {tail}", field=name)
     return float(ours) if ours.ndim == 0 else ours
