@@ -206,8 +206,10 @@ _SOFA_HELP = (
     + ", ".join(SOFA_INPUT_COLUMNS)
     + "; alternatives: pao2_fio2_kpa, pao2_mmhg or pao2_kpa + fio2 (fraction or %), bilirubin_umol_l, "
     "creatinine_umol_l. Vasopressors in ug/kg/min, urine output in mL/day, ventilated 1/0. Without "
-    "--bilirubin-unit/--creatinine-unit a value that looks like umol/L (bilirubin above 20, creatinine "
-    "above 15) is refused; a PaO2 below 20 mmHg looks like kPa (--pao2-unit kPa). The output is the input "
+    "--bilirubin-unit/--creatinine-unit a value that looks like umol/L (bilirubin above "
+    f"{PLAUSIBLE['bilirubin_mg_dl'].unstated_high:g}, creatinine above "
+    f"{PLAUSIBLE['creatinine_mg_dl'].unstated_high:g}) is refused; a PaO2 below "
+    f"{PLAUSIBLE['pao2_mmhg'].low:g} mmHg looks like kPa (--pao2-unit kPa). The output is the input "
     "plus sofa_respiration, sofa_coagulation, sofa_liver, sofa_cardiovascular, sofa_cns, sofa_renal, "
     "sofa_total and sofa_missing."
 )
