@@ -21,6 +21,7 @@ from immunosep.clinical.sofa import (
     score_sofa_frame,
     sofa,
 )
+from immunosep.clinical.units import PLAUSIBLE
 from immunosep.errors import ImmunoSepError
 
 # -- boundaries: every threshold of the table, on both sides (value, expected points) -------------------
@@ -375,36 +376,45 @@ def _maybe(lo: float, hi: float) -> st.SearchStrategy[float | None]:
     return st.none() | st.floats(lo, hi, allow_nan=False)
 
 
+# Each input's plausible range comes from the one table the rules check with.
+KEYWORD_FIELD = {
+    "pao2_fio2_mmhg": "pao2_fio2_mmhg",
+    "platelets_1e3_ul": "platelets_1e3_ul",
+    "bilirubin": "bilirubin_mg_dl",
+    "map_mmhg": "map_mmhg",
+    "dopamine": "dopamine_ug_kg_min",
+    "dobutamine": "dobutamine_ug_kg_min",
+    "epinephrine": "epinephrine_ug_kg_min",
+    "norepinephrine": "norepinephrine_ug_kg_min",
+    "gcs": "gcs",
+    "creatinine": "creatinine_mg_dl",
+    "urine_ml_day": "urine_ml_day",
+}
+RANGE = {kw: (PLAUSIBLE[f].low, PLAUSIBLE[f].high) for kw, f in KEYWORD_FIELD.items()}
 DAY = st.fixed_dictionaries(
     {
-        "pao2_fio2_mmhg": _maybe(0, 1000),
+        **{kw: _maybe(*RANGE[kw]) for kw in KEYWORD_FIELD if kw != "gcs"},
         "ventilated": st.booleans(),
-        "platelets_1e3_ul": _maybe(0, 2000),
-        "bilirubin": _maybe(0, 60),
-        "map_mmhg": _maybe(0, 250),
-        "dopamine": _maybe(0, 100),
-        "dobutamine": _maybe(0, 100),
-        "epinephrine": _maybe(0, 10),
-        "norepinephrine": _maybe(0, 10),
         "gcs": st.none() | st.integers(3, 15).map(float),
-        "creatinine": _maybe(0, 40),
-        "urine_ml_day": _maybe(0, 20000),
+        "bilirubin_unit": st.just("mg/dL"),  # stated: the whole plausible range is accepted
+        "creatinine_unit": st.just("mg/dL"),
     }
 )
 # For each input: which way is worse, its range, and the component it drives.
-WORSE = {
-    "pao2_fio2_mmhg": (-1, 0.0, 1000.0, "respiration"),
-    "platelets_1e3_ul": (-1, 0.0, 2000.0, "coagulation"),
-    "bilirubin": (+1, 0.0, 60.0, "liver"),
-    "map_mmhg": (-1, 0.0, 250.0, "cardiovascular"),
-    "dopamine": (+1, 0.0, 100.0, "cardiovascular"),
-    "dobutamine": (+1, 0.0, 100.0, "cardiovascular"),
-    "epinephrine": (+1, 0.0, 10.0, "cardiovascular"),
-    "norepinephrine": (+1, 0.0, 10.0, "cardiovascular"),
-    "gcs": (-1, 3.0, 15.0, "cns"),
-    "creatinine": (+1, 0.0, 40.0, "renal"),
-    "urine_ml_day": (-1, 0.0, 20000.0, "renal"),
+_DIRECTION = {
+    "pao2_fio2_mmhg": (-1, "respiration"),
+    "platelets_1e3_ul": (-1, "coagulation"),
+    "bilirubin": (+1, "liver"),
+    "map_mmhg": (-1, "cardiovascular"),
+    "dopamine": (+1, "cardiovascular"),
+    "dobutamine": (+1, "cardiovascular"),
+    "epinephrine": (+1, "cardiovascular"),
+    "norepinephrine": (+1, "cardiovascular"),
+    "gcs": (-1, "cns"),
+    "creatinine": (+1, "renal"),
+    "urine_ml_day": (-1, "renal"),
 }
+WORSE = {kw: (d, *RANGE[kw], component) for kw, (d, component) in _DIRECTION.items()}
 
 
 @settings(max_examples=300, deadline=None)
@@ -456,3 +466,29 @@ def test_two_dimensional_inputs_keep_their_shape() -> None:
         score_sofa_arrays(gcs=gcs, platelets_1e3_ul=[1.0, 2.0, 3.0])
     with pytest.raises(ImmunoSepError, match="ventilated has shape"):
         score_sofa_arrays(gcs=gcs, ventilated=[True])
+
+
+# -- SI units in tables and at the bedside ---------------------------------------------------------------
+def test_frame_accepts_pao2_in_kpa_and_refuses_two_oxygen_columns() -> None:
+    df = pd.DataFrame({"pao2_fio2_kpa": [40.0, 39.99, 13.0], "ventilated": [False, False, True]})
+    # 40 kPa = 300.03 mmHg, 39.99 kPa = 299.95 mmHg, 13 kPa = 97.5 mmHg (ventilated: 4)
+    assert score_sofa_frame(df)["sofa_respiration"].tolist() == [1, 2, 4]
+    with pytest.raises(ImmunoSepError, match="not pao2_fio2_mmhg and pao2_kpa"):
+        score_sofa_frame(pd.DataFrame({"pao2_fio2_mmhg": [200.0], "pao2_kpa": [10.0], "fio2": [0.5]}))
+    with pytest.raises(ImmunoSepError, match="fio2 needs pao2_mmhg or pao2_kpa"):
+        score_sofa_frame(pd.DataFrame({"fio2": [0.5], "gcs": [15]}))
+    with pytest.raises(ImmunoSepError, match="pao2_kpa and fio2 must be given together"):
+        score_sofa_frame(pd.DataFrame({"pao2_kpa": [10.0]}))
+    with pytest.raises(ImmunoSepError, match=r"column pao2_fio2_kpa = 900 kPa .*row index 0"):
+        score_sofa_frame(pd.DataFrame({"pao2_fio2_kpa": [900.0]}))
+
+
+def test_bedside_sofa_reads_a_bare_lab_value_in_mg_dl_unless_it_looks_like_umol_l() -> None:
+    assert sofa(bilirubin=12).liver == 4  # a bare 12: mg/dL
+    with pytest.raises(ImmunoSepError, match="looks like umol/L"):
+        sofa(bilirubin=25)
+    assert sofa(bilirubin=25, bilirubin_unit="mg/dL").liver == 4
+    assert sofa(bilirubin=25, bilirubin_unit="umol/L").liver == 1  # 1.46 mg/dL
+    with pytest.raises(ImmunoSepError, match="looks like kPa"):
+        sofa(pao2_mmhg=8, fio2=0.5)
+    assert sofa(pao2_mmhg=8, fio2=0.5, pao2_unit="kPa", ventilated=True).respiration == 3  # 120 mmHg

@@ -13,6 +13,8 @@ import pytest
 
 from immunosep.cli import main
 from immunosep.clinical.sofa import score_sofa_frame
+from immunosep.commands.bedside import clearance_text
+from immunosep.protocol import default_protocol
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -251,3 +253,118 @@ def test_real_exit_code_through_the_console_script() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: gcs = 2") and proc.stderr.count("\n") == 1
+
+
+# -- unit guards and SI units (issue 15, item 6) --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("--bilirubin", "25"), ("looks like umol/L", "--bilirubin-unit")),
+        (("--creatinine", "150"), ("looks like umol/L (150 umol/L = 1.697 mg/dL)", "--creatinine-unit")),
+        (("--creatinine", "18"), ("without a unit", "--creatinine-unit")),
+        (("--pao2", "8", "--fio2", "0.5"), ("looks like kPa (8 kPa = 60.01 mmHg)", "--pao2-unit")),
+        (("--pao2-fio2", "12"), ("looks like kPa", "--pao2-unit")),
+        (("--creatinine", "1.2", "--creatinine-unit", "umol/L"), ("looks like mg/dL",)),
+        (("--pao2", "80", "--fio2", "0.5", "--pao2-unit", "cmH2O"), ("mmHg or kPa",)),
+    ],
+)
+def test_values_in_the_wrong_unit_are_refused_naming_it(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], fragments: tuple[str, ...]
+) -> None:
+    code, _, err = run(capsys, "sofa", *args)
+    assert code == 2 and err.count("\n") == 1
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_si_units_are_accepted_and_score_like_conventional_units(capsys: pytest.CaptureFixture[str]) -> None:
+    def scored(*args: str) -> dict[str, object]:
+        code, out, err = run(capsys, "sofa", *args, "--json")
+        assert code == 0, err
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    # 205.2 umol/L = 12.0 mg/dL (liver 4); 442 umol/L = 5.0 mg/dL (renal 4); 8 kPa = 60.0 mmHg, /0.5 = 120
+    si = scored(
+        "--bilirubin", "205.2", "--bilirubin-unit", "umol/L", "--creatinine", "442", "--creatinine-unit",
+        "µmol/L", "--pao2", "8", "--fio2", "0.5", "--pao2-unit", "kPa", "--ventilated",
+    )  # fmt: skip
+    conventional = scored(
+        "--bilirubin", "12", "--bilirubin-unit", "mg/dL", "--creatinine", "5", "--pao2", "60.005",
+        "--fio2", "0.5", "--ventilated",
+    )  # fmt: skip
+    assert si == conventional
+    assert (si["liver"], si["renal"], si["respiration"]) == (4, 4, 3)
+    # a stated mg/dL accepts a rare but real value that a bare number would not
+    assert scored("--bilirubin", "25", "--bilirubin-unit", "mg/dL")["liver"] == 4
+    # the PaO2/FiO2 ratio in kPa: 40 kPa = 300.03 mmHg (not below 300), 39.99 kPa = 299.95 mmHg
+    assert scored("--pao2-fio2", "40", "--pao2-unit", "kPa")["respiration"] == 1
+    assert scored("--pao2-fio2", "39.99", "--pao2-unit", "kPa")["respiration"] == 2
+
+
+def test_file_columns_carry_their_unit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    inp, outp = tmp_path / "days.csv", tmp_path / "scored.csv"
+    pd.DataFrame({"pao2_kpa": [8.0, 40.0], "fio2": [0.5, 0.6], "bilirubin_umol_l": [205.2, 10.0]}).to_csv(
+        inp, index=False
+    )
+    code, _, err = run(capsys, "sofa", "--input", str(inp), "--output", str(outp))
+    assert code == 0, err
+    got = pd.read_csv(outp)
+    assert got["sofa_respiration"].tolist() == [2, 0]  # 120 (not ventilated: at most 2) and 500 mmHg
+    assert got["sofa_liver"].tolist() == [4, 0]
+    pd.DataFrame({"pao2_mmhg": [80.0, 8.0], "fio2": [0.5, 0.5]}).to_csv(inp, index=False)
+    code, _, err = run(capsys, "sofa", "--input", str(inp), "--output", str(outp))
+    assert code == 2 and "column pao2_mmhg = 8" in err and "looks like kPa" in err and "row 2" in err
+    pd.DataFrame({"creatinine_umol_l": [1.1]}).to_csv(inp, index=False)
+    code, _, err = run(capsys, "sofa", "--input", str(inp), "--output", str(outp))
+    assert code == 2 and "column creatinine_umol_l = 1.1 umol/L" in err and "looks like mg/dL" in err
+    code, _, err = run(
+        capsys, "sofa", "--input", str(inp), "--output", str(outp), "--creatinine-unit", "umol/L"
+    )
+    assert code == 2 and "drop --creatinine-unit" in err
+
+
+def test_regimen_refuses_a_child_by_the_protocols_adult_age(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("regimen", "--stratum", "mals", "--arm", "precision", "--weight-kg", "60", "--sex", "male")
+    code, _, err = run(capsys, *base, "--age", "17", "--creatinine", "1.0")
+    assert code == 2 and "age 17 is below 18 years" in err
+    code, _, err = run(capsys, *base, "--age", "18", "--creatinine", "1.0")
+    assert code == 0, err
+    code, _, err = run(capsys, *base, "--age", "70", "--creatinine", "150")
+    assert code == 2 and "looks like umol/L" in err and "--creatinine-unit" in err
+    # 150 umol/L = 1.6968 mg/dL: (140 - 70) x 60 / (72 x 1.6968) = 34.38 mL/min
+    code, out, err = run(
+        capsys, *base, "--age", "70", "--creatinine", "150", "--creatinine-unit", "umol/L", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["creatinine_clearance_ml_min"] == pytest.approx(34.377, abs=1e-3)
+
+
+def test_regimen_never_prints_a_rounded_clearance_on_the_wrong_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # (140 - 70) x 80 / (72 x 2.596) = 29.9606 mL/min: "30.0 - below 30" was printed before
+    code, out, _ = run(
+        capsys, "regimen", "--stratum", "mals", "--arm", "precision", "--age", "70", "--weight-kg", "80",
+        "--sex", "male", "--creatinine", "2.596",
+    )  # fmt: skip
+    flat = " ".join(out.split())
+    assert code == 0 and "29.96 mL/min (below 30: IV dose x 0.5)" in flat
+    assert "30.0" not in flat
+
+
+@pytest.mark.parametrize(
+    ("crcl", "text"),
+    [
+        (29.96, "29.96 mL/min (below 30: IV dose x 0.5)"),
+        (29.9999, "29.9999 mL/min (below 30"),
+        (30.0, "30.0 mL/min (30 or above: full IV dose)"),
+        (30.04, "30.0 mL/min (30 or above"),
+        (12.345, "12.3 mL/min (below 30"),
+        (45.8, "45.8 mL/min (30 or above"),
+    ],
+)
+def test_clearance_text_shows_the_side_of_the_threshold(crcl: float, text: str) -> None:
+    out = clearance_text(crcl, default_protocol())
+    assert out.startswith(text)
+    shown = float(out.split()[0])
+    assert (shown < 30) == (crcl < 30)

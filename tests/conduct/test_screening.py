@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from immunosep.conduct import biospecimens, classification, screening
+from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.db import session_scope
 
@@ -145,3 +146,34 @@ def test_sidf_state_follows_the_draws_of_a_mals_patient(trial, enroll):
         biospecimens.record_draw(s, lab, p, 4, ferritin_ng_ml=9500.0, hla_dr_per_monocyte=None, reason="typo")
         biospecimens.record_draw(s, lab, p, 7, ferritin_ng_ml=9900.0, hla_dr_per_monocyte=None, reason="typo")
     assert state() == (False, None)
+
+
+def test_a_minor_is_refused_by_the_protocols_adult_age(trial, screening_answers):
+    """SPEC: adults (>= 18 y, protocol eligibility.min_age_years); the minor stays in the log, excluded,
+    and can be neither consented nor randomized."""
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        assert protocol_of(s).eligibility.min_age_years == 18
+        minor = screening.screen(s, inv, screening_answers(age_years=17))
+        adult = screening.screen(s, inv, screening_answers(age_years=18))
+    assert not minor.eligible and minor.reasons == ("age below 18 years",)
+    assert adult.eligible
+    with pytest.raises(ImmunoSepError, match="excluded at screening"), session_scope(trial.engine) as s:
+        screening.record_consent(s, inv, minor.pseudonym, "relative")
+
+
+@pytest.mark.parametrize(
+    ("answers", "fragment"),
+    [
+        ({"age_years": 130}, "age_years = 130 is not plausible"),
+        ({"weight_kg": 450.0}, "looks like lb"),
+        ({"height_cm": 70.0}, "looks like inch"),
+    ],
+)
+def test_implausible_demographics_are_refused_and_nothing_is_stored(
+    trial, screening_answers, answers, fragment
+):
+    with pytest.raises(ImmunoSepError, match=fragment), session_scope(trial.engine) as s:
+        screening.screen(s, trial.actors["inv1"], screening_answers(**answers))
+    with session_scope(trial.engine) as s:
+        assert screening.screening_log(s, trial.actors["inv1"]) == []

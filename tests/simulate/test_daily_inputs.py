@@ -9,11 +9,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from immunosep.clinical.sofa import sofa
+from immunosep.clinical.renal import creatinine_clearance_ml_min
+from immunosep.clinical.sofa import SOFA_INPUT_COLUMNS, sofa
+from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.protocol import default_protocol
-from immunosep.simulate.daily_inputs import ORGANS, baseline_inputs, inputs_for_scores, split_total
+from immunosep.simulate.daily_inputs import (
+    _BILIRUBIN_MG_DL,
+    _CREATININE_MG_DL,
+    _PAO2_FIO2_MMHG,
+    _PLATELETS_1E3_UL,
+    ORGANS,
+    baseline_inputs,
+    inputs_for_scores,
+    split_total,
+)
 from immunosep.simulate.model import default_parameters
-from immunosep.simulate.population import draw_baseline, draw_enrolled
+from immunosep.simulate.population import (
+    CARDIOVASCULAR_INPUTS,
+    GCS_RANGE,
+    draw_baseline,
+    draw_enrolled,
+)
 
 CRF_ONLY = ("mechanical_ventilation", "vasopressors", "ckrt")
 
@@ -87,3 +103,43 @@ def test_baseline_inputs_are_the_models_day_one() -> None:
         scores = score(baseline_inputs(columns, i))
         assert scores == [int(columns[f"sofa_{organ}"][i]) for organ in ORGANS]
         assert sum(scores) == int(columns["sofa_total"][i])
+
+
+# -- virtual values are never refused by the bedside rules ----------------------------------------------
+BANDS = {
+    "pao2_fio2_mmhg": _PAO2_FIO2_MMHG,
+    "platelets_1e3_ul": _PLATELETS_1E3_UL,
+    "bilirubin_mg_dl": _BILIRUBIN_MG_DL,
+    "creatinine_mg_dl": _CREATININE_MG_DL,
+}
+
+
+def test_every_band_lies_inside_the_plausible_range() -> None:
+    for name, bands in BANDS.items():
+        for low, high in bands:
+            assert PLAUSIBLE[name].low <= low <= high <= PLAUSIBLE[name].high, name
+    for (map_low, map_high), drug, (dose_low, dose_high) in CARDIOVASCULAR_INPUTS:
+        measured("map_mmhg", [map_low, map_high])
+        if drug is not None:
+            measured(drug, [dose_low, dose_high])
+    measured("gcs", [g for band in GCS_RANGE for g in band])
+
+
+def test_the_models_baseline_is_never_refused_by_the_bedside_rules() -> None:
+    """A large draw of day-1 inputs and demographics: every value passes the CRF's, screening's and
+    Cockcroft-Gault's checks (the seed-3 demo once stopped on a drawn creatinine of 0.05 mg/dL)."""
+    protocol, params = default_protocol(), default_parameters()
+    rng = np.random.default_rng(3)
+    enrolled = draw_enrolled(rng, 1, 100_000, params, protocol)
+    columns = draw_baseline(rng, enrolled, params, protocol).columns
+    for name in (*SOFA_INPUT_COLUMNS, "age_years", "weight_kg", "height_cm"):
+        if name in columns and name != "ventilated":
+            measured(name, columns[name], missing_ok=False)
+    crcl = creatinine_clearance_ml_min(
+        columns["age_years"],
+        columns["weight_kg"],
+        columns["sex"],
+        columns["creatinine_mg_dl"],
+        protocol=protocol,
+    )
+    assert np.isfinite(crcl).all() and (crcl > 0).all()

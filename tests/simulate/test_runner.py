@@ -15,15 +15,21 @@ import pytest
 from sqlalchemy import func, select
 
 from immunosep.analysis import run_analysis
+from immunosep.analysis.datasets import derive_datasets
+from immunosep.analysis.extract import extract_raw_trial
+from immunosep.analysis.sap import run_sap
 from immunosep.cli import main
 from immunosep.conduct.users import authenticate
 from immunosep.errors import ImmunoSepError
+from immunosep.protocol.loader import bundled_protocol_path
 from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
 from immunosep.store.models import (
+    DailyCrf,
     DoseRecord,
     Patient,
+    Query,
     RandomizationSlot,
     ScreeningEntry,
     Trial,
@@ -166,7 +172,136 @@ def test_demo_command_runs_a_trial_to_the_report_and_starts_afresh(tmp_path: Pat
     out = capsys.readouterr().out
     summary = json.loads(out[out.rindex("\n{\n") + 1 :] if "\n{\n" in out else out[out.index("{") :])
     assert summary["virtual_trial"]["screened"] == 30
+    refused = ("crf_values_corrected", "crf_values_left_missing", "queries", "entries_refused")
+    assert [summary["virtual_trial"][k] for k in refused] == [0, 0, 0, 0]  # counted in the summary
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["consort"]["screened"] == 30 and results["locked"] is True
     for name in ("trial.db", "report.html", "report_blinded.html", "datasets/adsl.csv", "datasets/adtte.xpt"):
         assert (tmp_path / name).is_file(), name
+
+
+# -- a refused value does not stop the trial: the site corrects it from the source or leaves it missing ---
+def test_a_refused_value_is_handled_like_a_site_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values outside clinical.units.PLAUSIBLE injected into the virtual CRF: the service refuses each,
+    the site re-enters the form (corrected from the source, or the item missing), the data manager's query
+    is answered and closed, and the trial runs to its lock instead of stopping."""
+    from immunosep.simulate import runner
+
+    injected = {"baseline": 0, "daily": 0}
+    real_baseline, real_daily = runner.baseline_inputs, runner.inputs_for_scores
+
+    def baseline_inputs(columns, i):  # type: ignore[no-untyped-def]
+        values = real_baseline(columns, i)
+        if injected["baseline"] == 0:  # the seed-3 creatinine: 0.05 mg/dL, before the first dose
+            values["creatinine"] = 0.05
+        injected["baseline"] += 1
+        return values
+
+    def inputs_for_scores(scores, rng, **kwargs):  # type: ignore[no-untyped-def]
+        values = real_daily(scores, rng, **kwargs)
+        injected["daily"] += 1
+        if injected["daily"] == 1:
+            values["gcs"] = 17  # corrected to 15
+        elif injected["daily"] == 2:
+            values["map_mmhg"] = float("inf")  # nothing plausible to correct to: left missing
+        return values
+
+    calls = {"dose": 0, "draw": 0}
+    real_dose, real_draw = runner.dosing.record_dose, runner.biospecimens.record_draw
+
+    def record_dose(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["dose"] += 1
+        if calls["dose"] == 5:
+            raise ImmunoSepError("refused by the service (injected)")
+        return real_dose(*args, **kwargs)
+
+    def record_draw(session, lab, pseudonym, day, **kwargs):  # type: ignore[no-untyped-def]
+        if day != 1:  # the later draws (day 1 is the screening draw)
+            calls["draw"] += 1
+            if calls["draw"] == 1:
+                raise ImmunoSepError("refused by the service (injected)")
+        return real_draw(session, lab, pseudonym, day, **kwargs)
+
+    monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
+    monkeypatch.setattr(runner, "inputs_for_scores", inputs_for_scores)
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    run = run_virtual_trial(url, seed=11, n_screened=SCREENED)
+    assert run.locked and run.randomized > 0 and injected["daily"] >= 2
+    assert (run.crf_values_corrected, run.crf_values_left_missing, run.queries) == (2, 1, 3)
+    assert run.entries_refused == 0
+    # refused injections and draws are left out, counted, and the trial still ends locked
+    monkeypatch.setattr(runner, "baseline_inputs", real_baseline)
+    monkeypatch.setattr(runner, "inputs_for_scores", real_daily)
+    monkeypatch.setattr(runner.dosing, "record_dose", record_dose)
+    monkeypatch.setattr(runner.biospecimens, "record_draw", record_draw)
+    url2 = f"sqlite:///{tmp_path / 'trial2.db'}"
+    run2 = run_virtual_trial(url2, seed=11, n_screened=SCREENED)
+    assert run2.locked and run2.entries_refused == 2 and run2.queries == 0
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            rows = s.execute(select(Query)).scalars().all()
+            assert sorted(q.field for q in rows) == ["creatinine", "gcs", "map_mmhg"]
+            assert all(q.status == "closed" for q in rows)
+            stored = s.execute(select(DailyCrf.creatinine).where(DailyCrf.creatinine < 0.1)).all()
+            assert stored == []  # the source's value (0.1 mg/dL) was entered, never the refused one
+            assert (
+                s.execute(select(func.count()).select_from(DailyCrf).where(DailyCrf.gcs > 15)).scalar_one()
+                == 0
+            )
+            assert verify(s).ok
+    finally:
+        engine.dispose()
+
+
+def test_a_value_no_site_can_correct_is_not_silenced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal the site cannot fix by checking a value against the source (here the form names a unit
+    that does not exist) is a bug in the runner, not in the data: it still stops the run."""
+    from immunosep.simulate import runner
+
+    real = runner.baseline_inputs
+
+    def baseline_inputs(columns, i):  # type: ignore[no-untyped-def]
+        return {**real(columns, i), "bilirubin_unit": "g/L"}
+
+    monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
+    with pytest.raises(ImmunoSepError, match="unknown bilirubin unit"):
+        run_virtual_trial(f"sqlite:///{tmp_path / 'trial.db'}", seed=11, n_screened=SCREENED)
+
+
+# -- every seed runs to the analysis (issue 15, item 7) -------------------------------------------------
+MANY_SEEDS = range(20)
+SMALL_SCREENED = 24
+
+
+@pytest.fixture(scope="module")
+def three_site_protocol(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled protocol on 3 sites: a small trial seeds its database in a fraction of the time."""
+    text = bundled_protocol_path().read_text(encoding="utf-8")
+    assert "\nsites = 33\n" in text
+    path = tmp_path_factory.mktemp("protocol") / "three_sites.toml"
+    path.write_text(text.replace("\nsites = 33\n", "\nsites = 3\n"), encoding="utf-8")
+    return path
+
+
+def test_every_seed_runs_to_the_analysis_and_no_virtual_value_is_refused(
+    tmp_path: Path, three_site_protocol: Path
+) -> None:
+    """Small virtual trials over many seeds, each from the empty database to the locked trial and the
+    statistical analysis plan. The seed-3 demo once stopped on day-1 follow-up on a drawn creatinine of
+    0.05 mg/dL; no virtual value may be refused by the bedside rules (every refusal counter stays 0)."""
+    for seed in MANY_SEEDS:
+        url = f"sqlite:///{tmp_path / f'seed{seed}.db'}"
+        run = run_virtual_trial(url, seed=seed, n_screened=SMALL_SCREENED, protocol_path=three_site_protocol)
+        assert run.locked and run.screened == SMALL_SCREENED, seed
+        refused = (run.crf_values_corrected, run.crf_values_left_missing, run.queries, run.entries_refused)
+        assert refused == (0, 0, 0, 0), (seed, refused)
+        raw, protocol = extract_raw_trial(url)
+        results = run_sap(derive_datasets(raw, protocol), protocol)
+        assert results["consort"]["randomized"] == run.randomized, seed
+        assert results["consort"]["analysed"] == run.randomized - run.withdrawn, seed
+        primary = results["binary_endpoints"]["primary"]
+        assert sum(arm["n"] for arm in primary["counts"].values()) == run.randomized - run.withdrawn, seed
+        assert 0 <= primary["comparison"]["test"]["p"] <= 1, seed

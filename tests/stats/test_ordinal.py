@@ -54,3 +54,12 @@ def test_rows_and_counts_agree():
 def test_bad_tables(levels, a, b, message):
     with pytest.raises(ImmunoSepError, match=message):
         proportional_odds_counts(levels, a, b)
+
+
+def test_separated_groups_are_not_estimable_instead_of_overflowing() -> None:
+    """Group a never worse than group b's best (quasi-separation): the MLE odds ratio is infinite.
+    A 24-patient virtual trial (seed 1) once crashed the SAP here with an OverflowError."""
+    levels = ["resolution", "intermediate", "failure", "superinfection"]
+    outcome = ["resolution", "resolution", "intermediate", "intermediate", "failure", "superinfection"]
+    with pytest.raises(ImmunoSepError, match="separation"):
+        proportional_odds_rows(outcome, [True, True, True, False, False, False], levels)

@@ -22,6 +22,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import numpy.typing as npt
 
+from immunosep.clinical.units import measured
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
 from immunosep.protocol.schema import Protocol
@@ -34,23 +35,10 @@ DEVINE_KG_PER_INCH = 2.3
 DEVINE_BASE_INCHES = 60.0
 ADJUSTED_WEIGHT_FACTOR = 0.4
 
-# Plausible adult ranges; outside them the input is a typo or a unit error.
-_LIMITS = {
-    "age_years": (0.0, 120.0, "give age in years"),
-    "weight_kg": (20.0, 400.0, "give body weight in kg (1 lb = 0.4536 kg)"),
-    "creatinine_mg_dl": (0.05, 40.0, "give serum creatinine in mg/dL (1 mg/dL = 88.4 umol/L)"),
-    "height_cm": (100.0, 250.0, "give height in cm (1 inch = 2.54 cm)"),
-}
-
 
 def _checked(name: str, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    x = np.asarray(value, dtype=np.float64)
-    lo, hi, hint = _LIMITS[name]
-    bad = ~((x > lo) & (x <= hi)) if name != "weight_kg" else ~((x >= lo) & (x <= hi))
-    if np.any(bad):
-        v = x.ravel()[int(np.flatnonzero(np.ravel(bad))[0])]
-        raise ImmunoSepError(f"{name} = {v:g} is missing or outside {lo:g}-{hi:g}: {hint}", field=name)
-    return x
+    """The values as floats; a missing or implausible one (clinical.units.PLAUSIBLE) is refused."""
+    return np.asarray(measured(name, value, missing_ok=False), dtype=np.float64)
 
 
 def _sex_is_female(sex: Any) -> npt.NDArray[np.bool_]:

@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl
+from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.errors import ImmunoSepError
 
 # -- the SOFA definition (Vincent 1996) -----------------------------------------------------------------
@@ -69,25 +69,11 @@ SOFA_INPUT_COLUMNS = (
     "urine_ml_day",
 )
 """Columns of a patient-day table (NaN = not measured). Alternatives accepted by :func:`score_sofa_frame`:
-``pao2_mmhg`` + ``fio2`` instead of ``pao2_fio2_mmhg``, ``bilirubin_umol_l``, ``creatinine_umol_l``."""
+``pao2_fio2_kpa`` or ``pao2_mmhg``/``pao2_kpa`` + ``fio2`` instead of ``pao2_fio2_mmhg``,
+``bilirubin_umol_l``, ``creatinine_umol_l`` (the unit is in the name, so it is always stated)."""
 
-# -- physiological plausibility: outside these the value is a unit error or a typo ----------------------
-# (name, upper limit, what to fix). Every input must also be >= 0.
-_PLAUSIBLE: dict[str, tuple[float, str]] = {
-    "pao2_fio2_mmhg": (1000.0, "PaO2/FiO2 is PaO2 in mmHg divided by FiO2 as a fraction (0.21-1.0)"),
-    "platelets_1e3_ul": (2000.0, "give platelets in x10^3/uL (e.g. 150, not 150000)"),
-    "bilirubin_mg_dl": (60.0, "give bilirubin in mg/dL (1 mg/dL = 17.1 umol/L)"),
-    "map_mmhg": (250.0, "give mean arterial pressure in mmHg"),
-    "dopamine_ug_kg_min": (100.0, "give dopamine in ug/kg/min"),
-    "dobutamine_ug_kg_min": (100.0, "give dobutamine in ug/kg/min"),
-    "epinephrine_ug_kg_min": (10.0, "give epinephrine in ug/kg/min (not ng/kg/min or mg/h)"),
-    "norepinephrine_ug_kg_min": (10.0, "give norepinephrine in ug/kg/min (not ng/kg/min or mg/h)"),
-    "gcs": (15.0, "the Glasgow coma scale is a whole number from 3 to 15"),
-    "creatinine_mg_dl": (40.0, "give creatinine in mg/dL (1 mg/dL = 88.4 umol/L)"),
-    "urine_ml_day": (20000.0, "give urine output in mL per day"),
-}
-PAO2_MAX_MMHG = 800.0
-GCS_MIN = 3.0
+# Physiological plausibility (outside the range a value is a unit error or a typo) has one home for
+# every bedside rule and the virtual patients: immunosep.clinical.units.PLAUSIBLE.
 
 _BLOCK = 1 << 15  # rows per block: the ~40 temporaries of a block stay in L2 cache
 
@@ -128,35 +114,16 @@ def _block_plausible(name: str, xb: FloatArray) -> bool:
     """Fast check of one cache-sized block: every non-missing value in range (and GCS whole)."""
     if xb.size == 0:
         return True
-    hi = _PLAUSIBLE[name][0]
-    lo = GCS_MIN if name == "gcs" else 0.0
+    p = PLAUSIBLE[name]
     # fmin/fmax skip NaN; an all-NaN block gives NaN, and NaN comparisons are False
-    if np.fmin.reduce(xb) < lo or np.fmax.reduce(xb) > hi:
+    if np.fmin.reduce(xb) < p.low or np.fmax.reduce(xb) > p.high:
         return False
-    return not (name == "gcs" and np.fmax.reduce(np.abs(xb - np.rint(xb))) > 0)
+    return not (p.whole and np.fmax.reduce(np.abs(xb - np.rint(xb))) > 0)
 
 
 def _check_column(name: str, x: FloatArray, *, rows: bool) -> None:
-    """Raise, naming the first offending value, if ``x`` has a negative, too large or (GCS) fractional value."""
-    hi, fix = _PLAUSIBLE[name]
-    lo = GCS_MIN if name == "gcs" else 0.0
-    label = f"column {name}" if rows else name
-    with np.errstate(invalid="ignore"):
-        bad = (x < lo) | (x > hi)
-        if name == "gcs":
-            bad |= (x != np.rint(x)) & ~np.isnan(x)
-    if not bad.any():
-        return
-    i = _first_bad(bad)
-    v = x[i]
-    if v < lo:
-        what = "below 3" if name == "gcs" else "negative"
-        raise ImmunoSepError(f"{label} = {v:g} is {what}{_where(rows, i)}: {fix}", field=name)
-    if v > hi:
-        raise ImmunoSepError(
-            f"{label} = {v:g} is not plausible (above {hi:g}){_where(rows, i)}: {fix}", field=name
-        )
-    raise ImmunoSepError(f"{label} = {v:g} is not a whole number{_where(rows, i)}: {fix}", field=name)
+    """Raise, naming the first offending value and its likely unit, if ``x`` has an implausible value."""
+    measured(name, x, label=f"column {name}" if rows else name, rows=rows)
 
 
 def _as_float(name: str, value: Any, shape: tuple[int, ...] | None) -> FloatArray:
@@ -226,18 +193,20 @@ def fio2_fraction(fio2: npt.ArrayLike, *, rows: bool = False) -> FloatArray:
     return np.where(pct_ok, f / 100.0, f)
 
 
-def pao2_fio2_ratio(pao2_mmhg: npt.ArrayLike, fio2: npt.ArrayLike, *, rows: bool = False) -> FloatArray:
-    """PaO2/FiO2 in mmHg from PaO2 (mmHg) and FiO2 (fraction or percent), rounded to 9 decimals."""
-    p = np.atleast_1d(np.asarray(pao2_mmhg, dtype=np.float64))
-    label = "column pao2_mmhg" if rows else "PaO2"
-    bad = (p < 0) | (p > PAO2_MAX_MMHG)
-    if bad.any():
-        i = _first_bad(bad)
-        raise ImmunoSepError(
-            f"{label} = {p[i]:g} is not plausible{_where(rows, i)}: give arterial PaO2 in mmHg (0-{PAO2_MAX_MMHG:g}; "
-            "1 kPa = 7.50 mmHg)",
-            field="pao2",
-        )
+def pao2_fio2_ratio(
+    pao2: npt.ArrayLike,
+    fio2: npt.ArrayLike,
+    *,
+    rows: bool = False,
+    pao2_unit: str | None = None,
+    label: str | None = None,
+) -> FloatArray:
+    """PaO2/FiO2 in mmHg from PaO2 (mmHg, or ``pao2_unit`` "kPa") and FiO2 (fraction or percent).
+
+    Rounded to 9 decimals. A PaO2 below the plausible range in mmHg is refused as "looks like kPa".
+    """
+    label = label or ("column pao2_mmhg" if rows else "PaO2")
+    p = np.atleast_1d(measured("pao2_mmhg", pao2, pao2_unit, label=label, rows=rows))
     return np.round(p / fio2_fraction(fio2, rows=rows), 9)
 
 
@@ -464,30 +433,43 @@ def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
         raise ImmunoSepError(
             "the table has none of the SOFA input columns; expected some of: "
             + ", ".join(SOFA_INPUT_COLUMNS)
-            + " (or pao2_mmhg + fio2, bilirubin_umol_l, creatinine_umol_l)",
+            + " (or pao2_fio2_kpa, pao2_mmhg/pao2_kpa + fio2, bilirubin_umol_l, creatinine_umol_l)",
             field="sofa",
         )
     for name in SOFA_INPUT_COLUMNS:
         if name in df.columns and name != "ventilated":
             cols[name] = _column(df, name)
-    if "pao2_mmhg" in df.columns or "fio2" in df.columns:
-        if "pao2_fio2_mmhg" in df.columns:
-            raise ImmunoSepError(
-                "give either pao2_fio2_mmhg or pao2_mmhg + fio2, not both", field="pao2_fio2_mmhg"
-            )
-        if not {"pao2_mmhg", "fio2"} <= set(df.columns):
-            raise ImmunoSepError("pao2_mmhg and fio2 must be given together", field="pao2_mmhg")
+    # PaO2/FiO2: one of the ratio (mmHg or kPa) or PaO2 (mmHg or kPa) + FiO2
+    oxygen = [c for c in ("pao2_fio2_mmhg", "pao2_fio2_kpa", "pao2_mmhg", "pao2_kpa") if c in df.columns]
+    if len(oxygen) > 1:
+        raise ImmunoSepError(
+            f"give one of pao2_fio2_mmhg, pao2_fio2_kpa, pao2_mmhg + fio2 or pao2_kpa + fio2, not {' and '.join(oxygen)}",
+            field=oxygen[1],
+        )
+    if "fio2" in df.columns and not {"pao2_mmhg", "pao2_kpa"} & set(df.columns):
+        raise ImmunoSepError("fio2 needs pao2_mmhg or pao2_kpa beside it", field="fio2")
+    if oxygen in (["pao2_mmhg"], ["pao2_kpa"]):
+        if "fio2" not in df.columns:
+            raise ImmunoSepError(f"{oxygen[0]} and fio2 must be given together", field=oxygen[0])
         cols["pao2_fio2_mmhg"] = pao2_fio2_ratio(
-            _column(df, "pao2_mmhg"),
+            _column(df, oxygen[0]),
             _column(df, "fio2"),
             rows=True,
+            pao2_unit="kPa" if oxygen[0] == "pao2_kpa" else None,
+            label=f"column {oxygen[0]}",
         )
-    for base, conv in (("bilirubin", bilirubin_mg_dl), ("creatinine", creatinine_mg_dl)):
+    if oxygen == ["pao2_fio2_kpa"]:
+        cols["pao2_fio2_mmhg"] = measured(
+            "pao2_fio2_mmhg", _column(df, "pao2_fio2_kpa"), "kPa", label="column pao2_fio2_kpa", rows=True
+        )
+    for base in ("bilirubin", "creatinine"):
         alt = f"{base}_umol_l"
         if alt in df.columns:
             if f"{base}_mg_dl" in df.columns:
                 raise ImmunoSepError(f"give either {base}_mg_dl or {alt}, not both", field=alt)
-            cols[f"{base}_mg_dl"] = conv(_column(df, alt), "umol/L")
+            cols[f"{base}_mg_dl"] = measured(
+                f"{base}_mg_dl", _column(df, alt), "umol/L", label=f"column {alt}", rows=True
+            )
     if "ventilated" in df.columns:
         v = df["ventilated"]
         cols["ventilated"] = (
@@ -497,7 +479,9 @@ def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
 
 
 SOFA_FRAME_COLUMNS = frozenset(SOFA_INPUT_COLUMNS) | {
+    "pao2_fio2_kpa",
     "pao2_mmhg",
+    "pao2_kpa",
     "fio2",
     "bilirubin_umol_l",
     "creatinine_umol_l",
@@ -538,7 +522,7 @@ def sofa(
     ventilated: bool = False,
     platelets_1e3_ul: float | None = None,
     bilirubin: float | None = None,
-    bilirubin_unit: str = "mg/dL",
+    bilirubin_unit: str | None = None,
     map_mmhg: float | None = None,
     dopamine: float | None = None,
     dobutamine: float | None = None,
@@ -546,33 +530,44 @@ def sofa(
     norepinephrine: float | None = None,
     gcs: float | None = None,
     creatinine: float | None = None,
-    creatinine_unit: str = "mg/dL",
+    creatinine_unit: str | None = None,
     urine_ml_day: float | None = None,
+    pao2_unit: str | None = None,
 ) -> SofaScore:
     """SOFA for one patient-day; ``None`` = not measured, vasopressors in ug/kg/min (0 = not given).
 
-    PaO2/FiO2 may be given directly or as ``pao2_mmhg`` and ``fio2`` (0.21-1.0 or 21-100 %).
-    Cardiovascular is missing only when MAP and every vasopressor are ``None``.
+    PaO2/FiO2 may be given directly or as ``pao2_mmhg`` and ``fio2`` (0.21-1.0 or 21-100 %); with
+    ``pao2_unit="kPa"`` PaO2 (and the ratio) are in kPa despite the names. Bilirubin and creatinine are
+    in ``bilirubin_unit``/``creatinine_unit`` ("mg/dL" or "umol/L"); without a unit (``None``) they are
+    read as mg/dL, but a value that looks like umol/L is refused until the unit is stated
+    (:data:`immunosep.clinical.units.PLAUSIBLE`). Cardiovascular is missing only when MAP and every
+    vasopressor are ``None``.
     """
     if pao2_fio2_mmhg is not None and (pao2_mmhg is not None or fio2 is not None):
         raise ImmunoSepError("give either the PaO2/FiO2 ratio or PaO2 and FiO2, not both", field="pao2_fio2")
-    pf: Any = _opt(pao2_fio2_mmhg)
+    pf: Any = np.nan
+    if pao2_fio2_mmhg is not None:
+        pf = measured("pao2_fio2_mmhg", pao2_fio2_mmhg, pao2_unit)
     if pao2_mmhg is not None or fio2 is not None:
         if pao2_mmhg is None or fio2 is None:
             raise ImmunoSepError("PaO2 and FiO2 must be given together", field="pao2")
-        pf = pao2_fio2_ratio(pao2_mmhg, fio2)
+        pf = pao2_fio2_ratio(pao2_mmhg, fio2, pao2_unit=pao2_unit)
+
+    def lab(name: str, value: float | None, unit: str | None) -> float:
+        return np.nan if value is None else measured(name, value, unit, stated=unit is not None)
+
     kwargs: dict[str, Any] = {
         "pao2_fio2_mmhg": np.atleast_1d(pf),
         "ventilated": np.array([bool(ventilated)]),
         "platelets_1e3_ul": [_opt(platelets_1e3_ul)],
-        "bilirubin_mg_dl": [np.nan if bilirubin is None else bilirubin_mg_dl(bilirubin, bilirubin_unit)],
+        "bilirubin_mg_dl": [lab("bilirubin_mg_dl", bilirubin, bilirubin_unit)],
         "map_mmhg": [_opt(map_mmhg)],
         "dopamine_ug_kg_min": [_opt(dopamine)],
         "dobutamine_ug_kg_min": [_opt(dobutamine)],
         "epinephrine_ug_kg_min": [_opt(epinephrine)],
         "norepinephrine_ug_kg_min": [_opt(norepinephrine)],
         "gcs": [_opt(gcs)],
-        "creatinine_mg_dl": [np.nan if creatinine is None else creatinine_mg_dl(creatinine, creatinine_unit)],
+        "creatinine_mg_dl": [lab("creatinine_mg_dl", creatinine, creatinine_unit)],
         "urine_ml_day": [_opt(urine_ml_day)],
     }
     scored = score_sofa_arrays(**kwargs, _rows=False)

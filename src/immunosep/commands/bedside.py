@@ -2,6 +2,11 @@
 
 Research use only. Each command prints a readable table, or JSON with ``--json``; bad input raises
 :class:`~immunosep.errors.ImmunoSepError` (one line, exit code 2 through ``immunosep.cli.main``).
+
+Units are explicit: ``--bilirubin-unit``/``--creatinine-unit`` (mg/dL or umol/L) and ``--pao2-unit``
+(mmHg or kPa). A value given without its unit is read in the SOFA unit, but one that is almost surely in
+another unit (bilirubin 25, creatinine 150, PaO2 8) is refused naming that unit; the ranges live in
+``clinical.units.PLAUSIBLE``. The regimen is for the protocol's adults (``eligibility.min_age_years``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import typer
 
 from immunosep.clinical.immune import classify as classify_stratum
-from immunosep.clinical.regimen import daily_regimen
+from immunosep.clinical.regimen import daily_regimen, renal_adjustment_applies
 from immunosep.clinical.renal import WeightPolicy, creatinine_clearance_ml_min
 from immunosep.clinical.sofa import (
     COMPONENTS,
@@ -27,7 +32,7 @@ from immunosep.clinical.sofa import (
     score_sofa_frame_arrays,
     sofa,
 )
-from immunosep.clinical.units import creatinine_mg_dl
+from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.commands._output import console, err_console, print_json, print_table
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
@@ -37,6 +42,47 @@ CHUNK_ROWS = 250_000
 
 _PROTOCOL_OPTION = typer.Option(None, "--protocol", help="Protocol TOML (default: the bundled ImmunoSep).")
 _JSON_OPTION = typer.Option(False, "--json", help="Print JSON for machines.")
+
+
+#: The flag that states the unit of a field, named in a refusal so the user knows what to type.
+_UNIT_FLAGS = {
+    "bilirubin_mg_dl": "--bilirubin-unit",
+    "creatinine_mg_dl": "--creatinine-unit",
+    "pao2_mmhg": "--pao2-unit",
+    "pao2_fio2_mmhg": "--pao2-unit",
+}
+
+
+def _with_unit_flag(exc: ImmunoSepError) -> ImmunoSepError:
+    """The refusal with the command's unit flag (``--creatinine-unit umol/L``) when the unit is the fix."""
+    flag = _UNIT_FLAGS.get(exc.field or "")
+    if flag is None or not any(w in exc.message for w in ("looks like", "unit")):
+        return exc
+    units = "|".join(PLAUSIBLE[exc.field or ""].units)
+    return ImmunoSepError(f"{exc.message} [state it with {flag} {units}]", field=exc.field)
+
+
+def clearance_text(crcl_ml_min: float, protocol: Protocol) -> str:
+    """The clearance with enough digits to show its side of the renal threshold, and the rule's side.
+
+    29.96 mL/min prints as "29.96 mL/min (below 30: IV dose x 0.5)", never as a rounded "30.0" next to
+    "below 30"; 30.0 exactly prints as "30.0 mL/min (30 or above: full IV dose)".
+    """
+    r = protocol.renal
+    below = renal_adjustment_applies(crcl_ml_min, protocol)
+    for digits in range(1, 7):
+        text = f"{crcl_ml_min:.{digits}f}"
+        shown = float(text)
+        if (shown < r.threshold_ml_min) == below and (shown != r.threshold_ml_min or not below):
+            break
+    else:
+        text = repr(crcl_ml_min)
+    side = (
+        f"below {r.threshold_ml_min:g}: {r.route.upper()} dose x {r.dose_factor:g}"
+        if below
+        else f"{r.threshold_ml_min:g} or above: full {r.route.upper()} dose"
+    )
+    return f"{text} mL/min ({side})"
 
 
 # -- results as plain data (shared with `immunosep demo`) -----------------------------------------------
@@ -72,13 +118,29 @@ def regimen_result(
     weight_kg: float,
     sex: str,
     creatinine: float,
-    creatinine_unit: str,
+    creatinine_unit: str | None,
     height_cm: float | None,
     weight_policy: WeightPolicy | None,
     protocol: Protocol,
 ) -> dict[str, Any]:
-    """Creatinine clearance and the day's injections for a patient."""
-    scr = float(creatinine_mg_dl(creatinine, creatinine_unit))
+    """Creatinine clearance and the day's injections for an adult patient.
+
+    ``creatinine_unit=None``: no unit given (mg/dL, but a value that looks like umol/L is refused).
+    Age below the protocol's ``eligibility.min_age_years`` is refused: the regimen and Cockcroft-Gault
+    are for the trial's adults.
+    """
+    adult = protocol.eligibility.min_age_years
+    if age < adult:
+        raise ImmunoSepError(
+            f"age {age:g} is below {adult} years: the protocol's regimen (and Cockcroft-Gault) is for adults",
+            field="age_years",
+        )
+    try:
+        scr = float(
+            measured("creatinine_mg_dl", creatinine, creatinine_unit, stated=creatinine_unit is not None)
+        )
+    except ImmunoSepError as exc:
+        raise _with_unit_flag(exc) from None
     policy = weight_policy or protocol.renal.weight_policy
     crcl = float(
         creatinine_clearance_ml_min(
@@ -90,6 +152,7 @@ def regimen_result(
         "stratum": stratum,
         "arm": arm,
         "creatinine_clearance_ml_min": crcl,
+        "creatinine_clearance_text": clearance_text(crcl, protocol),
         "weight_policy": policy,
         "renal_threshold_ml_min": protocol.renal.threshold_ml_min,
         "renal_adjusted": any(i["renal_adjusted"] for i in items),
@@ -141,8 +204,12 @@ _SOFA_HELP = (
     "SOFA score (Vincent 1996) for one patient-day from the flags, or for a whole table with "
     "--input/--output (.csv or .parquet). Table columns (NaN/empty = not measured): "
     + ", ".join(SOFA_INPUT_COLUMNS)
-    + "; alternatives: pao2_mmhg + fio2 (fraction or %), bilirubin_umol_l, creatinine_umol_l. "
-    "Vasopressors in ug/kg/min, urine output in mL/day, ventilated 1/0. The output is the input "
+    + "; alternatives: pao2_fio2_kpa, pao2_mmhg or pao2_kpa + fio2 (fraction or %), bilirubin_umol_l, "
+    "creatinine_umol_l. Vasopressors in ug/kg/min, urine output in mL/day, ventilated 1/0. Without "
+    "--bilirubin-unit/--creatinine-unit a value that looks like umol/L (bilirubin above "
+    f"{PLAUSIBLE['bilirubin_mg_dl'].unstated_high:g}, creatinine above "
+    f"{PLAUSIBLE['creatinine_mg_dl'].unstated_high:g}) is refused; a PaO2 below "
+    f"{PLAUSIBLE['pao2_mmhg'].low:g} mmHg looks like kPa (--pao2-unit kPa). The output is the input "
     "plus sofa_respiration, sofa_coagulation, sofa_liver, sofa_cardiovascular, sofa_cns, sofa_renal, "
     "sofa_total and sofa_missing."
 )
@@ -302,13 +369,22 @@ def score_file(
 
 
 def sofa_command(
-    pao2_fio2: float | None = typer.Option(None, "--pao2-fio2", help="PaO2/FiO2 ratio, mmHg."),
-    pao2: float | None = typer.Option(None, "--pao2", help="Arterial PaO2, mmHg (with --fio2)."),
+    pao2_fio2: float | None = typer.Option(
+        None, "--pao2-fio2", help="PaO2/FiO2 ratio (mmHg, or --pao2-unit)."
+    ),
+    pao2: float | None = typer.Option(
+        None, "--pao2", help="Arterial PaO2 (mmHg, or --pao2-unit), with --fio2."
+    ),
+    pao2_unit: str | None = typer.Option(
+        None, "--pao2-unit", help="mmHg or kPa, for --pao2 and --pao2-fio2."
+    ),
     fio2: float | None = typer.Option(None, "--fio2", help="FiO2 as 0.21-1.0 or 21-100 %."),
     ventilated: bool = typer.Option(False, "--ventilated", help="On mechanical ventilation."),
     platelets: float | None = typer.Option(None, "--platelets", help="Platelets, x10^3/uL."),
     bilirubin: float | None = typer.Option(None, "--bilirubin", help="Total bilirubin."),
-    bilirubin_unit: str = typer.Option("mg/dL", "--bilirubin-unit", help="mg/dL or umol/L."),
+    bilirubin_unit: str | None = typer.Option(
+        None, "--bilirubin-unit", help="mg/dL or umol/L (without it: mg/dL, unless it looks like umol/L)."
+    ),
     map_mmhg: float | None = typer.Option(None, "--map", help="Mean arterial pressure, mmHg."),
     dopamine: float | None = typer.Option(None, "--dopamine", help="Dopamine, ug/kg/min."),
     dobutamine: float | None = typer.Option(None, "--dobutamine", help="Dobutamine, ug/kg/min."),
@@ -316,7 +392,9 @@ def sofa_command(
     norepinephrine: float | None = typer.Option(None, "--norepinephrine", help="Norepinephrine, ug/kg/min."),
     gcs: float | None = typer.Option(None, "--gcs", help="Glasgow coma scale, 3-15."),
     creatinine: float | None = typer.Option(None, "--creatinine", help="Serum creatinine."),
-    creatinine_unit: str = typer.Option("mg/dL", "--creatinine-unit", help="mg/dL or umol/L."),
+    creatinine_unit: str | None = typer.Option(
+        None, "--creatinine-unit", help="mg/dL or umol/L (without it: mg/dL, unless it looks like umol/L)."
+    ),
     urine_output: float | None = typer.Option(None, "--urine-output", help="Urine output, mL/day."),
     input_file: Path | None = typer.Option(None, "--input", help="Table of patient-days (.csv or .parquet)."),
     output_file: Path | None = typer.Option(None, "--output", help="Scored table (.csv or .parquet)."),
@@ -341,7 +419,12 @@ def sofa_command(
     if input_file is not None or output_file is not None:
         if input_file is None or output_file is None:
             raise ImmunoSepError("--input and --output go together (score a table into a new file)")
-        given = [flag for flag, value in single.items() if value is not None] + (
+        units = {
+            "--pao2-unit": pao2_unit,
+            "--bilirubin-unit": bilirubin_unit,
+            "--creatinine-unit": creatinine_unit,
+        }
+        given = [flag for flag, value in {**single, **units}.items() if value is not None] + (
             ["--ventilated"] if ventilated else []
         )
         if given:
@@ -352,28 +435,54 @@ def sofa_command(
         else:
             console.print(f"scored {rows} patient-days from {input_file} into {output_file}")
         return
-    score = sofa(
-        pao2_fio2_mmhg=pao2_fio2,
-        pao2_mmhg=pao2,
-        fio2=fio2,
-        ventilated=ventilated,
-        platelets_1e3_ul=platelets,
-        bilirubin=bilirubin,
-        bilirubin_unit=bilirubin_unit,
-        map_mmhg=map_mmhg,
-        dopamine=dopamine,
-        dobutamine=dobutamine,
-        epinephrine=epinephrine,
-        norepinephrine=norepinephrine,
-        gcs=gcs,
-        creatinine=creatinine,
-        creatinine_unit=creatinine_unit,
-        urine_ml_day=urine_output,
-    )
+    try:
+        score = _score_flags(
+            pao2_fio2=pao2_fio2,
+            pao2=pao2,
+            pao2_unit=pao2_unit,
+            fio2=fio2,
+            ventilated=ventilated,
+            platelets=platelets,
+            bilirubin=bilirubin,
+            bilirubin_unit=bilirubin_unit,
+            map_mmhg=map_mmhg,
+            dopamine=dopamine,
+            dobutamine=dobutamine,
+            epinephrine=epinephrine,
+            norepinephrine=norepinephrine,
+            gcs=gcs,
+            creatinine=creatinine,
+            creatinine_unit=creatinine_unit,
+            urine_output=urine_output,
+        )
+    except ImmunoSepError as exc:
+        raise _with_unit_flag(exc) from None
     if as_json:
         print_json({**asdict(score), "missing": list(score.missing)})
         return
     print_sofa(score)
+
+
+def _score_flags(**f: Any) -> Any:
+    return sofa(
+        pao2_fio2_mmhg=f["pao2_fio2"],
+        pao2_mmhg=f["pao2"],
+        pao2_unit=f["pao2_unit"],
+        fio2=f["fio2"],
+        ventilated=f["ventilated"],
+        platelets_1e3_ul=f["platelets"],
+        bilirubin=f["bilirubin"],
+        bilirubin_unit=f["bilirubin_unit"],
+        map_mmhg=f["map_mmhg"],
+        dopamine=f["dopamine"],
+        dobutamine=f["dobutamine"],
+        epinephrine=f["epinephrine"],
+        norepinephrine=f["norepinephrine"],
+        gcs=f["gcs"],
+        creatinine=f["creatinine"],
+        creatinine_unit=f["creatinine_unit"],
+        urine_ml_day=f["urine_output"],
+    )
 
 
 sofa_command.__doc__ = _SOFA_HELP
@@ -393,11 +502,13 @@ def print_sofa(score: Any) -> None:
 def regimen_command(
     stratum: str = typer.Option(..., "--stratum", help="mals or immunoparalysis."),
     arm: str = typer.Option(..., "--arm", help="precision or placebo."),
-    age: float = typer.Option(..., "--age", help="Age, years."),
+    age: float = typer.Option(..., "--age", help="Age, years (adults: the protocol's minimum age)."),
     weight_kg: float = typer.Option(..., "--weight-kg", help="Body weight, kg."),
     sex: str = typer.Option(..., "--sex", help="male or female."),
     creatinine: float = typer.Option(..., "--creatinine", help="Serum creatinine."),
-    creatinine_unit: str = typer.Option("mg/dL", "--creatinine-unit", help="mg/dL or umol/L."),
+    creatinine_unit: str | None = typer.Option(
+        None, "--creatinine-unit", help="mg/dL or umol/L (without it: mg/dL, unless it looks like umol/L)."
+    ),
     height_cm: float | None = typer.Option(None, "--height-cm", help="Height, cm (ideal/adjusted weight)."),
     weight_policy: str | None = typer.Option(
         None, "--weight-policy", help="actual, ideal or adjusted (default from the protocol)."
@@ -426,12 +537,7 @@ def regimen_command(
         return
     console.print(
         f"creatinine clearance (Cockcroft-Gault, {result['weight_policy']} weight): "
-        f"[bold]{result['creatinine_clearance_ml_min']:.1f} mL/min[/bold]"
-        + (
-            f" — below {p.renal.threshold_ml_min:g}: {p.renal.route.upper()} dose x {p.renal.dose_factor:g}"
-            if result["renal_adjusted"]
-            else ""
-        )
+        f"[bold]{result['creatinine_clearance_text']}[/bold]"
     )
     print_table(
         f"Injections of the day ({stratum}, {arm})",

@@ -67,6 +67,11 @@ def demo(
         ("analysed", summary["analysed"]),
         ("daily CRFs / doses logged / draws", f"{run.crf_days} / {run.doses_logged} / {run.draws}"),
         ("serious adverse events (SUSARs)", f"{run.adverse_events} ({run.susars})"),
+        (
+            "refused by the services",
+            f"{run.crf_values_corrected} corrected, {run.crf_values_left_missing} left missing, "
+            f"{run.queries} queries, {run.entries_refused} entries left out",
+        ),
     ]
     rows += primary_rows(summary)
     rows += [(f"report: {name}", path) for name, path in summary["reports"].items()]

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import sofa
+from immunosep.clinical.units import measured
 from immunosep.conduct.access import (
     CLINICAL_READERS,
     Actor,
@@ -34,14 +35,18 @@ _PATIENT_DAY = patient_select(DailyCrf).outerjoin(
 
 @dataclass(frozen=True)
 class DailyInputs:
-    """The worst values of the day (``None`` = not measured; vasopressors in ug/kg/min)."""
+    """The worst values of the day (``None`` = not measured; vasopressors in ug/kg/min).
+
+    ``bilirubin_unit``/``creatinine_unit``: "mg/dL" or "umol/L"; ``None`` = not stated, read as mg/dL
+    (and stored so) but a value that looks like umol/L is refused until the unit is stated.
+    """
 
     weight_kg: float | None = None
     pao2_fio2_mmhg: float | None = None
     ventilated: bool = False
     platelets_1e3_ul: float | None = None
     bilirubin: float | None = None
-    bilirubin_unit: str = "mg/dL"
+    bilirubin_unit: str | None = None
     map_mmhg: float | None = None
     dopamine_ug_kg_min: float | None = None
     dobutamine_ug_kg_min: float | None = None
@@ -49,7 +54,7 @@ class DailyInputs:
     norepinephrine_ug_kg_min: float | None = None
     gcs: int | None = None
     creatinine: float | None = None
-    creatinine_unit: str = "mg/dL"
+    creatinine_unit: str | None = None
     urine_ml_day: float | None = None
     mechanical_ventilation: bool = False
     vasopressors: bool = False
@@ -82,6 +87,10 @@ class DailyRecord:
 
 
 def _score(inputs: DailyInputs) -> dict[str, int | str]:
+    """The day's SOFA; every input is checked against its plausible range first (one
+    ``ImmunoSepError`` naming the field, the value and the unit it most likely is in)."""
+    if inputs.weight_kg is not None:
+        measured("weight_kg", inputs.weight_kg, missing_ok=False)
     s = sofa(
         pao2_fio2_mmhg=inputs.pao2_fio2_mmhg,
         ventilated=inputs.ventilated,
@@ -133,6 +142,8 @@ def record_day(
     if not 1 <= study_day <= MAX_STUDY_DAY:
         raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
     values: dict[str, object] = {f: getattr(inputs, f) for f in INPUT_FIELDS}  # flat: no deep copies
+    for unit in ("bilirubin_unit", "creatinine_unit"):  # not stated: read (and stored) as SOFA's mg/dL
+        values[unit] = values[unit] or "mg/dL"
     values.update(_score(inputs))
     begin(session, actor, reason or "daily CRF")
     patient, _trial, row = writable_patient(

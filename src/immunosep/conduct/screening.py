@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sepsis3 import meets_sepsis3
+from immunosep.clinical.units import measured
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
 from immunosep.conduct.sites import protocol_of
 from immunosep.errors import ImmunoSepError
@@ -87,15 +88,18 @@ def _validate(session: Session, data: ScreeningInput) -> None:
     e = protocol_of(session).eligibility
     if data.sex not in SEXES:
         raise ImmunoSepError(f"sex must be one of {SEXES}", field="sex")
-    if not 0 <= data.age_years <= 120:
-        raise ImmunoSepError("age must be between 0 and 120 years", field="age_years")
+    # plausible ranges from their one home (clinical.units.PLAUSIBLE); an adult age is an eligibility
+    # criterion (protocol eligibility.min_age_years), answered in the log, not refused here
+    measured("age_years", data.age_years, missing_ok=False)
+    for name in ("weight_kg", "height_cm"):
+        value = getattr(data, name)
+        if value is not None:
+            measured(name, value, missing_ok=False)
     unknown = [c for c in data.exclusions if c not in {x.code for x in e.exclusions}]
     if unknown:
         raise ImmunoSepError(
             f"unknown exclusion codes {unknown}; known: {[x.code for x in e.exclusions]}", field="exclusions"
         )
-    if data.weight_kg is not None and not 20 <= data.weight_kg <= 400:
-        raise ImmunoSepError("weight must be between 20 and 400 kg", field="weight_kg")
     if data.sepsis_onset_at.tzinfo is None:
         raise ImmunoSepError("sepsis onset time needs a time zone (UTC)", field="sepsis_onset_at")
     if data.cci is not None and not 0 <= data.cci <= 37:

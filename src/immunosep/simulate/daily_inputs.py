@@ -5,7 +5,8 @@ platelets, bilirubin, MAP and vasopressors, GCS, creatinine and urine output) an
 scores them. :func:`split_total` spreads a total over the organs, starting from the patient's baseline
 profile (organs recover or fail one point at a time, the most deranged first), and :func:`inputs_for_scores`
 draws a value inside each organ's Vincent 1996 band. Scoring the inputs back gives exactly the total
-(tested, and checked by the trial runner for every day it records).
+(tested, and checked by the trial runner for every day it records). Every value lies inside the plausible
+range the bedside rules check (``clinical.units.PLAUSIBLE``), and the units are stated on the form.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from immunosep.simulate.population import CARDIOVASCULAR_INPUTS, GCS_RANGE
 ORGANS = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
 MAX_POINTS = 4
 
+#: The virtual sites' laboratories report bilirubin and creatinine in mg/dL, and say so on every CRF.
+LAB_UNIT = "mg/dL"
+
 # Value ranges (low, high) inside each band of Vincent 1996, score 0..4; half-open boundaries as in
-# clinical.sofa, kept clear of the boundary after rounding.
+# clinical.sofa, kept clear of the boundary after rounding, and inside the plausible ranges of
+# clinical.units.PLAUSIBLE (tested), so that the CRF never refuses a virtual value.
 _PAO2_FIO2_MMHG = ((400.0, 480.0), (300.0, 399.0), (200.0, 299.0), (100.0, 199.0), (55.0, 99.0))
 _PLATELETS_1E3_UL = ((150.0, 380.0), (100.0, 149.0), (50.0, 99.0), (20.0, 49.0), (5.0, 19.0))
 _BILIRUBIN_MG_DL = ((0.3, 1.1), (1.2, 1.9), (2.0, 5.9), (6.0, 11.9), (12.0, 22.0))
@@ -73,9 +78,11 @@ def inputs_for_scores(
         "ventilated": mechanically_ventilated,
         "platelets_1e3_ul": round(_within(_PLATELETS_1E3_UL, coag, rng)),
         "bilirubin": round(_within(_BILIRUBIN_MG_DL, liver, rng), 1),
+        "bilirubin_unit": LAB_UNIT,
         "map_mmhg": round(float(rng.uniform(map_low, map_high))),
         "gcs": int(rng.integers(gcs_low, gcs_high + 1)),
         "creatinine": round(_within(_CREATININE_MG_DL, renal, rng), 2),
+        "creatinine_unit": LAB_UNIT,
         "urine_ml_day": round(float(rng.uniform(700.0, 2600.0))),
         "mechanical_ventilation": mechanically_ventilated,
         "vasopressors": drug is not None,
@@ -99,11 +106,13 @@ def baseline_inputs(columns: dict[str, np.ndarray], i: int) -> dict[str, Any]:
         "ventilated": ventilated,
         "platelets_1e3_ul": value("platelets_1e3_ul"),
         "bilirubin": value("bilirubin_mg_dl"),
+        "bilirubin_unit": LAB_UNIT,
         "map_mmhg": value("map_mmhg"),
         "dobutamine_ug_kg_min": dobutamine if dobutamine > 0 else None,
         "norepinephrine_ug_kg_min": norepinephrine if norepinephrine > 0 else None,
         "gcs": int(value("gcs")),
         "creatinine": value("creatinine_mg_dl"),
+        "creatinine_unit": LAB_UNIT,
         "urine_ml_day": value("urine_ml_day"),
         "mechanical_ventilation": ventilated,
         "vasopressors": dobutamine > 0 or norepinephrine > 0,

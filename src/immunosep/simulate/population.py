@@ -22,6 +22,7 @@ from scipy.special import ndtr
 from immunosep.clinical.immune import classify_arrays
 from immunosep.clinical.sepsis3 import sepsis3_arrays
 from immunosep.clinical.sofa import score_sofa_arrays
+from immunosep.clinical.units import clip_plausible
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.model import (
@@ -266,13 +267,17 @@ def draw_baseline_sofa_inputs(
     gcs_high = np.array([r[1] for r in GCS_RANGE])[cns_score]
     gcs = rng.integers(gcs_low, gcs_high + 1).astype(np.float64)
     urine = np.where(cvvh, rng.uniform(20.0, 190.0, n), rng.uniform(600.0, 2800.0, n)).round()
+    # labs inside the plausible ranges the bedside rules check (clinical.units.PLAUSIBLE)
+    platelets = clip_plausible("platelets_1e3_ul", dist.platelets_1e3_ul.quantile(1.0 - u["coag"]))
+    bilirubin = clip_plausible("bilirubin_mg_dl", dist.bilirubin_mg_dl.quantile(u["liver"]))
+    creatinine = clip_plausible("creatinine_mg_dl", dist.creatinine_mg_dl.quantile(u["renal"]))
     return {
-        "pao2_fio2_mmhg": pao2_fio2.round(1),
+        "pao2_fio2_mmhg": clip_plausible("pao2_fio2_mmhg", pao2_fio2).round(1),
         "ventilated": ventilated,
         "cvvh": cvvh,
-        "platelets_1e3_ul": dist.platelets_1e3_ul.quantile(1.0 - u["coag"]).round(),
-        "bilirubin_mg_dl": dist.bilirubin_mg_dl.quantile(u["liver"]).round(2),
-        "creatinine_mg_dl": dist.creatinine_mg_dl.quantile(u["renal"]).round(2),
+        "platelets_1e3_ul": platelets.round(),
+        "bilirubin_mg_dl": bilirubin.round(2),
+        "creatinine_mg_dl": creatinine.round(2),
         "map_mmhg": map_mmhg,
         "dobutamine_ug_kg_min": pressor["dobutamine_ug_kg_min"],
         "norepinephrine_ug_kg_min": pressor["norepinephrine_ug_kg_min"],
@@ -421,7 +426,7 @@ def draw_baseline(
     columns.update(
         sex=np.where(male, "male", "female"),
         weight_kg=weight.round(1),
-        height_cm=height.round(),
+        height_cm=clip_plausible("height_cm", height).round(),
         infection=infection.astype(str),
         ferritin_ng_ml=enrolled.ferritin_ng_ml,
         hla_dr=enrolled.hla_dr,
@@ -472,7 +477,9 @@ def draw_screening_log(
     sites = trial_sites(params, protocol)
     site = np.array(sites.codes)[categorical(rng, sites.weights, n_screened)]
     age = np.clip(
-        rng.normal(params.baseline.age_mean_years, params.baseline.age_sd_years, n_screened), 18, 99
+        rng.normal(params.baseline.age_mean_years, params.baseline.age_sd_years, n_screened),
+        protocol.eligibility.min_age_years,
+        99,
     )
     return [
         ScreenedPatient(

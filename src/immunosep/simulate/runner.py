@@ -14,6 +14,15 @@ and the trial, so the database is what a real trial hands to its statistician.
 Times run on a virtual calendar (recruitment from :data:`RECRUITMENT_START` over
 :data:`RECRUITMENT_DAYS`): sepsis onset, screening, consent, draws and doses carry their virtual times; the
 audit trail's own timestamps are the wall clock of the run.
+
+A virtual patient's values are drawn inside the plausible ranges the bedside rules check
+(``clinical.units.PLAUSIBLE``), so the services should never refuse one. Should a service refuse a value
+all the same, the trial does not stop: the site handles it as a real one would. A refused CRF form is
+re-entered with the item corrected from the source (the nearest plausible value) or, when no correction
+is possible, left missing; the data manager raises a query on the item, the investigator answers it and
+the data manager closes it before the lock. A refused dose or draw is left out. Each such event is
+counted in :class:`VirtualTrialRun` (``crf_values_corrected``, ``crf_values_left_missing``, ``queries``,
+``entries_refused``) so that a run that needed them says so.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
+from immunosep.clinical.units import PLAUSIBLE, clip_plausible, unit_factor
 from immunosep.conduct import (
     adverse_events,
     biospecimens,
@@ -35,6 +45,7 @@ from immunosep.conduct import (
     dosing,
     lock,
     outcomes,
+    queries,
     randomization,
     screening,
     withdrawal,
@@ -89,6 +100,12 @@ class VirtualTrialRun:
     adverse_events: int
     susars: int
     locked: bool
+    #: Values a service refused and the site re-entered corrected from the source, or left missing; the
+    #: queries raised on them (answered and closed); doses and draws refused and left out.
+    crf_values_corrected: int = 0
+    crf_values_left_missing: int = 0
+    queries: int = 0
+    entries_refused: int = 0
 
 
 @dataclass
@@ -348,7 +365,17 @@ def _follow_up(
     events: dict[int, list[Any]] = {}
     for event in course.adverse_events:
         events.setdefault(event.patient, []).append(event)
-    counts = {"crf_days": 0, "doses_logged": 0, "draws": 0, "adverse_events": 0, "susars": 0}
+    counts = {
+        "crf_days": 0,
+        "doses_logged": 0,
+        "draws": 0,
+        "adverse_events": 0,
+        "susars": 0,
+        "crf_values_corrected": 0,
+        "crf_values_left_missing": 0,
+        "queries": 0,
+        "entries_refused": 0,
+    }
     columns = course.baseline.columns
     for k, r in enumerate(randomized):
         inv, pharm = staff.investigator[r.site], staff.pharmacist[r.site]
@@ -361,15 +388,31 @@ def _follow_up(
                     break
                 alive = bool(np.isnan(death) or day < death)
                 start = first_dose[k] + timedelta(days=day - 1)
+                # Day 1's CRF (always with the baseline creatinine) is entered before the first dose, so
+                # the pharmacist's renal adjustment always has a clearance to start from.
                 if day <= n_days and not np.isnan(o.sofa[k, day - 1]):
-                    _record_crf(s, inv, r.pseudonym, day, int(o.sofa[k, day - 1]), columns, k, chores)
+                    entry = _record_crf(s, inv, r.pseudonym, day, int(o.sofa[k, day - 1]), columns, k, chores)
                     counts["crf_days"] += 1
+                    for fix in entry:
+                        counts["crf_values_corrected" if fix.corrected else "crf_values_left_missing"] += 1
+                        counts["queries"] += _query_and_close(s, staff, inv, r.pseudonym, day, fix)
                     if alive and day <= protocol.treatment.days:
-                        counts["doses_logged"] += _dose_day(s, pharm, r.pseudonym, day, start, chores)
+                        logged, refused = _dose_day(s, pharm, r.pseudonym, day, start, chores)
+                        counts["doses_logged"] += logged
+                        counts["entries_refused"] += refused
                 if day in draw_days[1:] and alive:
-                    counts["draws"] += _record_draw(
-                        s, staff.lab, r.pseudonym, course, k, draw_days.index(day), start + timedelta(hours=6)
-                    )
+                    try:
+                        counts["draws"] += _record_draw(
+                            s,
+                            staff.lab,
+                            r.pseudonym,
+                            course,
+                            k,
+                            draw_days.index(day),
+                            start + timedelta(hours=6),
+                        )
+                    except ImmunoSepError:  # the lab leaves a refused draw out
+                        counts["entries_refused"] += 1
             for event in events.get(k, []):
                 if event.onset_day > last_day:
                     continue
@@ -404,6 +447,100 @@ def _follow_up(
     return counts
 
 
+@dataclass(frozen=True)
+class _SiteFix:
+    """A CRF value a service refused, and what the site entered instead (``None``: left missing)."""
+
+    field: str
+    refused: Any
+    entered: Any
+    message: str
+
+    @property
+    def corrected(self) -> bool:
+        return self.entered is not None
+
+
+#: Field of a refusal (``ImmunoSepError.field``, named after ``clinical.units.PLAUSIBLE``) -> CRF input.
+_CRF_FIELD_OF = {
+    "pao2_fio2_mmhg": "pao2_fio2_mmhg",
+    "pao2_mmhg": "pao2_fio2_mmhg",
+    "pao2_fio2": "pao2_fio2_mmhg",
+    "platelets_1e3_ul": "platelets_1e3_ul",
+    "bilirubin_mg_dl": "bilirubin",
+    "bilirubin": "bilirubin",
+    "map_mmhg": "map_mmhg",
+    "dopamine_ug_kg_min": "dopamine_ug_kg_min",
+    "dobutamine_ug_kg_min": "dobutamine_ug_kg_min",
+    "epinephrine_ug_kg_min": "epinephrine_ug_kg_min",
+    "norepinephrine_ug_kg_min": "norepinephrine_ug_kg_min",
+    "gcs": "gcs",
+    "creatinine_mg_dl": "creatinine",
+    "creatinine": "creatinine",
+    "urine_ml_day": "urine_ml_day",
+    "weight_kg": "weight_kg",
+}
+#: CRF input -> its plausible range in ``clinical.units.PLAUSIBLE`` (for the source's corrected value).
+_PLAUSIBLE_OF = {
+    "bilirubin": "bilirubin_mg_dl",
+    "creatinine": "creatinine_mg_dl",
+}
+
+
+def _source_value(field: str, value: Any, inputs: crf.DailyInputs) -> Any:
+    """What the site finds in the source for a refused value: the nearest plausible value in the form's
+    unit (the model's value, which only a bug can put outside), or ``None`` when there is none."""
+    name = _PLAUSIBLE_OF.get(field, field)
+    if name not in PLAUSIBLE or value is None or not np.isfinite(float(value)):
+        return None
+    unit = {"bilirubin": inputs.bilirubin_unit, "creatinine": inputs.creatinine_unit}.get(field)
+    _, factor = unit_factor(name, unit)
+    fixed = float(clip_plausible(name, float(value) / factor)) * factor
+    if PLAUSIBLE[name].whole:
+        return round(fixed)
+    return None if fixed == float(value) else fixed
+
+
+def _enter_crf(
+    s: Any, inv: Actor, pseudonym: str, day: int, inputs: crf.DailyInputs
+) -> tuple[Any, list[_SiteFix]]:
+    """Enter the day's form as a site does: a refused value is corrected from the source and the form
+    entered again, or the item is left missing; a refusal that names no CRF item is not the data's fault
+    and stops the run (a bug, never silenced)."""
+    fixes: list[_SiteFix] = []
+    while True:
+        try:
+            return crf.record_day(s, inv, pseudonym, day, inputs), fixes
+        except ImmunoSepError as exc:
+            field = _CRF_FIELD_OF.get(exc.field or "")
+            if field is None or any(f.field == field for f in fixes):
+                raise
+            refused = getattr(inputs, field)
+            entered = _source_value(field, refused, inputs)
+            fixes.append(_SiteFix(field, refused, entered, exc.message))
+            inputs = replace(inputs, **{field: entered})
+
+
+def _query_and_close(s: Any, staff: _Staff, inv: Actor, pseudonym: str, day: int, fix: _SiteFix) -> int:
+    """The data manager's query on a refused value, the investigator's answer, the close: returns 1."""
+    q = queries.raise_query(
+        s,
+        staff.data_manager,
+        pseudonym,
+        table_name="daily_crf",
+        field=fix.field,
+        text=f"day {day}: {fix.field} = {fix.refused} was refused at entry ({fix.message}); please check the source",
+    )
+    answer = (
+        f"checked the source: {fix.field} = {fix.entered:g} entered"
+        if fix.entered is not None
+        else f"checked the source: no plausible {fix.field} for day {day}; left missing"
+    )
+    queries.answer_query(s, inv, q.id, answer)
+    queries.close_query(s, staff.data_manager, q.id)
+    return 1
+
+
 def _record_crf(
     s: Any,
     inv: Actor,
@@ -413,8 +550,12 @@ def _record_crf(
     columns: dict[str, np.ndarray],
     k: int,
     chores: np.random.Generator,
-) -> None:
-    """The investigator's CRF of the day: baseline inputs on day 1, then inputs scoring to the model's SOFA."""
+) -> list[_SiteFix]:
+    """The investigator's CRF of the day: baseline inputs on day 1, then inputs scoring to the model's SOFA.
+
+    Returns the values the service refused and the site corrected or left missing (none, unless a
+    virtual value fell outside ``clinical.units.PLAUSIBLE``).
+    """
     if day == 1:
         values = baseline_inputs(columns, k)
     else:
@@ -425,14 +566,14 @@ def _record_crf(
             ventilated=bool(columns["ventilated"][k]),
             on_ckrt=bool(columns["cvvh"][k]),
         )
-    record = crf.record_day(
-        s, inv, pseudonym, day, crf.DailyInputs(weight_kg=float(columns["weight_kg"][k]), **values)
-    )
-    if record.sofa_total != sofa_total:
+    inputs = crf.DailyInputs(weight_kg=float(columns["weight_kg"][k]), **values)
+    record, fixes = _enter_crf(s, inv, pseudonym, day, inputs)
+    if not fixes and record.sofa_total != sofa_total:
         raise ImmunoSepError(
             f"virtual patient {pseudonym} day {day}: the CRF inputs score {record.sofa_total}, the model drew "
             f"{sofa_total} (a bug in immunosep.simulate.daily_inputs)"
         )
+    return fixes
 
 
 def _record_draw(
@@ -457,27 +598,40 @@ def _record_draw(
 
 def _dose_day(
     s: Any, pharm: Actor, pseudonym: str, day: int, start: datetime, chores: np.random.Generator
-) -> int:
-    """The pharmacist prepares the day's regimen and logs every scheduled IV and SC injection."""
-    logged = 0
-    for dose in dosing.day_regimen(s, pharm, pseudonym, day).doses:
+) -> tuple[int, int]:
+    """The pharmacist prepares the day's regimen and logs every scheduled IV and SC injection.
+
+    Returns (injections logged, entries the service refused and the pharmacist left out): a refused
+    regimen leaves the day out, a refused injection that injection only.
+    """
+    try:
+        doses = dosing.day_regimen(s, pharm, pseudonym, day).doses
+    except ImmunoSepError:
+        return 0, 1
+    logged = refused = 0
+    for dose in doses:
         for hour in range(0, 24):
             if ((day - 1) * 24 + hour) % dose.interval_hours:
                 continue
             missed = chores.random() < MISSED_DOSE_FRACTION and not (day == 1 and hour == 0)
-            dosing.record_dose(
-                s,
-                pharm,
-                pseudonym,
-                day,
-                dose.route,
-                hour,
-                given=not missed,
-                missed_reason=str(chores.choice(MISSED_DOSE_REASONS)) if missed else "",
-                given_at=None if missed else start + timedelta(hours=hour),
-            )
+            reason = str(chores.choice(MISSED_DOSE_REASONS)) if missed else ""
+            try:
+                dosing.record_dose(
+                    s,
+                    pharm,
+                    pseudonym,
+                    day,
+                    dose.route,
+                    hour,
+                    given=not missed,
+                    missed_reason=reason,
+                    given_at=None if missed else start + timedelta(hours=hour),
+                )
+            except ImmunoSepError:
+                refused += 1
+                continue
             logged += 1
-    return logged
+    return logged, refused
 
 
 def _lock(

@@ -57,6 +57,13 @@ def proportional_odds_rows(
     x = np.asarray(in_group_a, dtype=float)
     if x.min() == x.max():
         raise ImmunoSepError("all rows are in one group: give rows from both groups")
+    codes = y.cat.codes.to_numpy()
+    a, b = codes[x == 1], codes[x == 0]
+    if a.max() <= b.min() or b.max() <= a.min():
+        # (quasi-)separation: the groups do not overlap, the maximum-likelihood odds ratio is infinite
+        raise ImmunoSepError(
+            "the two groups' outcomes do not overlap (separation): the odds ratio is not estimable"
+        )
     model = OrderedModel(y, pd.DataFrame({"group_a": x}), distr="logit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
