@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from immunosep.analysis import run_analysis
 from immunosep.cli import main
 from immunosep.conduct.users import authenticate
 from immunosep.errors import ImmunoSepError
+from immunosep.pipeline import run_analysis
 from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
