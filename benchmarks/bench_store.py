@@ -25,15 +25,16 @@ from sqlalchemy.engine import make_url
 
 from immunosep.conduct import biospecimens, classification, crf, randomization, screening
 from immunosep.conduct.access import actor_for
+from immunosep.conduct.trial import init_trial
 from immunosep.conduct.users import create_user
-from immunosep.store.db import init_db, make_engine, session_scope
+from immunosep.store.db import make_engine, session_scope
 
 WRITERS = (1, 8, 32)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def _prepare(url: str, n_patients: int) -> tuple[object, list[str], object]:
-    init_db(url, sites=1, seed="bench", slots_per_site=n_patients + 10)
+    init_trial(url, sites=1, seed="bench", slots_per_site=n_patients + 10)
     engine = make_engine(url)
     with session_scope(engine) as s:
         inv = actor_for(s, create_user(s, None, "inv", "benchmark password", "investigator", "S01"))

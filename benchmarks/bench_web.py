@@ -56,8 +56,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from immunosep.conduct.crf import MAX_STUDY_DAY
+from immunosep.conduct.trial import init_trial
 from immunosep.conduct.users import create_user
-from immunosep.store.db import init_db, make_engine, session_scope
+from immunosep.store.db import make_engine, session_scope
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HOST = "127.0.0.1"  # loopback only: nothing here ever talks to another machine
@@ -96,7 +97,7 @@ def site_codes(n: int) -> list[str]:
 
 def prepare(url: str, sites: int, patients_per_site: int, clients: int) -> list[tuple[str, str]]:
     """Seed the trial and the accounts; returns (username, site) of each client's investigator."""
-    init_db(url, sites=sites, seed="bench-web", slots_per_site=patients_per_site + 20)
+    init_trial(url, sites=sites, seed="bench-web", slots_per_site=patients_per_site + 20)
     codes = site_codes(sites)
     accounts = [(f"inv{i:03d}", codes[i % sites]) for i in range(clients)]
     engine = make_engine(url)

@@ -73,15 +73,16 @@ def _seed(url: str) -> None:
     from argon2 import PasswordHasher
 
     from immunosep.conduct import users
+    from immunosep.conduct.trial import init_trial
     from immunosep.conduct.users import create_user
-    from immunosep.store.db import init_db, make_engine, session_scope
+    from immunosep.store.db import make_engine, session_scope
 
     # Cheap argon2 parameters for the template users only (seeding speed); verification reads the
     # parameters from each hash, and the production hasher is restored below.
     production_hasher = users._HASHER
     users._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-    init_db(url, sites=TEST_SITES, seed=TEST_SEED, slots_per_site=TEST_SLOTS_PER_SITE)
+    init_trial(url, sites=TEST_SITES, seed=TEST_SEED, slots_per_site=TEST_SLOTS_PER_SITE)
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from immunosep.analysis import run_analysis
 from immunosep.analysis.extract import extract_raw_trial
 from immunosep.cli import main
 from immunosep.conduct import adverse_events, crf, lock, outcomes, withdrawal
 from immunosep.errors import ImmunoSepError
+from immunosep.pipeline import run_analysis
 from immunosep.store.db import session_scope
 
 

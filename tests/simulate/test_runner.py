@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from immunosep.analysis import run_analysis
 from immunosep.analysis.datasets import derive_datasets
 from immunosep.analysis.extract import extract_raw_trial
 from immunosep.analysis.sap import run_sap
 from immunosep.cli import main
 from immunosep.conduct.users import authenticate
 from immunosep.errors import ImmunoSepError
+from immunosep.pipeline import run_analysis
 from immunosep.protocol.loader import bundled_protocol_path
 from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
         Refuses a trial that is not locked unless --interim is given.
         """
-        from immunosep.analysis import run_analysis
+        from immunosep.pipeline import run_analysis
 
         with console.status("analysing") as status:
             summary = run_analysis(db, out, interim=interim, pdf=pdf, progress=lambda s: status.update(s))

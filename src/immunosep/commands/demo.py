@@ -42,7 +42,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a complete virtual trial into DIR/trial.db, lock it, analyse it and write the report."""
-    from immunosep.analysis import run_analysis
+    from immunosep.pipeline import run_analysis
     from immunosep.simulate.runner import run_virtual_trial
 
     if screened < 1:

@@ -35,9 +35,9 @@ def db_init(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Create the schema (alembic upgrade head) and seed the trial, its sites and sealed lists."""
-    from immunosep.store.db import init_db
+    from immunosep.conduct.trial import init_trial
 
-    result = init_db(db, protocol_file, sites, seed=seed, slots_per_site=slots)
+    result = init_trial(db, protocol_file, sites, seed=seed, slots_per_site=slots)
     if as_json:
         print_json(result)
         return

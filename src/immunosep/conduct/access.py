@@ -89,13 +89,13 @@ def actor_for(session: Session, user: User | int) -> Actor:
 
     Read afresh with Core statements (one, two for a monitor): the web application calls this on every
     request, so a deactivated account or a changed role takes effect at once. The same statement reads
-    the trial's protocol hash into the transaction's cache, for :func:`~immunosep.conduct.sites.protocol_of`.
+    the trial's protocol hash into the transaction's cache, for :func:`~immunosep.conduct.trial.protocol_of`.
     """
     if not isinstance(user, int):
         session.flush()  # a user created in this session is read back (Core statements do not autoflush)
     uid = user if isinstance(user, int) else user.id
     actor, protocol_sha256 = read_actor(session.connection(), uid)
-    if protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (sites.py)
+    if protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (trial.py)
         transaction_cache(session)[PROTOCOL_SHA256] = protocol_sha256
     return actor
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.clinical.immune import classify
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import BiomarkerDraw
 

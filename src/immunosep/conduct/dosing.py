@@ -42,7 +42,7 @@ from immunosep.conduct.access import (
     scope_condition,
 )
 from immunosep.conduct.randomization import slot_of
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow

@@ -15,7 +15,7 @@ from immunosep.conduct.access import (
     get_patient,
     require_role,
 )
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Outcome, Patient
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from immunosep.clinical.sepsis3 import meets_sepsis3
 from immunosep.clinical.units import measured
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Consent, EligibilityAnswer, Patient, ScreeningEntry, Site, utcnow
 

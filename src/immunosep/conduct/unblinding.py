@@ -21,7 +21,7 @@ from immunosep.conduct.access import (
     require_role,
 )
 from immunosep.conduct.randomization import slot_of
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Patient, Unblinding, User, utcnow
 

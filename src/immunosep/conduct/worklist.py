@@ -26,7 +26,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
 from immunosep.conduct.dosing import first_dose_deadline, study_day_on
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import AccessDenied
 from immunosep.protocol.schema import Protocol
 from immunosep.store.models import (

@@ -52,7 +52,7 @@ from immunosep.conduct import (
 )
 from immunosep.conduct.access import Actor, actor_for
 from immunosep.conduct.meddra import demo_meddra
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import init_trial, protocol_of
 from immunosep.conduct.users import create_user
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
@@ -67,7 +67,7 @@ from immunosep.simulate.population import (
     draw_baseline,
     draw_screening_log,
 )
-from immunosep.store.db import init_db, make_engine, session_scope
+from immunosep.store.db import make_engine, session_scope
 
 #: Virtual calendar: first sepsis onset, and the span over which screened patients arrive (days).
 RECRUITMENT_START = datetime(2021, 4, 1, tzinfo=UTC)
@@ -207,7 +207,7 @@ def run_virtual_trial(
             progress(stage, done, total)
 
     params = params or default_parameters()
-    init = init_db(db_url, protocol_path, seed=f"virtual-trial-{seed}")
+    init = init_trial(db_url, protocol_path, seed=f"virtual-trial-{seed}")
     engine = make_engine(db_url)
     try:
         with session_scope(engine) as s:

@@ -3,7 +3,8 @@
 SQLite (a file, the default) runs in WAL mode with foreign keys and ``secure_delete`` on, and every
 transaction begins with ``BEGIN IMMEDIATE`` so writers queue instead of failing on a lock upgrade.
 PostgreSQL is used through ``postgresql+psycopg://`` URLs. The schema is created and upgraded by Alembic
-(revisions in ``immunosep/store/migrations/versions``), never by ``create_all``.
+(revisions in ``immunosep/store/migrations/versions``), never by ``create_all``. Creating a trial in the
+schema (protocol, sites, sealed lists) is a conduct operation: ``immunosep.conduct.trial.init_trial``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,13 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.errors import ImmunoSepError
 from immunosep.store import audit
-from immunosep.store.models import Trial
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -367,43 +366,3 @@ def upgrade_db(url: str) -> None:
         command.upgrade(alembic_config(url), "head")
     except OperationalError as exc:
         raise ImmunoSepError(f"cannot reach or migrate database {url!r}: {exc.orig}") from None
-
-
-@dataclass(frozen=True)
-class InitResult:
-    """What ``init_db`` created. ``seed`` regenerates the randomization lists: keep it secret and safe."""
-
-    trial_id: int
-    trial_code: str
-    site_codes: tuple[str, ...]
-    slots_per_site: int
-    seed: str
-
-
-def init_db(
-    url: str,
-    protocol_path: str | Path | None = None,
-    sites: int | None = None,
-    *,
-    seed: str | None = None,
-    slots_per_site: int | None = None,
-) -> InitResult:
-    """Create the schema and seed the trial: protocol text and hash, ``sites`` sites, sealed lists.
-
-    ``sites`` defaults to ``protocol.trial.sites``; ``slots_per_site`` to ``protocol.randomization``.
-    A database that already holds a trial is refused.
-    """
-    # Seeding is a conduct operation (randomization lists); imported here to keep store importable alone.
-    from immunosep.conduct.sites import seed_trial
-
-    upgrade_db(url)
-    engine = make_engine(url)
-    try:
-        with session_scope(engine) as session:
-            if session.execute(select(Trial.id)).first() is not None:
-                raise ImmunoSepError(f"database {url!r} already holds a trial; use `db upgrade` instead")
-            return seed_trial(
-                session, protocol_path=protocol_path, sites=sites, seed=seed, slots_per_site=slots_per_site
-            )
-    finally:
-        engine.dispose()

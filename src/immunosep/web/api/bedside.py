@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import classify_form
 from immunosep.web.deps import TransactionRoute, current_actor, get_db

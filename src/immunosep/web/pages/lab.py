@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, require_role
 from immunosep.conduct.biospecimens import record_draw
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import Classified, classify_values
 from immunosep.web.deps import TransactionRoute, current_actor, get_db

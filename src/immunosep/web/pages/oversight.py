@@ -15,7 +15,7 @@ from immunosep.conduct.crf import daily_records
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import unblinding_report
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError

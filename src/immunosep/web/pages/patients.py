@@ -28,7 +28,8 @@ from immunosep.conduct.screening import (
     record_consent,
     screen,
 )
-from immunosep.conduct.sites import list_sites, protocol_of
+from immunosep.conduct.sites import list_sites
+from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import MIN_REASON_LENGTH, emergency_unblind
 from immunosep.conduct.withdrawal import compact, withdraw
 from immunosep.conduct.worklist import worklist

@@ -1,4 +1,8 @@
-"""From a trial database (or raw frames) to datasets, results.json and the reports, in one call."""
+"""From a trial database (or raw frames) to datasets, results.json and the reports, in one call.
+
+It runs the analysis and then the report, so it sits above both and below the commands that call it
+(docs/architecture.md): ``analysis`` and ``report`` never import it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from immunosep.analysis.sap import run_sap
 from immunosep.analysis.writers import write_datasets
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
+from immunosep.report.html import software_versions, write_reports
 
 Progress = Callable[[str], None]
 
@@ -33,7 +38,6 @@ def analyse_raw(
 
     Returns a summary: the paths written and the headline numbers.
     """
-    from immunosep.report.html import software_versions, write_reports  # report sits above analysis
 
     def step(name: str) -> None:
         if progress is not None:
