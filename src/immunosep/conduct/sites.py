@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import PROTOCOL_SHA256, Actor, begin, require_role, trial
+from immunosep.conduct.access import PROTOCOL_SHA256, Actor, begin, trial
+from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import generate_site_list, kit_numbers, seed_fingerprint
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
@@ -121,7 +122,7 @@ class SiteInfo:
 
 def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
     """Sites with their number of screened patients (admins, data managers, monitors, DSMB)."""
-    require_role(actor, {"admin", "data_manager", "monitor", "dsmb", "investigator"}, "list sites")
+    require(actor, "list_sites")
     from immunosep.store.models import Patient
 
     counts = dict(session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).all())
@@ -131,7 +132,7 @@ def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
 
 def rename_site(session: Session, actor: Actor, code: str, name: str) -> SiteInfo:
     """Give a site its display name (admin)."""
-    require_role(actor, {"admin"}, "edit sites")
+    require(actor, "edit_sites")
     begin(session, actor, "site name")
     from immunosep.conduct.access import site_by_code
 
