@@ -53,7 +53,6 @@ def _queries(
         tables=[(t, t.replace("_", " ")) for t in QUERYABLE],
         v=values,
         errors=errors,
-        can_raise=actor.role in ("monitor", "data_manager"),
     )
 
 

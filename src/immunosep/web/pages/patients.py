@@ -229,7 +229,6 @@ def patient_page(
         outcome=get_outcome(db, actor, pseudonym) if randomized else None,
         givers=CONSENT_GIVERS,
         treatment_days=p.treatment.days,
-        can_write=actor.role == "investigator",
     )
 
 
