@@ -67,62 +67,60 @@ _ADMIN = frozenset({"admin"})
 _EXPORTERS = _DATA_MANAGER
 
 
-def _p(roles: frozenset[str], says: str) -> Permission:
-    return Permission(roles, says)
-
-
 #: Every action of the platform -> who may do it. Pages, API and services use these names only.
 PERMISSIONS: Mapping[str, Permission] = {
     # screening, consent, classification, randomization (conduct.screening, classification, randomization)
-    "screen": _p(_INVESTIGATOR, "screen patients"),
-    "record_consent": _p(_INVESTIGATOR, "record consent"),
-    "read_screening_log": _p(_CLINICAL_READERS, "read the screening log"),
-    "classify": _p(_INVESTIGATOR, "classify a patient"),
-    "randomize": _p(_INVESTIGATOR, "randomize a patient"),
-    "see_allocation": _p(_PHARMACIST, "see a treatment allocation"),
-    "read_list_usage": _p(_CLINICAL_READERS, "see randomization list usage"),
+    "screen": Permission(_INVESTIGATOR, "screen patients"),
+    "record_consent": Permission(_INVESTIGATOR, "record consent"),
+    "read_screening_log": Permission(_CLINICAL_READERS, "read the screening log"),
+    "classify": Permission(_INVESTIGATOR, "classify a patient"),
+    "randomize": Permission(_INVESTIGATOR, "randomize a patient"),
+    "see_allocation": Permission(_PHARMACIST, "see a treatment allocation"),
+    "read_list_usage": Permission(_CLINICAL_READERS, "see randomization list usage"),
     # the patient record and the daily CRF (web.pages.patients, conduct.crf, worklist)
-    "open_patient_record": _p(_CLINICAL_READERS, "open patient records"),
-    "read_worklist": _p(_CLINICAL_READERS, "read the worklist"),
-    "enter_crf": _p(_INVESTIGATOR, "enter the daily CRF"),
-    "read_crf": _p(_CLINICAL_READERS, "read the daily CRF"),
-    "enter_biomarkers": _p(frozenset({"lab"}), "enter biomarker results"),
+    "open_patient_record": Permission(_CLINICAL_READERS, "open patient records"),
+    "read_worklist": Permission(_CLINICAL_READERS, "read the worklist"),
+    "enter_crf": Permission(_INVESTIGATOR, "enter the daily CRF"),
+    "read_crf": Permission(_CLINICAL_READERS, "read the daily CRF"),
+    "enter_biomarkers": Permission(frozenset({"lab"}), "enter biomarker results"),
     # treatment (conduct.dosing): the unblinded pharmacist's regimen and log, the blinded view of it
-    "see_regimen": _p(_PHARMACIST, "see the treatment regimen"),
-    "record_dose": _p(_PHARMACIST, "record doses"),
-    "list_on_treatment": _p(_PHARMACIST, "see the patients on study treatment"),
-    "read_dosing_log": _p(_CLINICAL_READERS | _PHARMACIST, "read the dosing log"),
-    "open_pharmacy_log": _p(_PHARMACIST, "read the dosing log"),
+    "see_regimen": Permission(_PHARMACIST, "see the treatment regimen"),
+    "record_dose": Permission(_PHARMACIST, "record doses"),
+    "list_on_treatment": Permission(_PHARMACIST, "see the patients on study treatment"),
+    "read_dosing_log": Permission(_CLINICAL_READERS | _PHARMACIST, "read the dosing log"),
+    "open_pharmacy_log": Permission(_PHARMACIST, "read the dosing log"),
     # safety and outcomes (conduct.adverse_events, outcomes, withdrawal)
-    "record_ae": _p(_INVESTIGATOR, "record adverse events"),
-    "read_ae": _p(_CLINICAL_READERS, "read adverse events"),
-    "read_susars": _p(_CLINICAL_READERS, "read the SUSAR report"),
-    "record_outcome": _p(_INVESTIGATOR, "record outcomes"),
-    "read_outcomes": _p(_CLINICAL_READERS, "read outcomes"),
-    "record_withdrawal": _p(_INVESTIGATOR, "record a withdrawal of consent"),
+    "record_ae": Permission(_INVESTIGATOR, "record adverse events"),
+    "read_ae": Permission(_CLINICAL_READERS, "read adverse events"),
+    "read_susars": Permission(_CLINICAL_READERS, "read the SUSAR report"),
+    "record_outcome": Permission(_INVESTIGATOR, "record outcomes"),
+    "read_outcomes": Permission(_CLINICAL_READERS, "read outcomes"),
+    "record_withdrawal": Permission(_INVESTIGATOR, "record a withdrawal of consent"),
     # emergency unblinding (conduct.unblinding): a blinded investigator, recorded, one patient
-    "unblind_emergency": _p(_INVESTIGATOR, "unblind a patient"),
-    "read_unblinding_report": _p(_CLINICAL_READERS, "read the unblinding report"),
-    "review_unblindings": _p(_OVERSIGHT, "review the emergency unblindings"),
+    "unblind_emergency": Permission(_INVESTIGATOR, "unblind a patient"),
+    "read_unblinding_report": Permission(_CLINICAL_READERS, "read the unblinding report"),
+    "review_unblindings": Permission(_OVERSIGHT, "review the emergency unblindings"),
     # data quality (conduct.queries, lock, reports, export)
-    "raise_query": _p(_OVERSIGHT, "raise queries"),
-    "answer_query": _p(_INVESTIGATOR, "answer queries"),
-    "close_query": _p(_OVERSIGHT, "close queries"),
-    "read_queries": _p(_CLINICAL_READERS, "read queries"),
-    "review_missing_data": _p(_OVERSIGHT, "review missing data"),
-    "read_audit_trail": _p(_OVERSIGHT, "read the audit trail"),
-    "lock": _p(_DATA_MANAGER, "lock data"),
-    "lock_trial": _p(_DATA_MANAGER, "lock the trial"),
-    "export": _p(_EXPORTERS, "export the trial data"),
-    "export_unblinded": _p(_EXPORTERS & UNBLINDED_ROLES, "export unblinded data"),
-    "read_dsmb_report": _p(frozenset({"dsmb"}), "read the DSMB report"),
+    "raise_query": Permission(_OVERSIGHT, "raise queries"),
+    "answer_query": Permission(_INVESTIGATOR, "answer queries"),
+    "close_query": Permission(_OVERSIGHT, "close queries"),
+    "read_queries": Permission(_CLINICAL_READERS, "read queries"),
+    "review_missing_data": Permission(_OVERSIGHT, "review missing data"),
+    "read_audit_trail": Permission(_OVERSIGHT, "read the audit trail"),
+    "lock": Permission(_DATA_MANAGER, "lock data"),
+    "lock_trial": Permission(_DATA_MANAGER, "lock the trial"),
+    "export": Permission(_EXPORTERS, "export the trial data"),
+    "export_unblinded": Permission(_EXPORTERS & UNBLINDED_ROLES, "export unblinded data"),
+    "read_dsmb_report": Permission(frozenset({"dsmb"}), "read the DSMB report"),
     # administration (conduct.users, sites)
-    "manage_users": _p(_ADMIN, "manage users"),
-    "create_user": _p(_ADMIN, "create users"),
-    "deactivate_user": _p(_ADMIN, "deactivate users"),
-    "manage_sites": _p(_ADMIN, "manage sites"),
-    "edit_sites": _p(_ADMIN, "edit sites"),
-    "list_sites": _p(frozenset({"admin", "data_manager", "monitor", "dsmb", "investigator"}), "list sites"),
+    "manage_users": Permission(_ADMIN, "manage users"),
+    "create_user": Permission(_ADMIN, "create users"),
+    "deactivate_user": Permission(_ADMIN, "deactivate users"),
+    "manage_sites": Permission(_ADMIN, "manage sites"),
+    "edit_sites": Permission(_ADMIN, "edit sites"),
+    "list_sites": Permission(
+        frozenset({"admin", "data_manager", "monitor", "dsmb", "investigator"}), "list sites"
+    ),
 }
 
 #: Actions that show an allocation (an arm, a drug, a dose, a kit's contents): unblinded roles only.
@@ -135,8 +133,8 @@ REVEALING = frozenset(
         "list_on_treatment",
         "open_pharmacy_log",
         "read_dsmb_report",
+        "export_unblinded",
     }
-    | {"export_unblinded"}
 )
 
 
