@@ -270,3 +270,44 @@ def test_emergency_unblinding_needs_a_reason_discloses_to_the_site_investigator_
         report = unblinding.unblinding_report(s, trial.actors["dm"])
     assert [(r.pseudonym, r.reason) for r in report] == [(p, "anaphylaxis, treating physician asks")]
     assert not any(w.lower() in _flatten(report).lower() for w in FORBIDDEN)
+
+
+def test_the_blinding_rule_has_one_home_that_storage_reads_too():
+    """What the audit trail seals is what ``conduct.blinding`` declares (on the models), and nothing else."""
+    from immunosep.conduct import blinding
+    from immunosep.store import audit
+    from immunosep.store.models import ROLES as ROLE_NAMES
+    from immunosep.store.models import RandomizationSlot
+
+    assert (
+        blinding.SEALED_COLUMNS
+        == audit.SEALED_FIELDS
+        == {
+            ("randomization_slots", "arm"),
+            ("randomization_slots", "kit_number"),
+        }
+    )
+    assert RandomizationSlot.__table__.c.arm.info and not RandomizationSlot.__table__.c.sequence.info
+    assert set(ROLE_NAMES) == blinding.UNBLINDED_ROLES | blinding.BLINDED_ROLES
+    assert [r for r in ROLE_NAMES if not blinding.is_blinded(r)] == ["pharmacist", "dsmb"]
+    assert blinding.is_blinded("somebody new")
+    assert {t for t, _ in blinding.SEALED_COLUMNS} <= blinding.ALLOCATION_TABLES
+    for table in blinding.ALLOCATION_TABLES:
+        assert not blinding.audit_entry_visible("monitor", table)
+        assert blinding.audit_entry_visible("dsmb", table)
+    assert blinding.audit_entry_visible("monitor", "daily_crf")
+
+
+def test_a_blinded_export_drops_the_arm_and_dose_and_masks_the_drug():
+    from immunosep.conduct import blinding
+    from immunosep.conduct.export import VARIABLES
+
+    for domain, variables in VARIABLES.items():
+        full = blinding.export_variables(domain, variables, blinded=False)
+        blinded = blinding.export_variables(domain, variables, blinded=True)
+        assert full == list(variables)
+        assert set(full) - set(blinded) == set(blinding.SEALED_EXPORT_VARIABLES.get(domain, ()))
+        assert set(blinding.export_masks(domain, blinded=True)) <= set(blinded)
+        assert blinding.export_masks(domain, blinded=False) == {}
+    assert {"ARMCD", "ARM"} <= set(VARIABLES["DM"]) and {"EXDOSE", "EXDOSU", "EXTRT"} <= set(VARIABLES["EX"])
+    assert blinding.export_masks("EX", blinded=True) == {"EXTRT": blinding.MASKED_TREATMENT}

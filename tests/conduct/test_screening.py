@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from immunosep.conduct import biospecimens, classification, screening
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.db import session_scope
 

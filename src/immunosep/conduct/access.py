@@ -1,41 +1,26 @@
-"""Who may do what: the :class:`Actor` every service takes first, roles, site scope and blinding.
+"""The authenticated caller (:class:`Actor`, which every service takes first) and its site scope.
 
-Roles (SPEC "Governance"):
-
-============  ========  ==================  ===================================================
-role          blinded   sites               may
-============  ========  ==================  ===================================================
-investigator  yes       own site            screen, consent, randomize, CRF, AEs, outcomes, answer queries
-pharmacist    no        own site            the day's regimen and the dosing log
-lab           yes       all                 biomarker draws only
-monitor       yes       assigned sites      read clinical data, raise and close queries
-data_manager  yes       all                 read clinical data, queries, locks, export
-dsmb          no        aggregated only     aggregated reports by arm
-admin         yes       none                users and sites, no clinical data
-============  ========  ==================  ===================================================
-
-A patient outside the actor's scope and a patient that does not exist give the *same* error, so
-scope errors reveal nothing either.
+What each role may do is :mod:`immunosep.conduct.permissions` (``require(actor, action)``); which roles
+are blinded is :mod:`immunosep.conduct.blinding`. This module reads the actor and answers which patients
+it may see: a patient outside the actor's scope and a patient that does not exist give the *same* error,
+so scope errors reveal nothing either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
+from immunosep.conduct.blinding import is_blinded
+from immunosep.conduct.permissions import site_scope
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store import audit
 from immunosep.store.db import transaction_cache
-from immunosep.store.models import ROLES, MonitorSite, Patient, Site, Trial, User
-
-UNBLINDED_ROLES = frozenset({"pharmacist", "dsmb"})
-ALL_SITE_ROLES = frozenset({"lab", "data_manager"})
-SITE_ROLES = frozenset({"investigator", "pharmacist"})
-CLINICAL_READERS = frozenset({"investigator", "monitor", "data_manager"})
+from immunosep.store.models import MonitorSite, Patient, Site, Trial, User
 
 
 @dataclass(frozen=True)
@@ -54,7 +39,7 @@ class Actor:
     @property
     def blinded(self) -> bool:
         """True for every role that must never learn an arm or a drug."""
-        return self.role not in UNBLINDED_ROLES
+        return is_blinded(self.role)
 
 
 # Statements of every request, built once (building a statement costs more than running it on SQLite).
@@ -109,7 +94,7 @@ def read_actor(conn: Connection, uid: int) -> tuple[Actor, str | None]:
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
     sites: list[tuple[int, str]]
-    if row.role == "monitor":
+    if site_scope(str(row.role)) == "assigned":
         sites = [(int(sid), str(code)) for sid, code in conn.execute(_MONITOR_SITES, {"uid": uid}).all()]
     elif row.site_id is not None:
         sites = [(int(row.site_id), str(row.code))]
@@ -123,13 +108,6 @@ def read_actor(conn: Connection, uid: int) -> tuple[Actor, str | None]:
         site_codes=tuple(sorted(code for _, code in sites)),
     )
     return actor, row.protocol_sha256
-
-
-def require_role(actor: Actor, roles: Iterable[str], action: str) -> None:
-    """Refuse ``action`` unless the actor has one of ``roles``; the message names the allowed roles."""
-    allowed = sorted(set(roles))
-    if actor.role not in ROLES or actor.role not in allowed:
-        raise AccessDenied(f"the {actor.role} role may not {action}; allowed: {', '.join(allowed)}")
 
 
 def begin(session: Session, actor: Actor, reason: str = "") -> None:
@@ -147,20 +125,18 @@ def begin(session: Session, actor: Actor, reason: str = "") -> None:
 
 def in_scope(actor: Actor, site_id: int) -> bool:
     """True when the actor may see patient-level data of this site."""
-    if actor.role in ALL_SITE_ROLES:
+    scope = site_scope(actor.role)
+    if scope == "all":
         return True
-    if actor.role in SITE_ROLES or actor.role == "monitor":
-        return site_id in actor.site_ids
-    return False
+    return scope != "none" and site_id in actor.site_ids
 
 
 def scope_site_ids(actor: Actor) -> frozenset[int] | None:
     """The sites whose patients :func:`in_scope` lets the actor see; None for every site."""
-    if actor.role in ALL_SITE_ROLES:
+    scope = site_scope(actor.role)
+    if scope == "all":
         return None
-    if actor.role in SITE_ROLES or actor.role == "monitor":
-        return actor.site_ids
-    return frozenset()
+    return frozenset() if scope == "none" else actor.site_ids
 
 
 def scope_condition(actor: Actor) -> ColumnElement[bool]:

@@ -13,15 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import (
-    CLINICAL_READERS,
     Actor,
     begin,
     ensure_writable,
     get_patient,
     in_scope,
-    require_role,
 )
 from immunosep.conduct.meddra import MedDRA, demo_meddra
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import AdverseEvent, Patient, utcnow
 
@@ -77,7 +76,7 @@ def record_adverse_event(
     meddra: MedDRA | None = None,
 ) -> AeRecord:
     """Record a treatment-emergent AE coded to MedDRA PT and SOC; flags and reports a SUSAR at once."""
-    require_role(actor, {"investigator"}, "record adverse events")
+    require(actor, "record_ae")
     begin(session, actor, "adverse event")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -113,7 +112,7 @@ def record_adverse_event(
 
 def adverse_events(session: Session, actor: Actor, pseudonym: str) -> list[AeRecord]:
     """One patient's adverse events (clinical readers in scope)."""
-    require_role(actor, CLINICAL_READERS, "read adverse events")
+    require(actor, "read_ae")
     patient = get_patient(session, actor, pseudonym)
     rows = session.execute(
         select(AdverseEvent).where(AdverseEvent.patient_id == patient.id).order_by(AdverseEvent.id)
@@ -123,7 +122,7 @@ def adverse_events(session: Session, actor: Actor, pseudonym: str) -> list[AeRec
 
 def susar_report(session: Session, actor: Actor) -> list[AeRecord]:
     """Every SUSAR in the actor's scope (investigators, monitors, data managers), newest last."""
-    require_role(actor, CLINICAL_READERS, "read the SUSAR report")
+    require(actor, "read_susars")
     rows = session.execute(
         select(AdverseEvent, Patient)
         .join(Patient, Patient.id == AdverseEvent.patient_id)

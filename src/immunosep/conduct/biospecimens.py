@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sidf import sidf_reversal
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import BiomarkerDraw, Patient, utcnow
@@ -93,7 +94,7 @@ def record_draw(
     reason: str = "",
 ) -> DrawReceipt:
     """Enter (or, with a reason, correct) the central lab's result for one protocol day."""
-    require_role(actor, {"lab"}, "enter biomarker results")
+    require(actor, "enter_biomarkers")
     begin(session, actor, reason or "biomarker result")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.immune import classify
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import BiomarkerDraw
@@ -32,7 +33,7 @@ class ClassificationResult:
 
 def classify_patient(session: Session, actor: Actor, pseudonym: str) -> ClassificationResult:
     """Classify an eligible patient from the baseline draw and decide enrolment."""
-    require_role(actor, {"investigator"}, "classify a patient")
+    require(actor, "classify")
     begin(session, actor, "immune classification")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)

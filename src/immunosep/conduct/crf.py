@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from immunosep.clinical.sofa import sofa
 from immunosep.clinical.units import measured
 from immunosep.conduct.access import (
-    CLINICAL_READERS,
     Actor,
     begin,
     get_patient,
     patient_select,
-    require_role,
     writable_patient,
 )
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import DailyCrf, Patient
 
@@ -138,7 +137,7 @@ def record_day(
     The day and the inputs are checked and scored before the writers' lock is taken (they depend on
     nothing stored), so the lock is held for the reads and writes only.
     """
-    require_role(actor, {"investigator"}, "enter the daily CRF")
+    require(actor, "enter_crf")
     if not 1 <= study_day <= MAX_STUDY_DAY:
         raise ImmunoSepError(f"study day must be 1-{MAX_STUDY_DAY}, got {study_day}", field="study_day")
     values: dict[str, object] = {f: getattr(inputs, f) for f in INPUT_FIELDS}  # flat: no deep copies
@@ -170,7 +169,7 @@ def record_day(
 
 def daily_records(session: Session, actor: Actor, pseudonym: str) -> list[DailyRecord]:
     """All patient-days of one patient, by day (investigators, monitors, data managers)."""
-    require_role(actor, CLINICAL_READERS, "read the daily CRF")
+    require(actor, "read_crf")
     patient = get_patient(session, actor, pseudonym)
     return [_record(pseudonym, r) for r in _rows(session, patient)]
 

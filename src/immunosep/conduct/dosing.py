@@ -33,14 +33,13 @@ from immunosep.clinical.regimen import (
 from immunosep.clinical.renal import creatinine_clearance_ml_min
 from immunosep.clinical.units import creatinine_mg_dl
 from immunosep.conduct.access import (
-    CLINICAL_READERS,
     Actor,
     begin,
     ensure_writable,
     get_patient,
-    require_role,
     scope_condition,
 )
+from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
@@ -155,7 +154,7 @@ def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
 def day_regimen(session: Session, actor: Actor, pseudonym: str, study_day: int) -> DayRegimen:
     """The day's injections (active or dummy) with the clearance in force and its day, renal adjustment
     applied; with no clearance known the renal route is held (see the module): pharmacist of the site."""
-    require_role(actor, {"pharmacist"}, "see the treatment regimen")
+    require(actor, "see_regimen")
     return _regimen(session, get_patient(session, actor, pseudonym), study_day)
 
 
@@ -175,7 +174,7 @@ def record_dose(
 
     A held injection (renal route, no clearance known yet) is refused as given, in every arm alike.
     """
-    require_role(actor, {"pharmacist"}, "record doses")
+    require(actor, "record_dose")
     begin(session, actor, "dose log")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -243,7 +242,7 @@ class Administration:
 
 def administrations(session: Session, actor: Actor, pseudonym: str) -> list[Administration]:
     """Which scheduled injections were given or missed, without drug, dose or volume."""
-    require_role(actor, CLINICAL_READERS | {"pharmacist"}, "read the dosing log")
+    require(actor, "read_dosing_log")
     patient = get_patient(session, actor, pseudonym)
     rows = session.execute(
         select(DoseRecord)
@@ -276,7 +275,7 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
     is held for want of a creatinine clearance (same rule as :func:`day_regimen`); by pseudonym. A patient
     whose first dose is not logged stays on the list only while it may still start (within
     ``protocol.treatment.first_dose_max_hours_after_onset`` of sepsis onset)."""
-    require_role(actor, {"pharmacist"}, "see the patients on study treatment")
+    require(actor, "list_on_treatment")
     now = now or utcnow()
     today = now.date()
     p = protocol_of(session)

@@ -9,7 +9,8 @@ Deviations from SDTM, chosen for a self-contained file set: the stratum is a DM 
 SUPPDM, and AE expectedness and the SUSAR flag are AE columns (AEEXPECT, AESUSAR) instead of SUPPAE.
 
 A blinded export (the default, and the only one a blinded role can ask for) has no arm columns, EXTRT is
-"BLINDED STUDY TREATMENT", and doses are given as the (arm-independent) injected volume only.
+"BLINDED STUDY TREATMENT", and doses are given as the (arm-independent) injected volume only; which
+variables are sealed or masked is :mod:`immunosep.conduct.blinding`'s rule.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, require_role, trial
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.access import Actor, trial
+from immunosep.conduct.blinding import export_masks, export_variables
+from immunosep.conduct.permissions import can, require
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.models import (
     AdverseEvent,
@@ -38,7 +41,6 @@ from immunosep.store.models import (
     Withdrawal,
 )
 
-BLINDED_TREATMENT = "BLINDED STUDY TREATMENT"
 ROUTES = {"iv": "INTRAVENOUS", "sc": "SUBCUTANEOUS"}
 
 #: (dataset, variable) -> (label, type); the define-style data dictionary.
@@ -183,10 +185,9 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
             "RFSTDTC": pt.first_dose_at.isoformat() if pt.first_dose_at else "",
             "STRATUM": pt.stratum,
             "DTHFL": "Y" if pid in outcome and outcome[pid].death_day is not None else "",
+            "ARMCD": arm.get(pid, ""),
+            "ARM": labels.get(arm.get(pid, ""), ""),
         }
-        if not blinded:
-            row["ARMCD"] = arm.get(pid, "")
-            row["ARM"] = labels.get(arm.get(pid, ""), "")
         dm.append(row)
 
     ds = []
@@ -244,9 +245,9 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
                 "DOMAIN": "EX",
                 "USUBJID": usub[d.patient_id],
                 "EXSEQ": seq[d.patient_id],
-                "EXTRT": BLINDED_TREATMENT if blinded else d.drug,
-                "EXDOSE": None if blinded else d.dose,
-                "EXDOSU": None if blinded else d.unit,
+                "EXTRT": d.drug,
+                "EXDOSE": d.dose,
+                "EXDOSU": d.unit,
                 "EXVOLML": d.volume_ml,
                 "EXROUTE": ROUTES.get(d.route, d.route.upper()),
                 "EXOCCUR": _yn(d.given),
@@ -256,9 +257,6 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
                 "EXTPT": f"H{d.hour:02d}",
             }
         )
-    if blinded:
-        for ex_row in ex:
-            del ex_row["EXDOSE"], ex_row["EXDOSU"]
 
     lb = []
     c = p.classification
@@ -344,12 +342,11 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
 
     out = {}
     for name, rows in (("DM", dm), ("DS", ds), ("EX", ex), ("LB", lb), ("AE", ae), ("SF", sf)):
-        cols = [v for v in VARIABLES[name] if not (blinded and v in _UNBLINDED_ONLY.get(name, ()))]
-        out[name] = pd.DataFrame(rows, columns=cols)
+        frame = pd.DataFrame(rows, columns=export_variables(name, VARIABLES[name], blinded=blinded))
+        for variable, mask in export_masks(name, blinded=blinded).items():
+            frame[variable] = mask
+        out[name] = frame
     return out
-
-
-_UNBLINDED_ONLY = {"DM": ("ARMCD", "ARM"), "EX": ("EXDOSE", "EXDOSU")}
 
 
 def export_sdtm(
@@ -360,9 +357,9 @@ def export_sdtm(
     ``actor=None`` is the command line (database access). A blinded role may export blinded data only.
     """
     if actor is not None:
-        require_role(actor, {"data_manager"}, "export the trial data")
-        if unblinded and actor.blinded:
-            raise AccessDenied("the data_manager role may export blinded data only")
+        require(actor, "export")
+        if unblinded and not can(actor, "export_unblinded"):
+            raise AccessDenied(f"the {actor.role} role may export blinded data only")
     if trial(session).locked_at is None:
         raise ImmunoSepError("the trial is not locked; lock it (`immunosep lock --db URL`) before export")
     frames = sdtm_frames(session, blinded=not unblinded)

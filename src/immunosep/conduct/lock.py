@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role, trial
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, trial
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Patient, Query, utcnow
 
@@ -24,7 +25,7 @@ class LockResult:
 
 
 def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
-    require_role(actor, {"data_manager"}, "lock data")
+    require(actor, "lock")
     begin(session, actor, "patient lock")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -43,7 +44,7 @@ def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
 def lock_trial(session: Session, actor: Actor | None) -> LockResult:
     """Lock the trial (data manager; ``None`` = the command line with database access)."""
     if actor is not None:
-        require_role(actor, {"data_manager"}, "lock the trial")
+        require(actor, "lock_trial")
         begin(session, actor, "trial lock")
     ensure_writable(session)
     unlocked = (

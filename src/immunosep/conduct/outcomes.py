@@ -8,13 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import (
-    CLINICAL_READERS,
     Actor,
     begin,
     ensure_writable,
     get_patient,
-    require_role,
 )
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Outcome, Patient
@@ -56,7 +55,7 @@ def record_outcome(
     reason: str = "",
 ) -> OutcomeRecord:
     """Set any of the outcome fields; changing a value already set needs a reason."""
-    require_role(actor, {"investigator"}, "record outcomes")
+    require(actor, "record_outcome")
     begin(session, actor, reason or "outcome")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -109,7 +108,7 @@ def record_outcome(
 
 
 def get_outcome(session: Session, actor: Actor, pseudonym: str) -> OutcomeRecord:
-    require_role(actor, CLINICAL_READERS, "read outcomes")
+    require(actor, "read_outcomes")
     patient = get_patient(session, actor, pseudonym)
     row = _outcome(session, patient)
     if row is None:

@@ -9,14 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import (
-    CLINICAL_READERS,
     Actor,
     begin,
     ensure_writable,
     get_patient,
     in_scope,
-    require_role,
 )
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Patient, Query, utcnow
 
@@ -61,7 +60,7 @@ def raise_query(
     row_id: int | None = None,
     field: str = "",
 ) -> QueryRecord:
-    require_role(actor, {"monitor", "data_manager"}, "raise queries")
+    require(actor, "raise_query")
     begin(session, actor, "query raised")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -92,7 +91,7 @@ def _query(session: Session, actor: Actor, query_id: int) -> tuple[Query, Patien
 
 
 def answer_query(session: Session, actor: Actor, query_id: int, answer: str) -> QueryRecord:
-    require_role(actor, {"investigator"}, "answer queries")
+    require(actor, "answer_query")
     begin(session, actor, "query answered")
     q, patient = _query(session, actor, query_id)
     ensure_writable(session, patient)
@@ -106,7 +105,7 @@ def answer_query(session: Session, actor: Actor, query_id: int, answer: str) -> 
 
 
 def close_query(session: Session, actor: Actor, query_id: int) -> QueryRecord:
-    require_role(actor, {"monitor", "data_manager"}, "close queries")
+    require(actor, "close_query")
     begin(session, actor, "query closed")
     q, patient = _query(session, actor, query_id)
     ensure_writable(session, patient)
@@ -119,7 +118,7 @@ def close_query(session: Session, actor: Actor, query_id: int) -> QueryRecord:
 
 def list_queries(session: Session, actor: Actor, *, status: str | None = None) -> list[QueryRecord]:
     """Queries in the actor's scope, optionally only one status (open, answered, closed)."""
-    require_role(actor, CLINICAL_READERS, "read queries")
+    require(actor, "read_queries")
     stmt = select(Query, Patient).join(Patient, Patient.id == Query.patient_id).order_by(Query.id)
     if status is not None:
         stmt = stmt.where(Query.status == status)

@@ -25,7 +25,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.store.models import Patient, RandomizationSlot, utcnow
@@ -125,7 +126,7 @@ def allocate(session: Session, actor: Actor, pseudonym: str) -> Allocation:
 
     The patient must be eligible, consented and classified into an enrolled stratum.
     """
-    require_role(actor, {"investigator"}, "randomize a patient")
+    require(actor, "randomize")
     begin(session, actor, "randomization")
     patient = get_patient(session, actor, pseudonym, for_update=True)
     ensure_writable(session, patient)
@@ -189,7 +190,7 @@ def slot_of(session: Session, patient: Patient) -> RandomizationSlot:
 
 def arm_of(session: Session, actor: Actor, pseudonym: str) -> ArmDisclosure:
     """The arm of one patient: for the pharmacist of the patient's site only."""
-    require_role(actor, {"pharmacist"}, "see a treatment allocation")
+    require(actor, "see_allocation")
     patient = get_patient(session, actor, pseudonym)
     slot = slot_of(session, patient)
     assert patient.stratum is not None
@@ -207,7 +208,7 @@ class SiteListStatus:
 
 def list_status(session: Session, actor: Actor, site_id: int) -> SiteListStatus:
     """Slots used and left at a site, for investigators of the site, monitors and data managers."""
-    require_role(actor, {"investigator", "monitor", "data_manager"}, "see randomization list usage")
+    require(actor, "read_list_usage")
     from immunosep.conduct.access import in_scope
 
     if not in_scope(actor, site_id):

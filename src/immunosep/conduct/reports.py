@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, get_patient, require_role
+from immunosep.conduct.access import Actor, get_patient
 from immunosep.conduct.adverse_events import RELATED
-from immunosep.conduct.sites import protocol_of
+from immunosep.conduct.blinding import audit_entry_visible
+from immunosep.conduct.permissions import require
+from immunosep.conduct.trial import protocol_of
 from immunosep.store.models import AdverseEvent, AuditEntry, Outcome, Patient, RandomizationSlot
-
-#: Audit entries of these tables reveal an allocation and are never shown to blinded roles.
-UNBLINDING_TABLES = frozenset({"dose_log", "unblindings", "randomization_slots"})
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class ArmSummary:
 
 def dsmb_summary(session: Session, actor: Actor) -> list[ArmSummary]:
     """Counts by arm for the DSMB: randomized, deaths by each mortality day, SAEs, SUSARs."""
-    require_role(actor, {"dsmb"}, "read the DSMB report")
+    require(actor, "read_dsmb_report")
     p = protocol_of(session)
     arm_of = dict(
         session.execute(
@@ -85,8 +84,8 @@ class AuditView:
 
 
 def audit_trail(session: Session, actor: Actor, pseudonym: str) -> list[AuditView]:
-    """One patient's audit trail for monitors and data managers, without allocation-revealing tables."""
-    require_role(actor, {"monitor", "data_manager"}, "read the audit trail")
+    """One patient's audit trail for monitors and data managers, without what blinding seals from them."""
+    require(actor, "read_audit_trail")
     patient: Patient = get_patient(session, actor, pseudonym)
     rows = session.execute(
         select(AuditEntry).where(AuditEntry.subject_id == patient.id).order_by(AuditEntry.id)
@@ -105,5 +104,5 @@ def audit_trail(session: Session, actor: Actor, pseudonym: str) -> list[AuditVie
             e.reason,
         )
         for e in rows
-        if e.table_name not in UNBLINDING_TABLES
+        if audit_entry_visible(actor.role, e.table_name)
     ]

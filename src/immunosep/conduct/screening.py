@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from immunosep.clinical.sepsis3 import meets_sepsis3
 from immunosep.clinical.units import measured
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Consent, EligibilityAnswer, Patient, ScreeningEntry, Site, utcnow
@@ -110,7 +111,7 @@ def _validate(session: Session, data: ScreeningInput) -> None:
 
 def screen(session: Session, actor: Actor, data: ScreeningInput) -> ScreeningResult:
     """Screen one patient at the investigator's site: pseudonym, eligibility answers and the log entry."""
-    require_role(actor, {"investigator"}, "screen patients")
+    require(actor, "screen")
     begin(session, actor, "screening")
     ensure_writable(session)
     _validate(session, data)
@@ -163,7 +164,7 @@ def record_consent(
     session: Session, actor: Actor, pseudonym: str, given_by: str, consented_at: datetime | None = None
 ) -> None:
     """Written informed consent by the patient or a first-degree relative."""
-    require_role(actor, {"investigator"}, "record consent")
+    require(actor, "record_consent")
     begin(session, actor, "consent")
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
@@ -195,7 +196,7 @@ class ScreeningLogRow:
 
 def screening_log(session: Session, actor: Actor) -> list[ScreeningLogRow]:
     """The screening log of the sites in the actor's scope (investigators, monitors, data managers)."""
-    require_role(actor, {"investigator", "monitor", "data_manager"}, "read the screening log")
+    require(actor, "read_screening_log")
     from sqlalchemy import select
 
     from immunosep.conduct.access import in_scope

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin, require_role
-
-# The protocol's home is conduct.trial; conduct/reports.py and conduct/export.py still import it from here.
-from immunosep.conduct.trial import protocol_of as protocol_of
+from immunosep.conduct.access import Actor, begin
+from immunosep.conduct.permissions import require
 from immunosep.store.models import Site
 
 
@@ -25,7 +23,7 @@ class SiteInfo:
 
 def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
     """Sites with their number of screened patients (admins, data managers, monitors, DSMB)."""
-    require_role(actor, {"admin", "data_manager", "monitor", "dsmb", "investigator"}, "list sites")
+    require(actor, "list_sites")
     from immunosep.store.models import Patient
 
     counts = dict(session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).all())
@@ -35,7 +33,7 @@ def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
 
 def rename_site(session: Session, actor: Actor, code: str, name: str) -> SiteInfo:
     """Give a site its display name (admin)."""
-    require_role(actor, {"admin"}, "edit sites")
+    require(actor, "edit_sites")
     begin(session, actor, "site name")
     from immunosep.conduct.access import site_by_code
 

@@ -18,8 +18,8 @@ from immunosep.conduct.access import (
     ensure_writable,
     get_patient,
     in_scope,
-    require_role,
 )
+from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
@@ -42,7 +42,7 @@ class UnblindingDisclosure:
 
 def emergency_unblind(session: Session, actor: Actor, pseudonym: str, reason: str) -> UnblindingDisclosure:
     """Reveal one patient's arm to the investigator of the site, recording the reason."""
-    require_role(actor, {"investigator"}, "unblind a patient")
+    require(actor, "unblind_emergency")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ImmunoSepError(
             f"emergency unblinding needs a reason of at least {MIN_REASON_LENGTH} characters", field="reason"
@@ -75,7 +75,7 @@ class UnblindingEvent:
 
 def unblinding_report(session: Session, actor: Actor) -> list[UnblindingEvent]:
     """Every emergency unblinding in scope, without the arm (monitors, data managers, investigators)."""
-    require_role(actor, {"investigator", "monitor", "data_manager"}, "read the unblinding report")
+    require(actor, "read_unblinding_report")
     rows = session.execute(
         select(Unblinding, Patient, User.username)
         .join(Patient, Patient.id == Unblinding.patient_id)

@@ -7,7 +7,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import SITE_ROLES, Actor, begin, require_role, site_by_code
+from immunosep.conduct.access import Actor, begin, site_by_code
+from immunosep.conduct.permissions import require, site_scope
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import ROLES, MonitorSite, User
 
@@ -34,19 +35,20 @@ def _new_user(
     if session.execute(select(User.id).where(User.username == username)).first() is not None:
         raise ImmunoSepError(f"user {username!r} already exists", field="username")
     sites = [site_by_code(session, c) for c in site_codes]
-    if role in SITE_ROLES and len(sites) != 1:
+    scope = site_scope(role)
+    if scope == "home" and len(sites) != 1:
         raise ImmunoSepError(f"a {role} needs exactly one site (--site S01)", field="site")
-    if role == "monitor" and not sites:
-        raise ImmunoSepError("a monitor needs at least one assigned site", field="site")
-    if role not in SITE_ROLES and role != "monitor" and sites:
+    if scope == "assigned" and not sites:
+        raise ImmunoSepError(f"a {role} needs at least one assigned site", field="site")
+    if scope not in ("home", "assigned") and sites:
         raise ImmunoSepError(f"a {role} works across sites; give no site", field="site")
     user = User(
         username=username,
         password_hash=NO_PASSWORD if password is None else _HASHER.hash(password),
         role=role,
-        site_id=sites[0].id if role in SITE_ROLES else None,
+        site_id=sites[0].id if scope == "home" else None,
     )
-    if role == "monitor":
+    if scope == "assigned":
         user.assigned_sites = [MonitorSite(site_id=s.id) for s in sites]
     session.add(user)
     session.flush()
@@ -69,7 +71,7 @@ def create_user(
     ``site_code`` is the home site of an investigator or pharmacist, or the list of a monitor's sites.
     """
     if actor is not None:
-        require_role(actor, {"admin"}, "create users")
+        require(actor, "create_user")
         begin(session, actor, "user account created")
     codes = [site_code] if isinstance(site_code, str) else list(site_code or [])
     return _new_user(session, username, password, role, codes)
@@ -108,7 +110,7 @@ def rehash_password(session: Session, user_id: int, password: str) -> None:
 
 def deactivate_user(session: Session, actor: Actor, username: str) -> None:
     """Disable an account (kept for the audit trail, never deleted)."""
-    require_role(actor, {"admin"}, "deactivate users")
+    require(actor, "deactivate_user")
     begin(session, actor, "user deactivated")
     user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if user is None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, require_role
+from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.permissions import require
 from immunosep.store import audit
 from immunosep.store.db import session_scope
 from immunosep.store.models import PATIENT_TABLES, Patient, RandomizationSlot, Withdrawal
@@ -33,7 +34,7 @@ class WithdrawalResult:
 
 def withdraw(session: Session, actor: Actor, pseudonym: str, *, erase_data: bool) -> WithdrawalResult:
     """Record a withdrawal of consent; with ``erase_data`` remove every trace of the patient's values."""
-    require_role(actor, {"investigator"}, "record a withdrawal of consent")
+    require(actor, "record_withdrawal")
     begin(session, actor, "withdrawal of consent" + (" with removal of data" if erase_data else ""))
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)

@@ -24,8 +24,9 @@ from sqlalchemy import Row, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import ScalarSelect
 
-from immunosep.conduct.access import CLINICAL_READERS, Actor, require_role, scope_site_ids
+from immunosep.conduct.access import Actor, scope_site_ids
 from immunosep.conduct.dosing import first_dose_deadline, study_day_on
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import AccessDenied
 from immunosep.protocol.schema import Protocol
@@ -82,7 +83,7 @@ def worklist(session: Session, actor: Actor, today: date | None = None, site: st
     ``site`` (a site code) narrows the list to that site; a site outside the scope is refused as one that
     does not exist.
     """
-    require_role(actor, CLINICAL_READERS, "read the worklist")
+    require(actor, "read_worklist")
     today = today or utcnow().date()
     p = protocol_of(session)
     sites = scope_site_ids(actor)

@@ -35,13 +35,19 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from immunosep.store.models import AuditEntry, Base, Patient, PatientKey, utcnow
+from immunosep.store.models import SEALED_COLUMN, AuditEntry, Base, Patient, PatientKey, utcnow
 
 GENESIS = "0" * 64
 #: Advisory-lock key serializing audit-chain appends on PostgreSQL ("IMMUNOSEP" in ASCII, truncated).
 CHAIN_LOCK_KEY = 0x494D4D554E4F
-#: Values never copied into the audit trail: they would unblind whoever reads it.
-SEALED_FIELDS = {("randomization_slots", "arm"), ("randomization_slots", "kit_number")}
+#: Values never copied into the audit trail: they would unblind whoever reads it. Declared on the models
+#: (``info={SEALED_COLUMN: True}``), the declaration ``conduct.blinding.SEALED_COLUMNS`` also reads.
+SEALED_FIELDS = frozenset(
+    (table.name, column.name)
+    for table in Base.metadata.tables.values()
+    for column in table.columns
+    if column.info.get(SEALED_COLUMN)
+)
 SEALED = "<sealed>"
 _NOT_AUDITED = {"audit_log", "patient_keys"}
 # Statements of every audited write, built once.

@@ -27,6 +27,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 ROLES = ("investigator", "pharmacist", "lab", "monitor", "data_manager", "dsmb", "admin")
+#: Column ``info`` key of a sealed column (an arm, a kit number): its values would unblind whoever reads
+#: them, so the audit trail records that they changed, never what they are. ``conduct.blinding`` reads the
+#: same declaration, so that the rule has one home and storage need not import conduct.
+SEALED_COLUMN = "sealed"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -207,8 +211,8 @@ class RandomizationSlot(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     block_number: Mapped[int] = mapped_column(Integer)
     block_size: Mapped[int] = mapped_column(Integer)
-    arm: Mapped[str] = mapped_column(String(32))
-    kit_number: Mapped[str] = mapped_column(String(16), unique=True)
+    arm: Mapped[str] = mapped_column(String(32), info={SEALED_COLUMN: True})
+    kit_number: Mapped[str] = mapped_column(String(16), unique=True, info={SEALED_COLUMN: True})
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="SET NULL"), unique=True)
     allocated_at: Mapped[datetime | None] = mapped_column(_TS)

@@ -1,8 +1,12 @@
-"""Rendering helpers for the pages: the layout context (user, role navigation, CSRF token, flashes)."""
+"""Rendering helpers for the pages: the layout context (user, menu, ``can``, CSRF token, flashes).
+
+The menu and every role-dependent part of a template ask ``conduct.permissions`` (``can("action")``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -11,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
+from immunosep.conduct.permissions import can
 from immunosep.web.auth import describe
 from immunosep.web.security import ensure_csrf_token
 
@@ -24,32 +29,25 @@ ROLE_LABELS = {
     "admin": "Administrator",
 }
 
-#: The pages each role works in, in menu order (href, label). The bedside tools are open to everyone.
-NAVIGATION: dict[str, list[tuple[str, str]]] = {
-    "investigator": [
-        ("/dashboard", "Dashboard"),
-        ("/screening", "Screening"),
-        ("/ae", "Adverse events"),
-        ("/queries", "Queries"),
-    ],
-    "pharmacist": [("/pharmacy", "Preparations"), ("/pharmacy/log", "Dosing log")],
-    "lab": [("/lab", "Biomarkers")],
-    "monitor": [
-        ("/dashboard", "Patients"),
-        ("/queries", "Queries"),
-        ("/missing", "Missing data"),
-        ("/unblindings", "Unblindings"),
-    ],
-    "data_manager": [
-        ("/dashboard", "Patients"),
-        ("/queries", "Queries"),
-        ("/missing", "Missing data"),
-        ("/unblindings", "Unblindings"),
-        ("/lock", "Lock"),
-    ],
-    "dsmb": [("/dsmb", "Safety report")],
-    "admin": [("/admin/users", "Users"), ("/admin/sites", "Sites")],
-}
+#: The menu, in order: (href, label, the action of ``conduct.permissions`` the page is for). A role sees
+#: the entries whose action it may do, then the bedside tools, which are open to everyone.
+MENU: tuple[tuple[str, str, str], ...] = (
+    ("/dashboard", "Patients", "read_worklist"),
+    ("/screening", "Screening", "screen"),
+    ("/ae", "Adverse events", "record_ae"),
+    ("/queries", "Queries", "read_queries"),
+    ("/missing", "Missing data", "review_missing_data"),
+    ("/unblindings", "Unblindings", "review_unblindings"),
+    ("/lock", "Lock", "lock"),
+    ("/pharmacy", "Preparations", "see_regimen"),
+    ("/pharmacy/log", "Dosing log", "open_pharmacy_log"),
+    ("/lab", "Biomarkers", "enter_biomarkers"),
+    ("/dsmb", "Safety report", "read_dsmb_report"),
+    ("/admin/users", "Users", "manage_users"),
+    ("/admin/sites", "Sites", "manage_sites"),
+)
+#: The worklist is the dashboard of whoever screens (the site investigator), a patient list for the others.
+DASHBOARD = ("/dashboard", "Dashboard")
 BEDSIDE = ("/bedside", "Bedside calculators")
 
 
@@ -68,13 +66,21 @@ class NavItem:
     current: bool
 
 
-def home_of(role: str) -> str:
-    """The first page of a role's menu (where it lands after login)."""
-    return NAVIGATION.get(role, [BEDSIDE])[0][0]
+def menu_of(actor: Actor) -> list[tuple[str, str]]:
+    """The actor's menu (href, label): the :data:`MENU` entries it may use, then the bedside tools."""
+    items = [(href, label) for href, label, action in MENU if can(actor, action)]
+    if can(actor, "screen"):
+        items = [DASHBOARD if href == DASHBOARD[0] else (href, label) for href, label in items]
+    return [*items, BEDSIDE]
+
+
+def home_of(actor: Actor) -> str:
+    """The first page of the actor's menu (where it lands after login)."""
+    return menu_of(actor)[0][0]
 
 
 def base_context(request: Request, actor: Actor | None, db: Session | None = None) -> dict[str, Any]:
-    """What the layout needs: the user badge, the role's menu, the CSRF token and pending flashes."""
+    """What the layout needs: the user badge, the actor's menu, ``can``, the CSRF token and pending flashes."""
     user = None
     nav: list[NavItem] = []
     if actor is not None:
@@ -83,16 +89,22 @@ def base_context(request: Request, actor: Actor | None, db: Session | None = Non
         path = request.url.path
         nav = [
             NavItem(href, label, path == href or (href != "/" and path.startswith(href + "/")))
-            for href, label in [*NAVIGATION.get(actor.role, []), BEDSIDE]
+            for href, label in menu_of(actor)
         ]
     flashes = request.session.pop("flash", []) if "flash" in request.session else []
     return {
         "user": user,
+        "can": partial(_can, actor),
         "nav": nav,
         "csrf_token": ensure_csrf_token(request.session),
         "flashes": flashes,
         "trial_label": "research platform; bedside tools are for research use only",
     }
+
+
+def _can(actor: Actor | None, action: str) -> bool:
+    """``can("action")`` in a template: what the logged-in actor may do (nothing when logged out)."""
+    return actor is not None and can(actor, action)
 
 
 def flash(request: Request, kind: str, text: str) -> None:

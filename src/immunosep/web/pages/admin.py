@@ -9,7 +9,8 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, require_role
+from immunosep.conduct.access import Actor
+from immunosep.conduct.permissions import require
 from immunosep.conduct.sites import list_sites, rename_site
 from immunosep.conduct.users import create_user, deactivate_user
 from immunosep.errors import ImmunoSepError
@@ -29,7 +30,7 @@ def _users_page(
     errors: FormErrors,
     status_code: int = 200,
 ) -> Response:
-    require_role(actor, {"admin"}, "manage users")
+    require(actor, "manage_users")
     return render(
         request,
         "admin_users.html",
@@ -91,7 +92,7 @@ def users_submit(
 def sites_page(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"admin"}, "manage sites")
+    require(actor, "manage_sites")
     return render(request, "admin_sites.html", actor, db, title="Sites", sites=list_sites(db, actor))
 
 

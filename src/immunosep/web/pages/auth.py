@@ -23,13 +23,13 @@ def _safe_next(url: str) -> str:
 
 @router.get("/")
 def start(actor: Actor = Depends(current_actor)) -> Response:
-    return RedirectResponse(home_of(actor.role), status_code=303)
+    return RedirectResponse(home_of(actor), status_code=303)
 
 
 @router.get("/login")
 def login_form(request: Request, actor: Actor | None = Depends(optional_actor)) -> Response:
     if actor is not None:
-        return RedirectResponse(home_of(actor.role), status_code=303)
+        return RedirectResponse(home_of(actor), status_code=303)
     next_url = _safe_next(request.query_params.get("next", ""))
     return render(request, "login.html", None, title="Sign in", username="", next_url=next_url, error="")
 
@@ -53,7 +53,7 @@ async def login_submit(request: Request, db: Session = Depends(get_db)) -> Respo
             next_url=next_url,
             error=str(exc),
         )
-    return RedirectResponse(next_url or home_of(actor.role), status_code=303)
+    return RedirectResponse(next_url or home_of(actor), status_code=303)
 
 
 @router.post("/logout")

@@ -9,8 +9,9 @@ from fastapi.datastructures import FormData
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, require_role
+from immunosep.conduct.access import Actor
 from immunosep.conduct.biospecimens import record_draw
+from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import Classified, classify_values
@@ -56,7 +57,7 @@ def _page(
 def lab_form(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"lab"}, "enter biomarker results")
+    require(actor, "enter_biomarkers")
     return _page(request, actor, db, {"study_day": "1"}, FormErrors())
 
 

@@ -10,9 +10,10 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, require_role
+from immunosep.conduct.access import Actor
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.lock import lock_patient, lock_trial
+from immunosep.conduct.permissions import require
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.trial import protocol_of
@@ -52,7 +53,6 @@ def _queries(
         tables=[(t, t.replace("_", " ")) for t in QUERYABLE],
         v=values,
         errors=errors,
-        can_raise=actor.role in ("monitor", "data_manager"),
     )
 
 
@@ -126,7 +126,7 @@ def missing_page(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Overdue CRF days and draws, and SOFA components not measured, per patient (monitors, data managers)."""
-    require_role(actor, {"monitor", "data_manager"}, "review missing data")
+    require(actor, "review_missing_data")
     work = worklist(db, actor)
     components = []
     for line in work.patients:
@@ -143,7 +143,7 @@ def missing_page(
 def lock_page(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"data_manager"}, "lock data")
+    require(actor, "lock")
     work = worklist(db, actor)
     return render(request, "lock.html", actor, db, title="Lock", work=work, v={}, errors=FormErrors())
 

@@ -13,12 +13,13 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, get_patient, require_role, scope_site_ids
+from immunosep.conduct.access import Actor, get_patient, scope_site_ids
 from immunosep.conduct.adverse_events import RELATEDNESS, adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.classification import classify_patient
 from immunosep.conduct.crf import DailyInputs, daily_records, record_day
 from immunosep.conduct.dosing import administrations
 from immunosep.conduct.outcomes import OUTCOME_DAYS, get_outcome, record_outcome
+from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import allocate
 from immunosep.conduct.screening import (
     CONSENT_GIVERS,
@@ -152,7 +153,7 @@ def _screening_page(
 def screening_form(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"investigator"}, "screen patients")
+    require(actor, "screen")
     now = utcnow().strftime("%Y-%m-%dT%H:%M")
     return _screening_page(
         request, actor, db, {"suspected_infection": "on", "sepsis_onset_at": now}, FormErrors()
@@ -164,7 +165,7 @@ def eligibility_fragment(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Live eligibility while the screening form is filled in (nothing is stored)."""
-    require_role(actor, {"investigator"}, "screen patients")
+    require(actor, "screen")
     values: dict[str, Any] = dict(request.query_params)
     values["exclusions"] = request.query_params.getlist("exclusions")
     errors = FormErrors()
@@ -211,7 +212,7 @@ def screening_submit(
 def patient_page(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"investigator", "monitor", "data_manager"}, "open patient records")
+    require(actor, "open_patient_record")
     patient = get_patient(db, actor, pseudonym)
     randomized = patient.status == "randomized"
     p = protocol_of(db)
@@ -229,7 +230,6 @@ def patient_page(
         outcome=get_outcome(db, actor, pseudonym) if randomized else None,
         givers=CONSENT_GIVERS,
         treatment_days=p.treatment.days,
-        can_write=actor.role == "investigator",
     )
 
 
@@ -271,7 +271,7 @@ def randomize_confirm(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Ask for confirmation before the allocation, which cannot be undone."""
-    require_role(actor, {"investigator"}, "randomize a patient")
+    require(actor, "randomize")
     patient = get_patient(db, actor, pseudonym)
     return render(request, "randomize.html", actor, db, title="Randomize", patient=patient, allocation=None)
 
@@ -334,7 +334,7 @@ def crf_form(
     actor: Actor = Depends(current_actor),
     db: Session = Depends(get_db),
 ) -> Response:
-    require_role(actor, {"investigator"}, "enter the daily CRF")
+    require(actor, "enter_crf")
     stored = next((r for r in daily_records(db, actor, pseudonym) if r.study_day == study_day), None)
     values: dict[str, Any] = {}
     if stored is not None:
@@ -470,7 +470,7 @@ def _ae_page(
 def ae_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"investigator"}, "record adverse events")
+    require(actor, "record_ae")
     get_patient(db, actor, pseudonym)
     return _ae_page(request, actor, db, pseudonym, {}, FormErrors())
 
@@ -562,7 +562,7 @@ def outcome_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Vital status, ICU discharge and the infection state on day 15, prefilled with what is stored."""
-    require_role(actor, {"investigator"}, "record outcomes")
+    require(actor, "record_outcome")
     current = asdict(get_outcome(db, actor, pseudonym))
     shown = {k: current[k] for k in (*OUTCOME_DAYS, "infection_day15")}
     values = {k: "" if v is None else str(v) for k, v in shown.items()}
@@ -611,7 +611,7 @@ def unblind_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Ask for the reason and a confirmation before the one disclosure of an arm to the ward."""
-    require_role(actor, {"investigator"}, "unblind a patient")
+    require(actor, "unblind_emergency")
     get_patient(db, actor, pseudonym)
     return _form_page(
         request,
@@ -687,7 +687,7 @@ def withdraw_form(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
     """Ask what the patient (or relative) withdrew and for a confirmation: neither can be undone."""
-    require_role(actor, {"investigator"}, "record a withdrawal of consent")
+    require(actor, "record_withdrawal")
     get_patient(db, actor, pseudonym)
     return _form_page(
         request,

@@ -10,7 +10,7 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, require_role
+from immunosep.conduct.access import Actor
 from immunosep.conduct.dosing import (
     administrations,
     day_regimen,
@@ -18,6 +18,7 @@ from immunosep.conduct.dosing import (
     patients_on_treatment,
     record_dose,
 )
+from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, checked, form_data, number, text
@@ -39,7 +40,7 @@ def _remember(request: Request, pseudonym: str) -> list[str]:
 def preparations(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"pharmacist"}, "see the treatment regimen")
+    require(actor, "see_regimen")
     values: dict[str, Any] = dict(request.query_params)
     errors = FormErrors()
     pseudonym = text(values, "pseudonym").upper()
@@ -115,7 +116,7 @@ def log_dose(
 def dosing_log(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    require_role(actor, {"pharmacist"}, "read the dosing log")
+    require(actor, "open_pharmacy_log")
     pseudonym = text(dict(request.query_params), "pseudonym").upper()
     errors = FormErrors()
     rows = []
