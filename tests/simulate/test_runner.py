@@ -22,6 +22,7 @@ from immunosep.conduct.users import authenticate
 from immunosep.errors import ImmunoSepError
 from immunosep.pipeline import run_analysis
 from immunosep.protocol.loader import bundled_protocol_path
+from immunosep.simulate.model import default_parameters
 from immunosep.simulate.runner import run_virtual_trial
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
@@ -226,8 +227,13 @@ def test_a_refused_value_is_handled_like_a_site_and_counted(
 
     monkeypatch.setattr(runner, "baseline_inputs", baseline_inputs)
     monkeypatch.setattr(runner, "inputs_for_scores", inputs_for_scores)
+    # No withdrawal with erasure: it would remove the queried patient's queries with its data.
+    params = default_parameters()
+    params = params.model_copy(
+        update={"withdrawal": params.withdrawal.model_copy(update={"precision": 0.0, "placebo": 0.0})}
+    )
     url = f"sqlite:///{tmp_path / 'trial.db'}"
-    run = run_virtual_trial(url, seed=11, n_screened=SCREENED)
+    run = run_virtual_trial(url, seed=11, n_screened=SCREENED, params=params)
     assert run.locked and run.randomized > 0 and injected["daily"] >= 2
     assert (run.crf_values_corrected, run.crf_values_left_missing, run.queries) == (2, 1, 3)
     assert run.entries_refused == 0
