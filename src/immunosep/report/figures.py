@@ -258,7 +258,7 @@ def figure_km(
     ax.set_xticks(days)
     ax.set_xlabel("Days since the first dose")
     ax.set_ylabel("Probability of survival" if is_os else "Probability of no SIDF reversal")
-    title = f"Survival to day {horizon}" if is_os else "Time to reversal of sepsis-induced immune dysfunction"
+    title = f"Survival to day {horizon}" if is_os else "Time to SIDF reversal (patients with serial draws)"
     ax.set_title(title, loc="left")
     legend_title = None
     if by_arm and tte_result.get("hazard_ratio"):
@@ -269,8 +269,9 @@ def figure_km(
         )
     ax.legend(
         frameon=False,
-        # where the curves are not: both start at 1 and stay high in the first days
-        loc="lower left",
+        # where the curves are not: survival starts at 1 and stays high in the first days (lower left is
+        # free); SIDF curves fall early and level off (upper right is free)
+        loc="lower left" if is_os else "upper right",
         title=legend_title,
         title_fontsize=10,
         alignment="left",
