@@ -61,17 +61,17 @@ def test_database_to_datasets_results_and_reports(trial, enroll, tmp_path: Path)
     with pytest.raises(ImmunoSepError, match="not locked"):
         run_analysis(trial.url, out)
     summary = run_analysis(trial.url, out, interim=True)
-    adsl = pd.read_csv(out / "datasets" / "adsl.csv").set_index("usubjid")
+    # the written ADSL is the ADaM view (docs/analysis.md, "ADaM"): CDISC names, Y/N flags
+    adsl = pd.read_csv(out / "datasets" / "adsl.csv", keep_default_na=False).set_index("SUBJID")
     assert sorted(adsl.index) == sorted(ids.values())
-    assert adsl.loc[ids["withdrawn"], "analysed"] == 0 and pd.isna(
-        adsl.loc[ids["withdrawn"], "primary_endpoint"]
-    )
+    assert (adsl.loc[ids["withdrawn"], "ITTFL"], adsl.loc[ids["withdrawn"], "PRIMFL"]) == ("N", "")
+    assert adsl.loc[ids["withdrawn"], "USUBJID"] == f"IMMUNOSEP-{ids['withdrawn']}"
     a = adsl.loc[ids["achiever"]]
     # SOFA 6 on day 1, 0 on days 2-3, carried forward to day 9: decrease 6 >= 1.4.
-    assert (a["sofa_baseline"], a["mean_sofa_d2_9"], a["primary_endpoint"], a["sensfl"]) == (6, 0, 1, 0)
+    assert (float(a["SOFABL"]), float(a["MSOFAPW"]), a["PRIMFL"], a["SENSFL"]) == (6, 0, "Y", "N")
     d = adsl.loc[ids["death"]]
-    assert (d["mean_sofa_d2_9"], d["primary_endpoint"], d["death_28d"]) == (24, 0, 1)
-    assert adsl.loc[ids["empty"], "primary_endpoint"] == 0
+    assert (float(d["MSOFAPW"]), d["PRIMFL"], d["DTH28FL"], d["DTHFL"]) == (24, "N", "Y", "Y")
+    assert adsl.loc[ids["empty"], "PRIMFL"] == "N"
     results = json.loads((out / "results.json").read_text())
     assert results["interim"] is True and results["locked"] is False
     assert results["consort"]["randomized"] == 4 and results["consort"]["analysed"] == 3

@@ -252,6 +252,67 @@ def derive_var_sensitivity_flag(dataset: pd.DataFrame, protocol: Protocol) -> pd
     return out
 
 
+# -- dates and the safety population ---------------------------------------------------------------
+def study_day_date(reference: pd.Series, day: pd.Series) -> pd.Series:
+    """The calendar date of study ``day`` when day 1 is the date ``reference`` (no day 0): ``reference +
+    (day - 1)`` days; empty when either is empty."""
+    offset = pd.to_timedelta(pd.to_numeric(day, errors="coerce") - 1, unit="D")
+    return (pd.to_datetime(reference).dt.normalize() + offset).astype("datetime64[ns]")
+
+
+def derive_vars_treatment_dates(dataset: pd.DataFrame, raw: RawTrial) -> pd.DataFrame:
+    """Add the ADaM dates and the safety flag: ``randdt`` (date of randomization), ``trtsdt`` / ``trtedt``
+    (dates of the first and the last dose given), ``refdt`` (the date of study day 1: ``trtsdt``, or
+    ``randdt`` for a patient never dosed, whose study days the CRF still counts from the randomization day),
+    ``dthdt`` (date of death), ``lstalvdt`` (last date known alive: the last vital-status, CRF or draw day,
+    not after death) and ``saffl`` (0/1: analysed and given at least one dose; never-dosed patients are out
+    of the safety population). Dates are UTC calendar dates (``datetime64``, time of day dropped).
+
+    Raw frames without dosing dates (hand-built or simulated calibration frames) give empty dates and count
+    every analysed patient as dosed, since they carry no record of a patient who was not.
+    """
+    new = ("randdt", "trtsdt", "trtedt", "refdt", "dthdt", "lstalvdt", "saffl")
+    _require(dataset, ("usubjid", "analysed", "death_day"), "derive_vars_treatment_dates")
+    _new_only(dataset, new, "derive_vars_treatment_dates")
+    p, w = raw.patients.set_index("usubjid"), raw.withdrawals.set_index("usubjid")
+
+    def column(frame: pd.DataFrame, name: str) -> pd.Series:
+        if name not in frame.columns:
+            return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        return pd.to_datetime(frame[name]).astype("datetime64[ns]")
+
+    randomized = pd.concat([column(p, "randomized_at"), column(w, "randomized_at")]).dt.normalize()
+    first = column(p, "first_dose_at").dt.normalize()
+    last_dose_day = pd.to_numeric(p.get("last_dose_day", pd.Series(np.nan, index=p.index)), errors="coerce")
+    vs = raw.vital_status.set_index("usubjid")
+    alive_days = [
+        pd.to_numeric(vs["last_known_alive_day"], errors="coerce"),
+        pd.to_numeric(raw.daily_sofa.groupby("usubjid")["day"].max(), errors="coerce"),
+        pd.to_numeric(raw.biomarkers.groupby("usubjid")["day"].max(), errors="coerce"),
+    ]
+    last_alive = pd.concat(alive_days, axis=1).max(axis=1).reindex(p.index)
+    death = pd.to_numeric(vs["death_day"], errors="coerce").reindex(p.index)
+    last_alive = last_alive.where(~(last_alive > death), death)
+    reference = first.where(first.notna(), randomized.reindex(p.index))
+    values = pd.DataFrame(
+        {
+            "trtsdt": first,
+            "trtedt": study_day_date(first, last_dose_day.reindex(p.index)),
+            "refdt": reference,
+            "dthdt": study_day_date(reference, death),
+            "lstalvdt": study_day_date(reference, last_alive),
+        },
+        index=pd.Index(p.index, name="usubjid"),
+    )
+    values.insert(0, "randdt", randomized.reindex(values.index))
+    out = _merge(dataset, values)
+    withdrawn = out["analysed"] != 1
+    out.loc[withdrawn, "randdt"] = out.loc[withdrawn, "usubjid"].map(randomized).to_numpy()
+    dosed = out["trtsdt"].notna() if "first_dose_at" in p.columns else pd.Series(True, index=out.index)
+    out["saffl"] = ((out["analysed"] == 1) & dosed).astype(int).astype(BINARY)
+    return out
+
+
 # -- SIDF reversal --------------------------------------------------------------------------------------
 def derive_vars_sidf_reversal(
     dataset: pd.DataFrame, biomarkers: pd.DataFrame, protocol: Protocol
@@ -345,6 +406,7 @@ def derive_adsl(raw: RawTrial, protocol: Protocol) -> pd.DataFrame:
     adsl = derive_vars_mortality(adsl, raw.vital_status, protocol)
     adsl = derive_vars_follow_up(adsl, raw)
     adsl = derive_var_sensitivity_flag(adsl, protocol)
+    adsl = derive_vars_treatment_dates(adsl, raw)
     adsl = derive_vars_sidf_reversal(adsl, raw.biomarkers, protocol)
     adsl = derive_var_infection_day15(adsl, raw.infection, protocol)
     return adsl

@@ -2,12 +2,16 @@
 
 Labels of endpoint variables are written from the protocol (windows, thresholds), so a dictionary written
 for another protocol file describes that protocol. Variables not listed get a generic label.
+:func:`variable_descriptions` describes the internal columns; :func:`adam_dictionary` the written ADaM
+variables (name, label, type, length, format, origin, source and the derivation of the internal column it
+comes from), the define-style metadata of the submission package.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from immunosep.analysis.adam import AdamDataset, char_length
 from immunosep.protocol.schema import Protocol
 
 
@@ -71,6 +75,17 @@ def variable_descriptions(protocol: Protocol) -> dict[str, tuple[str, str, str]]
         "sofa_d15_endpoint": (d15.name, "0/1", f"sofa_decrease_d15 >= {d15.min_decrease:g}"),
         "sofa_imputed_days": ("Days of the primary window imputed", "days", "death or carry-forward rule"),
         "sofa_locf": ("Any day of the primary window carried forward", "0/1", ""),
+        "randdt": ("Date of randomization", "date", "randomization slot allocation time, UTC date"),
+        "trtsdt": ("Date of the first dose given", "date", "dose log, UTC date; empty = never dosed"),
+        "trtedt": ("Date of the last dose given", "date", "trtsdt + last study day with a dose given - 1"),
+        "refdt": ("Date of study day 1", "date", "trtsdt, or randdt for a patient never dosed"),
+        "dthdt": ("Date of death", "date", "refdt + death_day - 1"),
+        "lstalvdt": (
+            "Last date known alive",
+            "date",
+            "refdt + last vital-status, CRF or draw day - 1, not after death",
+        ),
+        "saffl": ("Safety population flag", "0/1", "analysed and given at least one dose"),
         "death_day": ("Study day of death", "day", "empty = alive at last contact"),
         "last_contact_day": ("Last study day with any record", "day", "max over vital status, CRF and draws"),
         "icu_discharge_day": ("Study day of ICU discharge alive", "day", ""),
@@ -133,3 +148,32 @@ def data_dictionary(dataset: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
         label, unit, derivation = desc.get(col, (col.replace("_", " "), "", ""))
         rows.append((col, label, str(dataset[col].dtype), unit, derivation))
     return pd.DataFrame(rows, columns=["variable", "label", "type", "unit", "derivation"])
+
+
+def adam_dictionary(dataset: AdamDataset, protocol: Protocol) -> pd.DataFrame:
+    """One row per ADaM variable of ``dataset``: ``dataset, variable, label, type, length, format, origin,
+    source, derivation``. ``length`` is the longest value in bytes for Char and 8 for Num; ``derivation`` is
+    the variable's own method, else the internal column's description."""
+    desc = variable_descriptions(protocol)
+    rows = []
+    for v in dataset.variables:
+        length = char_length(dataset.data[v.name]) if v.kind == "Char" else 8
+        internal = desc.get(v.source)
+        derivation = v.derivation or (internal[2] if internal else "")
+        unit = internal[1] if internal and v.fmt == "" else ""
+        rows.append(
+            (dataset.name, v.name, v.label, v.kind, length, v.fmt, v.origin, v.source, unit, derivation)
+        )
+    columns = [
+        "dataset",
+        "variable",
+        "label",
+        "type",
+        "length",
+        "format",
+        "origin",
+        "source",
+        "unit",
+        "derivation",
+    ]
+    return pd.DataFrame(rows, columns=columns)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from immunosep.analysis.raw import RawTrial
 from immunosep.clinical.units import bilirubin_mg_dl, creatinine_mg_dl
@@ -27,6 +27,7 @@ from immunosep.store.models import (
     AdverseEvent,
     BiomarkerDraw,
     DailyCrf,
+    DoseRecord,
     EligibilityAnswer,
     Outcome,
     Patient,
@@ -78,6 +79,7 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
                 Patient.sepsis_onset_at,
                 Patient.first_dose_at,
                 RandomizationSlot.arm,
+                RandomizationSlot.allocated_at.label("randomized_at"),
             ).join(RandomizationSlot, RandomizationSlot.patient_id == Patient.id),
         )
         pid_to_usubjid = dict(zip(pts["patient_id"], pts["usubjid"], strict=True))
@@ -128,10 +130,17 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
                 BiomarkerDraw.hla_dr_per_monocyte.label("hla_dr"),
             ),
         )
+        last_doses = _frame(
+            conn,
+            select(DoseRecord.patient_id, func.max(DoseRecord.study_day).label("last_dose_day"))
+            .where(DoseRecord.given.is_(True))
+            .group_by(DoseRecord.patient_id),
+        )
         aes = _frame(
             conn,
             select(
                 AdverseEvent.patient_id,
+                AdverseEvent.id.label("ae_id"),
                 AdverseEvent.onset_day,
                 AdverseEvent.soc_name,
                 AdverseEvent.pt_name,
@@ -143,7 +152,12 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
         )
         withdrawn = _frame(
             conn,
-            select(Withdrawal.pseudonym.label("usubjid"), Withdrawal.site_id, RandomizationSlot.arm)
+            select(
+                Withdrawal.pseudonym.label("usubjid"),
+                Withdrawal.site_id,
+                RandomizationSlot.arm,
+                RandomizationSlot.allocated_at.label("randomized_at"),
+            )
             .join(RandomizationSlot, RandomizationSlot.id == Withdrawal.slot_id)
             .where(Withdrawal.data_erased.is_(True)),
         )
@@ -169,6 +183,11 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
     onset = pd.to_datetime(patients["sepsis_onset_at"], utc=True)
     first = pd.to_datetime(patients["first_dose_at"], utc=True)
     patients["hours_onset_to_dose"] = (first - onset).dt.total_seconds() / 3600.0
+    # Dates for the ADaM date variables (UTC, naive): randomization, first dose, last dose given.
+    patients["first_dose_at"] = first.dt.tz_localize(None)
+    patients["randomized_at"] = pd.to_datetime(patients["randomized_at"], utc=True).dt.tz_localize(None)
+    last_dose = dict(zip(last_doses["patient_id"], last_doses["last_dose_day"], strict=True))
+    patients["last_dose_day"] = patients["patient_id"].map(last_dose).astype(float)
     for question, variable in COVARIATE_QUESTIONS.items():
         rows = answers.loc[answers["question"] == question]
         values = dict(zip(rows["patient_id"], rows["answer"].map(_answer_value), strict=True))
@@ -186,6 +205,9 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
             "infection_type",
             "weight_kg",
             "hours_onset_to_dose",
+            "randomized_at",
+            "first_dose_at",
+            "last_dose_day",
         ]
     ]
     daily = by_patient(crf)
@@ -209,6 +231,7 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
             "usubjid": withdrawn["usubjid"],
             "siteid": withdrawn["site_id"].map(site_code),
             "arm": withdrawn["arm"],
+            "randomized_at": pd.to_datetime(withdrawn["randomized_at"], utc=True).dt.tz_localize(None),
         }
     )
     erased_screening = pd.DataFrame(

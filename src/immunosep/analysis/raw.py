@@ -11,7 +11,9 @@ Frames and their columns (extra columns are allowed and ignored unless named bel
     ``usubjid`` (str, pseudonym), ``siteid`` (str), ``stratum`` (protocol stratum code), ``arm`` (protocol
     arm code), ``age`` (years), ``sex`` ("male"/"female"), ``cci`` (Charlson comorbidity index, points),
     ``apache2`` (APACHE II, points), ``infection_type`` (protocol infection code);
-    optional: ``weight_kg``, ``hours_onset_to_dose`` (h from sepsis onset to the first dose).
+    optional: ``weight_kg``, ``hours_onset_to_dose`` (h from sepsis onset to the first dose),
+    ``randomized_at`` / ``first_dose_at`` (UTC datetimes, NaT = never dosed) and ``last_dose_day`` (study day of
+    the last dose given) for the ADaM dates (RANDDT, TRTSDT, TRTEDT) and the safety population.
 ``daily_sofa`` — one row per recorded patient-day in the ICU
     ``usubjid``, ``day`` (study day), ``sofa_total`` (points, NaN = not recorded);
     optional: the six ``sofa_<organ>`` components, ``mechanical_ventilation`` (bool), ``ckrt`` (bool), and
@@ -25,9 +27,11 @@ Frames and their columns (extra columns are allowed and ignored unless named bel
     ``usubjid``, ``infection_day15`` (one of ``protocol.endpoints.infection_day15.levels`` or "").
 ``adverse_events`` — one row per treatment-emergent adverse event
     ``usubjid``, ``onset_day``, ``soc_name``, ``pt_name``, ``serious`` (bool), ``relatedness`` (one of
-    :data:`RELATEDNESS_LEVELS`), ``expected`` (bool), ``susar`` (bool).
+    :data:`RELATEDNESS_LEVELS`), ``expected`` (bool), ``susar`` (bool); optional: ``ae_id`` (the store's
+    record id, which orders a subject's events of one day for AESEQ).
 ``withdrawals`` — one row per randomized patient who withdrew consent with removal of data
-    ``usubjid`` (pseudonym kept), ``siteid``, ``arm`` (from the used randomization slot).
+    ``usubjid`` (pseudonym kept), ``siteid``, ``arm`` (from the used randomization slot); optional:
+    ``randomized_at`` (UTC datetime of the allocation).
 ``screening`` — one row per screened patient (the screening log)
     ``screen_id``, ``siteid``, ``eligible`` (bool), ``exclusion_reasons`` (";"-separated codes, "" if none),
     ``stratum`` (immune classification, "" when not classified), ``randomized`` (bool).

@@ -1,8 +1,12 @@
-"""Writing the analysis datasets: CSV, Parquet and SAS transport (XPT), each with a data dictionary.
+"""Writing the analysis datasets as a submission package: CSV, Parquet and SAS transport v5 (XPT), each
+with a data dictionary.
 
-XPT files are SAS transport version 8 (``pyreadstat.write_xport``), which keeps the variable names of up to
-32 characters (version 5 would truncate them to 8); the variable labels are the dictionary's labels. Empty
-0/1 values are written as empty cells in CSV and as SAS missing (``.``) in XPT.
+What is written is the ADaM view of :mod:`immunosep.analysis.adam` (ADaMIG 1.3 names of 8 characters or
+fewer, labels of 40 or fewer, Y/N flags, SAS dates with the DATE9. format), not the internal frames the plan
+uses. XPT files are SAS transport version 5 (``pyreadstat.write_xport(..., file_format_version=5)``), the
+version FDA and PMDA accept, with the dataset label and every variable's label and format; character
+variables are at most 200 bytes. CSV and Parquet carry the same values (dates as SAS date numbers, so the
+three formats agree); an empty value is an empty cell in CSV and SAS missing (``.``) or blank in XPT.
 """
 
 from __future__ import annotations
@@ -13,54 +17,58 @@ from pathlib import Path
 import pandas as pd
 import pyreadstat
 
-from immunosep.analysis.dictionary import data_dictionary
+from immunosep.analysis.adam import MAX_CHAR, AdamDataset, adam_view, char_length
+from immunosep.analysis.dictionary import adam_dictionary
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 
 FORMATS = ("csv", "parquet", "xpt")
 
 
-def _for_xpt(dataset: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as float64 (nullable ints are not SAS types), text as str without NaN."""
-    out = pd.DataFrame(index=dataset.index)
-    for col in dataset.columns:
-        series = dataset[col]
-        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-            out[col] = pd.to_numeric(series, errors="coerce").astype("float64")
+def xpt_frame(dataset: AdamDataset) -> pd.DataFrame:
+    """The values as SAS sees them: Num as float64, Char as str (empty for missing), at most 200 bytes."""
+    out = pd.DataFrame(index=dataset.data.index)
+    for v in dataset.variables:
+        series = dataset.data[v.name]
+        if v.kind == "Num":
+            out[v.name] = pd.to_numeric(series, errors="coerce").astype("float64")
         else:
-            out[col] = series.fillna("").astype(str)
+            out[v.name] = series.astype(object).where(series.notna(), "").astype(str)
+            if char_length(out[v.name]) > MAX_CHAR:
+                raise ImmunoSepError(f"{dataset.name}.{v.name} has a value longer than {MAX_CHAR} bytes")
     return out.reset_index(drop=True)
 
 
-def write_dataset(
-    name: str, dataset: pd.DataFrame, out_dir: Path, protocol: Protocol, formats: tuple[str, ...] = FORMATS
+def write_adam(
+    dataset: AdamDataset, out_dir: Path, protocol: Protocol, formats: tuple[str, ...] = FORMATS
 ) -> dict[str, Path]:
-    """Write one dataset as ``<name>.csv|.parquet|.xpt`` plus ``<name>_dictionary.csv``; returns the paths."""
+    """Write one ADaM dataset as ``<name>.csv|.parquet|.xpt`` plus ``<name>_dictionary.csv``."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ImmunoSepError(f"unknown dataset format(s) {sorted(unknown)}; choose from {FORMATS}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    dictionary = data_dictionary(dataset, protocol)
+    name = dataset.name.lower()
+    frame = xpt_frame(dataset)
     paths: dict[str, Path] = {}
     if "csv" in formats:
         paths["csv"] = out_dir / f"{name}.csv"
-        dataset.to_csv(paths["csv"], index=False)
+        frame.to_csv(paths["csv"], index=False)
     if "parquet" in formats:
         paths["parquet"] = out_dir / f"{name}.parquet"
-        dataset.reset_index(drop=True).to_parquet(paths["parquet"], index=False)
+        frame.to_parquet(paths["parquet"], index=False)
     if "xpt" in formats:
         paths["xpt"] = out_dir / f"{name}.xpt"
-        labels = dict(zip(dictionary["variable"], (lbl[:40] for lbl in dictionary["label"]), strict=True))
         pyreadstat.write_xport(
-            _for_xpt(dataset),
+            frame,
             str(paths["xpt"]),
-            file_label=name.upper(),
-            column_labels=labels,
-            table_name=name.upper()[:8],
-            file_format_version=8,
+            file_label=dataset.label,
+            column_labels={v.name: v.label for v in dataset.variables},
+            table_name=dataset.name,
+            file_format_version=5,
+            variable_format={v.name: v.fmt for v in dataset.variables if v.fmt},
         )
     paths["dictionary"] = out_dir / f"{name}_dictionary.csv"
-    dictionary.to_csv(paths["dictionary"], index=False)
+    adam_dictionary(dataset, protocol).to_csv(paths["dictionary"], index=False)
     return paths
 
 
@@ -69,6 +77,12 @@ def write_datasets(
     out_dir: Path,
     protocol: Protocol,
     formats: tuple[str, ...] = FORMATS,
+    *,
+    blinded: bool = False,
 ) -> dict[str, dict[str, Path]]:
-    """Write every dataset of ``datasets`` (name -> frame) into ``out_dir``."""
-    return {name: write_dataset(name, frame, out_dir, protocol, formats) for name, frame in datasets.items()}
+    """Write the ADaM view of ``datasets`` (internal name -> frame, ADSL required) into ``out_dir``.
+
+    ``blinded`` writes the blinded package (no ARMCD/ARM, treatment variables masked; see
+    :mod:`immunosep.analysis.adam`)."""
+    view = adam_view(datasets, protocol, blinded=blinded)
+    return {name: write_adam(ds, out_dir, protocol, formats) for name, ds in view.items()}
