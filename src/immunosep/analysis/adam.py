@@ -175,8 +175,8 @@ def adsl_variables(protocol: Protocol) -> tuple[tuple[Variable, Callable[[pd.Dat
             lambda f: text(f["stratum"]),
         ),
         (
-            Variable("ARMCD", "Planned Arm Code", "Char", "Predecessor", "arm", "DM.ARMCD"),
-            lambda f: text(f["arm"]),
+            Variable("ARMCD", "Planned Arm Code", "Char", "Predecessor", "arm", "DM.ARMCD: code, upper case"),
+            lambda f: text(f["arm"]).str.upper().str[:20],
         ),
         (Variable("ARM", "Description of Planned Arm", "Char", "Predecessor", "arm", "DM.ARM"), arm_label),
         (
