@@ -485,7 +485,7 @@ def build_adtte(
             "SRCSEQ": np.nan,
         }
     )
-    variables = (
+    variables: tuple[Variable, ...] = (
         Variable("STUDYID", "Study Identifier", "Char", "Predecessor", "ADSL.STUDYID"),
         Variable("USUBJID", "Unique Subject Identifier", "Char", "Predecessor", "ADSL.USUBJID"),
         Variable("SUBJID", "Subject Identifier for the Study", "Char", "Predecessor", "ADSL.SUBJID"),
@@ -554,7 +554,7 @@ def build_adae(
             "SUSARFL": yes_no(base["susar"]),
         }
     )
-    variables = (
+    variables: tuple[Variable, ...] = (
         Variable("STUDYID", "Study Identifier", "Char", "Predecessor", "ADSL.STUDYID"),
         Variable("USUBJID", "Unique Subject Identifier", "Char", "Predecessor", "AE.USUBJID"),
         Variable("SUBJID", "Subject Identifier for the Study", "Char", "Predecessor", "ADSL.SUBJID"),
@@ -641,7 +641,7 @@ def build_adsofa(
         }
     )
     dt = protocol.endpoints.primary
-    variables = (
+    variables: tuple[Variable, ...] = (
         Variable("STUDYID", "Study Identifier", "Char", "Predecessor", "ADSL.STUDYID"),
         Variable("USUBJID", "Unique Subject Identifier", "Char", "Predecessor", "ADSL.USUBJID"),
         Variable("SUBJID", "Subject Identifier for the Study", "Char", "Predecessor", "ADSL.SUBJID"),
