@@ -102,6 +102,12 @@ def text(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), "").astype(str)
 
 
+def usubjids(study: str, pseudonyms: pd.Series) -> pd.Series:
+    """USUBJID of every row (:func:`immunosep.conduct.cdisc_ids.usubjid`, computed once per subject)."""
+    subjects = text(pseudonyms)
+    return subjects.map({s: usubjid(study, s) for s in subjects.unique()})
+
+
 def _day_date(reference: pd.Series, day: pd.Series) -> pd.Series:
     """SAS date of study ``day`` with day 1 on ``reference`` (ADSL REFDT)."""
     return sas_date(reference) + number(day) - 1.0
@@ -160,7 +166,7 @@ def adsl_variables(protocol: Protocol) -> tuple[tuple[Variable, Callable[[pd.Dat
         ),
         (
             Variable("USUBJID", "Unique Subject Identifier", "Char", "Predecessor", "DM.USUBJID", ident),
-            lambda f: text(f["usubjid"]).map(lambda s: usubjid(study, s)),
+            lambda f: usubjids(study, f["usubjid"]),
         ),
         (
             Variable("SUBJID", "Subject Identifier for the Study", "Char", "Predecessor", "usubjid"),
@@ -466,7 +472,7 @@ def build_adtte(
     data = pd.DataFrame(
         {
             "STUDYID": study,
-            "USUBJID": text(base["usubjid"]).map(lambda s: usubjid(study, s)),
+            "USUBJID": usubjids(study, base["usubjid"]),
             "SUBJID": text(base["usubjid"]),
             "SITEID": text(base["siteid"]),
             "STRATUM": text(base["stratum"]),
@@ -535,7 +541,7 @@ def build_adae(
     data = pd.DataFrame(
         {
             "STUDYID": study,
-            "USUBJID": text(base["usubjid"]).map(lambda s: usubjid(study, s)),
+            "USUBJID": usubjids(study, base["usubjid"]),
             "SUBJID": text(base["usubjid"]),
             "SITEID": text(base["siteid"]),
             "STRATUM": text(base["stratum"]),
@@ -619,7 +625,7 @@ def build_adsofa(
     data = pd.DataFrame(
         {
             "STUDYID": study,
-            "USUBJID": text(rows["usubjid"]).map(lambda s: usubjid(study, s)),
+            "USUBJID": usubjids(study, rows["usubjid"]),
             "SUBJID": text(rows["usubjid"]),
             "SITEID": text(rows["siteid"]),
             "STRATUM": text(rows["stratum"]),
@@ -715,5 +721,4 @@ def adam_view(
 
 def char_length(values: pd.Series) -> int:
     """The SAS length of a character variable: its longest value in bytes (UTF-8), at least 1."""
-    lengths = values.astype(str).map(lambda s: len(s.encode("utf-8")))
-    return max(1, int(lengths.max()) if len(lengths) else 1)
+    return max([1, *(len(str(s).encode("utf-8")) for s in values.astype(str).unique())])
