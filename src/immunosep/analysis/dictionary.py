@@ -1,7 +1,7 @@
 """The data dictionary of the analysis datasets: label, unit and derivation of every variable.
 
 Labels of endpoint variables are written from the protocol (windows, thresholds), so a dictionary written
-for another protocol file describes that protocol. Variables not listed get a generic label.
+for another protocol file describes that protocol.
 :func:`variable_descriptions` describes the internal columns; :func:`adam_dictionary` the written ADaM
 variables (name, label, type, length, format, origin, source and the derivation of the internal column it
 comes from), the define-style metadata of the submission package.
@@ -138,16 +138,6 @@ def variable_descriptions(protocol: Protocol) -> dict[str, tuple[str, str, str]]
     for day in protocol.endpoints.mortality.days:
         m[f"death_{day}d"] = (f"Death by day {day}", "0/1", f"death_day <= {day}")
     return m
-
-
-def data_dictionary(dataset: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """One row per variable of ``dataset``: ``variable, label, type, unit, derivation``."""
-    desc = variable_descriptions(protocol)
-    rows = []
-    for col in dataset.columns:
-        label, unit, derivation = desc.get(col, (col.replace("_", " "), "", ""))
-        rows.append((col, label, str(dataset[col].dtype), unit, derivation))
-    return pd.DataFrame(rows, columns=["variable", "label", "type", "unit", "derivation"])
 
 
 def adam_dictionary(dataset: AdamDataset, protocol: Protocol) -> pd.DataFrame:
