@@ -441,7 +441,7 @@ def build_adtte(
 ) -> AdamDataset:
     """ADTTE as ADaM: STARTDT is REFDT (study day 1, the time origin), ADT = STARTDT + AVAL - 1 (AVAL in
     days, day of the event or censoring counted from day 1 = 1), CNSR 0 = event, 1 = censored."""
-    need = ("usubjid", "refdt", "death_day", "last_contact_day", "sidf_reversal_day", "sidf_last_draw_day")
+    need = ("usubjid", "refdt", "last_contact_day")
     missing = [c for c in need if c not in adsl.columns]
     if missing:
         raise ImmunoSepError(f"the ADaM ADTTE needs ADSL column(s) {missing}")
