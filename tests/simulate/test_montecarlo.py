@@ -1,6 +1,9 @@
-"""Monte Carlo engine: vectorized Fisher, reproducibility across workers, type I error, power, protocol."""
+"""Monte Carlo engine: one allocator, reproducibility across workers, type I error, power, protocol, lean workers."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -119,3 +122,14 @@ def test_bad_arguments_are_user_errors() -> None:
         design(PARAMS, PROTOCOL, trials=0, patients=100, use_dask=False)
     with pytest.raises(ImmunoSepError, match="target power"):
         sample_size_by_simulation(PARAMS, PROTOCOL, target_power=1.2, trials=10)
+
+
+def test_the_workers_module_does_not_load_the_statistics_package() -> None:
+    """A Dask worker imports this module to simulate blocks; the Fisher test runs in the client only, so
+    the workers must not pay for importing statsmodels and lifelines (immunosep.stats) at start-up."""
+    code = (
+        "import sys, immunosep.simulate.montecarlo\n"
+        "print(sorted(m for m in ('immunosep.stats', 'statsmodels', 'lifelines') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

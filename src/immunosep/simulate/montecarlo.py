@@ -33,7 +33,6 @@ from immunosep.simulate.cohort import allocate_arms, check_model_protocol
 from immunosep.simulate.model import ModelParameters
 from immunosep.simulate.population import draw_baseline, draw_enrolled
 from immunosep.simulate.trajectories import draw_outcomes, effective_treatment
-from immunosep.stats.fisher import fisher_two_sided_p
 
 #: Trials per block: the unit of work and of seeding (changing it changes the random streams).
 BLOCK_TRIALS = 200
@@ -147,6 +146,10 @@ def _quantiles(values: FloatArray) -> dict[str, float]:
 
 def summarize(blocks: list[BlockCounts], alpha: float) -> dict[str, EndpointSummary]:
     """Rejection rates, MC errors, mean rates and effect distributions from the blocks' counts."""
+    # Imported here, not at the top: the Dask worker processes import this module to simulate blocks and
+    # never test; importing immunosep.stats would load statsmodels and lifelines in each of them.
+    from immunosep.stats.fisher import fisher_two_sided_p
+
     n1 = np.concatenate([b.n_precision for b in blocks])
     n2 = np.concatenate([b.n_placebo for b in blocks])
     out: dict[str, EndpointSummary] = {}
