@@ -1,7 +1,8 @@
 """Analysis throughput: ADSL/ADSOFA/ADTTE/ADAE derivation plus the whole statistical analysis plan.
 
 Sizes: 280 (the trial), 10,000 and 100,000 randomized virtual patients, generated as raw frames by the
-vectorized synthetic generator (``immunosep.analysis.synthetic``; generation is timed apart and not counted).
+vectorized synthetic generator of the tests (``tests/fixtures/synthetic.py``, a test fixture, not part of the
+package; generation is timed apart and not counted).
 Target (issue 6): derivation + full plan for 100,000 patients in under 60 s on this 2-core machine.
 
 The baseline is the 280-patient run in the same process: each larger run is reported as its time per
@@ -15,11 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from immunosep.analysis.datasets import derive_datasets
 from immunosep.analysis.sap import run_sap
-from immunosep.analysis.synthetic import synthetic_raw_trial
 from immunosep.protocol import default_protocol
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' data builders
+from fixtures.synthetic import synthetic_raw_trial
 
 TARGET_SECONDS = 60.0
 TARGET_PATIENTS = 100_000

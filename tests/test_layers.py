@@ -34,6 +34,8 @@ RANK: dict[str, int] = {
     # published statistics recomputed from published counts: uses only stats (and the published figures),
     # needs no database, so it sits right above stats
     "reproduce": 3,
+    # SOFA for a table of patient-days in a CSV or Parquet file: file I/O over the clinical kernel, no database
+    "sofa_files": 3,
     "store": 4,
     "conduct": 5,
     "analysis": 6,

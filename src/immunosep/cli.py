@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from immunosep.commands import analyze, bedside, demo, protocol, simulate, stats, trial, web
+from immunosep.commands import analyse, bedside, demo, protocol, simulate, stats, trial, web
 from immunosep.errors import ImmunoSepError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (protocol, bedside, stats, trial, simulate, analyze, web, demo):
+for _module in (protocol, bedside, stats, trial, simulate, analyse, web, demo):
     _module.register(app)
 
 

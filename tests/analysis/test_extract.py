@@ -86,12 +86,12 @@ def test_database_to_datasets_results_and_reports(trial, enroll, tmp_path: Path)
     assert summary["analysed"] == 3
 
 
-def test_analyze_command_refuses_unlocked_trial_then_reads_locked(
+def test_analyse_command_refuses_unlocked_trial_then_reads_locked(
     trial, enroll, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     ids = _build(trial, enroll)
     with pytest.raises(SystemExit) as exc:
-        main(["analyze", "--db", trial.url, "--out", str(tmp_path / "x")])
+        main(["analyse", "--db", trial.url, "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     assert "not locked" in capsys.readouterr().err
     with session_scope(trial.engine) as s:

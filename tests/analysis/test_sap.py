@@ -12,9 +12,9 @@ import math
 import pandas as pd
 import pytest
 
+from fixtures.synthetic import synthetic_raw_trial
 from immunosep.analysis.datasets import AnalysisDatasets, derive_datasets
 from immunosep.analysis.sap import RESULTS_SCHEMA_VERSION, run_sap
-from immunosep.analysis.synthetic import synthetic_raw_trial
 from immunosep.protocol import default_protocol
 from immunosep.stats.logistic import logistic_regression, stepwise_logistic
 from immunosep.stats.ordinal import proportional_odds_rows

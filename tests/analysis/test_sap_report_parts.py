@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep
 
+from fixtures.synthetic import synthetic_raw_trial
 from immunosep.analysis.datasets import AnalysisDatasets, derive_datasets
 from immunosep.analysis.sap import run_sap
-from immunosep.analysis.synthetic import synthetic_raw_trial
 from immunosep.protocol import default_protocol
 
 

@@ -142,6 +142,25 @@ def test_the_clearance_is_printed_on_its_side_of_the_threshold() -> None:
     assert describe_clearance(30.0) == "30.0 mL/min (30 mL/min or more: no renal adjustment)"
 
 
+@pytest.mark.parametrize(
+    ("crcl", "text"),
+    [
+        (29.96, "29.96 mL/min (below 30 mL/min: IV dose and volume x 0.5)"),
+        (29.9999, "29.9999 mL/min (below 30"),
+        (30.0, "30.0 mL/min (30 mL/min or more"),
+        (30.04, "30.0 mL/min (30 mL/min or more"),
+        (12.345, "12.3 mL/min (below 30"),
+        (45.8, "45.8 mL/min (30 mL/min or more"),
+    ],
+)
+def test_described_clearance_shows_the_side_of_the_threshold(crcl: float, text: str) -> None:
+    """The one clearance text of the pharmacist's page and ``immunosep regimen``."""
+    out = describe_clearance(crcl, default_protocol())
+    assert out.startswith(text)
+    shown = float(out.split()[0])
+    assert (shown < 30) == (crcl < 30)
+
+
 def test_schedule_needs_one_value_per_day() -> None:
     with pytest.raises(ImmunoSepError, match="one creatinine clearance per treatment day"):
         dose_schedule("mals", "placebo", [50.0] * 3)

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fixtures.synthetic import synthetic_raw_trial
 from immunosep.analysis.datasets import AnalysisDatasets, derive_datasets
 from immunosep.analysis.raw import RawTrial
 from immunosep.analysis.sap import run_sap
-from immunosep.analysis.synthetic import synthetic_raw_trial
 from immunosep.protocol import default_protocol
 
 

@@ -1,20 +1,22 @@
-"""Monte Carlo engine: vectorized Fisher, reproducibility across workers, type I error, power, protocol."""
+"""Monte Carlo engine: one allocator, reproducibility across workers, type I error, power, protocol, lean workers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from scipy.stats import fisher_exact
 
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import bundled_protocol_path, default_protocol, parse_protocol
 from immunosep.protocol.schema import Protocol
+from immunosep.simulate.cohort import allocate_arms
 from immunosep.simulate.model import default_parameters
 from immunosep.simulate.montecarlo import (
     BLOCK_TRIALS,
     dask_runner,
     design,
-    fisher_two_sided_p,
     run_serial,
     sample_size_by_simulation,
 )
@@ -28,28 +30,6 @@ def _protocol_with(old: str, new: str) -> Protocol:
     text = bundled_protocol_path().read_text(encoding="utf-8")
     assert old in text
     return parse_protocol(text.replace(old, new, 1), source="variant")
-
-
-def test_vectorized_fisher_equals_scipy_on_random_and_edge_tables() -> None:
-    rng = np.random.default_rng(2025)
-    n1 = rng.integers(1, 160, 4000)
-    n2 = rng.integers(1, 160, 4000)
-    x1 = rng.integers(0, n1 + 1)
-    x2 = rng.integers(0, n2 + 1)
-    # edge cases: empty columns, full rows, balanced ties, the published primary table
-    edges = np.array([[0, 10, 0, 12], [10, 10, 12, 12], [5, 10, 5, 10], [0, 1, 1, 1], [46, 131, 26, 145]])
-    x1, n1, x2, n2 = (np.concatenate([v, edges[:, j]]) for j, v in enumerate((x1, n1, x2, n2)))
-    ours = fisher_two_sided_p(x1, n1, x2, n2)
-    reference = np.array(
-        [fisher_exact([[a, b - a], [c, d - c]]).pvalue for a, b, c, d in zip(x1, n1, x2, n2, strict=True)]
-    )
-    np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-12)
-    assert ours[-1] == pytest.approx(0.002, abs=0.0005)  # Table 2: P = .002
-
-
-def test_fisher_rejects_impossible_tables() -> None:
-    with pytest.raises(ImmunoSepError, match="0 <= x <= n"):
-        fisher_two_sided_p([5], [4], [1], [3])
 
 
 def test_same_seed_same_result_and_blocks_are_seeded_independently_of_workers() -> None:
@@ -111,10 +91,20 @@ def test_unequal_ratio_from_the_protocol() -> None:
     )
     text = text.replace("ratio = [1, 1]\nblock_sizes = [2, 4, 6]", "ratio = [2, 1]\nblock_sizes = [3, 6]")
     two_to_one = parse_protocol(text, source="2:1")
-    from immunosep.simulate.montecarlo import allocate_arms_many
-
-    arms = allocate_arms_many(np.random.default_rng(0), 3, 300, two_to_one)
+    arms = allocate_arms(np.random.default_rng(0), 300, two_to_one, trials=3)
+    assert arms.shape == (3, 300)
     assert ((arms == "precision").sum(axis=1) == 200).all()
+
+
+def test_one_allocator_for_one_trial_and_many() -> None:
+    """The cohort and the Monte Carlo engine share one allocator and one random stream: trial after trial,
+    the rows of a many-trial draw are the draws of one trial at a time."""
+    many = allocate_arms(np.random.default_rng(7), 281, PROTOCOL, trials=4)
+    rng = np.random.default_rng(7)
+    one_by_one = np.stack([allocate_arms(rng, 281, PROTOCOL) for _ in range(4)])
+    np.testing.assert_array_equal(many, one_by_one)
+    assert ((many == "precision").sum(axis=1) == 141).all()
+    assert len({tuple(row) for row in many}) == 4  # each trial permuted on its own
 
 
 def test_sample_size_by_simulation_brackets_the_target() -> None:
@@ -132,3 +122,14 @@ def test_bad_arguments_are_user_errors() -> None:
         design(PARAMS, PROTOCOL, trials=0, patients=100, use_dask=False)
     with pytest.raises(ImmunoSepError, match="target power"):
         sample_size_by_simulation(PARAMS, PROTOCOL, target_power=1.2, trials=10)
+
+
+def test_the_workers_module_does_not_load_the_statistics_package() -> None:
+    """A Dask worker imports this module to simulate blocks; the Fisher test runs in the client only, so
+    the workers must not pay for importing statsmodels and lifelines (immunosep.stats) at start-up."""
+    code = (
+        "import sys, immunosep.simulate.montecarlo\n"
+        "print(sorted(m for m in ('immunosep.stats', 'statsmodels', 'lifelines') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

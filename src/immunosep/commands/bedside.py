@@ -11,8 +11,7 @@ another unit (bilirubin 25, creatinine 150, PaO2 8) is refused naming that unit;
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,25 +19,15 @@ from typing import Any
 import typer
 
 from immunosep.clinical.immune import classify as classify_stratum
-from immunosep.clinical.regimen import daily_regimen, renal_adjustment_applies
+from immunosep.clinical.regimen import daily_regimen, describe_clearance
 from immunosep.clinical.renal import WeightPolicy, creatinine_clearance_ml_min
-from immunosep.clinical.sofa import (
-    COMPONENTS,
-    MISSING_NAME_BY_MASK,
-    SCORE_COLUMNS,
-    SOFA_FRAME_COLUMNS,
-    SOFA_INPUT_COLUMNS,
-    missing_names,
-    score_sofa_frame_arrays,
-    sofa,
-)
+from immunosep.clinical.sofa import COMPONENTS, SOFA_INPUT_COLUMNS, sofa
 from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.commands._output import console, err_console, print_json, print_table
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
 from immunosep.protocol.schema import Protocol
-
-CHUNK_ROWS = 250_000
+from immunosep.sofa_files import CHUNK_ROWS, score_file
 
 _PROTOCOL_OPTION = typer.Option(None, "--protocol", help="Protocol TOML (default: the bundled ImmunoSep).")
 _JSON_OPTION = typer.Option(False, "--json", help="Print JSON for machines.")
@@ -60,29 +49,6 @@ def _with_unit_flag(exc: ImmunoSepError) -> ImmunoSepError:
         return exc
     units = "|".join(PLAUSIBLE[exc.field or ""].units)
     return ImmunoSepError(f"{exc.message} [state it with {flag} {units}]", field=exc.field)
-
-
-def clearance_text(crcl_ml_min: float, protocol: Protocol) -> str:
-    """The clearance with enough digits to show its side of the renal threshold, and the rule's side.
-
-    29.96 mL/min prints as "29.96 mL/min (below 30: IV dose x 0.5)", never as a rounded "30.0" next to
-    "below 30"; 30.0 exactly prints as "30.0 mL/min (30 or above: full IV dose)".
-    """
-    r = protocol.renal
-    below = renal_adjustment_applies(crcl_ml_min, protocol)
-    for digits in range(1, 7):
-        text = f"{crcl_ml_min:.{digits}f}"
-        shown = float(text)
-        if (shown < r.threshold_ml_min) == below and (shown != r.threshold_ml_min or not below):
-            break
-    else:
-        text = repr(crcl_ml_min)
-    side = (
-        f"below {r.threshold_ml_min:g}: {r.route.upper()} dose x {r.dose_factor:g}"
-        if below
-        else f"{r.threshold_ml_min:g} or above: full {r.route.upper()} dose"
-    )
-    return f"{text} mL/min ({side})"
 
 
 # -- results as plain data (shared with `immunosep demo`) -----------------------------------------------
@@ -152,7 +118,7 @@ def regimen_result(
         "stratum": stratum,
         "arm": arm,
         "creatinine_clearance_ml_min": crcl,
-        "creatinine_clearance_text": clearance_text(crcl, protocol),
+        "creatinine_clearance_text": describe_clearance(crcl, protocol),
         "weight_policy": policy,
         "renal_threshold_ml_min": protocol.renal.threshold_ml_min,
         "renal_adjusted": any(i["renal_adjusted"] for i in items),
@@ -215,157 +181,33 @@ _SOFA_HELP = (
 )
 
 
-def _format_of(path: Path, role: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    raise ImmunoSepError(f"{role} file {path} must end in .csv or .parquet", field=role)
+def _score_file_with_bar(input_path: Path, output_path: Path, chunk_rows: int, show: bool) -> int:
+    """:func:`immunosep.sofa_files.score_file` with a progress bar on stderr for a table of more than one
+    chunk (or of unknown length, as a CSV file)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+    with ExitStack() as stack:
+        bar: Progress | None = None
+        task: TaskID | None = None
 
-def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]]:
-    """(total rows if known, iterator of chunks): Arrow tables for Parquet, pandas frames for CSV."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+        def update(done: int, total: int | None) -> None:
+            nonlocal bar, task
+            if bar is None:
+                bar = Progress(
+                    TextColumn("scoring SOFA"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=err_console,
+                    transient=True,
+                    disable=not (show and (total is None or total > chunk_rows)),
+                )
+                stack.enter_context(bar)
+                task = bar.add_task("rows", total=total)
+            assert task is not None
+            bar.update(task, completed=done)
 
-    if not path.is_file():
-        raise ImmunoSepError(f"input file {path} does not exist")
-    if _format_of(path, "input") == "csv":
-        try:
-            reader = pd.read_csv(path, chunksize=chunk_rows)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ImmunoSepError(f"cannot read {path} as CSV: {exc}") from None
-        return None, iter(reader)
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises its own error types for a damaged or non-Parquet file
-        raise ImmunoSepError(f"cannot read {path} as Parquet: {exc}") from None
-    return pf.metadata.num_rows, (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=chunk_rows))
-
-
-def _file_rows(message: str, offset: int) -> str:
-    """Turn the kernel's 0-based row index within a chunk into a 1-based row number of the file."""
-    return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
-
-
-def _score_chunk(chunk: Any) -> dict[str, Any]:
-    """SOFA arrays for a chunk; only the SOFA columns go through pandas (ids and others pass untouched)."""
-    import pyarrow as pa
-
-    if isinstance(chunk, pa.Table):
-        sofa_cols = [c for c in chunk.column_names if c in SOFA_FRAME_COLUMNS]
-        frame = chunk.select(sofa_cols).to_pandas() if sofa_cols else chunk.slice(0, 0).to_pandas()
-    else:
-        frame = chunk
-    return score_sofa_frame_arrays(frame)
-
-
-def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
-    """The chunk as an Arrow table with the score columns (sofa_missing dictionary-encoded) appended."""
-    import pyarrow as pa
-
-    if isinstance(chunk, pa.Table):
-        table = chunk
-    else:
-        frame = chunk.copy(deep=False)
-        for col in SOFA_FRAME_COLUMNS.intersection(frame.columns) - {"ventilated"}:
-            # a CSV chunk without NaN reads as int: keep one float type across chunks
-            frame[col] = frame[col].astype("float64")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    for col in SCORE_COLUMNS:
-        if col in table.column_names:
-            table = table.drop_columns([col])
-        table = table.append_column(col, pa.array(scored[col]))
-    if "sofa_missing" in table.column_names:
-        table = table.drop_columns(["sofa_missing"])
-    missing = pa.DictionaryArray.from_arrays(
-        pa.array(scored["sofa_missing_mask"], type=pa.uint8()), pa.array(MISSING_NAME_BY_MASK)
-    )
-    return table.append_column("sofa_missing", missing)
-
-
-def _with_scores_frame(chunk: Any, scored: dict[str, Any]) -> Any:
-    import pyarrow as pa
-
-    frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk.copy()
-    for col in SCORE_COLUMNS:
-        frame[col] = scored[col]
-    frame["sofa_missing"] = missing_names(scored["sofa_missing_mask"])
-    return frame
-
-
-def score_file(
-    input_path: Path, output_path: Path, *, chunk_rows: int = CHUNK_ROWS, progress: bool = True
-) -> int:
-    """Score every patient-day of ``input_path`` into ``output_path`` chunk by chunk; returns the row count.
-
-    The output is the input plus the SOFA columns. It is written to ``<output>.part`` and renamed when
-    complete, so an error never leaves a half-written table behind.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    out_format = _format_of(output_path, "output")
-    if input_path.resolve() == output_path.resolve():
-        raise ImmunoSepError("the output file must differ from the input file", field="output")
-    total, chunks = _read_chunks(input_path, chunk_rows)
-    partial = output_path.with_name(output_path.name + ".part")
-    show = progress and (total is None or total > chunk_rows)
-    writer: pq.ParquetWriter | None = None
-    done = 0
-    with Progress(
-        TextColumn("scoring SOFA"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not show,
-    ) as bar:
-        task = bar.add_task("rows", total=total)
-        try:
-            for chunk in chunks:
-                try:
-                    scored = _score_chunk(chunk)
-                except ImmunoSepError as exc:
-                    raise ImmunoSepError(
-                        f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
-                    ) from None
-                if out_format == "parquet":
-                    table = _with_scores_arrow(chunk, scored)
-                    if writer is None:
-                        # dictionary encoding only where it pays: not for high-cardinality float columns
-                        dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-                        writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
-                    else:
-                        try:
-                            table = table.cast(writer.schema)
-                        except (pa.ArrowInvalid, ValueError) as exc:
-                            raise ImmunoSepError(
-                                f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
-                                "give that column one type, raise --chunk-rows, or write CSV"
-                            ) from None
-                    writer.write_table(table)
-                else:
-                    frame = _with_scores_frame(chunk, scored)
-                    frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
-                done += chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
-                bar.update(task, completed=done)
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            partial.unlink(missing_ok=True)
-            raise
-    if writer is not None:
-        writer.close()
-    if done == 0:
-        partial.unlink(missing_ok=True)
-        raise ImmunoSepError(f"{input_path} has no rows to score")
-    partial.replace(output_path)
-    return done
+        return score_file(input_path, output_path, chunk_rows=chunk_rows, progress=update)
 
 
 def sofa_command(
@@ -429,7 +271,7 @@ def sofa_command(
         )
         if given:
             raise ImmunoSepError(f"with --input the values come from the table; drop {', '.join(given)}")
-        rows = score_file(input_file, output_file, chunk_rows=chunk_rows, progress=not as_json)
+        rows = _score_file_with_bar(input_file, output_file, chunk_rows, show=not as_json)
         if as_json:
             print_json({"input": str(input_file), "output": str(output_file), "rows": rows})
         else:

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from immunosep.commands._output import console, print_json, print_table, progress_bars
-from immunosep.commands.analyze import primary_rows
+from immunosep.commands.analyse import primary_rows
 from immunosep.errors import ImmunoSepError
 
 DEMO_SEED = 20251208

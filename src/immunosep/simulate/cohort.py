@@ -32,11 +32,15 @@ from immunosep.simulate.trajectories import (
 BoolArray = npt.NDArray[np.bool_]
 
 
-def allocate_arms(rng: np.random.Generator, n: int, protocol: Protocol) -> npt.NDArray[np.str_]:
-    """Arms of ``n`` randomized patients in the protocol's ratio (exact counts, random order).
+def allocate_arms(
+    rng: np.random.Generator, n: int, protocol: Protocol, *, trials: int | None = None
+) -> npt.NDArray[np.str_]:
+    """Arms of ``n`` randomized patients in the protocol's ratio (exact counts, random order): shape
+    ``[n]``, or ``[trials, n]`` with ``trials`` (each trial permuted independently; the Monte Carlo engine).
 
     The trial itself allocates with per-site permuted blocks (conduct); for the model only the counts
-    and the independence from everything else matter.
+    and the independence from everything else matter. With ``trials=1`` the single row is the same draw
+    as without ``trials`` (one random stream, whichever way it is asked).
     """
     ratio = np.asarray(protocol.randomization.ratio, dtype=np.float64)
     codes = protocol.arm_codes
@@ -45,7 +49,9 @@ def allocate_arms(rng: np.random.Generator, n: int, protocol: Protocol) -> npt.N
     counts = np.floor(n * ratio / ratio.sum()).astype(np.int64)
     counts[: n - int(counts.sum())] += 1
     arms = np.repeat(np.array(codes), counts)
-    return np.asarray(rng.permutation(arms))
+    if trials is None:
+        return np.asarray(rng.permutation(arms))
+    return np.asarray(rng.permuted(np.tile(arms, (trials, 1)), axis=1))
 
 
 def check_model_protocol(protocol: Protocol) -> None:

@@ -4,7 +4,8 @@ A virtual trial here skips the database but shares everything else with a real o
 model (enrolment by the protocol's classification thresholds, baseline SOFA scored by the clinical SOFA
 code, daily SOFA, death, discharge, withdrawal), the endpoint kernel
 (:func:`immunosep.clinical.sofa_endpoint.sofa_decrease`, windows and threshold from the protocol) and
-the two-sided Fisher exact test. Trials are simulated in fixed-size blocks of :data:`BLOCK_TRIALS`, each
+the two-sided Fisher exact test (:func:`immunosep.stats.fisher.fisher_two_sided_p`, vectorized over
+trials). Trials are simulated in fixed-size blocks of :data:`BLOCK_TRIALS`, each
 block with its own seed spawned from the user's seed (:class:`numpy.random.SeedSequence`), so the result
 for a given seed is identical whatever the number of workers or the scheduler.
 
@@ -24,70 +25,21 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import gammaln
 
 from immunosep.clinical.sofa_endpoint import sofa_decrease
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
-from immunosep.simulate.cohort import check_model_protocol
+from immunosep.simulate.cohort import allocate_arms, check_model_protocol
 from immunosep.simulate.model import ModelParameters
 from immunosep.simulate.population import draw_baseline, draw_enrolled
 from immunosep.simulate.trajectories import draw_outcomes, effective_treatment
 
 #: Trials per block: the unit of work and of seeding (changing it changes the random streams).
 BLOCK_TRIALS = 200
-#: Relative tolerance of "as or less probable than the observed table" (R fisher.test uses 1 + 1e-7).
-FISHER_RELATIVE_TOLERANCE = 1e-7
 ENDPOINTS = ("primary", "mortality_28d")
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-
-
-def fisher_two_sided_p(
-    x1: npt.ArrayLike, n1: npt.ArrayLike, x2: npt.ArrayLike, n2: npt.ArrayLike
-) -> FloatArray:
-    """Two-sided Fisher exact P for many 2x2 tables ``[[x1, n1 - x1], [x2, n2 - x2]]`` at once.
-
-    Conditional on the margins, ``x1`` is hypergeometric; P sums the probabilities of all tables as or
-    less probable than the observed one (relative tolerance 1e-7, as R ``fisher.test``; "sum of small p",
-    the convention of :func:`scipy.stats.fisher_exact`, against which it is tested table by table).
-    """
-    a = np.asarray(x1, dtype=np.int64)
-    r1 = np.asarray(n1, dtype=np.int64)
-    c = np.asarray(x2, dtype=np.int64)
-    r2 = np.asarray(n2, dtype=np.int64)
-    if np.any((a < 0) | (c < 0) | (a > r1) | (c > r2)):
-        raise ImmunoSepError("each table needs 0 <= x <= n in both groups")
-    total = r1 + r2
-    events = a + c
-    log_factorial = gammaln(np.arange(int(total.max(initial=0)) + 2, dtype=np.float64) + 1.0)
-    k = np.arange(int(r1.max(initial=0)) + 1, dtype=np.int64)[None, :]
-    low = np.maximum(0, events - r2)[:, None]
-    high = np.minimum(events, r1)[:, None]
-    support = (k >= low) & (k <= high)
-    kk = np.where(support, k, low)  # any valid index off the support; masked below
-
-    def log_pmf(x: IntArray) -> FloatArray:
-        ev, tot, g1 = events[:, None], total[:, None], r1[:, None]
-        return np.asarray(
-            log_factorial[ev]
-            - log_factorial[x]
-            - log_factorial[ev - x]
-            + log_factorial[tot - ev]
-            - log_factorial[g1 - x]
-            - log_factorial[tot - ev - g1 + x]
-            - log_factorial[tot]
-            + log_factorial[g1]
-            + log_factorial[tot - g1],
-            dtype=np.float64,
-        )
-
-    logp = log_pmf(kk)
-    observed = log_pmf(a[:, None])
-    small = support & (logp <= observed + math.log1p(FISHER_RELATIVE_TOLERANCE))
-    p = np.where(small, np.exp(logp), 0.0).sum(axis=1)
-    return np.asarray(np.minimum(p, 1.0), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -99,24 +51,13 @@ class BlockCounts:
     events: dict[str, tuple[IntArray, IntArray]]  # endpoint -> (precision events, placebo events)
 
 
-def allocate_arms_many(
-    rng: np.random.Generator, n_trials: int, n_patients: int, protocol: Protocol
-) -> npt.NDArray[np.str_]:
-    """[n_trials, n_patients] arms: exact counts by the protocol ratio, independently permuted per trial."""
-    ratio = np.asarray(protocol.randomization.ratio, dtype=np.float64)
-    counts = np.floor(n_patients * ratio / ratio.sum()).astype(np.int64)
-    counts[: n_patients - int(counts.sum())] += 1
-    pattern = np.repeat(np.array(protocol.arm_codes), counts)
-    return np.asarray(rng.permuted(np.tile(pattern, (n_trials, 1)), axis=1))
-
-
 def simulate_block(
     seed: np.random.SeedSequence, n_trials: int, n_patients: int, params: ModelParameters, protocol: Protocol
 ) -> BlockCounts:
     """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts."""
     rng = np.random.default_rng(seed)
     enrolled = draw_enrolled(rng, n_trials, n_patients, params, protocol)
-    arms = allocate_arms_many(rng, n_trials, n_patients, protocol).ravel()
+    arms = allocate_arms(rng, n_patients, protocol, trials=n_trials).ravel()
     outcome_strata, effective_arms = effective_treatment(enrolled.biology, enrolled.stratum, arms)
     baseline = draw_baseline(rng, enrolled, params, protocol, full=False)
     outcomes = draw_outcomes(
@@ -205,6 +146,10 @@ def _quantiles(values: FloatArray) -> dict[str, float]:
 
 def summarize(blocks: list[BlockCounts], alpha: float) -> dict[str, EndpointSummary]:
     """Rejection rates, MC errors, mean rates and effect distributions from the blocks' counts."""
+    # Imported here, not at the top: the Dask worker processes import this module to simulate blocks and
+    # never test; importing immunosep.stats would load statsmodels and lifelines in each of them.
+    from immunosep.stats.fisher import fisher_two_sided_p
+
     n1 = np.concatenate([b.n_precision for b in blocks])
     n2 = np.concatenate([b.n_placebo for b in blocks])
     out: dict[str, EndpointSummary] = {}

@@ -5,6 +5,7 @@ mapping to SAS, R and SPSS and validation/ for the R scripts the tests compare a
 """
 
 from immunosep.stats.contingency import mantel_haenszel
+from immunosep.stats.fisher import fisher_two_sided_p
 from immunosep.stats.formatting import format_ci, format_number, format_p, format_pct
 from immunosep.stats.logistic import logistic_regression, stepwise_logistic
 from immunosep.stats.ordinal import proportional_odds_counts, proportional_odds_rows
@@ -55,6 +56,7 @@ __all__ = [
     "compare_proportions",
     "cox_regression",
     "fisher_exact_power",
+    "fisher_two_sided_p",
     "format_ci",
     "format_number",
     "format_p",

@@ -1,0 +1,77 @@
+"""``immunosep analyse``: from a locked trial database to datasets, results.json and the report.
+
+One spelling throughout, British as CONSORT's "analysed": ``immunosep analyze`` still works, hidden from
+the help, and says to use ``analyse``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from immunosep.commands._output import console, print_json, print_table
+
+#: What the deprecated spelling prints on stderr before it runs ``analyse`` (stdout stays the result).
+DEPRECATED_SPELLING = "warning: 'immunosep analyze' is deprecated; use 'immunosep analyse' (same options)"
+
+
+def primary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
+    """The primary endpoint of an analysis summary for people: achievers/n (%) per arm, Fisher P."""
+    from immunosep.stats.formatting import format_p, format_pct
+
+    rows: list[tuple[str, object]] = []
+    for arm, c in summary["primary"]["counts"].items():
+        share = format_pct(c["events"] / c["n"]) if c["n"] else "NA"
+        rows.append((f"primary endpoint, {arm}", f"{c['events']}/{c['n']} ({share}%)"))
+    if comparison := summary["primary"]["comparison"]:
+        rows.append(("primary endpoint P (Fisher)", format_p(comparison["test"]["p"])))
+    return rows
+
+
+def analyse(
+    db: str = typer.Option(
+        ..., "--db", help="Database URL (sqlite:///trial.db or postgresql+psycopg://...)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder for datasets/, results.json and the reports."),
+    interim: bool = typer.Option(False, "--interim", help="Analyse an unlocked trial (DSMB interim look)."),
+    pdf: bool = typer.Option(False, "--pdf", help="Also print the reports to PDF with headless Chromium."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Derive ADSL/ADSOFA/ADTTE/ADAE, run the statistical analysis plan and write the reports.
+
+    Refuses a trial that is not locked unless --interim is given.
+    """
+    from immunosep.pipeline import run_analysis
+
+    with console.status("analysing") as status:
+        summary = run_analysis(db, out, interim=interim, pdf=pdf, progress=lambda s: status.update(s))
+    if as_json:
+        print_json(summary)
+        return
+    rows: list[tuple[str, object]] = [
+        ("randomized", summary["randomized"]),
+        ("analysed", summary["analysed"]),
+        *primary_rows(summary),
+    ]
+    rows += [(name, path) for name, path in summary["reports"].items()]
+    rows.append(("results", summary["results"]))
+    print_table("Analysis" + (" (interim)" if interim else ""), rows, ("", "value"))
+
+
+@functools.wraps(analyse)
+def analyze(**options: Any) -> None:
+    """Deprecated spelling of ``immunosep analyse`` (same options)."""
+    typer.echo(DEPRECATED_SPELLING, err=True)
+    analyse(**options)
+
+
+analyze.__doc__ = "Deprecated: use 'immunosep analyse' (same options)."
+
+
+def register(app: typer.Typer) -> None:
+    """Register ``analyse`` on the main app, and ``analyze`` as its hidden, deprecated alias."""
+    app.command("analyse")(analyse)
+    app.command("analyze", hidden=True)(analyze)

@@ -1,0 +1,182 @@
+"""Score a table of patient-days in a file: SOFA for every row of a CSV or Parquet file, chunk by chunk.
+
+The file side of ``immunosep sofa --input/--output``: CSV is read with pandas in chunks, Parquet with
+Arrow by record batches; each chunk is scored by the clinical kernel
+(:func:`immunosep.clinical.sofa.score_sofa_frame_arrays`; only the SOFA columns go through pandas, ids and
+other columns pass untouched) and appended to the output, so a table of any length runs in bounded memory.
+It does I/O, so it sits above the pure clinical core and below the store (docs/architecture.md); the
+command line draws the progress bar from the ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from immunosep.clinical.sofa import (
+    MISSING_NAME_BY_MASK,
+    SCORE_COLUMNS,
+    SOFA_FRAME_COLUMNS,
+    missing_names,
+    score_sofa_frame_arrays,
+)
+from immunosep.errors import ImmunoSepError
+
+#: Rows per chunk by default (the memory bound of a run; ``--chunk-rows``).
+CHUNK_ROWS = 250_000
+
+#: Told ``(rows done, total rows or None when unknown before the end, as for CSV)`` before the first
+#: chunk and after each one.
+Progress = Callable[[int, int | None], None]
+
+
+def table_format(path: Path, role: str) -> str:
+    """``csv`` or ``parquet`` from the file name; ``role`` (input, output) names the file in the refusal."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ImmunoSepError(f"{role} file {path} must end in .csv or .parquet", field=role)
+
+
+def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]]:
+    """(total rows if known, iterator of chunks): Arrow tables for Parquet, pandas frames for CSV."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise ImmunoSepError(f"input file {path} does not exist")
+    if table_format(path, "input") == "csv":
+        try:
+            reader = pd.read_csv(path, chunksize=chunk_rows)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ImmunoSepError(f"cannot read {path} as CSV: {exc}") from None
+        return None, iter(reader)
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own error types for a damaged or non-Parquet file
+        raise ImmunoSepError(f"cannot read {path} as Parquet: {exc}") from None
+    return pf.metadata.num_rows, (pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=chunk_rows))
+
+
+def _file_rows(message: str, offset: int) -> str:
+    """Turn the kernel's 0-based row index within a chunk into a 1-based row number of the file."""
+    return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
+
+
+def _score_chunk(chunk: Any) -> dict[str, Any]:
+    """SOFA arrays for a chunk; only the SOFA columns go through pandas (ids and others pass untouched)."""
+    import pyarrow as pa
+
+    if isinstance(chunk, pa.Table):
+        sofa_cols = [c for c in chunk.column_names if c in SOFA_FRAME_COLUMNS]
+        frame = chunk.select(sofa_cols).to_pandas() if sofa_cols else chunk.slice(0, 0).to_pandas()
+    else:
+        frame = chunk
+    return score_sofa_frame_arrays(frame)
+
+
+def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
+    """The chunk as an Arrow table with the score columns (sofa_missing dictionary-encoded) appended."""
+    import pyarrow as pa
+
+    if isinstance(chunk, pa.Table):
+        table = chunk
+    else:
+        frame = chunk.copy(deep=False)
+        for col in SOFA_FRAME_COLUMNS.intersection(frame.columns) - {"ventilated"}:
+            # a CSV chunk without NaN reads as int: keep one float type across chunks
+            frame[col] = frame[col].astype("float64")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    for col in SCORE_COLUMNS:
+        if col in table.column_names:
+            table = table.drop_columns([col])
+        table = table.append_column(col, pa.array(scored[col]))
+    if "sofa_missing" in table.column_names:
+        table = table.drop_columns(["sofa_missing"])
+    missing = pa.DictionaryArray.from_arrays(
+        pa.array(scored["sofa_missing_mask"], type=pa.uint8()), pa.array(MISSING_NAME_BY_MASK)
+    )
+    return table.append_column("sofa_missing", missing)
+
+
+def _with_scores_frame(chunk: Any, scored: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk.copy()
+    for col in SCORE_COLUMNS:
+        frame[col] = scored[col]
+    frame["sofa_missing"] = missing_names(scored["sofa_missing_mask"])
+    return frame
+
+
+def score_file(
+    input_path: Path,
+    output_path: Path,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> int:
+    """Score every patient-day of ``input_path`` into ``output_path`` chunk by chunk; returns the row count.
+
+    The output is the input plus the SOFA columns. It is written to ``<output>.part`` and renamed when
+    complete, so an error never leaves a half-written table behind. An error in a row names the file and
+    the row (numbered from 1 after the header).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_format = table_format(output_path, "output")
+    if input_path.resolve() == output_path.resolve():
+        raise ImmunoSepError("the output file must differ from the input file", field="output")
+    total, chunks = _read_chunks(input_path, chunk_rows)
+    partial = output_path.with_name(output_path.name + ".part")
+    writer: pq.ParquetWriter | None = None
+    done = 0
+    if progress is not None:
+        progress(0, total)
+    try:
+        for chunk in chunks:
+            try:
+                scored = _score_chunk(chunk)
+            except ImmunoSepError as exc:
+                raise ImmunoSepError(
+                    f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
+                ) from None
+            if out_format == "parquet":
+                table = _with_scores_arrow(chunk, scored)
+                if writer is None:
+                    # dictionary encoding only where it pays: not for high-cardinality float columns
+                    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                    writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
+                else:
+                    try:
+                        table = table.cast(writer.schema)
+                    except (pa.ArrowInvalid, ValueError) as exc:
+                        raise ImmunoSepError(
+                            f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
+                            "give that column one type, raise --chunk-rows, or write CSV"
+                        ) from None
+                writer.write_table(table)
+            else:
+                frame = _with_scores_frame(chunk, scored)
+                frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
+            done += chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+            if progress is not None:
+                progress(done, total)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    if writer is not None:
+        writer.close()
+    if done == 0:
+        partial.unlink(missing_ok=True)
+        raise ImmunoSepError(f"{input_path} has no rows to score")
+    partial.replace(output_path)
+    return done
