@@ -1,0 +1,117 @@
+"""Findings: LB (ferritin, monocyte HLA-DR) and QS (the daily SOFA as a clinical classification), SUPPQS.
+
+SOFA goes to QS with ``QSCAT = "SOFA"``, one row per patient-day and item: the six organ scores and the
+total. The test codes ``SOFA0101``..``SOFA0107`` follow the naming pattern of CDISC's questionnaire,
+rating and scale (QRS) terminology; that they are CDISC's published codes for SOFA is not verified here (see
+docs/conduct.md). A component whose input was not recorded scores 0 in the total (the protocol's rule) and is
+reported ``QSSTAT = "NOT DONE"``. The SOFA inputs themselves (PaO2/FiO2, platelets...) stay in the database.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from immunosep.conduct.sdtm.base import Context, iso_date, iso_datetime
+from immunosep.store.models import BiomarkerDraw, DailyCrf
+
+#: (QSTESTCD, QSTEST, CRF column, component name in ``sofa_missing``)
+SOFA_ITEMS = (
+    ("SOFA0101", "SOFA01-Respiration", "sofa_respiration", "respiration"),
+    ("SOFA0102", "SOFA01-Coagulation", "sofa_coagulation", "coagulation"),
+    ("SOFA0103", "SOFA01-Liver", "sofa_liver", "liver"),
+    ("SOFA0104", "SOFA01-Cardiovascular", "sofa_cardiovascular", "cardiovascular"),
+    ("SOFA0105", "SOFA01-Central Nervous System", "sofa_cns", "cns"),
+    ("SOFA0106", "SOFA01-Renal", "sofa_renal", "renal"),
+    ("SOFA0107", "SOFA01-Total Score", "sofa_total", ""),
+)
+#: (LBTESTCD, LBTEST, draw column, protocol unit attribute)
+LAB_TESTS = (
+    ("FERRITIN", "Ferritin", "ferritin_ng_ml", "ferritin_unit"),
+    ("HLADRMON", "HLA-DR Receptors per Monocyte", "hla_dr_per_monocyte", "hla_dr_unit"),
+)
+
+
+def lb(ctx: Context, session: Session) -> list[dict[str, Any]]:
+    subjects = ctx.by_patient_id()
+    treatment_days = ctx.protocol.treatment.days
+    baseline = ctx.protocol.biospecimens.baseline_day
+    rows = []
+    seq: dict[int, int] = {}
+    for b in session.execute(
+        select(BiomarkerDraw).order_by(BiomarkerDraw.patient_id, BiomarkerDraw.study_day)
+    ).scalars():
+        s = subjects.get(b.patient_id)
+        if s is None:
+            continue
+        for code, name, column, unit_attr in LAB_TESTS:
+            value = getattr(b, column)
+            if value is None:
+                continue
+            unit = getattr(ctx.protocol.classification, unit_attr)
+            seq[b.patient_id] = n = seq.get(b.patient_id, 0) + 1
+            rows.append(
+                ctx.row(
+                    "LB",
+                    s,
+                    LBSEQ=n,
+                    LBTESTCD=code,
+                    LBTEST=name,
+                    LBCAT="IMMUNE CLASSIFICATION",
+                    LBORRES=f"{value:g}",
+                    LBORRESU=unit,
+                    LBSTRESC=f"{value:g}",
+                    LBSTRESN=float(value),
+                    LBSTRESU=unit,
+                    LBSPEC="BLOOD",
+                    LBBLFL="Y" if b.study_day == baseline else "",
+                    VISITNUM=float(b.study_day),
+                    VISIT=f"DAY {b.study_day}",
+                    EPOCH=s.epoch(b.drawn_at, treatment_days),
+                    LBDTC=iso_datetime(b.drawn_at),
+                    LBDY=s.dy(b.drawn_at),
+                )
+            )
+    return rows
+
+
+def qs(ctx: Context, session: Session) -> list[dict[str, Any]]:
+    subjects = ctx.by_patient_id()
+    treatment_days = ctx.protocol.treatment.days
+    baseline = ctx.protocol.endpoints.primary.baseline_day
+    rows = []
+    seq: dict[int, int] = {}
+    for crf in session.execute(select(DailyCrf).order_by(DailyCrf.patient_id, DailyCrf.study_day)).scalars():
+        s = subjects.get(crf.patient_id)
+        if s is None:
+            continue
+        when = s.day_date(crf.study_day)
+        missing = set(filter(None, crf.sofa_missing.split(",")))
+        for code, name, column, component in SOFA_ITEMS:
+            value = int(getattr(crf, column))
+            not_done = component in missing
+            seq[crf.patient_id] = n = seq.get(crf.patient_id, 0) + 1
+            rows.append(
+                ctx.row(
+                    "QS",
+                    s,
+                    QSSEQ=n,
+                    QSTESTCD=code,
+                    QSTEST=name,
+                    QSCAT="SOFA",
+                    QSORRES="" if not_done else str(value),
+                    QSSTRESC="" if not_done else str(value),
+                    QSSTRESN=None if not_done else float(value),
+                    QSSTAT="NOT DONE" if not_done else "",
+                    QSREASND="INPUT NOT RECORDED" if not_done else "",
+                    QSBLFL="Y" if crf.study_day == baseline else "",
+                    VISITNUM=float(crf.study_day),
+                    VISIT=f"DAY {crf.study_day}",
+                    EPOCH=s.epoch(when, treatment_days),
+                    QSDTC=iso_date(when),
+                    QSDY=s.dy(when),
+                )
+            )
+    return rows
