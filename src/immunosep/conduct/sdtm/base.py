@@ -10,7 +10,7 @@ written as ISO 8601 to the second (``2026-01-31T08:00:00``), dates as ``2026-01-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -67,7 +67,9 @@ class Subject:
 
     @property
     def reference(self) -> datetime | None:
-        """RFSTDTC: the first dose, else the randomization (never dosed), else None (erased)."""
+        """RFSTDTC: the first dose, else the randomization (never dosed); None when erased (dosing unknown)."""
+        if self.erased:
+            return None
         return self.first_dose_at or self.randomized_at
 
     def day_date(self, study_day: int | None) -> date | None:
@@ -87,17 +89,27 @@ class Subject:
         return delta + 1 if delta >= 0 else delta
 
     def epoch(self, when: date | datetime | None, treatment_days: int) -> str:
-        """EPOCH of an observation: before day 1 screening, to the last treatment day treatment, then follow-up."""
-        day = self.dy(when)
-        if day is None:
+        """EPOCH of an observation: screening before the reference start, treatment to its end, then follow-up."""
+        ref = self.reference
+        if ref is None or when is None:
             return ""
-        if day < 1:
+        end = self.treatment_end(treatment_days)
+        if isinstance(when, datetime):
+            before, within = when < ref, end is not None and when <= end
+        else:
+            before, within = when < ref.date(), end is not None and when <= end.date()
+        if before:
             return SCREENING
-        return TREATMENT if day <= self.treatment_end_day(treatment_days) else FOLLOW_UP
+        return TREATMENT if within else FOLLOW_UP
 
-    def treatment_end_day(self, treatment_days: int) -> int:
-        """Last study day of the treatment epoch: the last dose's day, else the protocol's treatment days."""
-        return self.last_dose_day if self.last_dose_day is not None else treatment_days
+    def treatment_end(self, treatment_days: int) -> datetime | None:
+        """End of the treatment epoch: the last injection given; never dosed, the end of the planned days."""
+        if self.last_dose_at is not None:
+            return self.last_dose_at
+        ref = self.reference
+        if ref is None:
+            return None
+        return datetime.combine(ref.date() + timedelta(days=treatment_days - 1), time(23, 59, 59), ref.tzinfo)
 
     def end_day(self) -> int | None:
         """Study day of the end of participation: death, else the last day known alive."""

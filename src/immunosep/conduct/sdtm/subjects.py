@@ -162,7 +162,6 @@ def ds(ctx: Context) -> list[dict[str, Any]]:
 def se(ctx: Context) -> list[dict[str, Any]]:
     """Screening from screening to the reference start, treatment to the last dose day, then follow-up."""
     rows = []
-    treatment_days = ctx.protocol.treatment.days
     for s in ctx.subjects:
         if s.erased or s.reference is None:
             continue
@@ -170,13 +169,11 @@ def se(ctx: Context) -> list[dict[str, Any]]:
         spans: list[tuple[tuple[str, str], str, date | datetime | None, date | datetime | None]] = []
         if s.screened_at is not None:
             spans.append((trt[0], SCREENING, s.screened_at, s.reference))
-        if s.first_dose_at is not None:
-            end_day = s.treatment_end_day(treatment_days)
-            end = s.last_dose_at or s.day_date(end_day)
-            spans.append((trt[1], TREATMENT, s.first_dose_at, end))
-            final = s.end_day()
-            if final is not None and final > end_day:
-                spans.append((trt[2], FOLLOW_UP, s.day_date(end_day + 1), s.day_date(final)))
+        if s.first_dose_at is not None and s.last_dose_at is not None:
+            spans.append((trt[1], TREATMENT, s.first_dose_at, s.last_dose_at))
+            final = s.day_date(s.end_day())
+            if final is not None and final > s.last_dose_at.date():
+                spans.append((trt[2], FOLLOW_UP, s.last_dose_at, final))
         for i, ((etcd, element), epoch, start, end) in enumerate(spans, 1):
             rows.append(
                 ctx.row(
