@@ -71,7 +71,7 @@ def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enro
     }
     assert (blinded.rows["TA"], unblinded.rows["TA"]) == (3, 6)
     rows = blinded.rows
-    assert (rows["DM"], rows["EX"], rows["LB"], rows["AE"], rows["QS"], rows["PR"]) == (1, 2, 3, 1, 7, 3)
+    assert (rows["DM"], rows["EX"], rows["LB"], rows["AE"], rows["RS"], rows["PR"]) == (1, 2, 3, 1, 7, 3)
     assert rows["DS"] == 2  # informed consent and randomization
     text = " ".join(
         f.read_text(errors="replace") for f in blinded.files if f.suffix in (".csv", ".json")
@@ -91,9 +91,9 @@ def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enro
     assert dm_un.loc[0, "ACTARMCD"] == dm_un.loc[0, "ARMCD"]  # dosed
     ex_un = pd.read_csv(tmp_path / "unblinded" / "ex.csv")
     assert set(ex_un["EXROUTE"]) == {"INTRAVENOUS", "SUBCUTANEOUS"} and "EXDOSE" in ex_un
-    qs = pd.read_parquet(tmp_path / "blinded" / "qs.parquet")
-    assert set(qs["QSCAT"]) == {"SOFA"} and len(set(qs["QSTESTCD"])) == 7
-    assert qs.loc[qs.QSTEST == "SOFA01-Coagulation", "QSSTRESN"].item() == 2.0  # platelets 80 -> 2 points
+    rs = pd.read_parquet(tmp_path / "blinded" / "rs.parquet")
+    assert set(rs["RSCAT"]) == {"SOFA"} and len(set(rs["RSTESTCD"])) == 7
+    assert rs.loc[rs.RSTEST == "SOFA01-Coagulation", "RSSTRESN"].item() == 2.0  # platelets 80 -> 2 points
     define = pd.read_csv(tmp_path / "blinded" / "define.csv")
     assert {"dataset", "variable", "label", "type", "origin"} <= set(define.columns)
     assert len(define) == sum(

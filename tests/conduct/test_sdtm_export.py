@@ -165,8 +165,12 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
     assert ts.loc["TPHASE", "TSVALNF"] == "UNK" and ts.loc["ACTSUB", "TSVAL"] == "4"
     assert set(d["TA"]["ARMCD"]) == {"PRECISION", "PLACEBO"}
     assert set(d["TI"]["IECAT"]) == {"INCLUSION", "EXCLUSION"}
+    # the baseline draw (before the first dose) is the last observation before exposure; later ones are not
+    lb = d["LB"]
+    flagged = lb.loc[lb.LBLOBXFL.eq("Y"), ["USUBJID", "LBTESTCD", "VISITNUM"]].values.tolist()
+    assert flagged == [[ids["dosed"], "FERRITIN", 1.0], [ids["kept"], "FERRITIN", 1.0]]
     # SV has one row per subject-day with a visit-based finding
     sv = d["SV"]
-    for name in ("LB", "QS", "PR"):
+    for name in ("LB", "RS", "PR"):
         pairs = set(map(tuple, d[name][["USUBJID", "VISITNUM"]].values.tolist()))
         assert pairs <= set(map(tuple, sv[["USUBJID", "VISITNUM"]].values.tolist())), name

@@ -1,6 +1,6 @@
 """Export of the locked trial as SDTM (SDTMIG 3.4): SAS transport v5 (XPT), CSV and Parquet per dataset.
 
-The datasets are built by :mod:`immunosep.conduct.sdtm` (DM, DS, EX, EC, PR, AE, LB, QS, SE, SV, the trial
+The datasets are built by :mod:`immunosep.conduct.sdtm` (DM, DS, EX, EC, PR, AE, LB, RS, SE, SV, the trial
 design domains TS, TA, TE, TV, TI and SUPPDM/SUPPEX/SUPPAE); USUBJID is
 :func:`immunosep.conduct.cdisc_ids.usubjid`, the one ADaM uses. Each dataset is written as
 ``<name>.xpt`` (transport version 5, the version FDA and PMDA accept: names <= 8 characters, labels <= 40,
@@ -68,6 +68,16 @@ def write_xpt(df: pd.DataFrame, path: Path, name: str) -> None:
     )
 
 
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The CSV shows whole numbers without ``.0`` (XPT and Parquet keep SAS's 8-byte floats)."""
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind == "f" and bool((values.dropna() % 1 == 0).all()):
+            out[column] = values.astype("Int64")
+    return out
+
+
 def export_sdtm(
     session: Session, actor: Actor | None, out_dir: str | Path, *, unblinded: bool = False
 ) -> ExportResult:
@@ -90,7 +100,7 @@ def export_sdtm(
         stem = out / name.lower()
         xpt, csv, parquet = stem.with_suffix(".xpt"), stem.with_suffix(".csv"), stem.with_suffix(".parquet")
         write_xpt(df, xpt, name)
-        df.to_csv(csv, index=False)
+        _csv_frame(df).to_csv(csv, index=False)
         df.to_parquet(parquet, index=False)
         files += [xpt, csv, parquet]
         for column in df.columns:

@@ -30,7 +30,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "PR": ("USUBJID", "PRSEQ"),
     "AE": ("USUBJID", "AESEQ"),
     "LB": ("USUBJID", "LBSEQ"),
-    "QS": ("USUBJID", "QSSEQ"),
+    "RS": ("USUBJID", "RSSEQ"),
     "SE": ("USUBJID", "SESEQ"),
     "SV": ("USUBJID", "VISITNUM"),
     "TA": ("ARMCD", "TAETORD"),
@@ -70,9 +70,9 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
     pr = interventions.pr(ctx, session)
     ae, suppae = events.ae(ctx, session)
     lb = findings.lb(ctx, session)
-    qs = findings.qs(ctx, session)
+    rs = findings.rs(ctx, session)
     visits: dict[str, set[int]] = {}
-    for rows in (lb, qs, pr):
+    for rows in (lb, rs, pr):
         for r in rows:
             visits.setdefault(r["USUBJID"], set()).add(int(r["VISITNUM"]))
     rows_by_name: dict[str, list[dict[str, Any]]] = {
@@ -83,7 +83,7 @@ def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
         "PR": pr,
         "AE": ae,
         "LB": lb,
-        "QS": qs,
+        "RS": rs,
         "SE": subjects.se(ctx),
         "SV": subjects.sv(ctx, visits),
         "TS": design.ts(ctx, locked_at=trial(session).locked_at, subjects=len(dm)),

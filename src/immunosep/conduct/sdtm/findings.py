@@ -1,10 +1,14 @@
-"""Findings: LB (ferritin, monocyte HLA-DR) and QS (the daily SOFA as a clinical classification), SUPPQS.
+"""Findings: LB (ferritin, monocyte HLA-DR) and RS (the daily SOFA as a clinical classification).
 
-SOFA goes to QS with ``QSCAT = "SOFA"``, one row per patient-day and item: the six organ scores and the
-total. The test codes ``SOFA0101``..``SOFA0107`` follow the naming pattern of CDISC's questionnaire,
-rating and scale (QRS) terminology; that they are CDISC's published codes for SOFA is not verified here (see
-docs/conduct.md). A component whose input was not recorded scores 0 in the total (the protocol's rule) and is
-reported ``QSSTAT = "NOT DONE"``. The SOFA inputs themselves (PaO2/FiO2, platelets...) stay in the database.
+SDTMIG 3.3 moved clinical classifications (scores a clinician derives from observations, such as SOFA or
+APACHE II) from QS to RS, "Disease Response and Clinical Classification"; SOFA goes there with
+``RSCAT = "SOFA"``, one row per patient-day and item: the six organ scores and the total. The test codes
+``SOFA0101``..``SOFA0107`` follow the naming pattern of CDISC's questionnaire, rating and scale (QRS)
+terminology; that they are CDISC's published codes for SOFA is not verified here (see docs/conduct.md). A
+component whose input was not recorded scores 0 in the total (the protocol's rule) and is reported
+``RSSTAT = "NOT DONE"``. The SOFA inputs themselves (PaO2/FiO2, platelets...) stay in the database.
+``--LOBXFL`` (SDTMIG 3.4's baseline flag) marks the last draw before the first dose in LB and the
+protocol's baseline day (the SOFA of day 1, scored before the first dose) in RS.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.sdtm.base import Context, iso_date, iso_datetime
 from immunosep.store.models import BiomarkerDraw, DailyCrf
 
-#: (QSTESTCD, QSTEST, CRF column, component name in ``sofa_missing``)
+#: (RSTESTCD, RSTEST, CRF column, component name in ``sofa_missing``)
 SOFA_ITEMS = (
     ("SOFA0101", "SOFA01-Respiration", "sofa_respiration", "respiration"),
     ("SOFA0102", "SOFA01-Coagulation", "sofa_coagulation", "coagulation"),
@@ -37,12 +41,24 @@ LAB_TESTS = (
 def lb(ctx: Context, session: Session) -> list[dict[str, Any]]:
     subjects = ctx.by_patient_id()
     treatment_days = ctx.protocol.treatment.days
-    baseline = ctx.protocol.biospecimens.baseline_day
+    draws = (
+        session.execute(select(BiomarkerDraw).order_by(BiomarkerDraw.patient_id, BiomarkerDraw.study_day))
+        .scalars()
+        .all()
+    )
+    # the last non-missing result of each test drawn at or before the first dose
+    before: dict[tuple[int, str], int] = {}
+    for b in draws:
+        subject = subjects.get(b.patient_id)
+        if subject is None or subject.first_dose_at is None or b.drawn_at > subject.first_dose_at:
+            continue
+        for code, _name, column, _unit in LAB_TESTS:
+            if getattr(b, column) is not None:
+                before[(b.patient_id, code)] = b.study_day
+    last_before = {(pid, code, day) for (pid, code), day in before.items()}
     rows = []
     seq: dict[int, int] = {}
-    for b in session.execute(
-        select(BiomarkerDraw).order_by(BiomarkerDraw.patient_id, BiomarkerDraw.study_day)
-    ).scalars():
+    for b in draws:
         s = subjects.get(b.patient_id)
         if s is None:
             continue
@@ -66,7 +82,7 @@ def lb(ctx: Context, session: Session) -> list[dict[str, Any]]:
                     LBSTRESN=float(value),
                     LBSTRESU=unit,
                     LBSPEC="BLOOD",
-                    LBBLFL="Y" if b.study_day == baseline else "",
+                    LBLOBXFL="Y" if (b.patient_id, code, b.study_day) in last_before else "",
                     VISITNUM=float(b.study_day),
                     VISIT=f"DAY {b.study_day}",
                     EPOCH=s.epoch(b.drawn_at, treatment_days),
@@ -77,7 +93,7 @@ def lb(ctx: Context, session: Session) -> list[dict[str, Any]]:
     return rows
 
 
-def qs(ctx: Context, session: Session) -> list[dict[str, Any]]:
+def rs(ctx: Context, session: Session) -> list[dict[str, Any]]:
     subjects = ctx.by_patient_id()
     treatment_days = ctx.protocol.treatment.days
     baseline = ctx.protocol.endpoints.primary.baseline_day
@@ -95,23 +111,23 @@ def qs(ctx: Context, session: Session) -> list[dict[str, Any]]:
             seq[crf.patient_id] = n = seq.get(crf.patient_id, 0) + 1
             rows.append(
                 ctx.row(
-                    "QS",
+                    "RS",
                     s,
-                    QSSEQ=n,
-                    QSTESTCD=code,
-                    QSTEST=name,
-                    QSCAT="SOFA",
-                    QSORRES="" if not_done else str(value),
-                    QSSTRESC="" if not_done else str(value),
-                    QSSTRESN=None if not_done else float(value),
-                    QSSTAT="NOT DONE" if not_done else "",
-                    QSREASND="INPUT NOT RECORDED" if not_done else "",
-                    QSBLFL="Y" if crf.study_day == baseline else "",
+                    RSSEQ=n,
+                    RSTESTCD=code,
+                    RSTEST=name,
+                    RSCAT="SOFA",
+                    RSORRES="" if not_done else str(value),
+                    RSSTRESC="" if not_done else str(value),
+                    RSSTRESN=None if not_done else float(value),
+                    RSSTAT="NOT DONE" if not_done else "",
+                    RSREASND="INPUT NOT RECORDED" if not_done else "",
+                    RSLOBXFL="Y" if crf.study_day == baseline else "",
                     VISITNUM=float(crf.study_day),
                     VISIT=f"DAY {crf.study_day}",
                     EPOCH=s.epoch(when, treatment_days),
-                    QSDTC=iso_date(when),
-                    QSDY=s.dy(when),
+                    RSDTC=iso_date(when),
+                    RSDY=s.dy(when),
                 )
             )
     return rows

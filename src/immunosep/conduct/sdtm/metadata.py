@@ -210,7 +210,7 @@ LBSTRESC|Character Result/Finding in Std Format|C|d
 LBSTRESN|Numeric Result/Finding in Standard Units|N|d
 LBSTRESU|Standard Units|C|p
 LBSPEC|Specimen Type|C|a
-LBBLFL|Baseline Flag|C|d
+LBLOBXFL|Last Observation Before Exposure Flag|C|d
 VISITNUM|Visit Number|N|d
 VISIT|Visit Name|C|d
 EPOCH|Epoch|C|d
@@ -220,26 +220,26 @@ LBDY|Study Day of Specimen Collection|N|d
             ),
         ),
         Dataset(
-            "QS",
-            "Questionnaires",
+            "RS",
+            "Disease Response and Clin Classification",
             _v(
                 _ID
                 + """
-QSSEQ|Sequence Number|N|d
-QSTESTCD|Question Short Name|C|a
-QSTEST|Question Name|C|a
-QSCAT|Category of Question|C|a
-QSORRES|Finding in Original Units|C|d
-QSSTRESC|Character Result/Finding in Std Format|C|d
-QSSTRESN|Numeric Finding in Standard Units|N|d
-QSSTAT|Completion Status|C|d
-QSREASND|Reason Not Performed|C|d
-QSBLFL|Baseline Flag|C|d
+RSSEQ|Sequence Number|N|d
+RSTESTCD|Assessment Short Name|C|a
+RSTEST|Assessment Name|C|a
+RSCAT|Category for Assessment|C|a
+RSORRES|Result or Finding in Original Units|C|d
+RSSTRESC|Character Result/Finding in Std Format|C|d
+RSSTRESN|Numeric Result/Finding in Standard Units|N|d
+RSSTAT|Completion Status|C|d
+RSREASND|Reason Not Done|C|d
+RSLOBXFL|Last Observation Before Exposure Flag|C|d
 VISITNUM|Visit Number|N|d
 VISIT|Visit Name|C|d
 EPOCH|Epoch|C|d
-QSDTC|Date/Time of Finding|C|d
-QSDY|Study Day of Finding|N|d
+RSDTC|Date/Time of Assessment|C|d
+RSDY|Study Day of Assessment|N|d
 """
             ),
         ),

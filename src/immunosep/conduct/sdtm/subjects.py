@@ -198,7 +198,7 @@ def _dtc(value: Any) -> str:
 
 
 def sv(ctx: Context, visits: dict[str, set[int]]) -> list[dict[str, Any]]:
-    """One row per subject and study day that has a visit-based finding (LB, QS, PR)."""
+    """One row per subject and study day that has a visit-based record (LB, RS, PR)."""
     planned = set(visit_days(ctx.protocol))
     rows = []
     for s in ctx.subjects:
