@@ -174,3 +174,14 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
     for name in ("LB", "RS", "PR"):
         pairs = set(map(tuple, d[name][["USUBJID", "VISITNUM"]].values.tolist()))
         assert pairs <= set(map(tuple, sv[["USUBJID", "VISITNUM"]].values.tolist())), name
+
+
+def test_docs_list_every_dataset_and_variable_with_its_type_and_origin():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "conduct.md").read_text(encoding="utf-8")
+    for d in DATASETS.values():
+        line = next((x for x in text.splitlines() if x.startswith(f"**{d.name}** ({d.label}): ")), None)
+        assert line is not None, d.name
+        for v in d.variables:
+            assert f"`{v.name}` {v.type[0]}/{v.origin[0]}" in line, (d.name, v.name)

@@ -3,7 +3,8 @@
 Names are at most 8 characters and labels at most 40 (XPT v5 limits, checked by a test). Types are ``Char``
 or ``Num`` as in define.xml; origins are the define.xml ones: ``Collected`` (entered on a form),
 ``Derived`` (computed by the export from collected data), ``Assigned`` (set by the sponsor: codes,
-categories, dictionary codes) and ``Protocol`` (from the protocol file).
+categories, dictionary codes), ``Protocol`` (from the protocol file) and ``Not Available`` (an expected
+variable the forms do not collect: present and empty).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _v(spec: str) -> tuple[Variable, ...]:
     """Parse ``NAME|label|C or N|origin`` lines."""
     out = []
     kinds = {"C": "Char", "N": "Num"}
-    origins = {"c": "Collected", "d": "Derived", "a": "Assigned", "p": "Protocol"}
+    origins = {"c": "Collected", "d": "Derived", "a": "Assigned", "p": "Protocol", "n": "Not Available"}
     for line in filter(None, (x.strip() for x in spec.splitlines())):
         name, label, kind, origin = (x.strip() for x in line.split("|"))
         out.append(Variable(name, label, kinds[kind], origins[origin]))
@@ -83,13 +84,13 @@ SITEID|Study Site Identifier|C|a
 AGE|Age|N|c
 AGEU|Age Units|C|a
 SEX|Sex|C|c
-RACE|Race|C|c
+RACE|Race|C|n
 ARMCD|Planned Arm Code|C|a
 ARM|Description of Planned Arm|C|a
 ACTARMCD|Actual Arm Code|C|d
 ACTARM|Description of Actual Arm|C|d
 ARMNRS|Reason Arm and/or Actual Arm is Null|C|d
-COUNTRY|Country|C|a
+COUNTRY|Country|C|n
 """
             ),
         ),
@@ -185,11 +186,11 @@ AESOCCD|Primary System Organ Class Code|N|a
 AEBODSYS|Body System or Organ Class|C|a
 AEBDSYCD|Body System or Organ Class Code|N|a
 AESER|Serious Event|C|c
-AEACN|Action Taken with Study Treatment|C|c
+AEACN|Action Taken with Study Treatment|C|n
 AEREL|Causality|C|c
 EPOCH|Epoch|C|d
 AESTDTC|Start Date/Time of Adverse Event|C|d
-AEENDTC|End Date/Time of Adverse Event|C|c
+AEENDTC|End Date/Time of Adverse Event|C|n
 AESTDY|Study Day of Start of Adverse Event|N|d
 """
             ),
