@@ -185,3 +185,55 @@ def test_docs_list_every_dataset_and_variable_with_its_type_and_origin():
         assert line is not None, d.name
         for v in d.variables:
             assert f"`{v.name}` {v.type[0]}/{v.origin[0]}" in line, (d.name, v.name)
+
+
+@pytest.mark.slow
+def test_a_virtual_trial_exports_consistent_sdtm(tmp_path):
+    """A small virtual trial (the simulator drives the real services) checked against its own database."""
+    from sqlalchemy import func, select
+
+    from immunosep.simulate.runner import run_virtual_trial
+    from immunosep.store.db import make_engine
+    from immunosep.store.models import DoseRecord, Outcome, Patient, Withdrawal
+
+    url = f"sqlite:///{tmp_path / 'trial.db'}"
+    run_virtual_trial(url, seed=11, n_screened=36)
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            result = export.export_sdtm(s, None, tmp_path / "out", unblinded=True)
+            given = s.execute(select(func.count()).where(DoseRecord.given.is_(True))).scalar_one()
+            missed = s.execute(select(func.count()).where(DoseRecord.given.is_(False))).scalar_one()
+            deaths = s.execute(select(func.count()).where(Outcome.death_day.is_not(None))).scalar_one()
+            randomized = s.execute(
+                select(func.count()).where(Patient.status.in_(("randomized", "withdrawn")))
+            ).scalar_one()
+            erased = s.execute(select(func.count()).where(Withdrawal.data_erased.is_(True))).scalar_one()
+    finally:
+        engine.dispose()
+    d = {
+        name: pd.read_sas(tmp_path / "out" / f"{name.lower()}.xpt", format="xport", encoding="utf-8")
+        for name in result.rows
+    }
+    assert len(d["DM"]) == randomized + erased and d["DM"]["USUBJID"].is_unique
+    assert (len(d["EX"]), len(d["EC"])) == (given, missed)
+    assert (d["DS"]["DSDECOD"] == "DEATH").sum() == deaths == (d["DM"]["DTHFL"] == "Y").sum()
+    for name, df in d.items():
+        if "USUBJID" in df:
+            assert set(df["USUBJID"]) <= set(d["DM"]["USUBJID"]), name
+        seq = f"{name}SEQ"
+        if seq in df and "USUBJID" in df:
+            assert not df.duplicated(["USUBJID", seq]).any(), name
+        for column in df.columns:
+            if column.endswith("DY") and column != "VISITDY":
+                assert not (df[column].round() == 0).any(), (name, column)
+    # the SOFA total is the sum of the six organ scores (a component not done scores 0)
+    rs = d["RS"].assign(points=lambda x: x["RSSTRESN"].where(x["RSSTRESN"] > 1e-70, 0.0).fillna(0.0))
+    wide = rs.pivot_table(index=["USUBJID", "VISITNUM"], columns="RSTESTCD", values="points", aggfunc="first")
+    components = [f"SOFA010{i}" for i in range(1, 7)]
+    np.testing.assert_array_equal(wide[components].sum(axis=1), wide["SOFA0107"])
+    # every injection given falls in the treatment epoch; elements of a subject are contiguous
+    assert set(d["EX"]["EPOCH"]) == {"TREATMENT"}
+    se = d["SE"]
+    for _usubjid, rows in se.groupby("USUBJID"):
+        assert rows["SESTDTC"].iloc[1:].tolist() == rows["SEENDTC"].iloc[:-1].tolist()
