@@ -237,3 +237,16 @@ def test_a_virtual_trial_exports_consistent_sdtm(tmp_path):
     se = d["SE"]
     for _usubjid, rows in se.groupby("USUBJID"):
         assert rows["SESTDTC"].iloc[1:].tolist() == rows["SEENDTC"].iloc[:-1].tolist()
+
+
+def test_write_xpt_refuses_what_transport_v5_cannot_hold(tmp_path):
+    from immunosep.errors import ImmunoSepError
+
+    frame = pd.DataFrame({"STUDYID": ["IMMUNOSEP"], "DOMAIN": ["TI"], "IETESTCD": ["INCL01"]})
+    export.write_xpt(frame, tmp_path / "ok.xpt", "TI")
+    assert (
+        pyreadstat.read_xport(str(tmp_path / "ok.xpt"))[1].file_label == "Trial Inclusion/Exclusion Criteria"
+    )
+    with pytest.raises(ImmunoSepError, match="over 200 bytes"):
+        export.write_xpt(frame.assign(IETEST=["x" * 201]), tmp_path / "long.xpt", "TI")
+    assert not (tmp_path / "long.xpt").exists()
