@@ -40,8 +40,10 @@ def exported(trial, enroll, tmp_path):
             crf.record_day(
                 s, inv, p, 1, crf.DailyInputs(platelets_1e3_ul=80.0, gcs=14, creatinine=1.0, weight_kg=80.0)
             )
-            dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
-            dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)
+        for route in ("iv", "sc"):  # the patient withdrawn later gets the first injection at hour 8
+            dosing.record_dose(s, pharm, dosed, 1, route, 0, given=True)
+            dosing.record_dose(s, pharm, kept, 1, route, 0, given=False, missed_reason="no venous access")
+        dosing.record_dose(s, pharm, kept, 1, "iv", 8, given=True)
         dosing.record_dose(s, pharm, dosed, 1, "iv", 8, given=False, missed_reason="line occluded")
         dosing.record_dose(s, pharm, dosed, 1, "iv", 16, given=True)
         adverse_events.record_adverse_event(
@@ -153,10 +155,19 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
             assert set(df["EPOCH"]) <= {"SCREENING", "TREATMENT", "FOLLOW-UP", ""}, name
     ex, ec = d["EX"], d["EC"]
     assert len(ex.loc[ex.USUBJID.eq(ids["dosed"])]) == 3 and set(ex["EPOCH"]) == {"TREATMENT"}
-    assert ec[["USUBJID", "ECOCCUR", "ECREASOC"]].values.tolist() == [[ids["dosed"], "N", "line occluded"]]
-    # hour 8 of day 1 is 8 h after the first dose
-    first, missed = pd.Timestamp(dosed["RFXSTDTC"]), pd.Timestamp(ec["ECSTDTC"].item())
-    assert (missed - first) == pd.Timedelta(hours=8)
+    assert ec.loc[ec.USUBJID.eq(ids["dosed"]), ["ECOCCUR", "ECREASOC"]].values.tolist() == [
+        ["N", "line occluded"]
+    ]
+    # hour 8 of day 1 is 8 h after the first dose given at hour 0 ...
+    first = pd.Timestamp(dosed["RFXSTDTC"])
+    assert pd.Timestamp(ec.loc[ec.USUBJID.eq(ids["dosed"]), "ECSTDTC"].item()) - first == pd.Timedelta(
+        hours=8
+    )
+    # ... and when the first injection given was the one of hour 8, the missed ones of hour 0 were 8 h before
+    kept = dm.loc[ids["kept"]]
+    assert ex.loc[ex.USUBJID.eq(ids["kept"]), "EXSTDTC"].tolist() == [kept["RFXSTDTC"]] == [kept["RFXENDTC"]]
+    missed = ec.loc[ec.USUBJID.eq(ids["kept"]), "ECSTDTC"].map(pd.Timestamp)
+    assert (pd.Timestamp(kept["RFXSTDTC"]) - missed).tolist() == [pd.Timedelta(hours=8)] * 2
     ae = d["AE"]
     assert ae[["AETERM", "AEDECOD", "AESER", "AESTDY"]].values.tolist() == [["Anaemia", "Anaemia", "Y", 2.0]]
     assert d["SUPPAE"].set_index("QNAM").loc["AEEXPECT", "QVAL"] == "Y"

@@ -56,7 +56,6 @@ class Subject:
     screened_at: datetime | None
     first_dose_at: datetime | None
     last_dose_at: datetime | None
-    last_dose_day: int | None
     death_day: int | None
     last_alive_day: int | None
     withdrawn_at: datetime | None
@@ -132,11 +131,19 @@ class Context:
         return {"STUDYID": self.studyid, "DOMAIN": domain, "USUBJID": subject.usubjid, **values}
 
 
-def dose_time(subject: Subject, study_day: int, hour: int, first_hour: int) -> datetime | None:
-    """When a scheduled injection was due: the first dose's time plus the hours of the schedule since it."""
+def schedule_hour(study_day: int, hour: int) -> int:
+    """Hours from hour 0 of study day 1 to a scheduled injection (the dosing log's day and hour)."""
+    return (study_day - 1) * 24 + hour
+
+
+def dose_time(subject: Subject, study_day: int, hour: int, first_slot: int) -> datetime | None:
+    """When a scheduled injection was due: the first dose's time plus the schedule's hours since its slot.
+
+    ``first_slot`` is :func:`schedule_hour` of the first injection given (whose time is ``first_dose_at``).
+    """
     if subject.first_dose_at is None:
         return None
-    return subject.first_dose_at + timedelta(hours=(study_day - 1) * 24 + hour - first_hour)
+    return subject.first_dose_at + timedelta(hours=schedule_hour(study_day, hour) - first_slot)
 
 
 def load_context(session: Session, *, blinded: bool) -> Context:
@@ -178,15 +185,14 @@ def load_context(session: Session, *, blinded: bool) -> Context:
             screened_at=screened.get(pt.id),
             first_dose_at=pt.first_dose_at,
             last_dose_at=None,
-            last_dose_day=doses[-1].study_day if doses else None,
             death_day=o.death_day if o else None,
             last_alive_day=o.last_known_alive_day if o else None,
             withdrawn_at=w.withdrawn_at if w else None,
         )
         if doses:
-            first_hour = doses[0].hour
+            first_slot = schedule_hour(doses[0].study_day, doses[0].hour)
             last = doses[-1]
-            subject = _replace_last_dose(subject, dose_time(subject, last.study_day, last.hour, first_hour))
+            subject = replace(subject, last_dose_at=dose_time(subject, last.study_day, last.hour, first_slot))
         subjects.append(subject)
     sites = dict(session.execute(select(Site.id, Site.code)).all())
     slot_by_id = {s.id: s for s in session.execute(select(RandomizationSlot)).scalars()}
@@ -206,7 +212,6 @@ def load_context(session: Session, *, blinded: bool) -> Context:
                 screened_at=None,
                 first_dose_at=None,
                 last_dose_at=None,
-                last_dose_day=None,
                 death_day=None,
                 last_alive_day=None,
                 withdrawn_at=w.withdrawn_at,
@@ -214,7 +219,3 @@ def load_context(session: Session, *, blinded: bool) -> Context:
         )
     subjects.sort(key=lambda s: s.usubjid)
     return Context(p, study, tuple(subjects), blinded)
-
-
-def _replace_last_dose(subject: Subject, when: datetime | None) -> Subject:
-    return replace(subject, last_dose_at=when)

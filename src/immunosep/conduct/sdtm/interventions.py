@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.sdtm.base import Context, dose_time, iso_date, iso_datetime
+from immunosep.conduct.sdtm.base import Context, dose_time, iso_date, iso_datetime, schedule_hour
 from immunosep.conduct.sdtm.subjects import supp_row
 from immunosep.store.models import DailyCrf, DoseRecord
 
@@ -45,10 +45,10 @@ def ex_ec(
     for pid, doses in by_patient.items():
         s = subjects[pid]
         given = [d for d in doses if d.given]
-        first_hour = given[0].hour + (given[0].study_day - 1) * 24 if given else 0
+        first_slot = schedule_hour(given[0].study_day, given[0].hour) if given else 0
         exseq = ecseq = 0
         for d in doses:
-            when = dose_time(s, d.study_day, d.hour, first_hour)
+            when = dose_time(s, d.study_day, d.hour, first_slot)
             common = {
                 "DOSFRM": "INJECTION",
                 "ROUTE": ROUTES.get(d.route, d.route.upper()),
