@@ -8,6 +8,7 @@ never dosed, one withdrawn with data kept and one withdrawn with removal of data
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -47,7 +48,15 @@ def exported(trial, enroll, tmp_path):
         dosing.record_dose(s, pharm, dosed, 1, "iv", 8, given=False, missed_reason="line occluded")
         dosing.record_dose(s, pharm, dosed, 1, "iv", 16, given=True)
         adverse_events.record_adverse_event(
-            s, inv, dosed, onset_day=2, term="Anaemia", serious=True, relatedness="unrelated", expected=True
+            s,
+            inv,
+            dosed,
+            onset_day=2,
+            term="Anaemia",
+            verbatim="Anämie",
+            serious=True,
+            relatedness="unrelated",
+            expected=True,
         )
         outcomes.record_outcome(s, inv, dosed, death_day=3)
     with session_scope(trial.engine) as s:
@@ -65,14 +74,19 @@ def exported(trial, enroll, tmp_path):
     return tmp_path, ids
 
 
-def _frames(folder):
-    return {name: pd.read_parquet(folder / f"{name.lower()}.parquet") for name in DATASETS}
+def _frames(folder, *, ascii_text=False):
+    frames = {name: pd.read_parquet(folder / f"{name.lower()}.parquet") for name in DATASETS}
+    if ascii_text:  # what the XPT holds: character values in ASCII
+        for df in frames.values():
+            for column in df.select_dtypes(include="object").columns:
+                df[column] = df[column].map(export.ascii_text)
+    return frames
 
 
 @pytest.mark.parametrize("which", ["unblinded", "blinded"])
 def test_every_xpt_is_read_back_exactly_by_pyreadstat_xport_and_pandas(exported, which):
     folder = exported[0] / which
-    for name, expected in _frames(folder).items():
+    for name, expected in _frames(folder, ascii_text=True).items():
         path = folder / f"{name.lower()}.xpt"
         spec = DATASETS[name]
         labels = [spec.variable(c).label for c in expected.columns]
@@ -169,7 +183,11 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
     missed = ec.loc[ec.USUBJID.eq(ids["kept"]), "ECSTDTC"].map(pd.Timestamp)
     assert (pd.Timestamp(kept["RFXSTDTC"]) - missed).tolist() == [pd.Timedelta(hours=8)] * 2
     ae = d["AE"]
-    assert ae[["AETERM", "AEDECOD", "AESER", "AESTDY"]].values.tolist() == [["Anaemia", "Anaemia", "Y", 2.0]]
+    # verbatim as entered in CSV/Parquet; ASCII in the XPT (transport v5 text), and define.json says so
+    assert ae[["AETERM", "AEDECOD", "AESER", "AESTDY"]].values.tolist() == [["Anämie", "Anaemia", "Y", 2.0]]
+    assert pyreadstat.read_xport(str(tmp_path / "unblinded" / "ae.xpt"))[0]["AETERM"].tolist() == ["Anamie"]
+    define = json.loads((tmp_path / "unblinded" / "define.json").read_text(encoding="utf-8"))
+    assert define["xpt_ascii_transliterated"] == ["AE.AETERM"]
     assert d["SUPPAE"].set_index("QNAM").loc["AEEXPECT", "QVAL"] == "Y"
     ts = d["TS"].set_index("TSPARMCD")
     assert ts.loc["SDTIGVER", "TSVAL"] == "3.4" and ts.loc["SSTDTC", "TSVAL"] and ts.loc["TITLE", "TSVAL"]

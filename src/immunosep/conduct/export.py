@@ -15,6 +15,7 @@ treatment name and drops the dose; which variables are sealed or masked is
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,32 @@ class ExportResult:
     files: tuple[Path, ...]
 
 
-def write_xpt(df: pd.DataFrame, path: Path, name: str) -> None:
+def ascii_text(value: str) -> str:
+    """``value`` in ASCII: accents dropped (``Anämie`` -> ``Anamie``), any other non-ASCII character ``?``."""
+    if value.isascii():
+        return value
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode("ascii")
+
+
+def write_xpt(df: pd.DataFrame, path: Path, name: str) -> list[str]:
     """Write one dataset as SAS transport version 5 with its dataset and variable labels.
 
-    Refuses (ImmunoSepError) what version 5 cannot hold, rather than letting a reader truncate it.
+    Transport v5 text is ASCII (FDA's Technical Conformance Guide; readers decode other bytes differently,
+    and ``pandas.read_sas`` drops rows after one), so character values are written through
+    :func:`ascii_text`; the variables where that changed a value are returned (the CSV and Parquet files
+    keep the text as entered). Refuses (ImmunoSepError) what version 5 cannot hold, rather than letting a
+    reader truncate it.
     """
     spec = DATASETS[name]
+    df = df.copy()
+    changed = []
+    for column in df.columns:
+        if df[column].dtype == object:
+            ascii_values = df[column].map(ascii_text)
+            if not ascii_values.equals(df[column]):
+                changed.append(f"{name}.{column}")
+                df[column] = ascii_values
     if len(name) > XPT_NAME_MAX or len(spec.label) > XPT_LABEL_MAX:
         raise ImmunoSepError(f"dataset {name} ({spec.label!r}) exceeds the XPT v5 name/label limits")
     labels: list[str | None] = []
@@ -66,6 +87,7 @@ def write_xpt(df: pd.DataFrame, path: Path, name: str) -> None:
     pyreadstat.write_xport(
         df, str(path), file_format_version=5, table_name=name, file_label=spec.label, column_labels=labels
     )
+    return changed
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -96,10 +118,11 @@ def export_sdtm(
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     define_rows = []
+    transliterated: list[str] = []
     for name, df in frames.items():
         stem = out / name.lower()
         xpt, csv, parquet = stem.with_suffix(".xpt"), stem.with_suffix(".csv"), stem.with_suffix(".parquet")
-        write_xpt(df, xpt, name)
+        transliterated += write_xpt(df, xpt, name)
         _csv_frame(df).to_csv(csv, index=False)
         df.to_parquet(parquet, index=False)
         files += [xpt, csv, parquet]
@@ -123,6 +146,7 @@ def export_sdtm(
                 "study": trial(session).code,
                 "standard": f"SDTMIG {SDTMIG_VERSION}",
                 "blinded": not unblinded,
+                "xpt_ascii_transliterated": transliterated,
                 "variables": define_rows,
             },
             indent=2,
