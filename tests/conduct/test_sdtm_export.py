@@ -144,7 +144,8 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
     assert (gone["SEX"], gone["RFSTDTC"], gone["ARMCD"] != "") == ("U", "", True)
     ds = d["DS"]
     assert ds.loc[ds.USUBJID.eq(ids["erased"]), "DSDECOD"].tolist() == ["RANDOMIZED", "WITHDRAWAL BY SUBJECT"]
-    assert "WITHDRAWAL BY SUBJECT" in ds.loc[ds.USUBJID.eq(ids["kept"]), "DSDECOD"].tolist()
+    kept_ds = ds.loc[ds.USUBJID.eq(ids["kept"])].set_index("DSDECOD")
+    assert dm.loc[ids["kept"], "RFPENDTC"] == kept_ds.loc["WITHDRAWAL BY SUBJECT", "DSSTDTC"]
     assert ds.loc[ds.USUBJID.eq(ids["dosed"]), "DSDECOD"].tolist() == [
         "INFORMED CONSENT OBTAINED",
         "RANDOMIZED",

@@ -51,7 +51,8 @@ def dm(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 RFXSTDTC=iso_datetime(s.first_dose_at),
                 RFXENDTC=iso_datetime(s.last_dose_at),
                 RFICDTC=iso_datetime(s.consented_at),
-                RFPENDTC=iso_date(end_date) or iso_datetime(s.withdrawn_at),
+                # a withdrawal ends participation; otherwise the death or the last day known alive does
+                RFPENDTC=iso_datetime(s.withdrawn_at) if s.withdrawn_at else iso_date(end_date),
                 DTHDTC=iso_date(s.day_date(s.death_day)),
                 DTHFL="Y" if s.death_day is not None else "",
                 SITEID=s.siteid,
@@ -69,12 +70,18 @@ def dm(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         )
         if pt is None:
             continue
-        for qnam, qlabel, qval in (
-            ("STRATUM", "Immune Stratum", _stratum_label(ctx, pt.stratum)),
-            ("INFTYPE", "Type of Infection", ctx.protocol.eligibility.infection_label(pt.infection_type)),
+        for qnam, qlabel, qval, qorig in (
+            # the stratum is the classification rule applied to the baseline ferritin and mHLA-DR
+            ("STRATUM", "Immune Stratum", _stratum_label(ctx, pt.stratum), "Derived"),
+            (
+                "INFTYPE",
+                "Type of Infection",
+                ctx.protocol.eligibility.infection_label(pt.infection_type),
+                "Collected",
+            ),
         ):
             if qval:
-                supp.append(supp_row(ctx, "DM", s, "", "", qnam, qlabel, qval, "Collected"))
+                supp.append(supp_row(ctx, "DM", s, "", "", qnam, qlabel, qval, qorig))
     return rows, supp
 
 
