@@ -30,6 +30,18 @@ for script in proportions sample_size models survival roc published; do
   Rscript "validation/${script}.R"
 done
 
+echo "== validation/sdtm_xpt.R (R haven reads the SDTM XPT files of a small virtual trial)"
+if Rscript -e 'quit(status = !requireNamespace("haven", quietly = TRUE))' >/dev/null 2>&1; then
+  sdtm_dir="$(mktemp -d)"
+  "${PYTHON:-.venv/bin/python}" -m immunosep.cli simulate trial --db "sqlite:///${sdtm_dir}/trial.db" --seed 11 --screened 36 >/dev/null
+  "${PYTHON:-.venv/bin/python}" -m immunosep.cli export --db "sqlite:///${sdtm_dir}/trial.db" --out "${sdtm_dir}/sdtm" --unblinded >/dev/null
+  Rscript validation/sdtm_xpt.R "${sdtm_dir}/sdtm"
+  rm -rf "${sdtm_dir}"
+else
+  echo "validation: haven is missing (Debian: r-cran-haven); the SDTM XPT files were not read by R" >&2
+  exit 2
+fi
+
 echo "== changes in the committed reference values (none expected on the same R version)"
 git --no-pager diff --stat -- validation/reference || true
 

@@ -107,3 +107,4 @@ def test_lock_then_export(trial, enroll, tmp_path, capsys):
     assert code == 0 and "locked 1 patient(s) and the trial" in out
     code, out, _ = run(["export", "--db", trial.url, "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and (tmp_path / "out" / "dm.parquet").is_file() and "blinded" in out
+    assert all((tmp_path / "out" / f"{name}.xpt").is_file() for name in ("dm", "ts", "rs", "suppdm"))

@@ -65,22 +65,37 @@ def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enro
         blinded = export.export_sdtm(s, dm, tmp_path / "blinded")
         unblinded = export.export_sdtm(s, None, tmp_path / "unblinded", unblinded=True)
     # LB: baseline ferritin (no mHLA-DR needed for MALS) + day-2 ferritin and mHLA-DR
-    assert blinded.rows == unblinded.rows == {"DM": 1, "DS": 1, "EX": 2, "LB": 3, "AE": 1, "SF": 10}
+    design = ("TA", "TE", "TS")  # one blinded arm and element, one masked drug, when blinded
+    assert {k: n for k, n in blinded.rows.items() if k not in design} == {
+        k: n for k, n in unblinded.rows.items() if k not in design
+    }
+    assert (blinded.rows["TA"], unblinded.rows["TA"]) == (3, 6)
+    rows = blinded.rows
+    assert (rows["DM"], rows["EX"], rows["LB"], rows["AE"], rows["RS"], rows["PR"]) == (1, 2, 3, 1, 7, 3)
+    assert rows["DS"] == 2  # informed consent and randomization
     text = " ".join(
         f.read_text(errors="replace") for f in blinded.files if f.suffix in (".csv", ".json")
     ).lower()
-    for word in ("precision", "placebo", "anakinra", "interferon", "saline", "armcd"):
+    # the design's control type (TS TCNTRL "PLACEBO", a CDISC term) reveals no allocation; nothing else may
+    text = text.replace("control type,placebo", "control type,")
+    for word in ("precision", "placebo", "anakinra", "interferon", "saline"):
         assert word not in text
+    dm_blinded = pd.read_csv(tmp_path / "blinded" / "dm.csv")
+    assert not {"ARMCD", "ARM", "ACTARMCD", "ACTARM"} & set(dm_blinded.columns)
+    assert set(pd.read_csv(tmp_path / "blinded" / "ta.csv")["ARMCD"]) == {"BLINDED"}
+    xpt = b" ".join(f.read_bytes() for f in blinded.files if f.suffix == ".xpt" and f.stem != "ts").lower()
+    for word in (b"precision", b"placebo", b"anakinra", b"interferon", b"saline"):
+        assert word not in xpt
     dm_un = pd.read_parquet(tmp_path / "unblinded" / "dm.parquet")
-    assert dm_un.loc[0, "ARMCD"] in ("precision", "placebo") and dm_un.loc[0, "USUBJID"] == f"IMMUNOSEP-{p}"
+    assert dm_un.loc[0, "ARMCD"] in ("PRECISION", "PLACEBO") and dm_un.loc[0, "USUBJID"] == f"IMMUNOSEP-{p}"
+    assert dm_un.loc[0, "ACTARMCD"] == dm_un.loc[0, "ARMCD"]  # dosed
     ex_un = pd.read_csv(tmp_path / "unblinded" / "ex.csv")
     assert set(ex_un["EXROUTE"]) == {"INTRAVENOUS", "SUBCUTANEOUS"} and "EXDOSE" in ex_un
-    sf = pd.read_parquet(tmp_path / "blinded" / "sf.parquet")
-    assert set(sf["SFTESTCD"]) >= {"SOFATOT", "SOFACOAG", "MECHVENT"}
-    assert sf.loc[sf.SFTESTCD == "SOFACOAG", "SFSTRESN"].item() == 2.0  # platelets 80 -> 2 points
+    rs = pd.read_parquet(tmp_path / "blinded" / "rs.parquet")
+    assert set(rs["RSCAT"]) == {"SOFA"} and len(set(rs["RSTESTCD"])) == 7
+    assert rs.loc[rs.RSTEST == "SOFA01-Coagulation", "RSSTRESN"].item() == 2.0  # platelets 80 -> 2 points
     define = pd.read_csv(tmp_path / "blinded" / "define.csv")
-    assert {"dataset", "variable", "label", "type"} <= set(define.columns)
+    assert {"dataset", "variable", "label", "type", "origin"} <= set(define.columns)
     assert len(define) == sum(
-        len(pd.read_csv(tmp_path / "blinded" / f"{d}.csv").columns)
-        for d in ("dm", "ds", "ex", "lb", "ae", "sf")
+        len(pd.read_csv(tmp_path / "blinded" / f"{d.lower()}.csv").columns) for d in blinded.rows
     )

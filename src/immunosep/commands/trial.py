@@ -170,7 +170,7 @@ def export(
     out: Path = typer.Option(..., "--out", help="Output directory."),
     unblinded: bool = typer.Option(False, "--unblinded", help="Include arms, drugs and doses (after lock)."),
 ) -> None:
-    """Write the locked trial as SDTM-style CSV and Parquet with a define-style dictionary."""
+    """Write the locked trial as SDTM (SDTMIG 3.4): XPT v5, CSV and Parquet per dataset, and a dictionary."""
     from immunosep.conduct.export import export_sdtm
     from immunosep.store.db import make_engine, session_scope
 

@@ -11,9 +11,10 @@ every service, page, report and export that hides or reveals an allocation asks 
   lives in storage below this layer, must seal them too; :data:`SEALED_COLUMNS` is what it collected.
 - **Tables.** Audit entries of :data:`ALLOCATION_TABLES` reveal an allocation (which kit, which drug was
   given, which arm was disclosed) and are never shown to a blinded role (:func:`audit_entry_visible`).
-- **Export variables.** In a blinded SDTM export the arm (DM ``ARMCD``, ``ARM``) and the dose (EX
-  ``EXDOSE``, ``EXDOSU``) are absent and the treatment name (EX ``EXTRT``) is masked
-  (:func:`export_variables`, :func:`export_masks`).
+- **Export variables.** In a blinded SDTM export the arm (DM ``ARMCD``, ``ARM``, ``ACTARMCD``, ``ACTARM``)
+  and the dose (EX ``EXDOSE``, ``EXDOSU``) are absent and the treatment name (EX ``EXTRT``, EC ``ECTRT``) is
+  masked (:func:`export_variables`, :func:`export_masks`); the trial design domains describe one blinded
+  arm (``conduct.sdtm.design``).
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ SEALED_COLUMNS: frozenset[tuple[str, str]] = audit.SEALED_FIELDS
 ALLOCATION_TABLES = frozenset({"randomization_slots", "dose_log", "unblindings"})
 
 #: Export variables present in an unblinded export only, by SDTM domain.
-SEALED_EXPORT_VARIABLES: Mapping[str, tuple[str, ...]] = {"DM": ("ARMCD", "ARM"), "EX": ("EXDOSE", "EXDOSU")}
+SEALED_EXPORT_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "DM": ("ARMCD", "ARM", "ACTARMCD", "ACTARM"),
+    "EX": ("EXDOSE", "EXDOSU"),
+}
 #: The treatment name a blinded export shows instead of the drug.
 MASKED_TREATMENT = "BLINDED STUDY TREATMENT"
 #: Export variables kept in a blinded export but with every value replaced, by SDTM domain.
-MASKED_EXPORT_VARIABLES: Mapping[str, Mapping[str, str]] = {"EX": {"EXTRT": MASKED_TREATMENT}}
+MASKED_EXPORT_VARIABLES: Mapping[str, Mapping[str, str]] = {
+    "EX": {"EXTRT": MASKED_TREATMENT},
+    "EC": {"ECTRT": MASKED_TREATMENT},
+}
 
 
 def is_blinded(role: str) -> bool:

@@ -1,145 +1,43 @@
-"""Export of the locked trial as CDISC SDTM-style tables, CSV and Parquet, with a define-style dictionary.
+"""Export of the locked trial as SDTM (SDTMIG 3.4): SAS transport v5 (XPT), CSV and Parquet per dataset.
 
-Domains: DM (demographics; ARMCD/ARM only in an unblinded export), DS (disposition: randomized, death,
-withdrawal), EX (exposure: every logged injection), LB (ferritin and mHLA-DR), AE (MedDRA-coded), and
-**SF**, a custom findings domain for the daily SOFA (one row per patient-day and test: the six components,
-the total, and the organ-support flags MECHVENT, VASOPRES, CKRT). SDTM has no standard domain for SOFA;
-SF follows the findings class layout (--TESTCD, --TEST, --ORRES, --STRESN, --STRESC, --DY).
-Deviations from SDTM, chosen for a self-contained file set: the stratum is a DM column (STRATUM) instead of
-SUPPDM, and AE expectedness and the SUSAR flag are AE columns (AEEXPECT, AESUSAR) instead of SUPPAE.
+The datasets are built by :mod:`immunosep.conduct.sdtm` (DM, DS, EX, EC, PR, AE, LB, RS, SE, SV, the trial
+design domains TS, TA, TE, TV, TI and SUPPDM/SUPPEX/SUPPAE); USUBJID is
+:func:`immunosep.conduct.cdisc_ids.usubjid`, the one ADaM uses. Each dataset is written as
+``<name>.xpt`` (transport version 5, the version FDA and PMDA accept: names <= 8 characters, labels <= 40,
+a dataset label), ``<name>.csv`` and ``<name>.parquet``; ``define.csv``/``define.json`` list every variable
+with its label, type and origin (docs/conduct.md explains them).
 
-A blinded export (the default, and the only one a blinded role can ask for) has no arm columns, EXTRT is
-"BLINDED STUDY TREATMENT", and doses are given as the (arm-independent) injected volume only; which
-variables are sealed or masked is :mod:`immunosep.conduct.blinding`'s rule.
+A blinded export (the default, and the only one a blinded role can ask for) has no arm variables, masks the
+treatment name and drops the dose; which variables are sealed or masked is
+:mod:`immunosep.conduct.blinding`'s rule.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+import pyreadstat
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, trial
-from immunosep.conduct.blinding import export_masks, export_variables
 from immunosep.conduct.permissions import can, require
-from immunosep.conduct.trial import protocol_of
+from immunosep.conduct.sdtm import DATASETS, sdtm_frames
+from immunosep.conduct.sdtm.design import SDTMIG_VERSION
 from immunosep.errors import AccessDenied, ImmunoSepError
-from immunosep.store.models import (
-    AdverseEvent,
-    BiomarkerDraw,
-    DailyCrf,
-    DoseRecord,
-    Outcome,
-    Patient,
-    RandomizationSlot,
-    Site,
-    Withdrawal,
-)
 
-ROUTES = {"iv": "INTRAVENOUS", "sc": "SUBCUTANEOUS"}
+#: XPT v5 limits (SAS transport version 5): variable and dataset names, labels, character values in bytes.
+XPT_NAME_MAX, XPT_LABEL_MAX, XPT_CHAR_MAX = 8, 40, 200
 
-#: (dataset, variable) -> (label, type); the define-style data dictionary.
+#: dataset -> variable -> (label, type): the data dictionary as a plain mapping (from the SDTM metadata).
 VARIABLES: dict[str, dict[str, tuple[str, str]]] = {
-    "DM": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "SUBJID": ("Subject Identifier for the Study (pseudonym)", "text"),
-        "SITEID": ("Study Site Identifier", "text"),
-        "AGE": ("Age", "integer"),
-        "AGEU": ("Age Units", "text"),
-        "SEX": ("Sex", "text"),
-        "RFSTDTC": ("Subject Reference Start Date/Time (first dose)", "datetime"),
-        "STRATUM": ("Immune stratum (sponsor-defined; SUPPDM in strict SDTM)", "text"),
-        "DTHFL": ("Subject Death Flag", "text"),
-        "ARMCD": ("Planned Arm Code (unblinded export only)", "text"),
-        "ARM": ("Description of Planned Arm (unblinded export only)", "text"),
-    },
-    "DS": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "DSSEQ": ("Sequence Number", "integer"),
-        "DSTERM": ("Reported Term for the Disposition Event", "text"),
-        "DSDECOD": ("Standardized Disposition Term", "text"),
-        "DSCAT": ("Category for Disposition Event", "text"),
-        "DSSTDY": ("Study Day of Start of Disposition Event", "integer"),
-    },
-    "EX": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "EXSEQ": ("Sequence Number", "integer"),
-        "EXTRT": ("Name of Treatment (blinded unless unblinded export)", "text"),
-        "EXDOSE": ("Dose (unblinded export only)", "float"),
-        "EXDOSU": ("Dose Units (unblinded export only)", "text"),
-        "EXVOLML": ("Injected volume, mL (sponsor-defined)", "float"),
-        "EXROUTE": ("Route of Administration", "text"),
-        "EXOCCUR": ("Occurrence (Y given, N missed)", "text"),
-        "EXREASOC": ("Reason for Occur Value (missed dose)", "text"),
-        "EXADJ": ("Reason for Dose Adjustment", "text"),
-        "EXDY": ("Study Day of Exposure", "integer"),
-        "EXTPT": ("Planned Time Point Name (hour of the day)", "text"),
-    },
-    "LB": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "LBSEQ": ("Sequence Number", "integer"),
-        "LBTESTCD": ("Lab Test Short Name", "text"),
-        "LBTEST": ("Lab Test Name", "text"),
-        "LBORRES": ("Result in Original Units", "text"),
-        "LBORRESU": ("Original Units", "text"),
-        "LBSTRESN": ("Numeric Result in Standard Units", "float"),
-        "LBDY": ("Study Day of Specimen Collection", "integer"),
-    },
-    "AE": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "AESEQ": ("Sequence Number", "integer"),
-        "AETERM": ("Reported Term for the Adverse Event", "text"),
-        "AEDECOD": ("Dictionary-Derived Term (MedDRA PT)", "text"),
-        "AEPTCD": ("Preferred Term Code", "text"),
-        "AEBODSYS": ("Body System or Organ Class (MedDRA primary SOC)", "text"),
-        "AEBDSYCD": ("Body System or Organ Class Code", "text"),
-        "AESER": ("Serious Event", "text"),
-        "AEREL": ("Causality (four levels)", "text"),
-        "AEEXPECT": ("Expected (sponsor-defined; SUPPAE in strict SDTM)", "text"),
-        "AESUSAR": ("SUSAR flag (sponsor-defined)", "text"),
-        "AESTDY": ("Study Day of Start of Adverse Event", "integer"),
-    },
-    "SF": {
-        "STUDYID": ("Study Identifier", "text"),
-        "DOMAIN": ("Domain Abbreviation (custom: SOFA findings)", "text"),
-        "USUBJID": ("Unique Subject Identifier", "text"),
-        "SFSEQ": ("Sequence Number", "integer"),
-        "SFTESTCD": ("SOFA Test Short Name", "text"),
-        "SFTEST": ("SOFA Test Name", "text"),
-        "SFORRES": ("Result in Original Units", "text"),
-        "SFSTRESN": ("Numeric Result (points; 1/0 for flags)", "float"),
-        "SFSTRESC": ("Character Result", "text"),
-        "SFDY": ("Study Day of Assessment", "integer"),
-    },
+    name: {v.name: (v.label, v.type) for v in d.variables} for name, d in DATASETS.items()
 }
 
-SOFA_TESTS = (
-    ("SOFARESP", "SOFA respiration", "sofa_respiration"),
-    ("SOFACOAG", "SOFA coagulation", "sofa_coagulation"),
-    ("SOFALIVR", "SOFA liver", "sofa_liver"),
-    ("SOFACV", "SOFA cardiovascular", "sofa_cardiovascular"),
-    ("SOFACNS", "SOFA central nervous system", "sofa_cns"),
-    ("SOFARENL", "SOFA renal", "sofa_renal"),
-    ("SOFATOT", "SOFA total", "sofa_total"),
-    ("MECHVENT", "Mechanical ventilation", "mechanical_ventilation"),
-    ("VASOPRES", "Vasopressors", "vasopressors"),
-    ("CKRT", "Continuous kidney replacement therapy", "ckrt"),
-)
+__all__ = ["VARIABLES", "ExportResult", "export_sdtm", "sdtm_frames", "write_xpt"]
 
 
 @dataclass(frozen=True)
@@ -150,209 +48,62 @@ class ExportResult:
     files: tuple[Path, ...]
 
 
-def _yn(flag: bool) -> str:
-    return "Y" if flag else "N"
+def ascii_text(value: str) -> str:
+    """``value`` in ASCII: accents dropped (``Anämie`` -> ``Anamie``), any other non-ASCII character ``?``."""
+    if value.isascii():
+        return value
+    plain = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode("ascii")
 
 
-def sdtm_frames(session: Session, *, blinded: bool) -> dict[str, pd.DataFrame]:
-    """The SDTM-style datasets as data frames (columns as in :data:`VARIABLES`)."""
-    p = protocol_of(session)
-    study = trial(session).code.upper()
-    patients = session.execute(select(Patient, Site.code).join(Site).order_by(Patient.pseudonym)).all()
-    randomized = {pt.id: (pt, site) for pt, site in patients if pt.status in ("randomized", "withdrawn")}
-    usub = {pid: f"{study}-{pt.pseudonym}" for pid, (pt, _s) in randomized.items()}
-    arm = dict(
-        session.execute(
-            select(RandomizationSlot.patient_id, RandomizationSlot.arm).where(
-                RandomizationSlot.patient_id.is_not(None)
-            )
-        ).all()
+def write_xpt(df: pd.DataFrame, path: Path, name: str) -> list[str]:
+    """Write one dataset as SAS transport version 5 with its dataset and variable labels.
+
+    Transport v5 text is ASCII (FDA's Technical Conformance Guide; readers decode other bytes differently,
+    and ``pandas.read_sas`` drops rows after one), so character values are written through
+    :func:`ascii_text`; the variables where that changed a value are returned (the CSV and Parquet files
+    keep the text as entered). Refuses (ImmunoSepError) what version 5 cannot hold, rather than letting a
+    reader truncate it.
+    """
+    spec = DATASETS[name]
+    df = df.copy()
+    changed = []
+    for column in df.columns:
+        if df[column].dtype == object:
+            ascii_values = df[column].map(ascii_text)
+            if not ascii_values.equals(df[column]):
+                changed.append(f"{name}.{column}")
+                df[column] = ascii_values
+    if len(name) > XPT_NAME_MAX or len(spec.label) > XPT_LABEL_MAX:
+        raise ImmunoSepError(f"dataset {name} ({spec.label!r}) exceeds the XPT v5 name/label limits")
+    labels: list[str | None] = []
+    for column in df.columns:
+        label = spec.variable(column).label
+        if len(column) > XPT_NAME_MAX or len(label) > XPT_LABEL_MAX:
+            raise ImmunoSepError(f"{name}.{column} ({label!r}) exceeds the XPT v5 name/label limits")
+        if df[column].dtype == object and any(len(str(x).encode()) > XPT_CHAR_MAX for x in df[column]):
+            raise ImmunoSepError(f"{name}.{column} has a value over {XPT_CHAR_MAX} bytes: shorten it")
+        labels.append(label)
+    pyreadstat.write_xport(
+        df, str(path), file_format_version=5, table_name=name, file_label=spec.label, column_labels=labels
     )
-    outcome = {o.patient_id: o for o in session.execute(select(Outcome)).scalars()}
-    labels = {a.code: a.label for a in p.arms}
+    return changed
 
-    dm = []
-    for pid, (pt, site) in randomized.items():
-        row: dict[str, Any] = {
-            "STUDYID": study,
-            "DOMAIN": "DM",
-            "USUBJID": usub[pid],
-            "SUBJID": pt.pseudonym,
-            "SITEID": site,
-            "AGE": pt.age_years,
-            "AGEU": "YEARS",
-            "SEX": "M" if pt.sex == "male" else "F",
-            "RFSTDTC": pt.first_dose_at.isoformat() if pt.first_dose_at else "",
-            "STRATUM": pt.stratum,
-            "DTHFL": "Y" if pid in outcome and outcome[pid].death_day is not None else "",
-            "ARMCD": arm.get(pid, ""),
-            "ARM": labels.get(arm.get(pid, ""), ""),
-        }
-        dm.append(row)
 
-    ds = []
-    for pid in randomized:
-        events: list[tuple[str, str, str, int | None]] = [
-            ("RANDOMIZED", "RANDOMIZED", "PROTOCOL MILESTONE", 1)
-        ]
-        o = outcome.get(pid)
-        if o is not None and o.death_day is not None:
-            events.append(("DEATH", "DEATH", "DISPOSITION EVENT", o.death_day))
-        if randomized[pid][0].status == "withdrawn":
-            events.append(("WITHDRAWAL OF CONSENT", "WITHDRAWAL BY SUBJECT", "DISPOSITION EVENT", None))
-        for i, (term, decod, cat, day) in enumerate(events, 1):
-            ds.append(
-                {
-                    "STUDYID": study,
-                    "DOMAIN": "DS",
-                    "USUBJID": usub[pid],
-                    "DSSEQ": i,
-                    "DSTERM": term,
-                    "DSDECOD": decod,
-                    "DSCAT": cat,
-                    "DSSTDY": day,
-                }
-            )
-    erased = session.execute(select(Withdrawal.pseudonym).where(Withdrawal.data_erased.is_(True))).scalars()
-    for k, pseudonym in enumerate(erased, 1):
-        ds.append(
-            {
-                "STUDYID": study,
-                "DOMAIN": "DS",
-                "USUBJID": f"{study}-{pseudonym}",
-                "DSSEQ": k,
-                "DSTERM": "WITHDRAWAL OF CONSENT WITH REMOVAL OF DATA",
-                "DSDECOD": "WITHDRAWAL BY SUBJECT",
-                "DSCAT": "DISPOSITION EVENT",
-                "DSSTDY": None,
-            }
-        )
-
-    ex = []
-    seq: dict[int, int] = {}
-    doses = session.execute(
-        select(DoseRecord).order_by(
-            DoseRecord.patient_id, DoseRecord.study_day, DoseRecord.hour, DoseRecord.route
-        )
-    ).scalars()
-    for d in doses:
-        if d.patient_id not in usub:
-            continue
-        seq[d.patient_id] = seq.get(d.patient_id, 0) + 1
-        ex.append(
-            {
-                "STUDYID": study,
-                "DOMAIN": "EX",
-                "USUBJID": usub[d.patient_id],
-                "EXSEQ": seq[d.patient_id],
-                "EXTRT": d.drug,
-                "EXDOSE": d.dose,
-                "EXDOSU": d.unit,
-                "EXVOLML": d.volume_ml,
-                "EXROUTE": ROUTES.get(d.route, d.route.upper()),
-                "EXOCCUR": _yn(d.given),
-                "EXREASOC": d.missed_reason,
-                "EXADJ": "RENAL" if d.renal_adjusted else "",
-                "EXDY": d.study_day,
-                "EXTPT": f"H{d.hour:02d}",
-            }
-        )
-
-    lb = []
-    c = p.classification
-    draws = session.execute(
-        select(BiomarkerDraw).order_by(BiomarkerDraw.patient_id, BiomarkerDraw.study_day)
-    ).scalars()
-    seq = {}
-    for b in draws:
-        if b.patient_id not in usub:
-            continue
-        for code, name, value, unit in (
-            ("FERRITIN", "Ferritin", b.ferritin_ng_ml, c.ferritin_unit),
-            ("HLADR", "Monocyte HLA-DR", b.hla_dr_per_monocyte, c.hla_dr_unit),
-        ):
-            if value is None:
-                continue
-            seq[b.patient_id] = seq.get(b.patient_id, 0) + 1
-            lb.append(
-                {
-                    "STUDYID": study,
-                    "DOMAIN": "LB",
-                    "USUBJID": usub[b.patient_id],
-                    "LBSEQ": seq[b.patient_id],
-                    "LBTESTCD": code,
-                    "LBTEST": name,
-                    "LBORRES": f"{value:g}",
-                    "LBORRESU": unit,
-                    "LBSTRESN": value,
-                    "LBDY": b.study_day,
-                }
-            )
-
-    ae = []
-    seq = {}
-    for a in session.execute(
-        select(AdverseEvent).order_by(AdverseEvent.patient_id, AdverseEvent.id)
-    ).scalars():
-        if a.patient_id not in usub:
-            continue
-        seq[a.patient_id] = seq.get(a.patient_id, 0) + 1
-        ae.append(
-            {
-                "STUDYID": study,
-                "DOMAIN": "AE",
-                "USUBJID": usub[a.patient_id],
-                "AESEQ": seq[a.patient_id],
-                "AETERM": a.verbatim,
-                "AEDECOD": a.pt_name,
-                "AEPTCD": a.pt_code,
-                "AEBODSYS": a.soc_name,
-                "AEBDSYCD": a.soc_code,
-                "AESER": _yn(a.serious),
-                "AEREL": a.relatedness.upper(),
-                "AEEXPECT": _yn(a.expected),
-                "AESUSAR": _yn(a.susar),
-                "AESTDY": a.onset_day,
-            }
-        )
-
-    sf = []
-    seq = {}
-    for crf in session.execute(select(DailyCrf).order_by(DailyCrf.patient_id, DailyCrf.study_day)).scalars():
-        if crf.patient_id not in usub:
-            continue
-        for code, name, attr in SOFA_TESTS:
-            value = getattr(crf, attr)
-            seq[crf.patient_id] = seq.get(crf.patient_id, 0) + 1
-            is_flag = isinstance(value, bool)
-            sf.append(
-                {
-                    "STUDYID": study,
-                    "DOMAIN": "SF",
-                    "USUBJID": usub[crf.patient_id],
-                    "SFSEQ": seq[crf.patient_id],
-                    "SFTESTCD": code,
-                    "SFTEST": name,
-                    "SFORRES": _yn(value) if is_flag else str(value),
-                    "SFSTRESN": float(value),
-                    "SFSTRESC": _yn(value) if is_flag else str(value),
-                    "SFDY": crf.study_day,
-                }
-            )
-
-    out = {}
-    for name, rows in (("DM", dm), ("DS", ds), ("EX", ex), ("LB", lb), ("AE", ae), ("SF", sf)):
-        frame = pd.DataFrame(rows, columns=export_variables(name, VARIABLES[name], blinded=blinded))
-        for variable, mask in export_masks(name, blinded=blinded).items():
-            frame[variable] = mask
-        out[name] = frame
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The CSV shows whole numbers without ``.0`` (XPT and Parquet keep SAS's 8-byte floats)."""
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind == "f" and bool((values.dropna() % 1 == 0).all()):
+            out[column] = values.astype("Int64")
     return out
 
 
 def export_sdtm(
     session: Session, actor: Actor | None, out_dir: str | Path, *, unblinded: bool = False
 ) -> ExportResult:
-    """Write the locked trial to ``out_dir``: ``<domain>.csv``, ``<domain>.parquet``, ``define.csv/json``.
+    """Write the locked trial to ``out_dir``: ``<dataset>.xpt|.csv|.parquet`` and ``define.csv|.json``.
 
     ``actor=None`` is the command line (database access). A blinded role may export blinded data only.
     """
@@ -367,22 +118,35 @@ def export_sdtm(
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     define_rows = []
+    transliterated: list[str] = []
     for name, df in frames.items():
-        csv_path, pq_path = out / f"{name.lower()}.csv", out / f"{name.lower()}.parquet"
-        df.to_csv(csv_path, index=False)
-        df.to_parquet(pq_path, index=False)
-        files += [csv_path, pq_path]
-        for var in df.columns:
-            label, kind = VARIABLES[name][var]
-            define_rows.append({"dataset": name, "variable": var, "label": label, "type": kind})
+        stem = out / name.lower()
+        xpt, csv, parquet = stem.with_suffix(".xpt"), stem.with_suffix(".csv"), stem.with_suffix(".parquet")
+        transliterated += write_xpt(df, xpt, name)
+        _csv_frame(df).to_csv(csv, index=False)
+        df.to_parquet(parquet, index=False)
+        files += [xpt, csv, parquet]
+        for column in df.columns:
+            v = DATASETS[name].variable(column)
+            define_rows.append(
+                {
+                    "dataset": name,
+                    "dataset_label": DATASETS[name].label,
+                    "variable": column,
+                    "label": v.label,
+                    "type": v.type,
+                    "origin": v.origin,
+                }
+            )
     define_csv, define_json = out / "define.csv", out / "define.json"
     pd.DataFrame(define_rows).to_csv(define_csv, index=False)
     define_json.write_text(
         json.dumps(
             {
                 "study": trial(session).code,
+                "standard": f"SDTMIG {SDTMIG_VERSION}",
                 "blinded": not unblinded,
-                "sofa_domain": "SF",
+                "xpt_ascii_transliterated": transliterated,
                 "variables": define_rows,
             },
             indent=2,
