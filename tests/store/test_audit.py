@@ -265,3 +265,98 @@ def test_a_row_inserted_directly_is_detected(trial, enroll):
             {"p": patient_id, "u": user},
         )
     assert any("daily_crf row 999:" in p and "not in the audit trail" in p for p in _problems(trial))
+
+
+def test_revision_0003_rechains_an_existing_trail_with_an_erasure_and_it_verifies(trial, enroll):
+    """Scheme-1 rows (downgrade to 0002 recomputes them so) migrate: the chain is recomputed, erased entries
+    are linked to their erase entry, insert entries get their row id, and everything verifies again."""
+    from immunosep.conduct import withdrawal
+
+    _keep, gone = _with_data(trial, enroll)
+    withdrawal.withdraw_and_erase(trial.engine, trial.actors["inv1"], gone)
+    trial.engine.dispose()
+    from alembic import command
+
+    from immunosep.store.db import alembic_config
+
+    command.downgrade(alembic_config(trial.url), "0002")
+    _as_scheme_1_wrote_it(trial)
+    command.upgrade(alembic_config(trial.url), "head")
+    with session_scope(trial.engine) as s:
+        result = verify(s)
+        assert result.ok, result.problems
+        assert result.erased_entries > 0 and result.rows_checked > 600
+        kept = select(AuditEntry.row_id).where(AuditEntry.erased.is_(False))
+        assert all(s.execute(kept).scalars())
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE daily_crf SET gcs = 3"))
+        conn.execute(text("UPDATE randomization_slots SET kit_number = '000000' WHERE id = 7"))
+    problems = _problems(trial)
+    assert any("daily_crf row" in p and "gcs" in p for p in problems)
+    assert "randomization_slots row 7: sealed column changed" in problems
+
+
+def _as_scheme_1_wrote_it(trial):
+    """Make the rows what the previous code wrote: inserts without a row id, sealed values as ``<sealed>``,
+    scheme-1 hashes over the reasons' text."""
+    import hashlib
+    import hmac
+
+    from immunosep.store.audit import GENESIS
+
+    cols = (
+        "at",
+        "user_id",
+        "table_name",
+        "row_id",
+        "subject_id",
+        "action",
+        "field",
+        "old_digest",
+        "new_digest",
+    )
+    with trial.engine.begin() as conn:
+        rows = conn.execute(
+            text(f"SELECT id, reason, new_value, {', '.join(cols)} FROM audit_log ORDER BY id")
+        )
+        prev = GENESIS
+        for r in [dict(r._mapping) for r in rows]:
+            if r["action"] == "insert":
+                r["row_id"] = ""
+                if r["table_name"] == "randomization_slots":
+                    values = json.loads(r["new_value"])
+                    values.update(arm="<sealed>", kit_number="<sealed>")
+                    r["new_value"] = json.dumps(values, sort_keys=True)
+                    r["new_digest"] = hmac.new(b"", r["new_value"].encode(), hashlib.sha256).hexdigest()
+            payload = [prev, *(r[c] for c in cols), r["reason"]]
+            h = hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+            conn.execute(
+                text(
+                    "UPDATE audit_log SET row_id = :r, new_value = :v, new_digest = :d, prev_hash = :p, "
+                    "entry_hash = :h WHERE id = :i"
+                ),
+                {
+                    "r": r["row_id"],
+                    "v": r["new_value"],
+                    "d": r["new_digest"],
+                    "p": prev,
+                    "h": h,
+                    "i": r["id"],
+                },
+            )
+            prev = h
+
+
+def test_revision_0003_refuses_to_rechain_a_trail_that_was_tampered_with(trial, enroll):
+    import pytest
+    from alembic import command
+
+    from immunosep.store.db import alembic_config
+
+    _with_data(trial, enroll)
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0002")
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3"))
+    with pytest.raises(RuntimeError, match="does not verify under its current scheme"):
+        command.upgrade(alembic_config(trial.url), "head")

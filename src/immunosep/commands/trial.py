@@ -183,7 +183,8 @@ def audit_checkpoint(
     _write_checkpoint(out, head)
     console.print(
         f"[green]ok[/green]: checkpoint of {head['entries']} audit entries (last {head['last_id']}, "
-        f"hash {head['last_hash']}) written to {out}"
+        f"hash {head['last_hash']}) written to {out}",
+        soft_wrap=True,
     )
 
 
@@ -292,19 +293,21 @@ def lock(
         return
     head = result.audit_head
     console.print(
-        f"audit trail at the lock: {head.entries} entries, last entry {head.last_id}, SHA-256 {head.last_hash}"
+        f"audit trail at the lock: {head.entries} entries, last entry {head.last_id}, SHA-256 {head.last_hash}",
+        soft_wrap=True,
     )
     if key is None:
         console.print(
             f"no checkpoint key set ({audit.KEY_FILE_ENV}): sign this head with `immunosep audit checkpoint` "
-            "and keep head.json off the server"
+            "and keep head.json off the server",
+            soft_wrap=True,
         )
         return
     signed = audit.sign_head(head, result.what, key)
-    console.print(f"checkpoint HMAC-SHA256 (data manager's key): {signed['hmac']}")
+    console.print(f"checkpoint HMAC-SHA256 (data manager's key): {signed['hmac']}", soft_wrap=True)
     if checkpoint_out is not None:
         _write_checkpoint(checkpoint_out, signed)
-        console.print(f"checkpoint written to {checkpoint_out}")
+        console.print(f"checkpoint written to {checkpoint_out}", soft_wrap=True)
 
 
 def export(
