@@ -115,7 +115,7 @@ def _with_data(trial, enroll):
             inv,
             patients[0],
             1,
-            crf.DailyInputs(platelets_1e3_ul=90.0, gcs=15, creatinine=1.0),
+            crf.DailyInputs(platelets_1e3_ul=90.0, gcs=15),  # creatinine becomes NULL
             reason="typo",
         )
     return patients
@@ -230,13 +230,18 @@ def test_editing_live_rows_directly_is_detected_and_named(trial, enroll, capsys)
         assert verify(s).ok
     flip = "CASE WHEN arm = 'precision' THEN 'placebo' ELSE 'precision' END"
     with trial.engine.begin() as conn:
-        conn.execute(text("UPDATE daily_crf SET sofa_total = sofa_total + 1 WHERE id = :i"), {"i": crf_id})
+        conn.execute(
+            text("UPDATE daily_crf SET sofa_total = sofa_total + 1, creatinine = 2.0 WHERE id = :i"),
+            {"i": crf_id},
+        )
         conn.execute(text("UPDATE adverse_events SET serious = TRUE WHERE id = :i"), {"i": ae_ids[0]})
         conn.execute(text("DELETE FROM adverse_events WHERE id = :i"), {"i": ae_ids[1]})
         conn.execute(text(f"UPDATE randomization_slots SET arm = {flip} WHERE id = :i"), {"i": slot_id})
         conn.execute(text(f"UPDATE randomization_slots SET arm = {flip} WHERE id = :i"), {"i": unused_slot})
     problems = _problems(trial)
     assert any(f"daily_crf row {crf_id}:" in p and "sofa_total" in p for p in problems), problems
+    # the correction had set creatinine to NULL: a value put back with SQL is found too
+    assert any(f"daily_crf row {crf_id}: creatinine differs" in p for p in problems), problems
     assert any(f"adverse_events row {ae_ids[0]}:" in p and "serious" in p for p in problems), problems
     assert any(f"adverse_events row {ae_ids[1]}:" in p and "deleted" in p for p in problems), problems
     for slot in (slot_id, unused_slot):

@@ -4,14 +4,19 @@ Captured from SQLAlchemy session events, so a service cannot forget it: an inser
 whole new row (``field="*"``), an update one entry per changed field (old and new value), a delete one
 entry with the whole old row. Who and why come from :func:`set_context` (``session.info``).
 
-Chain design (chosen so that erasure keeps the chain verifiable): each entry's ``entry_hash`` is
-SHA-256 over the previous entry's hash and the entry's metadata plus the *digests* of its old and new
-values, never the values themselves. For patient data the digest is HMAC-SHA256 under a random key kept
-per patient in ``patient_keys``; for other data the key is empty. Erasing a patient sets the values of
-their entries to NULL (``erased``), deletes their key (so the remaining digests cannot be linked back to
-any value by guessing), and appends an ``erase`` entry. ``verify`` then still checks every link of the
-chain, and for every entry that still holds values, that the values match their digests: changing,
-deleting or inserting an audit row is detected.
+Chain design (scheme 2, revision 0003; chosen so that erasure keeps the chain verifiable): each entry's
+``entry_hash`` is SHA-256 over the previous entry's hash, the entry's metadata and the *digests* of its
+old value, new value and reason, never their text. For patient data the digest is HMAC-SHA256 under a
+random key kept per patient in ``patient_keys``; for other data the key is empty. Sealed values (an arm, a
+kit number) are kept only as ``<sealed:HMAC>`` under the database's seal key (:func:`sealed_text`).
+Erasing a patient appends an ``erase`` entry naming the patient and how many entries it erases, sets the
+values and reasons of their entries to NULL / "" with ``erased_by`` pointing to it, and deletes their
+key (so the remaining digests cannot be linked back to any value by guessing).
+
+:func:`verify` checks every link, every remaining value and reason against its digest, every erased entry
+against its authorising erase entry, optionally the chain's head against a checkpoint signed with the
+data manager's key (:func:`checkpoint`: entries removed from the end), and replays the trail to every
+row's latest state to compare it with the live tables (rows changed, inserted or deleted with SQL).
 
 Writers serialize on the chain: on PostgreSQL a transaction-scoped advisory lock is taken at its first
 audited flush; on SQLite every transaction is ``BEGIN IMMEDIATE`` (see :mod:`immunosep.store.db`).
@@ -60,7 +65,6 @@ SEALED_FIELDS = frozenset(
     for column in table.columns
     if column.info.get(SEALED_COLUMN)
 )
-SEALED = "<sealed>"
 _NOT_AUDITED = {"audit_log", "patient_keys", "audit_seal_key"}
 # Statements of every audited write, built once.
 _LAST = select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
@@ -515,7 +519,7 @@ class _Replay:
             state = self.rows.get(key)
             if state is None:  # a row the trail never saw inserted: checked as far as the updates go
                 state = self.rows[key] = (None, {"*": _UNKNOWN})
-            state[1][fld] = new if new is not None or fld == "*" else _UNKNOWN
+            state[1][fld] = new  # None: the value became NULL (an erased update is apply_erased_update)
         elif action == "delete":
             self.rows.pop(key, None)
 
@@ -663,7 +667,11 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResu
             replay.apply(e["table_name"], e["row_id"], subject, e["action"], e["field"], e["new_value"])
     _check_erasures(erased, erases, last_erase_of, kept_of_subject, out)
     if checkpoint is not None:
-        _check_head(checkpoint, head_hash, at_head, out)
+        code = session.execute(select(Trial.code).limit(1)).scalar()
+        if checkpoint.signed and checkpoint.trial != code:
+            out.append(Finding("checkpoint", checkpoint.at, f"made for trial {checkpoint.trial}, not {code}"))
+        else:
+            _check_head(checkpoint, head_hash, at_head, out)
     rows = _check_live(session, replay, seal_key, out)
     return VerifyResult(
         entries=n, erased_entries=len(erased), rows_checked=rows, checkpoint=checkpoint, findings=tuple(out)
