@@ -348,9 +348,14 @@ def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int
     session.flush()
     acquire_chain_lock(session)
     of_subject = (AuditEntry.subject_id == subject_id) & AuditEntry.erased.is_(False)
-    n = session.execute(select(func.count()).where(of_subject)).scalar_one()
+    ids = session.execute(select(AuditEntry.id).where(of_subject).order_by(AuditEntry.id)).scalars().all()
     summary = json.dumps(
-        {"subject": subject_id, "erased_entries": n, "rows": dict(sorted(table_counts.items()))},
+        {
+            "subject": subject_id,
+            "erased_entries": len(ids),
+            "erased_ids_sha256": erased_ids_digest(ids),
+            "rows": dict(sorted(table_counts.items())),
+        },
         sort_keys=True,
     )
     append(session, [("patients", str(subject_id), None, "erase", "*", None, summary)])
@@ -363,6 +368,11 @@ def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int
     )
     session.execute(delete(PatientKey).where(PatientKey.patient_id == subject_id))
     session.info.get("audit_keys", {}).pop(subject_id, None)
+
+
+def erased_ids_digest(ids: Iterable[int]) -> str:
+    """SHA-256 of the ascending ids an erase entry erases: the erased entries' links, kept in the chain."""
+    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode("ascii")).hexdigest()
 
 
 # --- the chain's head, anchored outside the database ------------------------------------------------
@@ -610,7 +620,7 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResu
     expected_id = 1
     n = 0
     erased: list[tuple[int, int | None, int | None]] = []  # (id, subject, erased_by)
-    erases: dict[int, tuple[int | None, int]] = {}  # erase entry id -> (subject, declared erased entries)
+    erases: dict[int, tuple[int | None, int, str]] = {}  # erase entry id -> (subject, count, ids digest)
     last_erase_of: dict[int, int] = {}
     kept_of_subject: list[tuple[int, int]] = []  # (id, subject) of entries still holding values
     replay = _Replay()
@@ -678,46 +688,45 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResu
     )
 
 
-def _erase_entry(e: dict[str, Any], out: list[Finding]) -> tuple[int | None, int]:
-    """The patient an erase entry names and the number of entries it declares erased."""
+def _erase_entry(e: dict[str, Any], out: list[Finding]) -> tuple[int | None, int, str]:
+    """The patient an erase entry names, the number of entries it erases and the digest of their ids."""
     try:
         summary = json.loads(e["new_value"])
         subject, count = int(summary["subject"]), int(summary["erased_entries"])
+        ids = str(summary["erased_ids_sha256"])
     except (TypeError, ValueError, KeyError):
-        out.append(Finding("audit_log", str(e["id"]), "erase entry without its patient and count"))
-        return None, 0
+        out.append(Finding("audit_log", str(e["id"]), "erase entry without its patient, count and ids"))
+        return None, 0, ""
     if e["row_id"] != str(subject):
         out.append(Finding("audit_log", str(e["id"]), "erase entry names two different patients"))
-    return subject, count
+    return subject, count, ids
 
 
 def _check_erasures(
     erased: list[tuple[int, int | None, int | None]],
-    erases: dict[int, tuple[int | None, int]],
+    erases: dict[int, tuple[int | None, int, str]],
     last_erase_of: dict[int, int],
     kept_of_subject: list[tuple[int, int]],
     out: list[Finding],
 ) -> None:
-    pointing: dict[int, int] = {}
+    pointing: dict[int, list[int]] = {}
     for eid, subject, by in erased:
         authority = erases.get(by) if by is not None else None
         if authority is None or by is None or by <= eid:
             out.append(Finding("audit_log", str(eid), "marked erased without an authorising erase entry"))
         elif authority[0] != subject:
-            out.append(
-                Finding("audit_log", str(eid), f"marked erased by erase entry {by} of another patient")
-            )
+            kind = f"marked erased by erase entry {by} of another patient"
+            out.append(Finding("audit_log", str(eid), kind))
         else:
-            pointing[by] = pointing.get(by, 0) + 1
-    for by, (_subject, declared) in erases.items():
-        if pointing.get(by, 0) != declared:
-            out.append(
-                Finding(
-                    "audit_log",
-                    str(by),
-                    f"erase entry declares {declared} erased entries, {pointing.get(by, 0)} point to it",
-                )
-            )
+            pointing.setdefault(by, []).append(eid)
+    for by, (_subject, declared, ids_digest) in erases.items():
+        ids = pointing.get(by, [])
+        if len(ids) != declared:
+            kind = f"erase entry declares {declared} erased entries, {len(ids)} point to it"
+            out.append(Finding("audit_log", str(by), kind))
+        elif erased_ids_digest(ids) != ids_digest:
+            kind = "the entries pointing to this erase entry are not those it erased"
+            out.append(Finding("audit_log", str(by), kind))
     for eid, subject in kept_of_subject:
         if last_erase_of.get(subject, 0) > eid:
             out.append(

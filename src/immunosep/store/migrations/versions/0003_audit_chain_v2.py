@@ -124,7 +124,7 @@ def upgrade() -> None:
     for r in rows:
         if r["action"] == "erase":
             erase_ids.setdefault(int(r["row_id"]), []).append(r["id"])
-    count: dict[int, int] = {}
+    linked: dict[int, list[int]] = {}
     for r in rows:
         r["erased_by"] = None
         if r["erased"]:
@@ -132,7 +132,7 @@ def upgrade() -> None:
             later = [e for e in erase_ids.get(r["subject_id"], []) if e > r["id"]]
             if later:
                 r["erased_by"] = later[0]
-                count[later[0]] = count.get(later[0], 0) + 1
+                linked.setdefault(later[0], []).append(r["id"])
     prev = GENESIS
     for r in rows:
         key = keys.get(r["subject_id"]) if r["subject_id"] is not None else b""
@@ -151,8 +151,14 @@ def upgrade() -> None:
         if r["action"] == "erase":
             summary = json.loads(r["new_value"])
             rows_by_table = summary.get("rows", summary)
+            ids = linked.get(r["id"], [])
             r["new_value"] = json.dumps(
-                {"subject": int(r["row_id"]), "erased_entries": count.get(r["id"], 0), "rows": rows_by_table},
+                {
+                    "subject": int(r["row_id"]),
+                    "erased_entries": len(ids),
+                    "erased_ids_sha256": hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest(),
+                    "rows": rows_by_table,
+                },
                 sort_keys=True,
             )
             r["new_digest"] = _digest(b"", r["new_value"])
