@@ -365,3 +365,17 @@ def test_revision_0003_refuses_to_rechain_a_trail_that_was_tampered_with(trial, 
         conn.execute(text("UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3"))
     with pytest.raises(RuntimeError, match="does not verify under its current scheme"):
         command.upgrade(alembic_config(trial.url), "head")
+
+
+def test_a_value_given_in_another_type_than_its_column_compares_equal_and_a_different_one_does_not():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from immunosep.store.audit import _same
+
+    t = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
+    assert (
+        _same("80", 80.0) and _same("1", True) and _same("0", False) and _same("5.0", 5) and _same("7", "7")
+    )
+    assert _same(t.astimezone(timezone(timedelta(hours=2))).isoformat(), t)
+    assert not _same("80", 80.5) and not _same("2", True) and not _same("1", False) and not _same('"7"', "8")
+    assert not _same((t + timedelta(microseconds=1)).isoformat(), t)

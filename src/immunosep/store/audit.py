@@ -545,7 +545,11 @@ class _Replay:
 
 
 def _same(stored: str, live: Any) -> bool:
-    """Whether a live value is the value the trail recorded (types the database may give back differently)."""
+    """Whether a live value is the value the trail recorded.
+
+    The trail keeps what the application handed over (an int for a float column, 1 for a boolean); the
+    database gives it back in the column's type, so equal values of another type count as the same.
+    """
     if _to_text(live) == stored:
         return True
     if isinstance(live, datetime):
@@ -553,14 +557,16 @@ def _same(stored: str, live: Any) -> bool:
             return datetime.fromisoformat(stored) == live
         except ValueError:
             return False
-    if isinstance(live, float) and not isinstance(live, bool):
-        try:
-            recorded = json.loads(stored)
-        except ValueError:
-            return False
-        return (
-            isinstance(recorded, int | float) and not isinstance(recorded, bool) and float(recorded) == live
-        )
+    try:
+        recorded = json.loads(stored)
+    except ValueError:
+        return False
+    if isinstance(live, bool):
+        return recorded in (0, 1) and bool(recorded) is live
+    if isinstance(live, int | float):
+        return isinstance(recorded, int | float) and recorded == live
+    if isinstance(live, str):
+        return isinstance(recorded, int | float) and str(recorded) == live
     return False
 
 
