@@ -99,3 +99,45 @@ def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enro
     assert len(define) == sum(
         len(pd.read_csv(tmp_path / "blinded" / f"{d.lower()}.csv").columns) for d in blinded.rows
     )
+
+
+def test_the_lock_report_prints_the_signed_audit_head_that_verify_then_checks(
+    trial, enroll, tmp_path, capsys, monkeypatch
+):
+    """The trial lock prints the chain's head and its HMAC; the written head.json is what `audit verify
+    --checkpoint` checks, so removing entries written up to the lock is found afterwards."""
+    import json
+
+    from sqlalchemy import text
+
+    from immunosep.cli import main
+
+    def run(argv):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        return int(exc.value.code or 0), capsys.readouterr().out
+
+    p = enroll()
+    _fill(trial, p)
+    key_file = tmp_path / "dm.key"
+    key_file.write_text("k" * 40 + "\n")
+    monkeypatch.setenv("IMMUNOSEP_AUDIT_KEY_FILE", str(key_file))
+    head = tmp_path / "head.json"
+    code, out = run(["lock", "--db", trial.url, "--checkpoint-out", str(head)])
+    signed = json.loads(head.read_text())
+    assert code == 0 and "locked 1 patient(s) and the trial" in out
+    assert (
+        f"{signed['entries']} entries, last entry {signed['last_id']}, SHA-256 {signed['last_hash']}" in out
+    )
+    assert signed["hmac"] in out
+    with session_scope(trial.engine) as s:
+        assert s.execute(text("SELECT count(*) FROM audit_log")).scalar() == signed["entries"]
+    code, out = run(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)])
+    assert code == 0
+    with trial.engine.begin() as conn:  # remove the lock's own entries
+        conn.execute(text("DELETE FROM audit_log WHERE id > :n"), {"n": signed["last_id"] - 2})
+    code, out = run(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)])
+    assert code == 1 and "truncated" in out
+    key_file.write_text("another key of forty characters or so....")
+    code, out = run(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)])
+    assert code == 1 and "signature does not match" in out

@@ -99,3 +99,31 @@ def test_a_crash_in_the_middle_of_an_erasure_leaves_the_patient_whole(trial, enr
         ).scalar_one()
         assert slot.used
         assert verify(s).ok
+
+
+REASON = "QWV-5521 wrong bed, patient's daughter said so"
+
+
+def test_the_reason_text_of_an_erased_patients_corrections_does_not_survive_erasure(trial, enroll):
+    """The reason is free text and may name the patient: erasure drops it (its digest stays in the chain)."""
+    from immunosep.store.models import AuditEntry
+
+    keep = enroll()
+    gone = enroll()
+    inv = trial.actors["inv1"]
+    for p in (keep, gone):
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12))
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=13), reason=f"{REASON} ({p})")
+    withdrawal.withdraw_and_erase(trial.engine, inv, gone)
+    with session_scope(trial.engine) as s:
+        reasons = s.execute(select(AuditEntry.reason)).scalars().all()
+        assert f"{REASON} ({keep})" in reasons  # the other patient's reason is kept
+        assert not any(gone in r for r in reasons)
+        assert all(keep in r for r in reasons if "QWV-5521" in r)
+        result = verify(s)
+        assert result.ok, result.problems
+    if trial.url.startswith("sqlite"):
+        raw = _db_bytes(trial.url)
+        assert f"({gone})".encode() not in raw

@@ -61,8 +61,8 @@ def test_a_changed_value_a_changed_reason_and_a_deleted_entry_are_detected(trial
         conn.execute(text("DELETE FROM audit_log WHERE id = 5"))
     with session_scope(trial.engine) as s:
         problems = verify(s).problems
-    assert any("entry 3: hash does not match" in p for p in problems)
-    assert any("entry 5 is missing" in p for p in problems)
+    assert any("audit_log entry 3: reason was changed" in p for p in problems)
+    assert any("audit_log entry 5: missing" in p for p in problems)
 
 
 def test_stored_values_are_the_text_json_gives_them():
@@ -79,3 +79,303 @@ def test_stored_values_are_the_text_json_gives_them():
     values += ["".join(chr(rng.randrange(0, 300)) for _ in range(rng.randrange(0, 12))) for _ in range(2000)]
     for value in values:
         assert _to_text(value) == json.dumps(value, default=str), repr(value)
+
+
+# --- tampering done directly in the database (issue 17): each must be found and named -----------------
+
+KEY = "a data manager's checkpoint key, at least 32 bytes long"
+
+
+def run_cli(argv, capsys):
+    import pytest
+
+    from immunosep.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def _with_data(trial, enroll):
+    """Two patients with a daily CRF (one corrected) and an adverse event each; returns the pseudonyms."""
+    from immunosep.conduct import adverse_events
+
+    inv = trial.actors["inv1"]
+    patients = [enroll(), enroll(ferritin=1000.0, hla_dr=3000.0)]
+    for p in patients:
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(platelets_1e3_ul=120.0, gcs=15, creatinine=1.0))
+            adverse_events.record_adverse_event(
+                s, inv, p, onset_day=2, term="Anaemia", serious=False, relatedness="unrelated", expected=True
+            )
+    with session_scope(trial.engine) as s:
+        crf.record_day(
+            s,
+            inv,
+            patients[0],
+            1,
+            crf.DailyInputs(platelets_1e3_ul=90.0, gcs=15),  # creatinine becomes NULL
+            reason="typo",
+        )
+    return patients
+
+
+def _problems(trial, **kw):
+    with session_scope(trial.engine) as s:
+        return verify(s, **kw).problems
+
+
+def test_marking_any_entry_erased_and_blanking_its_values_is_detected(trial, enroll):
+    _with_data(trial, enroll)
+    with session_scope(trial.engine) as s:
+        assert verify(s).ok
+        target = (
+            s.execute(
+                select(AuditEntry.id).where(
+                    AuditEntry.table_name == "daily_crf", AuditEntry.action == "update"
+                )
+            )
+            .scalars()
+            .first()
+        )
+        trial_entry = s.execute(select(AuditEntry.id).where(AuditEntry.table_name == "trials")).scalar()
+    with trial.engine.begin() as conn:
+        for i in (target, trial_entry):
+            conn.execute(
+                text("UPDATE audit_log SET erased = TRUE, old_value = NULL, new_value = NULL WHERE id = :i"),
+                {"i": i},
+            )
+    problems = _problems(trial)
+    for i in (target, trial_entry):
+        assert any(f"audit_log entry {i}:" in p and "erase" in p for p in problems), problems
+
+
+def test_an_erase_entry_cannot_authorise_the_erasure_of_another_patient(trial, enroll):
+    from immunosep.conduct import withdrawal
+
+    _keep, gone = _with_data(trial, enroll)
+    withdrawal.withdraw_and_erase(trial.engine, trial.actors["inv1"], gone)
+    with session_scope(trial.engine) as s:
+        assert verify(s).ok
+        erase_id = s.execute(select(AuditEntry.id).where(AuditEntry.action == "erase")).scalar_one()
+        kept = (
+            s.execute(
+                select(AuditEntry.id).where(
+                    AuditEntry.table_name == "daily_crf", AuditEntry.erased.is_(False)
+                )
+            )
+            .scalars()
+            .first()
+        )
+    with trial.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE audit_log SET erased = TRUE, erased_by = :e, old_value = NULL, new_value = NULL, "
+                "reason = '' WHERE id = :i"
+            ),
+            {"e": erase_id, "i": kept},
+        )
+    problems = _problems(trial)
+    assert any(f"audit_log entry {kept}:" in p for p in problems), problems
+
+
+def test_deleting_the_last_entries_is_detected_by_the_checkpoint(
+    trial, enroll, tmp_path, capsys, monkeypatch
+):
+    _with_data(trial, enroll)
+    monkeypatch.setenv("IMMUNOSEP_AUDIT_KEY", KEY)
+    head = tmp_path / "head.json"
+    code, out, err = run_cli(["audit", "checkpoint", "--db", trial.url, "--out", str(head)], capsys)
+    assert code == 0, err
+    saved = json.loads(head.read_text())
+    code, out, _ = run_cli(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)], capsys)
+    assert code == 0 and "checkpoint" in out
+    with trial.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id > :n"), {"n": saved["entries"] - 3})
+    code, out, _ = run_cli(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)], capsys)
+    assert code == 1 and "truncated" in out
+    # without the key, a checkpoint cannot be forged to match the shortened trail
+    forged = dict(saved, entries=saved["entries"] - 3)
+    head.write_text(json.dumps(forged))
+    code, out, err = run_cli(["audit", "verify", "--db", trial.url, "--checkpoint", str(head)], capsys)
+    assert code == 1 and "signature" in out + err
+
+
+def test_editing_live_rows_directly_is_detected_and_named(trial, enroll, capsys):
+    from immunosep.store.models import AdverseEvent, DailyCrf, RandomizationSlot
+
+    _with_data(trial, enroll)
+    with session_scope(trial.engine) as s:
+        crf_id = s.execute(select(DailyCrf.id).order_by(DailyCrf.id)).scalars().first()
+        ae_ids = s.execute(select(AdverseEvent.id).order_by(AdverseEvent.id)).scalars().all()
+        slot_id = (
+            s.execute(
+                select(RandomizationSlot.id)
+                .where(RandomizationSlot.used.is_(True))
+                .order_by(RandomizationSlot.id)
+            )
+            .scalars()
+            .first()
+        )
+        unused_slot = (
+            s.execute(
+                select(RandomizationSlot.id)
+                .where(RandomizationSlot.used.is_(False))
+                .order_by(RandomizationSlot.id)
+            )
+            .scalars()
+            .first()
+        )
+        assert verify(s).ok
+    flip = "CASE WHEN arm = 'precision' THEN 'placebo' ELSE 'precision' END"
+    with trial.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE daily_crf SET sofa_total = sofa_total + 1, creatinine = 2.0 WHERE id = :i"),
+            {"i": crf_id},
+        )
+        conn.execute(text("UPDATE adverse_events SET serious = TRUE WHERE id = :i"), {"i": ae_ids[0]})
+        conn.execute(text("DELETE FROM adverse_events WHERE id = :i"), {"i": ae_ids[1]})
+        conn.execute(text(f"UPDATE randomization_slots SET arm = {flip} WHERE id = :i"), {"i": slot_id})
+        conn.execute(text(f"UPDATE randomization_slots SET arm = {flip} WHERE id = :i"), {"i": unused_slot})
+    problems = _problems(trial)
+    assert any(f"daily_crf row {crf_id}:" in p and "sofa_total" in p for p in problems), problems
+    # the correction had set creatinine to NULL: a value put back with SQL is found too
+    assert any(f"daily_crf row {crf_id}: creatinine differs" in p for p in problems), problems
+    assert any(f"adverse_events row {ae_ids[0]}:" in p and "serious" in p for p in problems), problems
+    assert any(f"adverse_events row {ae_ids[1]}:" in p and "deleted" in p for p in problems), problems
+    for slot in (slot_id, unused_slot):
+        assert any(f"randomization_slots row {slot}: sealed column changed" in p for p in problems), problems
+    code, out, err = run_cli(["audit", "verify", "--db", trial.url], capsys)
+    assert code == 1 and "sealed column changed" in out
+    for word in ("precision", "placebo", "anakinra", "interferon", "saline"):
+        assert word not in (out + err).lower()
+
+
+def test_a_row_inserted_directly_is_detected(trial, enroll):
+    from immunosep.store.models import DailyCrf
+
+    _with_data(trial, enroll)
+    with session_scope(trial.engine) as s:
+        row = s.execute(select(DailyCrf).order_by(DailyCrf.id)).scalars().first()
+        patient_id, user = row.patient_id, row.recorded_by
+    with trial.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO daily_crf (id, patient_id, study_day, ventilated, bilirubin_unit, creatinine_unit, "
+                "mechanical_ventilation, vasopressors, ckrt, sofa_respiration, sofa_coagulation, sofa_liver, "
+                "sofa_cardiovascular, sofa_cns, sofa_renal, sofa_total, sofa_missing, recorded_by) VALUES "
+                "(999, :p, 5, FALSE, 'mg/dL', 'mg/dL', FALSE, FALSE, FALSE, 0, 0, 0, 0, 0, 0, 0, '', :u)"
+            ),
+            {"p": patient_id, "u": user},
+        )
+    assert any("daily_crf row 999:" in p and "not in the audit trail" in p for p in _problems(trial))
+
+
+def test_revision_0003_rechains_an_existing_trail_with_an_erasure_and_it_verifies(trial, enroll):
+    """Scheme-1 rows (downgrade to 0002 recomputes them so) migrate: the chain is recomputed, erased entries
+    are linked to their erase entry, insert entries get their row id, and everything verifies again."""
+    from immunosep.conduct import withdrawal
+
+    _keep, gone = _with_data(trial, enroll)
+    withdrawal.withdraw_and_erase(trial.engine, trial.actors["inv1"], gone)
+    trial.engine.dispose()
+    from alembic import command
+
+    from immunosep.store.db import alembic_config
+
+    command.downgrade(alembic_config(trial.url), "0002")
+    _as_scheme_1_wrote_it(trial)
+    command.upgrade(alembic_config(trial.url), "head")
+    with session_scope(trial.engine) as s:
+        result = verify(s)
+        assert result.ok, result.problems
+        assert result.erased_entries > 0 and result.rows_checked > 600
+        kept = select(AuditEntry.row_id).where(AuditEntry.erased.is_(False))
+        assert all(s.execute(kept).scalars())
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE daily_crf SET gcs = 3"))
+        conn.execute(text("UPDATE randomization_slots SET kit_number = '000000' WHERE id = 7"))
+    problems = _problems(trial)
+    assert any("daily_crf row" in p and "gcs" in p for p in problems)
+    assert "randomization_slots row 7: sealed column changed" in problems
+
+
+def _as_scheme_1_wrote_it(trial):
+    """Make the rows what the previous code wrote: inserts without a row id, sealed values as ``<sealed>``,
+    scheme-1 hashes over the reasons' text."""
+    import hashlib
+    import hmac
+
+    from immunosep.store.audit import GENESIS
+
+    cols = (
+        "at",
+        "user_id",
+        "table_name",
+        "row_id",
+        "subject_id",
+        "action",
+        "field",
+        "old_digest",
+        "new_digest",
+    )
+    with trial.engine.begin() as conn:
+        rows = conn.execute(
+            text(f"SELECT id, reason, new_value, {', '.join(cols)} FROM audit_log ORDER BY id")
+        )
+        prev = GENESIS
+        for r in [dict(r._mapping) for r in rows]:
+            if r["action"] == "insert":
+                r["row_id"] = ""
+                if r["table_name"] == "randomization_slots":
+                    values = json.loads(r["new_value"])
+                    values.update(arm="<sealed>", kit_number="<sealed>")
+                    r["new_value"] = json.dumps(values, sort_keys=True)
+                    r["new_digest"] = hmac.new(b"", r["new_value"].encode(), hashlib.sha256).hexdigest()
+            payload = [prev, *(r[c] for c in cols), r["reason"]]
+            h = hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+            conn.execute(
+                text(
+                    "UPDATE audit_log SET row_id = :r, new_value = :v, new_digest = :d, prev_hash = :p, "
+                    "entry_hash = :h WHERE id = :i"
+                ),
+                {
+                    "r": r["row_id"],
+                    "v": r["new_value"],
+                    "d": r["new_digest"],
+                    "p": prev,
+                    "h": h,
+                    "i": r["id"],
+                },
+            )
+            prev = h
+
+
+def test_revision_0003_refuses_to_rechain_a_trail_that_was_tampered_with(trial, enroll):
+    import pytest
+    from alembic import command
+
+    from immunosep.store.db import alembic_config
+
+    _with_data(trial, enroll)
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0002")
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3"))
+    with pytest.raises(RuntimeError, match="does not verify under its current scheme"):
+        command.upgrade(alembic_config(trial.url), "head")
+
+
+def test_a_value_given_in_another_type_than_its_column_compares_equal_and_a_different_one_does_not():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from immunosep.store.audit import _same
+
+    t = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
+    assert (
+        _same("80", 80.0) and _same("1", True) and _same("0", False) and _same("5.0", 5) and _same("7", "7")
+    )
+    assert _same(t.astimezone(timezone(timedelta(hours=2))).isoformat(), t)
+    assert not _same("80", 80.5) and not _same("2", True) and not _same("1", False) and not _same('"7"', "8")
+    assert not _same((t + timedelta(microseconds=1)).isoformat(), t)

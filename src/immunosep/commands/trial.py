@@ -7,12 +7,19 @@ tool of the trial's data management team.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.errors import ImmunoSepError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 DB_HELP = "Database URL: sqlite:///trial.db or postgresql+psycopg://user@host/db."
 
@@ -60,31 +67,134 @@ def db_upgrade(db: str = typer.Option(..., "--db", help=DB_HELP)) -> None:
     console.print("[green]ok[/green]: schema at the newest revision")
 
 
+KEY_FILE_HELP = (
+    "File holding the data manager's checkpoint key (default: $IMMUNOSEP_AUDIT_KEY_FILE, "
+    "else $IMMUNOSEP_AUDIT_KEY)."
+)
+
+
 @audit_app.command("verify")
 def audit_verify(
     db: str = typer.Option(..., "--db", help=DB_HELP),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A head.json from `audit checkpoint` or `lock`: detects truncation."
+    ),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_FILE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
-    """Walk the hash chain; exit 1 when any entry was changed, removed or inserted."""
-    from immunosep.store.audit import verify
-    from immunosep.store.db import make_engine, session_scope
+    """Walk the hash chain and replay it against the live tables; exit 1 naming every finding.
 
+    Prints tables, rows and kinds of findings, never a value (a sealed column is only "changed").
+    """
+    from immunosep.store.audit import checkpoint_key, read_checkpoint, verify
+    from immunosep.store.db import make_engine
+
+    anchor = None
+    if checkpoint is not None:
+        anchor = read_checkpoint(_read_json(checkpoint), checkpoint_key(key_file))
     engine = make_engine(db)
     try:
-        with session_scope(engine) as session:
-            result = verify(session)
+        with _snapshot(engine) as session:
+            result = verify(session, anchor)
     finally:
         engine.dispose()
     if as_json:
-        print_json({"ok": result.ok, **result.__dict__})
+        print_json(
+            {
+                "ok": result.ok,
+                "entries": result.entries,
+                "erased_entries": result.erased_entries,
+                "rows_checked": result.rows_checked,
+                "checkpoint": anchor,
+                "problems": list(result.problems),
+                "findings": list(result.findings),
+            }
+        )
     elif result.ok:
+        against = (
+            f"; the checkpoint of {anchor.at} ({anchor.head.entries} entries) is in the chain"
+            if anchor
+            else "; no --checkpoint given, so entries removed from the end would not show"
+        )
         console.print(
-            f"[green]ok[/green]: {result.entries} audit entries verified ({result.erased_entries} erased)"
+            f"[green]ok[/green]: {result.entries} audit entries verified ({result.erased_entries} erased), "
+            f"{result.rows_checked} live rows match the trail{against}"
         )
     else:
-        print_table("Audit trail problems", [(p,) for p in result.problems], ("problem",))
+        print_table(
+            f"Audit trail: {len(result.findings)} finding(s)",
+            [(f.table, f.row, f.kind) for f in result.findings],
+            ("table", "row / entry", "finding"),
+        )
     if not result.ok:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Session]:
+    """A read-only session that sees one snapshot for all its statements, beside running writers.
+
+    SQLite: the read-only pool's deferred transaction; PostgreSQL: a REPEATABLE READ, READ ONLY
+    transaction (the read-only pool runs each statement on its own, which could mix two states).
+    """
+    from immunosep.store.db import session_scope
+
+    if engine.dialect.name == "sqlite":
+        with session_scope(engine, read_only=True) as session:
+            yield session
+        return
+    with session_scope(engine) as session:
+        session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        yield session
+
+
+def _read_json(path: Path) -> object:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ImmunoSepError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+    except ValueError:
+        raise ImmunoSepError(f"{path} is not JSON: give a head.json made by `audit checkpoint`") from None
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the signed head (head.json); keep it off the server."
+    ),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_FILE_HELP),
+) -> None:
+    """Sign the chain's head (entry count, last id and hash) with the data manager's key (HMAC-SHA256)."""
+    from immunosep.store.audit import checkpoint, checkpoint_key
+    from immunosep.store.db import make_engine
+
+    key = checkpoint_key(key_file)
+    engine = make_engine(db)
+    try:
+        with _snapshot(engine) as session:
+            head = checkpoint(session, key)
+    finally:
+        engine.dispose()
+    _write_checkpoint(out, head)
+    console.print(
+        f"[green]ok[/green]: checkpoint of {head['entries']} audit entries (last {head['last_id']}, "
+        f"hash {head['last_hash']}) written to {out}",
+        soft_wrap=True,
+    )
+
+
+def _write_checkpoint(out: Path, head: dict[str, object]) -> None:
+    import json
+
+    try:
+        out.write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ImmunoSepError(f"cannot write the checkpoint to {out}: {exc.strerror}") from None
 
 
 @user_app.command("add")
@@ -122,14 +232,32 @@ def user_add(
 def lock(
     db: str = typer.Option(..., "--db", help=DB_HELP),
     patient: list[str] = typer.Option([], "--patient", help="Lock only these patients (pseudonyms)."),
+    checkpoint_out: Path | None = typer.Option(
+        None, "--checkpoint-out", help="Also write the signed audit head at the trial lock to this file."
+    ),
+    key_file: Path | None = typer.Option(None, "--key-file", help=KEY_FILE_HELP),
 ) -> None:
-    """Lock patients, or (without --patient) every randomized patient and then the trial."""
+    """Lock patients, or (without --patient) every randomized patient and then the trial.
+
+    The trial lock prints the audit chain's head (entries, last entry, hash) and, when the data manager's
+    checkpoint key is set, its HMAC: the same head.json `audit verify --checkpoint` checks.
+    """
     from sqlalchemy import select
 
-    from immunosep.conduct.lock import lock_trial
+    from immunosep.conduct.lock import LockResult, lock_trial
+    from immunosep.store import audit
     from immunosep.store.db import make_engine, session_scope
     from immunosep.store.models import Patient, Query, utcnow
 
+    key: bytes | None = None
+    if checkpoint_out is not None or key_file is not None:
+        key = audit.checkpoint_key(key_file)  # refuse before locking anything
+    else:
+        try:
+            key = audit.checkpoint_key()
+        except ImmunoSepError:
+            key = None
+    result: LockResult | None = None
     engine = make_engine(db)
     try:
         with session_scope(engine) as session:
@@ -151,18 +279,35 @@ def lock(
             )
             if open_q:
                 raise ImmunoSepError(f"patients with queries not closed: {', '.join(sorted(set(open_q)))}")
-            from immunosep.store import audit
-
             audit.set_context(session, None, "data lock (command line)")
             now = utcnow()
             for p in rows:
                 p.locked_at = now
             session.flush()
             if not patient:
-                lock_trial(session, None)
+                result = lock_trial(session, None)
     finally:
         engine.dispose()
     console.print(f"[green]ok[/green]: locked {len(rows)} patient(s)" + ("" if patient else " and the trial"))
+    if result is None or result.audit_head is None:
+        return
+    head = result.audit_head
+    console.print(
+        f"audit trail at the lock: {head.entries} entries, last entry {head.last_id}, SHA-256 {head.last_hash}",
+        soft_wrap=True,
+    )
+    if key is None:
+        console.print(
+            f"no checkpoint key set ({audit.KEY_FILE_ENV}): sign this head with `immunosep audit checkpoint` "
+            "and keep head.json off the server",
+            soft_wrap=True,
+        )
+        return
+    signed = audit.sign_head(head, result.what, key)
+    console.print(f"checkpoint HMAC-SHA256 (data manager's key): {signed['hmac']}", soft_wrap=True)
+    if checkpoint_out is not None:
+        _write_checkpoint(checkpoint_out, signed)
+        console.print(f"checkpoint written to {checkpoint_out}", soft_wrap=True)
 
 
 def export(

@@ -1,7 +1,9 @@
 """Data lock per patient and for the whole trial: after it every service refuses to change data.
 
 A patient can be locked once it has no open or answered query; the trial once every randomized patient
-is locked. Locks are not reversible through the services.
+is locked. Locks are not reversible through the services. The trial lock reports the audit chain's head
+as it stands with the lock (entry count, last id and hash), for the lock report and for a signed
+checkpoint kept outside the database (``store.audit.sign_head``, ``immunosep lock --checkpoint-out``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, trial
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
+from immunosep.store import audit
 from immunosep.store.models import Patient, Query, utcnow
 
 
 @dataclass(frozen=True)
 class LockResult:
+    """What was locked and when; for the trial lock, the audit chain's head including the lock's entries."""
+
     what: str
     locked_at: datetime
+    audit_head: audit.ChainHead | None = None
 
 
 def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
@@ -64,4 +70,4 @@ def lock_trial(session: Session, actor: Actor | None) -> LockResult:
     t.locked_at = utcnow()
     t.locked_by = actor.user_id if actor else None
     session.flush()
-    return LockResult(t.code, t.locked_at)
+    return LockResult(t.code, t.locked_at, audit.chain_head(session))

@@ -1,14 +1,17 @@
 """Withdrawal of consent, with or without removal of the patient's data (GDPR art. 17).
 
 With removal, the patient's rows are deleted from every table (``ON DELETE CASCADE`` from ``patients``),
-their values are scrubbed from the audit trail and their audit key is destroyed
-(:func:`immunosep.store.audit.erase_subject`; the chain stays verifiable because it is built over value
-digests). What remains: a :class:`~immunosep.store.models.Withdrawal` row (pseudonym, site, the used
+the values and the reasons' free text of their audit entries are dropped, each entry pointing to the
+``erase`` entry that authorised it, and their audit key is destroyed
+(:func:`immunosep.store.audit.erase_subject`; the chain stays verifiable because it is built over digests
+of values and reasons). What remains: a :class:`~immunosep.store.models.Withdrawal` row (pseudonym, site, the used
 randomization slot, when, by whom) and the slot itself, still ``used`` so it is never given again.
 On SQLite the file is then compacted (:func:`compact`: ``VACUUM`` and a WAL checkpoint with
 ``secure_delete`` on) so the values leave the file too; on PostgreSQL ``VACUUM FULL`` rewrites the
 patient tables and the audit trail into new files, so dead tuples holding the values are not kept on disk
-(it locks those tables for the seconds the rewrite takes).
+(it locks those tables for the seconds the rewrite takes). WAL segments and backups made before keep the
+values until they expire: docs/conduct.md ("PostgreSQL: WAL and backups") gives the retention and the
+post-erasure backup rotation to follow.
 """
 
 from __future__ import annotations

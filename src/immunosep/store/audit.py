@@ -4,14 +4,19 @@ Captured from SQLAlchemy session events, so a service cannot forget it: an inser
 whole new row (``field="*"``), an update one entry per changed field (old and new value), a delete one
 entry with the whole old row. Who and why come from :func:`set_context` (``session.info``).
 
-Chain design (chosen so that erasure keeps the chain verifiable): each entry's ``entry_hash`` is
-SHA-256 over the previous entry's hash and the entry's metadata plus the *digests* of its old and new
-values, never the values themselves. For patient data the digest is HMAC-SHA256 under a random key kept
-per patient in ``patient_keys``; for other data the key is empty. Erasing a patient sets the values of
-their entries to NULL (``erased``), deletes their key (so the remaining digests cannot be linked back to
-any value by guessing), and appends an ``erase`` entry. ``verify`` then still checks every link of the
-chain, and for every entry that still holds values, that the values match their digests: changing,
-deleting or inserting an audit row is detected.
+Chain design (scheme 2, revision 0003; chosen so that erasure keeps the chain verifiable): each entry's
+``entry_hash`` is SHA-256 over the previous entry's hash, the entry's metadata and the *digests* of its
+old value, new value and reason, never their text. For patient data the digest is HMAC-SHA256 under a
+random key kept per patient in ``patient_keys``; for other data the key is empty. Sealed values (an arm, a
+kit number) are kept only as ``<sealed:HMAC>`` under the database's seal key (:func:`sealed_text`).
+Erasing a patient appends an ``erase`` entry naming the patient and how many entries it erases, sets the
+values and reasons of their entries to NULL / "" with ``erased_by`` pointing to it, and deletes their
+key (so the remaining digests cannot be linked back to any value by guessing).
+
+:func:`verify` checks every link, every remaining value and reason against its digest, every erased entry
+against its authorising erase entry, optionally the chain's head against a checkpoint signed with the
+data manager's key (:func:`checkpoint`: entries removed from the end), and replays the trail to every
+row's latest state to compare it with the live tables (rows changed, inserted or deleted with SQL).
 
 Writers serialize on the chain: on PostgreSQL a transaction-scoped advisory lock is taken at its first
 audited flush; on SQLite every transaction is ``BEGIN IMMEDIATE`` (see :mod:`immunosep.store.db`).
@@ -24,18 +29,30 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, insert, inspect, select, text, update
+from sqlalchemy import bindparam, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
-from immunosep.store.models import SEALED_COLUMN, AuditEntry, Base, Patient, PatientKey, utcnow
+from immunosep.errors import ImmunoSepError
+from immunosep.store.models import (
+    SEALED_COLUMN,
+    AuditEntry,
+    AuditSealKey,
+    Base,
+    Patient,
+    PatientKey,
+    Trial,
+    utcnow,
+)
 
 GENESIS = "0" * 64
 #: Advisory-lock key serializing audit-chain appends on PostgreSQL ("IMMUNOSEP" in ASCII, truncated).
@@ -48,8 +65,7 @@ SEALED_FIELDS = frozenset(
     for column in table.columns
     if column.info.get(SEALED_COLUMN)
 )
-SEALED = "<sealed>"
-_NOT_AUDITED = {"audit_log", "patient_keys"}
+_NOT_AUDITED = {"audit_log", "patient_keys", "audit_seal_key"}
 # Statements of every audited write, built once.
 _LAST = select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
 _KEY = select(PatientKey.key).where(PatientKey.patient_id == bindparam("subject"))
@@ -60,6 +76,7 @@ _LAST_AND_KEY = (
     .limit(1)
 )
 _INSERT_KEY = insert(PatientKey)
+_SEAL_KEY = select(AuditSealKey.key).where(AuditSealKey.id == 1)
 _INSERT_ENTRY = insert(AuditEntry)
 _CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _TRY_CHAIN_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
@@ -88,13 +105,38 @@ def _to_text(value: Any) -> str | None:
     return json.dumps(value, default=str)
 
 
-def _row_values(obj: Base) -> dict[str, Any]:
+def _seal_key(session: Session) -> bytes:
+    """The key of sealed-value digests (made at first need, under the chain lock)."""
+    key: bytes | None = session.info.get("audit_seal_key")
+    if key is None:
+        acquire_chain_lock(session)
+        conn = session.connection()
+        key = conn.execute(_SEAL_KEY).scalar()
+        if key is None:
+            key = secrets.token_bytes(32)
+            conn.execute(insert(AuditSealKey), {"id": 1, "key": key})
+        session.info["audit_seal_key"] = key
+    return key
+
+
+def sealed_text(seal_key: bytes, table: str, column: str, row_id: str, value: str | None) -> str:
+    """What the trail keeps of a sealed value: ``<sealed:HMAC(table.column.row=value)>``.
+
+    The row is in the message so that equal arms of two slots do not give equal digests.
+    """
+    msg = f"{table}.{column}.{row_id}={value}".encode()
+    return f"<sealed:{hmac.new(seal_key, msg, hashlib.sha256).hexdigest()}>"
+
+
+def _row_values(session: Session, obj: Base) -> dict[str, Any]:
     state = inspect(obj)
     table = obj.__table__.name  # type: ignore[attr-defined]
     out: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
-        value = getattr(obj, attr.key)
-        out[attr.key] = SEALED if (table, attr.key) in SEALED_FIELDS else _to_text(value)
+        value = _to_text(getattr(obj, attr.key))
+        if (table, attr.key) in SEALED_FIELDS:
+            value = sealed_text(_seal_key(session), table, attr.key, _pk(obj), value)
+        out[attr.key] = value
     return out
 
 
@@ -106,7 +148,13 @@ def _subject(obj: Base) -> int | None:
 
 
 def _pk(obj: Base) -> str:
-    ident = inspect(obj).identity
+    """The row's primary key as text (``"7"``, ``"3,2"``), also for a row just inserted by this flush.
+
+    (The instance's identity is not yet set in ``after_flush``: before revision 0003 every insert
+    entry had an empty ``row_id``; the migration fills it in from the entry's values.)
+    """
+    state = inspect(obj)
+    ident = state.identity or state.mapper.primary_key_from_instance(obj)
     return ",".join(str(v) for v in ident) if ident else ""
 
 
@@ -117,7 +165,11 @@ def _digest(key: bytes, value: str | None) -> str:
 
 
 def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """SHA-256 of the previous hash and the entry's metadata and value digests (never the values)."""
+    """SHA-256 of the previous hash, the entry's metadata and the digests of its values and reason.
+
+    Scheme 2 (revision 0003): the reason is covered by its digest, not its text, so erasure can drop
+    the text. Never the values themselves, so erasure can drop them.
+    """
     payload = [
         prev_hash,
         row["at"],
@@ -129,7 +181,7 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
         row["field"],
         row["old_digest"],
         row["new_digest"],
-        row["reason"],
+        row["reason_digest"],
     ]
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode("utf-8")).hexdigest()
 
@@ -215,7 +267,9 @@ def append(
             "old_digest": _digest(key, old),
             "new_digest": _digest(key, new),
             "reason": reason,
+            "reason_digest": _digest(key, reason),
             "erased": False,
+            "erased_by": None,
             "prev_hash": prev,
         }
         rec["entry_hash"] = prev = entry_hash(prev, rec)
@@ -244,16 +298,17 @@ def _before_flush(session: Session, _ctx: object, _instances: object) -> None:
             new = hist.added[0] if hist.added else None
             old_t: str | None
             new_t: str | None
-            if (table, attr.key) in SEALED_FIELDS:  # a change is recorded, the values are not
-                old_t, new_t = f"{SEALED} before", f"{SEALED} after"
-            else:
-                old_t, new_t = _to_text(old), _to_text(new)
+            old_t, new_t = _to_text(old), _to_text(new)
+            if (table, attr.key) in SEALED_FIELDS:  # a change is recorded, the values only as digests
+                seal, pk = _seal_key(session), _pk(obj)
+                old_t = sealed_text(seal, table, attr.key, pk, old_t)
+                new_t = sealed_text(seal, table, attr.key, pk, new_t)
             if old_t == new_t:
                 continue
             pending.append((table, _pk(obj), _subject(obj), "update", attr.key, old_t, new_t))
     for obj in session.deleted:
         if _audited(obj):
-            values = json.dumps(_row_values(obj), sort_keys=True)
+            values = json.dumps(_row_values(session, obj), sort_keys=True)
             pending.append((obj.__table__.name, _pk(obj), _subject(obj), "delete", "*", values, None))
     session.info["audit_pending"] = pending
     session.info["audit_new"] = [o for o in session.new if _audited(o)]
@@ -264,7 +319,7 @@ def _before_flush(session: Session, _ctx: object, _instances: object) -> None:
 def _after_flush(session: Session, _ctx: object) -> None:
     pending = session.info.pop("audit_pending", [])
     for obj in session.info.pop("audit_new", []):
-        values = json.dumps(_row_values(obj), sort_keys=True)
+        values = json.dumps(_row_values(session, obj), sort_keys=True)
         pending.append((obj.__table__.name, _pk(obj), _subject(obj), "insert", "*", None, values))
     append(session, pending)
 
@@ -272,6 +327,7 @@ def _after_flush(session: Session, _ctx: object) -> None:
 def _after_end(session: Session, _transaction: object) -> None:
     session.info.pop("audit_locked", None)
     session.info.pop("audit_keys", None)
+    session.info.pop("audit_seal_key", None)
 
 
 def install(session_class: type[Session]) -> None:
@@ -283,67 +339,429 @@ def install(session_class: type[Session]) -> None:
 
 
 def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int]) -> None:
-    """Scrub one patient's values from the trail, shred their key, and record the erasure.
+    """Drop one patient's values and reasons from the trail, shred their key, and record the erasure.
 
-    Call after the patient's rows are deleted and flushed. The ``erase`` entry records only how many
-    rows per table were removed.
+    Call after the patient's rows are deleted and flushed. The ``erase`` entry (in the chain) names the
+    patient and how many entries it erases and rows per table it removed; each erased entry points to it
+    (``erased_by``), so ``verify`` refuses an entry marked erased without a matching erase entry.
     """
     session.flush()
     acquire_chain_lock(session)
+    of_subject = (AuditEntry.subject_id == subject_id) & AuditEntry.erased.is_(False)
+    ids = session.execute(select(AuditEntry.id).where(of_subject).order_by(AuditEntry.id)).scalars().all()
+    summary = json.dumps(
+        {
+            "subject": subject_id,
+            "erased_entries": len(ids),
+            "erased_ids_sha256": erased_ids_digest(ids),
+            "rows": dict(sorted(table_counts.items())),
+        },
+        sort_keys=True,
+    )
+    append(session, [("patients", str(subject_id), None, "erase", "*", None, summary)])
+    erase_id = session.execute(_LAST).first()[0]  # type: ignore[index]
     session.execute(
         update(AuditEntry)
-        .where(AuditEntry.subject_id == subject_id)
-        .values(old_value=None, new_value=None, erased=True)
+        .where(of_subject, AuditEntry.id < erase_id)
+        .values(old_value=None, new_value=None, reason="", erased=True, erased_by=erase_id)
         .execution_options(synchronize_session=False)
     )
     session.execute(delete(PatientKey).where(PatientKey.patient_id == subject_id))
     session.info.get("audit_keys", {}).pop(subject_id, None)
-    summary = json.dumps(dict(sorted(table_counts.items())))
-    append(session, [("patients", str(subject_id), None, "erase", "*", None, summary)])
+
+
+def erased_ids_digest(ids: Iterable[int]) -> str:
+    """SHA-256 of the ascending ids an erase entry erases: the erased entries' links, kept in the chain."""
+    return hashlib.sha256(",".join(str(i) for i in sorted(ids)).encode("ascii")).hexdigest()
+
+
+# --- the chain's head, anchored outside the database ------------------------------------------------
+
+#: Environment variables holding the data manager's checkpoint key (the key itself, or a file holding it).
+KEY_ENV = "IMMUNOSEP_AUDIT_KEY"
+KEY_FILE_ENV = "IMMUNOSEP_AUDIT_KEY_FILE"
+KEY_MIN_BYTES = 32
+CHECKPOINT_FORMAT = "immunosep-audit-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """Where the chain ends: how many entries, the last id and its hash (``entries == 0``: empty)."""
+
+    entries: int
+    last_id: int
+    last_hash: str
+
+
+def chain_head(session: Session) -> ChainHead:
+    """The chain's head as stored now."""
+    n = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    last = session.execute(_LAST).first()
+    return ChainHead(int(n), int(last[0]), str(last[1])) if last else ChainHead(0, 0, GENESIS)
+
+
+def checkpoint_key(key_file: Path | None = None) -> bytes:
+    """The checkpoint key: ``key_file``, else ``$IMMUNOSEP_AUDIT_KEY_FILE``, else ``$IMMUNOSEP_AUDIT_KEY``."""
+    path = key_file or (Path(os.environ[KEY_FILE_ENV]) if os.environ.get(KEY_FILE_ENV) else None)
+    if path is not None:
+        try:
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            raise ImmunoSepError(
+                f"cannot read the audit checkpoint key file {path}: {exc.strerror}"
+            ) from None
+    else:
+        key = os.environ.get(KEY_ENV, "").encode("utf-8")
+    if not key:
+        raise ImmunoSepError(
+            f"no audit checkpoint key: give --key-file, or set {KEY_FILE_ENV} (a file only the data manager "
+            f"can read) or {KEY_ENV}"
+        )
+    if len(key) < KEY_MIN_BYTES:
+        raise ImmunoSepError(f"the audit checkpoint key is too short: use at least {KEY_MIN_BYTES} bytes")
+    return key
+
+
+def _mac(key: bytes, body: dict[str, Any]) -> str:
+    msg = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def checkpoint(session: Session, key: bytes) -> dict[str, Any]:
+    """An HMAC-SHA256-signed record of the chain's head now, to keep outside the database."""
+    code = session.execute(select(Trial.code).limit(1)).scalar()
+    return sign_head(chain_head(session), code, key)
+
+
+def sign_head(head: ChainHead, trial_code: str | None, key: bytes) -> dict[str, Any]:
+    """The checkpoint of ``head``: its fields, when it was made, and their HMAC-SHA256 under ``key``."""
+    body: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "trial": trial_code,
+        "entries": head.entries,
+        "last_id": head.last_id,
+        "last_hash": head.last_hash,
+        "at": utcnow().isoformat(),
+    }
+    return {**body, "hmac": _mac(key, body)}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read by :func:`read_checkpoint`, with whether its signature holds."""
+
+    trial: str | None
+    at: str
+    head: ChainHead
+    #: False when the HMAC does not match (changed, or signed with another key): verify reports it
+    signed: bool = True
+
+
+def read_checkpoint(data: Any, key: bytes) -> Checkpoint:
+    """Check a checkpoint's signature and shape; an ImmunoSepError says what is wrong."""
+    fields = ("format", "trial", "entries", "last_id", "last_hash", "at")
+    if not isinstance(data, dict) or set(data) != {*fields, "hmac"} or data["format"] != CHECKPOINT_FORMAT:
+        raise ImmunoSepError("not an audit checkpoint (make one with `immunosep audit checkpoint`)")
+    body = {k: data[k] for k in fields}
+    if not all(isinstance(data[k], int) and not isinstance(data[k], bool) for k in ("entries", "last_id")):
+        raise ImmunoSepError("not an audit checkpoint: entries and last_id must be whole numbers")
+    signed = isinstance(data["hmac"], str) and hmac.compare_digest(_mac(key, body), data["hmac"])
+    head = ChainHead(data["entries"], data["last_id"], str(data["last_hash"]))
+    return Checkpoint(data["trial"], str(data["at"]), head, signed)
+
+
+# --- verification ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing ``verify`` found: which table, which row (an audit entry id or a row's key), what kind."""
+
+    table: str
+    row: str
+    kind: str
+
+    def __str__(self) -> str:
+        label = {"audit_log": "entry", "checkpoint": "of"}.get(self.table, "row")
+        return f"{self.table} {label} {self.row}: {self.kind}"
 
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of :func:`verify`: ``ok`` when every link and every remaining value checks."""
+    """Outcome of :func:`verify`: ``ok`` when the chain, the erasures, the live rows (and the checkpoint) check."""
 
     entries: int
     erased_entries: int
-    problems: tuple[str, ...]
+    rows_checked: int
+    checkpoint: Checkpoint | None
+    findings: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.findings
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(str(f) for f in self.findings)
 
 
-def verify(session: Session) -> VerifyResult:
-    """Walk the whole chain; report every broken link, wrong hash and value that does not match."""
+_UNKNOWN = object()  # a value the trail no longer holds (erased)
+_SEALED_PREFIX = "<sealed:"
+
+
+class _Replay:
+    """Each row's latest state as the trail tells it: ``(table, row_id) -> (subject, {field: text})``."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[int | None, dict[str, Any]]] = {}
+        self.by_subject: dict[int, set[tuple[str, str]]] = {}
+
+    def apply(
+        self, table: str, row_id: str, subject: int | None, action: str, fld: str, new: str | None
+    ) -> None:
+        key = (table, row_id)
+        if action == "insert":
+            values: dict[str, Any] = json.loads(new) if new is not None else {"*": _UNKNOWN}
+            self.rows[key] = (subject, values)
+            if subject is not None:
+                self.by_subject.setdefault(subject, set()).add(key)
+        elif action == "update":
+            state = self.rows.get(key)
+            if state is None:  # a row the trail never saw inserted: checked as far as the updates go
+                state = self.rows[key] = (None, {"*": _UNKNOWN})
+            state[1][fld] = new  # None: the value became NULL (an erased update is apply_erased_update)
+        elif action == "delete":
+            self.rows.pop(key, None)
+
+    def apply_erased_update(self, table: str, row_id: str, fld: str) -> None:
+        state = self.rows.get((table, row_id))
+        if state is not None:
+            state[1][fld] = _UNKNOWN
+
+    def erase(self, subject: int) -> None:
+        """An erasure removes every row of the patient (the database cascades from ``patients``)."""
+        for key in self.by_subject.pop(subject, set()):
+            self.rows.pop(key, None)
+
+
+def _same(stored: str, live: Any) -> bool:
+    """Whether a live value is the value the trail recorded.
+
+    The trail keeps what the application handed over (an int for a float column, 1 for a boolean); the
+    database gives it back in the column's type, so equal values of another type count as the same.
+    """
+    if _to_text(live) == stored:
+        return True
+    if isinstance(live, datetime):
+        try:
+            return datetime.fromisoformat(stored) == live
+        except ValueError:
+            return False
+    try:
+        recorded = json.loads(stored)
+    except ValueError:
+        return False
+    if isinstance(live, bool):
+        return recorded in (0, 1) and bool(recorded) is live
+    if isinstance(live, int | float):
+        return isinstance(recorded, int | float) and recorded == live
+    if isinstance(live, str):
+        return isinstance(recorded, int | float) and str(recorded) == live
+    return False
+
+
+def _check_live(session: Session, replay: _Replay, seal_key: bytes | None, out: list[Finding]) -> int:
+    """Compare every audited table with the replayed trail; returns the number of live rows checked."""
+    checked = 0
+    for table in Base.metadata.sorted_tables:
+        name = table.name
+        if name in _NOT_AUDITED:
+            continue
+        pk_cols = [c.name for c in table.primary_key.columns]
+        cols = [c.name for c in table.columns]
+        pk_idx = [cols.index(c) for c in pk_cols]
+        seen: set[str] = set()
+        for row in session.execute(select(table)):
+            checked += 1
+            row_id = ",".join(str(row[i]) for i in pk_idx)
+            seen.add(row_id)
+            state = replay.rows.get((name, row_id))
+            if state is None:
+                out.append(Finding(name, row_id, "not in the audit trail (written outside the application)"))
+                continue
+            recorded = state[1]
+            for col, live in zip(cols, row, strict=True):
+                stored = recorded.get(col, _UNKNOWN)
+                if stored is _UNKNOWN:
+                    continue
+                if (name, col) in SEALED_FIELDS:
+                    if not (isinstance(stored, str) and stored.startswith(_SEALED_PREFIX)):
+                        continue  # recorded before sealed values had digests (revision 0003)
+                    if seal_key is None or sealed_text(seal_key, name, col, row_id, _to_text(live)) != stored:
+                        out.append(Finding(name, row_id, "sealed column changed"))
+                elif stored is None:
+                    if live is not None:
+                        out.append(Finding(name, row_id, f"{col} differs from the audit trail"))
+                elif live is None or not _same(stored, live):
+                    out.append(Finding(name, row_id, f"{col} differs from the audit trail"))
+        for table_name, row_id in replay.rows:
+            if table_name == name and row_id not in seen:
+                out.append(Finding(name, row_id, "deleted outside the audit trail"))
+    return checked
+
+
+def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResult:
+    """Walk the whole chain and replay it against the live tables; name every finding.
+
+    Checks: every link and hash; every remaining value and reason against its digest; every erased entry
+    against the erase entry that authorised it (and every erase entry's count); with ``checkpoint``, that
+    the chain still holds the checkpoint's head (truncation); every live row of every audited table
+    against its latest state in the trail (sealed values by their keyed digest only). Findings name the
+    table, row and kind, never a value.
+    """
     keys = dict(session.execute(select(PatientKey.patient_id, PatientKey.key)).all())
-    problems: list[str] = []
+    seal_key = session.execute(_SEAL_KEY).scalar()
+    out: list[Finding] = []
     prev = GENESIS
     expected_id = 1
-    n = erased = 0
-    for e in session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars():
+    n = 0
+    erased: list[tuple[int, int | None, int | None]] = []  # (id, subject, erased_by)
+    erases: dict[int, tuple[int | None, int, str]] = {}  # erase entry id -> (subject, count, ids digest)
+    last_erase_of: dict[int, int] = {}
+    kept_of_subject: list[tuple[int, int]] = []  # (id, subject) of entries still holding values
+    replay = _Replay()
+    head_hash: str | None = None
+    at_head = 0
+    columns = [c.name for c in AuditEntry.__table__.columns]
+    for values in session.execute(select(AuditEntry.__table__).order_by(AuditEntry.id)):
+        e = dict(zip(columns, values, strict=True))
+        eid = e["id"]
         n += 1
-        if e.id != expected_id:
-            problems.append(f"audit entry {expected_id} is missing (next is {e.id})")
-        expected_id = e.id + 1
-        row = {c: getattr(e, c) for c in AuditEntry.__table__.columns.keys()}  # noqa: SIM118
-        if e.prev_hash != prev:
-            problems.append(f"audit entry {e.id}: previous-hash link broken")
-        if entry_hash(e.prev_hash, row) != e.entry_hash:
-            problems.append(f"audit entry {e.id}: hash does not match its contents")
-        if e.erased:
-            erased += 1
-            if e.old_value is not None or e.new_value is not None:
-                problems.append(f"audit entry {e.id}: marked erased but still holds values")
-        else:
-            key = keys.get(e.subject_id) if e.subject_id is not None else b""
-            if key is None:
-                problems.append(f"audit entry {e.id}: the key of patient {e.subject_id} is missing")
+        if eid != expected_id:
+            out.append(Finding("audit_log", str(expected_id), f"missing (entries {expected_id}..{eid - 1})"))
+        expected_id = eid + 1
+        if e["prev_hash"] != prev:
+            out.append(Finding("audit_log", str(eid), "previous-hash link broken"))
+        if entry_hash(e["prev_hash"], e) != e["entry_hash"]:
+            out.append(Finding("audit_log", str(eid), "hash does not match its contents"))
+        prev = e["entry_hash"]
+        if checkpoint is not None and eid <= checkpoint.head.last_id:
+            at_head += 1
+            if eid == checkpoint.head.last_id:
+                head_hash = e["entry_hash"]
+        subject = e["subject_id"]
+        if e["erased"]:
+            erased.append((eid, subject, e["erased_by"]))
+            if e["old_value"] is not None or e["new_value"] is not None or e["reason"]:
+                out.append(Finding("audit_log", str(eid), "marked erased but still holds values or a reason"))
+            if e["action"] == "update":
+                replay.apply_erased_update(e["table_name"], e["row_id"], e["field"])
             else:
-                if _digest(key, e.old_value) != e.old_digest:
-                    problems.append(f"audit entry {e.id}: old value was changed")
-                if _digest(key, e.new_value) != e.new_digest:
-                    problems.append(f"audit entry {e.id}: new value was changed")
-        prev = e.entry_hash
-    return VerifyResult(entries=n, erased_entries=erased, problems=tuple(problems))
+                replay.apply(e["table_name"], e["row_id"], subject, e["action"], e["field"], None)
+            continue
+        if e["erased_by"] is not None:
+            out.append(Finding("audit_log", str(eid), "points to an erase entry but is not marked erased"))
+        key = keys.get(subject) if subject is not None else b""
+        if key is None:
+            out.append(Finding("audit_log", str(eid), f"the key of patient {subject} is missing"))
+        else:
+            if _digest(key, e["old_value"]) != e["old_digest"]:
+                out.append(Finding("audit_log", str(eid), "old value was changed"))
+            if _digest(key, e["new_value"]) != e["new_digest"]:
+                out.append(Finding("audit_log", str(eid), "new value was changed"))
+            if _digest(key, e["reason"]) != e["reason_digest"]:
+                out.append(Finding("audit_log", str(eid), "reason was changed"))
+        if subject is not None:
+            kept_of_subject.append((eid, subject))
+        if e["action"] == "erase":
+            erases[eid] = _erase_entry(e, out)
+            erased_subject = erases[eid][0]
+            if erased_subject is not None:
+                last_erase_of[erased_subject] = eid
+                replay.erase(erased_subject)
+        else:
+            replay.apply(e["table_name"], e["row_id"], subject, e["action"], e["field"], e["new_value"])
+    _check_erasures(erased, erases, last_erase_of, kept_of_subject, out)
+    if checkpoint is not None:
+        code = session.execute(select(Trial.code).limit(1)).scalar()
+        if checkpoint.signed and checkpoint.trial != code:
+            out.append(Finding("checkpoint", checkpoint.at, f"made for trial {checkpoint.trial}, not {code}"))
+        else:
+            _check_head(checkpoint, head_hash, at_head, out)
+    rows = _check_live(session, replay, seal_key, out)
+    return VerifyResult(
+        entries=n, erased_entries=len(erased), rows_checked=rows, checkpoint=checkpoint, findings=tuple(out)
+    )
+
+
+def _erase_entry(e: dict[str, Any], out: list[Finding]) -> tuple[int | None, int, str]:
+    """The patient an erase entry names, the number of entries it erases and the digest of their ids."""
+    try:
+        summary = json.loads(e["new_value"])
+        subject, count = int(summary["subject"]), int(summary["erased_entries"])
+        ids = str(summary["erased_ids_sha256"])
+    except (TypeError, ValueError, KeyError):
+        out.append(Finding("audit_log", str(e["id"]), "erase entry without its patient, count and ids"))
+        return None, 0, ""
+    if e["row_id"] != str(subject):
+        out.append(Finding("audit_log", str(e["id"]), "erase entry names two different patients"))
+    return subject, count, ids
+
+
+def _check_erasures(
+    erased: list[tuple[int, int | None, int | None]],
+    erases: dict[int, tuple[int | None, int, str]],
+    last_erase_of: dict[int, int],
+    kept_of_subject: list[tuple[int, int]],
+    out: list[Finding],
+) -> None:
+    pointing: dict[int, list[int]] = {}
+    for eid, subject, by in erased:
+        authority = erases.get(by) if by is not None else None
+        if authority is None or by is None or by <= eid:
+            out.append(Finding("audit_log", str(eid), "marked erased without an authorising erase entry"))
+        elif authority[0] != subject:
+            kind = f"marked erased by erase entry {by} of another patient"
+            out.append(Finding("audit_log", str(eid), kind))
+        else:
+            pointing.setdefault(by, []).append(eid)
+    for by, (_subject, declared, ids_digest) in erases.items():
+        ids = pointing.get(by, [])
+        if len(ids) != declared:
+            kind = f"erase entry declares {declared} erased entries, {len(ids)} point to it"
+            out.append(Finding("audit_log", str(by), kind))
+        elif erased_ids_digest(ids) != ids_digest:
+            kind = "the entries pointing to this erase entry are not those it erased"
+            out.append(Finding("audit_log", str(by), kind))
+    for eid, subject in kept_of_subject:
+        if last_erase_of.get(subject, 0) > eid:
+            out.append(
+                Finding("audit_log", str(eid), f"entry of erased patient {subject} still holds its values")
+            )
+
+
+def _check_head(cp: Checkpoint, head_hash: str | None, at_head: int, out: list[Finding]) -> None:
+    head = cp.head
+    if not cp.signed:
+        kind = "signature does not match: the checkpoint was changed, or signed with another key"
+        out.append(Finding("checkpoint", cp.at, kind))
+        return
+    if head.entries == 0:
+        return
+    if head_hash is None or at_head < head.entries:
+        out.append(
+            Finding(
+                "audit_log",
+                str(head.last_id),
+                f"truncated: the checkpoint of {cp.at} ends at entry {head.last_id} after {head.entries} "
+                f"entries; the database holds {at_head} of them",
+            )
+        )
+    elif head_hash != head.last_hash or at_head != head.entries:
+        out.append(
+            Finding(
+                "audit_log",
+                str(head.last_id),
+                f"rewritten: the chain no longer ends as the checkpoint of {cp.at} says",
+            )
+        )

@@ -362,9 +362,11 @@ class Query(Base):
 class AuditEntry(Base):
     """One change to one field (or one whole-row event), chained to the previous entry by SHA-256.
 
-    ``entry_hash`` covers the previous hash, time, user, table, row, action, field, reason and the
-    *digests* of the old and new values (HMAC-SHA256 under the patient's key for patient data), so the
-    values themselves can be scrubbed on erasure while the chain still verifies.
+    ``entry_hash`` covers the previous hash, time, user, table, row, action, field and the *digests* of
+    the old value, the new value and the reason (HMAC-SHA256 under the patient's key for patient data),
+    so the values and the reason's free text can be dropped on erasure while the chain still verifies.
+    ``erased_by`` is the id of the ``erase`` entry that authorised dropping them; that entry is in the
+    chain and names the patient and how many entries it erased (``store.audit``, scheme 2).
     """
 
     __tablename__ = "audit_log"
@@ -381,9 +383,25 @@ class AuditEntry(Base):
     old_digest: Mapped[str] = mapped_column(String(64), default="")
     new_digest: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+    reason_digest: Mapped[str] = mapped_column(String(64), default="")
     erased: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_by: Mapped[int | None] = mapped_column(Integer)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSealKey(Base):
+    """The key of the audit trail's digests of sealed values (one row, made at first need).
+
+    A sealed value (an arm, a kit number) is recorded in the trail as ``<sealed:HMAC>`` over the table,
+    column, row and value, so ``audit verify`` can tell that a sealed value was changed without the trail
+    revealing it: without this key the two possible arms cannot be tried against the digest. Whoever can
+    read this table can read the arms themselves (same database), so it adds no exposure.
+    """
+
+    __tablename__ = "audit_seal_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 #: Tables whose rows belong to one patient (column ``patient_id``).
