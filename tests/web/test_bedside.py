@@ -51,12 +51,12 @@ def test_sofa_api_matches_clinical_sofa(login) -> None:  # type: ignore[no-untyp
         pao2_fio2_mmhg=150,
         ventilated=True,
         platelets_1e3_ul=45,
-        bilirubin=40,
+        bilirubin_mg_dl=40,
         bilirubin_unit="umol/L",
         map_mmhg=65,
-        norepinephrine=0.2,
+        norepinephrine_ug_kg_min=0.2,
         gcs=9,
-        creatinine=2.5,
+        creatinine_mg_dl=2.5,
         urine_ml_day=300,
     )
     assert body["total"] == expected.total

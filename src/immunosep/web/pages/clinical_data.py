@@ -11,24 +11,21 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
-from immunosep.conduct.crf import DailyInputs, daily_records, record_day
+from immunosep.conduct.crf import ERROR_ITEM, DailyInputs, daily_records, record_day
 from immunosep.conduct.outcomes import OUTCOME_DAYS, get_outcome, record_outcome
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, checked, form_data, number, text
+from immunosep.web.forms import FormErrors, checked, form_data, number, read_model, text
 from immunosep.web.pages._patient_form import form_page, form_values
 from immunosep.web.pages._render import flash, render
-from immunosep.web.sofa_form import score_form, sofa_inputs
+from immunosep.web.sofa_form import score_form
 
 router = APIRouter(route_class=TransactionRoute)
 
 
 # -- daily CRF ------------------------------------------------------------------------------------------
-CRF_FLAGS = ("mechanical_ventilation", "vasopressors", "ckrt")
-
-
 def _crf_page(
     request: Request,
     actor: Actor,
@@ -93,35 +90,14 @@ def crf_submit(
 ) -> Response:
     values = form_values(form)
     errors = FormErrors()
-    kwargs = sofa_inputs(values, errors)
-    weight = number(values, "weight_kg", errors)
+    inputs = read_model(DailyInputs, values, errors)
     existing = checked(values, "existing")
-    if not errors:
-        inputs = DailyInputs(
-            weight_kg=weight,
-            pao2_fio2_mmhg=kwargs["pao2_fio2_mmhg"],
-            ventilated=kwargs["ventilated"],
-            platelets_1e3_ul=kwargs["platelets_1e3_ul"],
-            bilirubin=kwargs["bilirubin"],
-            bilirubin_unit=kwargs["bilirubin_unit"],
-            map_mmhg=kwargs["map_mmhg"],
-            dopamine_ug_kg_min=kwargs["dopamine"],
-            dobutamine_ug_kg_min=kwargs["dobutamine"],
-            epinephrine_ug_kg_min=kwargs["epinephrine"],
-            norepinephrine_ug_kg_min=kwargs["norepinephrine"],
-            gcs=None if kwargs["gcs"] is None else int(kwargs["gcs"]),
-            creatinine=kwargs["creatinine"],
-            creatinine_unit=kwargs["creatinine_unit"],
-            urine_ml_day=kwargs["urine_ml_day"],
-            **{f: checked(values, f) for f in CRF_FLAGS},
-        )
+    if inputs is not None:
         try:
             record = record_day(db, actor, pseudonym, study_day, inputs, reason=text(values, "reason"))
         except ImmunoSepError as exc:
             db.rollback()
-            from immunosep.web.sofa_form import ERROR_FIELDS
-
-            errors.add_error(exc, ERROR_FIELDS)
+            errors.add_error(exc, ERROR_ITEM)
         else:
             flash(request, "ok", f"Day {study_day} saved: SOFA {record.sofa_total}.")
             return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
