@@ -124,9 +124,13 @@ def test_renal_boundaries(creatinine: float | None, urine: float | None, points:
 
 def test_boundaries_given_in_umol_l_land_on_the_boundary() -> None:
     # 1.2 mg/dL = 106.08 umol/L creatinine = 20.52 umol/L bilirubin (factors 88.4 and 17.1)
-    s = sofa(creatinine_mg_dl=106.08, creatinine_unit="umol/L", bilirubin_mg_dl=20.52, bilirubin_unit="µmol/L")
+    s = sofa(
+        creatinine_mg_dl=106.08, creatinine_unit="umol/L", bilirubin_mg_dl=20.52, bilirubin_unit="µmol/L"
+    )
     assert (s.renal, s.liver) == (1, 1)
-    s = sofa(creatinine_mg_dl=106.07, creatinine_unit="umol/L", bilirubin_mg_dl=20.51, bilirubin_unit="umol/L")
+    s = sofa(
+        creatinine_mg_dl=106.07, creatinine_unit="umol/L", bilirubin_mg_dl=20.51, bilirubin_unit="umol/L"
+    )
     assert (s.renal, s.liver) == (0, 0)
 
 
@@ -143,7 +147,14 @@ def test_float32_inputs_are_compared_in_their_own_precision() -> None:
 def test_readme_bedside_example() -> None:
     # Hand-scored from Vincent 1996 Table 1: P/F 280 -> 2, platelets 120 -> 1, bilirubin 2.6 -> 2,
     # MAP 68 -> 1, GCS 13 -> 1, creatinine 1.9 -> 1; total 8.
-    s = sofa(pao2_fio2_mmhg=280, platelets_1e3_ul=120, bilirubin_mg_dl=2.6, map_mmhg=68, gcs=13, creatinine_mg_dl=1.9)
+    s = sofa(
+        pao2_fio2_mmhg=280,
+        platelets_1e3_ul=120,
+        bilirubin_mg_dl=2.6,
+        map_mmhg=68,
+        gcs=13,
+        creatinine_mg_dl=1.9,
+    )
     assert s == SofaScore(2, 1, 2, 1, 1, 1, 8, ())
 
 
