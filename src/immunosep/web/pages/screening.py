@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,7 +19,7 @@ from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import utcnow
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
-from immunosep.web.forms import FormErrors, checked, form_data, number, text
+from immunosep.web.forms import FormErrors, form_data, read_model, text
 from immunosep.web.pages._patient_form import form_values
 from immunosep.web.pages._render import flash, render
 
@@ -29,51 +28,8 @@ router = APIRouter(route_class=TransactionRoute)
 
 # -- screening ------------------------------------------------------------------------------------------
 def _screening_input(form: dict[str, Any], errors: FormErrors) -> ScreeningInput | None:
-    age = number(form, "age_years", errors, required=True, integer=True)
-    sofa_now = number(form, "sofa_now", errors, required=True, integer=True)
-    neutrophils = number(form, "neutrophils_per_mm3", errors, required=True)
-    sofa_baseline = number(form, "sofa_baseline", errors, integer=True)
-    weight = number(form, "weight_kg", errors)
-    height = number(form, "height_cm", errors)
-    cci = number(form, "cci", errors, integer=True)
-    apache2 = number(form, "apache2", errors, integer=True)
-    sex = text(form, "sex")
-    if sex not in SEXES:
-        errors.add("sex", "choose male or female")
-    infection = text(form, "infection_type")
-    if not infection:
-        errors.add("infection_type", "required")
-    onset_raw = text(form, "sepsis_onset_at")
-    onset = None
-    if not onset_raw:
-        errors.add("sepsis_onset_at", "required")
-    else:
-        try:
-            onset = datetime.fromisoformat(onset_raw)
-            onset = onset.replace(tzinfo=UTC) if onset.tzinfo is None else onset
-        except ValueError:
-            errors.add("sepsis_onset_at", "give date and time as YYYY-MM-DDTHH:MM (UTC)")
-    exclusions = form.get("exclusions", [])
-    if isinstance(exclusions, str):
-        exclusions = [exclusions]
-    if errors:
-        return None
-    assert age is not None and sofa_now is not None and neutrophils is not None and onset is not None
-    return ScreeningInput(
-        age_years=int(age),
-        sex=sex,
-        infection_type=infection,
-        sepsis_onset_at=onset,
-        sofa_now=int(sofa_now),
-        neutrophils_per_mm3=neutrophils,
-        suspected_infection=checked(form, "suspected_infection"),
-        sofa_baseline=None if sofa_baseline is None else int(sofa_baseline),
-        weight_kg=weight,
-        height_cm=height,
-        exclusions=tuple(exclusions),
-        cci=None if cci is None else int(cci),
-        apache2=None if apache2 is None else int(apache2),
-    )
+    """The screening answers of the form (the API's model), screened now."""
+    return read_model(ScreeningInput, form, errors, screened_at=None)
 
 
 def _screening_page(
