@@ -90,3 +90,14 @@ def test_bedside_page_without_javascript_computes_on_submit(login) -> None:  # t
     assert 'data-testid="sofa-total">2<' in page.text
     bad = c.get("/bedside?ferritin_ng_ml=oops")
     assert 'id="e-ferritin_ng_ml"' in bad.text
+
+
+def test_a_bare_lab_value_that_looks_like_umol_is_refused_until_its_unit_is_stated(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    r = c.get("/api/bedside/sofa?bilirubin=25")
+    assert r.status_code == 422 and "looks like umol/L" in r.json()["detail"]
+    assert r.json()["field"] == "bilirubin"
+    assert c.get("/api/bedside/sofa?bilirubin=25&bilirubin_unit=mg/dL").json()["liver"] == 4
+    assert c.get("/api/bedside/sofa?bilirubin=25&bilirubin_unit=umol/L").json()["liver"] == 1
+    page = c.get("/fragments/sofa?creatinine=150")
+    assert "looks like umol/L" in page.text
