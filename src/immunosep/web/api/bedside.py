@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.sofa import SofaScore
 from immunosep.conduct.access import Actor
 from immunosep.conduct.crf import SofaInputs
 from immunosep.conduct.trial import protocol_of
@@ -23,17 +24,6 @@ class ClassifyOut(BaseModel):
     label: str
     enrolled: bool
     rule: str
-
-
-class SofaOut(BaseModel):
-    respiration: int
-    coagulation: int
-    liver: int
-    cardiovascular: int
-    cns: int
-    renal: int
-    total: int
-    missing: list[str]
 
 
 def _raise_first(errors: FormErrors) -> None:
@@ -58,8 +48,8 @@ def classify(
     return ClassifyOut(stratum=c.stratum, label=c.label, enrolled=c.enrolled, rule=c.rule)
 
 
-@router.get("/sofa", response_model=SofaOut)
-def sofa(inputs: SofaInputs = Depends(), actor: Actor = Depends(current_actor)) -> SofaOut:
+@router.get("/sofa", response_model=SofaScore)
+def sofa(inputs: SofaInputs = Depends(), actor: Actor = Depends(current_actor)) -> SofaScore:
     """SOFA (Vincent 1996) of one patient-day; vasopressors in ug/kg/min; blank = not measured.
 
     Bilirubin and creatinine are read in mg/dL unless ``bilirubin_unit``/``creatinine_unit`` says
@@ -70,4 +60,4 @@ def sofa(inputs: SofaInputs = Depends(), actor: Actor = Depends(current_actor)) 
     if score is None:
         _raise_first(errors)
     assert score is not None
-    return SofaOut(**{**score.__dict__, "missing": list(score.missing)})
+    return score
