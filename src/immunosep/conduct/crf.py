@@ -7,7 +7,7 @@ new values). Everything here is arm-free, so every clinical reader gets the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass as record
+from dataclasses import dataclass as std_dataclass
 from dataclasses import fields
 from typing import Any
 
@@ -117,7 +117,7 @@ SOFA_FIELDS = (
 )
 
 
-@record(frozen=True)
+@std_dataclass(frozen=True)
 class DailyRecord:
     """One stored patient-day: the inputs and the computed SOFA."""
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from fastapi import Request
 from fastapi.datastructures import FormData
+from pydantic import ValidationError
 
 from immunosep.errors import ImmunoSepError
 
@@ -96,7 +97,12 @@ def read_model(model: type[M], form: Mapping[str, Any], errors: FormErrors, **gi
             values[f.name] = value
     if errors:
         return None
-    return model(**values, **given)
+    try:
+        return model(**values, **given)
+    except ValidationError as exc:  # a type the readers do not know: the message of the model's check
+        for problem in exc.errors():
+            errors.add(str(problem["loc"][0]) if problem["loc"] else None, problem["msg"])
+        return None
 
 
 def _read_field(form: Mapping[str, Any], name: str, kind: Any, errors: FormErrors, *, required: bool) -> Any:
