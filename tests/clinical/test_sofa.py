@@ -388,19 +388,8 @@ def _maybe(lo: float, hi: float) -> st.SearchStrategy[float | None]:
 
 
 # Each input's plausible range comes from the one table the rules check with.
-KEYWORDS = (
-    "pao2_fio2_mmhg",
-    "platelets_1e3_ul",
-    "bilirubin_mg_dl",
-    "map_mmhg",
-    "dopamine_ug_kg_min",
-    "dobutamine_ug_kg_min",
-    "epinephrine_ug_kg_min",
-    "norepinephrine_ug_kg_min",
-    "gcs",
-    "creatinine_mg_dl",
-    "urine_ml_day",
-)  # the keywords of sofa() are the names of the plausible-range table
+# the keywords of sofa() are the columns of SOFA_INPUT_COLUMNS and the names of the plausible-range table
+KEYWORDS = tuple(c for c in SOFA_INPUT_COLUMNS if c != "ventilated")
 RANGE = {kw: (PLAUSIBLE[kw].low, PLAUSIBLE[kw].high) for kw in KEYWORDS}
 DAY = st.fixed_dictionaries(
     {
