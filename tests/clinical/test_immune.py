@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from immunosep.clinical.immune import classify, classify_arrays
+from immunosep.clinical.immune import classify, classify_arrays, stratum_rule
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
 
@@ -83,3 +83,20 @@ def test_thresholds_come_from_the_protocol() -> None:
     other = p.model_copy(update={"classification": c})
     assert classify(1500, 3000, other) == "mals"
     assert classify(1500, 3000, p) == "immunoparalysis"
+
+
+def test_the_rule_in_words_is_built_from_the_protocol_numbers() -> None:
+    p = default_protocol()
+    assert stratum_rule("mals", p) == "ferritin > 4420 ng/mL"
+    assert stratum_rule("immunoparalysis", p) == (
+        "ferritin ≤ 4420 ng/mL and mHLA-DR < 5000 receptors per CD45/CD14 monocyte"
+    )
+    assert stratum_rule("unclassified", p).endswith(": not enrolled")
+    c = p.classification.model_copy(
+        update={"mals_ferritin_above": 1000.0, "immunoparalysis_hla_dr_below": 8000.0}
+    )
+    other = p.model_copy(update={"classification": c})
+    assert stratum_rule("mals", other) == "ferritin > 1000 ng/mL"
+    assert "ferritin ≤ 1000 ng/mL and mHLA-DR < 8000" in stratum_rule("immunoparalysis", other)
+    with pytest.raises(ImmunoSepError, match="unknown stratum"):
+        stratum_rule("severe", p)

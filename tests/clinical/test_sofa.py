@@ -60,7 +60,7 @@ def test_coagulation_boundaries(platelets: float, points: int) -> None:
     [(1.19, 0), (1.2, 1), (1.99, 1), (2.0, 2), (5.99, 2), (6.0, 3), (11.99, 3), (12.0, 4)],
 )
 def test_liver_boundaries(bilirubin: float, points: int) -> None:
-    assert sofa(bilirubin=bilirubin).liver == points
+    assert sofa(bilirubin_mg_dl=bilirubin).liver == points
 
 
 @pytest.mark.parametrize(
@@ -68,22 +68,22 @@ def test_liver_boundaries(bilirubin: float, points: int) -> None:
     [
         ({"map_mmhg": 70.0}, 0),
         ({"map_mmhg": 69.9}, 1),
-        ({"map_mmhg": 80.0, "dopamine": 0.0}, 0),  # a recorded 0 is "not given"
-        ({"map_mmhg": 80.0, "dopamine": 0.01}, 2),
-        ({"map_mmhg": 80.0, "dopamine": 5.0}, 2),
-        ({"map_mmhg": 80.0, "dopamine": 5.01}, 3),
-        ({"map_mmhg": 80.0, "dopamine": 15.0}, 3),
-        ({"map_mmhg": 80.0, "dopamine": 15.01}, 4),
-        ({"map_mmhg": 80.0, "dobutamine": 0.0}, 0),
-        ({"map_mmhg": 80.0, "dobutamine": 20.0}, 2),  # any dobutamine, whatever the dose
-        ({"epinephrine": 0.01}, 3),
-        ({"epinephrine": 0.1}, 3),
-        ({"epinephrine": 0.11}, 4),
-        ({"norepinephrine": 0.1}, 3),
-        ({"norepinephrine": 0.100001}, 4),
-        ({"norepinephrine": 0.0, "map_mmhg": 65.0}, 1),
-        ({"map_mmhg": 50.0, "dobutamine": 5.0}, 2),  # the highest level wins
-        ({"dopamine": 3.0, "norepinephrine": 0.2}, 4),
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 0.0}, 0),  # a recorded 0 is "not given"
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 0.01}, 2),
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 5.0}, 2),
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 5.01}, 3),
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 15.0}, 3),
+        ({"map_mmhg": 80.0, "dopamine_ug_kg_min": 15.01}, 4),
+        ({"map_mmhg": 80.0, "dobutamine_ug_kg_min": 0.0}, 0),
+        ({"map_mmhg": 80.0, "dobutamine_ug_kg_min": 20.0}, 2),  # any dobutamine, whatever the dose
+        ({"epinephrine_ug_kg_min": 0.01}, 3),
+        ({"epinephrine_ug_kg_min": 0.1}, 3),
+        ({"epinephrine_ug_kg_min": 0.11}, 4),
+        ({"norepinephrine_ug_kg_min": 0.1}, 3),
+        ({"norepinephrine_ug_kg_min": 0.100001}, 4),
+        ({"norepinephrine_ug_kg_min": 0.0, "map_mmhg": 65.0}, 1),
+        ({"map_mmhg": 50.0, "dobutamine_ug_kg_min": 5.0}, 2),  # the highest level wins
+        ({"dopamine_ug_kg_min": 3.0, "norepinephrine_ug_kg_min": 0.2}, 4),
     ],
 )
 def test_cardiovascular_boundaries(kwargs: dict[str, float], points: int) -> None:
@@ -119,14 +119,18 @@ def test_cns_boundaries(gcs: int, points: int) -> None:
     ],
 )
 def test_renal_boundaries(creatinine: float | None, urine: float | None, points: int) -> None:
-    assert sofa(creatinine=creatinine, urine_ml_day=urine).renal == points
+    assert sofa(creatinine_mg_dl=creatinine, urine_ml_day=urine).renal == points
 
 
 def test_boundaries_given_in_umol_l_land_on_the_boundary() -> None:
     # 1.2 mg/dL = 106.08 umol/L creatinine = 20.52 umol/L bilirubin (factors 88.4 and 17.1)
-    s = sofa(creatinine=106.08, creatinine_unit="umol/L", bilirubin=20.52, bilirubin_unit="µmol/L")
+    s = sofa(
+        creatinine_mg_dl=106.08, creatinine_unit="umol/L", bilirubin_mg_dl=20.52, bilirubin_unit="µmol/L"
+    )
     assert (s.renal, s.liver) == (1, 1)
-    s = sofa(creatinine=106.07, creatinine_unit="umol/L", bilirubin=20.51, bilirubin_unit="umol/L")
+    s = sofa(
+        creatinine_mg_dl=106.07, creatinine_unit="umol/L", bilirubin_mg_dl=20.51, bilirubin_unit="umol/L"
+    )
     assert (s.renal, s.liver) == (0, 0)
 
 
@@ -143,7 +147,14 @@ def test_float32_inputs_are_compared_in_their_own_precision() -> None:
 def test_readme_bedside_example() -> None:
     # Hand-scored from Vincent 1996 Table 1: P/F 280 -> 2, platelets 120 -> 1, bilirubin 2.6 -> 2,
     # MAP 68 -> 1, GCS 13 -> 1, creatinine 1.9 -> 1; total 8.
-    s = sofa(pao2_fio2_mmhg=280, platelets_1e3_ul=120, bilirubin=2.6, map_mmhg=68, gcs=13, creatinine=1.9)
+    s = sofa(
+        pao2_fio2_mmhg=280,
+        platelets_1e3_ul=120,
+        bilirubin_mg_dl=2.6,
+        map_mmhg=68,
+        gcs=13,
+        creatinine_mg_dl=1.9,
+    )
     assert s == SofaScore(2, 1, 2, 1, 1, 1, 8, ())
 
 
@@ -154,11 +165,11 @@ def test_worst_possible_day_scores_24() -> None:
         fio2=1.0,
         ventilated=True,
         platelets_1e3_ul=10,
-        bilirubin=15,
+        bilirubin_mg_dl=15,
         map_mmhg=45,
-        norepinephrine=0.5,
+        norepinephrine_ug_kg_min=0.5,
         gcs=3,
-        creatinine=6,
+        creatinine_mg_dl=6,
         urine_ml_day=50,
     )
     assert s == SofaScore(4, 4, 4, 4, 4, 4, 24, ())
@@ -190,14 +201,14 @@ def test_missing_components_score_zero_and_are_reported() -> None:
 
 def test_cardiovascular_missing_only_when_map_and_every_vasopressor_missing() -> None:
     assert "cardiovascular" in sofa(gcs=15).missing
-    assert "cardiovascular" not in sofa(gcs=15, norepinephrine=0.0).missing
+    assert "cardiovascular" not in sofa(gcs=15, norepinephrine_ug_kg_min=0.0).missing
     assert "cardiovascular" not in sofa(gcs=15, map_mmhg=80).missing
 
 
 def test_renal_missing_only_when_creatinine_and_urine_missing() -> None:
     assert "renal" in sofa(gcs=15).missing
     assert "renal" not in sofa(urine_ml_day=1500).missing
-    assert "renal" not in sofa(creatinine=0.8).missing
+    assert "renal" not in sofa(creatinine_mg_dl=0.8).missing
 
 
 def test_missing_names_lookup() -> None:
@@ -223,10 +234,10 @@ def test_missing_names_lookup() -> None:
         ({"pao2_mmhg": -3, "fio2": 0.5}, "PaO2"),
         ({"pao2_mmhg": 80}, "together"),
         ({"pao2_fio2_mmhg": 200, "fio2": 0.5}, "not both"),
-        ({"bilirubin": 2, "bilirubin_unit": "g/L"}, "mg/dL or umol/L"),
-        ({"bilirubin": 250}, "17.1 umol/L"),
-        ({"creatinine": 300}, "88.4 umol/L"),
-        ({"norepinephrine": 50}, "ug/kg/min"),
+        ({"bilirubin_mg_dl": 2, "bilirubin_unit": "g/L"}, "mg/dL or umol/L"),
+        ({"bilirubin_mg_dl": 250}, "17.1 umol/L"),
+        ({"creatinine_mg_dl": 300}, "88.4 umol/L"),
+        ({"norepinephrine_ug_kg_min": 50}, "ug/kg/min"),
         ({"urine_ml_day": -5}, "negative"),
         ({"map_mmhg": float("inf")}, "map_mmhg"),
     ],
@@ -347,14 +358,14 @@ def test_vectorized_matches_scalar_wrapper() -> None:
             pao2_fio2_mmhg=opt(row["pao2_fio2_mmhg"]),
             ventilated=bool(row["ventilated"]),
             platelets_1e3_ul=opt(row["platelets_1e3_ul"]),
-            bilirubin=opt(row["bilirubin_mg_dl"]),
+            bilirubin_mg_dl=opt(row["bilirubin_mg_dl"]),
             map_mmhg=opt(row["map_mmhg"]),
-            dopamine=opt(row["dopamine_ug_kg_min"]),
-            dobutamine=opt(row["dobutamine_ug_kg_min"]),
-            epinephrine=opt(row["epinephrine_ug_kg_min"]),
-            norepinephrine=opt(row["norepinephrine_ug_kg_min"]),
+            dopamine_ug_kg_min=opt(row["dopamine_ug_kg_min"]),
+            dobutamine_ug_kg_min=opt(row["dobutamine_ug_kg_min"]),
+            epinephrine_ug_kg_min=opt(row["epinephrine_ug_kg_min"]),
+            norepinephrine_ug_kg_min=opt(row["norepinephrine_ug_kg_min"]),
             gcs=opt(row["gcs"]),
-            creatinine=opt(row["creatinine_mg_dl"]),
+            creatinine_mg_dl=opt(row["creatinine_mg_dl"]),
             urine_ml_day=opt(row["urine_ml_day"]),
         )
         assert s.total == out["sofa_total"].iat[i]
@@ -377,23 +388,12 @@ def _maybe(lo: float, hi: float) -> st.SearchStrategy[float | None]:
 
 
 # Each input's plausible range comes from the one table the rules check with.
-KEYWORD_FIELD = {
-    "pao2_fio2_mmhg": "pao2_fio2_mmhg",
-    "platelets_1e3_ul": "platelets_1e3_ul",
-    "bilirubin": "bilirubin_mg_dl",
-    "map_mmhg": "map_mmhg",
-    "dopamine": "dopamine_ug_kg_min",
-    "dobutamine": "dobutamine_ug_kg_min",
-    "epinephrine": "epinephrine_ug_kg_min",
-    "norepinephrine": "norepinephrine_ug_kg_min",
-    "gcs": "gcs",
-    "creatinine": "creatinine_mg_dl",
-    "urine_ml_day": "urine_ml_day",
-}
-RANGE = {kw: (PLAUSIBLE[f].low, PLAUSIBLE[f].high) for kw, f in KEYWORD_FIELD.items()}
+# the keywords of sofa() are the columns of SOFA_INPUT_COLUMNS and the names of the plausible-range table
+KEYWORDS = tuple(c for c in SOFA_INPUT_COLUMNS if c != "ventilated")
+RANGE = {kw: (PLAUSIBLE[kw].low, PLAUSIBLE[kw].high) for kw in KEYWORDS}
 DAY = st.fixed_dictionaries(
     {
-        **{kw: _maybe(*RANGE[kw]) for kw in KEYWORD_FIELD if kw != "gcs"},
+        **{kw: _maybe(*RANGE[kw]) for kw in KEYWORDS if kw != "gcs"},
         "ventilated": st.booleans(),
         "gcs": st.none() | st.integers(3, 15).map(float),
         "bilirubin_unit": st.just("mg/dL"),  # stated: the whole plausible range is accepted
@@ -404,14 +404,14 @@ DAY = st.fixed_dictionaries(
 _DIRECTION = {
     "pao2_fio2_mmhg": (-1, "respiration"),
     "platelets_1e3_ul": (-1, "coagulation"),
-    "bilirubin": (+1, "liver"),
+    "bilirubin_mg_dl": (+1, "liver"),
     "map_mmhg": (-1, "cardiovascular"),
-    "dopamine": (+1, "cardiovascular"),
-    "dobutamine": (+1, "cardiovascular"),
-    "epinephrine": (+1, "cardiovascular"),
-    "norepinephrine": (+1, "cardiovascular"),
+    "dopamine_ug_kg_min": (+1, "cardiovascular"),
+    "dobutamine_ug_kg_min": (+1, "cardiovascular"),
+    "epinephrine_ug_kg_min": (+1, "cardiovascular"),
+    "norepinephrine_ug_kg_min": (+1, "cardiovascular"),
     "gcs": (-1, "cns"),
-    "creatinine": (+1, "renal"),
+    "creatinine_mg_dl": (+1, "renal"),
     "urine_ml_day": (-1, "renal"),
 }
 WORSE = {kw: (d, *RANGE[kw], component) for kw, (d, component) in _DIRECTION.items()}
@@ -484,11 +484,11 @@ def test_frame_accepts_pao2_in_kpa_and_refuses_two_oxygen_columns() -> None:
 
 
 def test_bedside_sofa_reads_a_bare_lab_value_in_mg_dl_unless_it_looks_like_umol_l() -> None:
-    assert sofa(bilirubin=12).liver == 4  # a bare 12: mg/dL
+    assert sofa(bilirubin_mg_dl=12).liver == 4  # a bare 12: mg/dL
     with pytest.raises(ImmunoSepError, match="looks like umol/L"):
-        sofa(bilirubin=25)
-    assert sofa(bilirubin=25, bilirubin_unit="mg/dL").liver == 4
-    assert sofa(bilirubin=25, bilirubin_unit="umol/L").liver == 1  # 1.46 mg/dL
+        sofa(bilirubin_mg_dl=25)
+    assert sofa(bilirubin_mg_dl=25, bilirubin_unit="mg/dL").liver == 4
+    assert sofa(bilirubin_mg_dl=25, bilirubin_unit="umol/L").liver == 1  # 1.46 mg/dL
     with pytest.raises(ImmunoSepError, match="looks like kPa"):
         sofa(pao2_mmhg=8, fio2=0.5)
     assert sofa(pao2_mmhg=8, fio2=0.5, pao2_unit="kPa", ventilated=True).respiration == 3  # 120 mmHg

@@ -121,7 +121,7 @@ def test_every_action_asked_for_is_in_the_table_and_every_row_is_used() -> None:
     assert not unknown, f"actions missing from conduct.permissions.PERMISSIONS: {unknown}"
     # the scan is meaningful: services, pages, templates and the menu all ask
     where = {f for files in asked.values() for f in files}
-    assert {"conduct/randomization.py", "web/pages/patients.py", "web/pages/_render.py"} <= where
+    assert {"conduct/randomization.py", "web/pages/screening.py", "web/pages/_render.py"} <= where
     assert any(f.endswith(".html") for f in where)
     unused = sorted(set(PERMISSIONS) - set(asked))
     assert not unused, f"actions nobody asks for (remove them): {unused}"

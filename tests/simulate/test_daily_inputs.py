@@ -37,12 +37,7 @@ CRF_ONLY = ("mechanical_ventilation", "vasopressors", "ckrt")
 def score(inputs: dict[str, object]) -> list[int]:
     """Organ scores of CRF inputs by clinical.sofa (the function the CRF service calls)."""
     kwargs = {k: v for k, v in inputs.items() if k not in CRF_ONLY}
-    renamed = {
-        "dobutamine_ug_kg_min": "dobutamine",
-        "norepinephrine_ug_kg_min": "norepinephrine",
-        "dopamine_ug_kg_min": "dopamine",
-        "epinephrine_ug_kg_min": "epinephrine",
-    }
+    renamed = {"bilirubin": "bilirubin_mg_dl", "creatinine": "creatinine_mg_dl"}
     result = sofa(**{renamed.get(k, k): v for k, v in kwargs.items()})  # type: ignore[arg-type]
     assert not result.missing
     return [getattr(result, organ) for organ in ORGANS]

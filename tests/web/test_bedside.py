@@ -51,12 +51,12 @@ def test_sofa_api_matches_clinical_sofa(login) -> None:  # type: ignore[no-untyp
         pao2_fio2_mmhg=150,
         ventilated=True,
         platelets_1e3_ul=45,
-        bilirubin=40,
+        bilirubin_mg_dl=40,
         bilirubin_unit="umol/L",
         map_mmhg=65,
-        norepinephrine=0.2,
+        norepinephrine_ug_kg_min=0.2,
         gcs=9,
-        creatinine=2.5,
+        creatinine_mg_dl=2.5,
         urine_ml_day=300,
     )
     assert body["total"] == expected.total
@@ -90,3 +90,14 @@ def test_bedside_page_without_javascript_computes_on_submit(login) -> None:  # t
     assert 'data-testid="sofa-total">2<' in page.text
     bad = c.get("/bedside?ferritin_ng_ml=oops")
     assert 'id="e-ferritin_ng_ml"' in bad.text
+
+
+def test_a_bare_lab_value_that_looks_like_umol_is_refused_until_its_unit_is_stated(login) -> None:  # type: ignore[no-untyped-def]
+    c = login("inv1")
+    r = c.get("/api/bedside/sofa?bilirubin=25")
+    assert r.status_code == 422 and "looks like umol/L" in r.json()["detail"]
+    assert r.json()["field"] == "bilirubin"
+    assert c.get("/api/bedside/sofa?bilirubin=25&bilirubin_unit=mg/dL").json()["liver"] == 4
+    assert c.get("/api/bedside/sofa?bilirubin=25&bilirubin_unit=umol/L").json()["liver"] == 1
+    page = c.get("/fragments/sofa?creatinine=150")
+    assert "looks like umol/L" in page.text

@@ -79,11 +79,11 @@ class Day:
             pao2_fio2_mmhg=num("pao2_fio2_mmhg"),
             ventilated=self.ventilated,
             platelets_1e3_ul=num("platelets_1e3_ul"),
-            bilirubin=num("bilirubin"),
+            bilirubin_mg_dl=num("bilirubin"),
             map_mmhg=num("map_mmhg"),
-            norepinephrine=num("norepinephrine_ug_kg_min"),
+            norepinephrine_ug_kg_min=num("norepinephrine_ug_kg_min"),
             gcs=num("gcs"),
-            creatinine=num("creatinine"),
+            creatinine_mg_dl=num("creatinine"),
             urine_ml_day=num("urine_ml_day"),
         ).total
 

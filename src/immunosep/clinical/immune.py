@@ -103,3 +103,22 @@ def classify(
     """The immune stratum of one patient: "mals", "immunoparalysis" or "unclassified"."""
     h: Any = np.nan if hla_dr is None else hla_dr
     return str(classify_arrays([ferritin_ng_ml], [h], protocol, ferritin_unit=ferritin_unit, _rows=False)[0])
+
+
+def stratum_rule(stratum: str, protocol: Protocol | None = None) -> str:
+    """The classification rule that puts a patient in ``stratum``, in words, from the protocol's numbers.
+
+    The one wording of the rule for the bedside page, the lab page, ``protocol show`` and the report
+    (e.g. "ferritin > 4420 ng/mL"); the unclassified rule ends in ": not enrolled".
+    """
+    c = (protocol or default_protocol()).classification
+    ferritin_low = f"ferritin ≤ {c.mals_ferritin_above:g} {c.ferritin_unit}"
+    if stratum == MALS:
+        return f"ferritin > {c.mals_ferritin_above:g} {c.ferritin_unit}"
+    if stratum == IMMUNOPARALYSIS:
+        return f"{ferritin_low} and mHLA-DR < {c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit}"
+    if stratum == UNCLASSIFIED:
+        return (
+            f"{ferritin_low} and mHLA-DR ≥ {c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit}: not enrolled"
+        )
+    raise ImmunoSepError(f"unknown stratum {stratum!r}: one of {MALS}, {IMMUNOPARALYSIS}, {UNCLASSIFIED}")

@@ -521,27 +521,28 @@ def sofa(
     fio2: float | None = None,
     ventilated: bool = False,
     platelets_1e3_ul: float | None = None,
-    bilirubin: float | None = None,
+    bilirubin_mg_dl: float | None = None,
     bilirubin_unit: str | None = None,
     map_mmhg: float | None = None,
-    dopamine: float | None = None,
-    dobutamine: float | None = None,
-    epinephrine: float | None = None,
-    norepinephrine: float | None = None,
+    dopamine_ug_kg_min: float | None = None,
+    dobutamine_ug_kg_min: float | None = None,
+    epinephrine_ug_kg_min: float | None = None,
+    norepinephrine_ug_kg_min: float | None = None,
     gcs: float | None = None,
-    creatinine: float | None = None,
+    creatinine_mg_dl: float | None = None,
     creatinine_unit: str | None = None,
     urine_ml_day: float | None = None,
     pao2_unit: str | None = None,
 ) -> SofaScore:
     """SOFA for one patient-day; ``None`` = not measured, vasopressors in ug/kg/min (0 = not given).
 
-    PaO2/FiO2 may be given directly or as ``pao2_mmhg`` and ``fio2`` (0.21-1.0 or 21-100 %); with
-    ``pao2_unit="kPa"`` PaO2 (and the ratio) are in kPa despite the names. Bilirubin and creatinine are
-    in ``bilirubin_unit``/``creatinine_unit`` ("mg/dL" or "umol/L"); without a unit (``None``) they are
-    read as mg/dL, but a value that looks like umol/L is refused until the unit is stated
-    (:data:`immunosep.clinical.units.PLAUSIBLE`). Cardiovascular is missing only when MAP and every
-    vasopressor are ``None``.
+    The keywords are the columns of :data:`SOFA_INPUT_COLUMNS` and the keys of
+    :data:`immunosep.clinical.units.PLAUSIBLE`: each value is in the unit its name carries. PaO2/FiO2 may
+    be given directly or as ``pao2_mmhg`` and ``fio2`` (0.21-1.0 or 21-100 %). A laboratory that reports
+    another unit states it, and the value is converted: ``pao2_unit="kPa"`` (PaO2 and the ratio),
+    ``bilirubin_unit``/``creatinine_unit="umol/L"``. A bilirubin or creatinine given without its unit
+    stated (``None``) is read in mg/dL, but one that looks like umol/L is refused until the unit is
+    stated. Cardiovascular is missing only when MAP and every vasopressor are ``None``.
     """
     if pao2_fio2_mmhg is not None and (pao2_mmhg is not None or fio2 is not None):
         raise ImmunoSepError("give either the PaO2/FiO2 ratio or PaO2 and FiO2, not both", field="pao2_fio2")
@@ -560,14 +561,14 @@ def sofa(
         "pao2_fio2_mmhg": np.atleast_1d(pf),
         "ventilated": np.array([bool(ventilated)]),
         "platelets_1e3_ul": [_opt(platelets_1e3_ul)],
-        "bilirubin_mg_dl": [lab("bilirubin_mg_dl", bilirubin, bilirubin_unit)],
+        "bilirubin_mg_dl": [lab("bilirubin_mg_dl", bilirubin_mg_dl, bilirubin_unit)],
         "map_mmhg": [_opt(map_mmhg)],
-        "dopamine_ug_kg_min": [_opt(dopamine)],
-        "dobutamine_ug_kg_min": [_opt(dobutamine)],
-        "epinephrine_ug_kg_min": [_opt(epinephrine)],
-        "norepinephrine_ug_kg_min": [_opt(norepinephrine)],
+        "dopamine_ug_kg_min": [_opt(dopamine_ug_kg_min)],
+        "dobutamine_ug_kg_min": [_opt(dobutamine_ug_kg_min)],
+        "epinephrine_ug_kg_min": [_opt(epinephrine_ug_kg_min)],
+        "norepinephrine_ug_kg_min": [_opt(norepinephrine_ug_kg_min)],
         "gcs": [_opt(gcs)],
-        "creatinine_mg_dl": [lab("creatinine_mg_dl", creatinine, creatinine_unit)],
+        "creatinine_mg_dl": [lab("creatinine_mg_dl", creatinine_mg_dl, creatinine_unit)],
         "urine_ml_day": [_opt(urine_ml_day)],
     }
     scored = score_sofa_arrays(**kwargs, _rows=False)

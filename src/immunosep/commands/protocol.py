@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, stratum_rule
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.protocol import load_protocol
 
@@ -22,17 +23,11 @@ def show(
     if as_json:
         print_json(p.model_dump())
         return
-    c = p.classification
     console.print(f"[bold]{p.trial.title}[/bold] ({p.trial.registration}, version {p.trial.version})")
     print_table(
         "Immune classification",
         [
-            ("MALS", f"ferritin > {c.mals_ferritin_above:g} {c.ferritin_unit}"),
-            (
-                "immunoparalysis",
-                f"ferritin <= {c.mals_ferritin_above:g} and mHLA-DR < {c.immunoparalysis_hla_dr_below:g}",
-            ),
-            ("unclassified", "otherwise (not enrolled)"),
+            *((code, stratum_rule(code, p)) for code in (MALS, IMMUNOPARALYSIS, UNCLASSIFIED)),
         ],
         ("stratum", "rule"),
     )

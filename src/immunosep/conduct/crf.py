@@ -7,12 +7,16 @@ new values). Everything here is arm-free, so every clinical reader gets the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass as std_dataclass
+from dataclasses import fields
+from typing import Any
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from immunosep.clinical.sofa import sofa
+from immunosep.clinical.sofa import SofaScore, sofa
 from immunosep.clinical.units import measured
 from immunosep.conduct.access import (
     Actor,
@@ -32,15 +36,18 @@ _PATIENT_DAY = patient_select(DailyCrf).outerjoin(
 )
 
 
-@dataclass(frozen=True)
-class DailyInputs:
-    """The worst values of the day (``None`` = not measured; vasopressors in ug/kg/min).
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class SofaInputs:
+    """The SOFA inputs of one patient-day as they are entered: the bedside calculator's form and API, and
+    the daily CRF (its form, its API and the simulated sites) all take this one model.
 
-    ``bilirubin_unit``/``creatinine_unit``: "mg/dL" or "umol/L"; ``None`` = not stated, read as mg/dL
-    (and stored so) but a value that looks like umol/L is refused until the unit is stated.
+    The worst value of the day (``None`` = not measured), in the unit its name carries (vasopressors in
+    ug/kg/min). Bilirubin and creatinine are kept as the laboratory reports them, with their unit:
+    ``bilirubin_unit``/``creatinine_unit`` "mg/dL" or "umol/L"; ``None`` = not stated, read as mg/dL, but
+    a value that looks like umol/L is refused until the unit is stated. Plausible ranges have one home,
+    :data:`immunosep.clinical.units.PLAUSIBLE`, and are checked when the inputs are scored.
     """
 
-    weight_kg: float | None = None
     pao2_fio2_mmhg: float | None = None
     ventilated: bool = False
     platelets_1e3_ul: float | None = None
@@ -55,9 +62,46 @@ class DailyInputs:
     creatinine: float | None = None
     creatinine_unit: str | None = None
     urine_ml_day: float | None = None
+
+    def sofa_keywords(self) -> dict[str, Any]:
+        """The keywords of :func:`immunosep.clinical.sofa.sofa` (its unit-bearing names)."""
+        return {CLINICAL_NAME.get(name, name): getattr(self, name) for name in SOFA_INPUT_FIELDS}
+
+    def score(self) -> SofaScore:
+        """SOFA (Vincent 1996) of these inputs; an implausible value raises one ``ImmunoSepError``
+        naming the value and the unit it most likely is in (its ``field`` in the clinical vocabulary:
+        :func:`item_of_error` gives the CRF item)."""
+        return sofa(**self.sofa_keywords())
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class DailyInputs(SofaInputs):
+    """A daily CRF: the SOFA inputs, the body weight (kg) and the organ support of the day."""
+
+    weight_kg: float | None = None
     mechanical_ventilation: bool = False
     vasopressors: bool = False
     ckrt: bool = False
+
+
+SOFA_INPUT_FIELDS = tuple(f.name for f in fields(SofaInputs))
+#: A CRF item whose value is stored in its own unit -> its name in ``clinical.sofa`` and
+#: ``clinical.units.PLAUSIBLE`` (every other item has the same name in both).
+CLINICAL_NAME = {"bilirubin": "bilirubin_mg_dl", "creatinine": "creatinine_mg_dl"}
+#: The field an error of the SOFA rules names (clinical vocabulary) -> the CRF item it is about.
+ERROR_ITEM = {
+    **{name: name for name in (*SOFA_INPUT_FIELDS, "weight_kg") if not name.endswith("_unit")},
+    **{clinical: item for item, clinical in CLINICAL_NAME.items()},
+    "pao2_fio2": "pao2_fio2_mmhg",
+    "pao2_mmhg": "pao2_fio2_mmhg",
+}
+ERROR_ITEM.pop("ventilated")
+
+
+def item_of_error(field: str | None) -> str | None:
+    """The CRF item an ``ImmunoSepError`` of the SOFA rules is about (``field`` in the clinical
+    vocabulary, e.g. ``bilirubin_mg_dl`` -> ``bilirubin``), or ``None`` when it names no CRF value."""
+    return ERROR_ITEM.get(field or "")
 
 
 INPUT_FIELDS = tuple(f.name for f in fields(DailyInputs))
@@ -73,7 +117,7 @@ SOFA_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@std_dataclass(frozen=True)
 class DailyRecord:
     """One stored patient-day: the inputs and the computed SOFA."""
 
@@ -90,22 +134,7 @@ def _score(inputs: DailyInputs) -> dict[str, int | str]:
     ``ImmunoSepError`` naming the field, the value and the unit it most likely is in)."""
     if inputs.weight_kg is not None:
         measured("weight_kg", inputs.weight_kg, missing_ok=False)
-    s = sofa(
-        pao2_fio2_mmhg=inputs.pao2_fio2_mmhg,
-        ventilated=inputs.ventilated,
-        platelets_1e3_ul=inputs.platelets_1e3_ul,
-        bilirubin=inputs.bilirubin,
-        bilirubin_unit=inputs.bilirubin_unit,
-        map_mmhg=inputs.map_mmhg,
-        dopamine=inputs.dopamine_ug_kg_min,
-        dobutamine=inputs.dobutamine_ug_kg_min,
-        epinephrine=inputs.epinephrine_ug_kg_min,
-        norepinephrine=inputs.norepinephrine_ug_kg_min,
-        gcs=inputs.gcs,
-        creatinine=inputs.creatinine,
-        creatinine_unit=inputs.creatinine_unit,
-        urine_ml_day=inputs.urine_ml_day,
-    )
+    s = inputs.score()
     return {
         "sofa_respiration": s.respiration,
         "sofa_coagulation": s.coagulation,

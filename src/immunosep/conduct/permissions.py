@@ -77,7 +77,7 @@ PERMISSIONS: Mapping[str, Permission] = {
     "randomize": Permission(_INVESTIGATOR, "randomize a patient"),
     "see_allocation": Permission(_PHARMACIST, "see a treatment allocation"),
     "read_list_usage": Permission(_CLINICAL_READERS, "see randomization list usage"),
-    # the patient record and the daily CRF (web.pages.patients, conduct.crf, worklist)
+    # the patient record and the daily CRF (web.pages.patients and .clinical_data, conduct.crf, worklist)
     "open_patient_record": Permission(_CLINICAL_READERS, "open patient records"),
     "read_worklist": Permission(_CLINICAL_READERS, "read the worklist"),
     "enter_crf": Permission(_INVESTIGATOR, "enter the daily CRF"),

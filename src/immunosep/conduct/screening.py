@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as input_model
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sepsis3 import meets_sepsis3
+from immunosep.clinical.sofa import COMPONENTS
 from immunosep.clinical.units import measured
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
 from immunosep.conduct.permissions import require
@@ -25,11 +28,26 @@ from immunosep.store.models import Consent, EligibilityAnswer, Patient, Screenin
 
 SEXES = ("male", "female")
 CONSENT_GIVERS = ("patient", "relative")
+SOFA_MAX = 4 * len(COMPONENTS)
+#: The range of each score answered at screening (the scores' definitions, not protocol numbers).
+SCORE_RANGES = {
+    "sofa_now": ("SOFA", 0, SOFA_MAX),
+    "sofa_baseline": ("the baseline SOFA", 0, SOFA_MAX),
+    "cci": ("the Charlson comorbidity index", 0, 37),
+    "apache2": ("APACHE II", 0, 71),
+}
 
 
-@dataclass(frozen=True)
+@input_model(frozen=True, config=ConfigDict(extra="forbid"))
 class ScreeningInput:
-    """What the investigator answers at screening (units in the names)."""
+    """What the investigator answers at screening (units in the names): the one input model of the
+    screening service, its API body and its page (and the simulated sites).
+
+    Types are checked when the model is built; ranges and codes (:data:`SCORE_RANGES`, the plausible
+    ranges of ``clinical.units.PLAUSIBLE``, the protocol's exclusion codes) when it is screened, each
+    refusal one ``ImmunoSepError`` naming its field. ``screened_at``: the screening time for entries made
+    after the fact by the simulator (``None`` = now); the API and the pages always screen now.
+    """
 
     age_years: int
     sex: str
@@ -41,7 +59,7 @@ class ScreeningInput:
     sofa_baseline: int | None = None
     weight_kg: float | None = None
     height_cm: float | None = None
-    exclusions: Sequence[str] = field(default_factory=tuple)
+    exclusions: Sequence[str] = ()
     screened_at: datetime | None = None
     #: Baseline severity scores recorded with the screening answers (the analysis reads them as
     #: covariates: ADSL ``cci`` and ``apache2``); ``None`` = not recorded.
@@ -103,10 +121,12 @@ def _validate(session: Session, data: ScreeningInput) -> None:
         )
     if data.sepsis_onset_at.tzinfo is None:
         raise ImmunoSepError("sepsis onset time needs a time zone (UTC)", field="sepsis_onset_at")
-    if data.cci is not None and not 0 <= data.cci <= 37:
-        raise ImmunoSepError("the Charlson comorbidity index is between 0 and 37", field="cci")
-    if data.apache2 is not None and not 0 <= data.apache2 <= 71:
-        raise ImmunoSepError("APACHE II is between 0 and 71", field="apache2")
+    for name, (what, low, high) in SCORE_RANGES.items():
+        value = getattr(data, name)
+        if value is not None and not low <= value <= high:
+            raise ImmunoSepError(f"{what} is between {low} and {high}", field=name)
+    if not data.neutrophils_per_mm3 >= 0:
+        raise ImmunoSepError("neutrophils per mm3 cannot be negative", field="neutrophils_per_mm3")
 
 
 def screen(session: Session, actor: Actor, data: ScreeningInput) -> ScreeningResult:

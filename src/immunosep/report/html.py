@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 
 from immunosep.analysis.datasets import AnalysisDatasets
+from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, stratum_rule
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.report.consort import consort_svg
@@ -82,7 +83,6 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
     """The methods section, written from the protocol and the methods recorded in results.json."""
     e = protocol.endpoints.primary
     d15 = protocol.endpoints.sofa_d15
-    c = protocol.classification
     s = protocol.sidf
     arms = (
         f"{len(protocol.arms)} double-dummy arms"
@@ -93,9 +93,9 @@ def methods_text(results: dict[str, Any], protocol: Protocol, *, blinded: bool) 
     methods = {k: (primary.get(k) or {}).get("method", "") for k in ("difference", "odds_ratio", "test")}
     paras = [
         f"Design. Randomized, double-blind, double-dummy trial ({protocol.trial.registration}) in "
-        f"{protocol.trial.sites} sites; patients were classified as macrophage activation-like syndrome (ferritin > "
-        f"{c.mals_ferritin_above:g} {c.ferritin_unit}) or sepsis-induced immunoparalysis (ferritin <= "
-        f"{c.mals_ferritin_above:g} and mHLA-DR < {c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit}) and randomized "
+        f"{protocol.trial.sites} sites; patients were classified as macrophage activation-like syndrome "
+        f"({stratum_rule(MALS, protocol)}) or sepsis-induced immunoparalysis "
+        f"({stratum_rule(IMMUNOPARALYSIS, protocol)}) and randomized "
         f"{':'.join(map(str, protocol.randomization.ratio))} to {arms} with a separate sequence per site "
         f"(blocks of {', '.join(map(str, protocol.randomization.block_sizes))}).",
         f"Population. All randomized patients who did not withdraw consent with removal of their data. The sensitivity "

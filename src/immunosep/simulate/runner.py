@@ -461,36 +461,10 @@ class _SiteFix:
         return self.entered is not None
 
 
-#: Field of a refusal (``ImmunoSepError.field``, named after ``clinical.units.PLAUSIBLE``) -> CRF input.
-_CRF_FIELD_OF = {
-    "pao2_fio2_mmhg": "pao2_fio2_mmhg",
-    "pao2_mmhg": "pao2_fio2_mmhg",
-    "pao2_fio2": "pao2_fio2_mmhg",
-    "platelets_1e3_ul": "platelets_1e3_ul",
-    "bilirubin_mg_dl": "bilirubin",
-    "bilirubin": "bilirubin",
-    "map_mmhg": "map_mmhg",
-    "dopamine_ug_kg_min": "dopamine_ug_kg_min",
-    "dobutamine_ug_kg_min": "dobutamine_ug_kg_min",
-    "epinephrine_ug_kg_min": "epinephrine_ug_kg_min",
-    "norepinephrine_ug_kg_min": "norepinephrine_ug_kg_min",
-    "gcs": "gcs",
-    "creatinine_mg_dl": "creatinine",
-    "creatinine": "creatinine",
-    "urine_ml_day": "urine_ml_day",
-    "weight_kg": "weight_kg",
-}
-#: CRF input -> its plausible range in ``clinical.units.PLAUSIBLE`` (for the source's corrected value).
-_PLAUSIBLE_OF = {
-    "bilirubin": "bilirubin_mg_dl",
-    "creatinine": "creatinine_mg_dl",
-}
-
-
 def _source_value(field: str, value: Any, inputs: crf.DailyInputs) -> Any:
     """What the site finds in the source for a refused value: the nearest plausible value in the form's
     unit (the model's value, which only a bug can put outside), or ``None`` when there is none."""
-    name = _PLAUSIBLE_OF.get(field, field)
+    name = crf.CLINICAL_NAME.get(field, field)
     if name not in PLAUSIBLE or value is None or not np.isfinite(float(value)):
         return None
     unit = {"bilirubin": inputs.bilirubin_unit, "creatinine": inputs.creatinine_unit}.get(field)
@@ -512,7 +486,7 @@ def _enter_crf(
         try:
             return crf.record_day(s, inv, pseudonym, day, inputs), fixes
         except ImmunoSepError as exc:
-            field = _CRF_FIELD_OF.get(exc.field or "")
+            field = crf.item_of_error(exc.field)
             if field is None or any(f.field == field for f in fixes):
                 raise
             refused = getattr(inputs, field)

@@ -130,7 +130,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     # Starlette tries the routes in order, a regex match for each: the busiest routers go first (the daily
     # CRF's and the site dashboard's; GET /dashboard was the 45th route, 0.3 ms of matching per request).
-    hot = (api.clinical_data.router, pages.patients.router)
+    hot = (api.clinical_data.router, pages.clinical_data.router, pages.patients.router)
     for router in hot + tuple(r for r in api.ROUTERS + pages.ROUTERS if r not in hot):
         if router in api.ROUTERS:
             app.include_router(router, prefix=api.PREFIX)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from immunosep.clinical.immune import classify
+from immunosep.clinical.immune import classify, stratum_rule
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.web.forms import FormErrors, number
@@ -22,26 +22,11 @@ class Classified:
     rule: str = ""
 
 
-def _rule(stratum: str, protocol: Protocol) -> str:
-    c = protocol.classification
-    if stratum == "mals":
-        return f"ferritin > {c.mals_ferritin_above:g} {c.ferritin_unit}"
-    if stratum == "immunoparalysis":
-        return (
-            f"ferritin ≤ {c.mals_ferritin_above:g} {c.ferritin_unit} and mHLA-DR < "
-            f"{c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit}"
-        )
-    return (
-        f"ferritin ≤ {c.mals_ferritin_above:g} {c.ferritin_unit} and mHLA-DR ≥ "
-        f"{c.immunoparalysis_hla_dr_below:g} {c.hla_dr_unit}: not enrolled"
-    )
-
-
 def classify_values(ferritin: float, hla_dr: float | None, protocol: Protocol) -> Classified:
     """Classify one pair of values under ``protocol`` (raises ImmunoSepError on implausible input)."""
     stratum = classify(ferritin, hla_dr, protocol)
     meta = next(s for s in protocol.strata if s.code == stratum)
-    return Classified(stratum, meta.label, meta.enrolled, _rule(stratum, protocol))
+    return Classified(stratum, meta.label, meta.enrolled, stratum_rule(stratum, protocol))
 
 
 def classify_form(form: Mapping[str, Any], errors: FormErrors, protocol: Protocol) -> Classified:

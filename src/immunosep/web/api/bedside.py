@@ -6,13 +6,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.sofa import SofaScore
 from immunosep.conduct.access import Actor
+from immunosep.conduct.crf import SofaInputs
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.web.classify_form import classify_form
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors
-from immunosep.web.sofa_form import score_form
+from immunosep.web.sofa_form import score_inputs
 
 router = APIRouter(route_class=TransactionRoute, prefix="/bedside", tags=["bedside"])
 
@@ -22,17 +24,6 @@ class ClassifyOut(BaseModel):
     label: str
     enrolled: bool
     rule: str
-
-
-class SofaOut(BaseModel):
-    respiration: int
-    coagulation: int
-    liver: int
-    cardiovascular: int
-    cns: int
-    renal: int
-    total: int
-    missing: list[str]
 
 
 def _raise_first(errors: FormErrors) -> None:
@@ -57,29 +48,16 @@ def classify(
     return ClassifyOut(stratum=c.stratum, label=c.label, enrolled=c.enrolled, rule=c.rule)
 
 
-@router.get("/sofa", response_model=SofaOut)
-def sofa(
-    request: Request,
-    pao2_fio2_mmhg: float | None = None,
-    ventilated: bool = False,
-    platelets_1e3_ul: float | None = None,
-    bilirubin: float | None = None,
-    bilirubin_unit: str = "mg/dL",
-    map_mmhg: float | None = None,
-    dopamine_ug_kg_min: float | None = None,
-    dobutamine_ug_kg_min: float | None = None,
-    epinephrine_ug_kg_min: float | None = None,
-    norepinephrine_ug_kg_min: float | None = None,
-    gcs: int | None = None,
-    creatinine: float | None = None,
-    creatinine_unit: str = "mg/dL",
-    urine_ml_day: float | None = None,
-    actor: Actor = Depends(current_actor),
-) -> SofaOut:
-    """SOFA (Vincent 1996) of one patient-day; vasopressors in ug/kg/min; blank = not measured."""
+@router.get("/sofa", response_model=SofaScore)
+def sofa(inputs: SofaInputs = Depends(), actor: Actor = Depends(current_actor)) -> SofaScore:
+    """SOFA (Vincent 1996) of one patient-day; vasopressors in ug/kg/min; blank = not measured.
+
+    Bilirubin and creatinine are read in mg/dL unless ``bilirubin_unit``/``creatinine_unit`` says
+    umol/L; without a unit, a value that looks like umol/L is refused until the unit is stated.
+    """
     errors = FormErrors()
-    score = score_form(dict(request.query_params), errors)
+    score = score_inputs(inputs, errors)
     if score is None:
         _raise_first(errors)
     assert score is not None
-    return SofaOut(**{**score.__dict__, "missing": list(score.missing)})
+    return score

@@ -6,7 +6,8 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
@@ -25,27 +26,11 @@ class DrawIn(BaseModel):
     reason: str = ""
 
 
-class DailyIn(BaseModel):
-    """The worst values of the day (null = not measured; vasopressors in ug/kg/min)."""
+@dataclass(frozen=True, config=ConfigDict(extra="ignore"))
+class DailyIn(DailyInputs):
+    """The daily CRF (``conduct.crf.DailyInputs``: null = not measured, units in the names, bilirubin and
+    creatinine with their unit) and, for a day already entered, the reason for the correction."""
 
-    weight_kg: float | None = None
-    pao2_fio2_mmhg: float | None = None
-    ventilated: bool = False
-    platelets_1e3_ul: float | None = None
-    bilirubin: float | None = None
-    bilirubin_unit: str = "mg/dL"
-    map_mmhg: float | None = None
-    dopamine_ug_kg_min: float | None = None
-    dobutamine_ug_kg_min: float | None = None
-    epinephrine_ug_kg_min: float | None = None
-    norepinephrine_ug_kg_min: float | None = None
-    gcs: int | None = None
-    creatinine: float | None = None
-    creatinine_unit: str = "mg/dL"
-    urine_ml_day: float | None = None
-    mechanical_ventilation: bool = False
-    vasopressors: bool = False
-    ckrt: bool = False
     reason: str = Field(default="", description="required when correcting a day already entered")
 
 
@@ -87,9 +72,8 @@ def post_daily_crf(
     db: Session = Depends(get_db),
 ) -> dict[str, Any]:
     """Enter (or correct, with a reason) one patient-day; SOFA is computed from the inputs."""
-    values = body.model_dump()
-    reason = values.pop("reason")
-    return _day_json(record_day(db, actor, pseudonym, study_day, DailyInputs(**values), reason=reason))
+    inputs = DailyInputs(**{name: getattr(body, name) for name in INPUT_FIELDS})
+    return _day_json(record_day(db, actor, pseudonym, study_day, inputs, reason=body.reason))
 
 
 @router.get("/patients/{pseudonym}/crf")

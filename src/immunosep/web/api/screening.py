@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
@@ -18,34 +18,18 @@ from immunosep.web.deps import TransactionRoute, current_actor, get_db
 router = APIRouter(route_class=TransactionRoute, tags=["screening and randomization"])
 
 
-class ScreeningIn(BaseModel):
-    """The screening answers (units in the names); exclusions are protocol codes."""
-
-    age_years: int
-    sex: Literal["male", "female"]
-    infection_type: str
-    sepsis_onset_at: AwareDatetime
-    sofa_now: int = Field(ge=0, le=24)
-    neutrophils_per_mm3: float = Field(ge=0)
-    suspected_infection: bool = True
-    sofa_baseline: int | None = Field(default=None, ge=0, le=24)
-    weight_kg: float | None = None
-    height_cm: float | None = None
-    exclusions: list[str] = Field(default_factory=list)
-    cci: int | None = Field(default=None, ge=0, le=37, description="Charlson comorbidity index")
-    apache2: int | None = Field(default=None, ge=0, le=71, description="APACHE II score at screening")
-
-
 class ConsentIn(BaseModel):
     given_by: Literal["patient", "relative"]
 
 
 @router.post("/screening")
 def post_screening(
-    body: ScreeningIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    body: ScreeningInput, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
-    """Screen a patient at the investigator's site; returns the pseudonym and every exclusion reason."""
-    return asdict(screen(db, actor, ScreeningInput(**body.model_dump())))
+    """Screen a patient at the investigator's site (``conduct.screening.ScreeningInput``: units in the
+    names, exclusions as protocol codes, onset with a time zone); returns the pseudonym and every
+    exclusion reason. The screening time is now."""
+    return asdict(screen(db, actor, replace(body, screened_at=None)))
 
 
 @router.get("/screening")
