@@ -352,7 +352,7 @@ def test_bundled_reference_is_the_repository_file():
     in_repo = json.loads(REPO_REFERENCE.read_text())
     bundled = json.loads(resources.files("immunosep").joinpath("data/immunosep_published.json").read_text())
     assert bundled == in_repo
-    assert PUB == in_repo
+    assert in_repo == PUB
     doi = "10.1001/jama.2025.24175"
     assert f"doi:{doi}" in in_repo["source"]
     assert f"doi: {doi}" in (REPO_REFERENCE.parents[3] / "CITATION.cff").read_text()
