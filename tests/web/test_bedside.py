@@ -19,7 +19,7 @@ def test_every_role_may_use_the_calculators(login, username: str) -> None:  # ty
 @pytest.mark.parametrize(
     ("ferritin", "hla_dr", "stratum"),
     [
-        # Boundaries exactly as written in the protocol (docs/requirements.md "Patient pathway", immune classification).
+        # Boundaries exactly as written in the protocol (docs/requirements.md "Patient pathway", item 2).
         (4420.0, 4999.0, "immunoparalysis"),
         (4420.1, None, "mals"),
         (4420.0, 5000.0, "unclassified"),
