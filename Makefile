@@ -9,6 +9,10 @@ LINT_PATHS := $(wildcard src tests benchmarks validation)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 DEMO_OUT ?= demo-output
 SEED ?= 20251208
+# Coverage floor of `make test` (percent of the package's statements run by the suite, the xdist workers'
+# data combined by pytest-cov): 95.8 measured on 2026-12-06 (10004 statements, 421 missed), less a margin of
+# about 2 points for code merged with fewer tests. Raise it as coverage grows; never lower it to pass.
+COV_FLOOR ?= 94
 
 .PHONY: setup services test lint typecheck pytest demo validate bench clean
 
@@ -31,7 +35,8 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup services
-	IMMUNOSEP_TEST_PG_URL=$(PG_URL) $(BIN)/pytest -n 2 --dist loadfile
+	IMMUNOSEP_TEST_PG_URL=$(PG_URL) $(BIN)/pytest -n 2 --dist loadfile \
+		--cov=immunosep --cov-report=term-missing:skip-covered --cov-fail-under=$(COV_FLOOR)
 
 test: lint typecheck pytest
 
@@ -45,4 +50,4 @@ bench: setup services
 	IMMUNOSEP_TEST_PG_URL=$(PG_URL) bash benchmarks/run_all.sh
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -1,7 +1,7 @@
 """The published figures of the ImmunoSep trial, as printed (JAMA 2025, doi:10.1001/jama.2025.24175).
 
 One home for every published number: the package's data file ``immunosep/data/immunosep_published.json``
-(a copy of ``shared/reference/immunosep_published.json``). ``immunosep reproduce``, the report and the
+(the figures as printed in the paper and its supplement). ``immunosep reproduce``, the report and the
 calibration targets of ``simulate/`` read them here instead of retyping them. Imports nothing of ours, so
 every layer may use it.
 """

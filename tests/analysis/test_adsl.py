@@ -1,7 +1,7 @@
 """ADSL derivations on the hand-built trial (tests/analysis/handmade.py): every endpoint rule, keyed by usubjid.
 
-Expected values are worked by hand from the protocol (SPEC.md "Endpoints"): baseline SOFA minus the mean of
-days 2-9 (or 2-15) >= 1.4; death scores 24 from the day of death to day 15; the last recorded SOFA is carried
+Expected values are worked by hand from the protocol (docs/requirements.md "Endpoints"): baseline SOFA minus
+the mean of days 2-9 (or 2-15) >= 1.4; death scores 24 from the day of death to day 15; the last recorded SOFA is carried
 forward after discharge or a missing day.
 """
 

@@ -2,8 +2,9 @@
 
 Deliberately naive (if/elif per organ, transcribed from the ``scorecalc`` CASE expressions of MIT-LCP
 mimic-code ``mimic-iv/concepts/score/sofa.sql``, commit 00ff2df2) so that it shares no code or trick with
-the vectorized kernel it checks. One deliberate difference from that SQL, as SPEC requires: a recorded
-vasopressor rate of 0 is "not given" (MIMIC leaves such rates NULL, so ``rate <= 0.1`` never sees a 0).
+the vectorized kernel it checks. One deliberate difference from that SQL, as docs/requirements.md "SOFA"
+requires: a recorded vasopressor rate of 0 is "not given" (MIMIC leaves such rates NULL, so ``rate <= 0.1``
+never sees a 0).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def _classify(trial, answers, ferritin, hla_dr, infection="cap"):
     [
         (4420.01, 9000.0, "cap", "mals", True),
         (4420.0, 4999.0, "cap", "immunoparalysis", True),
-        (4420.0, 5000.0, "cap", "unclassified", False),  # SPEC: 5000 itself is unclassified
+        (4420.0, 5000.0, "cap", "unclassified", False),  # docs/requirements.md: 5000 itself is unclassified
         (6000.0, None, "sars_cov2_pneumonia", "mals", True),
         (900.0, 3000.0, "sars_cov2_pneumonia", "immunoparalysis", False),  # SARS-CoV-2 only with MALS
     ],
@@ -149,8 +149,8 @@ def test_sidf_state_follows_the_draws_of_a_mals_patient(trial, enroll):
 
 
 def test_a_minor_is_refused_by_the_protocols_adult_age(trial, screening_answers):
-    """SPEC: adults (>= 18 y, protocol eligibility.min_age_years); the minor stays in the log, excluded,
-    and can be neither consented nor randomized."""
+    """docs/requirements.md: adults (>= 18 y, protocol eligibility.min_age_years); the minor stays in the log,
+    excluded, and can be neither consented nor randomized."""
     inv = trial.actors["inv1"]
     with session_scope(trial.engine) as s:
         assert protocol_of(s).eligibility.min_age_years == 18

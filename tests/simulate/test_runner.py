@@ -169,7 +169,10 @@ def test_demo_command_runs_a_trial_to_the_report_and_starts_afresh(tmp_path: Pat
         try:
             main(["demo", "--out", str(tmp_path), "--seed", "5", "--screened", str(screened), "--json"])
         except SystemExit as exc:
-            assert not exc.code, capsys.readouterr()
+            code = exc.code
+        else:
+            code = 0
+        assert not code, capsys.readouterr()
     out = capsys.readouterr().out
     summary = json.loads(out[out.rindex("\n{\n") + 1 :] if "\n{\n" in out else out[out.index("{") :])
     assert summary["virtual_trial"]["screened"] == 30

@@ -31,7 +31,10 @@ from immunosep.reproduce import (
 )
 from immunosep.stats import format_p
 
-SHARED = Path("/work/shared/reference/immunosep_published.json")
+#: The reference file in the repository, which the installed package must be reading.
+REPO_REFERENCE = (
+    Path(__file__).resolve().parents[2] / "src" / "immunosep" / "data" / "immunosep_published.json"
+)
 PUB = published_reference()
 ROWS = reproduce_published()
 BINARY = (
@@ -340,11 +343,19 @@ def test_a_printed_figure_equal_to_ours_is_a_match():
 # --------------------------------------------------------------------------------------- R and the reference file
 
 
-def test_bundled_reference_is_the_shared_one():
+def test_bundled_reference_is_the_repository_file():
+    """The package reads the repository's data file (not a stale installed copy), and that file is the
+    trial that CITATION.cff references."""
+    assert REPO_REFERENCE.is_file(), (
+        f"{REPO_REFERENCE} is missing: the published figures must be in the repository"
+    )
+    in_repo = json.loads(REPO_REFERENCE.read_text())
     bundled = json.loads(resources.files("immunosep").joinpath("data/immunosep_published.json").read_text())
-    assert bundled == PUB
-    if SHARED.exists():
-        assert bundled == json.loads(SHARED.read_text())
+    assert bundled == in_repo
+    assert in_repo == PUB
+    doi = "10.1001/jama.2025.24175"
+    assert f"doi:{doi}" in in_repo["source"]
+    assert f"doi: {doi}" in (REPO_REFERENCE.parents[3] / "CITATION.cff").read_text()
 
 
 def _exact(endpoint: str, statistic: str) -> tuple[float, ...]:

@@ -14,7 +14,8 @@ def test_patient_flow_through_the_api(login, api_enroll) -> None:  # type: ignor
     assert r.json()["sofa_total"] == 3 + 2 + 2 + 2  # CNS 3, coagulation 2, renal 2, respiration 2
     regimen = pharm.get(f"/api/patients/{pseudonym}/regimen/1").json()
     assert [d["route"] for d in regimen["doses"]] == ["iv", "sc"]
-    # Cockcroft-Gault (140-64)*80/(72*3.0) = 28.1 mL/min < 30: the IV dose is halved (SPEC, renal rule).
+    # Cockcroft-Gault (140-64)*80/(72*3.0) = 28.1 mL/min < 30: the IV dose is halved
+    # (docs/requirements.md "Patient pathway", renal rule).
     assert regimen["crcl_ml_min"] < 30 and regimen["doses"][0]["renal_adjusted"] is True
     assert (regimen["crcl_study_day"], regimen["held_routes"]) == (1, [])
     assert (

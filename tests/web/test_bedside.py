@@ -19,7 +19,7 @@ def test_every_role_may_use_the_calculators(login, username: str) -> None:  # ty
 @pytest.mark.parametrize(
     ("ferritin", "hla_dr", "stratum"),
     [
-        # Boundaries exactly as written in the protocol (SPEC "Immune classification").
+        # Boundaries exactly as written in the protocol (docs/requirements.md "Patient pathway", item 2).
         (4420.0, 4999.0, "immunoparalysis"),
         (4420.1, None, "mals"),
         (4420.0, 5000.0, "unclassified"),
@@ -60,7 +60,7 @@ def test_sofa_api_matches_clinical_sofa(login) -> None:  # type: ignore[no-untyp
         urine_ml_day=300,
     )
     assert body["total"] == expected.total
-    # By hand (SPEC SOFA table): resp 3 (<200 ventilated), coag 3 (<50), liver 2 (40 umol/L = 2.34 mg/dL),
+    # By hand (docs/clinical.md SOFA table): resp 3 (<200 ventilated), coag 3 (<50), liver 2 (40 umol/L = 2.34 mg/dL),
     # cardio 4 (norepinephrine > 0.1), CNS 3 (GCS 6-9), renal 3 (urine < 500) = 18.
     assert (body["respiration"], body["coagulation"], body["liver"]) == (3, 3, 2)
     assert (body["cardiovascular"], body["cns"], body["renal"], body["total"]) == (4, 3, 3, 18)

@@ -22,7 +22,10 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_and_sessions_hold_across_workers(
-    _templates, web, tmp_path: Path, workers: int
+    _templates,  # noqa: PT019 (its value is used: the underscore marks a fixture private to the test package)
+    web,
+    tmp_path: Path,
+    workers: int,
 ) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "trial.db"
     shutil.copyfile(_templates.sqlite(), db)

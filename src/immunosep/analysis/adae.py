@@ -4,8 +4,8 @@ Variables follow CDISC ADaM ADAE names in lower case: ``aeseq`` (sequence within
 :func:`immunosep.conduct.cdisc_ids.aeseq_order` like SDTM AESEQ: onset day, then record id), ``astdy`` (onset
 study day), ``aesoc`` / ``aedecod`` (MedDRA system-organ class and preferred term), ``aeser`` (0/1),
 ``aerel`` (relatedness as recorded), ``arelgr1`` ("related" for probably/possibly related, "not related"
-otherwise: SPEC.md "Reports", Table 3), ``aeexp`` (0/1 expected), ``susar`` (0/1), plus the patient's
-``siteid``, ``stratum`` and ``arm`` from ADSL.
+otherwise: docs/requirements.md "Reports", Table 3), ``aeexp`` (0/1 expected), ``susar`` (0/1), plus the
+patient's ``siteid``, ``stratum`` and ``arm`` from ADSL.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from the protocol.
 
 Patients who withdrew consent with removal of data keep one row with ``usubjid``, ``siteid``, ``arm``,
 the population flags ``randfl = 1``, ``analysed = 0``, ``sensfl = 0`` and every other variable empty: the
-analysis population (SPEC.md, "Statistical analysis plan") is ``analysed == 1``.
+analysis population (docs/requirements.md, "Statistical analysis plan") is ``analysed == 1``.
 """
 
 from __future__ import annotations
@@ -197,8 +197,9 @@ def derive_vars_mortality(
 ) -> pd.DataFrame:
     """Add ``death_day`` and one 0/1 variable per protocol mortality day (``death_28d``, ``death_90d``).
 
-    A patient who died on or before day D is 1; a patient alive at last contact is 0 (SPEC.md: vital status
-    is followed to day 90; a patient lost to follow-up counts as alive, as in the published analysis).
+    A patient who died on or before day D is 1; a patient alive at last contact is 0 (docs/requirements.md
+    "Patient pathway": vital status is followed to day 90; a patient lost to follow-up counts as alive, as in
+    the published analysis).
     """
     days = protocol.endpoints.mortality.days
     new = ("death_day", *(mortality_variable(d) for d in days))

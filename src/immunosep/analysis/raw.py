@@ -46,9 +46,10 @@ import pandas as pd
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 
-#: Relatedness of an adverse event to the study drug, from most to least likely (SPEC.md "Safety data").
+#: Relatedness of an adverse event to the study drug, from most to least likely
+#: (docs/requirements.md "Safety data").
 RELATEDNESS_LEVELS = ("probably related", "possibly related", "probably not related", "unrelated")
-#: The levels that count as "related" in Table 3 (SPEC.md "Reports": probably/possibly related).
+#: The levels that count as "related" in Table 3 (docs/requirements.md "Reports": probably/possibly related).
 RELATED_LEVELS = ("probably related", "possibly related")
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,4 @@
-"""The statistical analysis plan as code: every analysis of SPEC.md run on the analysis datasets.
+"""The statistical analysis plan as code: every analysis of docs/requirements.md run on the analysis datasets.
 
 :func:`run_sap` returns the content of ``results.json``: a plain dict with stable keys (documented in
 docs/analysis.md, version :data:`RESULTS_SCHEMA_VERSION`). Every statistic is computed by

@@ -1,7 +1,7 @@
 """Reversal of sepsis-induced immune dysfunction (SIDF) from a patient's series of biomarker draws.
 
-The one definition of the endpoint (protocol ``sidf``; SPEC secondary endpoint 5; JAMA 2025 Methods and
-Table 2), used by the biospecimen service, ADSL, the analysis plan and the virtual patients:
+The one definition of the endpoint (protocol ``sidf``; docs/requirements.md "Endpoints", secondary endpoint
+5; JAMA 2025 Methods and Table 2), used by the biospecimen service, ADSL, the analysis plan and the virtual patients:
 
 - MALS: ferritin falls by at least ``mals_ferritin_min_fall_fraction`` (15 %) from the baseline draw and
   stays at or below that level (baseline x 0.85);

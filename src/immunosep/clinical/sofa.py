@@ -408,7 +408,10 @@ def score_sofa_arrays(
 
 def missing_names(mask: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Comma-separated names of the missing components for each bit mask ("" when none is missing)."""
-    return _MISSING_NAMES[np.asarray(mask, dtype=np.uint8) & 63]
+    names: npt.NDArray[np.object_] = _MISSING_NAMES[
+        np.asarray(mask, dtype=np.uint8) & 63
+    ]  # object dtype: Any
+    return names
 
 
 # -- frames ---------------------------------------------------------------------------------------------

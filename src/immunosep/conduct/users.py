@@ -18,7 +18,7 @@ MIN_PASSWORD_LENGTH = 10
 
 #: Stored instead of a hash for an account without a password: not an argon2 hash, so no password
 #: verifies against it (:func:`authenticate` treats it as a failed login).
-NO_PASSWORD = "!"
+NO_PASSWORD = "!"  # noqa: S105 (a marker that no password matches, not a password)
 
 
 def _new_user(

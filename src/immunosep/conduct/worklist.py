@@ -8,10 +8,10 @@ Nothing here reveals an arm: only statuses, days and counts. Study day 1 is the 
 dates).
 
 What is expected of a randomized patient: a daily CRF on each treatment day before the day of death and
-before the day of ICU discharge (from then on the SOFA is imputed as 24 or carried forward: SPEC.md,
-"Endpoints"); a biomarker draw on each protocol draw day before the day of death; from day 15 the infection
-state on day 15 (every analysed patient has one), and from each mortality day (28, 90) the vital status on
-that day unless a death or a later day known alive already gives it.
+before the day of ICU discharge (from then on the SOFA is imputed as 24 or carried forward:
+docs/requirements.md, "Endpoints"); a biomarker draw on each protocol draw day before the day of death;
+from day 15 the infection state on day 15 (every analysed patient has one), and from each mortality day
+(28, 90) the vital status on that day unless a death or a later day known alive already gives it.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ class _Frozen(BaseModel):
 
 
 class TrialInfo(_Frozen):
+    """The trial's identity (``[trial]``): code, title, registration number and countries."""
+
     code: str = Field(min_length=1)
     title: str
     registration: str = ""
@@ -40,12 +42,16 @@ class Classification(_Frozen):
 
 
 class Stratum(_Frozen):
+    """One immune stratum (``[[strata]]``); only enrolled strata are randomized."""
+
     code: str
     label: str
     enrolled: bool
 
 
 class Arm(_Frozen):
+    """One treatment arm (``[[arms]]``) and its share of the allocation ratio."""
+
     code: str
     label: str
     ratio: int = Field(ge=1)
@@ -66,11 +72,17 @@ class RegimenItem(_Frozen):
 
 
 class Treatment(_Frozen):
+    """Length of study treatment in days and the latest first dose, in hours after sepsis onset
+    (``[treatment]``)."""
+
     days: int = Field(ge=1)
     first_dose_max_hours_after_onset: float = Field(gt=0)
 
 
 class RenalRule(_Frozen):
+    """The renal dose rule (``[renal]``): below the creatinine clearance threshold (mL/min) the route's dose
+    is multiplied by ``dose_factor``."""
+
     method: Literal["cockcroft-gault"] = "cockcroft-gault"
     threshold_ml_min: float = Field(gt=0)
     route: Route = "iv"
@@ -80,6 +92,8 @@ class RenalRule(_Frozen):
 
 
 class Biospecimens(_Frozen):
+    """The study days of the biomarker draws (``[biospecimens]``), the baseline day first."""
+
     days: list[int] = Field(min_length=1)
     baseline_day: int = 1
 
@@ -115,15 +129,21 @@ class SofaEndpoint(_Frozen):
 
 
 class Mortality(_Frozen):
+    """The days at which mortality is an endpoint (``[endpoints.mortality]``), e.g. 28 and 90."""
+
     days: list[int] = Field(min_length=1)
 
 
 class InfectionEndpoint(_Frozen):
+    """The ordinal infection-state endpoint (``[endpoints.infection_day15]``): its day and levels, best first."""
+
     day: int = Field(ge=1)
     levels: list[str] = Field(min_length=2, description="ordered from best to worst")
 
 
 class Endpoints(_Frozen):
+    """Every endpoint of the protocol (``[endpoints.*]``)."""
+
     primary: SofaEndpoint
     sofa_d15: SofaEndpoint
     mortality: Mortality
@@ -159,6 +179,8 @@ class SidfRule(_Frozen):
 
 
 class Randomization(_Frozen):
+    """Allocation ratio, permuted block sizes, one list per site or not, and slots per site (``[randomization]``)."""
+
     ratio: list[int] = Field(min_length=2)
     block_sizes: list[int] = Field(min_length=1)
     per_site: bool = True
@@ -166,11 +188,16 @@ class Randomization(_Frozen):
 
 
 class Exclusion(_Frozen):
+    """One exclusion criterion (``[[eligibility.exclusions]]``): the code stored in the screening log and its
+    label."""
+
     code: str
     label: str
 
 
 class Eligibility(_Frozen):
+    """Inclusion thresholds (age in years, SOFA points) and exclusions of screening (``[eligibility]``)."""
+
     min_age_years: int = Field(ge=0)
     min_sofa: int = Field(ge=0)
     min_sofa_rise: int = Field(ge=0)
@@ -187,6 +214,9 @@ class Eligibility(_Frozen):
 
 
 class SampleSize(_Frozen):
+    """The design's sample-size assumptions (``[sample_size]``): event proportions per arm, alpha, power,
+    dropout."""
+
     p_precision: float = Field(gt=0, lt=1)
     p_placebo: float = Field(gt=0, lt=1)
     alpha_two_sided: float = Field(gt=0, lt=1)
@@ -280,10 +310,12 @@ class Protocol(_Frozen):
     # -- conveniences -------------------------------------------------------------------------
     @property
     def enrolled_strata(self) -> list[str]:
+        """Codes of the strata that are randomized, in protocol order."""
         return [s.code for s in self.strata if s.enrolled]
 
     @property
     def arm_codes(self) -> list[str]:
+        """Codes of the arms, in protocol order (the order of the allocation ratio)."""
         return [a.code for a in self.arms]
 
     def regimen_for(self, stratum: str, arm: str) -> list[RegimenItem]:

@@ -340,7 +340,8 @@ def print_pdf(html_path: Path, pdf_path: Path, *, chromium: str = CHROMIUM, time
         f"--print-to-pdf={pdf_path}",
         html_path.resolve().as_uri(),
     ]
-    done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    # A list of arguments, no shell; the executable is the configured Chromium and the paths are our own files.
+    done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)  # noqa: S603
     if done.returncode != 0 or not pdf_path.exists():
         raise ImmunoSepError(
             f"Chromium could not print {html_path} to PDF: {done.stderr.decode(errors='replace')[-300:]}"

@@ -85,10 +85,12 @@ class TwoByTwo:
 
     @property
     def p1(self) -> float:
+        """Proportion of the first group, ``x1 / n1``."""
         return self.x1 / self.n1
 
     @property
     def p2(self) -> float:
+        """Proportion of the second group, ``x2 / n2``."""
         return self.x2 / self.n2
 
 

@@ -37,7 +37,7 @@ from immunosep.web.security import (
 )
 
 WEB_DIR = Path(__file__).parent
-SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"
+SECRET_KEY_ENV = "IMMUNOSEP_SECRET_KEY"  # noqa: S105 (the environment variable's name, not a secret)
 #: Writing transactions in flight at once per process (see web.deps.get_db). Every writer serializes on the
 #: audit chain (SQLite's write lock, PostgreSQL's advisory lock), so a second one would only wait for the lock
 #: in a worker thread, which readers then lack.

@@ -1,4 +1,4 @@
-"""initial schema: every table of the trial database
+"""initial schema: every table of the trial database.
 
 Revision ID: 0001
 Revises:

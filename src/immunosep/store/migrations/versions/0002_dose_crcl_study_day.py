@@ -1,4 +1,4 @@
-"""dose_log.crcl_study_day: the study day of the CRF creatinine a dose's clearance came from
+"""dose_log.crcl_study_day: the study day of the CRF creatinine a dose's clearance came from.
 
 The clearance a dose uses is the last known one (carried forward from an earlier day when the day has
 no creatinine); the day it came from is stored with each dose for the audit. Doses logged before this
