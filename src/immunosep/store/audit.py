@@ -482,6 +482,7 @@ class Finding:
     kind: str
 
     def __str__(self) -> str:
+        """One line naming the table, the row (or entry) and the kind of finding."""
         label = {"audit_log": "entry", "checkpoint": "of"}.get(self.table, "row")
         return f"{self.table} {label} {self.row}: {self.kind}"
 
