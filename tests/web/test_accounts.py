@@ -210,3 +210,58 @@ def test_emergency_unblinding_stays_reachable_during_a_guessing_attack(
         f"/api/patients/{pseudonym}/unblind", json={"reason": "anaphylaxis, treating physician asks"}
     )
     assert r.status_code == 200, r.text
+
+
+def test_pages_change_a_password_and_let_a_second_admin_approve(login, app, anon, csrf_of) -> None:  # type: ignore[no-untyped-def]
+    inv = login("inv1")
+    form = inv.get("/account/password")
+    assert form.status_code == 200 and 'name="old_password"' in form.text
+    bad = {
+        "old_password": "correct horse battery",
+        "password": "aaaaaaaaaaaa",
+        "password_again": "aaaaaaaaaaaa",
+    }
+    r = inv.post("/account/password", data=bad)
+    assert r.status_code == 422 and "different characters" in r.text
+    good = {"old_password": "correct horse battery", "password": NEW, "password_again": NEW}
+    assert inv.post("/account/password", data=good, follow_redirects=False).status_code == 303
+    assert anon.post("/api/login", json={"username": "inv1", "password": NEW}).status_code == 200
+
+    admin = login("admin")
+    r = admin.post(
+        "/admin/users",
+        data={"username": "dsmb2", "password": NEW, "role": "dsmb"},
+        follow_redirects=True,
+    )
+    assert "waits for a second administrator" in r.text and 'data-testid="pending-approvals"' in r.text
+    [pending] = users_pending(app)
+    r = admin.post(
+        "/admin/users", data={"action": "approve", "approval_id": str(pending)}, follow_redirects=True
+    )
+    assert "another administrator" in r.text
+    with session_scope(app.state.engine) as s:
+        users.create_user(s, None, "admin2", NEW, "admin")
+    second = TestClient(app, base_url="https://testserver")
+    token = csrf_of(second.get("/login").text)
+    second.post("/login", data={"username": "admin2", "password": NEW, "csrf_token": token})
+    token = csrf_of(second.get("/admin/users").text)
+    r = second.post(
+        "/admin/users", data={"action": "approve", "approval_id": str(pending), "csrf_token": token}
+    )
+    assert r.status_code == 200 and "approved" in r.text
+    reset = {
+        "action": "reset",
+        "username": "inv2",
+        "password": NEW,
+        "reason": "forgot it; ID checked in person",
+    }
+    assert "was reset" in admin.post("/admin/users", data=reset, follow_redirects=True).text
+
+
+def users_pending(app) -> list[int]:  # type: ignore[no-untyped-def]
+    from immunosep.store.models import AccountApproval
+
+    with session_scope(app.state.engine) as s:
+        return list(
+            s.execute(select(AccountApproval.id).where(AccountApproval.status == "pending")).scalars()
+        )
