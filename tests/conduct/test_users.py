@@ -200,3 +200,22 @@ def test_deactivation_ends_every_session_of_the_user_at_once(trial) -> None:
 def test_a_user_site_list_naming_a_site_twice_is_refused(trial) -> None:
     with session_scope(trial.engine) as s, pytest.raises(ImmunoSepError, match="once"):
         create_user(s, trial.actors["admin"], "mon9", GOOD, "monitor", ["S01", "S01"])
+
+
+def test_an_admin_cannot_approve_its_own_request_through_a_second_admin_account_it_made(trial) -> None:
+    """Making (or taking over by a reset) another administrator account is itself under four eyes."""
+    admin = trial.actors["admin"]
+    with session_scope(trial.engine) as s:
+        create_user(s, admin, "admin.alt", GOOD, "admin")
+        create_user(s, admin, "mine", GOOD, "pharmacist", "S01")
+    with session_scope(trial.engine) as s:
+        assert authenticate(s, "admin.alt", GOOD) is None  # waits like an unblinded account
+        assert {p.username for p in users.pending_approvals(s, admin)} == {"admin.alt", "mine"}
+    admin2 = _second_admin(trial)
+    with session_scope(trial.engine) as s:
+        assert users.reset_password(
+            s, admin, "admin2", GOOD + "x", "lost it, checked in person"
+        ).pending_approval
+    with session_scope(trial.engine) as s:
+        assert authenticate(s, "admin2", GOOD + "x") is None and authenticate(s, "admin2", GOOD) is not None
+    del admin2

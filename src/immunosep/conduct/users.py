@@ -9,8 +9,8 @@ CLI apply the same ones:
   invisible characters, at least 4 different characters, not a common password (the shipped list
   ``data/common_passwords.txt``, also after dropping digits and symbols around a word), not the username.
 - **Four eyes.** The administrator is a blinded role: an account of an unblinded role (``conduct.blinding``)
-  made by an administrator, and a new password for one, wait for a second, different administrator's
-  approval (:func:`approve`); request and decision are both audited. The command line, run by the system
+  or of an administrator, made by an administrator, and a new password for one, wait for a second,
+  different administrator's approval (:func:`approve`); request and decision are both audited. The command line, run by the system
   owner with database access, is the bootstrap and is not subject to it.
 - **Sessions** (:func:`start_session`, :func:`session_is_live`) are rows, so that logout, deactivation and
   a password change end them on the server at once.
@@ -189,8 +189,12 @@ def _new_user(
 
 
 def needs_approval(role: str) -> bool:
-    """True when an administrator's account of ``role`` (or new password for one) waits for a second one."""
-    return role in UNBLINDED_ROLES
+    """True when an administrator's account of ``role`` (or new password for one) waits for a second one.
+
+    The unblinded roles, and the approvers themselves: otherwise an administrator could make (or take
+    over, by a reset) a second administrator account and approve its own request with it.
+    """
+    return role in UNBLINDED_ROLES or role in allowed_roles("approve_account")
 
 
 def create_user(
