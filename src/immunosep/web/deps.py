@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from immunosep.conduct.access import Actor, actor_for, read_actor
-from immunosep.conduct.users import session_is_live
+from immunosep.conduct.users import session_id_of
 from immunosep.errors import AccessDenied
 from immunosep.store.db import (
     end_session,
@@ -286,16 +286,13 @@ class ActorClaim:
         password change) ends the cookie's session: :class:`NotAuthenticated`, or None for an optional actor.
         """
         try:
-            if session is not None:
-                actor = actor_for(session, self.user_id)
-                live = self.sid is not None and session_is_live(session, self.sid, self.user_id)
-            else:
-                with single_reads(self.engine) as conn:  # no transaction of its own for one statement
-                    actor = read_actor(conn, self.user_id)[0]
-                    live = self.sid is not None and session_is_live(conn, self.sid, self.user_id)
-            if not live:
+            if self.sid is None:  # a cookie without a server-side session (from before revision 0004)
                 raise AccessDenied("the session has ended; log in again")
-            return actor
+            digest = session_id_of(self.sid)
+            if session is not None:
+                return actor_for(session, self.user_id, digest)
+            with single_reads(self.engine) as conn:  # no transaction of its own for one statement
+                return read_actor(conn, self.user_id, digest)[0]
         except AccessDenied:
             self.cookie.clear()
             if self.optional:
