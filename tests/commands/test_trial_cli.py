@@ -108,3 +108,43 @@ def test_lock_then_export(trial, enroll, tmp_path, capsys):
     code, out, _ = run(["export", "--db", trial.url, "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and (tmp_path / "out" / "dm.parquet").is_file() and "blinded" in out
     assert all((tmp_path / "out" / f"{name}.xpt").is_file() for name in ("dm", "ts", "rs", "suppdm"))
+
+
+def test_user_reset_and_passwd_set_passwords_with_the_reason_audited(db_url, capsys, monkeypatch):
+    """The system owner resets a forgotten password (reason audited); the user then changes it."""
+    from immunosep.store.models import AuditEntry
+
+    base = ["user", "reset", "INV1", "--db", db_url, "--password-stdin"]
+    code, _, err = run([*base, "--reason", ".........."], capsys, "a fresh passphrase 7\n", monkeypatch)
+    assert code == 2 and "reason" in err
+    code, _, err = run([*base, "--reason", "forgot it, ID checked"], capsys, "password1234\n", monkeypatch)
+    assert code == 2 and "common" in err
+    code, out, _ = run(
+        [*base, "--reason", "forgot it, ID checked"], capsys, "a fresh passphrase 7\n", monkeypatch
+    )
+    assert code == 0 and "inv1" in out
+    engine = make_engine(db_url)
+    with session_scope(engine) as s:
+        assert authenticate(s, "inv1", "a fresh passphrase 7") is not None
+        reasons = (
+            s.execute(select(AuditEntry.reason).where(AuditEntry.field == "password_hash")).scalars().all()
+        )
+        assert any("forgot it, ID checked" in r for r in reasons)
+    engine.dispose()
+    passwd = ["user", "passwd", "inv1", "--db", db_url, "--password-stdin"]
+    code, _, err = run(passwd, capsys, "not the password\nanother passphrase 9\n", monkeypatch)
+    assert code == 2 and "wrong" in err
+    code, _, _ = run(passwd, capsys, "a fresh passphrase 7\nanother passphrase 9\n", monkeypatch)
+    assert code == 0
+    with session_scope(engine) as s:
+        assert authenticate(s, "inv1", "another passphrase 9") is not None
+    engine.dispose()
+
+
+def test_user_add_stores_the_normalised_name_and_refuses_look_alikes(db_url, capsys, monkeypatch):
+    args = ["--db", db_url, "--role", "lab", "--password-stdin"]
+    code, out, _ = run(["user", "add", "  Zoe.K ", *args], capsys, "a long passphrase\n", monkeypatch)
+    assert code == 0 and "zoe.k" in out
+    for look_alike in ("ZOE.K", "zoe.k\u200b", "\uff5aoe.k"):
+        code, _, err = run(["user", "add", look_alike, *args], capsys, "a long passphrase\n", monkeypatch)
+        assert code == 2 and ("already exists" in err or "invisible" in err)

@@ -154,7 +154,7 @@ BEFORE = {
     "review_unblindings": "md", "raise_query": "md", "answer_query": "i", "close_query": "md",
     "read_queries": "imd", "review_missing_data": "md", "read_audit_trail": "md", "lock": "d",
     "lock_trial": "d", "export": "d", "export_unblinded": "", "read_dsmb_report": "s", "manage_users": "a",
-    "create_user": "a", "deactivate_user": "a", "manage_sites": "a", "edit_sites": "a", "list_sites": "admsi",
+    "create_user": "a", "deactivate_user": "a", "reset_password": "a", "approve_account": "a", "manage_sites": "a", "edit_sites": "a", "list_sites": "admsi",
 }  # fmt: skip
 INITIAL = {
     "i": "investigator",
@@ -308,6 +308,12 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
         "read_dsmb_report": [lambda s, a: reports.dsmb_summary(s, a)],
         "create_user": [lambda s, a: users.create_user(s, a, "newuser", "long enough pw", "lab")],
         "deactivate_user": [lambda s, a: users.deactivate_user(s, a, "mon1")],
+        "reset_password": [
+            lambda s, a: users.reset_password(
+                s, a, "mon1", "a fresh passphrase 7", "forgot it; identity checked"
+            )
+        ],
+        "approve_account": [lambda s, a: users.pending_approvals(s, a)],
         "list_sites": [lambda s, a: sites.list_sites(s, a)],
         "edit_sites": [lambda s, a: sites.rename_site(s, a, "S01", "Attikon")],
     }

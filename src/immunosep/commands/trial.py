@@ -1,4 +1,4 @@
-"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add``, ``lock``, ``export``.
+"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add|passwd|reset``, ``lock``, ``export``.
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
 tool of the trial's data management team.
@@ -223,10 +223,69 @@ def user_add(
     engine = make_engine(db)
     try:
         with session_scope(engine) as session:
-            create_user(session, None, username, password, role, site)
+            user = create_user(session, None, username, password, role, site)
+            stored = user.username
     finally:
         engine.dispose()
-    console.print(f"[green]ok[/green]: user {username} ({role})")
+    console.print(f"[green]ok[/green]: user {stored} ({role})")
+
+
+def _read_password(password_stdin: bool, prompt: str) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("passwd")
+def user_passwd(
+    name: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the current password, then the new one, one a line, from stdin."
+    ),
+) -> None:
+    """Change your own password: the current one proves it; your web sessions end."""
+    from immunosep.conduct.access import actor_for
+    from immunosep.conduct.users import authenticate, change_password
+    from immunosep.store.db import make_engine, session_scope
+
+    if password_stdin:
+        old = sys.stdin.readline().rstrip("\r\n")
+    else:
+        old = str(typer.prompt("Current password", hide_input=True))
+    new = _read_password(password_stdin, "New password")
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            user = authenticate(session, name, old, rehash=False)
+            if user is None:
+                raise ImmunoSepError("wrong username or current password")
+            change_password(session, actor_for(session, user), old, new)
+            stored = user.username
+    finally:
+        engine.dispose()
+    console.print(f"[green]ok[/green]: password of {stored} changed; its sessions ended")
+
+
+@user_app.command("reset")
+def user_reset(
+    name: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    reason: str = typer.Option(..., "--reason", help="Why (audited): how the user's identity was checked."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from stdin."),
+) -> None:
+    """Set a forgotten password (the system owner, with database access); the reason is audited."""
+    from immunosep.conduct.users import reset_password
+    from immunosep.store.db import make_engine, session_scope
+
+    password = _read_password(password_stdin, "New password")
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            result = reset_password(session, None, name, password, reason)
+    finally:
+        engine.dispose()
+    console.print(f"[green]ok[/green]: password of {result.username} reset; its sessions ended")
 
 
 def lock(

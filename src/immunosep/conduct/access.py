@@ -20,7 +20,7 @@ from immunosep.conduct.permissions import site_scope
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store import audit
 from immunosep.store.db import transaction_cache
-from immunosep.store.models import MonitorSite, Patient, Site, Trial, User
+from immunosep.store.models import MonitorSite, Patient, Site, Trial, User, UserSession
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,12 @@ class Actor:
 
 # Statements of every request, built once (building a statement costs more than running it on SQLite).
 _TRIAL_PROTOCOL = select(Trial.protocol_sha256).order_by(Trial.id).limit(1).scalar_subquery()
+#: The user of a live (not ended) server-side session, by its token's SHA-256 (``conduct.users``).
+_SESSION_USER = (
+    select(UserSession.user_id)
+    .where(UserSession.token_sha256 == bindparam("sid"), UserSession.ended_at.is_(None))
+    .scalar_subquery()
+)
 _USER = (
     select(
         User.id,
@@ -53,6 +59,7 @@ _USER = (
         User.site_id,
         Site.code,
         _TRIAL_PROTOCOL.label("protocol_sha256"),
+        _SESSION_USER.label("session_user"),
     )
     .outerjoin(Site, Site.id == User.site_id)
     .where(User.id == bindparam("uid"))
@@ -69,30 +76,34 @@ _PATIENT_FOR_UPDATE = _PATIENT.with_for_update()
 _TRIAL = select(Trial).order_by(Trial.id).limit(1)
 
 
-def actor_for(session: Session, user: User | int) -> Actor:
+def actor_for(session: Session, user: User | int, session_sha256: str = "") -> Actor:
     """Build the :class:`Actor` of a stored user (home site, or assigned sites for a monitor).
 
     Read afresh with Core statements (one, two for a monitor): the web application calls this on every
     request, so a deactivated account or a changed role takes effect at once. The same statement reads
     the trial's protocol hash into the transaction's cache, for :func:`~immunosep.conduct.trial.protocol_of`.
+    With ``session_sha256`` (a web request's) the same statement checks that this login session is live.
     """
     if not isinstance(user, int):
         session.flush()  # a user created in this session is read back (Core statements do not autoflush)
     uid = user if isinstance(user, int) else user.id
-    actor, protocol_sha256 = read_actor(session.connection(), uid)
+    actor, protocol_sha256 = read_actor(session.connection(), uid, session_sha256)
     if protocol_sha256 is not None:  # spares protocol_of() a read of the trial row (trial.py)
         transaction_cache(session)[PROTOCOL_SHA256] = protocol_sha256
     return actor
 
 
-def read_actor(conn: Connection, uid: int) -> tuple[Actor, str | None]:
+def read_actor(conn: Connection, uid: int, session_sha256: str = "") -> tuple[Actor, str | None]:
     """The :class:`Actor` of user ``uid`` and the trial's protocol hash, read on ``conn`` (see :func:`actor_for`).
 
-    Core statements only, so it also runs on a bare connection (``store.db.single_reads``).
+    Core statements only, so it also runs on a bare connection (``store.db.single_reads``). With
+    ``session_sha256``, a session that has ended (or is another user's) is refused like an inactive user.
     """
-    row = conn.execute(_USER, {"uid": uid}).first()
+    row = conn.execute(_USER, {"uid": uid, "sid": session_sha256}).first()
     if row is None or not row.active:
         raise AccessDenied("unknown or inactive user; ask an administrator for an account")
+    if session_sha256 and row.session_user != uid:
+        raise AccessDenied("the session has ended; log in again")
     sites: list[tuple[int, str]]
     if site_scope(str(row.role)) == "assigned":
         sites = [(int(sid), str(code)) for sid, code in conn.execute(_MONITOR_SITES, {"uid": uid}).all()]

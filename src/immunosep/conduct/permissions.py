@@ -116,6 +116,8 @@ PERMISSIONS: Mapping[str, Permission] = {
     "manage_users": Permission(_ADMIN, "manage users"),
     "create_user": Permission(_ADMIN, "create users"),
     "deactivate_user": Permission(_ADMIN, "deactivate users"),
+    "reset_password": Permission(_ADMIN, "reset passwords"),
+    "approve_account": Permission(_ADMIN, "approve account changes (four eyes)"),
     "manage_sites": Permission(_ADMIN, "manage sites"),
     "edit_sites": Permission(_ADMIN, "edit sites"),
     "list_sites": Permission(

@@ -21,8 +21,8 @@ from immunosep.conduct.access import (
 )
 from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import slot_of
+from immunosep.conduct.reasons import require_meaningful
 from immunosep.conduct.trial import protocol_of
-from immunosep.errors import ImmunoSepError
 from immunosep.store.models import Patient, Unblinding, User, utcnow
 
 MIN_REASON_LENGTH = 10
@@ -43,10 +43,7 @@ class UnblindingDisclosure:
 def emergency_unblind(session: Session, actor: Actor, pseudonym: str, reason: str) -> UnblindingDisclosure:
     """Reveal one patient's arm to the investigator of the site, recording the reason."""
     require(actor, "unblind_emergency")
-    if len(reason.strip()) < MIN_REASON_LENGTH:
-        raise ImmunoSepError(
-            f"emergency unblinding needs a reason of at least {MIN_REASON_LENGTH} characters", field="reason"
-        )
+    reason = require_meaningful(reason, "emergency unblinding", min_chars=MIN_REASON_LENGTH)
     begin(session, actor, reason)
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)

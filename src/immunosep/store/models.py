@@ -102,7 +102,11 @@ class Site(Base):
 
 
 class User(Base):
-    """A person with one role; ``site_id`` is the home site of investigators and pharmacists."""
+    """A person with one role; ``site_id`` is the home site of investigators and pharmacists.
+
+    ``username`` is stored normalised (``conduct.users.normalize_username``: NFKC, case-folded, trimmed), so
+    the unique constraint also refuses look-alikes.
+    """
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,6 +117,45 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
     assigned_sites: Mapped[list[MonitorSite]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class UserSession(Base):
+    """One login: live until logout, deactivation, a password change or its timeouts end it.
+
+    ``token_sha256`` is the SHA-256 (hex) of the random token the signed cookie carries, so the table (and
+    the audit trail, which copies its rows) never holds a usable token. ``ended_at`` set means the session is over:
+    a replayed cookie finds it ended and gets 401.
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(_TS)
+    end_reason: Mapped[str] = mapped_column(String(40), default="")
+
+
+class AccountApproval(Base):
+    """A change that needs a second administrator (four eyes): an unblinded account, or its new password.
+
+    ``action`` is ``create`` (the account stays inactive until approved) or ``reset_password`` (the new
+    hash waits here until approved). ``requested_by`` and ``decided_by`` must differ; both are audited.
+    """
+
+    __tablename__ = "account_approvals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(_TS)
 
 
 class MonitorSite(Base):

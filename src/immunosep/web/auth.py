@@ -13,10 +13,18 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, actor_for
-from immunosep.conduct.users import authenticate, needs_rehash, rehash_password
+from immunosep.conduct.users import (
+    authenticate,
+    needs_rehash,
+    normalize_username,
+    rehash_password,
+)
+from immunosep.conduct.users import end_session as end_user_session
+from immunosep.conduct.users import start_session as start_user_session
+from immunosep.errors import ImmunoSepError
 from immunosep.store.db import session_scope
 from immunosep.store.models import Site
-from immunosep.web.security import LoginThrottle, TooManyAttempts, start_session
+from immunosep.web.security import LoginThrottle, TooManyAttempts, session_token, start_session
 
 LOGIN_FAILED = "wrong username or password"
 
@@ -47,32 +55,51 @@ def client_address(request: Request) -> str:
 def log_in(request: Request, db: Session, username: str, password: str) -> tuple[Actor, str]:
     """Check the password, start a fresh session and return the actor and its CSRF token.
 
-    Blocking (argon2, padding of failures): call it in a worker thread, with a read-only ``db``.
+    Blocking (argon2, padding of failures): call it in a worker thread, with a read-only ``db``. The
+    session row (and a renewed hash) is written in a short transaction of its own.
 
-    Raises :class:`TooManyAttempts` while the username or address is locked out and
+    Raises :class:`TooManyAttempts` while the throttle delays this username or address, and
     :class:`LoginFailed` for a wrong username or password.
     """
     throttle: LoginThrottle = request.app.state.throttle
     client = client_address(request)
-    throttle.check(username, client)
+    attempt = throttle.admit(login_key(username), client)
     start = time.perf_counter()
-    user = authenticate(db, username, password, rehash=False)  # db is read-only (see web.deps.read_only_db)
+    try:
+        user = authenticate(db, username, password, rehash=False)  # db is read-only (web.deps.read_only_db)
+    except BaseException:
+        throttle.abandoned(attempt)
+        raise
     if user is None:
-        throttle.record_failure(username, client)
+        throttle.failed(attempt)
         remaining = _reference_verify_s() - (time.perf_counter() - start)
         if remaining > 0:
             time.sleep(remaining)
         raise LoginFailed(LOGIN_FAILED)
-    throttle.record_success(username, client)
-    if needs_rehash(user):
-        with session_scope(request.app.state.engine) as writer:
+    throttle.succeeded(attempt)
+    with session_scope(request.app.state.engine) as writer:
+        if needs_rehash(user):
             rehash_password(writer, user.id, password)
-    token = start_session(request.session, user.id)
+        sid = start_user_session(writer, user.id, client)
+    token = start_session(request.session, user.id, sid)
     return actor_for(db, user), token
 
 
+def login_key(username: str) -> str:
+    """The name the throttle counts a typed username under: the account's stored (normalised) form."""
+    try:
+        return normalize_username(username)
+    except ImmunoSepError:
+        return username.strip().casefold()
+
+
 def log_out(request: Request) -> None:
+    """End the session on the server (its row) and clear the cookie; a replayed cookie then gets 401."""
+    sid = session_token(request.session)
     request.session.clear()
+    if sid is not None:
+        with session_scope(request.app.state.engine) as writer:
+            end_user_session(writer, sid, "logout")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from immunosep.conduct.access import Actor, actor_for, read_actor
+from immunosep.conduct.users import session_id_of
 from immunosep.errors import AccessDenied
 from immunosep.store.db import (
     end_session,
@@ -28,7 +29,7 @@ from immunosep.store.db import (
     new_session,
     single_reads,
 )
-from immunosep.web.security import SecuritySettings, session_user_id
+from immunosep.web.security import SecuritySettings, session_token, session_user_id
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -267,12 +268,13 @@ class ActorClaim:
     acting with made-up rights.
     """
 
-    __slots__ = ("cookie", "engine", "optional", "user_id")
+    __slots__ = ("cookie", "engine", "optional", "sid", "user_id")
 
     def __init__(
-        self, user_id: int, cookie: MutableMapping[str, Any], engine: Engine, optional: bool
+        self, user_id: int, sid: str | None, cookie: MutableMapping[str, Any], engine: Engine, optional: bool
     ) -> None:
         self.user_id = user_id
+        self.sid = sid  # the server-side session's token (conduct.users.start_session)
         self.cookie = cookie  # the request's session (signed cookie) data, cleared for a deactivated account
         self.engine = engine
         self.optional = optional
@@ -280,14 +282,17 @@ class ActorClaim:
     def resolve(self, session: Session | None) -> Actor | None:
         """The user's :class:`Actor`, read in ``session`` (else on a read-only connection, no transaction).
 
-        An account deactivated since login ends the session: :class:`NotAuthenticated`, or None for an
-        optional actor.
+        An account deactivated since login, or a session ended on the server (logout, deactivation, a
+        password change) ends the cookie's session: :class:`NotAuthenticated`, or None for an optional actor.
         """
         try:
+            if self.sid is None:  # a cookie without a server-side session (from before revision 0004)
+                raise AccessDenied("the session has ended; log in again")
+            digest = session_id_of(self.sid)
             if session is not None:
-                return actor_for(session, self.user_id)
+                return actor_for(session, self.user_id, digest)
             with single_reads(self.engine) as conn:  # no transaction of its own for one statement
-                return read_actor(conn, self.user_id)[0]
+                return read_actor(conn, self.user_id, digest)[0]
         except AccessDenied:
             self.cookie.clear()
             if self.optional:
@@ -310,7 +315,9 @@ def _claim(request: Request, optional: bool) -> ActorClaim | None:
         if optional:
             return None
         raise NotAuthenticated()
-    return ActorClaim(uid, request.session, request.app.state.engine, optional)
+    return ActorClaim(
+        uid, session_token(request.session), request.session, request.app.state.engine, optional
+    )
 
 
 async def current_actor(request: Request) -> Actor:

@@ -1,8 +1,10 @@
 """The web application's defences: signed session cookies, CSRF tokens, login throttling, security headers.
 
 Sessions are Starlette's signed cookies (itsdangerous, HMAC-SHA1 over the JSON payload) with ``HttpOnly``,
-``SameSite=Strict`` and, outside tests on plain HTTP, ``Secure``. The payload holds the user id, a
-random CSRF token (synchronizer pattern), two timestamps (seconds since the epoch) for the idle and
+``SameSite=Strict`` and, outside tests on plain HTTP, ``Secure``, backed by a row of ``user_sessions``
+that every request checks (so logout, deactivation and a password change end a session on the server; a
+replayed cookie gets 401). The payload holds the user id, the session's token (the table keeps only its
+SHA-256), a random CSRF token (synchronizer pattern), two timestamps (seconds since the epoch) for the idle and
 absolute timeouts, and the page flashes and the pharmacist's recently opened pseudonyms (signed, not
 encrypted: nothing secret goes there); the user's role and site are read from the database on every
 request, so a deactivated user or a changed role takes effect at once.
@@ -19,7 +21,6 @@ import hmac
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class SecuritySettings:
     login_max_failures: int = 5
     login_max_failures_per_address: int = 50
     login_window_s: float = 15 * 60
+    #: longest delay an address's failures impose (no login is ever refused for good, see LoginThrottle)
     login_lockout_s: float = 15 * 60
     max_body_bytes: int = 1_000_000
     secure_cookies: bool = True
@@ -78,16 +80,24 @@ def ensure_csrf_token(session: MutableMapping[str, Any]) -> str:
     return token
 
 
-def start_session(session: MutableMapping[str, Any], user_id: int, now: float | None = None) -> str:
+def start_session(session: MutableMapping[str, Any], user_id: int, sid: str, now: float | None = None) -> str:
     """Replace whatever the session held by a fresh authenticated session; returns its CSRF token.
 
-    Clearing first and issuing a new token defeats session fixation: nothing from before login survives.
+    ``sid`` is the token of the server-side session row (``conduct.users.start_session``), which every
+    request checks, so that logout and deactivation end the session on the server. Clearing first and
+    issuing a new CSRF token defeats session fixation: nothing from before login survives.
     """
     now = time.time() if now is None else now
     session.clear()
     token = new_csrf_token()
-    session.update({"uid": int(user_id), "csrf": token, "auth_at": now, "seen_at": now})
+    session.update({"uid": int(user_id), "sid": sid, "csrf": token, "auth_at": now, "seen_at": now})
     return token
+
+
+def session_token(session: MutableMapping[str, Any]) -> str | None:
+    """The server-side session token the cookie carries (None for an anonymous or pre-0004 cookie)."""
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 def session_user_id(
@@ -109,7 +119,7 @@ def session_user_id(
 
 
 class TooManyAttempts(Exception):
-    """Login refused because of repeated failures; ``retry_after_s`` says when to try again."""
+    """Login refused for now because of repeated failures; ``retry_after_s`` says when to try again."""
 
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"too many failed logins; try again in {int(retry_after_s) + 1} s")
@@ -117,70 +127,146 @@ class TooManyAttempts(Exception):
 
 
 @dataclass
-class LoginThrottle:
-    """Counts failed logins per username and per client address in a sliding window.
+class _Counter:
+    """Failures of one key (a username or an address) and the attempts being checked now."""
 
-    After ``max_failures`` failures within ``window_s`` seconds for the same username (any address), or
-    ``max_failures_per_address`` for the same address (any username), further attempts are refused for
-    ``lockout_s`` seconds without checking the password, so a guesser learns nothing and costs no argon2
-    work. The address limit is higher because a hospital's staff often share one NAT address (and all
-    clients share the proxy's unless ``serve --forwarded-allow-ips`` names it). Stale entries are pruned
-    once there are more than ``max_entries``. The state is per process; run one worker per database or
-    put a shared limiter in front.
+    failures: int = 0
+    last_failure: float = 0.0
+    in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """An admitted login attempt (:meth:`LoginThrottle.admit`); report its outcome exactly once."""
+
+    keys: tuple[str, ...]
+    account_key: str
+    client: str
+
+
+@dataclass
+class LoginThrottle:
+    """Slows password guessing with growing delays, never with a lockout a stranger could trigger.
+
+    Two counters: per username (any address) and per client address (any username). Each allows its
+    first ``max_failures`` (username) or ``max_failures_per_address`` (address) failures freely; after
+    them one attempt at a time is admitted, and only once a delay has passed since the last failure:
+    ``base_delay_s`` doubled for each further failure, at most ``max_account_delay_s`` (username) or
+    ``lockout_s`` (address). A correct password after the delay logs in and clears the username's count.
+    No count ever refuses a login for good, so knowing a username is not enough to keep its owner out:
+
+    - the username's delay is short (a minute at most), and does not apply at all from an address that
+      logged in to that account successfully in the last ``window_s`` (the ward's own terminals), so a
+      guesser elsewhere cannot slow its owner down;
+    - an address's counter slows a guesser behind one address (a hospital's staff often share one NAT
+      address, hence the higher allowance), and a correct password still passes after its delay.
+
+    Counting is exact under concurrency: :meth:`admit` reserves the attempt under a lock before the
+    password is checked, so 40 simultaneous wrong guesses check at most ``max_failures`` passwords (the
+    rest get :class:`TooManyAttempts` without argon2 work). Failures are forgotten after ``window_s``
+    quiet seconds; stale entries are pruned beyond ``max_entries``. The state is per process: run one
+    worker per database or put a shared limiter in front.
     """
 
     max_failures: int = 5
     max_failures_per_address: int = 50
     window_s: float = 15 * 60
     lockout_s: float = 15 * 60
+    max_account_delay_s: float = 60.0
+    base_delay_s: float = 1.0
     max_entries: int = 10_000
     clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _locked_until: dict[str, float] = field(default_factory=dict)
+    _counters: dict[str, _Counter] = field(default_factory=dict)
+    _trusted: dict[tuple[str, str], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _keys(self, username: str, client: str) -> tuple[tuple[str, int], tuple[str, int]]:
-        return (
-            ("user:" + username.strip().lower(), self.max_failures),
-            ("addr:" + client, self.max_failures_per_address),
-        )
+    def _limits(self, key: str) -> tuple[int, float]:
+        if key.startswith("user:"):
+            return self.max_failures, self.max_account_delay_s
+        return self.max_failures_per_address, self.lockout_s
 
-    def check(self, username: str, client: str) -> None:
-        """Raise :class:`TooManyAttempts` if this username or address is locked out."""
+    def delay_after(self, key: str, failures: int) -> float:
+        """Seconds after the last failure before the next attempt of ``key`` is admitted."""
+        limit, cap = self._limits(key)
+        if failures < limit:
+            return 0.0
+        return float(min(cap, self.base_delay_s * 2.0 ** min(failures - limit, 64)))
+
+    def _counter(self, key: str, now: float) -> _Counter:
+        c = self._counters.get(key)
+        if c is None:
+            c = self._counters[key] = _Counter()
+        elif c.in_flight == 0 and c.failures and now - c.last_failure > self.window_s:
+            c.failures = 0  # quiet for a whole window: forgotten
+        return c
+
+    def admit(self, username: str, client: str) -> LoginAttempt:
+        """Reserve one attempt, or raise :class:`TooManyAttempts` (the password is then not checked)."""
+        name = username.strip().casefold()
+        account_key, address_key = "user:" + name, "addr:" + client
         now = self.clock()
         with self._lock:
-            for key, _ in self._keys(username, client):
-                until = self._locked_until.get(key)
-                if until is not None and until > now:
-                    raise TooManyAttempts(until - now)
-
-    def record_failure(self, username: str, client: str) -> None:
-        now = self.clock()
-        with self._lock:
-            for key, limit in self._keys(username, client):
-                q = self._failures.setdefault(key, deque())
-                q.append(now)
-                while q and q[0] < now - self.window_s:
-                    q.popleft()
-                if len(q) >= limit:
-                    self._locked_until[key] = now + self.lockout_s
-                    q.clear()
-            if len(self._failures) + len(self._locked_until) > self.max_entries:
+            trusted = self._trusted.get((name, client), -1e300) >= now - self.window_s
+            keys = (address_key,) if trusted else (account_key, address_key)
+            wait = 0.0
+            for key in keys:
+                c = self._counter(key, now)
+                limit, _ = self._limits(key)
+                if c.failures + c.in_flight < limit:
+                    continue
+                if c.in_flight:
+                    wait = max(wait, self.base_delay_s)
+                else:
+                    wait = max(wait, c.last_failure + self.delay_after(key, c.failures) - now)
+            if wait > 0:
+                raise TooManyAttempts(wait)
+            for key in keys:
+                self._counters[key].in_flight += 1
+            if len(self._counters) + len(self._trusted) > self.max_entries:
                 self._prune(now)
+        return LoginAttempt(keys, account_key, client)
+
+    def _settle(self, attempt: LoginAttempt) -> None:
+        for key in attempt.keys:
+            c = self._counters.get(key)
+            if c is not None and c.in_flight > 0:
+                c.in_flight -= 1
+
+    def failed(self, attempt: LoginAttempt) -> None:
+        """The attempt's password was wrong: count it against its keys."""
+        now = self.clock()
+        with self._lock:
+            self._settle(attempt)
+            for key in attempt.keys:
+                c = self._counter(key, now)
+                c.failures += 1
+                c.last_failure = now
+
+    def succeeded(self, attempt: LoginAttempt) -> None:
+        """A correct password: the username's failures are cleared (not the address's), the address trusted."""
+        now = self.clock()
+        with self._lock:
+            self._settle(attempt)
+            c = self._counters.get(attempt.account_key)
+            if c is not None:
+                c.failures = 0
+            self._trusted[(attempt.account_key[5:], attempt.client)] = now
+
+    def abandoned(self, attempt: LoginAttempt) -> None:
+        """The attempt ended without an answer (an error): release it uncounted."""
+        with self._lock:
+            self._settle(attempt)
 
     def _prune(self, now: float) -> None:
-        """Forget failures older than the window and lockouts that have ended."""
-        for key in [k for k, q in self._failures.items() if not q or q[-1] < now - self.window_s]:
-            del self._failures[key]
-        for key in [k for k, until in self._locked_until.items() if until <= now]:
-            del self._locked_until[key]
-
-    def record_success(self, username: str, client: str) -> None:
-        """A correct password clears the username's failures (not the address's)."""
-        key = self._keys(username, client)[0][0]
-        with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+        """Forget counters quiet for a window and trusted addresses older than one."""
+        for key in [
+            k
+            for k, c in self._counters.items()
+            if c.in_flight == 0 and (not c.failures or now - c.last_failure > self.window_s)
+        ]:
+            del self._counters[key]
+        for pair in [p for p, at in self._trusted.items() if at < now - self.window_s]:
+            del self._trusted[pair]
 
 
 class SecurityHeadersMiddleware:

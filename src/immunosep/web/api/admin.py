@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.sites import list_sites, rename_site
-from immunosep.conduct.users import create_user, deactivate_user
+from immunosep.conduct.users import create_user, deactivate_user, decide, pending_approvals, reset_password
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["administration"])
@@ -22,6 +22,11 @@ class UserIn(BaseModel):
     password: str = Field(max_length=1000)
     role: str
     sites: list[str] = Field(default_factory=list, description="home site, or a monitor's sites")
+
+
+class PasswordResetIn(BaseModel):
+    password: str = Field(max_length=1000)
+    reason: str = Field(max_length=1000, description="why (audited): say how the user's identity was checked")
 
 
 class SiteNameIn(BaseModel):
@@ -46,7 +51,12 @@ def post_user(
 ) -> dict[str, Any]:
     """Create an account (admin); the password is stored as an argon2 hash only."""
     user = create_user(db, actor, body.username, body.password, body.role, body.sites or None)
-    return {"username": user.username, "role": user.role, "sites": body.sites}
+    return {
+        "username": user.username,
+        "role": user.role,
+        "sites": body.sites,
+        "pending_approval": not user.active,  # an unblinded role waits for a second administrator
+    }
 
 
 @router.post("/users/{username}/deactivate", status_code=204)
@@ -54,3 +64,35 @@ def post_deactivate(
     username: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> None:
     deactivate_user(db, actor, username)
+
+
+@router.post("/users/{username}/password")
+def post_reset_password(
+    username: str, body: PasswordResetIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Set a user's password (admin), with the reason audited; an unblinded account's waits for approval."""
+    return asdict(reset_password(db, actor, username, body.password, body.reason))
+
+
+@router.get("/approvals")
+def get_approvals(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Account changes waiting for a second administrator (four eyes)."""
+    return [asdict(p) for p in pending_approvals(db, actor)]
+
+
+@router.post("/approvals/{approval_id}/approve", status_code=204)
+def post_approve(
+    approval_id: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> None:
+    """Approve a change another administrator requested."""
+    decide(db, actor, approval_id, approve=True)
+
+
+@router.post("/approvals/{approval_id}/refuse", status_code=204)
+def post_refuse(
+    approval_id: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> None:
+    """Refuse a change another administrator requested."""
+    decide(db, actor, approval_id, approve=False)

@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
-from immunosep.conduct.permissions import require
+from immunosep.conduct.permissions import can, require
 from immunosep.conduct.sites import list_sites, rename_site
-from immunosep.conduct.users import create_user, deactivate_user
+from immunosep.conduct.users import create_user, deactivate_user, decide, pending_approvals, reset_password
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import ROLES
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
@@ -42,6 +42,7 @@ def _users_page(
         errors=errors,
         roles=[("", "—"), *((r, ROLE_LABELS[r]) for r in ROLES)],
         sites=list_sites(db, actor),
+        pending=pending_approvals(db, actor) if can(actor, "approve_account") else [],
     )
 
 
@@ -62,7 +63,28 @@ def users_submit(
     values: dict[str, Any] = {k: form.get(k) for k in ("username", "role")}
     values["sites"] = [str(s) for s in form.getlist("sites")]
     errors = FormErrors()
-    if form.get("action") == "deactivate":
+    action = form.get("action")
+    if action in ("approve", "refuse"):
+        try:
+            approval = decide(db, actor, _approval_id(form.get("approval_id")), approve=action == "approve")
+            flash(request, "ok", f"Account change {approval.id} {approval.status}.")
+        except ImmunoSepError as exc:
+            db.rollback()
+            flash(request, "bad", exc.message)
+        return RedirectResponse("/admin/users", status_code=303)
+    if action == "reset":
+        try:
+            result = reset_password(
+                db, actor, text(values, "username"), str(form.get("password") or ""), text(form, "reason")
+            )
+        except ImmunoSepError as exc:
+            db.rollback()
+            errors.add(exc.field if exc.field in ("password", "reason") else "reset_username", exc.message)
+            return _users_page(request, actor, db, values, errors, status_code=422)
+        done = "waits for a second administrator" if result.pending_approval else "was reset"
+        flash(request, "ok", f"The password of {result.username} {done}.")
+        return RedirectResponse("/admin/users", status_code=303)
+    if action == "deactivate":
         try:
             deactivate_user(db, actor, text(values, "username"))
             flash(request, "ok", f"User {text(values, 'username')} deactivated.")
@@ -84,8 +106,16 @@ def users_submit(
         db.rollback()
         errors.add_error(exc, {"site": "sites"})
         return _users_page(request, actor, db, values, errors, status_code=422)
-    flash(request, "ok", f"User {user.username} ({ROLE_LABELS.get(user.role, user.role)}) created.")
+    waits = "" if user.active else "; it waits for a second administrator's approval (four eyes)"
+    flash(request, "ok", f"User {user.username} ({ROLE_LABELS.get(user.role, user.role)}) created{waits}.")
     return RedirectResponse("/admin/users", status_code=303)
+
+
+def _approval_id(raw: object) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise ImmunoSepError("choose a pending account change", field="approval") from None
 
 
 @router.get("/admin/sites")
