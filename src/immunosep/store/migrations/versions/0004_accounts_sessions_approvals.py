@@ -105,7 +105,7 @@ def upgrade() -> None:
 
         from immunosep.store import audit
 
-        old_names = dict(rows)
+        old_names: dict[int, str] = {int(uid): str(name) for uid, name in rows}
         session = Session(bind=conn)
         audit.set_context(session, None, "revision 0004: usernames normalised (NFKC, case fold, trimmed)")
         audit.append(
