@@ -1,14 +1,19 @@
 """The ``immunosep`` command line: one Typer app, each group of commands in ``immunosep.commands``.
 
 Errors a user can cause (:class:`~immunosep.errors.ImmunoSepError`) print one line on stderr and exit
-with code 2, never a traceback.
+with code 2, never a traceback. So do the database errors a wrong ``--db`` causes (no server, no file, a
+file that is not a database, no schema): :func:`database_error` names them here, in one place, for every
+command; other database errors (a constraint, a data error) are bugs and keep their traceback.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 from immunosep.commands import analyse, bedside, demo, protocol, simulate, stats, trial, web
 from immunosep.errors import ImmunoSepError
@@ -25,12 +30,67 @@ for _module in (protocol, bedside, stats, trial, simulate, analyse, web, demo):
     _module.register(app)
 
 
+# missing tables: the database exists but holds no trial (SQLite reports it as OperationalError)
+_UNDEFINED_TABLE = ("UndefinedTable",)
+
+
+def _db_url(argv: list[str]) -> str | None:
+    """The ``--db`` URL of the command line, its password masked."""
+    url = None
+    for i, arg in enumerate(argv):
+        if arg == "--db" and i + 1 < len(argv):
+            url = argv[i + 1]
+        elif arg.startswith("--db="):
+            url = arg.split("=", 1)[1]
+    if url is None:
+        return None
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url
+
+
+def database_error(exc: BaseException, argv: list[str]) -> ImmunoSepError | None:
+    """The user's message for a database that cannot be opened, or None if ``exc`` is not one.
+
+    Connection and file problems (OperationalError: no server, refused, no such file, no such table on
+    SQLite, locked), a file that is not a database (the bare DatabaseError of SQLite), an unusable URL
+    (ArgumentError) and a missing table on PostgreSQL (ProgrammingError from UndefinedTable). Integrity,
+    data and other programming errors are not the user's to fix and are not caught.
+    """
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError):
+        pass
+    elif isinstance(exc, sa_exc.ProgrammingError):
+        if type(exc.orig).__name__ not in _UNDEFINED_TABLE:
+            return None
+    elif type(exc) is not sa_exc.DatabaseError:
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    url = _db_url(argv)
+    where = f" {url}" if url else ""
+    return ImmunoSepError(
+        f"cannot open the database{where}: {reason}; check the URL or run `immunosep db init`"
+    )
+
+
+def _one_line(message: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", message.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, standalone_mode=True)
+        app(args=args, standalone_mode=True)
     except ImmunoSepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        sys.exit(2)
+    except sa_exc.SQLAlchemyError as exc:
+        error = database_error(exc, args)
+        if error is None:
+            raise
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         sys.exit(2)
 
 

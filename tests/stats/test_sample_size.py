@@ -83,3 +83,12 @@ def test_bad_input(kwargs, message):
         sample_size_two_proportions(0.4, 0.2, **kwargs)
     with pytest.raises(ImmunoSepError, match="equal"):
         sample_size_two_proportions(0.3, 0.3)
+
+
+@pytest.mark.parametrize("p2", [0.505, 0.52, 0.55])
+def test_exact_search_beyond_its_bound_is_refused_at_once(p2):
+    """0.5 vs 0.505 once tried to allocate 329 GiB; 0.5 vs 0.52 ran for minutes. Now: refused, naming the n."""
+    needed = math.ceil(sample_size_two_proportions(0.5, p2, method="normal").per_group_exact)
+    assert needed > 1000
+    with pytest.raises(ImmunoSepError, match=f"needs {needed:,} per group.*bounded to 1,000.*normal-cc"):
+        sample_size_two_proportions(0.5, p2, method="fisher-exact")

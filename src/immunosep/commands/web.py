@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from immunosep.commands._output import err_console
+from immunosep.errors import ImmunoSepError
 
 
 def serve(
@@ -75,6 +76,7 @@ def serve(
     app = create_app(
         db, secure_cookies=not insecure_cookies, meddra_dir=meddra, worker_threads=threads
     )  # checks the settings now
+    _check_database(app.state.engine)
     if workers == 1:
         uvicorn.run(app, **options)
         return
@@ -86,6 +88,23 @@ def serve(
     os.environ[SERVE_ENV["meddra"]] = meddra or ""
     os.environ[SERVE_ENV["threads"]] = str(threads)
     uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+def _check_database(engine: Any) -> None:
+    """Open the database and read its trial before listening, so a wrong --db fails now, not per request.
+
+    A connection or schema error propagates to :func:`immunosep.cli.main`, which names it in one line.
+    """
+    from sqlalchemy import select
+
+    from immunosep.store.db import session_scope
+    from immunosep.store.models import Trial
+
+    with session_scope(engine, read_only=True) as session:
+        if session.execute(select(Trial.id).limit(1)).first() is None:
+            raise ImmunoSepError(
+                f"the database {engine.url.render_as_string(hide_password=True)} holds no trial; run `immunosep db init`"
+            )
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,10 @@ from numbers import Integral
 
 from immunosep.errors import ImmunoSepError
 
+MAX_COUNT = 10**9
+"""Largest number of patients in one group (a billion): far above any trial, and below where the exact
+tests' integer arithmetic (int64 in numpy and scipy) would overflow or their enumeration would not end."""
+
 
 def check_count(x: object, n: object, label: str = "count") -> tuple[int, int]:
     """Validate ``x`` events out of ``n``: non-negative integers with ``0 <= x <= n`` and ``n > 0``."""
@@ -17,6 +21,10 @@ def check_count(x: object, n: object, label: str = "count") -> tuple[int, int]:
             raise ImmunoSepError(f"{label}: {what} must be a whole number, got {value!r}")
         if value < 0:
             raise ImmunoSepError(f"{label}: {what} must not be negative, got {value}")
+        if int(value) > MAX_COUNT:
+            raise ImmunoSepError(
+                f"{label}: {what} {value} is more than {MAX_COUNT:,} patients; check the number"
+            )
     xi, ni = int(x), int(n)  # type: ignore[call-overload]
     if ni == 0:
         raise ImmunoSepError(f"{label}: the total must be at least 1")

@@ -21,6 +21,8 @@ from immunosep.errors import ImmunoSepError
 from immunosep.stats._checks import check_conf_level
 from immunosep.stats.results import Estimate, OrdinalResult
 
+MAX_ORDINAL_PATIENTS = 1_000_000
+"""Most patients a table of counts may add up to: the fit expands the table to one row per patient."""
 METHOD = "proportional odds (cumulative logit), wald CI"
 
 
@@ -100,6 +102,12 @@ def proportional_odds_counts(
             raise ImmunoSepError(f"counts must be non-negative whole numbers, got {c!r}")
     if sum(counts_a) == 0 or sum(counts_b) == 0:
         raise ImmunoSepError("each group needs at least one patient")
+    if sum(counts_a) + sum(counts_b) > MAX_ORDINAL_PATIENTS:
+        raise ImmunoSepError(
+            f"counts add up to {int(sum(counts_a) + sum(counts_b))} patients, more than the "
+            f"{MAX_ORDINAL_PATIENTS:,} the row-wise fit takes; check the numbers "
+            f"(got {', '.join(str(c) for c in (*counts_a, *counts_b))})"
+        )
     outcome: list[str] = []
     group: list[bool] = []
     for flag, counts in ((True, counts_a), (False, counts_b)):

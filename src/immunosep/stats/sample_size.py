@@ -10,7 +10,11 @@ Methods (docs/stats.md has the formulas and their sources):
   ``n = 2 ((z_a + z_b)/h)^2`` (Cohen 1988; R ``pwr::pwr.2p.test``).
 - ``fisher-exact``: exact power of the two-sided Fisher test (sum of small p, as R ``fisher.test``) by
   enumerating every pair of binomial outcomes; the smallest n per group whose power reaches the target,
-  scanning upward from the last n below the target (exact power is saw-toothed in n).
+  scanning upward from the last n below the target (exact power is saw-toothed in n). One evaluation
+  holds ``(n+1)^2`` tables and the scan may take ~n/10 of them, so the work grows as n cubed: the search
+  is bounded to ``_MAX_EXACT_N`` per group and refused at once (ImmunoSepError naming the normal-
+  approximation n) when the normal approximation alone needs more; the continuity-corrected normal method
+  is the one to use there.
 
 Dropout: ``total_with_dropout = ceil(total / (1 - dropout))``.
 """
@@ -33,7 +37,15 @@ _METHOD_LABELS = {
     "arcsine": "arcsine transformation (Cohen's h)",
     "fisher-exact": "exact power of the two-sided Fisher test by enumeration",
 }
-_MAX_EXACT_N = 5000
+_MAX_EXACT_N = 1000
+"""Largest per-group n the exact Fisher search evaluates (about 10^6 tables per evaluation, seconds each)."""
+
+
+def _exact_too_large(needed: str) -> ImmunoSepError:
+    return ImmunoSepError(
+        f"fisher-exact: {needed}, and the exact search is bounded to {_MAX_EXACT_N:,} per group (its work grows "
+        f"with n cubed); use --method normal-cc, within a few patients of the exact size at this n"
+    )
 
 
 def _check(p1: float, p2: float, alpha: float, power: float) -> tuple[float, float, float, float]:
@@ -118,6 +130,10 @@ def sample_size_two_proportions(
         per_group = math.ceil(exact)
         achieved = float(sps.norm.cdf(h * math.sqrt(per_group / 2) - za))
     else:
+        if n_normal > _MAX_EXACT_N:
+            raise _exact_too_large(
+                f"the normal approximation already needs {math.ceil(n_normal):,} per group"
+            )
         n = max(1, math.floor(n_normal))
         while n > 1 and fisher_exact_power(n, p1, p2, alpha) >= power:
             n = max(1, math.floor(n * 0.9))
@@ -125,7 +141,7 @@ def sample_size_two_proportions(
         while achieved < power:
             n += 1
             if n > _MAX_EXACT_N:
-                raise ImmunoSepError(f"more than {_MAX_EXACT_N} per group needed; use a normal method")
+                raise _exact_too_large(f"more than {_MAX_EXACT_N:,} per group are needed")
             achieved = fisher_exact_power(n, p1, p2, alpha)
         per_group = n
         exact = float(n)
