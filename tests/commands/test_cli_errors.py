@@ -127,3 +127,18 @@ def test_infeasible_exact_sample_size_is_refused_quickly(p2, capsys, monkeypatch
     code, out, err = run(argv, capsys, monkeypatch)
     assert_clear_error(code, out, err, "fisher-exact", "normal")
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", "design", "--patients", "99999999999999999999", "--workers", "1"],
+        ["simulate", "design", "--trials", "99999999999999999999", "--workers", "1"],
+        ["simulate", "trial", "--screened", "99999999999999999999", "--db", "sqlite:///{tmp}/t.db"],
+    ],
+)
+def test_simulation_sizes_beyond_memory_are_refused(argv, tmp_path, capsys, monkeypatch):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, out, err = run(argv, capsys, monkeypatch)
+    assert_clear_error(code, out, err, "must be at most", "99999999999999999999")
+    assert not (tmp_path / "t.db").exists()
