@@ -3,7 +3,8 @@
 Errors a user can cause (:class:`~immunosep.errors.ImmunoSepError`) print one line on stderr and exit
 with code 2, never a traceback. So do the database errors a wrong ``--db`` causes (no server, no file, a
 file that is not a database, no schema): :func:`database_error` names them here, in one place, for every
-command; other database errors (a constraint, a data error) are bugs and keep their traceback.
+command; other database errors (a constraint, a data error) are bugs and keep their traceback. A file
+system error on a named path (an output folder that is a file, no permission) is one line too.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> None:
         app(args=args, standalone_mode=True)
     except ImmunoSepError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a bug or the system, keep the traceback
+            raise
+        reason = exc.strerror or type(exc).__name__
+        print(f"error: {exc.filename}: {reason}; check the path", file=sys.stderr)
         sys.exit(2)
     except sa_exc.SQLAlchemyError as exc:
         error = database_error(exc, args)

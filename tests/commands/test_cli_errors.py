@@ -142,3 +142,27 @@ def test_simulation_sizes_beyond_memory_are_refused(argv, tmp_path, capsys, monk
     code, out, err = run(argv, capsys, monkeypatch)
     assert_clear_error(code, out, err, "must be at most", "99999999999999999999")
     assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["db", "init", "--db", "sqlite:///{tmp}/a.db", "--sites", "99999999999999999999"],
+        ["db", "init", "--db", "sqlite:///{tmp}/b.db", "--slots-per-site", "99999999999999999999"],
+    ],
+)
+def test_db_init_sizes_that_would_not_end_are_refused(argv, tmp_path, capsys, monkeypatch):
+    started = time.monotonic()
+    code, out, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys, monkeypatch)
+    assert_clear_error(code, out, err, "must be at most", "99999999999999999999")
+    assert time.monotonic() - started < 10
+
+
+def test_output_folder_that_is_a_file(seeded_db_url, tmp_path, capsys, monkeypatch):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    code, out, err = run(
+        ["analyse", "--db", seeded_db_url, "--out", str(notes), "--interim"], capsys, monkeypatch
+    )
+    assert_clear_error(code, out, err, "notes.txt", "check the path")
+    assert notes.read_text() == "keep me"

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+# db init refuses more at once: beyond these the sealed lists take hours to write (a sites x slots loop)
+MAX_SITES = 999
+MAX_SLOTS_PER_SITE = 10_000
 DB_HELP = "Database URL: sqlite:///trial.db or postgresql+psycopg://user@host/db."
 
 db_app = typer.Typer(help="Create and migrate the trial database.", no_args_is_help=True)
@@ -44,6 +47,9 @@ def db_init(
     """Create the schema (alembic upgrade head) and seed the trial, its sites and sealed lists."""
     from immunosep.conduct.trial import init_trial
 
+    for name, value, high in (("--sites", sites, MAX_SITES), ("--slots-per-site", slots, MAX_SLOTS_PER_SITE)):
+        if value is not None and value > high:
+            raise ImmunoSepError(f"{name} must be at most {high:,}, got {value}")
     result = init_trial(db, protocol_file, sites, seed=seed, slots_per_site=slots)
     if as_json:
         print_json(result)
