@@ -92,3 +92,11 @@ def test_exact_search_beyond_its_bound_is_refused_at_once(p2):
     assert needed > 1000
     with pytest.raises(ImmunoSepError, match=f"needs {needed:,} per group.*bounded to 1,000.*normal-cc"):
         sample_size_two_proportions(0.5, p2, method="fisher-exact")
+
+
+@pytest.mark.parametrize("method", ["normal", "normal-cc", "arcsine", "fisher-exact"])
+@pytest.mark.parametrize(("p1", "p2", "alpha"), [(1e-300, 2e-300, 0.05), (0.5, 0.2, 1e-300)])
+def test_vanishing_difference_or_alpha_is_refused_not_overflowed(method, p1, p2, alpha):
+    """An infinite n once ended in OverflowError (math.ceil(inf)); now a message saying what to check."""
+    with pytest.raises(ImmunoSepError, match=r"too small to detect.*check p1, p2, alpha and power"):
+        sample_size_two_proportions(p1, p2, alpha=alpha, method=method)

@@ -41,6 +41,20 @@ _MAX_EXACT_N = 1000
 """Largest per-group n the exact Fisher search evaluates (about 10^6 tables per evaluation, seconds each)."""
 
 
+_MAX_N = 10**12
+"""Largest per-group n any method reports: beyond it (or an infinite n from a vanishing difference or alpha)
+the design is not a trial, and the arithmetic loses its meaning."""
+
+
+def _per_group(exact: float) -> int:
+    if not math.isfinite(exact) or exact > _MAX_N:
+        raise ImmunoSepError(
+            f"more than {_MAX_N:.0e} per group would be needed: the difference is too small to detect at this "
+            "alpha and power; check p1, p2, alpha and power"
+        )
+    return math.ceil(exact)
+
+
 def _exact_too_large(needed: str) -> ImmunoSepError:
     return ImmunoSepError(
         f"fisher-exact: {needed}, and the exact search is bounded to {_MAX_EXACT_N:,} per group (its work grows "
@@ -72,7 +86,8 @@ def _normal_n(p1: float, p2: float, alpha: float, power: float) -> float:
     zb = sps.norm.ppf(power)
     pbar = (p1 + p2) / 2
     root = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return float(root**2 / (p1 - p2) ** 2)
+    d2 = (p1 - p2) ** 2
+    return float(root**2 / d2) if d2 > 0 else math.inf  # a difference below ~1e-154 squares to 0
 
 
 def fisher_exact_power(n: int, p1: float, p2: float, alpha: float) -> float:
@@ -116,21 +131,22 @@ def sample_size_two_proportions(
     n_normal = _normal_n(p1, p2, alpha, power)
     if method == "normal":
         exact = n_normal
-        per_group = math.ceil(exact)
+        per_group = _per_group(exact)
         achieved = normal_power(per_group, p1, p2, alpha)
     elif method == "normal-cc":
         exact = n_normal / 4 * (1 + math.sqrt(1 + 4 / (n_normal * d))) ** 2
-        per_group = math.ceil(exact)
+        per_group = _per_group(exact)
         # inverse of the Fleiss correction: the uncorrected n that the corrected n corresponds to
         achieved = normal_power(per_group * (1 - 1 / (per_group * d)) ** 2, p1, p2, alpha)
     elif method == "arcsine":
         h = abs(2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p2)))
         za, zb = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
-        exact = 2 * ((za + zb) / h) ** 2
-        per_group = math.ceil(exact)
+        exact = 2 * ((za + zb) / h) ** 2 if h > 0 else math.inf
+        per_group = _per_group(exact)
         achieved = float(sps.norm.cdf(h * math.sqrt(per_group / 2) - za))
     else:
         if n_normal > _MAX_EXACT_N:
+            _per_group(n_normal)  # refuses an infinite or absurd n first
             raise _exact_too_large(
                 f"the normal approximation already needs {math.ceil(n_normal):,} per group"
             )
