@@ -166,3 +166,24 @@ def test_output_folder_that_is_a_file(seeded_db_url, tmp_path, capsys, monkeypat
     )
     assert_clear_error(code, out, err, "notes.txt", "check the path")
     assert notes.read_text() == "keep me"
+
+
+def test_real_database_bugs_keep_their_traceback():
+    """Only errors of opening the database become messages; a constraint or a bad statement stays a bug."""
+    from sqlalchemy import exc as sa_exc
+
+    from immunosep.cli import database_error
+
+    class UndefinedTable(Exception):
+        pass
+
+    argv = ["lock", "--db", "postgresql+psycopg://u:secret@h/x"]
+    assert database_error(sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE failed")), argv) is None
+    assert database_error(sa_exc.DataError("INSERT", {}, Exception("out of range")), argv) is None
+    assert database_error(sa_exc.ProgrammingError("SELEC", {}, Exception("syntax error")), argv) is None
+    missing = database_error(sa_exc.ProgrammingError("SELECT", {}, UndefinedTable("relation trials")), argv)
+    assert missing is not None and "relation trials" in str(missing) and "secret" not in str(missing)
+    refused = database_error(sa_exc.OperationalError("connect", {}, Exception("refused\nmore")), argv)
+    assert refused is not None and str(refused).startswith(
+        "cannot open the database postgresql+psycopg://u:***@h/x"
+    )
