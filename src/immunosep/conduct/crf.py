@@ -27,6 +27,7 @@ from immunosep.conduct.access import (
 )
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
+from immunosep.store.bounds import Int32
 from immunosep.store.models import DailyCrf, Patient
 
 MAX_STUDY_DAY = 90
@@ -36,7 +37,7 @@ _PATIENT_DAY = patient_select(DailyCrf).outerjoin(
 )
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class SofaInputs:
     """The SOFA inputs of one patient-day as they are entered: the bedside calculator's form and API, and
     the daily CRF (its form, its API and the simulated sites) all take this one model.
@@ -58,7 +59,7 @@ class SofaInputs:
     dobutamine_ug_kg_min: float | None = None
     epinephrine_ug_kg_min: float | None = None
     norepinephrine_ug_kg_min: float | None = None
-    gcs: int | None = None
+    gcs: Int32 | None = None
     creatinine: float | None = None
     creatinine_unit: str | None = None
     urine_ml_day: float | None = None
@@ -74,7 +75,7 @@ class SofaInputs:
         return sofa(**self.sofa_keywords())
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class DailyInputs(SofaInputs):
     """A daily CRF: the SOFA inputs, the body weight (kg) and the organ support of the day."""
 
