@@ -71,6 +71,8 @@ def test_huge_numbers_in_the_crf(login, api_enroll) -> None:  # type: ignore[no-
     for field in ("platelets_1e3_ul", "pao2_fio2_mmhg", "gcs", "weight_kg"):
         r = inv.post(f"/api/patients/{pseudonym}/crf/2", json={field: 10**400})
         _client_error(r)
+    for big in (2**31, 2**63, 10**400):
+        _client_error(inv.get("/api/bedside/sofa", params={"gcs": str(big)}), "gcs")
     for raw in ('{"platelets_1e3_ul": 1e400}', '{"map_mmhg": NaN}', '{"urine_ml_day": -Infinity}'):
         r = inv.post(
             f"/api/patients/{pseudonym}/crf/2", content=raw, headers={"Content-Type": "application/json"}

@@ -27,7 +27,6 @@ from immunosep.conduct.access import (
 )
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
-from immunosep.store.bounds import Int32
 from immunosep.store.models import DailyCrf, Patient
 
 MAX_STUDY_DAY = 90
@@ -59,7 +58,7 @@ class SofaInputs:
     dobutamine_ug_kg_min: float | None = None
     epinephrine_ug_kg_min: float | None = None
     norepinephrine_ug_kg_min: float | None = None
-    gcs: Int32 | None = None
+    gcs: int | None = None
     creatinine: float | None = None
     creatinine_unit: str | None = None
     urine_ml_day: float | None = None
