@@ -4,7 +4,8 @@ Every operation of the app's own OpenAPI schema is called in-process (ASGI) as e
 positive (schema-valid) and negative (schema-violating) examples, on SQLite and PostgreSQL; the only
 check is schemathesis's ``not_a_server_error``. Path parameters named ``pseudonym`` are half the time a
 real randomized patient of the role's site, so the examples reach the services, not only the 404s.
-The example count is bounded and the generation derandomized, so a run is reproducible and quick.
+The example count is bounded and the generation derandomized, so a run is reproducible and quick; the
+coverage phase adds each operation's boundary values (deterministic).
 """
 
 from __future__ import annotations
@@ -78,3 +79,28 @@ def test_no_server_error_on_any_input(app, login, api_enroll, role: str) -> None
             case.validate_response(response, checks=[not_a_server_error])
 
         sweep()
+
+
+def test_no_server_error_on_the_boundaries(app, login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    """Schemathesis's coverage phase: every operation's boundary and just-outside values (a bound + 1,
+    the longest string and one longer, missing and wrong-typed fields), each case sent by the next
+    role in turn, so every case is sent once per backend."""
+    pseudonym = api_enroll()
+    clients = [login(user) for user in ROLE_USERS.values()]
+    modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+    sent = 0
+    for operation in _operations(app):
+        schema = operation.schema
+        config = schema.config.generation_for(operation=operation)
+        for case in schema.iter_coverage_cases(operation, generation_modes=modes, generation_config=config):
+            client = clients[sent % len(clients)]
+            if sent % 2 and "pseudonym" in (case.path_parameters or {}):
+                case.path_parameters["pseudonym"] = pseudonym
+            response = case.call(
+                base_url="https://testserver",
+                headers={"X-CSRF-Token": client.csrf},
+                cookies={SESSION_COOKIE: client.http.cookies[SESSION_COOKIE]},
+            )
+            case.validate_response(response, checks=[not_a_server_error])
+            sent += 1
+    assert sent > 1000
