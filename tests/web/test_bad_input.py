@@ -156,3 +156,25 @@ def test_duplicate_sites_of_a_user(login) -> None:  # type: ignore[no-untyped-de
     )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "site"
+
+
+def test_the_pharmacy_form_submitted_twice(login, api_enroll, csrf_of) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    pharm = login("pharm1")
+    token = csrf_of(pharm.get(f"/pharmacy?pseudonym={pseudonym}&study_day=1").text)
+    form = {
+        "csrf_token": token,
+        "pseudonym": pseudonym,
+        "study_day": "1",
+        "hour": "0",
+        "route": "sc",
+        "given": "on",
+    }
+    first = pharm.http.post("/pharmacy/dose", data=form)
+    again = pharm.http.post("/pharmacy/dose", data=form)
+    assert first.status_code == again.status_code == 200  # redirected back to the pharmacy page
+    assert "already logged" in again.text
+    for day in ("2147483648", str(2**63), "1e400", "nan"):
+        r = pharm.http.post("/pharmacy/dose", data={**form, "study_day": day})
+        assert r.status_code < 500, (day, r.status_code)
+    assert len(login("inv1").get(f"/api/patients/{pseudonym}/doses").json()) == 1
