@@ -150,3 +150,38 @@ def test_no_server_error_on_hostile_values(app, login, api_enroll, kind: type, h
             case.validate_response(response, checks=[not_a_server_error])
             sent += 1
     assert sent > 30 * len(clients)
+
+
+def test_no_server_error_in_stateful_sequences(app, login, api_enroll) -> None:  # type: ignore[no-untyped-def]
+    """Schemathesis's stateful mode: sequences of calls along the links it infers from the schema (a
+    value one response gives used in the next request), as the data manager; bounded and derandomized."""
+    api_enroll()
+    client = login("dm")
+    call_kwargs = {
+        "base_url": "https://testserver",
+        "headers": {"X-CSRF-Token": client.csrf},
+        "cookies": {SESSION_COOKIE: client.http.cookies[SESSION_COOKIE]},
+    }
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    machine = schema.as_state_machine()
+    statuses: list[int] = []
+
+    class Workflow(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return dict(call_kwargs)
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            statuses.append(response.status_code)
+            case.validate_response(response, checks=[not_a_server_error])
+
+    Workflow.run(
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=5,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert len(statuses) >= 10 and any(s < 300 for s in statuses), statuses
