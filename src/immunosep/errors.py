@@ -22,3 +22,7 @@ class ImmunoSepError(ValueError):
 
 class AccessDenied(ImmunoSepError):
     """The caller's role or site does not allow this action or this record."""
+
+
+class Conflict(ImmunoSepError):
+    """The input repeats a record already stored (e.g. a dose logged twice); the web answers 409."""

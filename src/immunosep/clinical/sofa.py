@@ -29,6 +29,7 @@ whole ICU export is scored in one call; :func:`sofa` is the scalar bedside wrapp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -514,7 +515,14 @@ def score_sofa_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 # -- the bedside wrapper --------------------------------------------------------------------------------
 def _opt(value: float | None) -> float:
-    return np.nan if value is None else float(value)
+    """The value as a float, NaN when missing; an integer too large for a float becomes an infinity, far
+    outside every plausible range, so it is refused as implausible instead of raising OverflowError."""
+    if value is None:
+        return np.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def sofa(

@@ -21,6 +21,7 @@ from immunosep.conduct.access import (
 )
 from immunosep.conduct.meddra import MedDRA, demo_meddra
 from immunosep.conduct.permissions import require
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import AdverseEvent, Patient, utcnow
 
@@ -57,6 +58,10 @@ def _record(pseudonym: str, ae: AdverseEvent) -> AeRecord:
     )
 
 
+#: Length of ``AdverseEvent.verbatim`` (store.models), the same on both backends.
+VERBATIM_MAX = 200
+
+
 def is_susar(serious: bool, relatedness: str, expected: bool) -> bool:
     """Serious and related (probably or possibly) and unexpected."""
     return serious and relatedness in RELATED and not expected
@@ -86,8 +91,11 @@ def record_adverse_event(
         )
     if relatedness not in RELATEDNESS:
         raise ImmunoSepError(f"relatedness is one of {RELATEDNESS}", field="relatedness")
-    if onset_day < 1:
-        raise ImmunoSepError("onset day is a study day >= 1", field="onset_day")
+    last_day = max(protocol_of(session).endpoints.mortality.days)  # the end of follow-up
+    if not 1 <= onset_day <= last_day:
+        raise ImmunoSepError(f"onset day is a study day 1-{last_day} (got {onset_day})", field="onset_day")
+    if len(verbatim) > VERBATIM_MAX:
+        raise ImmunoSepError(f"the verbatim term has at most {VERBATIM_MAX} characters", field="verbatim")
     coded = (meddra or demo_meddra()).code(term)
     susar = is_susar(serious, relatedness, expected)
     ae = AdverseEvent(

@@ -36,7 +36,7 @@ _PATIENT_DAY = patient_select(DailyCrf).outerjoin(
 )
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class SofaInputs:
     """The SOFA inputs of one patient-day as they are entered: the bedside calculator's form and API, and
     the daily CRF (its form, its API and the simulated sites) all take this one model.
@@ -74,7 +74,7 @@ class SofaInputs:
         return sofa(**self.sofa_keywords())
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class DailyInputs(SofaInputs):
     """A daily CRF: the SOFA inputs, the body weight (kg) and the organ support of the day."""
 

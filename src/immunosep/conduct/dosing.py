@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.regimen import (
@@ -42,7 +43,7 @@ from immunosep.conduct.access import (
 from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
-from immunosep.errors import ImmunoSepError
+from immunosep.errors import Conflict, ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow
 
@@ -158,6 +159,10 @@ def day_regimen(session: Session, actor: Actor, pseudonym: str, study_day: int) 
     return _regimen(session, get_patient(session, actor, pseudonym), study_day)
 
 
+#: Length of ``DoseRecord.missed_reason`` (store.models), the same on both backends.
+MISSED_REASON_MAX = 200
+
+
 def record_dose(
     session: Session,
     actor: Actor,
@@ -190,6 +195,19 @@ def record_dose(
         )
     if not given and not missed_reason.strip():
         raise ImmunoSepError("a missed dose needs a reason", field="missed_reason")
+    if len(missed_reason) > MISSED_REASON_MAX:
+        raise ImmunoSepError(
+            f"the reason for a missed dose has at most {MISSED_REASON_MAX} characters", field="missed_reason"
+        )
+    already = f"the {route} dose of day {study_day} at hour {hour} is already logged for {pseudonym}"
+    logged = select(DoseRecord.id).where(
+        DoseRecord.patient_id == patient.id,
+        DoseRecord.study_day == study_day,
+        DoseRecord.route == route,
+        DoseRecord.hour == hour,
+    )
+    if session.execute(logged).first() is not None:
+        raise Conflict(already, field="hour")
     if given and route in regimen.held_routes:
         raise ImmunoSepError(
             f"{pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
@@ -225,7 +243,10 @@ def record_dose(
         recorded_by=actor.user_id,
     )
     session.add(record)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same dose logged at the same moment (a form submitted twice)
+        raise Conflict(already, field="hour") from exc
     return record
 
 

@@ -24,6 +24,7 @@ from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
+from immunosep.store.bounds import Int32
 from immunosep.store.models import Consent, EligibilityAnswer, Patient, ScreeningEntry, Site, utcnow
 
 SEXES = ("male", "female")
@@ -38,7 +39,7 @@ SCORE_RANGES = {
 }
 
 
-@input_model(frozen=True, config=ConfigDict(extra="forbid"))
+@input_model(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
 class ScreeningInput:
     """What the investigator answers at screening (units in the names): the one input model of the
     screening service, its API body and its page (and the simulated sites).
@@ -49,22 +50,22 @@ class ScreeningInput:
     after the fact by the simulator (``None`` = now); the API and the pages always screen now.
     """
 
-    age_years: int
+    age_years: Int32
     sex: str
     infection_type: str
     sepsis_onset_at: datetime
-    sofa_now: int
+    sofa_now: Int32
     neutrophils_per_mm3: float
     suspected_infection: bool = True
-    sofa_baseline: int | None = None
+    sofa_baseline: Int32 | None = None
     weight_kg: float | None = None
     height_cm: float | None = None
     exclusions: Sequence[str] = ()
     screened_at: datetime | None = None
     #: Baseline severity scores recorded with the screening answers (the analysis reads them as
     #: covariates: ADSL ``cci`` and ``apache2``); ``None`` = not recorded.
-    cci: int | None = None
-    apache2: int | None = None
+    cci: Int32 | None = None
+    apache2: Int32 | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -24,10 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from immunosep.conduct.meddra import demo_meddra, load_meddra
-from immunosep.errors import AccessDenied, ImmunoSepError
+from immunosep.errors import AccessDenied, Conflict, ImmunoSepError
 from immunosep.store.db import make_engine
 from immunosep.web import api, pages
-from immunosep.web.deps import NotAuthenticated
+from immunosep.web.deps import NotAuthenticated, refuse_nul
 from immunosep.web.security import (
     SESSION_COOKIE,
     CsrfMiddleware,
@@ -133,9 +133,9 @@ def create_app(
     hot = (api.clinical_data.router, pages.clinical_data.router, pages.patients.router)
     for router in hot + tuple(r for r in api.ROUTERS + pages.ROUTERS if r not in hot):
         if router in api.ROUTERS:
-            app.include_router(router, prefix=api.PREFIX)
+            app.include_router(router, prefix=api.PREFIX, dependencies=[Depends(refuse_nul)])
         else:
-            app.include_router(router, include_in_schema=False)
+            app.include_router(router, include_in_schema=False, dependencies=[Depends(refuse_nul)])
     _install_error_handlers(app)
     return app
 
@@ -193,6 +193,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": exc.message}, status_code=403)
         return _page(request, 403, "Not allowed", exc.message)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": exc.message, "field": exc.field}, status_code=409)
+        return _page(request, 409, "Already done", exc.message)
 
     @app.exception_handler(ImmunoSepError)
     async def _user_error(request: Request, exc: ImmunoSepError) -> Response:

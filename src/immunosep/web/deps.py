@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import threading
 from collections.abc import Callable, Coroutine, MutableMapping
 from typing import Any, TypeVar, cast
@@ -21,7 +22,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from immunosep.conduct.access import Actor, actor_for, read_actor
 from immunosep.conduct.users import session_id_of
-from immunosep.errors import AccessDenied
+from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store.db import (
     end_session,
     is_read_only,
@@ -334,3 +335,36 @@ async def current_actor(request: Request) -> Actor:
 async def optional_actor(request: Request) -> Actor | None:
     """The logged-in actor, or None for an anonymous visitor (or an account deactivated since login)."""
     return cast(Actor | None, _claim(request, optional=True))
+
+
+def _nul_field(value: Any, path: str) -> str | None:
+    """The dotted path of the first string in a decoded JSON value that contains a NUL, or ``None``."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{path}.{key}".strip(".")
+        found = _nul_field(item, f"{path}.{key}".strip("."))
+        if found is not None:
+            return found
+    return None
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse text with a NUL character anywhere in the request (path, query, JSON or form body): PostgreSQL
+    cannot store one and SQLite would, so it is refused on both, with the field named (422)."""
+    found = next((k for k, v in request.path_params.items() if "\x00" in str(v)), None)
+    found = found or next((k for k, v in request.query_params.multi_items() if "\x00" in k + v), None)
+    if found is None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        body = await request.body()
+        kind = request.headers.get("content-type", "")
+        if b"\\u0000" in body and kind.startswith("application/json"):
+            try:
+                found = _nul_field(json.loads(body), "")
+            except ValueError:
+                found = None  # not JSON: the request's own validation answers
+        elif b"%00" in body or b"\x00" in body:
+            found = next((k for k, v in (await request.form()).multi_items() if "\x00" in k + str(v)), "body")
+    if found is not None:
+        raise ImmunoSepError(f"{found or 'the request'}: text must not contain a NUL character", field=found)

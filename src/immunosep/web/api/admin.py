@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.sites import list_sites, rename_site
 from immunosep.conduct.users import create_user, deactivate_user, decide, pending_approvals, reset_password
+from immunosep.web.bounds import PathId
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["administration"])
@@ -84,7 +85,7 @@ def get_approvals(
 
 @router.post("/approvals/{approval_id}/approve", status_code=204)
 def post_approve(
-    approval_id: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    approval_id: PathId, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> None:
     """Approve a change another administrator requested."""
     decide(db, actor, approval_id, approve=True)
@@ -92,7 +93,7 @@ def post_approve(
 
 @router.post("/approvals/{approval_id}/refuse", status_code=204)
 def post_refuse(
-    approval_id: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    approval_id: PathId, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> None:
     """Refuse a change another administrator requested."""
     decide(db, actor, approval_id, approve=False)

@@ -14,19 +14,22 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.biospecimens import record_draw
 from immunosep.conduct.crf import INPUT_FIELDS, DailyInputs, DailyRecord, daily_records, record_day
 from immunosep.conduct.outcomes import get_outcome, record_outcome
+from immunosep.web.bounds import Day, PathDay
 from immunosep.web.deps import TransactionRoute, current_actor, get_db, inline
 
 router = APIRouter(route_class=TransactionRoute, tags=["clinical data"])
 
 
 class DrawIn(BaseModel):
-    study_day: int
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    study_day: Day
     ferritin_ng_ml: float | None = None
     hla_dr_per_monocyte: float | None = None
     reason: str = ""
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="ignore"))
+@dataclass(frozen=True, config=ConfigDict(extra="ignore", allow_inf_nan=False))
 class DailyIn(DailyInputs):
     """The daily CRF (``conduct.crf.DailyInputs``: null = not measured, units in the names, bilirubin and
     creatinine with their unit) and, for a day already entered, the reason for the correction."""
@@ -37,10 +40,10 @@ class DailyIn(DailyInputs):
 class OutcomeIn(BaseModel):
     """Only the fields given are changed; changing a stored value needs a reason."""
 
-    death_day: int | None = None
-    last_known_alive_day: int | None = None
-    icu_discharge_day: int | None = None
-    infection_day15: str | None = None
+    death_day: Day | None = None
+    last_known_alive_day: Day | None = None
+    icu_discharge_day: Day | None = None
+    infection_day15: str | None = Field(default=None, max_length=20)
     reason: str = ""
 
 
@@ -66,7 +69,7 @@ def post_draw(
 @inline
 def post_daily_crf(
     pseudonym: str,
-    study_day: int,
+    study_day: PathDay,
     body: DailyIn,
     actor: Actor = Depends(current_actor),
     db: Session = Depends(get_db),

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
@@ -14,20 +14,21 @@ from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.worklist import worklist
+from immunosep.web.bounds import PathId, RowId
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["oversight"])
 
 
 class QueryIn(BaseModel):
-    table_name: str
-    text: str
-    row_id: int | None = None
-    field: str = ""
+    table_name: str = Field(max_length=40)
+    text: str = Field(max_length=10_000)
+    row_id: RowId | None = None
+    field: str = Field(default="", max_length=60)
 
 
 class AnswerIn(BaseModel):
-    answer: str
+    answer: str = Field(max_length=10_000)
 
 
 @router.get("/queries")
@@ -50,7 +51,7 @@ def post_query(
 
 @router.post("/queries/{query_id}/answer")
 def post_answer(
-    query_id: int, body: AnswerIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    query_id: PathId, body: AnswerIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
     """Answer a query (investigator of the site)."""
     return asdict(answer_query(db, actor, query_id, body.answer))
@@ -58,7 +59,7 @@ def post_answer(
 
 @router.post("/queries/{query_id}/close")
 def post_close(
-    query_id: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    query_id: PathId, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
     return asdict(close_query(db, actor, query_id))
 

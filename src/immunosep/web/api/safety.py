@@ -13,6 +13,7 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.adverse_events import adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.unblinding import emergency_unblind, unblinding_report
 from immunosep.conduct.withdrawal import compact, withdraw
+from immunosep.web.bounds import Day
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.meddra_search import search_terms
 
@@ -20,12 +21,12 @@ router = APIRouter(route_class=TransactionRoute, tags=["safety"])
 
 
 class AdverseEventIn(BaseModel):
-    onset_day: int
-    term: str = Field(description="MedDRA preferred or lowest level term (name or code)")
+    onset_day: Day
+    term: str = Field(max_length=200, description="MedDRA preferred or lowest level term (name or code)")
     serious: bool
-    relatedness: str
+    relatedness: str = Field(max_length=30)
     expected: bool
-    verbatim: str = ""
+    verbatim: str = Field(default="", max_length=200)
 
 
 class UnblindIn(BaseModel):

@@ -6,27 +6,28 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.dosing import administrations, day_regimen, patients_on_treatment, record_dose
+from immunosep.web.bounds import Day, Hour, PathDay
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 
 router = APIRouter(route_class=TransactionRoute, tags=["treatment"])
 
 
 class DoseIn(BaseModel):
-    study_day: int
+    study_day: Day
     route: Literal["iv", "sc"]
-    hour: int
+    hour: Hour
     given: bool
-    missed_reason: str = ""
+    missed_reason: str = Field(default="", max_length=200)
 
 
 @router.get("/patients/{pseudonym}/regimen/{study_day}")
 def get_regimen(
-    pseudonym: str, study_day: int, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    pseudonym: str, study_day: PathDay, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
     """The day's injections, active or dummy, after renal adjustment, with the creatinine clearance used
     (``crcl_ml_min``, the CRF day it came from ``crcl_study_day``, ``clearance`` in words) and the routes
