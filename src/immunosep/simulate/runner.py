@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from immunosep.clinical.units import PLAUSIBLE, clip_plausible, unit_factor
@@ -495,6 +496,24 @@ def _enter_crf(
             inputs = replace(inputs, **{field: entered})
 
 
+def _fill_form(weight_kg: float, values: dict[str, Any]) -> tuple[crf.DailyInputs, list[_SiteFix]]:
+    """The day's form filled in. A value the form itself refuses (not a finite number, say) has nothing
+    plausible in the source to correct it to: the site leaves the item missing, and a query follows as for
+    a value the service refuses. A refusal that names no item of the form is a bug and is raised."""
+    fixes: list[_SiteFix] = []
+    values = dict(values)
+    while True:
+        try:
+            return crf.DailyInputs(weight_kg=weight_kg, **values), fixes
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field not in values or any(f.field == field for f in fixes):
+                raise
+            fixes.append(_SiteFix(field, values[field], None, str(error["msg"])))
+            values[field] = None
+
+
 def _query_and_close(s: Any, staff: _Staff, inv: Actor, pseudonym: str, day: int, fix: _SiteFix) -> int:
     """The data manager's query on a refused value, the investigator's answer, the close: returns 1."""
     q = queries.raise_query(
@@ -540,8 +559,9 @@ def _record_crf(
             ventilated=bool(columns["ventilated"][k]),
             on_ckrt=bool(columns["cvvh"][k]),
         )
-    inputs = crf.DailyInputs(weight_kg=float(columns["weight_kg"][k]), **values)
+    inputs, refused_by_form = _fill_form(float(columns["weight_kg"][k]), values)
     record, fixes = _enter_crf(s, inv, pseudonym, day, inputs)
+    fixes = refused_by_form + fixes
     if not fixes and record.sofa_total != sofa_total:
         raise ImmunoSepError(
             f"virtual patient {pseudonym} day {day}: the CRF inputs score {record.sofa_total}, the model drew "
