@@ -59,12 +59,13 @@ def database_error(exc: BaseException, argv: list[str]) -> ImmunoSepError | None
     (ArgumentError) and a missing table on PostgreSQL (ProgrammingError from UndefinedTable). Integrity,
     data and other programming errors are not the user's to fix and are not caught.
     """
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError):
-        pass
-    elif isinstance(exc, sa_exc.ProgrammingError):
+    if isinstance(exc, sa_exc.ProgrammingError):
         if type(exc.orig).__name__ not in _UNDEFINED_TABLE:
             return None
-    elif type(exc) is not sa_exc.DatabaseError:
+    elif (
+        not isinstance(exc, sa_exc.OperationalError | sa_exc.ArgumentError)
+        and type(exc) is not sa_exc.DatabaseError
+    ):
         return None
     orig = getattr(exc, "orig", None) or exc
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
