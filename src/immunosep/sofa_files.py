@@ -15,13 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from immunosep.clinical.sofa import (
-    MISSING_NAME_BY_MASK,
-    SCORE_COLUMNS,
-    SOFA_FRAME_COLUMNS,
-    missing_names,
-    score_sofa_frame_arrays,
-)
+from immunosep.clinical.sofa_columns import SCORE_COLUMNS
 from immunosep.errors import ImmunoSepError
 
 #: Rows per chunk by default (the memory bound of a run; ``--chunk-rows``).
@@ -72,6 +66,8 @@ def _score_chunk(chunk: Any) -> dict[str, Any]:
     """SOFA arrays for a chunk; only the SOFA columns go through pandas (ids and others pass untouched)."""
     import pyarrow as pa
 
+    from immunosep.clinical.sofa import SOFA_FRAME_COLUMNS, score_sofa_frame_arrays
+
     if isinstance(chunk, pa.Table):
         sofa_cols = [c for c in chunk.column_names if c in SOFA_FRAME_COLUMNS]
         frame = chunk.select(sofa_cols).to_pandas() if sofa_cols else chunk.slice(0, 0).to_pandas()
@@ -83,6 +79,8 @@ def _score_chunk(chunk: Any) -> dict[str, Any]:
 def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
     """The chunk as an Arrow table with the score columns (sofa_missing dictionary-encoded) appended."""
     import pyarrow as pa
+
+    from immunosep.clinical.sofa import MISSING_NAME_BY_MASK, SOFA_FRAME_COLUMNS
 
     if isinstance(chunk, pa.Table):
         table = chunk
@@ -106,6 +104,8 @@ def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
 
 def _with_scores_frame(chunk: Any, scored: dict[str, Any]) -> Any:
     import pyarrow as pa
+
+    from immunosep.clinical.sofa import missing_names
 
     frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk.copy()
     for col in SCORE_COLUMNS:

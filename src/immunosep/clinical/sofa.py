@@ -32,14 +32,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
+from immunosep.clinical.sofa_columns import COMPONENTS, SCORE_COLUMNS, SOFA_INPUT_COLUMNS
 from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.errors import ImmunoSepError
+
+if TYPE_CHECKING:  # pandas is imported by the frame functions only: the bedside needs numpy alone
+    import pandas as pd
 
 # -- the SOFA definition (Vincent 1996) -----------------------------------------------------------------
 RESPIRATION_BELOW = (400.0, 300.0, 200.0, 100.0)  # PaO2/FiO2 mmHg; the last two need ventilation
@@ -52,26 +55,6 @@ GCS_BELOW = (15.0, 13.0, 10.0, 6.0)
 CREATININE_AT_LEAST = (1.2, 2.0, 3.5, 5.0)  # mg/dL
 URINE_BELOW = (500.0, 200.0)  # mL/day: scores 3 and 4
 
-COMPONENTS = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
-SCORE_COLUMNS = (*(f"sofa_{c}" for c in COMPONENTS), "sofa_total")
-
-SOFA_INPUT_COLUMNS = (
-    "pao2_fio2_mmhg",
-    "ventilated",
-    "platelets_1e3_ul",
-    "bilirubin_mg_dl",
-    "map_mmhg",
-    "dopamine_ug_kg_min",
-    "dobutamine_ug_kg_min",
-    "epinephrine_ug_kg_min",
-    "norepinephrine_ug_kg_min",
-    "gcs",
-    "creatinine_mg_dl",
-    "urine_ml_day",
-)
-"""Columns of a patient-day table (NaN = not measured). Alternatives accepted by :func:`score_sofa_frame`:
-``pao2_fio2_kpa`` or ``pao2_mmhg``/``pao2_kpa`` + ``fio2`` instead of ``pao2_fio2_mmhg``,
-``bilirubin_umol_l``, ``creatinine_umol_l`` (the unit is in the name, so it is always stated)."""
 
 # Physiological plausibility (outside the range a value is a unit error or a typo) has one home for
 # every bedside rule and the virtual patients: immunosep.clinical.units.PLAUSIBLE.
@@ -421,6 +404,8 @@ def _column(df: pd.DataFrame, name: str) -> FloatArray:
     try:
         return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
+        import pandas as pd
+
         values = pd.to_numeric(df[name], errors="coerce")
         bad = values.isna().to_numpy() & df[name].notna().to_numpy()
         i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
