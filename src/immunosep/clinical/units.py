@@ -228,10 +228,24 @@ def measured(
     implausible value raises one :class:`ImmunoSepError` naming the value, the likely unit and what to
     fix; with ``rows`` it names the first offending row index. Scalars stay scalars.
     """
-    import numpy as np
-
     p = PLAUSIBLE[name]
     spelled, factor = unit_factor(name, unit)
+    if factor == 1.0 and isinstance(values, float | int) and not isinstance(values, bool):
+        # one value in the rule's unit, the bedside's and the CRF's everyday case: checked without numpy
+        # (a virtual trial makes tens of thousands of these calls); anything refused takes the array path
+        # below, which words the refusal
+        x = float(values)
+        if x != x:  # NaN: not measured
+            if missing_ok:
+                return x
+        elif (
+            p.low <= x <= p.high
+            and not (p.whole and not x.is_integer())
+            and (stated or p.unstated_high is None or not p.other_units or x <= p.unstated_high)
+        ):
+            return x
+    import numpy as np
+
     x = np.asarray(values, dtype=np.float64)
     ours = x if factor == 1.0 else np.round(x / factor, _DECIMALS)
     flat, flat_ours = np.atleast_1d(x).ravel(), np.atleast_1d(ours).ravel()
