@@ -1,8 +1,10 @@
 """SOFA scoring throughput: the vectorized kernel against a row-by-row Python baseline, same run.
 
-Targets (issue 2): at least 20 million patient-days per second on one core for the scoring itself, and
-``immunosep sofa --input`` on a 1-million-row Parquet file end to end (process start to file written)
-in under 5 s. The baseline scores a subsample row by row in plain Python (if/elif per organ, as a
+Targets (issue 21; issue 2 had 20 M/s and 5 s): at least 50 million patient-days per second on one core
+for the scoring itself with the plausibility checks on, ``immunosep sofa --input`` on a 1-million-row
+Parquet file end to end (process start to file written) in under 1 s, and ``immunosep --help`` and
+``immunosep classify`` in under 0.3 s each (the interpreter's own start, ``python -c pass``, is printed
+beside them as their baseline). The baseline scores a subsample row by row in plain Python (if/elif per organ, as a
 straightforward implementation would) and is extrapolated per row.
 
 Usage: ``python benchmarks/bench_sofa.py [--rows 10000000] [--baseline-rows 50000] [--e2e-rows 1000000]``.
@@ -27,8 +29,9 @@ import pandas as pd
 
 from immunosep.clinical.sofa import SOFA_INPUT_COLUMNS, score_sofa_arrays
 
-TARGET_ROWS_PER_S = 20e6
-TARGET_E2E_S = 5.0
+TARGET_ROWS_PER_S = 50e6
+TARGET_E2E_S = 1.0
+TARGET_START_S = 0.3
 
 
 def patient_days(n: int, seed: int) -> dict[str, np.ndarray]:
@@ -129,11 +132,14 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bench_startup() -> tuple[float, float]:
-    """Wall and CPU seconds of ``python -c "import immunosep.cli"`` (the fixed cost of any command)."""
-    cpu0, t0 = _child_cpu(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import immunosep.cli"], check=True)
-    return time.perf_counter() - t0, _child_cpu() - cpu0
+def bench_startup(args: list[str], repeats: int = 5) -> tuple[float, float]:
+    """Best wall and CPU seconds of ``python <args>`` in a fresh process, of ``repeats`` runs."""
+    best_wall = best_cpu = math.inf
+    for _ in range(repeats):
+        cpu0, t0 = _child_cpu(), time.perf_counter()
+        subprocess.run([sys.executable, *args], check=True, capture_output=True)
+        best_wall, best_cpu = min(best_wall, time.perf_counter() - t0), min(best_cpu, _child_cpu() - cpu0)
+    return best_wall, best_cpu
 
 
 def bench_end_to_end(n: int, seed: int) -> tuple[float, float]:
@@ -174,7 +180,10 @@ def main() -> int:
     rate = args.rows / checked
     base_rate = 1.0 / per_row
     e2e, e2e_cpu = bench_end_to_end(args.e2e_rows, args.seed + 1)
-    startup, startup_cpu = bench_startup()
+    startup, startup_cpu = bench_startup(["-c", "import immunosep.cli"])
+    bare, bare_cpu = bench_startup(["-c", "pass"])
+    helped, helped_cpu = bench_startup(["-m", "immunosep.cli", "--help"])
+    classified, classified_cpu = bench_startup(["-m", "immunosep.cli", "classify", "--ferritin", "5000"])
 
     print(f"SOFA kernel, {args.rows:,} patient-days (best of {args.repeats}, one core):")
     print(f"  with plausibility checks:    {checked:7.3f} s  {rate / 1e6:8.1f} M patient-days/s")
@@ -192,14 +201,22 @@ def main() -> int:
     print(
         f"  of which starting the CLI (import immunosep.cli): {startup:.2f} s wall, {startup_cpu:.2f} s CPU"
     )
+    print("command line start-up (best of 5, fresh process each):")
+    print(f"  baseline, python -c pass:    {bare:.3f} s wall, {bare_cpu:.3f} s CPU")
+    print(f"  immunosep --help:            {helped:.3f} s wall, {helped_cpu:.3f} s CPU")
+    print(f"  immunosep classify:          {classified:.3f} s wall, {classified_cpu:.3f} s CPU")
     print(
         f"  machine load average (1 min) during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    ok_rate = rate >= TARGET_ROWS_PER_S
-    ok_e2e = e2e < TARGET_E2E_S
-    print(f"target >= {TARGET_ROWS_PER_S / 1e6:.0f} M patient-days/s: {'met' if ok_rate else 'MISSED'}")
-    print(f"target end to end < {TARGET_E2E_S:.0f} s: {'met' if ok_e2e else 'MISSED'}")
-    return 0 if ok_rate and ok_e2e else 1
+    checks = {
+        f"target >= {TARGET_ROWS_PER_S / 1e6:.0f} M patient-days/s with checks": rate >= TARGET_ROWS_PER_S,
+        f"target end to end < {TARGET_E2E_S:g} s": e2e < TARGET_E2E_S,
+        f"target immunosep --help < {TARGET_START_S:g} s": helped < TARGET_START_S,
+        f"target immunosep classify < {TARGET_START_S:g} s": classified < TARGET_START_S,
+    }
+    for label, ok in checks.items():
+        print(f"{label}: {'met' if ok else 'MISSED'}")
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ RANK: dict[str, int] = {
     # the bottom: the package itself (its __init__ names the error types), errors, published figures
     "immunosep": 0,
     "errors": 0,
+    "_lazy": 0,  # the lazy re-export helper of the package __init__ files
     "published": 0,
     # the protocol as data: thresholds, strata, arms, regimens, schedule
     "protocol": 1,

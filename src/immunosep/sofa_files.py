@@ -1,9 +1,9 @@
 """Score a table of patient-days in a file: SOFA for every row of a CSV or Parquet file, chunk by chunk.
 
 The file side of ``immunosep sofa --input/--output``: CSV is read with pandas in chunks, Parquet with
-Arrow by record batches; each chunk is scored by the clinical kernel
-(:func:`immunosep.clinical.sofa.score_sofa_frame_arrays`; only the SOFA columns go through pandas, ids and
-other columns pass untouched) and appended to the output, so a table of any length runs in bounded memory.
+Arrow by record batches; each chunk is scored by the clinical kernel (a Parquet batch's columns go to
+numpy without pandas, :func:`immunosep.clinical.sofa.score_sofa_columns`; a CSV chunk through
+:func:`~immunosep.clinical.sofa.score_sofa_frame_arrays`; ids and other columns pass untouched) and appended to the output, so a table of any length runs in bounded memory.
 It does I/O, so it sits above the pure clinical core and below the store (docs/architecture.md); the
 command line draws the progress bar from the ``progress`` callback.
 """
@@ -15,13 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from immunosep.clinical.sofa import (
-    MISSING_NAME_BY_MASK,
-    SCORE_COLUMNS,
-    SOFA_FRAME_COLUMNS,
-    missing_names,
-    score_sofa_frame_arrays,
-)
+from immunosep.clinical.sofa_columns import SCORE_COLUMNS
 from immunosep.errors import ImmunoSepError
 
 #: Rows per chunk by default (the memory bound of a run; ``--chunk-rows``).
@@ -44,13 +38,14 @@ def table_format(path: Path, role: str) -> str:
 
 def _read_chunks(path: Path, chunk_rows: int) -> tuple[int | None, Iterator[Any]]:
     """(total rows if known, iterator of chunks): Arrow tables for Parquet, pandas frames for CSV."""
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not path.is_file():
         raise ImmunoSepError(f"input file {path} does not exist")
     if table_format(path, "input") == "csv":
+        import pandas as pd  # CSV only: a Parquet file goes from Arrow to numpy without pandas
+
         try:
             reader = pd.read_csv(path, chunksize=chunk_rows)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -68,21 +63,48 @@ def _file_rows(message: str, offset: int) -> str:
     return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
 
 
+def _arrow_numpy(column: Any) -> Any:
+    """An Arrow column as a numpy array. Numbers and booleans become float64 with NaN for null, read
+    straight from Arrow's buffer (no copy for a float64 column without nulls): pyarrow's own ``to_numpy``
+    imports pandas, a third of a second of a one-second command. Text goes through ``to_numpy`` (the
+    kernel accepts numbers written as text and refuses the rest with the row)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+        return column.to_numpy(zero_copy_only=False)
+    if kind != pa.float64():
+        column = pc.cast(column, pa.float64())
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n, offset = len(array), array.offset
+    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=n, offset=offset * 8)
+    if array.null_count:  # the validity bitmap, least significant bit first (pc.fill_null imports pandas)
+        bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
+        values = np.where(bits[offset : offset + n].astype(bool), values, np.nan)
+    return values
+
+
 def _score_chunk(chunk: Any) -> dict[str, Any]:
-    """SOFA arrays for a chunk; only the SOFA columns go through pandas (ids and others pass untouched)."""
+    """SOFA arrays for a chunk: Arrow columns straight to numpy, a CSV chunk (pandas) through the frame
+    kernel; ids and other columns pass untouched."""
     import pyarrow as pa
 
+    from immunosep.clinical.sofa import SOFA_FRAME_COLUMNS, score_sofa_columns, score_sofa_frame_arrays
+
     if isinstance(chunk, pa.Table):
-        sofa_cols = [c for c in chunk.column_names if c in SOFA_FRAME_COLUMNS]
-        frame = chunk.select(sofa_cols).to_pandas() if sofa_cols else chunk.slice(0, 0).to_pandas()
-    else:
-        frame = chunk
-    return score_sofa_frame_arrays(frame)
+        return score_sofa_columns(
+            {c: _arrow_numpy(chunk.column(c)) for c in chunk.column_names if c in SOFA_FRAME_COLUMNS}
+        )
+    return score_sofa_frame_arrays(chunk)
 
 
 def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
     """The chunk as an Arrow table with the score columns (sofa_missing dictionary-encoded) appended."""
     import pyarrow as pa
+
+    from immunosep.clinical.sofa import MISSING_NAME_BY_MASK, SOFA_FRAME_COLUMNS
 
     if isinstance(chunk, pa.Table):
         table = chunk
@@ -95,17 +117,45 @@ def _with_scores_arrow(chunk: Any, scored: dict[str, Any]) -> Any:
     for col in SCORE_COLUMNS:
         if col in table.column_names:
             table = table.drop_columns([col])
-        table = table.append_column(col, pa.array(scored[col]))
+        table = table.append_column(col, _arrow_from_numpy(scored[col], pa.int8()))
     if "sofa_missing" in table.column_names:
         table = table.drop_columns(["sofa_missing"])
     missing = pa.DictionaryArray.from_arrays(
-        pa.array(scored["sofa_missing_mask"], type=pa.uint8()), pa.array(MISSING_NAME_BY_MASK)
+        _arrow_from_numpy(scored["sofa_missing_mask"], pa.uint8()), _arrow_strings(MISSING_NAME_BY_MASK)
     )
     return table.append_column("sofa_missing", missing)
 
 
+# pa.array() imports pandas on first use (its type checks), a third of a second of a one-second command:
+# the two helpers below build the score columns from their buffers instead.
+def _arrow_from_numpy(values: Any, arrow_type: Any) -> Any:
+    """A one-byte integer numpy array as an Arrow array of ``arrow_type``, sharing its memory."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = np.ascontiguousarray(values)
+    if data.dtype.itemsize != 1:
+        raise TypeError(f"expected one-byte integers, got {data.dtype}")
+    return pa.Array.from_buffers(arrow_type, len(data), [None, pa.py_buffer(data)])
+
+
+def _arrow_strings(texts: tuple[str, ...]) -> Any:
+    """``texts`` as an Arrow string array (UTF-8 data and 32-bit offsets)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [t.encode() for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+
+
 def _with_scores_frame(chunk: Any, scored: dict[str, Any]) -> Any:
     import pyarrow as pa
+
+    from immunosep.clinical.sofa import missing_names
 
     frame = chunk.to_pandas() if isinstance(chunk, pa.Table) else chunk.copy()
     for col in SCORE_COLUMNS:

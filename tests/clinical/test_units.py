@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from immunosep.clinical.units import (
     PLAUSIBLE,
@@ -113,3 +115,33 @@ def test_clip_plausible_moves_generated_values_inside_and_keeps_missing() -> Non
 def test_unknown_unit_names_the_accepted_ones() -> None:
     with pytest.raises(ImmunoSepError, match="PaO2 in mmHg or kPa"):
         measured("pao2_mmhg", 80, "cmH2O")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(sorted(PLAUSIBLE)),
+    value=st.one_of(
+        st.floats(min_value=-50, max_value=3000),
+        st.sampled_from([math.nan, math.inf, -math.inf]),
+        st.integers(min_value=-5, max_value=3000),
+        st.sampled_from([p.low for p in PLAUSIBLE.values()] + [p.high for p in PLAUSIBLE.values()]),
+    ),
+    stated=st.booleans(),
+    missing_ok=st.booleans(),
+)
+def test_one_value_gives_what_an_array_of_it_gives(name, value, stated, missing_ok):
+    """The scalar fast path of ``measured`` accepts, converts and refuses exactly as the array path."""
+
+    def run(v):
+        try:
+            return "ok", measured(name, v, stated=stated, missing_ok=missing_ok)
+        except ImmunoSepError as exc:
+            return "refused", str(exc), exc.field
+
+    scalar, array = run(value), run(np.asarray(value, dtype=np.float64))
+    if scalar[0] == "ok":
+        assert array[0] == "ok"
+        assert type(scalar[1]) is float
+        assert scalar[1] == array[1] or (math.isnan(scalar[1]) and math.isnan(array[1]))
+    else:
+        assert scalar == array

@@ -42,6 +42,8 @@ def _checked(name: str, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def _sex_is_female(sex: Any) -> npt.NDArray[np.bool_]:
+    if isinstance(sex, str) and sex.lower() in ("male", "female"):  # one patient: no numpy string arrays
+        return np.asarray(sex.lower() == "female")
     s = np.char.lower(np.asarray(sex, dtype=str))
     bad = ~np.isin(s, ["male", "female"])
     if np.any(bad):

@@ -30,16 +30,19 @@ whole ICU export is scored in one call; :func:`sofa` is the scalar bedside wrapp
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
+from immunosep.clinical.sofa_columns import COMPONENTS, SCORE_COLUMNS, SOFA_INPUT_COLUMNS
 from immunosep.clinical.units import PLAUSIBLE, measured
 from immunosep.errors import ImmunoSepError
+
+if TYPE_CHECKING:  # pandas is imported by the frame functions only: the bedside needs numpy alone
+    import pandas as pd
 
 # -- the SOFA definition (Vincent 1996) -----------------------------------------------------------------
 RESPIRATION_BELOW = (400.0, 300.0, 200.0, 100.0)  # PaO2/FiO2 mmHg; the last two need ventilation
@@ -52,26 +55,6 @@ GCS_BELOW = (15.0, 13.0, 10.0, 6.0)
 CREATININE_AT_LEAST = (1.2, 2.0, 3.5, 5.0)  # mg/dL
 URINE_BELOW = (500.0, 200.0)  # mL/day: scores 3 and 4
 
-COMPONENTS = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
-SCORE_COLUMNS = (*(f"sofa_{c}" for c in COMPONENTS), "sofa_total")
-
-SOFA_INPUT_COLUMNS = (
-    "pao2_fio2_mmhg",
-    "ventilated",
-    "platelets_1e3_ul",
-    "bilirubin_mg_dl",
-    "map_mmhg",
-    "dopamine_ug_kg_min",
-    "dobutamine_ug_kg_min",
-    "epinephrine_ug_kg_min",
-    "norepinephrine_ug_kg_min",
-    "gcs",
-    "creatinine_mg_dl",
-    "urine_ml_day",
-)
-"""Columns of a patient-day table (NaN = not measured). Alternatives accepted by :func:`score_sofa_frame`:
-``pao2_fio2_kpa`` or ``pao2_mmhg``/``pao2_kpa`` + ``fio2`` instead of ``pao2_fio2_mmhg``,
-``bilirubin_umol_l``, ``creatinine_umol_l`` (the unit is in the name, so it is always stated)."""
 
 # Physiological plausibility (outside the range a value is a unit error or a typo) has one home for
 # every bedside rule and the virtual patients: immunosep.clinical.units.PLAUSIBLE.
@@ -421,6 +404,8 @@ def _column(df: pd.DataFrame, name: str) -> FloatArray:
     try:
         return df[name].to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
+        import pandas as pd
+
         values = pd.to_numeric(df[name], errors="coerce")
         bad = values.isna().to_numpy() & df[name].notna().to_numpy()
         i = int(np.flatnonzero(bad)[0]) if bad.any() else 0
@@ -431,9 +416,13 @@ def _column(df: pd.DataFrame, name: str) -> FloatArray:
         ) from None
 
 
-def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
+def _table_inputs(
+    names: Collection[str], column: Callable[[str], FloatArray], ventilated: Callable[[], Any]
+) -> dict[str, Any]:
+    """The :func:`score_sofa_arrays` arguments from a table's column ``names``, ``column(name)`` (float64,
+    NaN = missing) and ``ventilated()``: the unit alternatives resolved, contradictions refused."""
     cols: dict[str, Any] = {}
-    if not SOFA_FRAME_COLUMNS & set(df.columns):
+    if not SOFA_FRAME_COLUMNS & set(names):
         raise ImmunoSepError(
             "the table has none of the SOFA input columns; expected some of: "
             + ", ".join(SOFA_INPUT_COLUMNS)
@@ -441,45 +430,86 @@ def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
             field="sofa",
         )
     for name in SOFA_INPUT_COLUMNS:
-        if name in df.columns and name != "ventilated":
-            cols[name] = _column(df, name)
+        if name in names and name != "ventilated":
+            cols[name] = column(name)
     # PaO2/FiO2: one of the ratio (mmHg or kPa) or PaO2 (mmHg or kPa) + FiO2
-    oxygen = [c for c in ("pao2_fio2_mmhg", "pao2_fio2_kpa", "pao2_mmhg", "pao2_kpa") if c in df.columns]
+    oxygen = [c for c in ("pao2_fio2_mmhg", "pao2_fio2_kpa", "pao2_mmhg", "pao2_kpa") if c in names]
     if len(oxygen) > 1:
         raise ImmunoSepError(
             f"give one of pao2_fio2_mmhg, pao2_fio2_kpa, pao2_mmhg + fio2 or pao2_kpa + fio2, not {' and '.join(oxygen)}",
             field=oxygen[1],
         )
-    if "fio2" in df.columns and not {"pao2_mmhg", "pao2_kpa"} & set(df.columns):
+    if "fio2" in names and not {"pao2_mmhg", "pao2_kpa"} & set(names):
         raise ImmunoSepError("fio2 needs pao2_mmhg or pao2_kpa beside it", field="fio2")
     if oxygen in (["pao2_mmhg"], ["pao2_kpa"]):
-        if "fio2" not in df.columns:
+        if "fio2" not in names:
             raise ImmunoSepError(f"{oxygen[0]} and fio2 must be given together", field=oxygen[0])
         cols["pao2_fio2_mmhg"] = pao2_fio2_ratio(
-            _column(df, oxygen[0]),
-            _column(df, "fio2"),
+            column(oxygen[0]),
+            column("fio2"),
             rows=True,
             pao2_unit="kPa" if oxygen[0] == "pao2_kpa" else None,
             label=f"column {oxygen[0]}",
         )
     if oxygen == ["pao2_fio2_kpa"]:
         cols["pao2_fio2_mmhg"] = measured(
-            "pao2_fio2_mmhg", _column(df, "pao2_fio2_kpa"), "kPa", label="column pao2_fio2_kpa", rows=True
+            "pao2_fio2_mmhg", column("pao2_fio2_kpa"), "kPa", label="column pao2_fio2_kpa", rows=True
         )
     for base in ("bilirubin", "creatinine"):
         alt = f"{base}_umol_l"
-        if alt in df.columns:
-            if f"{base}_mg_dl" in df.columns:
+        if alt in names:
+            if f"{base}_mg_dl" in names:
                 raise ImmunoSepError(f"give either {base}_mg_dl or {alt}, not both", field=alt)
             cols[f"{base}_mg_dl"] = measured(
-                f"{base}_mg_dl", _column(df, alt), "umol/L", label=f"column {alt}", rows=True
+                f"{base}_mg_dl", column(alt), "umol/L", label=f"column {alt}", rows=True
             )
-    if "ventilated" in df.columns:
+    if "ventilated" in names:
+        cols["ventilated"] = ventilated()
+    return cols
+
+
+def _frame_inputs(df: pd.DataFrame) -> dict[str, Any]:
+    def ventilated() -> Any:
         v = df["ventilated"]
-        cols["ventilated"] = (
+        return (
             v.to_numpy(dtype=np.bool_) if v.dtype == np.bool_ else v.to_numpy(dtype=object, na_value=np.nan)
         )
-    return cols
+
+    return _table_inputs(set(df.columns), lambda name: _column(df, name), ventilated)
+
+
+def _array_column(name: str, values: npt.ArrayLike) -> FloatArray:
+    """A column given as an array (``None`` or NaN = missing) as float64; text is refused like
+    :func:`_column` refuses it."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiub":
+        return arr.astype(np.float64, copy=False)
+    try:
+        return np.array([np.nan if v is None else v for v in arr], dtype=np.float64)
+    except (TypeError, ValueError):
+        for i, v in enumerate(arr):
+            try:
+                float(np.nan if v is None else v)
+            except (TypeError, ValueError):
+                raise ImmunoSepError(
+                    f"column {name} has a non-numeric value {v!r} (first offending row index {i}): "
+                    "give numbers, and leave the cell empty when not measured",
+                    field=name,
+                ) from None
+        raise
+
+
+def score_sofa_columns(columns: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArray[Any]]:
+    """:func:`score_sofa_frame_arrays` for a table given as column arrays (``None``/NaN = not measured),
+    e.g. the columns of an Arrow record batch: no pandas on the way (issue 21, ``immunosep sofa --input``).
+    """
+
+    def ventilated() -> Any:
+        v = np.asarray(columns["ventilated"])
+        return np.array([np.nan if x is None else x for x in v], dtype=object) if v.dtype == object else v
+
+    inputs = _table_inputs(columns.keys(), lambda name: _array_column(name, columns[name]), ventilated)
+    return score_sofa_arrays(**inputs)
 
 
 SOFA_FRAME_COLUMNS = frozenset(SOFA_INPUT_COLUMNS) | {

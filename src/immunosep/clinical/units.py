@@ -19,20 +19,23 @@ is refused with the unit it most likely is in ("bilirubin_mg_dl = 250 ... looks 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import overload
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, overload
 
 from immunosep.errors import ImmunoSepError
+
+# numpy is imported by the functions that convert arrays, not here: the table of ranges is read by the
+# command line's help, which must start without numpy (issue 21)
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 BILIRUBIN_UMOL_L_PER_MG_DL = 17.1
 CREATININE_UMOL_L_PER_MG_DL = 88.4
 KPA_PER_MMHG = 0.133322
 
 _DECIMALS = 9
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def _unit_key(unit: str) -> str:
@@ -133,6 +136,8 @@ def clip_plausible(name: str, values: npt.ArrayLike) -> FloatArray:
     Virtual patients are drawn from fitted distributions with long tails; clipping keeps every drawn
     value one the bedside rules accept. A value entered by a person is checked, never clipped.
     """
+    import numpy as np
+
     p = PLAUSIBLE[name]
     return np.clip(np.asarray(values, dtype=np.float64), p.low, p.high)
 
@@ -161,7 +166,7 @@ def _reason(p: Plausible, value: float, unit: str, ours: float, *, label: str) -
     """Why ``value`` (in ``unit``; ``ours`` in the rule's unit) is refused; a value inside the range is
     refused only for lacking a unit (:attr:`Plausible.unstated_high`) or for not being whole."""
     given = f"{label} = {value:g}" + ("" if unit == p.unit else f" {unit} (= {_num(ours)} {p.unit})")
-    if p.low <= ours <= p.high and not (p.whole and ours != np.rint(ours)):
+    if p.low <= ours <= p.high and not (p.whole and not float(ours).is_integer()):
         other, factor = p.other_units[0]  # refused only for unstated_high, which needs another unit
         label = p.what if label == p.name else label
         return (
@@ -225,6 +230,22 @@ def measured(
     """
     p = PLAUSIBLE[name]
     spelled, factor = unit_factor(name, unit)
+    if factor == 1.0 and isinstance(values, float | int) and not isinstance(values, bool):
+        # one value in the rule's unit, the bedside's and the CRF's everyday case: checked without numpy
+        # (a virtual trial makes tens of thousands of these calls); anything refused takes the array path
+        # below, which words the refusal
+        x = float(values)
+        if x != x:  # NaN: not measured
+            if missing_ok:
+                return x
+        elif (
+            p.low <= x <= p.high
+            and not (p.whole and not x.is_integer())
+            and (stated or p.unstated_high is None or not p.other_units or x <= p.unstated_high)
+        ):
+            return x
+    import numpy as np
+
     x = np.asarray(values, dtype=np.float64)
     ours = x if factor == 1.0 else np.round(x / factor, _DECIMALS)
     flat, flat_ours = np.atleast_1d(x).ravel(), np.atleast_1d(ours).ravel()
@@ -254,6 +275,8 @@ def _convert(value: float, unit: str, name: str) -> float: ...
 @overload
 def _convert(value: npt.ArrayLike, unit: str, name: str) -> FloatArray | float: ...
 def _convert(value: npt.ArrayLike, unit: str, name: str) -> FloatArray | float:
+    import numpy as np
+
     _, factor = unit_factor(name, unit)
     arr = np.asarray(value, dtype=np.float64)
     out = arr if factor == 1.0 else np.round(arr / factor, _DECIMALS)
@@ -287,6 +310,8 @@ def ferritin_ng_ml(value: npt.ArrayLike, unit: str = "ng/mL") -> FloatArray | fl
     """
     key = _unit_key(unit)
     if key in _FERRITIN_SAME:
+        import numpy as np
+
         arr = np.asarray(value, dtype=np.float64)
         return float(arr) if arr.ndim == 0 else arr
     if key in _FERRITIN_THOUSANDFOLD:

@@ -14,20 +14,21 @@ from __future__ import annotations
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from immunosep.clinical.immune import classify as classify_stratum
-from immunosep.clinical.regimen import daily_regimen, describe_clearance
-from immunosep.clinical.renal import WeightPolicy, creatinine_clearance_ml_min
-from immunosep.clinical.sofa import COMPONENTS, SOFA_INPUT_COLUMNS, sofa
-from immunosep.clinical.units import PLAUSIBLE, measured
+from immunosep.clinical.sofa_columns import COMPONENTS, SOFA_INPUT_COLUMNS
+from immunosep.clinical.units import PLAUSIBLE
 from immunosep.commands._output import console, err_console, print_json, print_table
 from immunosep.errors import ImmunoSepError
-from immunosep.protocol import load_protocol
-from immunosep.protocol.schema import Protocol
-from immunosep.sofa_files import CHUNK_ROWS, score_file
+from immunosep.sofa_files import CHUNK_ROWS
+
+# The rules (numpy) and the protocol (pydantic) are imported by the commands that use them, so that
+# `immunosep --help` loads neither (issue 21: the CLI starts in under 0.3 s).
+if TYPE_CHECKING:
+    from immunosep.clinical.renal import WeightPolicy
+    from immunosep.protocol.schema import Protocol
 
 _PROTOCOL_OPTION = typer.Option(None, "--protocol", help="Protocol TOML (default: the bundled ImmunoSep).")
 _JSON_OPTION = typer.Option(False, "--json", help="Print JSON for machines.")
@@ -60,6 +61,9 @@ def classify_result(
     ferritin: float, hla_dr: float | None, protocol: Protocol, ferritin_unit: str = "ng/mL"
 ) -> dict[str, Any]:
     """The stratum and, for an enrolled stratum, the regimen of each arm (before renal adjustment)."""
+    from immunosep.clinical.immune import classify as classify_stratum
+    from immunosep.clinical.regimen import daily_regimen
+
     stratum = classify_stratum(ferritin, hla_dr, protocol, ferritin_unit=ferritin_unit)
     enrolled = stratum in protocol.enrolled_strata
     regimen = (
@@ -95,6 +99,10 @@ def regimen_result(
     Age below the protocol's ``eligibility.min_age_years`` is refused: the regimen and Cockcroft-Gault
     are for the trial's adults.
     """
+    from immunosep.clinical.regimen import daily_regimen, describe_clearance
+    from immunosep.clinical.renal import creatinine_clearance_ml_min
+    from immunosep.clinical.units import measured
+
     adult = protocol.eligibility.min_age_years
     if age < adult:
         raise ImmunoSepError(
@@ -138,6 +146,8 @@ def classify_command(
     as_json: bool = _JSON_OPTION,
 ) -> None:
     """Immune stratum (MALS, immunoparalysis, unclassified) and the regimen it implies per arm."""
+    from immunosep.protocol import load_protocol
+
     p = load_protocol(protocol_file)
     result = classify_result(ferritin, hla_dr, p, ferritin_unit)
     if as_json:
@@ -185,6 +195,8 @@ def _score_file_with_bar(input_path: Path, output_path: Path, chunk_rows: int, s
     """:func:`immunosep.sofa_files.score_file` with a progress bar on stderr for a table of more than one
     chunk (or of unknown length, as a CSV file)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from immunosep.sofa_files import score_file
 
     with ExitStack() as stack:
         bar: Progress | None = None
@@ -306,6 +318,8 @@ def sofa_command(
 
 
 def _score_flags(**f: Any) -> Any:
+    from immunosep.clinical.sofa import sofa
+
     return sofa(
         pao2_fio2_mmhg=f["pao2_fio2"],
         pao2_mmhg=f["pao2"],
@@ -359,6 +373,8 @@ def regimen_command(
     as_json: bool = _JSON_OPTION,
 ) -> None:
     """Cockcroft-Gault creatinine clearance and the day's IV and SC injections (double dummy)."""
+    from immunosep.protocol import load_protocol
+
     p = load_protocol(protocol_file)
     if weight_policy is not None and weight_policy not in ("actual", "ideal", "adjusted"):
         raise ImmunoSepError(f"--weight-policy {weight_policy!r} must be actual, ideal or adjusted")

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, stratum_rule
 from immunosep.commands._output import console, print_json, print_table
-from immunosep.protocol import load_protocol
 
 protocol_app = typer.Typer(help="Show or check a trial protocol file.", no_args_is_help=True)
 
@@ -19,6 +17,9 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Print the protocol: classification, strata, regimens, endpoints, randomization."""
+    from immunosep.clinical.immune import IMMUNOPARALYSIS, MALS, UNCLASSIFIED, stratum_rule
+    from immunosep.protocol import load_protocol
+
     p = load_protocol(protocol_file)
     if as_json:
         print_json(p.model_dump())
@@ -78,6 +79,8 @@ def check(
     path: Path = typer.Argument(..., help="Protocol TOML file to validate."),
 ) -> None:
     """Validate a protocol file; every problem is listed with its field."""
+    from immunosep.protocol import load_protocol
+
     p = load_protocol(path)
     console.print(
         f"[green]ok[/green]: {path} is a valid protocol ({p.trial.code}, {len(p.enrolled_strata)} enrolled "

@@ -9,7 +9,6 @@ import typer
 
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.errors import ImmunoSepError
-from immunosep.protocol import load_protocol
 
 if TYPE_CHECKING:
     from immunosep.simulate.runner import VirtualTrialRun
@@ -106,6 +105,7 @@ def design_command(
     """Operating characteristics by simulation: power (or type I error with --null), MC error, effects."""
     import time
 
+    from immunosep.protocol import load_protocol
     from immunosep.simulate.model import load_parameters
     from immunosep.simulate.montecarlo import dask_runner, design, sample_size_by_simulation
 

@@ -15,16 +15,8 @@ import typer
 
 from immunosep.commands._output import console, print_json, print_table
 from immunosep.errors import ImmunoSepError
-from immunosep.stats import (
-    compare_proportions,
-    format_ci,
-    format_number,
-    format_p,
-    proportional_odds_counts,
-    sample_size_two_proportions,
-    two_by_two_test,
-)
-from immunosep.stats.sample_size import METHODS as SAMPLE_SIZE_METHODS
+from immunosep.stats.choices import SAMPLE_SIZE_METHODS
+from immunosep.stats.formatting import format_ci, format_number, format_p
 
 stats_app = typer.Typer(
     help="Compare two groups the way the statistical analysis plan does.", no_args_is_help=True
@@ -80,6 +72,8 @@ def compare(
     """Difference (first minus second, %) with CI, odds ratio, relative risk, P and NNT for two proportions."""
     x1, n1 = _events_total(first, "first group")
     x2, n2 = _events_total(second, "second group")
+    from immunosep.stats import compare_proportions, two_by_two_test
+
     r = compare_proportions(x1, n1, x2, n2, ci_method=ci_method, outcome=outcome)
     fisher_p = r.test.p
     other = two_by_two_test(x1, n1, x2, n2, test=test) if test != "fisher" else None
@@ -150,6 +144,8 @@ def ordinal(
 ) -> None:
     """Proportional-odds OR of a worse outcome in group a vs group b, from a table of counts."""
     names = [v.strip() for v in levels.split(",") if v.strip()]
+    from immunosep.stats import proportional_odds_counts
+
     res = proportional_odds_counts(names, _int_list(a, "--a"), _int_list(b, "--b"))
     o = res.odds_ratio
     data = {
@@ -188,6 +184,8 @@ def sample_size(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Per-group and total sample size for two proportions, inflated for dropout."""
+    from immunosep.stats import sample_size_two_proportions
+
     res = sample_size_two_proportions(p1, p2, alpha=alpha, power=power, method=method, dropout=dropout)
     data = {
         "per_group": res.per_group,

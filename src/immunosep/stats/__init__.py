@@ -4,77 +4,126 @@ Pure functions (no I/O) returning frozen dataclasses that name their method; see
 mapping to SAS, R and SPSS and validation/ for the R scripts the tests compare against.
 """
 
-from immunosep.stats.contingency import mantel_haenszel
-from immunosep.stats.fisher import fisher_two_sided_p
-from immunosep.stats.formatting import format_ci, format_number, format_p, format_pct
-from immunosep.stats.logistic import logistic_regression, stepwise_logistic
-from immunosep.stats.ordinal import proportional_odds_counts, proportional_odds_rows
-from immunosep.stats.proportions import (
-    compare_proportions,
-    number_needed,
-    odds_ratio,
-    proportion_difference,
-    relative_risk,
-    two_by_two_test,
-)
-from immunosep.stats.results import (
-    CoxResult,
-    Estimate,
-    KaplanMeier,
-    LogisticFit,
-    NumberNeeded,
-    OrdinalResult,
-    RocResult,
-    SampleSize,
-    StepwiseResult,
-    StepwiseStep,
-    StratifiedOddsRatio,
-    SubgroupResult,
-    TestResult,
-    TwoByTwo,
-)
-from immunosep.stats.roc import roc_analysis
-from immunosep.stats.sample_size import fisher_exact_power, normal_power, sample_size_two_proportions
-from immunosep.stats.subgroups import subgroup_analysis
-from immunosep.stats.survival import cox_regression, kaplan_meier, logrank
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "CoxResult",
-    "Estimate",
-    "KaplanMeier",
-    "LogisticFit",
-    "NumberNeeded",
-    "OrdinalResult",
-    "RocResult",
-    "SampleSize",
-    "StepwiseResult",
-    "StepwiseStep",
-    "StratifiedOddsRatio",
-    "SubgroupResult",
-    "TestResult",
-    "TwoByTwo",
-    "compare_proportions",
-    "cox_regression",
-    "fisher_exact_power",
-    "fisher_two_sided_p",
-    "format_ci",
-    "format_number",
-    "format_p",
-    "format_pct",
-    "kaplan_meier",
-    "logistic_regression",
-    "logrank",
-    "mantel_haenszel",
-    "normal_power",
-    "number_needed",
-    "odds_ratio",
-    "proportion_difference",
-    "proportional_odds_counts",
-    "proportional_odds_rows",
-    "relative_risk",
-    "roc_analysis",
-    "sample_size_two_proportions",
-    "stepwise_logistic",
-    "subgroup_analysis",
-    "two_by_two_test",
-]
+from immunosep._lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers; at run time each is imported on first use
+    from immunosep.stats.contingency import (
+        mantel_haenszel,
+    )
+    from immunosep.stats.fisher import (
+        fisher_two_sided_p,
+    )
+    from immunosep.stats.formatting import (
+        format_ci,
+        format_number,
+        format_p,
+        format_pct,
+    )
+    from immunosep.stats.logistic import (
+        logistic_regression,
+        stepwise_logistic,
+    )
+    from immunosep.stats.ordinal import (
+        proportional_odds_counts,
+        proportional_odds_rows,
+    )
+    from immunosep.stats.proportions import (
+        compare_proportions,
+        number_needed,
+        odds_ratio,
+        proportion_difference,
+        relative_risk,
+        two_by_two_test,
+    )
+    from immunosep.stats.results import (
+        CoxResult,
+        Estimate,
+        KaplanMeier,
+        LogisticFit,
+        NumberNeeded,
+        OrdinalResult,
+        RocResult,
+        SampleSize,
+        StepwiseResult,
+        StepwiseStep,
+        StratifiedOddsRatio,
+        SubgroupResult,
+        TestResult,
+        TwoByTwo,
+    )
+    from immunosep.stats.roc import (
+        roc_analysis,
+    )
+    from immunosep.stats.sample_size import (
+        fisher_exact_power,
+        normal_power,
+        sample_size_two_proportions,
+    )
+    from immunosep.stats.subgroups import (
+        subgroup_analysis,
+    )
+    from immunosep.stats.survival import (
+        cox_regression,
+        kaplan_meier,
+        logrank,
+    )
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "contingency": ("mantel_haenszel",),
+        "fisher": ("fisher_two_sided_p",),
+        "formatting": (
+            "format_ci",
+            "format_number",
+            "format_p",
+            "format_pct",
+        ),
+        "logistic": (
+            "logistic_regression",
+            "stepwise_logistic",
+        ),
+        "ordinal": (
+            "proportional_odds_counts",
+            "proportional_odds_rows",
+        ),
+        "proportions": (
+            "compare_proportions",
+            "number_needed",
+            "odds_ratio",
+            "proportion_difference",
+            "relative_risk",
+            "two_by_two_test",
+        ),
+        "results": (
+            "CoxResult",
+            "Estimate",
+            "KaplanMeier",
+            "LogisticFit",
+            "NumberNeeded",
+            "OrdinalResult",
+            "RocResult",
+            "SampleSize",
+            "StepwiseResult",
+            "StepwiseStep",
+            "StratifiedOddsRatio",
+            "SubgroupResult",
+            "TestResult",
+            "TwoByTwo",
+        ),
+        "roc": ("roc_analysis",),
+        "sample_size": (
+            "fisher_exact_power",
+            "normal_power",
+            "sample_size_two_proportions",
+        ),
+        "subgroups": ("subgroup_analysis",),
+        "survival": (
+            "cox_regression",
+            "kaplan_meier",
+            "logrank",
+        ),
+    },
+)

@@ -28,9 +28,9 @@ from scipy import stats as sps
 
 from immunosep.errors import ImmunoSepError
 from immunosep.stats._checks import check_probability
+from immunosep.stats.choices import SAMPLE_SIZE_METHODS as METHODS
 from immunosep.stats.results import SampleSize
 
-METHODS = ("normal", "normal-cc", "arcsine", "fisher-exact")
 _METHOD_LABELS = {
     "normal": "normal approximation, pooled variance under H0 (power.prop.test)",
     "normal-cc": "normal approximation with Fleiss continuity correction",
