@@ -47,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         with dask_client(workers=workers) as client:
             ready = time.perf_counter()
             result = run_design(
-                design, trials=args.trials, seed=args.seed, scenario=scenario, run=adaptive_client_runner(client)
+                design,
+                trials=args.trials,
+                seed=args.seed,
+                scenario=scenario,
+                run=adaptive_client_runner(client),
             )
         elapsed = time.perf_counter() - started
         compute = elapsed - (ready - started)

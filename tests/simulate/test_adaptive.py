@@ -100,7 +100,7 @@ def test_posterior_probability_of_benefit_equals_independent_quadrature_to_1e_6(
     # the two algorithms agree where both apply
     a_t, b_t, a_c, b_c = (np.array(c, dtype=float) for c in zip(*integer_cases, strict=True))
     np.testing.assert_allclose(
-        prob_benefit_exact(a_t, b_t, a_c, b_c), prob_benefit_quadrature(a_t, b_t, a_c, b_c), atol=1e-9
+        prob_benefit_exact(a_t, b_t, a_c, b_c), prob_benefit_quadrature(a_t, b_t, a_c, b_c), atol=1e-8
     )
     assert prob_benefit(1, 1, 1, 1) == pytest.approx(0.5, abs=1e-12)  # symmetry
 
@@ -162,13 +162,14 @@ def test_calibrated_threshold_keeps_the_type_one_error_at_most_005_on_fresh_null
     assert cal["type1_error"] <= 0.05  # in sample, by construction of the search
     assert 0.5 < cal["success_threshold"] < 1
     null = result["null"]
-    if error == "per_stratum":
-        for stratum in null["strata"].values():
-            rate = stratum["type1_error"]
-            assert rate["estimate"] <= 0.05 + 2 * rate["mcse"]
-    else:
-        rate = null["overall"]["family_wise_type1_error"]
-        assert rate["estimate"] <= 0.05 + 2 * rate["mcse"]
+    # fresh null trials: within the MC error of both the calibration and this evaluation
+    rates = (
+        [stratum["type1_error"] for stratum in null["strata"].values()]
+        if error == "per_stratum"
+        else [null["overall"]["family_wise_type1_error"]]
+    )
+    for rate in rates:
+        assert rate["estimate"] <= 0.05 + 2 * math.hypot(rate["mcse"], cal["mcse"])
     # the search is tight: a threshold a little lower breaks the target on the calibration trials
     from immunosep.simulate.adaptive import type1_error
 
@@ -176,6 +177,14 @@ def test_calibrated_threshold_keeps_the_type_one_error_at_most_005_on_fresh_null
     scenario = published_scenario().null()
     lower = cal["success_threshold"] - 0.01
     assert type1_error(run_adaptive_serial(plan, design, scenario, lower), error) > 0.05
+
+
+def test_a_monte_carlo_margin_makes_the_calibration_conservative() -> None:
+    plain = calibrate_success(DESIGN, published_scenario(), trials=2000, seed=4)
+    design = _design(calibration={"mc_margin": 1.645})
+    safe = calibrate_success(design, published_scenario(), trials=2000, seed=4)
+    assert safe["success_threshold"] > plain["success_threshold"]
+    assert safe["type1_error"] + 1.645 * safe["mcse"] <= 0.05 < plain["type1_error"] + 1.645 * plain["mcse"]
 
 
 def test_calibration_refuses_a_target_no_threshold_reaches() -> None:

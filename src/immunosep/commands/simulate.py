@@ -317,7 +317,8 @@ def print_adaptive(result: dict[str, object], trials: int) -> None:
         assert isinstance(cal, dict)
         console.print(
             f"calibrated success threshold {cal['success_threshold']:.5f}: {cal['error'].replace('_', '-')} "
-            f"type I error {cal['type1_error']:.4f} <= {cal['target']:g} on {cal['trials']} null trials"
+            f"type I error {cal['type1_error']:.4f} (MC SE {cal['mcse']:.4f}) <= {cal['target']:g} on "
+            f"{cal['trials']} null trials; checked below on fresh ones"
         )
     for key in ("alternative", "null"):
         if key not in result:
