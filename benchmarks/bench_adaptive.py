@@ -3,7 +3,8 @@
 Each virtual trial: up to 280 patients in two immune strata (published rates), 3 looks (140, 210, 280
 patients with outcome), the beta-binomial posterior probability of benefit per stratum at each look,
 success/futility stopping and response-adaptive allocation with a minimum control share
-(the bundled ``adaptive_design.toml``). A run simulates the design's scenario and its null.
+(the bundled ``adaptive_design.toml``). A run simulates the design's scenario, its global null and its
+two partial nulls (one stratum without effect): 4 x ``--trials`` trials.
 
 Target (issue 20): 10,000 adaptive trials in under 30 s on this 2-core machine (wall clock of the
 2-worker Dask run, cluster start-up included). The baseline is the same engine run serially in this
@@ -32,13 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     design = load_design()
     scenario = resolve_scenario(design.scenario)
-    # run_design simulates the scenario and the null: 2 x trials; the target is for `trials` trials, so
-    # each run is timed as a whole and the rate is reported per simulated trial.
-    simulated = 2 * args.trials
-
+    # run_design simulates the scenario, the global null and each partial null; the target is for
+    # `trials` trials, so each run is timed as a whole and the rate is reported per simulated trial.
     started = time.perf_counter()
     baseline = run_design(design, trials=args.trials, seed=args.seed, scenario=scenario)
     serial_s = time.perf_counter() - started
+    simulated = args.trials * (2 + len(baseline.get("partial_nulls", {})))
     print(f"serial (baseline, this process): {serial_s:6.2f} s  {simulated / serial_s:8.0f} trials/s")
 
     ok = True
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             hit = elapsed < TARGET_SECONDS
             ok &= hit
             print(
-                f"target: {args.trials} adaptive trials (plus as many null trials) in < {TARGET_SECONDS:.0f} s on "
-                f"2 workers: {'met' if hit else 'MISSED'}"
+                f"target: {args.trials} adaptive trials (here {simulated} with the nulls) in < "
+                f"{TARGET_SECONDS:.0f} s on 2 workers: {'met' if hit else 'MISSED'}"
             )
     for name, stratum in baseline["alternative"]["strata"].items():
         power, size = stratum["power"], stratum["expected_sample_size"]
