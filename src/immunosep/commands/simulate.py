@@ -100,14 +100,88 @@ def design_command(
     target_power: float | None = typer.Option(
         None, "--target-power", help="Also find the sample size reaching this power for the primary endpoint."
     ),
+    adaptive: bool = typer.Option(
+        False, "--adaptive", help="Bayesian response-adaptive design (the bundled one, or --design FILE)."
+    ),
+    design_file: Path | None = typer.Option(
+        None, "--design", help="Adaptive design TOML (docs/adaptive.md); implies --adaptive."
+    ),
+    calibrate: bool = typer.Option(
+        False, "--calibrate", help="Adaptive: first find the success threshold keeping the type I error."
+    ),
+    calibration_trials: int | None = typer.Option(
+        None, "--calibration-trials", help="Adaptive: null trials of the calibration (default: --trials)."
+    ),
+    looks: str | None = typer.Option(
+        None, "--looks", help="Adaptive: patients with outcome at each look, e.g. 140,210,280."
+    ),
+    success: float | None = typer.Option(None, "--success", help="Adaptive: success if P(benefit) > this."),
+    futility: float | None = typer.Option(
+        None, "--futility", help="Adaptive: futility if P(benefit) < this."
+    ),
+    borrowing: float | None = typer.Option(
+        None, "--borrowing", help="Adaptive: power-prior weight of the other strata's data (0-1)."
+    ),
+    rar_power: float | None = typer.Option(
+        None, "--rar-power", help="Adaptive: c of P^c/(P^c+(1-P)^c); 0 = 1:1 throughout."
+    ),
+    min_control_share: float | None = typer.Option(
+        None, "--min-control-share", help="Adaptive: lowest allocation probability to control."
+    ),
+    drift: float | None = typer.Option(
+        None, "--drift", help="Adaptive: time trend, change of the event rates from first to last patient."
+    ),
+    scenario_source: str | None = typer.Option(
+        None, "--scenario", help="Adaptive: per-stratum rates from 'published' (default), 'model' or 'rates'."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
-    """Operating characteristics by simulation: power (or type I error with --null), MC error, effects."""
+    """Operating characteristics by simulation: power (or type I error with --null), MC error, effects.
+
+    With --adaptive (or --design FILE): a Bayesian response-adaptive design by immune stratum, reporting
+    per stratum power, type I error, expected sample size, stopping by look and allocation reached.
+    """
     import time
 
     from immunosep.protocol import load_protocol
     from immunosep.simulate.model import load_parameters
     from immunosep.simulate.montecarlo import dask_runner, design, sample_size_by_simulation
+
+    if adaptive or design_file is not None:
+        if target_power is not None:
+            raise ImmunoSepError(
+                "--target-power is for the fixed design; an adaptive design reports its power"
+            )
+        _check_positive("trials", trials)
+        _check_positive("workers", workers)
+        if calibration_trials is not None:
+            _check_positive("trials", calibration_trials)
+        _adaptive_command(
+            design_file,
+            trials=trials,
+            seed=seed,
+            null=null,
+            calibrate=calibrate,
+            calibration_trials=calibration_trials,
+            overrides={
+                "trial": {"patients": patients, "looks": _parse_looks(looks)},
+                "rules": {"success": success, "futility": futility},
+                "model": {"borrowing": borrowing},
+                "allocation": {"power": rar_power, "min_control_share": min_control_share},
+                "scenario": {"drift": drift, "source": scenario_source},
+            },
+            protocol_file=protocol_file,
+            parameters=parameters,
+            scheduler=scheduler,
+            workers=workers,
+            as_json=as_json,
+        )
+        return
+    for name, value in (("--calibrate", calibrate or None), ("--looks", looks), ("--success", success)):
+        if value is not None:
+            raise ImmunoSepError(
+                f"{name} is an option of an adaptive design: add --adaptive or --design FILE"
+            )
 
     protocol = load_protocol(protocol_file)
     params = load_parameters(parameters)
@@ -160,6 +234,129 @@ def design_command(
             f"(simulated power {ss['power']:.4f}, MC SE {ss['mcse']:.4f})"
         )
     console.print(f"{trials / elapsed:,.0f} trials/s ({elapsed:.1f} s, {result.blocks} blocks)")
+
+
+def _parse_looks(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ImmunoSepError(f"--looks must be whole numbers separated by commas, got {text!r}") from None
+
+
+def _adaptive_command(
+    design_file: Path | None,
+    *,
+    trials: int,
+    seed: int,
+    null: bool,
+    calibrate: bool,
+    calibration_trials: int | None,
+    overrides: dict[str, dict[str, object]],
+    protocol_file: Path | None,
+    parameters: Path | None,
+    scheduler: str | None,
+    workers: int,
+    as_json: bool,
+) -> None:
+    """``simulate design --adaptive``: the Bayesian response-adaptive engine on Dask."""
+    import time
+
+    from immunosep.simulate.adaptive import adaptive_client_runner, load_design, resolve_scenario, run_design
+    from immunosep.simulate.model import load_parameters
+    from immunosep.simulate.montecarlo import dask_client
+
+    base = load_design(design_file)
+    trial = overrides["trial"]
+    if trial["patients"] is not None and trial["looks"] is None:
+        # keep the design's information fractions at the new maximum
+        n_max = int(trial["patients"])  # type: ignore[call-overload]
+        fractions = [look / base.trial.patients for look in base.trial.looks]
+        trial["looks"] = sorted({max(1, round(f * n_max)) for f in fractions[:-1]} | {n_max})
+    chosen = base.with_changes(**overrides)
+    if chosen.scenario.source != "model" and (protocol_file is not None or parameters is not None):
+        raise ImmunoSepError(
+            "--protocol and --parameters drive the virtual-patient model: with an adaptive design they need "
+            "--scenario model (the published and file scenarios give the rates directly)"
+        )
+    scenario = resolve_scenario(
+        chosen.scenario,
+        None if parameters is None else load_parameters(parameters),
+        None if protocol_file is None else load_protocol(protocol_file),
+    )
+    started = time.perf_counter()
+    with dask_client(scheduler=scheduler, workers=workers) as client:
+        result = run_design(
+            chosen,
+            trials=trials,
+            seed=seed,
+            null=null,
+            calibrate=calibrate,
+            calibration_trials=calibration_trials,
+            run=adaptive_client_runner(client),
+            scenario=scenario,
+        )
+    elapsed = time.perf_counter() - started
+    result["elapsed_s"] = round(elapsed, 2)
+    if as_json:
+        print_json(result)
+        return
+    print_adaptive(result, trials)
+    console.print(f"{elapsed:.1f} s")
+
+
+def _pm(value: dict[str, float], digits: int = 3) -> str:
+    return f"{value['estimate']:.{digits}f} ({value['mcse']:.{digits}f})"
+
+
+def print_adaptive(result: dict[str, object], trials: int) -> None:
+    """The adaptive design's operating characteristics as tables (estimate and MC SE in brackets)."""
+    if "calibration" in result:
+        cal = result["calibration"]
+        assert isinstance(cal, dict)
+        console.print(
+            f"calibrated success threshold {cal['success_threshold']:.5f}: {cal['error'].replace('_', '-')} "
+            f"type I error {cal['type1_error']:.4f} (MC SE {cal['mcse']:.4f}) <= {cal['target']:g} on "
+            f"{cal['trials']} null trials; checked below on fresh ones"
+        )
+    for key in ("alternative", "null"):
+        if key not in result:
+            continue
+        summary = result[key]
+        assert isinstance(summary, dict)
+        looks = summary["looks"]
+        kind = "type1_error" if summary["null"] else "power"
+        rows = []
+        for name, st in summary["strata"].items():
+            rows.append(
+                (
+                    name,
+                    f"{st['true_rates']['treatment']:.3f} vs {st['true_rates']['control']:.3f}",
+                    _pm(st[kind]),
+                    _pm(st["futility"]),
+                    ", ".join(f"{a['estimate']:.3f}" for a in st["stop_success_by_look"]),
+                    ", ".join(f"{a['estimate']:.3f}" for a in st["stop_futility_by_look"]),
+                    _pm(st["expected_sample_size"], 1),
+                    _pm(st["treatment_share"]),
+                )
+            )
+        label = "no treatment effect (type I error)" if summary["null"] else "scenario (power)"
+        print_table(
+            f"{trials} adaptive trials, looks at {looks}, success P(benefit) > {summary['success_threshold']:.4f}, "
+            f"futility < {summary['futility_threshold']:g}: {label}",
+            rows,
+            (
+                "stratum",
+                "rates trt vs ctl",
+                "type I error" if summary["null"] else "power",
+                "futility",
+                "stop success by look",
+                "stop futility by look",
+                "expected N",
+                "treatment share",
+            ),
+        )
 
 
 @simulate_app.command("trial")

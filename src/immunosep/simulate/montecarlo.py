@@ -197,13 +197,12 @@ def run_serial(
 
 
 @contextmanager
-def dask_runner(
-    *, scheduler: str | None = None, workers: int = 2, processes: bool = True
-) -> Iterator[Runner]:
-    """A runner that sends blocks to Dask: a LocalCluster of ``workers`` or the scheduler at ``scheduler``.
+def dask_client(*, scheduler: str | None = None, workers: int = 2, processes: bool = True) -> Iterator[Any]:
+    """A Dask ``Client`` of a LocalCluster of ``workers``, or of the scheduler at ``scheduler``.
 
     One worker runs in-process threads (quick start); more workers are processes (true parallelism).
-    The cluster lives as long as the ``with`` block, so a sample-size search reuses it.
+    The cluster lives as long as the ``with`` block. Shared by every engine that sends blocks to Dask
+    (this one and :mod:`immunosep.simulate.adaptive`).
     """
     from dask.distributed import Client, LocalCluster
 
@@ -222,6 +221,25 @@ def dask_runner(
             silence_logs=50,
         )
         client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def dask_runner(
+    *, scheduler: str | None = None, workers: int = 2, processes: bool = True
+) -> Iterator[Runner]:
+    """A runner that sends blocks to Dask (:func:`dask_client`); a sample-size search reuses its cluster."""
+    with dask_client(scheduler=scheduler, workers=workers, processes=processes) as client:
+        yield client_runner(client)
+
+
+def client_runner(client: Any) -> Runner:
+    """A runner that sends the blocks of this engine to an open Dask ``client``."""
 
     def run(
         plan: list[tuple[np.random.SeedSequence, int]],
@@ -238,12 +256,7 @@ def dask_runner(
         results: list[BlockCounts] = client.gather(futures)
         return results
 
-    try:
-        yield run
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    return run
 
 
 def design(
