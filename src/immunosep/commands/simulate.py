@@ -263,6 +263,7 @@ def _adaptive_command(
     """``simulate design --adaptive``: the Bayesian response-adaptive engine on Dask."""
     import time
 
+    from immunosep.protocol import load_protocol
     from immunosep.simulate.adaptive import adaptive_client_runner, load_design, resolve_scenario, run_design
     from immunosep.simulate.model import load_parameters
     from immunosep.simulate.montecarlo import dask_client
