@@ -87,6 +87,9 @@ def check_define(folder: Path) -> etree._ElementTree:
         if origin.get("Type") == "Predecessor":
             assert origin.findtext("odm:Description/odm:TranslatedText", namespaces=NS), r.get("ItemOID")
 
+    for leaf in mdv.findall("def:leaf", NS):  # documents: each file is where the link says
+        assert (folder / leaf.get(XLINK_HREF)).is_file(), leaf.get(XLINK_HREF)
+
     xpts = sorted(folder.glob("*.xpt"))
     assert {p.stem.upper() for p in xpts} == set(groups), "one ItemGroupDef per XPT file"
     for xpt in xpts:

@@ -12,7 +12,7 @@ PARAMCD (ADSOFA, ADTTE).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -370,7 +370,15 @@ def adam_define(
     )
 
 
-def _value_list(ds: AdamDataset, frame: pd.DataFrame, name: str, item, method) -> ValueListSpec | None:  # type: ignore[no-untyped-def]
+#: (dataset, its frame, variable, values, ItemDef OID, KeySequence) -> the measured item
+MakeItem = Callable[[AdamDataset, pd.DataFrame, str, pd.Series, str, "int | None"], ItemSpec]
+#: (OID, name, type, description) -> the OID of the registered method
+AddMethod = Callable[[str, str, str, str], str]
+
+
+def _value_list(
+    ds: AdamDataset, frame: pd.DataFrame, name: str, item: MakeItem, method: AddMethod
+) -> ValueListSpec | None:
     """AVAL (or CNSR) by PARAMCD: one entry per parameter in the data, each with its own method."""
     entries = []
     for code in distinct_text(frame["PARAMCD"]):

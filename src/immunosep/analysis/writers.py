@@ -21,7 +21,7 @@ import pyreadstat
 from immunosep.analysis.adam import MAX_CHAR, AdamDataset, adam_view, char_length
 from immunosep.analysis.define_xml import adam_define
 from immunosep.analysis.dictionary import adam_dictionary
-from immunosep.conduct.define_xml import write_define
+from immunosep.conduct.define_xml import Document, write_define
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 
@@ -82,16 +82,20 @@ def write_datasets(
     formats: tuple[str, ...] = FORMATS,
     *,
     blinded: bool = False,
+    documents: tuple[Document, ...] = (),
 ) -> dict[str, dict[str, Path]]:
     """Write the ADaM view of ``datasets`` (internal name -> frame, ADSL required) into ``out_dir``, with
     ``define.xml`` and its stylesheet when XPT files are written (key ``"define"`` of the result).
 
     ``blinded`` writes the blinded package (no ARMCD/ARM, treatment variables masked; see
-    :mod:`immunosep.analysis.adam`)."""
+    :mod:`immunosep.analysis.adam`); ``documents`` (hrefs relative to ``out_dir``) are linked from define.xml
+    as supplemental documents when their files exist."""
     view = adam_view(datasets, protocol, blinded=blinded)
     paths = {name: write_adam(ds, out_dir, protocol, formats) for name, ds in view.items()}
     if "xpt" in formats:  # define.xml points at the XPT files
         frames = {name: xpt_frame(ds) for name, ds in view.items()}
-        define, stylesheet = write_define(adam_define(view, frames, protocol, blinded=blinded), out_dir)
+        define, stylesheet = write_define(
+            adam_define(view, frames, protocol, blinded=blinded, documents=documents), out_dir
+        )
         paths["define"] = {"xml": define, "xsl": stylesheet}
     return paths
