@@ -17,6 +17,7 @@ from immunosep.analysis.extract import extract_raw_trial
 from immunosep.analysis.raw import RawTrial
 from immunosep.analysis.sap import run_sap
 from immunosep.analysis.writers import write_datasets
+from immunosep.conduct.define_xml import Document
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.report.html import software_versions, write_reports
@@ -54,8 +55,6 @@ def analyse_raw(
     out_dir.mkdir(parents=True, exist_ok=True)
     step("deriving analysis datasets")
     ds = derive_datasets(raw, protocol)
-    step("writing datasets")
-    dataset_paths = write_datasets(ds.as_dict(), out_dir / "datasets", protocol, formats)
     step("running the statistical analysis plan")
     results = run_sap(ds, protocol, progress=lambda key: step(f"analysis: {key}"))
     results["interim"] = interim
@@ -65,6 +64,14 @@ def analyse_raw(
     results_path.write_text(json.dumps(results, indent=2, allow_nan=False), encoding="utf-8")
     step("writing the reports")
     reports = write_reports(ds, results, protocol, out_dir, interim=interim, pdf=pdf)
+    step("writing datasets")
+    # after the reports, so that define.xml can name the statistical report as a supplemental document
+    documents = tuple(
+        Document(f"LF.{name.upper()}", f"../{path.name}", f"Statistical report ({path.suffix[1:].upper()})")
+        for name, path in reports.items()
+        if name in ("report", "report_pdf")
+    )
+    dataset_paths = write_datasets(ds.as_dict(), out_dir / "datasets", protocol, formats, documents=documents)
     primary = results["binary_endpoints"]["primary"]
     return {
         "out_dir": str(out_dir),

@@ -19,6 +19,7 @@ import pytest
 import xport.v56
 from handmade import handmade_raw
 
+from define_checks import NS, check_define
 from immunosep.analysis.adam import (
     DTYPE_DEATH_WORST,
     AdamDataset,
@@ -390,3 +391,8 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
         (ids["dosed"], 2): "Y",
         (ids["never"], 1): "",
     }
+    # both packages carry a valid define.xml; the analysis's names the statistical report beside it
+    check_define(tmp_path / "sdtm")
+    define = check_define(tmp_path / "analysis" / "datasets")
+    refs = define.findall("odm:Study/odm:MetaDataVersion/def:SupplementalDoc/def:DocumentRef", NS)
+    assert [r.get("leafID") for r in refs] == ["LF.REPORT"]

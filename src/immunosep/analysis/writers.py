@@ -5,7 +5,8 @@ What is written is the ADaM view of :mod:`immunosep.analysis.adam` (ADaMIG 1.3 n
 fewer, labels of 40 or fewer, Y/N flags, SAS dates with the DATE9. format), not the internal frames the plan
 uses. XPT files are SAS transport version 5 (``pyreadstat.write_xport(..., file_format_version=5)``), the
 version FDA and PMDA accept, with the dataset label and every variable's label and format; character
-variables are at most 200 bytes. CSV and Parquet carry the same values (dates as SAS date numbers, so the
+variables are at most 200 bytes. ``define.xml`` (Define-XML 2.1, :mod:`immunosep.analysis.define_xml`) and
+its stylesheet describe the XPT files. CSV and Parquet carry the same values (dates as SAS date numbers, so the
 three formats agree); an empty value is an empty cell in CSV and SAS missing (``.``) or blank in XPT.
 """
 
@@ -18,7 +19,9 @@ import pandas as pd
 import pyreadstat
 
 from immunosep.analysis.adam import MAX_CHAR, AdamDataset, adam_view, char_length
+from immunosep.analysis.define_xml import adam_define
 from immunosep.analysis.dictionary import adam_dictionary
+from immunosep.conduct.define_xml import Document, write_define
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 
@@ -79,10 +82,20 @@ def write_datasets(
     formats: tuple[str, ...] = FORMATS,
     *,
     blinded: bool = False,
+    documents: tuple[Document, ...] = (),
 ) -> dict[str, dict[str, Path]]:
-    """Write the ADaM view of ``datasets`` (internal name -> frame, ADSL required) into ``out_dir``.
+    """Write the ADaM view of ``datasets`` (internal name -> frame, ADSL required) into ``out_dir``, with
+    ``define.xml`` and its stylesheet when XPT files are written (key ``"define"`` of the result).
 
     ``blinded`` writes the blinded package (no ARMCD/ARM, treatment variables masked; see
-    :mod:`immunosep.analysis.adam`)."""
+    :mod:`immunosep.analysis.adam`); ``documents`` (hrefs relative to ``out_dir``) are linked from define.xml
+    as supplemental documents when their files exist."""
     view = adam_view(datasets, protocol, blinded=blinded)
-    return {name: write_adam(ds, out_dir, protocol, formats) for name, ds in view.items()}
+    paths = {name: write_adam(ds, out_dir, protocol, formats) for name, ds in view.items()}
+    if "xpt" in formats:  # define.xml points at the XPT files
+        frames = {name: xpt_frame(ds) for name, ds in view.items()}
+        define, stylesheet = write_define(
+            adam_define(view, frames, protocol, blinded=blinded, documents=documents), out_dir
+        )
+        paths["define"] = {"xml": define, "xsl": stylesheet}
+    return paths

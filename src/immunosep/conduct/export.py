@@ -4,8 +4,10 @@ The datasets are built by :mod:`immunosep.conduct.sdtm` (DM, DS, EX, EC, PR, AE,
 design domains TS, TA, TE, TV, TI and SUPPDM/SUPPEX/SUPPAE); USUBJID is
 :func:`immunosep.conduct.cdisc_ids.usubjid`, the one ADaM uses. Each dataset is written as
 ``<name>.xpt`` (transport version 5, the version FDA and PMDA accept: names <= 8 characters, labels <= 40,
-a dataset label), ``<name>.csv`` and ``<name>.parquet``; ``define.csv``/``define.json`` list every variable
-with its label, type and origin (docs/conduct.md explains them).
+a dataset label), ``<name>.csv`` and ``<name>.parquet``; ``define.xml`` (Define-XML 2.1, with its
+stylesheet ``define2-1.xsl``; :mod:`immunosep.conduct.sdtm.define_xml`) describes every dataset and
+variable, and ``define.csv``/``define.json`` list every variable with its label, type and origin as plain
+tables (docs/conduct.md explains them).
 
 A blinded export (the default, and the only one a blinded role can ask for) has no arm variables, masks the
 treatment name and drops the dose; which variables are sealed or masked is
@@ -24,9 +26,12 @@ import pyreadstat
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, trial
+from immunosep.conduct.define_xml import write_define
 from immunosep.conduct.permissions import can, require
 from immunosep.conduct.sdtm import DATASETS, sdtm_frames
+from immunosep.conduct.sdtm.define_xml import sdtm_define
 from immunosep.conduct.sdtm.design import SDTMIG_VERSION
+from immunosep.conduct.trial import protocol_of
 from immunosep.errors import AccessDenied, ImmunoSepError
 
 #: XPT v5 limits (SAS transport version 5): variable and dataset names, labels, character values in bytes.
@@ -103,7 +108,8 @@ def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
 def export_sdtm(
     session: Session, actor: Actor | None, out_dir: str | Path, *, unblinded: bool = False
 ) -> ExportResult:
-    """Write the locked trial to ``out_dir``: ``<dataset>.xpt|.csv|.parquet`` and ``define.csv|.json``.
+    """Write the locked trial to ``out_dir``: ``<dataset>.xpt|.csv|.parquet``, ``define.xml`` (+ stylesheet)
+    and ``define.csv|.json``.
 
     ``actor=None`` is the command line (database access). A blinded role may export blinded data only.
     """
@@ -154,4 +160,5 @@ def export_sdtm(
         encoding="utf-8",
     )
     files += [define_csv, define_json]
+    files += write_define(sdtm_define(frames, protocol_of(session), blinded=not unblinded), out)
     return ExportResult(out, not unblinded, {k: len(v) for k, v in frames.items()}, tuple(files))
