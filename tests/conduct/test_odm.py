@@ -348,3 +348,65 @@ def test_range_checks_and_units_come_from_the_plausible_ranges_and_the_protocol(
     assert items[("patient", "sex")].codelist == "sex" and items[("patient", "sex")].length == 8
     infection = {c.name: c for c in definition.codelists}["infection_state"]
     assert [c.code for c in infection.codes] == p.endpoints.infection_day15.levels
+
+
+@pytest.mark.requirement("ODM-8")
+def test_import_odm_writes_the_crf_section_a_protocol_file_takes(trial, tmp_path, capsys) -> None:
+    """export metadata -> `immunosep protocol import-odm` -> [crf] in a protocol file -> the same definition."""
+    import tomllib
+
+    from immunosep.cli import main
+    from immunosep.protocol import load_protocol
+    from immunosep.protocol.loader import bundled_protocol_path
+
+    with session_scope(trial.engine) as s:
+        p = protocol_of(s)
+        odm.export_odm(s, None, tmp_path / "study.xml")
+    with pytest.raises(SystemExit) as exc:
+        main(["protocol", "import-odm", str(tmp_path / "study.xml"), "--out", str(tmp_path / "crf.toml")])
+    assert exc.value.code in (0, None), capsys.readouterr()
+    section = (tmp_path / "crf.toml").read_text(encoding="utf-8")
+    protocol_file = tmp_path / "protocol.toml"
+    protocol_file.write_text(
+        bundled_protocol_path().read_text(encoding="utf-8") + "\n" + section, encoding="utf-8"
+    )
+    loaded = load_protocol(protocol_file)
+    assert loaded.crf == odm.crf_definition(p, blinded=True)
+    assert loaded.model_copy(update={"crf": None}) == p
+    assert tomllib.loads(section)["crf"]["events"][0]["name"] == "screening"
+    with pytest.raises(SystemExit) as exc:
+        main(["protocol", "import-odm", str(protocol_file)])
+    assert exc.value.code == 2 and "cannot read the ODM file" in capsys.readouterr().err
+
+
+def test_read_crf_definition_of_another_systems_study() -> None:
+    """A study written elsewhere: no Protocol element, EnumeratedItem code lists, types the CRF model lacks."""
+    xml = b"""<?xml version="1.0" encoding="UTF-8"?>
+<ODM xmlns="http://www.cdisc.org/ns/odm/v1.3" FileType="Snapshot" FileOID="X" CreationDateTime="2024-01-01T00:00:00">
+ <Study OID="S"><GlobalVariables><StudyName>s</StudyName><StudyDescription>d</StudyDescription>
+  <ProtocolName>p</ProtocolName></GlobalVariables>
+  <MetaDataVersion OID="V1" Name="v1">
+   <StudyEventDef OID="SE.BASE" Name="Baseline" Repeating="No" Type="Scheduled"><FormRef FormOID="F.VS" Mandatory="Yes"/></StudyEventDef>
+   <FormDef OID="F.VS" Name="Vital signs" Repeating="No"><ItemGroupRef ItemGroupOID="IG.VS" Mandatory="Yes"/></FormDef>
+   <ItemGroupDef OID="IG.VS" Name="VS" Repeating="Yes">
+    <ItemRef ItemOID="IT.DATE" Mandatory="Yes"/><ItemRef ItemOID="IT.POS" Mandatory="No"/><ItemRef ItemOID="IT.HR" Mandatory="No"/>
+   </ItemGroupDef>
+   <ItemDef OID="IT.DATE" Name="VSDAT" DataType="partialDate"/>
+   <ItemDef OID="IT.POS" Name="VSPOS" DataType="text" Length="8"><CodeListRef CodeListOID="CL.POS"/></ItemDef>
+   <ItemDef OID="IT.HR" Name="HR" DataType="double"><Description><TranslatedText>Heart rate</TranslatedText></Description>
+    <RangeCheck Comparator="LT" SoftHard="Soft"><CheckValue>300</CheckValue></RangeCheck></ItemDef>
+   <CodeList OID="CL.POS" Name="Position" DataType="text"><EnumeratedItem CodedValue="SUPINE"/><EnumeratedItem CodedValue="SITTING"/></CodeList>
+  </MetaDataVersion></Study></ODM>"""
+    crf_def = odm.read_crf_definition(xml)
+    (group,) = crf_def.forms[0].groups
+    assert [(e.name, e.forms) for e in crf_def.events] == [("Baseline", ["Vital signs"])]
+    assert group.repeating and [i.name for i in group.items] == ["VSDAT", "VSPOS", "HR"]
+    date, position, rate = group.items
+    assert (date.data_type, date.mandatory, position.length, position.codelist) == (
+        "text",
+        True,
+        8,
+        "Position",
+    )
+    assert (rate.data_type, rate.label, rate.range_checks[0].hard) == ("float", "Heart rate", False)
+    assert [c.code for c in crf_def.codelists[0].codes] == ["SUPINE", "SITTING"]

@@ -235,104 +235,6 @@ class ReportSettings(_Frozen):
     table1_at_least: dict[str, float] = Field(default_factory=dict)
 
 
-class Protocol(_Frozen):
-    """A whole trial protocol; cross-field rules are checked once here."""
-
-    trial: TrialInfo
-    classification: Classification
-    strata: list[Stratum] = Field(min_length=1)
-    arms: list[Arm] = Field(min_length=2)
-    regimen: list[RegimenItem] = Field(min_length=1)
-    treatment: Treatment
-    renal: RenalRule
-    biospecimens: Biospecimens
-    endpoints: Endpoints
-    sidf: SidfRule
-    randomization: Randomization
-    eligibility: Eligibility
-    sample_size: SampleSize
-    report: ReportSettings = Field(default_factory=ReportSettings)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Protocol:
-        stratum_codes = [s.code for s in self.strata]
-        arm_codes = [a.code for a in self.arms]
-        for kind, codes in (("strata", stratum_codes), ("arms", arm_codes)):
-            if len(set(codes)) != len(codes):
-                raise ValueError(f"{kind} codes must be unique, got {codes}")
-        for item in self.regimen:
-            if item.stratum not in stratum_codes:
-                raise ValueError(f"regimen names stratum {item.stratum!r}, not one of {stratum_codes}")
-            if item.arm not in arm_codes:
-                raise ValueError(f"regimen names arm {item.arm!r}, not one of {arm_codes}")
-        routes = sorted({item.route for item in self.regimen})
-        for stratum in self.enrolled_strata:
-            for arm in arm_codes:
-                have = sorted(i.route for i in self.regimen if i.stratum == stratum and i.arm == arm)
-                if have != routes:
-                    raise ValueError(
-                        f"regimen for stratum {stratum!r} and arm {arm!r} must have exactly one item per "
-                        f"route {routes} (double dummy), got {have}"
-                    )
-        # The double dummy only conceals the arm if every arm gives the same routes, schedule and volume.
-        for stratum in self.enrolled_strata:
-            for route in routes:
-                shapes = {
-                    (i.interval_hours, i.volume_ml)
-                    for i in self.regimen
-                    if i.stratum == stratum and i.route == route
-                }
-                if len(shapes) != 1:
-                    raise ValueError(
-                        f"the {route} injections of stratum {stratum!r} differ between arms in interval or "
-                        f"volume {sorted(shapes)}: that would unblind the trial"
-                    )
-        if len(self.randomization.ratio) != len(self.arms):
-            raise ValueError(
-                f"randomization.ratio has {len(self.randomization.ratio)} entries for {len(self.arms)} arms"
-            )
-        unit = sum(self.randomization.ratio)
-        for size in self.randomization.block_sizes:
-            if size <= 0 or size % unit:
-                raise ValueError(f"block size {size} is not a positive multiple of the ratio sum {unit}")
-        if self.renal.route not in routes:
-            raise ValueError(f"renal.route {self.renal.route!r} is not a route of the regimen {routes}")
-        for code in self.eligibility.infections_requiring_mals:
-            if code not in self.eligibility.infection_types:
-                raise ValueError(
-                    f"eligibility.infections_requiring_mals names {code!r}, not an infection type"
-                )
-        for code in self.eligibility.infection_labels:
-            if code not in self.eligibility.infection_types:
-                raise ValueError(f"eligibility.infection_labels names {code!r}, not an infection type")
-        return self
-
-    # -- conveniences -------------------------------------------------------------------------
-    @property
-    def enrolled_strata(self) -> list[str]:
-        """Codes of the strata that are randomized, in protocol order."""
-        return [s.code for s in self.strata if s.enrolled]
-
-    @property
-    def arm_codes(self) -> list[str]:
-        """Codes of the arms, in protocol order (the order of the allocation ratio)."""
-        return [a.code for a in self.arms]
-
-    def regimen_for(self, stratum: str, arm: str) -> list[RegimenItem]:
-        """The regimen items (one per route) for a stratum and arm, in route order."""
-        items = sorted(
-            (i for i in self.regimen if i.stratum == stratum and i.arm == arm), key=lambda i: i.route
-        )
-        if not items:
-            from immunosep.errors import ImmunoSepError
-
-            raise ImmunoSepError(
-                f"no regimen for stratum {stratum!r} and arm {arm!r}; strata {self.enrolled_strata}, "
-                f"arms {self.arm_codes}"
-            )
-        return items
-
-
 # -- the case report form definition (CDISC ODM metadata) ------------------------------------------------
 CrfDataType = Literal["integer", "float", "text", "boolean", "datetime", "date"]
 
@@ -458,3 +360,104 @@ class CrfDefinition(_Frozen):
                             f"item {group.name}.{item.name} names unknown units {sorted(wanted - units)}"
                         )
         return self
+
+
+class Protocol(_Frozen):
+    """A whole trial protocol; cross-field rules are checked once here."""
+
+    trial: TrialInfo
+    classification: Classification
+    strata: list[Stratum] = Field(min_length=1)
+    arms: list[Arm] = Field(min_length=2)
+    regimen: list[RegimenItem] = Field(min_length=1)
+    treatment: Treatment
+    renal: RenalRule
+    biospecimens: Biospecimens
+    endpoints: Endpoints
+    sidf: SidfRule
+    randomization: Randomization
+    eligibility: Eligibility
+    sample_size: SampleSize
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    #: The case report forms (``[crf]``), e.g. read from an ODM study by ``immunosep protocol import-odm``;
+    #: optional and descriptive: the platform's own forms are ``conduct.odm.crf_definition``'s.
+    crf: CrfDefinition | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        stratum_codes = [s.code for s in self.strata]
+        arm_codes = [a.code for a in self.arms]
+        for kind, codes in (("strata", stratum_codes), ("arms", arm_codes)):
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"{kind} codes must be unique, got {codes}")
+        for item in self.regimen:
+            if item.stratum not in stratum_codes:
+                raise ValueError(f"regimen names stratum {item.stratum!r}, not one of {stratum_codes}")
+            if item.arm not in arm_codes:
+                raise ValueError(f"regimen names arm {item.arm!r}, not one of {arm_codes}")
+        routes = sorted({item.route for item in self.regimen})
+        for stratum in self.enrolled_strata:
+            for arm in arm_codes:
+                have = sorted(i.route for i in self.regimen if i.stratum == stratum and i.arm == arm)
+                if have != routes:
+                    raise ValueError(
+                        f"regimen for stratum {stratum!r} and arm {arm!r} must have exactly one item per "
+                        f"route {routes} (double dummy), got {have}"
+                    )
+        # The double dummy only conceals the arm if every arm gives the same routes, schedule and volume.
+        for stratum in self.enrolled_strata:
+            for route in routes:
+                shapes = {
+                    (i.interval_hours, i.volume_ml)
+                    for i in self.regimen
+                    if i.stratum == stratum and i.route == route
+                }
+                if len(shapes) != 1:
+                    raise ValueError(
+                        f"the {route} injections of stratum {stratum!r} differ between arms in interval or "
+                        f"volume {sorted(shapes)}: that would unblind the trial"
+                    )
+        if len(self.randomization.ratio) != len(self.arms):
+            raise ValueError(
+                f"randomization.ratio has {len(self.randomization.ratio)} entries for {len(self.arms)} arms"
+            )
+        unit = sum(self.randomization.ratio)
+        for size in self.randomization.block_sizes:
+            if size <= 0 or size % unit:
+                raise ValueError(f"block size {size} is not a positive multiple of the ratio sum {unit}")
+        if self.renal.route not in routes:
+            raise ValueError(f"renal.route {self.renal.route!r} is not a route of the regimen {routes}")
+        for code in self.eligibility.infections_requiring_mals:
+            if code not in self.eligibility.infection_types:
+                raise ValueError(
+                    f"eligibility.infections_requiring_mals names {code!r}, not an infection type"
+                )
+        for code in self.eligibility.infection_labels:
+            if code not in self.eligibility.infection_types:
+                raise ValueError(f"eligibility.infection_labels names {code!r}, not an infection type")
+        return self
+
+    # -- conveniences -------------------------------------------------------------------------
+    @property
+    def enrolled_strata(self) -> list[str]:
+        """Codes of the strata that are randomized, in protocol order."""
+        return [s.code for s in self.strata if s.enrolled]
+
+    @property
+    def arm_codes(self) -> list[str]:
+        """Codes of the arms, in protocol order (the order of the allocation ratio)."""
+        return [a.code for a in self.arms]
+
+    def regimen_for(self, stratum: str, arm: str) -> list[RegimenItem]:
+        """The regimen items (one per route) for a stratum and arm, in route order."""
+        items = sorted(
+            (i for i in self.regimen if i.stratum == stratum and i.arm == arm), key=lambda i: i.route
+        )
+        if not items:
+            from immunosep.errors import ImmunoSepError
+
+            raise ImmunoSepError(
+                f"no regimen for stratum {stratum!r} and arm {arm!r}; strata {self.enrolled_strata}, "
+                f"arms {self.arm_codes}"
+            )
+        return items
