@@ -26,15 +26,16 @@ exports the patients of its sites only (:func:`immunosep.conduct.access.scope_si
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from lxml import etree
@@ -82,6 +83,7 @@ __all__ = [
     "export_odm",
     "odm_document",
     "read_crf_definition",
+    "write_odm",
 ]
 
 # -- the CRF definition ----------------------------------------------------------------------------------
@@ -779,6 +781,10 @@ class _Audit:
                 else:
                     self.updates[(e.table_name, e.row_id, e.field)] = entry
 
+    def user_ids(self) -> set[int | None]:
+        """The users of every entry read (a superset of those the file's audit records name)."""
+        return {e.user_id for e in (*self.inserts.values(), *self.updates.values())}
+
     def of_row(self, table: str, row_id: str) -> _Entry | None:
         return self.inserts.get((table, row_id))
 
@@ -810,14 +816,9 @@ class _Refs:
     def __init__(self, users: Mapping[int, Any], site_code: Mapping[int, str]):
         self.users = users
         self.site_code = site_code
-        self.used_users: dict[str, int | None] = {}
-        self.used_locations: set[str] = set()
+        self.admin_users: set[str] = set()
+        self.admin_locations: set[str] = set()
         self.records = 0
-
-    def user_oid(self, user_id: int | None) -> str:
-        oid = SYSTEM_USER if user_id is None else f"USR.{user_id}"
-        self.used_users[oid] = user_id
-        return oid
 
     def location_of(self, user_id: int | None) -> str:
         user = self.users.get(user_id) if user_id is not None else None
@@ -829,7 +830,6 @@ class _Refs:
             loc = LAB_LOCATION
         else:
             loc = SPONSOR_LOCATION
-        self.used_locations.add(loc)
         return loc
 
     def audit_record(self, parent: Any, entry: _Entry | None) -> None:
@@ -837,7 +837,7 @@ class _Refs:
             return
         self.records += 1
         rec = _el(parent, "AuditRecord")
-        _el(rec, "UserRef", UserOID=self.user_oid(entry.user_id))
+        _el(rec, "UserRef", UserOID=SYSTEM_USER if entry.user_id is None else f"USR.{entry.user_id}")
         _el(rec, "LocationRef", LocationOID=self.location_of(entry.user_id))
         _el(rec, "DateTimeStamp", entry.at)
         if entry.update and entry.reason.strip():
@@ -852,13 +852,109 @@ def _user_type(role: str) -> str:
     return "Investigator" if site_scope(role) == "home" else "Sponsor"
 
 
-def odm_document(
-    session: Session, actor: Actor | None, *, unblinded: bool = False, now: datetime | None = None
-) -> tuple[bytes, OdmExport]:
-    """The ODM 1.3.2 Snapshot of the trial's clinical data in the actor's scope, as UTF-8 XML bytes.
+def _admin_data(
+    session: Session,
+    refs: _Refs,
+    user_ids: Iterable[int | None],
+    site_codes: Iterable[str],
+    *,
+    study: str,
+    mdv: str,
+) -> Any:
+    """AdminData: the users of the audit entries the file draws on (before ClinicalData, as ODM orders
+    them) and the locations of those users and of the subjects' sites."""
+    admin = etree.Element(_q("AdminData"), {"StudyOID": study}, nsmap={None: ODM_NS})
+    locations = {f"LOC.{code}" for code in site_codes}
+    for user_id in sorted(set(user_ids), key=lambda u: (u is not None, u or 0)):
+        oid = SYSTEM_USER if user_id is None else f"USR.{user_id}"
+        user = refs.users.get(user_id) if user_id is not None else None
+        u = _el(admin, "User", OID=oid, UserType="Other" if user is None else _user_type(user.role))
+        refs.admin_users.add(oid)
+        if user is None:
+            _el(u, "LoginName", "database access (command line)" if user_id is None else f"user {user_id}")
+            locations.add(SPONSOR_LOCATION)
+            continue
+        _el(u, "LoginName", user.username)
+        _el(u, "DisplayName", f"{user.username} ({user.role})")
+        location = refs.location_of(user_id)
+        _el(u, "LocationRef", LocationOID=location)
+        locations.add(location)
+    effective = trial(session).created_at.date().isoformat()
+    site_names = dict(session.execute(select(Site.code, Site.name)).all())
+    for loc in sorted(locations):
+        if loc == SPONSOR_LOCATION:
+            name, kind = "Trial sponsor (coordination and data management)", "Sponsor"
+        elif loc == LAB_LOCATION:
+            name, kind = "Central laboratory", "Lab"
+        else:
+            code = loc.removeprefix("LOC.")
+            name, kind = f"{code} {site_names.get(code, '')}".strip(), "Site"
+        location_el = _el(admin, "Location", OID=loc, Name=name, LocationType=kind)
+        _el(
+            location_el, "MetaDataVersionRef", StudyOID=study, MetaDataVersionOID=mdv, EffectiveDate=effective
+        )
+    refs.admin_locations = locations
+    return admin
+
+
+class _Writer:
+    """Writes one SubjectData element per subject, in the metadata's order of events, forms and items."""
+
+    def __init__(self, crf: CrfDefinition, audit: _Audit, refs: _Refs):
+        self.audit, self.refs = audit, refs
+        groups = [g for f in crf.forms for g in f.groups]
+        self.form_of = {g.name: f.name for f in crf.forms for g in f.groups}
+        self.group_order = {g.name: n for n, g in enumerate(groups)}
+        self.repeating = {g.name for g in groups if g.repeating}
+        self.event_order = {e.name: n for n, e in enumerate(crf.events)}
+        self.item_order = {(g.name, i.name): n for g in groups for n, i in enumerate(g.items)}
+        self.units = _unit_oids(u.symbol for u in crf.units)
+        self.item_data = 0
+
+    def subject(self, s: _Subject) -> Any:
+        audit, refs = self.audit, self.refs
+        sd = etree.Element(_q("SubjectData"), {"SubjectKey": s.pseudonym}, nsmap={None: ODM_NS})
+        if s.patient_id is not None:
+            refs.audit_record(sd, audit.of_row("patients", str(s.patient_id)))
+        _el(sd, "SiteRef", LocationOID=f"LOC.{s.site_code}")
+        for event in sorted(s.events, key=lambda e: self.event_order[e]):
+            se = _el(sd, "StudyEventData", StudyEventOID=f"SE.{event}")
+            by_form: dict[str, list[_GroupData]] = defaultdict(list)
+            for g in s.events[event]:
+                by_form[self.form_of[g.group]].append(g)
+            for form in sorted(by_form, key=lambda f: min(self.group_order[g.group] for g in by_form[f])):
+                fd = _el(se, "FormData", FormOID=f"F.{form}")
+                counters: dict[str, int] = defaultdict(int)
+                for g in sorted(by_form[form], key=lambda g: self.group_order[g.group]):
+                    counters[g.group] += 1
+                    key = str(counters[g.group]) if g.group in self.repeating else None
+                    igd = _el(fd, "ItemGroupData", ItemGroupOID=f"IG.{g.group}", ItemGroupRepeatKey=key)
+                    if g.row_id is not None:
+                        refs.audit_record(igd, audit.of_row(g.table, g.row_id))
+                    for name in sorted(g.values, key=lambda i: self.item_order[(g.group, i)]):
+                        v = g.values[name]
+                        idd = _el(igd, "ItemData", ItemOID=_item_oid(g.group, name), Value=_xml_text(v.value))
+                        refs.audit_record(idd, audit.of_value(v))
+                        if v.unit is not None and v.unit in self.units:
+                            _el(idd, "MeasurementUnitRef", MeasurementUnitOID=self.units[v.unit])
+                        self.item_data += 1
+        return sd
+
+
+def write_odm(
+    out: BinaryIO,
+    session: Session,
+    actor: Actor | None,
+    *,
+    unblinded: bool = False,
+    now: datetime | None = None,
+) -> OdmExport:
+    """Write the ODM 1.3.2 Snapshot of the trial's clinical data in the actor's scope to ``out`` (UTF-8 XML).
 
     ``actor=None`` is the command line (database access, every site). Any clinical reader may export its
-    sites (blinded); only the command line may export unblinded (``export_unblinded`` is no role's).
+    sites (blinded); only the command line may export unblinded (``export_unblinded`` is no role's). The
+    file is written one subject at a time (``lxml.etree.xmlfile``), so a whole trial never sits in memory
+    as one XML tree.
     """
     if actor is not None:
         require(actor, "export_odm")
@@ -873,24 +969,19 @@ def odm_document(
     stamp = now.isoformat()
     study_oid = f"ST.{_slug(t.code)}"
     mdv_oid = f"MDV.{_slug(protocol.trial.version)}.{'BLINDED' if blinded else 'UNBLINDED'}"
-
-    root = etree.Element(
-        _q("ODM"),
-        {
-            "FileType": "Snapshot",
-            "Granularity": "All",
-            "FileOID": f"ODM.{_slug(t.code)}.{now:%Y%m%dT%H%M%SZ}.{secrets.token_hex(4)}",
-            "CreationDateTime": stamp,
-            "AsOfDateTime": stamp,
-            "ODMVersion": ODM_VERSION,
-            "Originator": "ImmunoSep platform",
-            "SourceSystem": "immunosep",
-            "SourceSystemVersion": __version__,
-            "Description": f"{protocol.trial.title}: clinical data, {'blinded' if blinded else 'UNBLINDED'}",
-        },
-        nsmap={None: ODM_NS},
-    )
-    study = _el(root, "Study", OID=study_oid)
+    attributes = {
+        "FileType": "Snapshot",
+        "Granularity": "All",
+        "FileOID": f"ODM.{_slug(t.code)}.{now:%Y%m%dT%H%M%SZ}.{secrets.token_hex(4)}",
+        "CreationDateTime": stamp,
+        "AsOfDateTime": stamp,
+        "ODMVersion": ODM_VERSION,
+        "Originator": "ImmunoSep platform",
+        "SourceSystem": "immunosep",
+        "SourceSystemVersion": __version__,
+        "Description": f"{protocol.trial.title}: clinical data, {'blinded' if blinded else 'UNBLINDED'}",
+    }
+    study = etree.Element(_q("Study"), {"OID": study_oid}, nsmap={None: ODM_NS})
     gv = _el(study, "GlobalVariables")
     _el(gv, "StudyName", protocol.trial.title)
     _el(
@@ -912,99 +1003,53 @@ def odm_document(
     patient_ids = None if sites is None else [s.patient_id for s in subjects if s.patient_id is not None]
     audit = _Audit(session, tables, patient_ids, blinded=blinded)
     site_code = dict(session.execute(select(Site.id, Site.code)).all())
-    users = {u.id: u for u in session.execute(select(User)).scalars()}
-    refs = _Refs(users, site_code)
-
-    admin = _el(root, "AdminData", StudyOID=study_oid)
-    clinical = _el(root, "ClinicalData", StudyOID=study_oid, MetaDataVersionOID=mdv_oid)
-    form_of = {g.name: f.name for f in crf.forms for g in f.groups}
-    group_order = {g.name: n for n, g in enumerate(g for f in crf.forms for g in f.groups)}
-    repeating = {g.name for f in crf.forms for g in f.groups if g.repeating}
-    event_order = {e.name: n for n, e in enumerate(crf.events)}
-    item_order = {(g.name, i.name): n for f in crf.forms for g in f.groups for n, i in enumerate(g.items)}
-    units = _unit_oids(u.symbol for u in crf.units)
-    item_data = 0
-    for s in subjects:
-        sd = _el(clinical, "SubjectData", SubjectKey=s.pseudonym)
-        if s.patient_id is not None:
-            refs.audit_record(sd, audit.of_row("patients", str(s.patient_id)))
-        _el(sd, "SiteRef", LocationOID=f"LOC.{s.site_code}")
-        refs.used_locations.add(f"LOC.{s.site_code}")
-        for event in sorted(s.events, key=lambda e: event_order[e]):
-            se = _el(sd, "StudyEventData", StudyEventOID=f"SE.{event}")
-            by_form: dict[str, list[_GroupData]] = defaultdict(list)
-            for g in s.events[event]:
-                by_form[form_of[g.group]].append(g)
-            for form in sorted(by_form, key=lambda f: min(group_order[g.group] for g in by_form[f])):
-                fd = _el(se, "FormData", FormOID=f"F.{form}")
-                counters: dict[str, int] = defaultdict(int)
-                for g in sorted(by_form[form], key=lambda g: group_order[g.group]):
-                    counters[g.group] += 1
-                    key = str(counters[g.group]) if g.group in repeating else None
-                    igd = _el(fd, "ItemGroupData", ItemGroupOID=f"IG.{g.group}", ItemGroupRepeatKey=key)
-                    if g.row_id is not None:
-                        refs.audit_record(igd, audit.of_row(g.table, g.row_id))
-                    for name in sorted(g.values, key=lambda i: item_order[(g.group, i)]):
-                        v = g.values[name]
-                        idd = _el(igd, "ItemData", ItemOID=_item_oid(g.group, name), Value=_xml_text(v.value))
-                        refs.audit_record(idd, audit.of_value(v))
-                        if v.unit is not None and v.unit in units:
-                            _el(idd, "MeasurementUnitRef", MeasurementUnitOID=units[v.unit])
-                        item_data += 1
-
-    for oid, user_id in sorted(refs.used_users.items(), key=lambda kv: (kv[1] is not None, kv[1] or 0)):
-        user = users.get(user_id) if user_id is not None else None
-        u = _el(admin, "User", OID=oid, UserType="Other" if user is None else _user_type(user.role))
-        if user is None:
-            _el(u, "LoginName", "database access (command line)" if user_id is None else f"user {user_id}")
-            continue
-        _el(u, "LoginName", user.username)
-        _el(u, "DisplayName", f"{user.username} ({user.role})")
-        _el(u, "LocationRef", LocationOID=refs.location_of(user_id))
-    effective = t.created_at.date().isoformat()
-    for loc in sorted(refs.used_locations):
-        if loc == SPONSOR_LOCATION:
-            name, kind = "Trial sponsor (coordination and data management)", "Sponsor"
-        elif loc == LAB_LOCATION:
-            name, kind = "Central laboratory", "Lab"
-        else:
-            code = loc.removeprefix("LOC.")
-            site_name = next(
-                (s.name for s in session.execute(select(Site).where(Site.code == code)).scalars()), ""
-            )
-            name, kind = f"{code} {site_name}".strip(), "Site"
-        location = _el(admin, "Location", OID=loc, Name=name, LocationType=kind)
-        _el(
-            location,
-            "MetaDataVersionRef",
-            StudyOID=study_oid,
-            MetaDataVersionOID=mdv_oid,
-            EffectiveDate=effective,
-        )
-    if not len(admin):  # AdminData with nothing in it says nothing
-        root.remove(admin)
-    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    result = OdmExport(
+    refs = _Refs({u.id: u for u in session.execute(select(User)).scalars()}, site_code)
+    admin = _admin_data(
+        session, refs, audit.user_ids(), {s.site_code for s in subjects}, study=study_oid, mdv=mdv_oid
+    )
+    writer = _Writer(crf, audit, refs)
+    start = out.tell()
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        with xf.element(_q("ODM"), attributes, nsmap={None: ODM_NS}):
+            xf.write("\n")
+            xf.write(study, pretty_print=True)
+            if len(admin):
+                xf.write(admin, pretty_print=True)
+            with xf.element(_q("ClinicalData"), {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid}):
+                xf.write("\n")
+                for s in subjects:
+                    xf.write(writer.subject(s), pretty_print=True)
+            xf.write("\n")
+    return OdmExport(
         blinded=blinded,
         subjects=len(subjects),
-        item_data=item_data,
+        item_data=writer.item_data,
         audit_records=refs.records,
-        users=tuple(sorted(refs.used_users)),
-        locations=tuple(sorted(refs.used_locations)),
-        size_bytes=len(data),
+        users=tuple(sorted(refs.admin_users)),
+        locations=tuple(sorted(refs.admin_locations)),
+        size_bytes=out.tell() - start,
     )
-    return data, result
+
+
+def odm_document(
+    session: Session, actor: Actor | None, *, unblinded: bool = False, now: datetime | None = None
+) -> tuple[bytes, OdmExport]:
+    """:func:`write_odm` into memory: the document's bytes and what it holds (the web download)."""
+    buffer = io.BytesIO()
+    result = write_odm(buffer, session, actor, unblinded=unblinded, now=now)
+    return buffer.getvalue(), result
 
 
 def export_odm(
     session: Session, actor: Actor | None, path: str | Path, *, unblinded: bool = False
 ) -> OdmExport:
-    """Write :func:`odm_document` to ``path`` (an ODM 1.3.2 XML file)."""
-    data, result = odm_document(session, actor, unblinded=unblinded)
+    """Write :func:`write_odm` to the file ``path`` (an ODM 1.3.2 XML file)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    return OdmExport(**{**result.__dict__, "path": out})
+    with out.open("wb") as fh:
+        result = write_odm(fh, session, actor, unblinded=unblinded)
+    return replace(result, path=out)
 
 
 # -- import: an ODM study's forms as a CRF definition ------------------------------------------------------
