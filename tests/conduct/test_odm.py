@@ -167,6 +167,8 @@ def test_values_and_audit_records_equal_the_stores(trial, world) -> None:
     }
     users = {u.get("OID"): u for u in doc.iterfind("odm:AdminData/odm:User", NS)}
     locations = {loc.get("OID") for loc in doc.iterfind("odm:AdminData/odm:Location", NS)}
+    named = {r.get("UserOID") for r in doc.iter(_q("UserRef"))}
+    assert named == set(users) and result.users == tuple(sorted(users))  # AdminData: exactly the users named
     checked = 0
     with session_scope(trial.engine) as s:
         entries = {e.id: e for e in s.execute(select(AuditEntry)).scalars()}
@@ -260,6 +262,10 @@ def test_an_investigators_export_holds_only_its_site(trial, world) -> None:
         keys = _subject_keys(doc)
         assert keys and all(k.startswith(f"{site}-") for k in keys), (who, keys)
         assert {r.get("LocationOID") for r in doc.iter(_q("SiteRef"))} == {f"LOC.{site}"}
+        admin_sites = {
+            loc.get("OID") for loc in doc.iterfind("odm:AdminData/odm:Location[@LocationType='Site']", NS)
+        }
+        assert admin_sites == {f"LOC.{site}"}, who  # nor another site's staff
         others = [p for p in world.values() if not p.startswith(f"{site}-")]
         assert not any(p.encode() in data for p in others), who
     assert _subject_keys(etree.fromstring(_export(trial, "inv2")[0])) == [world["other_site"]]

@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 from lxml import etree
-from sqlalchemy import Boolean, Float, Integer, String, Text, or_, select
+from sqlalchemy import Boolean, Float, Integer, String, Text, and_, or_, select
 from sqlalchemy.orm import Session
 
 from immunosep import __version__
@@ -758,7 +758,13 @@ class _Audit:
     """The audit trail's latest entry per row and per field, for the rows of the export."""
 
     def __init__(
-        self, session: Session, tables: set[str], patient_ids: Sequence[int] | None, *, blinded: bool
+        self,
+        session: Session,
+        tables: set[str],
+        patient_ids: Sequence[int] | None,
+        withdrawal_ids: Sequence[str],
+        *,
+        blinded: bool,
     ):
         self.inserts: dict[tuple[str, str], _Entry] = {}
         self.updates: dict[tuple[str, str, str], _Entry] = {}
@@ -769,11 +775,14 @@ class _Audit:
             .where(a.table_name.in_(sorted(tables)), a.action.in_(("insert", "update")), a.erased.is_(False))
             .order_by(a.id)
         )
-        chunks: Iterable[Sequence[int] | None] = [None] if patient_ids is None else _chunks(patient_ids)
+        chunks: Iterable[Sequence[int] | None] = (
+            [None] if patient_ids is None else (list(_chunks(patient_ids)) or [[]])
+        )
         for chunk in chunks:
             scoped = stmt
-            if chunk is not None:  # patient data of the patients in scope, and the withdrawals
-                scoped = stmt.where(or_(a.subject_id.in_(chunk), a.table_name == "withdrawals"))
+            if chunk is not None:  # the data of the patients in scope, and their withdrawals
+                withdrawn = and_(a.table_name == "withdrawals", a.row_id.in_(sorted(withdrawal_ids)))
+                scoped = stmt.where(or_(a.subject_id.in_(chunk), withdrawn))
             for e in session.execute(scoped):
                 entry = _Entry(e.id, e.at, e.user_id, e.reason or "", e.action == "update")
                 if e.action == "insert":
@@ -781,9 +790,17 @@ class _Audit:
                 else:
                     self.updates[(e.table_name, e.row_id, e.field)] = entry
 
-    def user_ids(self) -> set[int | None]:
-        """The users of every entry read (a superset of those the file's audit records name)."""
-        return {e.user_id for e in (*self.inserts.values(), *self.updates.values())}
+    def users_of(self, subjects: Iterable[_Subject]) -> set[int | None]:
+        """The users the audit records of these subjects' data will name (AdminData precedes them)."""
+        users: set[int | None] = set()
+        for s in subjects:
+            found = [self.of_row("patients", str(s.patient_id))] if s.patient_id is not None else []
+            for groups in s.events.values():
+                for g in groups:
+                    found += [self.of_row(g.table, g.row_id)] if g.row_id is not None else []
+                    found += [self.of_value(v) for v in g.values.values()]
+            users.update(e.user_id for e in found if e is not None)
+        return users
 
     def of_row(self, table: str, row_id: str) -> _Entry | None:
         return self.inserts.get((table, row_id))
@@ -1001,11 +1018,12 @@ def write_odm(
     subjects = _subjects(session, crf, sites)
     tables = {GROUP_TABLE[g.name] for f in crf.forms for g in f.groups}
     patient_ids = None if sites is None else [s.patient_id for s in subjects if s.patient_id is not None]
-    audit = _Audit(session, tables, patient_ids, blinded=blinded)
+    withdrawal_ids = [g.row_id for s in subjects for g in s.events.get("withdrawal", []) if g.row_id]
+    audit = _Audit(session, tables, patient_ids, withdrawal_ids, blinded=blinded)
     site_code = dict(session.execute(select(Site.id, Site.code)).all())
     refs = _Refs({u.id: u for u in session.execute(select(User)).scalars()}, site_code)
     admin = _admin_data(
-        session, refs, audit.user_ids(), {s.site_code for s in subjects}, study=study_oid, mdv=mdv_oid
+        session, refs, audit.users_of(subjects), {s.site_code for s in subjects}, study=study_oid, mdv=mdv_oid
     )
     writer = _Writer(crf, audit, refs)
     start = out.tell()
