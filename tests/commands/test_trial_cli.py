@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -108,6 +109,30 @@ def test_lock_then_export(trial, enroll, tmp_path, capsys):
     code, out, _ = run(["export", "--db", trial.url, "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and (tmp_path / "out" / "dm.parquet").is_file() and "blinded" in out
     assert all((tmp_path / "out" / f"{name}.xpt").is_file() for name in ("dm", "ts", "rs", "suppdm"))
+
+
+def test_export_odm_before_and_after_lock(trial, enroll, tmp_path, capsys):
+    """The ODM snapshot needs no lock; it is blinded unless asked, and --out or --odm must be given."""
+    import odmlib
+    from lxml import etree
+
+    xsd = Path(odmlib.__file__).parent / "schemas" / "odm" / "1.3.2" / "ODM1-3-2.xsd"
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    pseudonym = enroll()
+    code, _, err = run(["export", "--db", trial.url], capsys)
+    assert code == 2 and "--odm FILE" in err
+    code, out, _ = run(["export", "--db", trial.url, "--odm", str(tmp_path / "snapshot.xml")], capsys)
+    assert code == 0 and "ODM 1.3.2 (blinded)" in out and "1 subjects" in out
+    doc = etree.parse(str(tmp_path / "snapshot.xml"))
+    schema.assertValid(doc)
+    assert "IT.allocation.arm" not in (tmp_path / "snapshot.xml").read_text()
+    run(["lock", "--db", trial.url], capsys)
+    args = ["export", "--db", trial.url, "--odm", str(tmp_path / "all.xml"), "--out", str(tmp_path / "sdtm")]
+    code, out, _ = run([*args, "--unblinded"], capsys)
+    assert code == 0 and "ODM 1.3.2 (UNBLINDED)" in out and (tmp_path / "sdtm" / "dm.xpt").is_file()
+    text = (tmp_path / "all.xml").read_text()
+    schema.assertValid(etree.fromstring(text.encode()))
+    assert f'SubjectKey="{pseudonym}"' in text and "IT.allocation.arm" in text
 
 
 def test_user_reset_and_passwd_set_passwords_with_the_reason_audited(db_url, capsys, monkeypatch):

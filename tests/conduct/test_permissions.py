@@ -27,6 +27,7 @@ from immunosep.conduct import (
     dosing,
     export,
     lock,
+    odm,
     outcomes,
     queries,
     randomization,
@@ -153,7 +154,7 @@ BEFORE = {
     "record_withdrawal": "i", "unblind_emergency": "i", "read_unblinding_report": "imd",
     "review_unblindings": "md", "raise_query": "md", "answer_query": "i", "close_query": "md",
     "read_queries": "imd", "review_missing_data": "md", "read_audit_trail": "md", "lock": "d",
-    "lock_trial": "d", "export": "d", "export_unblinded": "", "read_dsmb_report": "s", "manage_users": "a",
+    "lock_trial": "d", "export": "d", "export_odm": "imd", "export_unblinded": "", "read_dsmb_report": "s", "manage_users": "a",
     "create_user": "a", "deactivate_user": "a", "reset_password": "a", "approve_account": "a", "manage_sites": "a", "edit_sites": "a", "list_sites": "admsi",
 }  # fmt: skip
 INITIAL = {
@@ -305,6 +306,7 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
         "lock_trial": [lambda s, a: lock.lock_trial(s, a)],
         "export": [lambda s, a: export.export_sdtm(s, a, out_dir)],
         "export_unblinded": [lambda s, a: export.export_sdtm(s, a, out_dir, unblinded=True)],
+        "export_odm": [lambda s, a: odm.odm_document(s, a)],
         "read_dsmb_report": [lambda s, a: reports.dsmb_summary(s, a)],
         "create_user": [lambda s, a: users.create_user(s, a, "newuser", "long enough pw", "lab")],
         "deactivate_user": [lambda s, a: users.deactivate_user(s, a, "mon1")],

@@ -1,7 +1,8 @@
-"""``immunosep protocol show|check``: the trial protocol as data."""
+"""``immunosep protocol show|check|import-odm``: the trial protocol as data."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -85,6 +86,35 @@ def check(
     console.print(
         f"[green]ok[/green]: {path} is a valid protocol ({p.trial.code}, {len(p.enrolled_strata)} enrolled "
         f"strata, {len(p.arms)} arms, {len(p.regimen)} regimen items)"
+    )
+
+
+@protocol_app.command("import-odm")
+def import_odm(
+    path: Path = typer.Argument(..., help="CDISC ODM 1.3 file whose metadata holds the forms."),
+    out: Path | None = typer.Option(None, "--out", help="Write the [crf] section here (default: print it)."),
+    metadata_version: str | None = typer.Option(
+        None, "--metadata-version", help="OID of the MetaDataVersion to read (default: the first)."
+    ),
+) -> None:
+    """Turn an ODM study's forms (events, forms, item groups, items, range checks, code lists, units) into the
+    ``[crf]`` section of a protocol file."""
+    import tomli_w
+
+    from immunosep.conduct.odm import read_crf_definition
+
+    crf = read_crf_definition(path, metadata_version=metadata_version)
+    text = "# Case report forms read from " + path.name + " (immunosep protocol import-odm)\n"
+    text += tomli_w.dumps({"crf": crf.model_dump(exclude_none=True)})
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.write_text(text, encoding="utf-8")
+    items = sum(len(g.items) for f in crf.forms for g in f.groups)
+    console.print(
+        f"[green]ok[/green]: {len(crf.events)} events, {len(crf.forms)} forms, {items} items, "
+        f"{len(crf.codelists)} code lists written to {out} (append it to a protocol file)",
+        soft_wrap=True,
     )
 
 

@@ -1,4 +1,5 @@
-"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add|passwd|reset``, ``lock``, ``export``.
+"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add|passwd|reset``, ``lock``, ``export``
+(SDTM, CDISC ODM).
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
 tool of the trial's data management team.
@@ -377,24 +378,39 @@ def lock(
 
 def export(
     db: str = typer.Option(..., "--db", help=DB_HELP),
-    out: Path = typer.Option(..., "--out", help="Output directory."),
+    out: Path | None = typer.Option(None, "--out", help="Output directory of the SDTM datasets."),
+    odm_file: Path | None = typer.Option(
+        None, "--odm", help="Write the clinical data as a CDISC ODM 1.3.2 file (before or after lock)."
+    ),
     unblinded: bool = typer.Option(False, "--unblinded", help="Include arms, drugs and doses (after lock)."),
 ) -> None:
-    """Write the locked trial as SDTM (SDTMIG 3.4): XPT v5, CSV and Parquet per dataset, and a dictionary."""
+    """Write the locked trial as SDTM (SDTMIG 3.4): XPT v5, CSV and Parquet per dataset, and a dictionary;
+    with ``--odm FILE`` the clinical data with their audit records as CDISC ODM 1.3.2."""
     from immunosep.conduct.export import export_sdtm
+    from immunosep.conduct.odm import export_odm
     from immunosep.store.db import make_engine, session_scope
 
+    if out is None and odm_file is None:
+        raise ImmunoSepError("say what to write: --out DIR (SDTM datasets), --odm FILE (CDISC ODM), or both")
     engine = make_engine(db)
     try:
         with session_scope(engine) as session:
-            result = export_sdtm(session, None, out, unblinded=unblinded)
+            result = export_sdtm(session, None, out, unblinded=unblinded) if out is not None else None
+            odm = export_odm(session, None, odm_file, unblinded=unblinded) if odm_file is not None else None
     finally:
         engine.dispose()
-    print_table(
-        f"Exported to {result.out_dir} ({'blinded' if result.blinded else 'UNBLINDED'})",
-        sorted(result.rows.items()),
-        ("domain", "rows"),
-    )
+    if odm is not None:
+        console.print(
+            f"ODM 1.3.2 ({'blinded' if odm.blinded else 'UNBLINDED'}) written to {odm.path}: {odm.subjects} "
+            f"subjects, {odm.item_data} values, {odm.audit_records} audit records, {odm.size_bytes:,} bytes",
+            soft_wrap=True,
+        )
+    if result is not None:
+        print_table(
+            f"Exported to {result.out_dir} ({'blinded' if result.blinded else 'UNBLINDED'})",
+            sorted(result.rows.items()),
+            ("domain", "rows"),
+        )
 
 
 def register(app: typer.Typer) -> None:

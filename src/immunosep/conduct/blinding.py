@@ -11,6 +11,9 @@ every service, page, report and export that hides or reveals an allocation asks 
   lives in storage below this layer, must seal them too; :data:`SEALED_COLUMNS` is what it collected.
 - **Tables.** Audit entries of :data:`ALLOCATION_TABLES` reveal an allocation (which kit, which drug was
   given, which arm was disclosed) and are never shown to a blinded role (:func:`audit_entry_visible`).
+- **ODM export.** A blinded CDISC ODM export (``conduct.odm``) carries no column that
+  :func:`column_visible` hides (sealed columns, and every column of an allocation table except those of the
+  blinded dosing log, :data:`BLINDED_VIEW_COLUMNS`) and no audit record of an allocation table.
 - **Export variables.** In a blinded SDTM export the arm (DM ``ARMCD``, ``ARM``, ``ACTARMCD``, ``ACTARM``)
   and the dose (EX ``EXDOSE``, ``EXDOSU``) are absent and the treatment name (EX ``EXTRT``, EC ``ECTRT``) is
   masked (:func:`export_variables`, :func:`export_masks`); the trial design domains describe one blinded
@@ -35,6 +38,12 @@ SEALED_COLUMNS: frozenset[tuple[str, str]] = audit.SEALED_FIELDS
 #: Tables whose rows (and so whose audit entries) reveal an allocation: the list of kits and arms, the
 #: log of what was injected, and the disclosures of an emergency unblinding.
 ALLOCATION_TABLES = frozenset({"randomization_slots", "dose_log", "unblindings"})
+
+#: Columns of an allocation table that a blinded reader may see: which scheduled injection was given or
+#: missed, and why (``conduct.dosing.administrations``); never the drug, dose, volume or dummy flag.
+BLINDED_VIEW_COLUMNS: Mapping[str, frozenset[str]] = {
+    "dose_log": frozenset({"id", "patient_id", "study_day", "hour", "route", "given", "missed_reason"}),
+}
 
 #: Export variables present in an unblinded export only, by SDTM domain.
 SEALED_EXPORT_VARIABLES: Mapping[str, tuple[str, ...]] = {
@@ -74,3 +83,20 @@ def export_variables(domain: str, variables: Iterable[str], *, blinded: bool) ->
 def export_masks(domain: str, *, blinded: bool) -> Mapping[str, str]:
     """Variable -> the value that replaces every value of it in a blinded export of ``domain``."""
     return MASKED_EXPORT_VARIABLES.get(domain, {}) if blinded else {}
+
+
+def column_visible(table: str, column: str, *, blinded: bool) -> bool:
+    """Whether an export (blinded or not) may carry the values of ``table.column``.
+
+    Blinded: never a sealed column, and of an allocation table only :data:`BLINDED_VIEW_COLUMNS`.
+    """
+    if not blinded:
+        return True
+    if is_sealed(table, column):
+        return False
+    return table not in ALLOCATION_TABLES or column in BLINDED_VIEW_COLUMNS.get(table, frozenset())
+
+
+def audit_table_exported(table: str, *, blinded: bool) -> bool:
+    """Whether an export may carry the audit entries of ``table`` (blinded: not of an allocation table)."""
+    return not blinded or table not in ALLOCATION_TABLES

@@ -10,11 +10,11 @@ Roles (``store.models.ROLES``) and what they may, in short:
 role          sites               may
 ============  ==================  ===================================================================
 investigator  own site            screen, consent, randomize, CRF, AEs, outcomes, answer queries,
-                                  unblind one patient in an emergency
+                                  unblind one patient in an emergency, ODM export of the site
 pharmacist    own site            the day's regimen, record doses, the dosing log (unblinded)
 lab           all                 biomarker draws only
-monitor       assigned sites      read clinical data, raise and close queries, audit trail
-data_manager  all                 read clinical data, queries, audit trail, locks, export (blinded)
+monitor       assigned sites      read clinical data, raise and close queries, audit trail, ODM export
+data_manager  all                 read clinical data, queries, audit trail, locks, exports (blinded)
 dsmb          none (aggregates)   aggregated reports by arm
 admin         none                users and sites, no clinical data
 ============  ==================  ===================================================================
@@ -110,6 +110,7 @@ PERMISSIONS: Mapping[str, Permission] = {
     "lock": Permission(_DATA_MANAGER, "lock data"),
     "lock_trial": Permission(_DATA_MANAGER, "lock the trial"),
     "export": Permission(_EXPORTERS, "export the trial data"),
+    "export_odm": Permission(_CLINICAL_READERS, "export the clinical data of their sites (CDISC ODM)"),
     "export_unblinded": Permission(_EXPORTERS & UNBLINDED_ROLES, "export unblinded data"),
     "read_dsmb_report": Permission(frozenset({"dsmb"}), "read the DSMB report"),
     # administration (conduct.users, sites)

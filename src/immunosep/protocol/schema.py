@@ -235,6 +235,133 @@ class ReportSettings(_Frozen):
     table1_at_least: dict[str, float] = Field(default_factory=dict)
 
 
+# -- the case report form definition (CDISC ODM metadata) ------------------------------------------------
+CrfDataType = Literal["integer", "float", "text", "boolean", "datetime", "date"]
+
+
+class CrfUnit(_Frozen):
+    """A unit of measurement an item may be recorded in (ODM ``MeasurementUnit``): its symbol, e.g. mg/dL."""
+
+    symbol: str = Field(min_length=1)
+
+
+class CrfCode(_Frozen):
+    """One permitted value of a code list and its decode (ODM ``CodeListItem``)."""
+
+    code: str
+    decode: str
+
+
+class CrfCodeList(_Frozen):
+    """A list of permitted values (ODM ``CodeList``), e.g. the strata or the levels of an ordinal outcome."""
+
+    name: str = Field(min_length=1)
+    data_type: Literal["integer", "float", "text", "string"] = "text"
+    codes: list[CrfCode] = Field(min_length=1)
+
+
+class CrfRangeCheck(_Frozen):
+    """A check on an item's value (ODM ``RangeCheck``): ``value comparator check_values``, in ``unit`` if given.
+
+    ``hard``: the value is refused; otherwise it is queried.
+    """
+
+    comparator: Literal["LT", "LE", "GT", "GE", "EQ", "NE", "IN", "NOTIN"]
+    check_values: list[str] = Field(min_length=1)
+    unit: str | None = None
+    hard: bool = True
+    message: str = ""
+
+
+class CrfItem(_Frozen):
+    """One question of a form (ODM ``ItemDef``): its stored name, the question, type, units and checks."""
+
+    name: str = Field(min_length=1)
+    label: str
+    data_type: CrfDataType
+    length: int | None = Field(default=None, ge=1)
+    units: list[str] = Field(default_factory=list, description="unit symbols, the stored unit first")
+    range_checks: list[CrfRangeCheck] = Field(default_factory=list)
+    codelist: str | None = None
+    mandatory: bool = False
+
+
+class CrfItemGroup(_Frozen):
+    """Items recorded together (ODM ``ItemGroupDef``); ``repeating``: several per form (one per AE, dose)."""
+
+    name: str = Field(min_length=1)
+    label: str
+    repeating: bool = False
+    items: list[CrfItem] = Field(min_length=1)
+
+
+class CrfForm(_Frozen):
+    """One case report form (ODM ``FormDef``) and its item groups."""
+
+    name: str = Field(min_length=1)
+    label: str
+    repeating: bool = False
+    groups: list[CrfItemGroup] = Field(min_length=1)
+
+
+class CrfEvent(_Frozen):
+    """A visit or event of the schedule (ODM ``StudyEventDef``) and the forms filled in at it, by name."""
+
+    name: str = Field(min_length=1)
+    label: str
+    repeating: bool = False
+    type: Literal["Scheduled", "Unscheduled", "Common"] = "Scheduled"
+    forms: list[str] = Field(min_length=1)
+
+
+class CrfDefinition(_Frozen):
+    """The case report forms of a trial: schedule, forms, item groups, items, code lists and units.
+
+    The trial's own forms are built by ``conduct.odm.crf_definition`` and exported as CDISC ODM metadata;
+    ``conduct.odm.read_crf_definition`` turns an ODM study's metadata back into this model.
+    """
+
+    units: list[CrfUnit] = Field(default_factory=list)
+    codelists: list[CrfCodeList] = Field(default_factory=list)
+    events: list[CrfEvent] = Field(min_length=1)
+    forms: list[CrfForm] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references(self) -> CrfDefinition:
+        forms = [f.name for f in self.forms]
+        codelists = {c.name for c in self.codelists}
+        units = {u.symbol for u in self.units}
+        for kind, names in (
+            ("event", [e.name for e in self.events]),
+            ("form", forms),
+            ("item group", [g.name for f in self.forms for g in f.groups]),
+            ("code list", [c.name for c in self.codelists]),
+            ("unit", [u.symbol for u in self.units]),
+        ):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{kind} names must be unique, got {names}")
+        for event in self.events:
+            unknown = [f for f in event.forms if f not in forms]
+            if unknown:
+                raise ValueError(f"event {event.name!r} names unknown forms {unknown}")
+        for form in self.forms:
+            for group in form.groups:
+                names = [i.name for i in group.items]
+                if len(set(names)) != len(names):
+                    raise ValueError(f"item group {group.name!r} repeats item names {names}")
+                for item in group.items:
+                    if item.codelist is not None and item.codelist not in codelists:
+                        raise ValueError(
+                            f"item {group.name}.{item.name} names unknown code list {item.codelist!r}"
+                        )
+                    wanted = set(item.units) | {c.unit for c in item.range_checks if c.unit is not None}
+                    if wanted - units:
+                        raise ValueError(
+                            f"item {group.name}.{item.name} names unknown units {sorted(wanted - units)}"
+                        )
+        return self
+
+
 class Protocol(_Frozen):
     """A whole trial protocol; cross-field rules are checked once here."""
 
@@ -252,6 +379,9 @@ class Protocol(_Frozen):
     eligibility: Eligibility
     sample_size: SampleSize
     report: ReportSettings = Field(default_factory=ReportSettings)
+    #: The case report forms (``[crf]``), e.g. read from an ODM study by ``immunosep protocol import-odm``;
+    #: optional and descriptive: the platform's own forms are ``conduct.odm.crf_definition``'s.
+    crf: CrfDefinition | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:

@@ -1,16 +1,17 @@
-"""Queries, data lock, the DSMB report by arm and the audit trail of a patient's records."""
+"""Queries, data lock, the DSMB report by arm, the audit trail of a patient's records and the ODM export."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.lock import lock_patient, lock_trial
+from immunosep.conduct.odm import odm_document
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.worklist import worklist
@@ -99,3 +100,19 @@ def get_worklist(
     """The dashboard's worklist: patients in scope (or of one ``site`` code) with their next step, what is
     due today and what is overdue (investigators, monitors, data managers; never an arm)."""
     return asdict(worklist(db, actor, site=site))
+
+
+@router.get(
+    "/export/odm",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {}}, "description": "CDISC ODM 1.3.2 (XML)"}},
+)
+def get_odm(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> Response:
+    """The clinical data of the caller's sites with their audit records as CDISC ODM 1.3.2, blinded
+    (data managers: every site; investigators and monitors: their own)."""
+    data, _ = odm_document(db, actor)
+    return Response(
+        data,
+        media_type="application/xml",
+        headers={"Content-Disposition": 'attachment; filename="immunosep-odm.xml"'},
+    )
