@@ -24,6 +24,7 @@ import pyreadstat
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, trial
+from immunosep.conduct.access_log import log_access
 from immunosep.conduct.permissions import can, require
 from immunosep.conduct.sdtm import DATASETS, sdtm_frames
 from immunosep.conduct.sdtm.design import SDTMIG_VERSION
@@ -154,4 +155,7 @@ def export_sdtm(
         encoding="utf-8",
     )
     files += [define_csv, define_json]
+    if unblinded:  # who took the arms out of the database, and when (conduct.access_log)
+        rows = {k: len(v) for k, v in frames.items()}
+        log_access(session, actor, "export", "export_unblinded", detail={"format": "sdtm", "rows": rows})
     return ExportResult(out, not unblinded, {k: len(v) for k, v in frames.items()}, tuple(files))
