@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, get_patient, scope_site_ids, site_by_code, trial
@@ -133,8 +133,9 @@ def _displayed(table: str, field: str, value: str | None) -> str:
     return value
 
 
-def _statement(session: Session, actor: Actor | None, filters: AuditFilters, blinded: bool) -> Select[Any]:
-    stmt: Select[Any] = (
+def _statement(session: Session, actor: Actor | None, filters: AuditFilters, blinded: bool) -> Any:
+    """The SELECT of the report's entries (entry, username, site code, pseudonym), filtered in SQL."""
+    stmt = (
         select(AuditEntry, User.username, Site.code, Patient.pseudonym)
         .outerjoin(User, User.id == AuditEntry.user_id)
         .outerjoin(Patient, Patient.id == AuditEntry.subject_id)
