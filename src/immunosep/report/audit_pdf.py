@@ -88,9 +88,11 @@ def audit_report_pdf(report: AuditReport) -> bytes:
     if not report.rows:
         data.append([Paragraph("No entries.", small)] + [""] * (len(_COLUMNS) - 1))
     table = LongTable(data, colWidths=[w * mm for _, _, w in _COLUMNS], repeatRows=1)
+    spans = [] if report.rows else [("SPAN", (0, 1), (-1, 1))]
     table.setStyle(
         TableStyle(
             [
+                *spans,
                 ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf2")),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
