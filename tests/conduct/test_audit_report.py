@@ -120,7 +120,7 @@ def test_bad_filters_say_what_to_fix(trial) -> None:
         audit_report(s, trial.actors["dm"], export_format="docx")
 
 
-@pytest.mark.requirement("AUD-REPORT-01", "AUD-ERASE-01")
+@pytest.mark.requirement("AUD-REPORT-01", "ERASE-02")
 def test_an_erased_patients_entries_stay_listed_without_their_values(trial, enroll) -> None:
     pseudonym = enroll()
     with session_scope(trial.engine) as s:
