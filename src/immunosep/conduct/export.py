@@ -155,7 +155,7 @@ def export_sdtm(
         encoding="utf-8",
     )
     files += [define_csv, define_json]
+    rows = {k: len(v) for k, v in frames.items()}
     if unblinded:  # who took the arms out of the database, and when (conduct.access_log)
-        rows = {k: len(v) for k, v in frames.items()}
         log_access(session, actor, "export", "export_unblinded", detail={"format": "sdtm", "rows": rows})
-    return ExportResult(out, not unblinded, {k: len(v) for k, v in frames.items()}, tuple(files))
+    return ExportResult(out, not unblinded, rows, tuple(files))
