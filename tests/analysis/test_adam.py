@@ -237,6 +237,7 @@ def written(ds: AnalysisDatasets, protocol: Protocol, tmp_path_factory: pytest.T
     return out
 
 
+@pytest.mark.requirement("EXP-03")
 def test_every_xpt_reads_back_with_three_readers(written: Path, view: dict[str, AdamDataset]) -> None:
     for name, dataset in view.items():
         path = written / f"{name}.xpt"
@@ -297,6 +298,7 @@ def test_csv_parquet_and_dictionary_agree_with_the_xpt(written: Path, view: dict
         assert dictionary.loc[char, "length"].tolist() == [max(1, n) for n in lengths]
 
 
+@pytest.mark.requirement("EXP-03", "BLIND-01")
 def test_the_blinded_package_reveals_no_arm(ds: AnalysisDatasets, protocol: Protocol, tmp_path: Path) -> None:
     write_datasets(ds.as_dict(), tmp_path, protocol, blinded=True)
     revealing = [a.code for a in protocol.arms] + [a.label for a in protocol.arms]
@@ -316,6 +318,7 @@ def test_the_blinded_package_reveals_no_arm(ds: AnalysisDatasets, protocol: Prot
 
 
 # -- traceability to SDTM ---------------------------------------------------------------------------------
+@pytest.mark.requirement("EXP-03")
 def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A locked trial exported as SDTM (conduct.export) and analysed: every ADaM USUBJID is an SDTM
     subject and every ADAE (USUBJID, AESEQ) is the SDTM AE record of the same event (term and onset day).

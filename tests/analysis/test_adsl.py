@@ -94,6 +94,7 @@ def test_infection_state_and_empty_when_not_assessed(adsl: pd.DataFrame) -> None
     assert adsl.loc["S02-0002", "infection_day15_n"] == 4  # superinfection is the worst of four levels
 
 
+@pytest.mark.requirement("ERASE-03")
 def test_withdrawn_patient_keeps_only_the_fact_of_randomization(adsl: pd.DataFrame) -> None:
     row = adsl.loc["S03-0002"]
     assert (row["randfl"], row["analysed"], row["arm"], row["siteid"]) == (1, 0, "precision", "S03")

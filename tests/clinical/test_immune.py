@@ -23,6 +23,7 @@ from immunosep.protocol import default_protocol
         (5200.0, 3000.0, "mals"),  # the README example
     ],
 )
+@pytest.mark.requirement("PROT-CLASS-01")
 def test_classification_at_the_boundaries(ferritin: float, hla_dr: float | None, stratum: str) -> None:
     assert classify(ferritin, hla_dr) == stratum
 
@@ -33,6 +34,7 @@ def test_ug_per_litre_is_the_same_unit_as_ng_per_ml() -> None:
 
 
 @pytest.mark.parametrize("unit", ["ug/mL", "mg/L", "µg/mL"])
+@pytest.mark.requirement("PROT-CLASS-01")
 def test_thousandfold_units_must_be_converted(unit: str) -> None:
     with pytest.raises(ImmunoSepError, match="multiply by 1000"):
         classify(5.2, 3000, ferritin_unit=unit)
@@ -77,6 +79,7 @@ def test_vectorized_matches_scalar_and_names_rows() -> None:
         classify_arrays([5000.0, 100.0], [np.nan, np.nan])
 
 
+@pytest.mark.requirement("PROT-CLASS-01")
 def test_thresholds_come_from_the_protocol() -> None:
     p = default_protocol()
     c = p.classification.model_copy(update={"mals_ferritin_above": 1000.0})

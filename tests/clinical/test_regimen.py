@@ -17,6 +17,7 @@ from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
 
 
+@pytest.mark.requirement("PROT-DOSE-01")
 def test_mals_precision_normal_renal_function() -> None:
     iv, sc = daily_regimen("mals", "precision", 80.0)
     assert (iv.route, iv.drug, iv.dose, iv.unit, iv.interval_hours, iv.dummy) == (
@@ -32,6 +33,7 @@ def test_mals_precision_normal_renal_function() -> None:
     assert not iv.renal_adjusted
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_crcl_29_9_halves_iv_but_30_does_not() -> None:
     low = daily_regimen("mals", "precision", 29.9)
     at = daily_regimen("mals", "precision", 30.0)
@@ -40,6 +42,7 @@ def test_crcl_29_9_halves_iv_but_30_does_not() -> None:
     assert low[1] == at[1]  # SC is not the renal route
 
 
+@pytest.mark.requirement("PROT-DOSE-01", "BLIND-01")
 def test_dummy_is_halved_too_so_volume_never_reveals_arm() -> None:
     for stratum in ("mals", "immunoparalysis"):
         volumes = {
@@ -51,6 +54,7 @@ def test_dummy_is_halved_too_so_volume_never_reveals_arm() -> None:
     assert placebo_iv.dummy and placebo_iv.renal_adjusted and placebo_iv.volume_ml == 10.0
 
 
+@pytest.mark.requirement("PROT-DOSE-01")
 def test_immunoparalysis_precision_gets_interferon_sc() -> None:
     iv, sc = daily_regimen("immunoparalysis", "precision", None)
     assert iv.dummy and not sc.dummy
@@ -68,6 +72,7 @@ def test_unclassified_and_unknown_are_refused() -> None:
         daily_regimen("mals", "placebo", -3.0)
 
 
+@pytest.mark.requirement("PROT-DOSE-01")
 def test_full_schedule_counts_and_times() -> None:
     days = default_protocol().treatment.days
     sched = dose_schedule("mals", "precision", [80.0] * days)
@@ -104,6 +109,7 @@ def test_a_clearance_of_20_on_day_1_and_nothing_after_halves_every_later_iv_dose
     assert {d.dose for d in active if d.route == "iv" and d.day == 2} == {100.0}
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_no_clearance_holds_the_iv_dose_in_every_arm_alike() -> None:
     """Double dummy: the held injection is the renal route's in both arms and both strata."""
     days = default_protocol().treatment.days

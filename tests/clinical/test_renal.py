@@ -9,11 +9,13 @@ from immunosep.clinical.renal import creatinine_clearance_ml_min, ideal_body_wei
 from immunosep.errors import ImmunoSepError
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_worked_example_male() -> None:
     # Cockcroft & Gault 1976: (140 - 70) x 80 / (72 x 3.1) = 5600 / 223.2 = 25.089...
     assert creatinine_clearance_ml_min(70, 80, "male", 3.1) == pytest.approx(25.0896057, rel=1e-7)
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_worked_example_female_factor() -> None:
     # (140 - 60) x 60 / (72 x 1.0) x 0.85 = 66.666... x 0.85 = 56.666...
     assert creatinine_clearance_ml_min(60, 60, "female", 1.0) == pytest.approx(56.6666667, rel=1e-7)

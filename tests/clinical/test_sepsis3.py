@@ -22,6 +22,7 @@ from immunosep.errors import ImmunoSepError
         (8, 6, False, False),
     ],
 )
+@pytest.mark.requirement("PROT-ELIG-01")
 def test_sepsis3(now: int, baseline: int | None, infection: bool, expected: bool) -> None:
     assert meets_sepsis3(now, sofa_baseline=baseline, suspected_infection=infection) is expected
 

@@ -43,6 +43,7 @@ RESPIRATION = [
 
 
 @pytest.mark.parametrize(("pf", "vent", "points"), RESPIRATION)
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_respiration_boundaries(pf: float, vent: bool, points: int) -> None:
     assert sofa(pao2_fio2_mmhg=pf, ventilated=vent).respiration == points
 
@@ -51,6 +52,7 @@ def test_respiration_boundaries(pf: float, vent: bool, points: int) -> None:
     ("platelets", "points"),
     [(150.0, 0), (149.9, 1), (100.0, 1), (99.9, 2), (50.0, 2), (49.9, 3), (20.0, 3), (19.9, 4), (0.0, 4)],
 )
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_coagulation_boundaries(platelets: float, points: int) -> None:
     assert sofa(platelets_1e3_ul=platelets).coagulation == points
 
@@ -59,6 +61,7 @@ def test_coagulation_boundaries(platelets: float, points: int) -> None:
     ("bilirubin", "points"),
     [(1.19, 0), (1.2, 1), (1.99, 1), (2.0, 2), (5.99, 2), (6.0, 3), (11.99, 3), (12.0, 4)],
 )
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_liver_boundaries(bilirubin: float, points: int) -> None:
     assert sofa(bilirubin_mg_dl=bilirubin).liver == points
 
@@ -86,6 +89,7 @@ def test_liver_boundaries(bilirubin: float, points: int) -> None:
         ({"dopamine_ug_kg_min": 3.0, "norepinephrine_ug_kg_min": 0.2}, 4),
     ],
 )
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_cardiovascular_boundaries(kwargs: dict[str, float], points: int) -> None:
     assert sofa(**kwargs).cardiovascular == points  # type: ignore[arg-type]
 
@@ -94,6 +98,7 @@ def test_cardiovascular_boundaries(kwargs: dict[str, float], points: int) -> Non
     ("gcs", "points"),
     [(15, 0), (14, 1), (13, 1), (12, 2), (10, 2), (9, 3), (6, 3), (5, 4), (3, 4)],
 )
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_cns_boundaries(gcs: int, points: int) -> None:
     assert sofa(gcs=gcs).cns == points
 
@@ -118,10 +123,12 @@ def test_cns_boundaries(gcs: int, points: int) -> None:
         (2.5, 400.0, 3),
     ],
 )
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_renal_boundaries(creatinine: float | None, urine: float | None, points: int) -> None:
     assert sofa(creatinine_mg_dl=creatinine, urine_ml_day=urine).renal == points
 
 
+@pytest.mark.requirement("PROT-SOFA-02")
 def test_boundaries_given_in_umol_l_land_on_the_boundary() -> None:
     # 1.2 mg/dL = 106.08 umol/L creatinine = 20.52 umol/L bilirubin (factors 88.4 and 17.1)
     s = sofa(
@@ -175,6 +182,7 @@ def test_worst_possible_day_scores_24() -> None:
     assert s == SofaScore(4, 4, 4, 4, 4, 4, 24, ())
 
 
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_mimic_iv_convention_ventilation_caps_respiration() -> None:
     # MIMIC-IV sofa.sql: pao2fio2ratio_vent < 100 -> 4, < 200 -> 3; pao2fio2ratio_novent only reaches 2.
     assert sofa(pao2_fio2_mmhg=80, ventilated=True).respiration == 4
@@ -193,6 +201,7 @@ def test_pao2_and_fio2_separately_fraction_or_percent() -> None:
 
 
 # -- missing components ---------------------------------------------------------------------------------
+@pytest.mark.requirement("PROT-SOFA-02")
 def test_missing_components_score_zero_and_are_reported() -> None:
     s = sofa(platelets_1e3_ul=40)
     assert s.total == 3
@@ -242,6 +251,7 @@ def test_missing_names_lookup() -> None:
         ({"map_mmhg": float("inf")}, "map_mmhg"),
     ],
 )
+@pytest.mark.requirement("PROT-SOFA-02")
 def test_implausible_values_raise_with_what_to_fix(kwargs: dict[str, float], fragment: str) -> None:
     with pytest.raises(ImmunoSepError) as info:
         sofa(**kwargs)  # type: ignore[arg-type]
@@ -337,6 +347,7 @@ def _random_days(n: int, seed: int) -> pd.DataFrame:
     return df
 
 
+@pytest.mark.requirement("PROT-SOFA-01")
 def test_vectorized_matches_independent_reference_on_random_days() -> None:
     df = _random_days(20_000, seed=11)
     out = score_sofa_frame(df)

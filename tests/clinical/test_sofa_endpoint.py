@@ -18,6 +18,7 @@ def _days(values: list[float], n_days: int = 15) -> list[float]:
     return values + [NAN] * (n_days - len(values))
 
 
+@pytest.mark.requirement("PROT-END-01")
 def test_complete_survivor_decrease_is_baseline_minus_window_mean() -> None:
     # baseline 10, days 2-9 = 9,9,8,8,8,8,8,8 -> mean 66/8 = 8.25 -> decrease 1.75 >= 1.4
     sofa = np.array([_days([10, 9, 9, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7])])
@@ -29,6 +30,7 @@ def test_complete_survivor_decrease_is_baseline_minus_window_mean() -> None:
     assert not result.imputed.any()
 
 
+@pytest.mark.requirement("PROT-END-01")
 def test_death_on_day_3_scores_24_from_day_3_to_day_15() -> None:
     # baseline 8, day 2 = 9, death day 3 -> days 3..9 = 24 -> mean (9 + 7*24)/8 = 22.125
     sofa = np.array([_days([8, 9, 12])])  # a value recorded on the day of death is overwritten
@@ -49,6 +51,7 @@ def test_death_on_baseline_day_keeps_the_baseline() -> None:
     assert not result.imputed_death[0, 0]
 
 
+@pytest.mark.requirement("PROT-END-01")
 def test_discharge_on_day_6_carries_last_sofa_forward() -> None:
     # recorded days 1-6: 9,8,7,6,5,4; discharged -> days 7-9 carry 4 -> window 8,7,6,5,4,4,4,4 mean 5.25
     sofa = np.array([_days([9, 8, 7, 6, 5, 4])])
@@ -78,6 +81,7 @@ def test_discharge_then_death_combines_both_rules() -> None:
     assert result.imputed_death[0, 7:15].all()
 
 
+@pytest.mark.requirement("PROT-END-01")
 def test_missing_baseline_gives_nan_and_not_achieved() -> None:
     sofa = np.array([_days([NAN, 3, 3, 3, 3, 3, 3, 3, 3])])
     result = sofa_decrease(sofa, np.array([NAN]), PRIMARY)
@@ -86,6 +90,7 @@ def test_missing_baseline_gives_nan_and_not_achieved() -> None:
     assert not result.achieved[0]
 
 
+@pytest.mark.requirement("PROT-END-01")
 def test_threshold_is_inclusive_and_windows_differ() -> None:
     # baseline 5, days 2-15 constant 3.6 -> decrease 1.4 exactly (in floating point 5 - 3.6 = 1.4000000000000004)
     sofa = np.array([[5.0] + [3.6] * 14])

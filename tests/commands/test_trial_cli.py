@@ -173,3 +173,31 @@ def test_user_add_stores_the_normalised_name_and_refuses_look_alikes(db_url, cap
     for look_alike in ("ZOE.K", "zoe.k\u200b", "\uff5aoe.k"):
         code, _, err = run(["user", "add", look_alike, *args], capsys, "a long passphrase\n", monkeypatch)
         assert code == 2 and ("already exists" in err or "invisible" in err)
+
+
+@pytest.mark.requirement("AUD-REPORT-01", "AUD-REPORT-03")
+def test_audit_report_writes_csv_and_pdf_and_logs_the_export(trial, enroll, tmp_path, capsys):
+    pseudonym = enroll()
+    out = tmp_path / "audit.csv"
+    code, stdout, _ = run(
+        ["audit", "report", "--db", trial.url, "--site", "S01", "--patient", pseudonym, "--out", str(out)],
+        capsys,
+    )
+    assert code == 0 and "audit entries written" in stdout
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("id,at,user,site,patient") and all(pseudonym in line for line in lines[1:])
+    pdf = tmp_path / "audit.pdf"
+    code, _, _ = run(["audit", "report", "--db", trial.url, "--format", "pdf", "--out", str(pdf)], capsys)
+    assert code == 0 and pdf.read_bytes().startswith(b"%PDF")
+    code, _, err = run(["audit", "report", "--db", trial.url, "--from", "june", "--out", str(out)], capsys)
+    assert code == 2 and "YYYY-MM-DD" in err
+    code, _, err = run(["audit", "report", "--db", trial.url, "--format", "xml", "--out", str(out)], capsys)
+    assert code == 2 and "--format" in err
+    engine = make_engine(trial.url)
+    with session_scope(engine) as s:
+        logged = s.execute(
+            text("SELECT field, new_value FROM audit_log WHERE table_name = 'access_log' ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [f for f, _ in logged] == ["audit_report", "audit_report"]
+    assert '"format": "csv"' in logged[0][1] and '"format": "pdf"' in logged[1][1]

@@ -175,6 +175,7 @@ def _call(trial, role: str, fn) -> tuple[str, str]:
     return out
 
 
+@pytest.mark.requirement("BLIND-01")
 def test_no_blinded_role_ever_receives_an_arm_or_a_drug_and_errors_do_not_depend_on_the_arm(trial, two_arms):
     (arm_a, patient_a), (arm_b, patient_b) = sorted(two_arms.items())
     assert {arm_a, arm_b} == {"precision", "placebo"}
@@ -223,6 +224,7 @@ def test_no_blinded_role_ever_receives_an_arm_or_a_drug_and_errors_do_not_depend
         assert expected in succeeded, expected
 
 
+@pytest.mark.requirement("BLIND-04")
 def test_the_pharmacist_gets_the_regimen_and_the_dsmb_gets_counts_by_arm(trial, two_arms):
     with session_scope(trial.engine) as s:
         precision = dosing.day_regimen(s, trial.actors["pharm1"], two_arms["precision"], 1)
@@ -234,6 +236,7 @@ def test_the_pharmacist_gets_the_regimen_and_the_dsmb_gets_counts_by_arm(trial, 
     assert all(a.patients_with_related_sae >= 1 and a.susars >= 1 for a in summary)
 
 
+@pytest.mark.requirement("ACC-01")
 def test_site_scope_is_enforced_with_one_uniform_error(trial, two_arms):
     p = two_arms["precision"]
     for role in ("inv2", "pharm2"):
@@ -257,6 +260,7 @@ def test_site_scope_is_enforced_with_one_uniform_error(trial, two_arms):
         assert text.replace(p, "X") == missing_text.replace("S01-9999", "X")
 
 
+@pytest.mark.requirement("BLIND-03")
 def test_emergency_unblinding_needs_a_reason_discloses_to_the_site_investigator_and_is_reported(
     trial, two_arms
 ):
@@ -272,6 +276,7 @@ def test_emergency_unblinding_needs_a_reason_discloses_to_the_site_investigator_
     assert not any(w.lower() in _flatten(report).lower() for w in FORBIDDEN)
 
 
+@pytest.mark.requirement("BLIND-02")
 def test_the_blinding_rule_has_one_home_that_storage_reads_too():
     """What the audit trail seals is what ``conduct.blinding`` declares (on the models), and nothing else."""
     from immunosep.conduct import blinding
@@ -298,6 +303,7 @@ def test_the_blinding_rule_has_one_home_that_storage_reads_too():
     assert blinding.audit_entry_visible("monitor", "daily_crf")
 
 
+@pytest.mark.requirement("EXP-02", "BLIND-02")
 def test_a_blinded_export_drops_the_arm_and_dose_and_masks_the_drug():
     from immunosep.conduct import blinding
     from immunosep.conduct.export import VARIABLES

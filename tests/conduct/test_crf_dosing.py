@@ -13,6 +13,7 @@ from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry, DailyCrf, DoseRecord, Patient
 
 
+@pytest.mark.requirement("PROT-SOFA-01", "AUD-01")
 def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial, enroll):
     p = enroll()
     inv = trial.actors["inv1"]
@@ -51,6 +52,7 @@ def test_sofa_is_computed_from_the_inputs_and_a_correction_needs_a_reason(trial,
     assert "respiration" in records[0].sofa_missing
 
 
+@pytest.mark.requirement("ACC-01", "ACC-05")
 def test_a_day_is_refused_for_another_sites_patient_an_unrandomized_one_and_after_the_trial_lock(
     trial, enroll, screening_answers
 ):
@@ -90,6 +92,7 @@ def test_a_day_is_refused_for_another_sites_patient_an_unrandomized_one_and_afte
     assert stored() == before
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_the_iv_dose_is_halved_below_30_ml_min_and_every_dose_is_logged(trial, enroll):
     p = enroll(age_years=80, weight_kg=60.0, sex="female")
     inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
@@ -140,6 +143,7 @@ def _by_arm(trial, enroll, **screening) -> dict[str, str]:  # type: ignore[no-un
     return by_arm
 
 
+@pytest.mark.requirement("PROT-DOSE-02")
 def test_the_last_known_clearance_stands_until_a_new_creatinine_is_entered(trial, enroll):
     """Issue 15: a CRF creatinine on day 1 giving CrCl < 30 and no CRF on day 2 halves the day-2 dose
     (it used to be the full 200 mg IV), in both arms (the saline dummy too)."""
@@ -177,6 +181,7 @@ def test_the_last_known_clearance_stands_until_a_new_creatinine_is_entered(trial
             ]
 
 
+@pytest.mark.requirement("PROT-DOSE-02", "BLIND-01")
 def test_with_no_clearance_known_the_iv_dose_is_held_in_every_arm_alike(trial, enroll):
     """No creatinine on any CRF yet: the regimen warns, the IV injection may be logged as missed but not
     as given (nothing stored), the SC one is not renally adjusted and may be given; the refusal is word
@@ -230,6 +235,7 @@ def test_a_creatinine_without_any_weight_gives_no_clearance(trial, enroll):
     assert day3.crcl_study_day == 2 and day3.crcl_ml_min == pytest.approx((140 - 64) * 70 / (72 * 1.2))
 
 
+@pytest.mark.requirement("PROT-ELIG-02")
 def test_the_first_dose_must_start_within_72_hours_of_onset(trial, enroll):
     onset = datetime.now(UTC) - timedelta(hours=70)
     p = enroll(sepsis_onset_at=onset)

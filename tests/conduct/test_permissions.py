@@ -128,6 +128,7 @@ def test_every_action_asked_for_is_in_the_table_and_every_row_is_used() -> None:
     assert not unused, f"actions nobody asks for (remove them): {unused}"
 
 
+@pytest.mark.requirement("ACC-01", "BLIND-02")
 def test_the_table_names_real_roles_and_shows_allocations_to_unblinded_roles_only() -> None:
     assert set(SITE_SCOPE) == set(ROLES)
     assert set(ROLES) >= UNBLINDED_ROLES
@@ -174,6 +175,7 @@ def test_the_table_keeps_who_may_do_what_as_before() -> None:
     }
 
 
+@pytest.mark.requirement("ACC-01")
 def test_require_refuses_with_the_message_shape_of_before() -> None:
     lab = Actor(user_id=1, role="lab")
     with pytest.raises(
@@ -349,6 +351,7 @@ def test_every_action_of_the_table_is_exercised_here_or_by_the_pages() -> None:
     assert not services & PAGE_ACTIONS
 
 
+@pytest.mark.requirement("ACC-01")
 def test_can_agrees_with_what_every_service_allows_for_every_role(
     trial: Any, enroll: Any, tmp_path: Path
 ) -> None:

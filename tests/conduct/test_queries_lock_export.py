@@ -26,6 +26,7 @@ def _fill(trial, p):
         )
 
 
+@pytest.mark.requirement("ACC-05")
 def test_query_lifecycle_and_lock_refuses_changes(trial, enroll):
     p = enroll()
     _fill(trial, p)
@@ -50,6 +51,7 @@ def test_query_lifecycle_and_lock_refuses_changes(trial, enroll):
         queries.raise_query(s, mon, p, table_name="daily_crf", text="late question")
 
 
+@pytest.mark.requirement("EXP-02")
 def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enroll, tmp_path):
     p = enroll()
     _fill(trial, p)
@@ -101,6 +103,7 @@ def test_export_needs_lock_and_a_blinded_export_names_no_arm_or_drug(trial, enro
     )
 
 
+@pytest.mark.requirement("AUD-03")
 def test_the_lock_report_prints_the_signed_audit_head_that_verify_then_checks(
     trial, enroll, tmp_path, capsys, monkeypatch
 ):

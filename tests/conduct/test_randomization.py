@@ -16,6 +16,7 @@ from immunosep.store.db import session_scope
 from immunosep.store.models import RandomizationSlot
 
 
+@pytest.mark.requirement("RAND-01")
 def test_lists_are_balanced_permuted_blocks_of_protocol_sizes_and_reproducible_from_the_seed():
     p = default_protocol()
     slots = generate_site_list(p, "seed-1", "S01", 500)
@@ -34,6 +35,7 @@ def test_lists_are_balanced_permuted_blocks_of_protocol_sizes_and_reproducible_f
     assert [s.sequence for s in slots] == list(range(1, len(slots) + 1))
 
 
+@pytest.mark.requirement("RAND-01")
 def test_stream_is_uniform_enough_and_kits_are_distinct_six_digit_numbers():
     stream = HmacStream("k", "x")
     draws = Counter(stream.randbelow(6) for _ in range(6000))
@@ -54,6 +56,7 @@ def _classified_patients(trial, n, answers):
     return names
 
 
+@pytest.mark.requirement("RAND-02")
 def test_200_concurrent_allocations_at_one_site_take_200_distinct_consecutive_slots(trial, screening_answers):
     names = _classified_patients(trial, 200, screening_answers)
     inv = trial.actors["inv1"]
@@ -86,6 +89,7 @@ def test_200_concurrent_allocations_at_one_site_take_200_distinct_consecutive_sl
     assert sorted(u[0] for u in used) == list(range(1, 201)) and len({u[1] for u in used}) == 200
 
 
+@pytest.mark.requirement("RAND-02")
 def test_allocation_needs_consent_and_an_enrolled_stratum(trial, screening_answers):
     inv, lab = trial.actors["inv1"], trial.actors["lab"]
     with session_scope(trial.engine) as s:
@@ -104,6 +108,7 @@ def test_allocation_needs_consent_and_an_enrolled_stratum(trial, screening_answe
         randomization.allocate(s, inv, b)
 
 
+@pytest.mark.requirement("RAND-03", "BLIND-04")
 def test_the_arm_is_revealed_only_to_the_pharmacist_of_the_site(trial, enroll):
     p = enroll()
     with session_scope(trial.engine) as s:
@@ -116,6 +121,7 @@ def test_the_arm_is_revealed_only_to_the_pharmacist_of_the_site(trial, enroll):
             randomization.arm_of(s, trial.actors["pharm2"], p)
 
 
+@pytest.mark.requirement("RAND-02")
 def test_a_patient_is_randomized_once_and_an_exhausted_list_is_a_clear_error(trial, enroll):
     p = enroll()
     with pytest.raises(ImmunoSepError, match="already randomized"), session_scope(trial.engine) as s:

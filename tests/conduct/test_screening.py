@@ -12,6 +12,7 @@ from immunosep.errors import ImmunoSepError
 from immunosep.store.db import session_scope
 
 
+@pytest.mark.requirement("PROT-ELIG-01")
 def test_every_screened_patient_is_logged_with_every_reason(trial, screening_answers):
     inv = trial.actors["inv1"]
     with session_scope(trial.engine) as s:
@@ -50,6 +51,7 @@ def test_every_screened_patient_is_logged_with_every_reason(trial, screening_ans
         assert screening.screening_log(s, trial.actors["inv2"]) == []
 
 
+@pytest.mark.requirement("PROT-ELIG-02")
 def test_the_72_hour_window_boundary_excludes_exactly_at_72_h(trial, screening_answers):
     now = datetime.now(UTC)
     with session_scope(trial.engine) as s:
@@ -66,6 +68,7 @@ def test_the_72_hour_window_boundary_excludes_exactly_at_72_h(trial, screening_a
     assert just_in.eligible and not at_limit.eligible
 
 
+@pytest.mark.requirement("PROT-ELIG-01")
 def test_sepsis3_by_rise_from_baseline_for_hospitalized_patients(trial, screening_answers):
     with session_scope(trial.engine) as s:
         rise = screening.screen(s, trial.actors["inv1"], screening_answers(sofa_now=5, sofa_baseline=3))
@@ -100,6 +103,7 @@ def _classify(trial, answers, ferritin, hla_dr, infection="cap"):
         (900.0, 3000.0, "sars_cov2_pneumonia", "immunoparalysis", False),  # SARS-CoV-2 only with MALS
     ],
 )
+@pytest.mark.requirement("PROT-CLASS-01")
 def test_classification_and_enrolment(
     trial, screening_answers, ferritin, hla_dr, infection, stratum, enrolled
 ):
@@ -148,6 +152,7 @@ def test_sidf_state_follows_the_draws_of_a_mals_patient(trial, enroll):
     assert state() == (False, None)
 
 
+@pytest.mark.requirement("PROT-ELIG-01")
 def test_a_minor_is_refused_by_the_protocols_adult_age(trial, screening_answers):
     """docs/requirements.md: adults (>= 18 y, protocol eligibility.min_age_years); the minor stays in the log,
     excluded, and can be neither consented nor randomized."""

@@ -84,6 +84,7 @@ def _frames(folder, *, ascii_text=False):
 
 
 @pytest.mark.parametrize("which", ["unblinded", "blinded"])
+@pytest.mark.requirement("EXP-01")
 def test_every_xpt_is_read_back_exactly_by_pyreadstat_xport_and_pandas(exported, which):
     folder = exported[0] / which
     for name, expected in _frames(folder, ascii_text=True).items():
@@ -206,6 +207,7 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
         assert pairs <= set(map(tuple, sv[["USUBJID", "VISITNUM"]].values.tolist())), name
 
 
+@pytest.mark.requirement("EXP-01")
 def test_docs_list_every_dataset_and_variable_with_its_type_and_origin():
     from pathlib import Path
 
@@ -269,6 +271,7 @@ def test_a_virtual_trial_exports_consistent_sdtm(tmp_path):
         assert rows["SESTDTC"].iloc[1:].tolist() == rows["SEENDTC"].iloc[:-1].tolist()
 
 
+@pytest.mark.requirement("EXP-01")
 def test_write_xpt_refuses_what_transport_v5_cannot_hold(tmp_path):
     from immunosep.errors import ImmunoSepError
 

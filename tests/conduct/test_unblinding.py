@@ -22,6 +22,7 @@ from immunosep.store.db import session_scope
     ],
     ids=["dots", "nuls", "spaces", "one-letter", "digits", "nul-inside", "dashes"],
 )
+@pytest.mark.requirement("BLIND-03")
 def test_a_reason_without_words_is_refused_and_nothing_is_revealed(trial, enroll, reason) -> None:
     pseudonym = enroll()
     with session_scope(trial.engine) as s, pytest.raises(ImmunoSepError) as exc:

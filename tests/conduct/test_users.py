@@ -16,6 +16,7 @@ GOOD = "a fresh passphrase 7"
 
 
 @pytest.mark.parametrize("name", ["INV1", " inv1 ", "Inv1", "\uff49\uff4e\uff56\uff11"])  # last: fullwidth
+@pytest.mark.requirement("ACC-02")
 def test_a_look_alike_of_an_existing_username_cannot_be_created(trial, name) -> None:
     with session_scope(trial.engine) as s, pytest.raises(ImmunoSepError, match="already exists"):
         create_user(s, trial.actors["admin"], name, GOOD, "lab")
@@ -60,6 +61,7 @@ def test_usernames_are_stored_normalised_and_log_in_however_typed(trial) -> None
         "inv1 is my password",  # the username inside
     ],
 )
+@pytest.mark.requirement("ACC-02")
 def test_weak_passwords_are_refused_with_a_reason(trial, password) -> None:
     with session_scope(trial.engine) as s, pytest.raises(ImmunoSepError) as exc:
         users.reset_password(
@@ -96,6 +98,7 @@ def test_admin_resets_a_blinded_users_password_with_a_reason_that_is_audited(tri
         users.reset_password(s, trial.actors["dm"], "inv1", GOOD, "forgot it, identity checked")
 
 
+@pytest.mark.requirement("ACC-03")
 def test_a_user_changes_its_own_password_and_its_other_sessions_end(trial) -> None:
     inv = trial.actors["inv1"]
     with session_scope(trial.engine) as s:
@@ -123,6 +126,7 @@ def _second_admin(trial):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("role", "sites"), [("pharmacist", ["S01"]), ("dsmb", [])])
+@pytest.mark.requirement("ACC-02")
 def test_an_admin_cannot_unblind_itself_by_creating_an_unblinded_account(trial, role, sites) -> None:
     """Four eyes: the account waits inactive until a second, different administrator approves it."""
     admin = trial.actors["admin"]
@@ -157,6 +161,7 @@ def test_an_admin_cannot_unblind_itself_by_creating_an_unblinded_account(trial, 
         users.approve(s, admin2, pending.id)  # decided once
 
 
+@pytest.mark.requirement("ACC-02")
 def test_an_admin_cannot_take_over_a_pharmacist_by_resetting_its_password(trial) -> None:
     admin = trial.actors["admin"]
     with session_scope(trial.engine) as s:
@@ -172,6 +177,7 @@ def test_an_admin_cannot_take_over_a_pharmacist_by_resetting_its_password(trial)
         assert s.get(AccountApproval, pending.id).password_hash is None  # type: ignore[union-attr]
 
 
+@pytest.mark.requirement("ACC-02")
 def test_the_last_active_administrator_cannot_be_deactivated(trial) -> None:
     admin = trial.actors["admin"]
     with session_scope(trial.engine) as s, pytest.raises(ImmunoSepError, match="last active administrator"):
@@ -185,6 +191,7 @@ def test_the_last_active_administrator_cannot_be_deactivated(trial) -> None:
         assert s.execute(select(User.active).where(User.username == "admin2")).scalar_one()
 
 
+@pytest.mark.requirement("ACC-03")
 def test_deactivation_ends_every_session_of_the_user_at_once(trial) -> None:
     inv = trial.actors["inv1"]
     with session_scope(trial.engine) as s:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, inspect, select, text
 
 from immunosep.conduct import adverse_events, crf, withdrawal
@@ -19,6 +20,7 @@ def _db_bytes(url: str) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
+@pytest.mark.requirement("ERASE-01")
 def test_erasure_leaves_no_value_in_any_table_or_the_file_and_keeps_the_slot_used(trial, enroll):
     keep = enroll()
     gone = enroll()
@@ -69,6 +71,7 @@ def test_erasure_leaves_no_value_in_any_table_or_the_file_and_keeps_the_slot_use
         assert b"Sepsis" in raw  # the other patient's data is still there
 
 
+@pytest.mark.requirement("ERASE-03")
 def test_withdrawal_without_erasure_keeps_the_data_and_marks_the_patient(trial, enroll):
     p = enroll()
     with session_scope(trial.engine) as s:
@@ -78,6 +81,7 @@ def test_withdrawal_without_erasure_keeps_the_data_and_marks_the_patient(trial, 
         assert s.execute(select(Patient.status).where(Patient.pseudonym == p)).scalar() == "withdrawn"
 
 
+@pytest.mark.requirement("ERASE-01")
 def test_a_crash_in_the_middle_of_an_erasure_leaves_the_patient_whole(trial, enroll, monkeypatch):
     import pytest
 
@@ -104,6 +108,7 @@ def test_a_crash_in_the_middle_of_an_erasure_leaves_the_patient_whole(trial, enr
 REASON = "QWV-5521 wrong bed, patient's daughter said so"
 
 
+@pytest.mark.requirement("ERASE-02")
 def test_the_reason_text_of_an_erased_patients_corrections_does_not_survive_erasure(trial, enroll):
     """The reason is free text and may name the patient: erasure drops it (its digest stays in the chain)."""
     from immunosep.store.models import AuditEntry

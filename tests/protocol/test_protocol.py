@@ -16,6 +16,7 @@ from immunosep.protocol import bundled_protocol_path, default_protocol, parse_pr
 runner = CliRunner()
 
 
+@pytest.mark.requirement("PROT-01")
 def test_bundled_protocol_has_published_numbers() -> None:
     p = default_protocol()
     assert p.classification.mals_ferritin_above == 4420
@@ -94,12 +95,14 @@ def test_round_trip_of_the_test_writer_is_valid() -> None:
         ({"biospecimens__days": [2, 1]}, "strictly increasing"),
     ],
 )
+@pytest.mark.requirement("PROT-01")
 def test_bad_protocol_is_rejected_with_the_field(change: dict, needle: str) -> None:
     with pytest.raises(ImmunoSepError, match="not a valid protocol") as info:
         parse_protocol(_modified(**change))
     assert needle in str(info.value)
 
 
+@pytest.mark.requirement("PROT-01", "BLIND-02")
 def test_unblinding_regimen_is_rejected() -> None:
     data = tomllib.loads(bundled_protocol_path().read_text())
     for item in data["regimen"]:

@@ -10,6 +10,7 @@ from immunosep.stats.contingency import mantel_haenszel
 RTOL = 1e-6
 
 
+@pytest.mark.requirement("STAT-01")
 def test_against_r_mantelhaen(r_reference):
     for case in r_reference("mantel_haenszel")["cases"]:
         strata = [tuple(s) for s in case["strata"]]
@@ -46,6 +47,7 @@ def test_bad_strata():
         mantel_haenszel([(3, 25, 4, 23)], names=["a", "b"])
 
 
+@pytest.mark.requirement("STAT-01")
 def test_one_stratum_mh_is_the_woolf_interval():
     """With one stratum the RBG variance reduces to Woolf's, so the SAP's two rules agree (Table 2 primary)."""
     from immunosep.stats.proportions import odds_ratio

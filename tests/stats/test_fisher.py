@@ -31,6 +31,7 @@ def test_equals_scipy_on_random_and_edge_tables() -> None:
     assert ours[-1] == pytest.approx(0.002, abs=0.0005)  # Table 2: P = .002
 
 
+@pytest.mark.requirement("STAT-01")
 def test_equals_r_fisher_test(r_reference) -> None:  # type: ignore[no-untyped-def]
     """R: ``fisher.test(matrix(c(x1, n1 - x1, x2, n2 - x2), 2, byrow = TRUE))$p.value`` per case."""
     cases = r_reference("proportions")["cases"]

@@ -27,6 +27,7 @@ from immunosep.stats.formatting import format_ci, format_number, format_p, forma
         (math.nan, "NA"),
     ],
 )
+@pytest.mark.requirement("STAT-06")
 def test_format_p(p, text):
     assert format_p(p) == text
 

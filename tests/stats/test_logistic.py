@@ -19,6 +19,7 @@ def trial(r_trial_data) -> pd.DataFrame:
     return r_trial_data.copy()
 
 
+@pytest.mark.requirement("STAT-03")
 def test_adjusted_ors_against_glm(trial, r_reference):
     ref = r_reference("models")
     fit = logistic_regression(trial, "primary", ["arm", "cci", "sofa", "age", "site"], categorical=["site"])
@@ -41,6 +42,7 @@ def test_adjusted_ors_against_glm(trial, r_reference):
     assert fit.converged and not fit.separation and fit.n == len(trial)
 
 
+@pytest.mark.requirement("STAT-03")
 def test_stepwise_matches_r_backward_lr_loop(trial, r_reference):
     ref = r_reference("models")["stepwise"]
     res = stepwise_logistic(
@@ -54,6 +56,7 @@ def test_stepwise_matches_r_backward_lr_loop(trial, r_reference):
     assert "remove if P > 0.1" in res.rule and "forced: arm" in res.rule
 
 
+@pytest.mark.requirement("STAT-03")
 def test_site_as_stratum_is_conditional_logistic(trial, r_reference):
     ref = r_reference("models")["clogit"]
     fit = logistic_regression(trial, "primary", ["arm", "cci", "sofa"], strata="site")
@@ -69,6 +72,7 @@ def test_stepwise_with_site_as_stratum_keeps_arm(trial):
     assert "arm" in res.selected and "conditional" in res.fit.method
 
 
+@pytest.mark.requirement("STAT-03")
 def test_separation_is_reported_not_hidden():
     x = np.arange(20.0)
     data = pd.DataFrame({"y": (x >= 10).astype(int), "x": x, "arm": np.tile([0, 1], 10)})

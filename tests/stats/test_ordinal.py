@@ -12,6 +12,7 @@ from immunosep.stats.ordinal import proportional_odds_counts, proportional_odds_
 LEVELS = ["resolution", "intermediate", "failure", "superinfection"]
 
 
+@pytest.mark.requirement("STAT-05")
 def test_published_infection_table_against_polr(r_reference):
     ref = r_reference("models")["polr"]
     res = proportional_odds_counts(LEVELS, [58, 11, 32, 30], [46, 9, 44, 46])
@@ -24,6 +25,7 @@ def test_published_infection_table_against_polr(r_reference):
     assert res.odds_ratio.estimate < 1  # fewer worse outcomes with precision immunotherapy
 
 
+@pytest.mark.requirement("STAT-05")
 def test_three_levels_against_polr(r_reference):
     ref = r_reference("models")["polr_three_levels"]
     res = proportional_odds_counts(LEVELS[:3], [10, 5, 3], [4, 6, 9])

@@ -20,6 +20,7 @@ from immunosep.stats.results import Estimate
 RTOL = 1e-6
 
 
+@pytest.mark.requirement("STAT-02")
 def test_against_r_reference(r_reference):
     for case in r_reference("proportions")["cases"]:
         x1, n1, x2, n2 = case["counts"]
@@ -74,6 +75,7 @@ def test_published_primary_endpoint_to_printed_precision():
     assert r.test.method == "two-sided Fisher, sum of small p"
 
 
+@pytest.mark.requirement("STAT-02")
 def test_nnt_from_newcombe_interval():
     r = compare_proportions(46, 131, 26, 145)
     nn = r.number_needed

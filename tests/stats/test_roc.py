@@ -10,6 +10,7 @@ from immunosep.stats.roc import roc_analysis
 RTOL = 1e-6
 
 
+@pytest.mark.requirement("STAT-05")
 def test_against_proc(r_csv, r_reference):
     data = r_csv("asah")
     for case in r_reference("roc")["cases"]:

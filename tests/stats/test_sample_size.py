@@ -14,6 +14,7 @@ from immunosep.stats.sample_size import fisher_exact_power, normal_power, sample
 RTOL = 1e-6
 
 
+@pytest.mark.requirement("STAT-06")
 def test_formulas_against_r(r_reference):
     for d in r_reference("sample_size")["designs"]:
         kw = dict(alpha=d["alpha"], power=d["power"])
@@ -29,11 +30,13 @@ def test_formulas_against_r(r_reference):
         assert arc.per_group_exact == pytest.approx(d["arcsine_n"], rel=RTOL)
 
 
+@pytest.mark.requirement("STAT-06")
 def test_exact_fisher_power_against_r_enumeration(r_reference):
     for row in r_reference("sample_size")["fisher_power_40_20"]:
         assert fisher_exact_power(row["n"], 0.40, 0.20, 0.05) == pytest.approx(row["power"], rel=RTOL)
 
 
+@pytest.mark.requirement("STAT-06")
 def test_published_plan_117_per_group_is_the_exact_fisher_size():
     # JAMA 2025 methods: 40% vs 20%, two-sided alpha .05, power .90 -> "117 per group", 280 planned
     res = sample_size_two_proportions(0.40, 0.20, alpha=0.05, power=0.90, method="fisher-exact", dropout=0.15)

@@ -19,6 +19,7 @@ def lung(r_csv) -> pd.DataFrame:
     return r_csv("lung")
 
 
+@pytest.mark.requirement("STAT-04")
 def test_kaplan_meier_log_log_against_survfit(lung, r_reference):
     """R: survfit(Surv(time, dead) ~ 1, conf.type = "log-log")."""
     ref = r_reference("survival")
@@ -47,6 +48,7 @@ def test_event_at_time_zero_is_kept():
     assert km.at_risk == (5, 3, 2, 1)
 
 
+@pytest.mark.requirement("STAT-04")
 def test_logrank_against_survdiff(lung, r_reference):
     ref = r_reference("survival")["logrank"]
     res = logrank(lung.time, lung.dead, lung.female)
@@ -55,6 +57,7 @@ def test_logrank_against_survdiff(lung, r_reference):
 
 
 @pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.requirement("STAT-04")
 def test_cox_against_coxph(lung, r_reference, ties):
     """R: coxph(Surv(time, dead) ~ female + age, ties = <ties>)."""
     ref = r_reference("survival")[ties]

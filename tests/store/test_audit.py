@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from sqlalchemy import select, text
 
 from immunosep.conduct import crf
@@ -21,6 +22,7 @@ def _entries(s, table):
     )
 
 
+@pytest.mark.requirement("AUD-01")
 def test_insert_and_correction_are_recorded_with_user_old_new_and_reason(trial, enroll):
     p = enroll()
     inv = trial.actors["inv1"]
@@ -39,6 +41,7 @@ def test_insert_and_correction_are_recorded_with_user_old_new_and_reason(trial, 
         assert verify(s).ok
 
 
+@pytest.mark.requirement("AUD-04")
 def test_allocation_never_copies_the_arm_into_the_trail(trial, enroll):
     enroll()
     with session_scope(trial.engine) as s:
@@ -47,6 +50,7 @@ def test_allocation_never_copies_the_arm_into_the_trail(trial, enroll):
     assert "precision" not in blob and "placebo" not in blob
 
 
+@pytest.mark.requirement("AUD-02")
 def test_a_changed_value_a_changed_reason_and_a_deleted_entry_are_detected(trial, enroll):
     enroll()
     with session_scope(trial.engine) as s:
@@ -126,6 +130,7 @@ def _problems(trial, **kw):
         return verify(s, **kw).problems
 
 
+@pytest.mark.requirement("ERASE-02")
 def test_marking_any_entry_erased_and_blanking_its_values_is_detected(trial, enroll):
     _with_data(trial, enroll)
     with session_scope(trial.engine) as s:
@@ -151,6 +156,7 @@ def test_marking_any_entry_erased_and_blanking_its_values_is_detected(trial, enr
         assert any(f"audit_log entry {i}:" in p and "erase" in p for p in problems), problems
 
 
+@pytest.mark.requirement("ERASE-02")
 def test_an_erase_entry_cannot_authorise_the_erasure_of_another_patient(trial, enroll):
     from immunosep.conduct import withdrawal
 
@@ -180,6 +186,7 @@ def test_an_erase_entry_cannot_authorise_the_erasure_of_another_patient(trial, e
     assert any(f"audit_log entry {kept}:" in p for p in problems), problems
 
 
+@pytest.mark.requirement("AUD-03")
 def test_deleting_the_last_entries_is_detected_by_the_checkpoint(
     trial, enroll, tmp_path, capsys, monkeypatch
 ):
@@ -202,6 +209,7 @@ def test_deleting_the_last_entries_is_detected_by_the_checkpoint(
     assert code == 1 and "signature" in out + err
 
 
+@pytest.mark.requirement("AUD-02")
 def test_editing_live_rows_directly_is_detected_and_named(trial, enroll, capsys):
     from immunosep.store.models import AdverseEvent, DailyCrf, RandomizationSlot
 
@@ -252,6 +260,7 @@ def test_editing_live_rows_directly_is_detected_and_named(trial, enroll, capsys)
         assert word not in (out + err).lower()
 
 
+@pytest.mark.requirement("AUD-02")
 def test_a_row_inserted_directly_is_detected(trial, enroll):
     from immunosep.store.models import DailyCrf
 

@@ -194,6 +194,7 @@ def test_the_sweep_covers_every_area(app) -> None:  # type: ignore[no-untyped-de
         assert needed in paths
 
 
+@pytest.mark.requirement("ACC-04")
 def test_without_session_everything_but_login_is_refused(app, anon, world: World) -> None:  # type: ignore[no-untyped-def]
     page = anon.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -207,6 +208,7 @@ def test_without_session_everything_but_login_is_refused(app, anon, world: World
             assert r.status_code == 303 and r.headers["location"] == "/login", (ep, r.status_code)
 
 
+@pytest.mark.requirement("ACC-04")
 def test_forged_or_missing_csrf_token_refuses_every_state_change(app, login, world: World) -> None:  # type: ignore[no-untyped-def]
     for username in ("inv1", "pharm1", "dm", "admin"):
         c = login(username)
@@ -231,6 +233,7 @@ def _sweep(
 
 
 @pytest.mark.parametrize("username", BLINDED_USERS)
+@pytest.mark.requirement("BLIND-01")
 def test_blinded_roles_learn_nothing_about_the_arm(app, login, world: World, username: str) -> None:  # type: ignore[no-untyped-def]
     c = login(username)
     seen: dict[str, dict[Endpoint, str]] = {}
@@ -280,6 +283,7 @@ def test_blinded_answers_take_comparable_time_for_either_arm(login, world: World
         assert abs(a - b) < max(0.02, 0.5 * min(a, b)), (path, a, b)
 
 
+@pytest.mark.requirement("BLIND-04")
 def test_unblinded_roles_see_the_arm_only_where_they_should(login, world: World) -> None:  # type: ignore[no-untyped-def]
     pharm = login("pharm1")
     active = pharm.get(f"/api/patients/{world.precision}/regimen/1").json()["doses"]
@@ -291,6 +295,7 @@ def test_unblinded_roles_see_the_arm_only_where_they_should(login, world: World)
     assert login("dsmb").get(f"/api/patients/{world.precision}/crf").status_code == 403
 
 
+@pytest.mark.requirement("BLIND-03")
 def test_emergency_unblinding_needs_a_reason_and_is_for_the_site_investigator(login, world: World) -> None:  # type: ignore[no-untyped-def]
     inv, inv2, mon = login("inv1"), login("inv2"), login("mon1")
     assert inv.post(f"/api/patients/{world.precision}/unblind", json={"reason": "short"}).status_code == 422
@@ -320,6 +325,7 @@ def _comparable(body: str, pseudonym: str, query_id: int) -> str:
 
 
 @pytest.mark.parametrize("username", ["inv2", "pharm2"])
+@pytest.mark.requirement("ACC-01")
 def test_no_user_reads_or_writes_another_sites_patients(app, login, world: World, username: str) -> None:  # type: ignore[no-untyped-def]
     c = login(username)
     missing = "S01-9999"

@@ -32,6 +32,7 @@ def _replay(app, cookie: str) -> TestClient:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("logout", ["/api/logout", "/logout"])
+@pytest.mark.requirement("ACC-03")
 def test_a_cookie_replayed_after_logout_gets_401(login, app, logout) -> None:  # type: ignore[no-untyped-def]
     c = login("inv1")
     stolen = _cookie(c)
@@ -117,6 +118,7 @@ def login_as(app, username: str, password: str):  # type: ignore[no-untyped-def]
 # -- throttling without a denial of service ----------------------------------------------------------------
 
 
+@pytest.mark.requirement("ACC-03")
 def test_a_guesser_elsewhere_cannot_keep_the_owner_out() -> None:
     """No hard lockout: after 1000 wrong guesses from elsewhere, the owner logs in from its own terminal at
     once, and from a new address after at most the (short) account delay."""

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from immunosep.web.security import SESSION_COOKIE, LoginThrottle, TooManyAttempts
 
 
+@pytest.mark.requirement("ACC-04")
 def test_login_sets_strict_secure_httponly_cookie_and_me_reports_role_and_site(
     anon: TestClient, password: str
 ) -> None:
@@ -30,6 +31,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(anon: TestClient) -
     assert anon.get("/api/me").status_code == 401
 
 
+@pytest.mark.requirement("ACC-04")
 def test_without_session_api_is_401_and_pages_redirect_to_login(anon: TestClient) -> None:
     assert anon.get("/api/me").status_code == 401
     assert anon.get("/api/bedside/sofa?gcs=15").status_code == 401
@@ -42,6 +44,7 @@ def test_forged_cookie_is_not_a_session(anon: TestClient) -> None:
     assert anon.get("/api/me").status_code == 401
 
 
+@pytest.mark.requirement("ACC-04")
 def test_state_changing_request_needs_the_session_csrf_token(login) -> None:  # type: ignore[no-untyped-def]
     c = login("inv1")
     # Logout is state-changing: without, with a forged, and with the right token.
@@ -91,6 +94,7 @@ def test_security_headers_on_pages_api_and_errors(login) -> None:  # type: ignor
         assert h["cache-control"] == "no-store"
 
 
+@pytest.mark.requirement("ACC-03")
 def test_login_throttle_delays_repeated_failures(anon: TestClient, password: str) -> None:
     for _ in range(5):
         assert (

@@ -1,5 +1,5 @@
-"""Trial database commands: ``db init|upgrade``, ``audit verify``, ``user add|passwd|reset``, ``lock``, ``export``
-(SDTM, CDISC ODM).
+"""Trial database commands: ``db init|upgrade``, ``audit verify|report``, ``user add|passwd|reset``, ``lock``,
+``export`` (SDTM, CDISC ODM).
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
 tool of the trial's data management team.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ MAX_SLOTS_PER_SITE = 10_000
 DB_HELP = "Database URL: sqlite:///trial.db or postgresql+psycopg://user@host/db."
 
 db_app = typer.Typer(help="Create and migrate the trial database.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check and report the audit trail.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 
 
@@ -202,6 +203,49 @@ def _write_checkpoint(out: Path, head: dict[str, object]) -> None:
         out.write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise ImmunoSepError(f"cannot write the checkpoint to {out}: {exc.strerror}") from None
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ImmunoSepError(f"{option} {value!r} is not a date: give it as YYYY-MM-DD (UTC)") from None
+
+
+@audit_app.command("report")
+def audit_report_command(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    out: Path = typer.Option(..., "--out", help="The file to write (CSV or PDF)."),
+    fmt: str = typer.Option("csv", "--format", help="csv or pdf."),
+    site: str = typer.Option("", "--site", help="Only the entries of this site's patients (code, e.g. S01)."),
+    patient: str = typer.Option("", "--patient", help="Only this patient's entries (pseudonym)."),
+    user: str = typer.Option("", "--user", help="Only the entries this user made (username)."),
+    date_from: str | None = typer.Option(None, "--from", help="First day, YYYY-MM-DD (UTC)."),
+    date_to: str | None = typer.Option(None, "--to", help="Last day, YYYY-MM-DD (UTC), inclusive."),
+) -> None:
+    """Export the study's audit trail (blinded: no allocation records) as CSV or PDF; the export is logged."""
+    from immunosep.conduct.audit_report import EXPORT_FORMATS, AuditFilters, audit_report, to_csv
+    from immunosep.store.db import make_engine, session_scope
+
+    fmt = fmt.strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        raise ImmunoSepError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+    filters = AuditFilters(site, patient, user, _day(date_from, "--from"), _day(date_to, "--to"))
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            report = audit_report(session, None, filters, export_format=fmt)
+    finally:
+        engine.dispose()
+    if fmt == "pdf":
+        from immunosep.report.audit_pdf import audit_report_pdf
+
+        out.write_bytes(audit_report_pdf(report))
+    else:
+        out.write_text(to_csv(report), encoding="utf-8")
+    console.print(f"[green]ok[/green]: {len(report.rows)} audit entries written to {out}", soft_wrap=True)
 
 
 @user_app.command("add")

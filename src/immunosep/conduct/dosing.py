@@ -40,6 +40,7 @@ from immunosep.conduct.access import (
     get_patient,
     scope_condition,
 )
+from immunosep.conduct.access_log import log_access
 from immunosep.conduct.permissions import require
 from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
@@ -156,7 +157,18 @@ def day_regimen(session: Session, actor: Actor, pseudonym: str, study_day: int) 
     """The day's injections (active or dummy) with the clearance in force and its day, renal adjustment
     applied; with no clearance known the renal route is held (see the module): pharmacist of the site."""
     require(actor, "see_regimen")
-    return _regimen(session, get_patient(session, actor, pseudonym), study_day)
+    patient = get_patient(session, actor, pseudonym)
+    regimen = _regimen(session, patient, study_day)
+    log_access(
+        session,
+        actor,
+        "read",
+        "see_regimen",
+        subject_id=patient.id,
+        pseudonym=pseudonym,
+        detail={"study_day": study_day},
+    )
+    return regimen
 
 
 #: Length of ``DoseRecord.missed_reason`` (store.models), the same on both backends.
@@ -333,4 +345,5 @@ def patients_on_treatment(session: Session, actor: Actor, now: datetime | None =
         done = logged.get((patient.id, day), 0)
         known = clearance_in_force(_clearances(patient, renal_rows.get(patient.id, []), p), day, p)
         out.append(TreatmentDay(patient.pseudonym, day, first is not None, due, done, known is None))
+    log_access(session, actor, "read", "list_on_treatment", detail={"patients": len(out)})
     return out

@@ -26,6 +26,7 @@ import pyreadstat
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, trial
+from immunosep.conduct.access_log import log_access
 from immunosep.conduct.define_xml import write_define
 from immunosep.conduct.permissions import can, require
 from immunosep.conduct.sdtm import DATASETS, sdtm_frames
@@ -161,4 +162,7 @@ def export_sdtm(
     )
     files += [define_csv, define_json]
     files += write_define(sdtm_define(frames, protocol_of(session), blinded=not unblinded), out)
-    return ExportResult(out, not unblinded, {k: len(v) for k, v in frames.items()}, tuple(files))
+    rows = {k: len(v) for k, v in frames.items()}
+    if unblinded:  # who took the arms out of the database, and when (conduct.access_log)
+        log_access(session, actor, "export", "export_unblinded", detail={"format": "sdtm", "rows": rows})
+    return ExportResult(out, not unblinded, rows, tuple(files))

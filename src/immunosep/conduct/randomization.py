@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
+from immunosep.conduct.access_log import log_access
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
@@ -194,6 +195,7 @@ def arm_of(session: Session, actor: Actor, pseudonym: str) -> ArmDisclosure:
     patient = get_patient(session, actor, pseudonym)
     slot = slot_of(session, patient)
     assert patient.stratum is not None
+    log_access(session, actor, "read", "see_allocation", subject_id=patient.id, pseudonym=pseudonym)
     return ArmDisclosure(pseudonym, patient.stratum, slot.arm, slot.kit_number)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, get_patient
+from immunosep.conduct.access_log import log_access
 from immunosep.conduct.adverse_events import RELATED
 from immunosep.conduct.blinding import audit_entry_visible
 from immunosep.conduct.permissions import require
@@ -66,6 +67,7 @@ def dsmb_summary(session: Session, actor: Actor) -> list[ArmSummary]:
                 susars=sum(1 for a in aes if a.patient_id in ids and a.susar),
             )
         )
+    log_access(session, actor, "read", "read_dsmb_report", detail={"arms": len(out)})
     return out
 
 

@@ -46,7 +46,12 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
 def reads_only(request: Request) -> bool:
-    """True when the request's transaction is read-only: a GET or HEAD, or a route marked read-only."""
+    """True when the request's transaction is read-only: a GET or HEAD, or a route marked read-only.
+
+    A GET of a route marked :func:`logs_access` writes (its access entry).
+    """
+    if getattr(request.state, "logs_access", False):
+        return False
     return request.method in READ_ONLY_METHODS or bool(getattr(request.state, "read_only_db", False))
 
 
@@ -150,6 +155,15 @@ async def read_only_db(request: Request) -> None:
     List it before ``get_db`` in the route's dependencies.
     """
     request.state.read_only_db = True
+
+
+async def logs_access(request: Request) -> None:
+    """Mark a GET route writable: it shows unblinded or sensitive data, and the service logs the read in the
+    audit chain (``conduct.access_log``), which a read-only transaction would refuse.
+
+    List it before ``get_db`` in the route's dependencies.
+    """
+    request.state.logs_access = True
 
 
 _INLINE = "__immunosep_inline__"

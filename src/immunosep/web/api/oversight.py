@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
+from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.odm import odm_document
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.worklist import worklist
+from immunosep.report.audit_pdf import audit_report_pdf
 from immunosep.web.bounds import PathId, RowId
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 
 router = APIRouter(route_class=TransactionRoute, tags=["oversight"])
 
@@ -79,7 +83,7 @@ def post_lock_trial(actor: Actor = Depends(current_actor), db: Session = Depends
     return asdict(lock_trial(db, actor))
 
 
-@router.get("/dsmb")
+@router.get("/dsmb", dependencies=[Depends(logs_access)])
 def get_dsmb(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """Counts by arm for the DSMB: randomized, deaths by mortality day, SAEs, SUSARs."""
     return [asdict(s) for s in dsmb_summary(db, actor)]
@@ -116,3 +120,32 @@ def get_odm(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
         media_type="application/xml",
         headers={"Content-Disposition": 'attachment; filename="immunosep-odm.xml"'},
     )
+
+
+@router.get("/audit", dependencies=[Depends(logs_access)], response_model=None)
+def get_audit_report(
+    format: Literal["json", "csv", "pdf"] = "json",
+    site: Annotated[str, Query(max_length=16)] = "",
+    patient: Annotated[str, Query(max_length=32)] = "",
+    user: Annotated[str, Query(max_length=100)] = "",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> dict[str, Any] | Response:
+    """The study-wide audit trail within the filters (monitor: assigned sites; data manager: all), as JSON,
+    CSV or PDF; blinded (no allocation records), sealed values and secrets never shown. Logged as an export."""
+    filters = AuditFilters(site, patient, user, date_from, date_to)
+    report = audit_report(db, actor, filters, export_format=format)
+    if format == "pdf":
+        return Response(audit_report_pdf(report), media_type="application/pdf")
+    if format == "csv":
+        return Response(to_csv(report), media_type="text/csv; charset=utf-8")
+    return {
+        "trial": report.trial,
+        "generated_at": report.generated_at.isoformat(),
+        "generated_by": report.generated_by,
+        "blinded": report.blinded,
+        "filters": report.filters.described(),
+        "entries": [asdict(r) for r in report.rows],
+    }

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.dosing import administrations, day_regimen, patients_on_treatment, record_dose
 from immunosep.web.bounds import Day, Hour, PathDay
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 
 router = APIRouter(route_class=TransactionRoute, tags=["treatment"])
 
@@ -25,7 +25,7 @@ class DoseIn(BaseModel):
     missed_reason: str = Field(default="", max_length=200)
 
 
-@router.get("/patients/{pseudonym}/regimen/{study_day}")
+@router.get("/patients/{pseudonym}/regimen/{study_day}", dependencies=[Depends(logs_access)])
 def get_regimen(
     pseudonym: str, study_day: PathDay, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def get_doses(
     return [asdict(a) for a in administrations(db, actor, pseudonym)]
 
 
-@router.get("/pharmacy/on-treatment")
+@router.get("/pharmacy/on-treatment", dependencies=[Depends(logs_access)])
 def get_on_treatment(
     actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ MENU: tuple[tuple[str, str, str], ...] = (
     ("/queries", "Queries", "read_queries"),
     ("/missing", "Missing data", "review_missing_data"),
     ("/unblindings", "Unblindings", "review_unblindings"),
+    ("/audit", "Audit trail", "read_audit_trail"),
     ("/lock", "Lock", "lock"),
     ("/pharmacy", "Preparations", "see_regimen"),
     ("/pharmacy/log", "Dosing log", "open_pharmacy_log"),

@@ -3,7 +3,9 @@ the emergency unblindings."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.datastructures import FormData
@@ -11,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
+from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.permissions import require
@@ -20,7 +23,8 @@ from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import unblinding_report
 from immunosep.conduct.worklist import worklist
 from immunosep.errors import ImmunoSepError
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.report.audit_pdf import audit_report_pdf
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 from immunosep.web.forms import FormErrors, form_data, number, text
 from immunosep.web.pages._render import flash, render
 
@@ -165,7 +169,7 @@ def lock_submit(
     return RedirectResponse("/lock", status_code=303)
 
 
-@router.get("/dsmb")
+@router.get("/dsmb", dependencies=[Depends(logs_access)])
 def dsmb_page(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
@@ -195,6 +199,83 @@ def audit_page(
         pseudonym=pseudonym,
         entries=audit_trail(db, actor, pseudonym),
     )
+
+
+#: Entries the study-wide audit page shows; the downloads hold every entry of the filters.
+AUDIT_PAGE_ROWS = 500
+
+
+def _audit_filters(values: dict[str, Any], errors: FormErrors) -> AuditFilters:
+    """The report's filters from the query string (``site``, ``patient``, ``user``, ``from``, ``to``)."""
+    days: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        raw = text(values, name)
+        days[name] = None
+        if raw:
+            try:
+                days[name] = date.fromisoformat(raw)
+            except ValueError:
+                errors.add(name, "a date, YYYY-MM-DD")
+    return AuditFilters(
+        site=text(values, "site"),
+        patient=text(values, "patient"),
+        user=text(values, "user"),
+        date_from=days["from"],
+        date_to=days["to"],
+    )
+
+
+@router.get("/audit")
+def audit_report_page(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """The study-wide audit trail, filtered (monitors: their sites; data managers: all), with downloads."""
+    require(actor, "read_audit_trail")
+    values: dict[str, Any] = dict(request.query_params)
+    errors = FormErrors()
+    filters = _audit_filters(values, errors)
+    report = None
+    if not errors:
+        try:
+            report = audit_report(db, actor, filters, limit=AUDIT_PAGE_ROWS)
+        except ImmunoSepError as exc:
+            errors.add_error(exc)
+    query = urlencode(
+        {k: text(values, k) for k in ("site", "patient", "user", "from", "to") if text(values, k)}
+    )
+    return render(
+        request,
+        "audit.html",
+        actor,
+        db,
+        status_code=422 if errors else 200,
+        title="Audit trail report",
+        report=report,
+        v={k: text(values, k) for k in ("site", "patient", "user", "from", "to")},
+        errors=errors,
+        query=query,
+    )
+
+
+@router.get("/audit/download", dependencies=[Depends(logs_access)])
+def audit_report_download(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """The filtered audit trail as CSV or PDF (``format``); the export itself is logged in the trail."""
+    require(actor, "read_audit_trail")
+    values: dict[str, Any] = dict(request.query_params)
+    fmt = text(values, "format") or "csv"
+    errors = FormErrors()
+    filters = _audit_filters(values, errors)
+    if errors:
+        return Response("; ".join(f"{k}: {v}" for k, v in errors.items()), status_code=422)
+    report = audit_report(db, actor, filters, export_format=fmt)
+    stamp = f"{report.generated_at:%Y%m%dT%H%M%SZ}"
+    name = f"audit-{report.trial}-{stamp}.{fmt}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if fmt == "pdf":
+        return Response(audit_report_pdf(report), media_type="application/pdf", headers=disposition)
+    return Response(to_csv(report), media_type="text/csv; charset=utf-8", headers=disposition)
 
 
 @router.get("/unblindings")

@@ -20,7 +20,7 @@ from immunosep.conduct.dosing import (
 )
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
-from immunosep.web.deps import TransactionRoute, current_actor, get_db
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 from immunosep.web.forms import FormErrors, checked, form_data, number, text
 from immunosep.web.pages._render import flash, render
 
@@ -36,7 +36,7 @@ def _remember(request: Request, pseudonym: str) -> list[str]:
     return recent
 
 
-@router.get("/pharmacy")
+@router.get("/pharmacy", dependencies=[Depends(logs_access)])
 def preparations(
     request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
