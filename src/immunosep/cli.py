@@ -16,7 +16,7 @@ import typer
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from immunosep.commands import analyse, bedside, demo, protocol, simulate, stats, trial, web
+from immunosep.commands import analyse, bedside, demo, design, protocol, simulate, stats, trial, web
 from immunosep.errors import ImmunoSepError
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (protocol, bedside, stats, trial, simulate, analyse, web, demo):
+for _module in (protocol, bedside, stats, design, trial, simulate, analyse, web, demo):
     _module.register(app)
 
 
