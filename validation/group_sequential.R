@@ -91,7 +91,45 @@ for (rates in rates_sets) for (at in alpha_types) {
 # The example protocol (src/immunosep/protocol/examples/immunosep_gsd.toml, docs/design.md): 3 equally spaced
 # looks, O'Brien-Fleming alpha spending one-sided .025, non-binding O'Brien-Fleming futility, power .90.
 protocol_example <- one_design(c(1 / 3, 2 / 3, 1), alpha_types[[1]], 1, beta_types[[1]], FALSE, beta = 0.1)
+# Interim analyses (getAnalysisResults, normalApproximation = TRUE) of a two-arm trial of means with sd 2 and
+# 60 patients per look, the observed information equal to the planned one: overall z, effect and its
+# standard error (pooled SD), repeated CIs and P-values, conditional power under thetaH1 = 0.8 (assumedStDev
+# 2, nPlanned the remaining looks' patients) and the conditional rejection probability.
+interim_case <- function(d, means1, means2, name) {
+  k_max <- d$kMax
+  n <- rep(30, length(means1))
+  ds <- getDataset(n1 = n, n2 = n, means1 = means1, means2 = means2, stDevs1 = rep(2, length(n)),
+                   stDevs2 = rep(2.2, length(n)))
+  looks <- lapply(seq_along(means1), function(stage) {
+    planned <- if (stage < k_max) rep(60, k_max - stage) else NULL
+    r <- if (is.null(planned)) getAnalysisResults(d, ds, normalApproximation = TRUE, stage = stage)
+         else getAnalysisResults(d, ds, normalApproximation = TRUE, thetaH1 = 0.8, assumedStDev = 2,
+                                 nPlanned = planned, stage = stage)
+    st <- getStageResults(d, ds, normalApproximation = TRUE, stage = stage)
+    n1 <- st$overallSampleSizes1[stage]; n2 <- st$overallSampleSizes2[stage]
+    sp <- sqrt(((n1 - 1) * st$overallStDevs1[stage]^2 + (n2 - 1) * st$overallStDevs2[stage]^2) / (n1 + n2 - 2))
+    list(stage = stage, n_total = n1 + n2, z = st$overallTestStatistics[stage], effect = st$effectSizes[stage],
+         se = sp * sqrt(1 / n1 + 1 / n2),
+         rci = c(r$repeatedConfidenceIntervalLowerBounds[stage], r$repeatedConfidenceIntervalUpperBounds[stage]),
+         repeated_p = r$repeatedPValues[stage],
+         conditional_power = if (stage < k_max) r$conditionalPower[k_max] else NA,
+         conditional_rejection_probability = r$conditionalRejectionProbabilities[stage])
+  })
+  list(name = name, information_rates = d$informationRates, alpha = d$alpha, sided = d$sided,
+       alpha_spending = switch(d$typeOfDesign, asOF = "obrien-fleming", asP = "pocock", asHSD = "hwang-shih-decani"),
+       alpha_gamma = if (d$typeOfDesign == "asHSD") d$gammaA else NA, theta_h1 = 0.8, sd = 2, n_max = 60 * k_max,
+       looks = looks)
+}
+interim <- list(
+  interim_case(getDesignGroupSequential(kMax = 3, alpha = 0.025, typeOfDesign = "asOF"),
+               c(1.2, 1.0, 1.1), c(0.5, 0.6, 0.4), "3 looks, O'Brien-Fleming, one-sided"),
+  interim_case(getDesignGroupSequential(kMax = 3, alpha = 0.05, sided = 2, typeOfDesign = "asP"),
+               c(1.2, 1.0), c(0.5, 0.6), "3 looks, Pocock, two-sided"),
+  interim_case(getDesignGroupSequential(kMax = 4, alpha = 0.025, typeOfDesign = "asHSD", gammaA = -2),
+               c(1.3, 0.9, 1.4), c(0.2, 0.6, 0.3), "4 looks, HSD(-2), one-sided")
+)
 write_ref(list(source = paste("R rpact", as.character(packageVersion("rpact")),
                               "getDesignGroupSequential, getDesignCharacteristics,",
                               "getPowerAndAverageSampleNumber, getSampleSizeRates, getSampleSizeSurvival"),
-               designs = designs, protocol_example = protocol_example), "group_sequential")
+               designs = designs, protocol_example = protocol_example, interim = interim),
+          "group_sequential")
