@@ -47,4 +47,4 @@ git --no-pager diff --stat -- validation/reference || true
 
 echo "== comparison tests"
 PY="${PYTHON:-.venv/bin/python}"
-"$PY" -m pytest -q -p no:cacheprovider tests/stats tests/commands/test_stats_cli.py
+"$PY" -m pytest -q -p no:cacheprovider tests/stats tests/commands/test_stats_cli.py tests/commands/test_design_cli.py
