@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Regenerate the R reference values under validation/reference/ and re-run the comparison tests.
-# Called by `make validate`. Needs Rscript with survival, MASS, epitools, pROC and jsonlite (Debian:
-# r-base-core r-cran-survival r-cran-mass r-cran-epitools r-cran-proc r-cran-jsonlite).
+# Called by `make validate`. Needs Rscript with survival, MASS, epitools, pROC, jsonlite and rpact (Debian:
+# r-base-core r-cran-survival r-cran-mass r-cran-epitools r-cran-proc r-cran-jsonlite r-cran-rpact).
 # The tests themselves never need R: they read the committed files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-R_DEBS="r-base-core r-cran-survival r-cran-mass r-cran-epitools r-cran-proc r-cran-jsonlite"
+R_DEBS="r-base-core r-cran-survival r-cran-mass r-cran-epitools r-cran-proc r-cran-jsonlite r-cran-rpact"
 r_ready() {
   command -v Rscript >/dev/null 2>&1 &&
-    Rscript -e 'for (p in c("survival", "MASS", "epitools", "pROC", "jsonlite")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1
+    Rscript -e 'for (p in c("survival", "MASS", "epitools", "pROC", "jsonlite", "rpact")) if (!requireNamespace(p, quietly = TRUE)) quit(status = 1)' >/dev/null 2>&1
 }
 if ! r_ready; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
@@ -20,12 +20,12 @@ if ! r_ready; then
   fi
 fi
 if ! r_ready; then
-  echo "validation: Rscript with survival, MASS, epitools, pROC and jsonlite is missing; install $R_DEBS" >&2
+  echo "validation: Rscript with survival, MASS, epitools, pROC, jsonlite and rpact is missing; install $R_DEBS" >&2
   exit 2
 fi
 Rscript --version 2>&1 | head -1
 
-for script in proportions sample_size models survival roc published; do
+for script in proportions sample_size models survival roc published group_sequential; do
   echo "== validation/${script}.R"
   Rscript "validation/${script}.R"
 done
@@ -47,4 +47,4 @@ git --no-pager diff --stat -- validation/reference || true
 
 echo "== comparison tests"
 PY="${PYTHON:-.venv/bin/python}"
-"$PY" -m pytest -q -p no:cacheprovider tests/stats tests/commands/test_stats_cli.py
+"$PY" -m pytest -q -p no:cacheprovider tests/stats tests/commands/test_stats_cli.py tests/commands/test_design_cli.py

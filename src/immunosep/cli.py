@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from immunosep.commands import analyse, bedside, demo, protocol, simulate, stats, trial, web
+from immunosep.commands import analyse, bedside, demo, design, protocol, simulate, stats, trial, web
 from immunosep.errors import ImmunoSepError
 
 app = typer.Typer(
@@ -28,7 +28,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for _module in (protocol, bedside, stats, trial, simulate, analyse, web, demo):
+for _module in (protocol, bedside, stats, design, trial, simulate, analyse, web, demo):
     _module.register(app)
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from immunosep.analysis.datasets import derive_datasets
 from immunosep.analysis.extract import extract_raw_trial
+from immunosep.analysis.interim import analyse_group_sequential
 from immunosep.analysis.raw import RawTrial
-from immunosep.analysis.sap import run_sap
+from immunosep.analysis.sap import jsonable, run_sap
 from immunosep.analysis.writers import write_datasets
 from immunosep.conduct.define_xml import Document
 from immunosep.errors import ImmunoSepError
@@ -58,6 +59,9 @@ def analyse_raw(
     step("running the statistical analysis plan")
     results = run_sap(ds, protocol, progress=lambda key: step(f"analysis: {key}"))
     results["interim"] = interim
+    group_sequential = analyse_group_sequential(ds, protocol)
+    if group_sequential is not None:  # a group-sequential protocol: the look, by arm (results.json is closed)
+        results["group_sequential"] = jsonable(group_sequential)
     results["generated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["software"] = software_versions()
     results_path = out_dir / "results.json"
@@ -83,6 +87,7 @@ def analyse_raw(
         "analysed": results["consort"]["analysed"],
         "randomized": results["consort"]["randomized"],
         "primary": primary,
+        "group_sequential": results.get("group_sequential"),
     }
 
 

@@ -144,3 +144,52 @@ def test_infection_labels_name_known_types_only() -> None:
     assert (
         Protocol.model_validate(raw).eligibility.infection_label("primary_bacteremia") == "primary bacteremia"
     )
+
+
+EXAMPLE_GSD = bundled_protocol_path().parent / "examples" / "immunosep_gsd.toml"
+
+
+@pytest.mark.requirement("GSD-07")
+def test_fixed_design_is_the_default_and_the_example_is_group_sequential() -> None:
+    assert default_protocol().design.type == "fixed" and default_protocol().design.sequential is None
+    gsd = parse_protocol(EXAMPLE_GSD.read_text())
+    assert gsd.design.type == "group-sequential"
+    seq = gsd.design.sequential
+    assert seq is not None and seq.futility == "non-binding" and seq.sided == 1
+    # everything but the design (and the version) is the bundled protocol
+    assert gsd.model_copy(
+        update={"design": default_protocol().design, "trial": default_protocol().trial}
+    ) == (default_protocol())
+    text = bundled_protocol_path().read_text().replace('type = "fixed"', "")
+    assert parse_protocol(text).design.type == "fixed"  # a protocol without [design] is a fixed design
+
+
+@pytest.mark.requirement("GSD-06", "GSD-07")
+@pytest.mark.parametrize(
+    ("sequential", "needle"),
+    [
+        ("information_rates = [0.5, 0.4, 1.0]", "increase strictly"),
+        ("information_rates = [0.5, 0.9]", "exactly 1"),
+        ('information_rates = [0.5, 1.0]\nalpha_spending = "hwang-shih-decani"', "alpha_gamma is needed"),
+        ("information_rates = [0.5, 1.0]\nalpha_gamma = -4.0", "only for hwang-shih-decani"),
+        ('information_rates = [0.5, 1.0]\nfutility = "binding"', "one-sided design"),
+        ('information_rates = [0.5, 1.0]\nendpoint = "survival"', "needs hazard_ratio"),
+        ("information_rates = [0.5, 1.0]\nmedian_control_days = 20.0", "together"),
+        ('information_rates = [0.5, 1.0]\nalpha_spending = "haybittle"', "alpha_spending"),
+    ],
+)
+def test_bad_sequential_design_is_rejected_with_the_field(sequential: str, needle: str) -> None:
+    text = (
+        bundled_protocol_path()
+        .read_text()
+        .replace('type = "fixed"\n', f'type = "group-sequential"\n\n[design.sequential]\n{sequential}\n')
+    )
+    with pytest.raises(ImmunoSepError, match="not a valid protocol") as info:
+        parse_protocol(text)
+    assert needle in str(info.value)
+
+
+def test_group_sequential_without_its_table_is_rejected() -> None:
+    text = bundled_protocol_path().read_text().replace('type = "fixed"', 'type = "group-sequential"')
+    with pytest.raises(ImmunoSepError, match=r"needs a \[design.sequential\] table"):
+        parse_protocol(text)

@@ -31,6 +31,35 @@ def primary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
     return rows
 
 
+def group_sequential_rows(gs: dict[str, Any] | None) -> list[tuple[str, object]]:
+    """The group-sequential look of an analysis summary for people (empty for a fixed design)."""
+    if not gs:
+        return []
+    rows: list[tuple[str, object]] = [("data cut (SHA-256)", gs["data_cut_sha256"])]
+    look = gs.get("look")
+    if look is None:
+        return [*rows, ("group-sequential look", gs.get("note", ""))]
+    futility = "" if look["futility_z"] is None else f", futility z {look['futility_z']:.3f}"
+    return [
+        *rows,
+        (
+            f"look {look['look']} at information {look['information_rate']:.3f}",
+            f"z {look['z']:.3f} vs efficacy z {look['efficacy_z']:.3f}{futility}",
+        ),
+        ("decision", look["decision"]),
+        (
+            "conditional power (H1 / trend / H0)",
+            f"{look['conditional_power_h1']:.3f} / {look['conditional_power_trend']:.3f} / "
+            f"{look['conditional_rejection_probability']:.3f}",
+        ),
+        ("predictive power", f"{look['predictive_power']:.3f}"),
+        (
+            "repeated CI of the difference, repeated P",
+            f"{look['repeated_ci'][0]:.3f} to {look['repeated_ci'][1]:.3f}, P {look['repeated_p']:.4f}",
+        ),
+    ]
+
+
 def analyse(
     db: str = typer.Option(
         ..., "--db", help="Database URL (sqlite:///trial.db or postgresql+psycopg://...)."
@@ -56,6 +85,7 @@ def analyse(
         ("analysed", summary["analysed"]),
         *primary_rows(summary),
     ]
+    rows += group_sequential_rows(summary.get("group_sequential"))
     rows += [(name, path) for name, path in summary["reports"].items()]
     rows.append(("results", summary["results"]))
     print_table("Analysis" + (" (interim)" if interim else ""), rows, ("", "value"))

@@ -39,6 +39,11 @@ def demo(
         672, "--screened", help="Patients screened (published: 672, 281 randomized)."
     ),
     pdf: bool = typer.Option(False, "--pdf", help="Also print the reports to PDF with headless Chromium."),
+    protocol_file: Path | None = typer.Option(
+        None,
+        "--protocol",
+        help="Protocol TOML the trial runs under (default: ImmunoSep; e.g. a group-sequential one).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a complete virtual trial into DIR/trial.db, lock it, analyse it and write the report."""
@@ -50,7 +55,9 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     url = fresh_sqlite(out / "trial.db")
     with progress_bars() as update:
-        run = run_virtual_trial(url, seed=seed, n_screened=screened, progress=update)
+        run = run_virtual_trial(
+            url, seed=seed, n_screened=screened, protocol_path=protocol_file, progress=update
+        )
     with console.status("analysing the locked trial") as status:
         summary = run_analysis(url, out, pdf=pdf, progress=lambda step: status.update(step))
     summary["virtual_trial"] = run

@@ -6,6 +6,7 @@ value in the protocol TOML file; code reads it from a :class:`Protocol`, never f
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -225,6 +226,82 @@ class SampleSize(_Frozen):
     total_planned: int = Field(ge=2)
 
 
+Spending = Literal["obrien-fleming", "pocock", "hwang-shih-decani"]
+
+
+class SequentialDesign(_Frozen):
+    """A group-sequential design (``[design.sequential]``): the looks, the spending and the endpoint.
+
+    ``information_rates``: the fraction of the maximum information at each look, increasing, the last 1 (for a
+    binary endpoint the fraction of patients with the endpoint known, for survival the fraction of events).
+    ``alpha_spending``: Lan-DeMets O'Brien-Fleming, Lan-DeMets Pocock or Hwang-Shih-DeCani (``alpha_gamma``).
+    ``futility``: "none", or beta-spending futility bounds (``beta_spending``, ``beta_gamma``) that are
+    "non-binding" (the efficacy bounds ignore them; the DSMB may continue) or "binding" (the efficacy bounds
+    count on them; continuing past one breaks the type I error). ``sided``: 2 (symmetric bounds, the overall
+    two-sided alpha) or 1 (one-sided alpha = ``[sample_size].alpha_two_sided`` / 2; needed for futility).
+    Alpha, power and the proportions come from ``[sample_size]``; a survival endpoint adds its hazard ratio,
+    the control arm's median survival, the accrual and the follow-up (days).
+    """
+
+    information_rates: list[float] = Field(min_length=1, max_length=10)
+    sided: Literal[1, 2] = 2
+    alpha_spending: Spending = "obrien-fleming"
+    alpha_gamma: float | None = Field(default=None, ge=-40, le=40)
+    futility: Literal["none", "non-binding", "binding"] = "none"
+    beta_spending: Spending = "obrien-fleming"
+    beta_gamma: float | None = Field(default=None, ge=-40, le=40)
+    endpoint: Literal["binary", "survival"] = "binary"
+    hazard_ratio: float | None = Field(default=None, gt=0, lt=1)
+    median_control_days: float | None = Field(default=None, gt=0)
+    accrual_days: float | None = Field(default=None, gt=0)
+    follow_up_days: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SequentialDesign:
+        t = self.information_rates
+        if t[0] <= 0 or any(b <= a for a, b in itertools.pairwise(t)) or t[-1] != 1:
+            raise ValueError(
+                f"design.sequential.information_rates must increase strictly from above 0 to exactly 1, got {t}"
+            )
+        for kind, gamma, name in (
+            (self.alpha_spending, self.alpha_gamma, "alpha"),
+            (self.beta_spending, self.beta_gamma, "beta"),
+        ):
+            if kind == "hwang-shih-decani" and gamma is None:
+                raise ValueError(f"design.sequential.{name}_gamma is needed for hwang-shih-decani spending")
+            if kind != "hwang-shih-decani" and gamma is not None:
+                raise ValueError(f"design.sequential.{name}_gamma is only for hwang-shih-decani spending")
+        if self.futility != "none":
+            if self.sided != 1:
+                raise ValueError("design.sequential: futility bounds need a one-sided design (sided = 1)")
+            if len(t) < 2:
+                raise ValueError("design.sequential: futility bounds need at least 2 looks")
+        if self.endpoint == "survival" and self.hazard_ratio is None:
+            raise ValueError("design.sequential: a survival endpoint needs hazard_ratio")
+        timing = (self.median_control_days, self.accrual_days, self.follow_up_days)
+        if any(v is not None for v in timing) and not all(v is not None for v in timing):
+            raise ValueError(
+                "design.sequential: give median_control_days, accrual_days and follow_up_days together"
+            )
+        return self
+
+
+class Design(_Frozen):
+    """The trial design (``[design]``): "fixed" (one final analysis, the default) or "group-sequential"
+    (interim looks by ``[design.sequential]``)."""
+
+    type: Literal["fixed", "group-sequential"] = "fixed"
+    sequential: SequentialDesign | None = None
+
+    @model_validator(mode="after")
+    def _sequential_given(self) -> Design:
+        if self.type == "group-sequential" and self.sequential is None:
+            raise ValueError("design.type = 'group-sequential' needs a [design.sequential] table")
+        if self.type == "fixed" and self.sequential is not None:
+            raise ValueError("[design.sequential] is given but design.type is 'fixed'")
+        return self
+
+
 class ReportSettings(_Frozen):
     """Conventions of the trial report that are numbers of the paper, not clinical rules.
 
@@ -378,6 +455,7 @@ class Protocol(_Frozen):
     randomization: Randomization
     eligibility: Eligibility
     sample_size: SampleSize
+    design: Design = Field(default_factory=Design)
     report: ReportSettings = Field(default_factory=ReportSettings)
     #: The case report forms (``[crf]``), e.g. read from an ODM study by ``immunosep protocol import-odm``;
     #: optional and descriptive: the platform's own forms are ``conduct.odm.crf_definition``'s.
