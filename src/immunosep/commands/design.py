@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from immunosep.commands._output import console, print_json, print_table
-from immunosep.protocol import load_protocol
-from immunosep.stats.group_sequential import GroupSequentialDesign, GroupSequentialSampleSize, planned_design
+
+# imported by the command itself, so that `immunosep --help` loads neither pydantic nor scipy (issue 21)
+if TYPE_CHECKING:
+    from immunosep.stats.group_sequential import GroupSequentialDesign, GroupSequentialSampleSize
 
 
 def design_summary(
@@ -103,6 +105,9 @@ def design(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Boundaries (z and nominal P), alpha and beta spent, maximum and expected size of the protocol's design."""
+    from immunosep.protocol import load_protocol
+    from immunosep.stats.group_sequential import planned_design
+
     p = load_protocol(protocol_file)
     seq = p.design.sequential
     gsd, size = planned_design(seq, p.sample_size)
