@@ -339,6 +339,8 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
                 serious=False,
                 relatedness="unrelated",
                 expected=True,
+                action="DOSE NOT CHANGED",
+                outcome="NOT RECOVERED/NOT RESOLVED",
             )
         adverse_events.record_adverse_event(
             s,
@@ -349,6 +351,9 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
             serious=True,
             relatedness="unrelated",
             expected=True,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         for p in ids.values():
             outcomes.record_outcome(s, inv, p, last_known_alive_day=28, infection_day15="resolution")

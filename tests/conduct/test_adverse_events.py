@@ -94,9 +94,21 @@ def test_a_susar_is_flagged_and_reported_in_the_same_transaction(trial, enroll):
             serious=True,
             relatedness="possibly related",
             expected=False,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         adverse_events.record_adverse_event(
-            s, inv, p, onset_day=4, term="Hypoxia", serious=False, relatedness="unrelated", expected=True
+            s,
+            inv,
+            p,
+            onset_day=4,
+            term="Hypoxia",
+            serious=False,
+            relatedness="unrelated",
+            expected=True,
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
     assert ae.susar and ae.susar_reported_at is not None and ae.soc_name == "Cardiac disorders"
     with session_scope(trial.engine) as s:
@@ -105,5 +117,15 @@ def test_a_susar_is_flagged_and_reported_in_the_same_transaction(trial, enroll):
         assert adverse_events.susar_report(s, trial.actors["inv2"]) == []
     with pytest.raises(ImmunoSepError, match="relatedness"), session_scope(trial.engine) as s:
         adverse_events.record_adverse_event(
-            s, inv, p, onset_day=3, term="Sepsis", serious=True, relatedness="related", expected=False
+            s,
+            inv,
+            p,
+            onset_day=3,
+            term="Sepsis",
+            serious=True,
+            relatedness="related",
+            expected=False,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )

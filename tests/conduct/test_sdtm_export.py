@@ -57,6 +57,9 @@ def exported(trial, enroll, tmp_path):
             serious=True,
             relatedness="unrelated",
             expected=True,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         outcomes.record_outcome(s, inv, dosed, death_day=3)
     with session_scope(trial.engine) as s:
