@@ -134,6 +134,7 @@ def site_rename(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
+    require(actor, "edit_sites")  # another role is refused (403), not sent back with a message
     try:
         if "country" in form:  # the country form of the row; the name form sends no country
             info = set_site_country(db, actor, code, text(form, "country"))
