@@ -19,6 +19,7 @@ import pytest
 import xport
 import xport.v56
 
+from immunosep.clinical.adverse_events import ACTIONS
 from immunosep.conduct import adverse_events, crf, dosing, export, lock, outcomes, withdrawal
 from immunosep.conduct.cdisc_ids import usubjid
 from immunosep.conduct.sdtm import DATASETS
@@ -269,6 +270,24 @@ def test_a_virtual_trial_exports_consistent_sdtm(tmp_path):
         for column in df.columns:
             if column.endswith("DY") and column != "VISITDY":
                 assert not (df[column].round() == 0).any(), (name, column)
+    # the simulator's AEs: serious with a criterion, CDISC terms, and the death put down to one fatal event
+    ae, dm = d["AE"], d["DM"].set_index("USUBJID")
+    criteria = ae[["AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE"]]
+    assert len(ae) and (ae["AESER"] == "Y").all() and (criteria == "Y").any(axis=1).all()
+    assert set(ae["AEOUT"]) <= {
+        "RECOVERED/RESOLVED",
+        "RECOVERED/RESOLVED WITH SEQUELAE",
+        "NOT RECOVERED/NOT RESOLVED",
+        "FATAL",
+    }
+    assert ((ae["AEOUT"] == "FATAL") == (ae["AESDTH"] == "Y")).all() and set(ae["AEACN"]) <= set(ACTIONS)
+    fatal = ae.loc[ae["AEOUT"] == "FATAL"]
+    assert fatal["USUBJID"].is_unique
+    assert (fatal["AEENDTC"].to_numpy() == dm.loc[fatal["USUBJID"], "DTHDTC"].to_numpy()).all()
+    dead_with_events = set(ae["USUBJID"]) & set(dm.index[dm["DTHFL"] == "Y"])
+    assert set(fatal["USUBJID"]) == dead_with_events
+    ended = ae.loc[ae["AEENDTC"] != ""]
+    assert (ended["AEENDY"] >= ended["AESTDY"]).all()
     # the SOFA total is the sum of the six organ scores (a component not done scores 0)
     rs = d["RS"].assign(points=lambda x: x["RSSTRESN"].where(x["RSSTRESN"] > 1e-70, 0.0).fillna(0.0))
     wide = rs.pivot_table(index=["USUBJID", "VISITNUM"], columns="RSTESTCD", values="points", aggfunc="first")

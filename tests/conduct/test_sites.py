@@ -37,8 +37,13 @@ def test_the_protocol_refuses_an_unknown_country_or_counts_that_do_not_add_up():
     base = {"code": "t", "title": "t", "sites": 3}
     with pytest.raises(ValueError, match="not a country"):
         TrialInfo(**base, countries=["Atlantis"])
-    with pytest.raises(ValueError, match="add up"):
+    with pytest.raises(ValueError, match="place at least"):
         TrialInfo(**base, countries=["Greece", "Italy"], sites_per_country=[1, 1])
+    assert TrialInfo(**base, countries=["Greece", "Italy"], sites_per_country=[2, 2]).site_countries(3) == [
+        "GRC",
+        "GRC",
+        "ITA",
+    ]
     with pytest.raises(ValueError, match="entries for"):
         TrialInfo(**base, countries=["Greece"], sites_per_country=[2, 1])
 

@@ -24,8 +24,9 @@ class TrialInfo(_Frozen):
     """The trial's identity (``[trial]``): code, title, registration number, countries and their sites.
 
     ``countries`` are English names or ISO 3166-1 codes; ``sites_per_country`` (same order) says how many of
-    the sites ``S01..`` are in each, numbered country by country: the country a new site is created with.
-    Without it, a protocol that names one country places every site there.
+    the sites ``S01..`` are in each, numbered country by country: the country a new site is created with
+    (a trial of fewer sites takes the first ones). Without it, a protocol that names one country places
+    every site there.
     """
 
     code: str = Field(min_length=1)
@@ -46,10 +47,10 @@ class TrialInfo(_Frozen):
                     f"trial.sites_per_country has {len(self.sites_per_country)} entries for "
                     f"{len(self.countries)} countries"
                 )
-            if min(self.sites_per_country) < 1 or sum(self.sites_per_country) != self.sites:
+            if min(self.sites_per_country) < 1 or sum(self.sites_per_country) < self.sites:
                 raise ValueError(
-                    f"trial.sites_per_country {self.sites_per_country} must be positive and add up to "
-                    f"trial.sites ({self.sites})"
+                    f"trial.sites_per_country {self.sites_per_country} must be positive and place at least "
+                    f"trial.sites ({self.sites}) sites"
                 )
         return self
 
