@@ -95,7 +95,7 @@ def test_adae_carries_criteria_action_outcome_and_end_day_and_leaves_them_empty_
         crit_hospitalization=[False, None, True, True][: len(raw)],
     )
     ae = derive_adae(ds.adsl, given)
-    by_event = {(u, d): r for (u, d), r in zip(zip(raw["usubjid"], raw["onset_day"]), given.itertuples())}
+    by_event = {(r.usubjid, r.onset_day): r for r in given.itertuples()}
     for _, row in ae.iterrows():
         source = by_event[(row["usubjid"], row["astdy"])]
         assert row["aeacn"] == (source.action or "") and row["aeout"] == (source.outcome or "")
