@@ -333,7 +333,10 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
         for p in ids.values():
             crf.record_day(s, inv, p, 1, sick)
         dosing.record_dose(s, pharm, ids["dosed"], 1, "iv", 0, given=True)
-        for day, term in ((4, "Atrial fibrillation"), (2, "Anaemia")):
+        for day, term, outcome, end in (
+            (4, "Atrial fibrillation", "NOT RECOVERED/NOT RESOLVED", None),
+            (2, "Anaemia", "RECOVERED/RESOLVED", 5),
+        ):
             adverse_events.record_adverse_event(
                 s,
                 inv,
@@ -343,6 +346,9 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
                 serious=False,
                 relatedness="unrelated",
                 expected=True,
+                action="DOSE NOT CHANGED",
+                outcome=outcome,
+                end_day=end,
             )
         adverse_events.record_adverse_event(
             s,
@@ -353,6 +359,9 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
             serious=True,
             relatedness="unrelated",
             expected=True,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         for p in ids.values():
             outcomes.record_outcome(s, inv, p, last_known_alive_day=28, infection_day15="resolution")
@@ -384,9 +393,21 @@ def test_every_adam_subject_and_adverse_event_traces_to_sdtm(trial, enroll, tmp_
         assert row["USUBJID"] == f"{dm.loc[row['USUBJID'], 'STUDYID']}-{subjid}"
     assert pd.isna(adsl.loc[ids["never"], "TRTSDT"]) and not pd.isna(adsl.loc[ids["dosed"], "TRTSDT"])
     ae = sdtm["ae"].set_index(["USUBJID", "AESEQ"])
+    copied = ["AESER", "AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE", "AEACN", "AEOUT"]
     for _, row in adam["adae"].iterrows():
         source = ae.loc[(row["USUBJID"], int(row["AESEQ"]))]
         assert (source["AEDECOD"], int(source["AESTDY"])) == (row["AEDECOD"], int(row["ASTDY"]))
+        # ADaMIG OCCDS: the SDTM AE qualifiers are carried as they are, the end as AENDT/AENDY
+        assert [str(source[c]) for c in copied] == [row[c] for c in copied]
+        if source["AEENDY"] == "":
+            assert pd.isna(row["AENDY"]) and pd.isna(row["AENDT"])
+        else:
+            assert row["AENDY"] == float(source["AEENDY"])
+            assert (row["AENDT"] - row["ASTDT"]).days == row["AENDY"] - row["ASTDY"]
+    resolved = adam["adae"].set_index(["SUBJID", "AESEQ"]).loc[(ids["dosed"], 1)]
+    assert (resolved["AEOUT"], resolved["AENDY"], resolved["AESER"]) == ("RECOVERED/RESOLVED", 5.0, "N")
+    serious = adam["adae"].set_index("SUBJID").loc[ids["never"]]
+    assert (serious["AESER"], serious["AESHOSP"], serious["AESDTH"]) == ("Y", "Y", "N")
     assert len(adam["adae"]) == 3
     treatment_emergent = adam["adae"].set_index(["SUBJID", "AESEQ"])["TRTEMFL"]
     assert treatment_emergent.to_dict() == {

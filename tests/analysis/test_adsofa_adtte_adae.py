@@ -78,6 +78,33 @@ def test_adae_groups_relatedness_and_sequences_events(ds: AnalysisDatasets) -> N
     assert ae["aeser"].tolist() == [0, 1, 1] and ae["susar"].tolist() == [0, 0, 1]
 
 
+def test_adae_carries_criteria_action_outcome_and_end_day_and_leaves_them_empty_when_not_given(
+    ds: AnalysisDatasets,
+) -> None:
+    from immunosep.analysis.adae import derive_adae
+
+    # the hand-built frame has none of the columns: every event leaves them empty
+    assert ds.adae["aeacn"].tolist() == ["", "", ""] and ds.adae["aendy"].isna().all()
+    assert ds.adae["aesdth"].isna().all() and str(ds.adae["aesdth"].dtype) == "Int8"
+    raw = handmade_raw().adverse_events
+    given = raw.assign(
+        action=["DOSE NOT CHANGED", None, "DRUG WITHDRAWN", "NOT APPLICABLE"][: len(raw)],
+        outcome=["RECOVERED/RESOLVED", None, "FATAL", "UNKNOWN"][: len(raw)],
+        end_day=[6, None, 3, None][: len(raw)],
+        crit_death=[False, None, True, False][: len(raw)],
+        crit_hospitalization=[False, None, True, True][: len(raw)],
+    )
+    ae = derive_adae(ds.adsl, given)
+    by_event = {(r.usubjid, r.onset_day): r for r in given.itertuples()}
+    for _, row in ae.iterrows():
+        source = by_event[(row["usubjid"], row["astdy"])]
+        assert row["aeacn"] == (source.action or "") and row["aeout"] == (source.outcome or "")
+        assert (pd.isna(row["aendy"]) and pd.isna(source.end_day)) or row["aendy"] == source.end_day
+        for column, flag in (("aesdth", source.crit_death), ("aeshosp", source.crit_hospitalization)):
+            assert (pd.isna(row[column]) and flag is None) or row[column] == int(flag)
+        assert pd.isna(row["aeslife"])  # a criterion the frame does not give
+
+
 def test_consort_counts(ds: AnalysisDatasets) -> None:
     c = ds.consort
     assert (c["screened"], c["excluded"], c["randomized"], c["analysed"]) == (9, 3, 6, 5)

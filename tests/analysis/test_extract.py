@@ -50,6 +50,9 @@ def _build(trial, enroll) -> dict[str, str]:  # type: ignore[no-untyped-def]
             serious=True,
             relatedness="unrelated",
             expected=True,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
     withdrawal.withdraw_and_erase(trial.engine, inv, ids["withdrawn"])
     return ids

@@ -101,6 +101,9 @@ def _services(pseudonym: str) -> dict[str, Callable[[Any, Any], Any]]:
             serious=True,
             relatedness="possibly related",
             expected=False,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         ),
         "adverse_events": lambda s, a: adverse_events.adverse_events(s, a, pseudonym),
         "susar_report": lambda s, a: adverse_events.susar_report(s, a),
@@ -150,6 +153,9 @@ def two_arms(trial, enroll):
                 serious=True,
                 relatedness="probably related",
                 expected=False,
+                criteria=("hospitalization",),
+                action="DOSE NOT CHANGED",
+                outcome="NOT RECOVERED/NOT RESOLVED",
             )
             queries.raise_query(s, mon, p, table_name="daily_crf", text="confirm creatinine")
     return by_arm

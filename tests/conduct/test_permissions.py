@@ -288,6 +288,8 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
                 serious=False,
                 relatedness="not related",
                 expected=True,
+                action="DOSE NOT CHANGED",
+                outcome="NOT RECOVERED/NOT RESOLVED",
             )
         ],
         "read_ae": [lambda s, a: adverse_events.adverse_events(s, a, pseudonym)],

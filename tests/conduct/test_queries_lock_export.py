@@ -22,7 +22,17 @@ def _fill(trial, p):
             s, trial.actors["lab"], p, 2, ferritin_ng_ml=5000.0, hla_dr_per_monocyte=7000.0
         )
         adverse_events.record_adverse_event(
-            s, inv, p, onset_day=2, term="Anaemia", serious=True, relatedness="unrelated", expected=True
+            s,
+            inv,
+            p,
+            onset_day=2,
+            term="Anaemia",
+            serious=True,
+            relatedness="unrelated",
+            expected=True,
+            criteria=("hospitalization",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
 
 

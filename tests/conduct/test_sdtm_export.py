@@ -19,6 +19,7 @@ import pytest
 import xport
 import xport.v56
 
+from immunosep.clinical.adverse_events import ACTIONS
 from immunosep.conduct import adverse_events, crf, dosing, export, lock, outcomes, withdrawal
 from immunosep.conduct.cdisc_ids import usubjid
 from immunosep.conduct.sdtm import DATASETS
@@ -47,6 +48,7 @@ def exported(trial, enroll, tmp_path):
         dosing.record_dose(s, pharm, kept, 1, "iv", 8, given=True)
         dosing.record_dose(s, pharm, dosed, 1, "iv", 8, given=False, missed_reason="line occluded")
         dosing.record_dose(s, pharm, dosed, 1, "iv", 16, given=True)
+        outcomes.record_outcome(s, inv, dosed, death_day=3)
         adverse_events.record_adverse_event(
             s,
             inv,
@@ -57,8 +59,11 @@ def exported(trial, enroll, tmp_path):
             serious=True,
             relatedness="unrelated",
             expected=True,
+            criteria=("death", "hospitalization"),
+            action="DRUG WITHDRAWN",
+            outcome="FATAL",
+            end_day=3,
         )
-        outcomes.record_outcome(s, inv, dosed, death_day=3)
     with session_scope(trial.engine) as s:
         withdrawal.withdraw(s, inv, kept, erase_data=False)
     withdrawal.withdraw_and_erase(trial.engine, inv, erased)
@@ -188,6 +193,14 @@ def test_sdtm_rules_dates_days_epochs_and_the_erased_subject(exported):
     # verbatim as entered in CSV/Parquet; ASCII in the XPT (transport v5 text), and define.json says so
     assert ae[["AETERM", "AEDECOD", "AESER", "AESTDY"]].values.tolist() == [["Anämie", "Anaemia", "Y", 2.0]]
     assert pyreadstat.read_xport(str(tmp_path / "unblinded" / "ae.xpt"))[0]["AETERM"].tolist() == ["Anamie"]
+    # the fatal event: seriousness criteria as collected (CDISC NY), action and outcome as CDISC terms, and
+    # the end on the day of death
+    fatal = ae.iloc[0]
+    criteria = ["AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE"]
+    assert fatal[criteria].tolist() == ["N", "N", "Y", "Y", "N", "N"]
+    assert (fatal["AEACN"], fatal["AEOUT"], fatal["AEENDY"]) == ("DRUG WITHDRAWN", "FATAL", 3.0)
+    assert fatal["AEENDTC"] == dm.loc[ids["dosed"], "DTHDTC"]
+    assert all(dm["COUNTRY"] == "GRC")  # the test trial's three sites, placed by the protocol
     define = json.loads((tmp_path / "unblinded" / "define.json").read_text(encoding="utf-8"))
     assert define["xpt_ascii_transliterated"] == ["AE.AETERM"]
     assert d["SUPPAE"].set_index("QNAM").loc["AEEXPECT", "QVAL"] == "Y"
@@ -259,6 +272,24 @@ def test_a_virtual_trial_exports_consistent_sdtm(tmp_path):
         for column in df.columns:
             if column.endswith("DY") and column != "VISITDY":
                 assert not (df[column].round() == 0).any(), (name, column)
+    # the simulator's AEs: serious with a criterion, CDISC terms, and the death put down to one fatal event
+    ae, dm = d["AE"], d["DM"].set_index("USUBJID")
+    criteria = ae[["AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE"]]
+    assert len(ae) and (ae["AESER"] == "Y").all() and (criteria == "Y").any(axis=1).all()
+    assert set(ae["AEOUT"]) <= {
+        "RECOVERED/RESOLVED",
+        "RECOVERED/RESOLVED WITH SEQUELAE",
+        "NOT RECOVERED/NOT RESOLVED",
+        "FATAL",
+    }
+    assert ((ae["AEOUT"] == "FATAL") == (ae["AESDTH"] == "Y")).all() and set(ae["AEACN"]) <= set(ACTIONS)
+    fatal = ae.loc[ae["AEOUT"] == "FATAL"]
+    assert fatal["USUBJID"].is_unique
+    assert (fatal["AEENDTC"].to_numpy() == dm.loc[fatal["USUBJID"], "DTHDTC"].to_numpy()).all()
+    dead_with_events = set(ae["USUBJID"]) & set(dm.index[dm["DTHFL"] == "Y"])
+    assert set(fatal["USUBJID"]) == dead_with_events
+    ended = ae.loc[ae["AEENDTC"] != ""]
+    assert (ended["AEENDY"] >= ended["AESTDY"]).all()
     # the SOFA total is the sum of the six organ scores (a component not done scores 0)
     rs = d["RS"].assign(points=lambda x: x["RSSTRESN"].where(x["RSSTRESN"] > 1e-70, 0.0).fillna(0.0))
     wide = rs.pivot_table(index=["USUBJID", "VISITNUM"], columns="RSTESTCD", values="points", aggfunc="first")
@@ -283,3 +314,67 @@ def test_write_xpt_refuses_what_transport_v5_cannot_hold(tmp_path):
     with pytest.raises(ImmunoSepError, match="over 200 bytes"):
         export.write_xpt(frame.assign(IETEST=["x" * 201]), tmp_path / "long.xpt", "TI")
     assert not (tmp_path / "long.xpt").exists()
+
+
+def test_ae_and_dm_carry_what_was_collected_and_leave_empty_what_was_not(trial, enroll):
+    """A non-serious resolved event, an event recorded before revision 0005 (its criteria, action, outcome
+    NULL) and a site moved to another country by the administrator, in AE and DM as SDTMIG has them."""
+    from sqlalchemy import update
+
+    from immunosep.conduct import sdtm, sites
+    from immunosep.store.models import AdverseEvent
+
+    inv2 = trial.actors["inv2"]
+    with session_scope(trial.engine) as s:
+        sites.set_site_country(s, trial.actors["admin"], "S02", "deu")
+    p = enroll(investigator="inv2")
+    with session_scope(trial.engine) as s:
+        adverse_events.record_adverse_event(
+            s,
+            inv2,
+            p,
+            onset_day=2,
+            term="Hypoxia",
+            serious=False,
+            relatedness="unrelated",
+            expected=True,
+            action="DOSE NOT CHANGED",
+            outcome="RECOVERED/RESOLVED",
+            end_day=4,
+        )
+        legacy = adverse_events.record_adverse_event(
+            s,
+            inv2,
+            p,
+            onset_day=5,
+            term="Sepsis",
+            serious=True,
+            criteria=("life_threatening",),
+            relatedness="unrelated",
+            expected=True,
+            action="UNKNOWN",
+            outcome="UNKNOWN",
+        )
+        blank = {f"crit_{c}": None for c in adverse_events.SERIOUSNESS_CRITERIA}
+        s.execute(
+            update(AdverseEvent)
+            .where(AdverseEvent.id == legacy.id)
+            .values(action=None, outcome=None, **blank)
+        )
+    with session_scope(trial.engine) as s:
+        frames = sdtm.sdtm_frames(s, blinded=True)
+    ae = frames["AE"].set_index("AEDECOD")
+    criteria = ["AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE"]
+    resolved = ae.loc["Hypoxia"]
+    assert resolved[["AESER", *criteria]].tolist() == ["N"] * 7
+    assert (resolved["AEACN"], resolved["AEOUT"], resolved["AESTDY"], resolved["AEENDY"]) == (
+        "DOSE NOT CHANGED",
+        "RECOVERED/RESOLVED",
+        2,
+        4,
+    )
+    assert (date.fromisoformat(resolved["AEENDTC"]) - date.fromisoformat(resolved["AESTDTC"])).days == 2
+    old = ae.loc["Sepsis"]
+    assert old["AESER"] == "Y" and old[["AEACN", "AEOUT", "AEENDTC", *criteria]].tolist() == [""] * 9
+    assert frames["DM"].set_index("SUBJID").loc[p, "COUNTRY"] == "DEU"
+    assert set(frames["SUPPAE"]["QNAM"]) == {"AEEXPECT", "AESUSAR"}  # the new variables are standard ones

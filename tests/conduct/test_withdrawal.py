@@ -37,9 +37,20 @@ def test_erasure_leaves_no_value_in_any_table_or_the_file_and_keeps_the_slot_use
             relatedness="unrelated",
             expected=True,
             verbatim=MARKER,
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         adverse_events.record_adverse_event(
-            s, inv, keep, onset_day=2, term="Sepsis", serious=False, relatedness="unrelated", expected=True
+            s,
+            inv,
+            keep,
+            onset_day=2,
+            term="Sepsis",
+            serious=False,
+            relatedness="unrelated",
+            expected=True,
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
     withdrawal.withdraw_and_erase(trial.engine, inv, gone)
     insp = inspect(trial.engine)

@@ -111,7 +111,16 @@ def _with_data(trial, enroll):
         with session_scope(trial.engine) as s:
             crf.record_day(s, inv, p, 1, crf.DailyInputs(platelets_1e3_ul=120.0, gcs=15, creatinine=1.0))
             adverse_events.record_adverse_event(
-                s, inv, p, onset_day=2, term="Anaemia", serious=False, relatedness="unrelated", expected=True
+                s,
+                inv,
+                p,
+                onset_day=2,
+                term="Anaemia",
+                serious=False,
+                relatedness="unrelated",
+                expected=True,
+                action="DOSE NOT CHANGED",
+                outcome="NOT RECOVERED/NOT RESOLVED",
             )
     with session_scope(trial.engine) as s:
         crf.record_day(

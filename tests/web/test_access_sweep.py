@@ -145,8 +145,11 @@ def _build_world(app, web) -> World:  # type: ignore[no-untyped-def]
             "onset_day": 1,
             "term": "Septic shock",
             "serious": True,
+            "criteria": ["hospitalization"],
             "relatedness": "unrelated",
             "expected": True,
+            "action": "DOSE NOT CHANGED",
+            "outcome": "NOT RECOVERED/NOT RESOLVED",
         }
         assert inv.post(f"/api/patients/{pseudonym}/adverse-events", json=ae).status_code == 200
         q = mon.post(

@@ -101,8 +101,11 @@ def test_meddra_search_and_adverse_event(login, api_enroll) -> None:  # type: ig
             "onset_day": 3,
             "term": terms[0]["pt_name"],
             "serious": True,
+            "criteria": ["hospitalization"],
             "relatedness": "unrelated",
             "expected": False,
+            "action": "DOSE NOT CHANGED",
+            "outcome": "NOT RECOVERED/NOT RESOLVED",
         },
     )
     assert r.status_code == 200, r.text
@@ -113,8 +116,11 @@ def test_meddra_search_and_adverse_event(login, api_enroll) -> None:  # type: ig
             "onset_day": 3,
             "term": "no such term",
             "serious": True,
+            "criteria": ["hospitalization"],
             "relatedness": "unrelated",
             "expected": False,
+            "action": "DOSE NOT CHANGED",
+            "outcome": "NOT RECOVERED/NOT RESOLVED",
         },
     )
     assert bad.status_code == 422 and bad.json()["field"] == "term"

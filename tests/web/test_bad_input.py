@@ -55,7 +55,15 @@ def test_huge_ids_in_paths_and_bodies(login, api_enroll, big: int) -> None:  # t
 def test_ae_onset_day_is_bounded(login, api_enroll) -> None:  # type: ignore[no-untyped-def]
     pseudonym = api_enroll()
     inv = login("inv1")
-    ae = {"term": "Septic shock", "serious": True, "relatedness": "unrelated", "expected": True}
+    ae = {
+        "term": "Septic shock",
+        "serious": True,
+        "criteria": ["hospitalization"],
+        "relatedness": "unrelated",
+        "expected": True,
+        "action": "DOSE NOT CHANGED",
+        "outcome": "NOT RECOVERED/NOT RESOLVED",
+    }
     _client_error(
         inv.post(f"/api/patients/{pseudonym}/adverse-events", json={**ae, "onset_day": 2**31}), "onset_day"
     )
@@ -127,8 +135,11 @@ def test_nul_bytes_and_over_long_text(login, api_enroll) -> None:  # type: ignor
         "onset_day": 2,
         "term": "Septic shock",
         "serious": True,
+        "criteria": ["hospitalization"],
         "relatedness": "unrelated",
         "expected": True,
+        "action": "DOSE NOT CHANGED",
+        "outcome": "NOT RECOVERED/NOT RESOLVED",
     }
     _client_error(inv.post(f"/api/patients/{pseudonym}/adverse-events", json={**ae, "verbatim": "v\x00"}))
     _client_error(inv.post(f"/api/patients/{pseudonym}/adverse-events", json={**ae, "verbatim": "v" * 201}))

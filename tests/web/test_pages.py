@@ -404,3 +404,84 @@ def test_the_dashboard_narrows_to_one_site_for_those_who_see_several(login, api_
     assert 'data-testid="site-filter"' not in inv.get("/dashboard").text  # one site: nothing to choose
     assert inv.get("/dashboard?site=S02").status_code == 403
     assert dm.get("/api/worklist?site=S01").json()["patients"][0]["pseudonym"] == mine
+
+
+def test_ae_form_records_criteria_action_outcome_and_end_day_and_refuses_what_does_not_fit(
+    login, api_enroll, csrf_of
+) -> None:  # type: ignore[no-untyped-def]
+    pseudonym = api_enroll()
+    inv = login("inv1")
+    url = f"/patients/{pseudonym}/ae"
+    page = inv.get(url)
+    assert page.status_code == 200 and 'data-testid="ae-criteria"' in page.text
+    assert 'name="criterion_death"' in page.text and "RECOVERED/RESOLVED WITH SEQUELAE" in page.text
+    token = csrf_of(page.text)
+    base = {
+        "csrf_token": token,
+        "term": "Pneumothorax",
+        "onset_day": "3",
+        "relatedness": "unrelated",
+        "serious": "on",
+        "action": "DRUG INTERRUPTED",
+        "outcome": "RECOVERED/RESOLVED",
+        "end_day": "6",
+    }
+
+    def post(**fields: str):  # type: ignore[no-untyped-def]
+        data = {k: v for k, v in {**base, **fields}.items() if v is not None}
+        return inv.http.post(url, data=data, follow_redirects=False)
+
+    def stored():  # type: ignore[no-untyped-def]
+        return inv.get(f"/api/patients/{pseudonym}/adverse-events").json()
+
+    for fields, field, message in [
+        ({}, "criteria", "at least one seriousness criterion"),
+        ({"serious": None, "criterion_hospitalization": "on"}, "serious", "marked not serious"),
+        ({"criterion_hospitalization": "on", "action": ""}, "action", "choose one"),
+        ({"criterion_hospitalization": "on", "outcome": "cured"}, "outcome", "choose one"),
+        ({"criterion_hospitalization": "on", "end_day": "2"}, "end_day", "before the onset"),
+        ({"criterion_hospitalization": "on", "end_day": ""}, "end_day", "needs its end day"),
+        ({"criterion_death": "on", "outcome": "FATAL"}, "outcome", "death is not recorded"),
+    ]:
+        r = post(**fields)
+        assert r.status_code == 422, fields
+        assert f'id="e-{field}"' in r.text and message in r.text, (fields, r.text[-1500:])
+        assert stored() == [], fields
+    r = post(criterion_hospitalization="on", criterion_life_threatening="on")
+    assert r.status_code == 303
+    (ae,) = stored()
+    assert (ae["criteria"], ae["action"], ae["outcome"], ae["end_day"], ae["serious"]) == (
+        ["life_threatening", "hospitalization"],
+        "DRUG INTERRUPTED",
+        "RECOVERED/RESOLVED",
+        6,
+        True,
+    )
+    assert "recovered/resolved (day 6)" in inv.get(url).text
+
+
+def test_admin_sets_a_sites_country_and_a_bad_code_changes_nothing(login, csrf_of) -> None:  # type: ignore[no-untyped-def]
+    admin = login("admin")
+    page = admin.get("/admin/sites")
+    assert page.status_code == 200 and 'value="GRC"' in page.text and 'name="country"' in page.text
+    token = csrf_of(page.text)
+    r = admin.http.post(
+        "/admin/sites/S02", data={"csrf_token": token, "country": "nld"}, follow_redirects=True
+    )
+    assert r.status_code == 200 and "Site S02 is in NLD" in r.text
+    r = admin.http.post(
+        "/admin/sites/S02", data={"csrf_token": token, "country": "Holland"}, follow_redirects=True
+    )
+    assert "alpha-3" in r.text
+    r = admin.http.post(
+        "/admin/sites/S02", data={"csrf_token": token, "name": "Larissa"}, follow_redirects=True
+    )
+    assert "Site S02 renamed" in r.text
+    rows = admin.get("/admin/sites").text
+    s02 = rows[rows.index("<td>S02</td>") : rows.index("<td>S03</td>")]
+    assert "Larissa" in s02 and 'value="NLD"' in s02
+    inv = login("inv1")
+    own = csrf_of(inv.get("/dashboard").text)
+    r = inv.http.post("/admin/sites/S02", data={"csrf_token": own, "country": "DEU"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert 'value="NLD"' in admin.get("/admin/sites").text

@@ -4,7 +4,10 @@ Variables follow CDISC ADaM ADAE names in lower case: ``aeseq`` (sequence within
 :func:`immunosep.conduct.cdisc_ids.aeseq_order` like SDTM AESEQ: onset day, then record id), ``astdy`` (onset
 study day), ``aesoc`` / ``aedecod`` (MedDRA system-organ class and preferred term), ``aeser`` (0/1),
 ``aerel`` (relatedness as recorded), ``arelgr1`` ("related" for probably/possibly related, "not related"
-otherwise: docs/requirements.md "Reports", Table 3), ``aeexp`` (0/1 expected), ``susar`` (0/1), plus the
+otherwise: docs/requirements.md "Reports", Table 3), ``aeexp`` (0/1 expected), ``susar`` (0/1), ``aeacn``
+(action taken, CDISC ACN), ``aeout`` (outcome, CDISC OUT), ``aendy`` (end study day, empty while ongoing),
+the seriousness criteria ``aesdth``, ``aeslife``, ``aeshosp``, ``aesdisab``, ``aescong``, ``aesmie`` (0/1,
+empty where not collected: events recorded before they were, or a frame without them), plus the
 patient's ``siteid``, ``stratum`` and ``arm`` from ADSL.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from immunosep.analysis.raw import RELATED_LEVELS
+from immunosep.clinical.adverse_events import SERIOUSNESS_CRITERIA
 from immunosep.conduct.cdisc_ids import aeseq_order
 from immunosep.errors import ImmunoSepError
 
@@ -53,6 +57,28 @@ def derive_adae(adsl: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFram
             "arelgr1": ae["relatedness"].isin(RELATED_LEVELS).map({True: RELATED, False: NOT_RELATED}),
             "aeexp": ae["expected"].astype(bool).astype("int8"),
             "susar": ae["susar"].astype(bool).astype("int8"),
+            "aeacn": _optional_text(ae, "action"),
+            "aeout": _optional_text(ae, "outcome"),
+            "aendy": pd.to_numeric(
+                ae.get("end_day", pd.Series(index=ae.index, dtype="float64")), errors="coerce"
+            ),
         }
     )
+    for name, (variable, _) in SERIOUSNESS_CRITERIA.items():
+        out[variable.lower()] = _optional_flag(ae, f"crit_{name}")
     return out
+
+
+def _optional_text(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A text column of the events, "" where missing or absent from the frame."""
+    if column not in frame.columns:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+
+
+def _optional_flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A yes/no column of the events as nullable 0/1 (NA where not collected or absent from the frame)."""
+    if column not in frame.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="Int8")
+    values = frame[column].astype(object).where(frame[column].notna(), None)
+    return pd.Series([None if v is None else int(bool(v)) for v in values], index=frame.index, dtype="Int8")

@@ -11,7 +11,8 @@ names never ripple through the code:
 * ADSOFA (BDS): one record per patient, study day and origin of the daily SOFA with PARAMCD, AVISIT, AVAL,
   BASE, CHG, ABLFL, DTYPE and ANL01FL;
 * ADTTE (BDS time to event): PARAMCD, AVAL, CNSR, STARTDT, ADT, EVNTDESC, CNSDTDSC, SRCDOM/SRCVAR/SRCSEQ;
-* ADAE (OCCDS): AESEQ numbered like SDTM AE, ASTDT, TRTEMFL, TRTA.
+* ADAE (OCCDS): AESEQ numbered like SDTM AE, ASTDT, AENDT, TRTEMFL, TRTA; the seriousness criteria,
+  AEACN and AEOUT carried from SDTM AE.
 
 Dates are SAS dates (days since 1960-01-01) with the DATE9. format. A blinded view (for a blinded
 package) drops ARMCD/ARM and writes :data:`~immunosep.conduct.blinding.MASKED_TREATMENT` in every
@@ -535,6 +536,20 @@ def build_adae(
     dosed and the onset is on or after the first dose (ASTDT >= TRTSDT)."""
     need = ("usubjid", "refdt", "trtsdt")
     base = adae.merge(adsl[list(need)], on="usubjid", how="left", validate="many_to_one")
+    # an ADAE frame made before the criteria, action, outcome and end day were collected: empty columns
+    for column in (
+        "aeacn",
+        "aeout",
+        "aendy",
+        "aescong",
+        "aesdisab",
+        "aesdth",
+        "aeshosp",
+        "aeslife",
+        "aesmie",
+    ):
+        if column not in base.columns:
+            base[column] = pd.NA
     study = studyid(protocol)
     astdt = _day_date(base["refdt"], base["astdy"])
     trtsdt = sas_date(base["trtsdt"])
@@ -552,10 +567,20 @@ def build_adae(
             "AESOC": text(base["aesoc"]),
             "ASTDT": astdt,
             "ASTDY": number(base["astdy"]),
+            "AENDT": _day_date(base["refdt"], base["aendy"]),
+            "AENDY": number(base["aendy"]),
             "TRTEMFL": np.where(trtsdt.notna() & (astdt >= trtsdt), "Y", ""),
             "AESER": yes_no(base["aeser"]),
+            "AESCONG": yes_no(base["aescong"]),
+            "AESDISAB": yes_no(base["aesdisab"]),
+            "AESDTH": yes_no(base["aesdth"]),
+            "AESHOSP": yes_no(base["aeshosp"]),
+            "AESLIFE": yes_no(base["aeslife"]),
+            "AESMIE": yes_no(base["aesmie"]),
+            "AEACN": text(base["aeacn"]),
             "AEREL": text(base["aerel"]).str.upper(),
             "ARELGR1": text(base["arelgr1"]).str.upper(),
+            "AEOUT": text(base["aeout"]),
             "AEEXPECT": yes_no(base["aeexp"]),
             "SUSARFL": yes_no(base["susar"]),
         }
@@ -580,13 +605,27 @@ def build_adae(
         ),
         Variable("ASTDY", "Analysis Start Relative Day", "Num", "Derived", "astdy", "AE.AESTDY"),
         Variable(
+            "AENDT", "Analysis End Date", "Num", "Derived", "aendy", "ADSL.REFDT + AENDY - 1", DATE_FORMAT
+        ),
+        Variable("AENDY", "Analysis End Relative Day", "Num", "Derived", "aendy", "AE.AEENDY"),
+        Variable(
             "TRTEMFL", "Treatment Emergent Analysis Flag", "Char", "Derived", "", "ASTDT >= ADSL.TRTSDT"
         ),
         Variable("AESER", "Serious Event", "Char", "Predecessor", "AE.AESER"),
+        Variable("AESCONG", "Congenital Anomaly or Birth Defect", "Char", "Predecessor", "AE.AESCONG"),
+        Variable("AESDISAB", "Persist or Signif Disability/Incapacity", "Char", "Predecessor", "AE.AESDISAB"),
+        Variable("AESDTH", "Results in Death", "Char", "Predecessor", "AE.AESDTH"),
+        Variable("AESHOSP", "Requires or Prolongs Hospitalization", "Char", "Predecessor", "AE.AESHOSP"),
+        Variable("AESLIFE", "Is Life Threatening", "Char", "Predecessor", "AE.AESLIFE"),
+        Variable("AESMIE", "Other Medically Important Serious Event", "Char", "Predecessor", "AE.AESMIE"),
+        Variable(
+            "AEACN", "Action Taken with Study Treatment", "Char", "Predecessor", "AE.AEACN", "CDISC ACN"
+        ),
         Variable("AEREL", "Causality", "Char", "Predecessor", "AE.AEREL", "four levels"),
         Variable(
             "ARELGR1", "Pooled Causality Group 1", "Char", "Derived", "arelgr1", "probably/possibly = RELATED"
         ),
+        Variable("AEOUT", "Outcome of Adverse Event", "Char", "Predecessor", "AE.AEOUT", "CDISC OUT"),
         Variable("AEEXPECT", "Expected Adverse Event", "Char", "Predecessor", "AE.AEEXPECT"),
         Variable("SUSARFL", "SUSAR Flag", "Char", "Derived", "susar", "serious, related and unexpected"),
     )

@@ -131,6 +131,15 @@ def variable_descriptions(protocol: Protocol) -> dict[str, tuple[str, str, str]]
         "arelgr1": ("Relatedness group", "", "related = probably/possibly related"),
         "aeexp": ("Expected adverse event", "0/1", ""),
         "susar": ("Suspected unexpected serious adverse reaction", "0/1", "serious, related, unexpected"),
+        "aeacn": ("Action taken with the study treatment", "", "CDISC ACN (C66767)"),
+        "aeout": ("Outcome of the adverse event", "", "CDISC OUT (C66768)"),
+        "aendy": ("End study day", "day", "empty while the event goes on"),
+        "aesdth": ("Serious: results in death", "0/1", "empty where not collected"),
+        "aeslife": ("Serious: life-threatening", "0/1", "empty where not collected"),
+        "aeshosp": ("Serious: requires or prolongs hospitalization", "0/1", "empty where not collected"),
+        "aesdisab": ("Serious: persistent or significant disability", "0/1", "empty where not collected"),
+        "aescong": ("Serious: congenital anomaly or birth defect", "0/1", "empty where not collected"),
+        "aesmie": ("Serious: other medically important event", "0/1", "empty where not collected"),
     }
     organs = ("respiration", "coagulation", "liver", "cardiovascular", "cns", "renal")
     for organ in organs:

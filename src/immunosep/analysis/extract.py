@@ -148,6 +148,15 @@ def read_trial(engine: Engine) -> tuple[RawTrial, Protocol]:
                 AdverseEvent.relatedness,
                 AdverseEvent.expected,
                 AdverseEvent.susar,
+                AdverseEvent.action,
+                AdverseEvent.outcome,
+                AdverseEvent.end_day,
+                AdverseEvent.crit_death,
+                AdverseEvent.crit_life_threatening,
+                AdverseEvent.crit_hospitalization,
+                AdverseEvent.crit_disability,
+                AdverseEvent.crit_congenital_anomaly,
+                AdverseEvent.crit_medically_important,
             ),
         )
         withdrawn = _frame(

@@ -1,4 +1,8 @@
-"""Adverse events: MedDRA-coded, seriousness, relatedness on four levels, expectedness, SUSAR flag.
+"""Adverse events: MedDRA-coded, seriousness and its criteria, relatedness on four levels, expectedness,
+action taken, outcome, end day, SUSAR flag.
+
+The terms and the rule that ties seriousness, criteria, outcome, end day and the patient's death together
+are :mod:`immunosep.clinical.adverse_events`; an inconsistent event is refused before anything is stored.
 
 A serious, related (probably or possibly) and unexpected event is a SUSAR: the flag and its report time
 are set in the same transaction that records the event, and :func:`susar_report` lists them at once.
@@ -6,12 +10,14 @@ are set in the same transaction that records the event, and :func:`susar_report`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.adverse_events import SERIOUSNESS_CRITERIA, check_adverse_event
 from immunosep.conduct.access import (
     Actor,
     begin,
@@ -23,7 +29,7 @@ from immunosep.conduct.meddra import MedDRA, demo_meddra
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
-from immunosep.store.models import AdverseEvent, Patient, utcnow
+from immunosep.store.models import AdverseEvent, Outcome, Patient, utcnow
 
 RELATEDNESS = ("probably related", "possibly related", "probably not related", "unrelated")
 RELATED = frozenset(RELATEDNESS[:2])
@@ -41,6 +47,19 @@ class AeRecord:
     expected: bool
     susar: bool
     susar_reported_at: datetime | None
+    #: ticked seriousness criteria (keys of SERIOUSNESS_CRITERIA); None: not collected (before revision 0005)
+    criteria: tuple[str, ...] | None = None
+    action: str | None = None  # CDISC ACN; None: not collected
+    outcome: str | None = None  # CDISC OUT; None: not collected
+    end_day: int | None = None  # None: not ended (or not collected)
+
+
+def criteria_of(ae: AdverseEvent) -> tuple[str, ...] | None:
+    """The ticked criteria of a stored event, in SERIOUSNESS_CRITERIA order; None when not collected."""
+    values = [getattr(ae, f"crit_{name}") for name in SERIOUSNESS_CRITERIA]
+    if all(v is None for v in values):
+        return None
+    return tuple(name for name, v in zip(SERIOUSNESS_CRITERIA, values, strict=True) if v)
 
 
 def _record(pseudonym: str, ae: AdverseEvent) -> AeRecord:
@@ -55,6 +74,10 @@ def _record(pseudonym: str, ae: AdverseEvent) -> AeRecord:
         ae.expected,
         ae.susar,
         ae.susar_reported_at,
+        criteria_of(ae),
+        ae.action,
+        ae.outcome,
+        ae.end_day,
     )
 
 
@@ -77,10 +100,19 @@ def record_adverse_event(
     serious: bool,
     relatedness: str,
     expected: bool,
+    action: str,
+    outcome: str,
+    criteria: Collection[str] = (),
+    end_day: int | None = None,
     verbatim: str = "",
     meddra: MedDRA | None = None,
 ) -> AeRecord:
-    """Record a treatment-emergent AE coded to MedDRA PT and SOC; flags and reports a SUSAR at once."""
+    """Record a treatment-emergent AE coded to MedDRA PT and SOC; flags and reports a SUSAR at once.
+
+    ``criteria``: the ticked seriousness criteria (keys of ``SERIOUSNESS_CRITERIA``), required exactly when
+    ``serious``; ``action``/``outcome``: CDISC ACN/OUT terms; ``end_day``: the study day the event ended
+    (resolved, with sequelae, or fatal: the patient's recorded day of death), None while it goes on.
+    """
     require(actor, "record_ae")
     begin(session, actor, "adverse event")
     patient = get_patient(session, actor, pseudonym)
@@ -94,8 +126,21 @@ def record_adverse_event(
     last_day = max(protocol_of(session).endpoints.mortality.days)  # the end of follow-up
     if not 1 <= onset_day <= last_day:
         raise ImmunoSepError(f"onset day is a study day 1-{last_day} (got {onset_day})", field="onset_day")
+    if end_day is not None and not 1 <= end_day <= last_day:
+        raise ImmunoSepError(f"end day is a study day 1-{last_day} (got {end_day})", field="end_day")
     if len(verbatim) > VERBATIM_MAX:
         raise ImmunoSepError(f"the verbatim term has at most {VERBATIM_MAX} characters", field="verbatim")
+    ticked = set(criteria)
+    death_day = session.execute(select(Outcome.death_day).where(Outcome.patient_id == patient.id)).scalar()
+    check_adverse_event(
+        serious=serious,
+        criteria=ticked,
+        action=action,
+        outcome=outcome,
+        onset_day=onset_day,
+        end_day=end_day,
+        death_day=death_day,
+    )
     coded = (meddra or demo_meddra()).code(term)
     susar = is_susar(serious, relatedness, expected)
     ae = AdverseEvent(
@@ -112,6 +157,10 @@ def record_adverse_event(
         susar=susar,
         susar_reported_at=utcnow() if susar else None,
         recorded_by=actor.user_id,
+        action=action,
+        outcome=outcome,
+        end_day=end_day,
+        **{f"crit_{name}": name in ticked for name in SERIOUSNESS_CRITERIA},
     )
     session.add(ae)
     session.flush()

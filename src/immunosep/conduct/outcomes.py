@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.adverse_events import FATAL
 from immunosep.conduct.access import (
     Actor,
     begin,
@@ -16,7 +17,7 @@ from immunosep.conduct.access import (
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
-from immunosep.store.models import Outcome, Patient
+from immunosep.store.models import AdverseEvent, Outcome, Patient
 
 _UNSET = object()
 #: The outcome fields that are study days (1 to the last mortality day).
@@ -94,6 +95,19 @@ def record_outcome(
                     f"{_LABELS[k]} of {pseudonym} is already set ({stored}); a correction needs a reason",
                     field=k,
                 )
+    new_death = changes.get("death_day", row.death_day)
+    fatal_ends = session.execute(
+        select(AdverseEvent.end_day).where(
+            AdverseEvent.patient_id == patient.id, AdverseEvent.outcome == FATAL
+        )
+    ).scalars()
+    for end in fatal_ends:
+        if new_death != end:
+            raise ImmunoSepError(
+                f"an adverse event of {pseudonym} is fatal on day {end}: the day of death must be that day "
+                "(correct the adverse event first if it was not fatal)",
+                field="death_day",
+            )
     for k, v in changes.items():
         setattr(row, k, v)
     death, alive = row.death_day, row.last_known_alive_day

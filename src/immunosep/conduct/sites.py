@@ -1,4 +1,4 @@
-"""Sites ``S01..SNN`` (created with the trial by :mod:`immunosep.conduct.trial`): their codes, names and counts."""
+"""Sites ``S01..SNN`` (created with the trial by :mod:`immunosep.conduct.trial`): codes, names, countries, counts."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from immunosep.conduct.access import Actor, begin
+from immunosep.conduct.access import Actor, begin, site_by_code
 from immunosep.conduct.permissions import require
-from immunosep.store.models import Site
+from immunosep.protocol.countries import alpha3_code
+from immunosep.store.models import Patient, Site
 
 
 @dataclass(frozen=True)
@@ -19,25 +20,33 @@ class SiteInfo:
     name: str
     active: bool
     patients: int
+    country: str = ""  # ISO 3166-1 alpha-3 ("" on a site migrated from before countries were kept)
 
 
 def list_sites(session: Session, actor: Actor) -> list[SiteInfo]:
     """Sites with their number of screened patients (admins, data managers, monitors, DSMB)."""
     require(actor, "list_sites")
-    from immunosep.store.models import Patient
-
     counts = dict(session.execute(select(Patient.site_id, func.count()).group_by(Patient.site_id)).all())
     rows = session.execute(select(Site).order_by(Site.code)).scalars().all()
-    return [SiteInfo(s.id, s.code, s.name, s.active, int(counts.get(s.id, 0))) for s in rows]
+    return [SiteInfo(s.id, s.code, s.name, s.active, int(counts.get(s.id, 0)), s.country) for s in rows]
 
 
 def rename_site(session: Session, actor: Actor, code: str, name: str) -> SiteInfo:
     """Give a site its display name (admin)."""
     require(actor, "edit_sites")
     begin(session, actor, "site name")
-    from immunosep.conduct.access import site_by_code
-
     site = site_by_code(session, code)
     site.name = name
     session.flush()
-    return SiteInfo(site.id, site.code, site.name, site.active, 0)
+    return SiteInfo(site.id, site.code, site.name, site.active, 0, site.country)
+
+
+def set_site_country(session: Session, actor: Actor, code: str, country: str) -> SiteInfo:
+    """Set the country a site is in, an ISO 3166-1 alpha-3 code such as GRC (admin); SDTM DM.COUNTRY."""
+    require(actor, "edit_sites")
+    begin(session, actor, "site country")
+    value = alpha3_code(country)  # checked before anything changes
+    site = site_by_code(session, code)
+    site.country = value
+    session.flush()
+    return SiteInfo(site.id, site.code, site.name, site.active, 0, site.country)

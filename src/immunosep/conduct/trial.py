@@ -97,7 +97,11 @@ def seed_trial(
     )
     session.add(t)
     session.flush()
-    site_rows = [Site(trial_id=t.id, code=site_code(i), name=f"Site {i}") for i in range(1, n_sites + 1)]
+    countries = protocol.trial.site_countries(n_sites)
+    site_rows = [
+        Site(trial_id=t.id, code=site_code(i), name=f"Site {i}", country=countries[i - 1])
+        for i in range(1, n_sites + 1)
+    ]
     session.add_all(site_rows)
     session.flush()
     per_site = _add_slots(session, protocol, seed, site_rows, n_slots)

@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from immunosep.errors import ImmunoSepError
+from immunosep.protocol.countries import country_alpha3
+
 Route = Literal["iv", "sc"]
 
 
@@ -19,7 +22,13 @@ class _Frozen(BaseModel):
 
 
 class TrialInfo(_Frozen):
-    """The trial's identity (``[trial]``): code, title, registration number and countries."""
+    """The trial's identity (``[trial]``): code, title, registration number, countries and their sites.
+
+    ``countries`` are English names or ISO 3166-1 codes; ``sites_per_country`` (same order) says how many of
+    the sites ``S01..`` are in each, numbered country by country: the country a new site is created with
+    (a trial of fewer sites takes the first ones). Without it, a protocol that names one country places
+    every site there.
+    """
 
     code: str = Field(min_length=1)
     title: str
@@ -27,6 +36,46 @@ class TrialInfo(_Frozen):
     version: str = "1.0"
     sites: int = Field(ge=1)
     countries: list[str] = Field(default_factory=list)
+    sites_per_country: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _country_sites(self) -> TrialInfo:
+        for name in self.countries:
+            country_alpha3(name)  # an unknown country stops the protocol here, not at the first new site
+        if self.sites_per_country:
+            if len(self.sites_per_country) != len(self.countries):
+                raise ValueError(
+                    f"trial.sites_per_country has {len(self.sites_per_country)} entries for "
+                    f"{len(self.countries)} countries"
+                )
+            if min(self.sites_per_country) < 1 or sum(self.sites_per_country) < self.sites:
+                raise ValueError(
+                    f"trial.sites_per_country {self.sites_per_country} must be positive and place at least "
+                    f"trial.sites ({self.sites}) sites"
+                )
+        return self
+
+    def site_countries(self, n_sites: int) -> list[str]:
+        """The ISO 3166-1 alpha-3 country of sites ``S01..S<n_sites>``, in order.
+
+        Raises ImmunoSepError when the protocol does not say where a site is (every new site has a country).
+        """
+        if self.sites_per_country:
+            placed = [
+                country_alpha3(c)
+                for c, n in zip(self.countries, self.sites_per_country, strict=True)
+                for _ in range(n)
+            ]
+        elif len(self.countries) == 1:
+            placed = [country_alpha3(self.countries[0])] * n_sites
+        else:
+            placed = []
+        if n_sites > len(placed):
+            raise ImmunoSepError(
+                f"the protocol places {len(placed)} sites in its countries, not {n_sites}: give trial.countries "
+                "and trial.sites_per_country (one country needs no count)"
+            )
+        return placed[:n_sites]
 
 
 class Classification(_Frozen):

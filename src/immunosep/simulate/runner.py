@@ -217,6 +217,7 @@ def run_virtual_trial(
         staff = _create_staff(engine, list(init.site_codes))
         rng = np.random.default_rng(seed)
         chores = np.random.default_rng([seed, 1])  # missed doses, CRF values: apart from the model's stream
+        details = np.random.default_rng([seed, 2])  # AE criteria, action, outcome, end: apart from both
         log = draw_screening_log(rng, n_screened, params, protocol)
         known_sites = set(init.site_codes)
         log = [p if p.site in known_sites else _on_site(p, init.site_codes, rng) for p in log]
@@ -261,6 +262,7 @@ def run_virtual_trial(
             protocol,
             chores,
             tick,
+            details,
         )
         if lock_at_end:
             _lock(engine, staff, randomized, course, tick)
@@ -355,8 +357,12 @@ def _follow_up(
     protocol: Protocol,
     chores: np.random.Generator,
     tick: Progress,
+    details: np.random.Generator,
 ) -> dict[str, int]:
-    """Day by day for each randomized patient: CRF, doses, draws; then outcomes, AEs, withdrawal."""
+    """Day by day for each randomized patient: CRF, doses, draws; then outcomes, AEs, withdrawal.
+
+    The outcome goes in before the AEs, so that the event that ends in a death can be recorded as fatal.
+    """
     o = course.outcomes
     levels = protocol.endpoints.infection_day15.levels
     last_follow_up = max(protocol.endpoints.mortality.days)
@@ -414,24 +420,8 @@ def _follow_up(
                         )
                     except ImmunoSepError:  # the lab leaves a refused draw out
                         counts["entries_refused"] += 1
-            for event in events.get(k, []):
-                if event.onset_day > last_day:
-                    continue
-                ae = adverse_events.record_adverse_event(
-                    s,
-                    inv,
-                    r.pseudonym,
-                    onset_day=event.onset_day,
-                    term=event.preferred_term,
-                    serious=True,
-                    relatedness=event.relatedness,
-                    expected=bool(chores.random() >= UNEXPECTED_AE_FRACTION),
-                    meddra=meddra,
-                )
-                counts["adverse_events"] += 1
-                counts["susars"] += int(ae.susar)
+            dies = bool(not o.withdrawn[k] and not np.isnan(death) and death <= last_follow_up)
             if not o.withdrawn[k]:
-                dies = bool(not np.isnan(death) and death <= last_follow_up)
                 discharge = o.discharge_day[k]
                 outcomes.record_outcome(
                     s,
@@ -442,10 +432,88 @@ def _follow_up(
                     icu_discharge_day=None if np.isnan(discharge) else int(discharge),
                     infection_day15=levels[int(course.infection_day15[k])],
                 )
+            mine = [e for e in events.get(k, []) if e.onset_day <= last_day]
+            # the death is put down to the latest-onset event, when the patient had any
+            fatal = max(range(len(mine)), key=lambda i: mine[i].onset_day) if dies and mine else -1
+            for i, event in enumerate(mine):
+                ae = adverse_events.record_adverse_event(
+                    s,
+                    inv,
+                    r.pseudonym,
+                    onset_day=event.onset_day,
+                    term=event.preferred_term,
+                    serious=True,
+                    relatedness=event.relatedness,
+                    expected=bool(chores.random() >= UNEXPECTED_AE_FRACTION),
+                    meddra=meddra,
+                    **_ae_course(
+                        details,
+                        event.onset_day,
+                        event.relatedness,
+                        death_day=int(death) if dies else None,
+                        fatal=i == fatal,
+                        last_day=int(min(last_day, last_follow_up)),
+                        treatment_days=protocol.treatment.days,
+                    ),
+                )
+                counts["adverse_events"] += 1
+                counts["susars"] += int(ae.susar)
         if o.withdrawn[k]:
             withdrawal.withdraw_and_erase(engine, inv, r.pseudonym)
         tick("daily follow-up", k + 1, len(randomized))
     return counts
+
+
+#: A survivor's serious AE: outcome weights (resolved, with sequelae, not resolved), and the criterion it
+#: meets (prolonged hospitalization, life-threatening, other medically important): ICU patients, plausible.
+AE_OUTCOME_WEIGHTS = (0.75, 0.10, 0.15)
+AE_CRITERION_WEIGHTS = (0.5, 0.3, 0.2)
+#: Longest course of a resolved AE, days.
+AE_LONGEST_DAYS = 14
+
+
+def _ae_course(
+    rng: np.random.Generator,
+    onset_day: int,
+    relatedness: str,
+    *,
+    death_day: int | None,
+    fatal: bool,
+    last_day: int,
+    treatment_days: int,
+) -> dict[str, Any]:
+    """Seriousness criteria, action taken, outcome and end day of a virtual serious AE, consistent with
+    the patient's death (the fatal event ends on the day of death; the others end before it or go on)."""
+    if onset_day > treatment_days:
+        action = "NOT APPLICABLE"  # after the last study injection
+    elif relatedness in adverse_events.RELATED:
+        action = str(
+            rng.choice(("DRUG WITHDRAWN", "DRUG INTERRUPTED", "DOSE NOT CHANGED"), p=(0.4, 0.2, 0.4))
+        )
+    else:
+        action = "DOSE NOT CHANGED"
+    if fatal:
+        assert death_day is not None
+        return {"criteria": ("death",), "action": action, "outcome": "FATAL", "end_day": death_day}
+    criterion = str(
+        rng.choice(("hospitalization", "life_threatening", "medically_important"), p=AE_CRITERION_WEIGHTS)
+    )
+    last = last_day if death_day is None else min(last_day, death_day - 1)
+    outcome = str(
+        rng.choice(
+            ("RECOVERED/RESOLVED", "RECOVERED/RESOLVED WITH SEQUELAE", "NOT RECOVERED/NOT RESOLVED"),
+            p=AE_OUTCOME_WEIGHTS,
+        )
+    )
+    if outcome == "NOT RECOVERED/NOT RESOLVED" or last < onset_day:
+        return {
+            "criteria": (criterion,),
+            "action": action,
+            "outcome": "NOT RECOVERED/NOT RESOLVED",
+            "end_day": None,
+        }
+    end = min(onset_day + int(rng.integers(0, AE_LONGEST_DAYS)), last)
+    return {"criteria": (criterion,), "action": action, "outcome": outcome, "end_day": end}
 
 
 @dataclass(frozen=True)

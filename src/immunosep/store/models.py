@@ -97,6 +97,7 @@ class Site(Base):
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    country: Mapped[str] = mapped_column(String(3), default="")  # ISO 3166-1 alpha-3; "" = not known
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     next_patient_number: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -338,7 +339,12 @@ class Outcome(Base):
 
 
 class AdverseEvent(Base):
-    """A treatment-emergent adverse event coded with MedDRA; ``susar`` = serious, related and unexpected."""
+    """A treatment-emergent adverse event coded with MedDRA; ``susar`` = serious, related and unexpected.
+
+    The seriousness criteria (``crit_*``, ``clinical.adverse_events.SERIOUSNESS_CRITERIA``), the action
+    taken (CDISC ACN) and the outcome (CDISC OUT) are NULL on events recorded before revision 0005, which
+    did not collect them; ``end_day`` is NULL while the event has not ended.
+    """
 
     __tablename__ = "adverse_events"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -355,6 +361,15 @@ class AdverseEvent(Base):
     susar: Mapped[bool] = mapped_column(Boolean)
     susar_reported_at: Mapped[datetime | None] = mapped_column(_TS)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    crit_death: Mapped[bool | None] = mapped_column(Boolean)
+    crit_life_threatening: Mapped[bool | None] = mapped_column(Boolean)
+    crit_hospitalization: Mapped[bool | None] = mapped_column(Boolean)
+    crit_disability: Mapped[bool | None] = mapped_column(Boolean)
+    crit_congenital_anomaly: Mapped[bool | None] = mapped_column(Boolean)
+    crit_medically_important: Mapped[bool | None] = mapped_column(Boolean)
+    action: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    end_day: Mapped[int | None] = mapped_column(Integer)
 
 
 class Unblinding(Base):

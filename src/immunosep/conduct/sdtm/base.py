@@ -59,6 +59,7 @@ class Subject:
     death_day: int | None
     last_alive_day: int | None
     withdrawn_at: datetime | None
+    country: str = ""  # the site's ISO 3166-1 alpha-3 code ("" when the site has none)
 
     @property
     def erased(self) -> bool:
@@ -151,7 +152,9 @@ def load_context(session: Session, *, blinded: bool) -> Context:
     p = protocol_of(session)
     study = studyid(p)
     rows = session.execute(
-        select(Patient, Site.code).join(Site).where(Patient.status.in_(("randomized", "withdrawn")))
+        select(Patient, Site.code, Site.country)
+        .join(Site)
+        .where(Patient.status.in_(("randomized", "withdrawn")))
     ).all()
     slots = {
         s.patient_id: s
@@ -169,7 +172,7 @@ def load_context(session: Session, *, blinded: bool) -> Context:
         given.setdefault(d.patient_id, []).append(d)
     withdrawals = {w.pseudonym: w for w in session.execute(select(Withdrawal)).scalars()}
     subjects: list[Subject] = []
-    for pt, site in rows:
+    for pt, site, country in rows:
         slot = slots.get(pt.id)
         o = outcomes.get(pt.id)
         doses = given.get(pt.id, [])
@@ -188,13 +191,16 @@ def load_context(session: Session, *, blinded: bool) -> Context:
             death_day=o.death_day if o else None,
             last_alive_day=o.last_known_alive_day if o else None,
             withdrawn_at=w.withdrawn_at if w else None,
+            country=country,
         )
         if doses:
             first_slot = schedule_hour(doses[0].study_day, doses[0].hour)
             last = doses[-1]
             subject = replace(subject, last_dose_at=dose_time(subject, last.study_day, last.hour, first_slot))
         subjects.append(subject)
-    sites = dict(session.execute(select(Site.id, Site.code)).all())
+    sites = {
+        i: (code, country) for i, code, country in session.execute(select(Site.id, Site.code, Site.country))
+    }
     slot_by_id = {s.id: s for s in session.execute(select(RandomizationSlot)).scalars()}
     for w in withdrawals.values():
         if not w.data_erased:
@@ -204,7 +210,7 @@ def load_context(session: Session, *, blinded: bool) -> Context:
             Subject(
                 usubjid=usubjid(study, w.pseudonym),
                 subjid=w.pseudonym,
-                siteid=sites.get(w.site_id, ""),
+                siteid=sites.get(w.site_id, ("", ""))[0],
                 patient=None,
                 arm=slot.arm if slot else "",
                 randomized_at=slot.allocated_at if slot else None,
@@ -215,6 +221,7 @@ def load_context(session: Session, *, blinded: bool) -> Context:
                 death_day=None,
                 last_alive_day=None,
                 withdrawn_at=w.withdrawn_at,
+                country=sites.get(w.site_id, ("", ""))[1],
             )
         )
     subjects.sort(key=lambda s: s.usubjid)

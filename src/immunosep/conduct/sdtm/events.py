@@ -1,10 +1,11 @@
 """Events: AE, with MedDRA's preferred term and primary system organ class, and SUPPAE.
 
-The adverse event form records the onset as a study day, so ``AESTDTC`` is a date (no time). The form does
-not collect the action taken, the outcome, the end date or the seriousness criteria: ``AEACN`` and
-``AEENDTC`` (expected variables) are present and empty, the permissible criteria (``AESDTH``...) and
-``AEOUT`` are left out. The stored coding keeps PT and primary SOC only, so ``AEHLT``/``AEHLGT`` and the
-LLT are left out too. Expectedness and the SUSAR flag go to SUPPAE.
+The adverse event form records the onset and the end as study days, so ``AESTDTC``/``AEENDTC`` are dates
+(no time). Seriousness (``AESER``), the six criteria (``AESCONG``, ``AESDISAB``, ``AESDTH``, ``AESHOSP``,
+``AESLIFE``, ``AESMIE``: "Y"/"N", CDISC NY), the action taken (``AEACN``, CDISC ACN) and the outcome
+(``AEOUT``, CDISC OUT) are as collected; an event recorded before they were collected (revision 0005)
+leaves them empty. The stored coding keeps PT and primary SOC only, so ``AEHLT``/``AEHLGT`` and the LLT are
+left out. Expectedness and the SUSAR flag, which SDTMIG has no variable for, go to SUPPAE.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.adverse_events import SERIOUSNESS_CRITERIA
+from immunosep.conduct.adverse_events import criteria_of
 from immunosep.conduct.cdisc_ids import aeseq_order
 from immunosep.conduct.sdtm.base import Context, iso_date
 from immunosep.conduct.sdtm.subjects import supp_row
@@ -45,6 +48,12 @@ def ae(ctx: Context, session: Session) -> tuple[list[dict[str, Any]], list[dict[
     for a, n in zip(events, seqs, strict=True):
         s = subjects[a.patient_id]
         when = s.day_date(a.onset_day)
+        ended = s.day_date(a.end_day)
+        ticked = criteria_of(a)
+        criteria = {
+            var: "" if ticked is None else ("Y" if name in ticked else "N")
+            for name, (var, _) in SERIOUSNESS_CRITERIA.items()
+        }
         rows.append(
             ctx.row(
                 "AE",
@@ -58,12 +67,20 @@ def ae(ctx: Context, session: Session) -> tuple[list[dict[str, Any]], list[dict[
                 AEBODSYS=a.soc_name,
                 AEBDSYCD=_code(a.soc_code),
                 AESER="Y" if a.serious else "N",
-                AEACN="",
+                AEACN=a.action or "",
                 AEREL=a.relatedness.upper(),
+                AEOUT=a.outcome or "",
+                AESCONG=criteria["AESCONG"],
+                AESDISAB=criteria["AESDISAB"],
+                AESDTH=criteria["AESDTH"],
+                AESHOSP=criteria["AESHOSP"],
+                AESLIFE=criteria["AESLIFE"],
+                AESMIE=criteria["AESMIE"],
                 EPOCH=s.epoch(when, treatment_days),
                 AESTDTC=iso_date(when),
-                AEENDTC="",
+                AEENDTC=iso_date(ended),
                 AESTDY=s.dy(when),
+                AEENDY=s.dy(ended),
             )
         )
         for qnam, qlabel, value in (

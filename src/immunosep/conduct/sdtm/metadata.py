@@ -90,7 +90,7 @@ ARM|Description of Planned Arm|C|a
 ACTARMCD|Actual Arm Code|C|d
 ACTARM|Description of Actual Arm|C|d
 ARMNRS|Reason Arm and/or Actual Arm is Null|C|d
-COUNTRY|Country|C|n
+COUNTRY|Country|C|a
 """
             ),
         ),
@@ -186,12 +186,20 @@ AESOCCD|Primary System Organ Class Code|N|a
 AEBODSYS|Body System or Organ Class|C|a
 AEBDSYCD|Body System or Organ Class Code|N|a
 AESER|Serious Event|C|c
-AEACN|Action Taken with Study Treatment|C|n
+AEACN|Action Taken with Study Treatment|C|c
 AEREL|Causality|C|c
+AEOUT|Outcome of Adverse Event|C|c
+AESCONG|Congenital Anomaly or Birth Defect|C|c
+AESDISAB|Persist or Signif Disability/Incapacity|C|c
+AESDTH|Results in Death|C|c
+AESHOSP|Requires or Prolongs Hospitalization|C|c
+AESLIFE|Is Life Threatening|C|c
+AESMIE|Other Medically Important Serious Event|C|c
 EPOCH|Epoch|C|d
 AESTDTC|Start Date/Time of Adverse Event|C|d
-AEENDTC|End Date/Time of Adverse Event|C|n
+AEENDTC|End Date/Time of Adverse Event|C|d
 AESTDY|Study Day of Start of Adverse Event|N|d
+AEENDY|Study Day of End of Adverse Event|N|d
 """
             ),
         ),

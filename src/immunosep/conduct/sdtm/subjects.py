@@ -20,21 +20,14 @@ from immunosep.conduct.sdtm.base import (
     iso_date,
     iso_datetime,
 )
-from immunosep.conduct.sdtm.design import ALPHA3, arm_code, arm_label, elements, follow_up_days, visit_days
+from immunosep.conduct.sdtm.design import arm_code, arm_label, elements, follow_up_days, visit_days
 
 SEX = {"male": "M", "female": "F"}
-
-
-def _country(ctx: Context) -> str:
-    """ISO 3166-1 alpha-3 COUNTRY when the protocol names one country; the store keeps no site country."""
-    countries = ctx.protocol.trial.countries
-    return ALPHA3.get(countries[0], "") if len(countries) == 1 else ""
 
 
 def dm(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """DM rows and SUPPDM rows (immune stratum, infection type)."""
     rows, supp = [], []
-    country = _country(ctx)
     for s in ctx.subjects:
         pt = s.patient
         dosed = s.first_dose_at is not None
@@ -65,7 +58,7 @@ def dm(ctx: Context) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 ACTARMCD=armcd if dosed else "",
                 ACTARM=arm_label(ctx.protocol, s.arm) if dosed and s.arm else "",
                 ARMNRS="ASSIGNED, NOT TREATED" if pt is not None and not dosed else "",
-                COUNTRY=country,
+                COUNTRY=s.country,  # the site's, set with the site (admin)
             )
         )
         if pt is None:

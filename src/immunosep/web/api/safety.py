@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.adverse_events import ACTIONS, OUTCOMES, SERIOUSNESS_CRITERIA
 from immunosep.conduct.access import Actor
 from immunosep.conduct.adverse_events import adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.unblinding import emergency_unblind, unblinding_report
@@ -24,8 +25,16 @@ class AdverseEventIn(BaseModel):
     onset_day: Day
     term: str = Field(max_length=200, description="MedDRA preferred or lowest level term (name or code)")
     serious: bool
+    criteria: list[str] = Field(
+        default_factory=list,
+        max_length=len(SERIOUSNESS_CRITERIA),
+        description=f"seriousness criteria ticked, required exactly when serious: {', '.join(SERIOUSNESS_CRITERIA)}",
+    )
     relatedness: str = Field(max_length=30)
     expected: bool
+    action: str = Field(max_length=40, description=f"action taken (CDISC ACN): {', '.join(ACTIONS)}")
+    outcome: str = Field(max_length=40, description=f"outcome (CDISC OUT): {', '.join(OUTCOMES)}")
+    end_day: Day | None = Field(default=None, description="study day the event ended; empty while it goes on")
     verbatim: str = Field(default="", max_length=200)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.permissions import can, require
-from immunosep.conduct.sites import list_sites, rename_site
+from immunosep.conduct.sites import list_sites, rename_site, set_site_country
 from immunosep.conduct.users import create_user, deactivate_user, decide, pending_approvals, reset_password
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import ROLES
@@ -134,9 +134,14 @@ def site_rename(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
+    require(actor, "edit_sites")  # another role is refused (403), not sent back with a message
     try:
-        rename_site(db, actor, code, text(form, "name"))
-        flash(request, "ok", f"Site {code} renamed.")
+        if "country" in form:  # the country form of the row; the name form sends no country
+            info = set_site_country(db, actor, code, text(form, "country"))
+            flash(request, "ok", f"Site {code} is in {info.country}.")
+        else:
+            rename_site(db, actor, code, text(form, "name"))
+            flash(request, "ok", f"Site {code} renamed.")
     except ImmunoSepError as exc:
         db.rollback()
         flash(request, "bad", exc.message)

@@ -10,6 +10,7 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from immunosep.clinical.adverse_events import ACTIONS, OUTCOMES, SERIOUSNESS_CRITERIA
 from immunosep.conduct.access import Actor, get_patient
 from immunosep.conduct.adverse_events import RELATEDNESS, adverse_events, record_adverse_event, susar_report
 from immunosep.conduct.permissions import require
@@ -64,6 +65,9 @@ def _ae_page(
         errors,
         status_code,
         relatedness=[("", "—"), *((r, r) for r in RELATEDNESS)],
+        actions=[("", "—"), *((a, a) for a in ACTIONS)],
+        outcomes=[("", "—"), *((o, o) for o in OUTCOMES)],
+        criteria=[(f"criterion_{name}", meaning) for name, (_, meaning) in SERIOUSNESS_CRITERIA.items()],
         events=adverse_events(db, actor, pseudonym),
     )
 
@@ -99,9 +103,15 @@ def ae_submit(
     term = text(values, "term")
     if not term:
         errors.add("term", "required: search and pick a MedDRA term")
+    end = number(values, "end_day", errors, integer=True)
     relatedness = text(values, "relatedness")
     if relatedness not in RELATEDNESS:
         errors.add("relatedness", "choose one")
+    action, outcome = text(values, "action"), text(values, "outcome")
+    if action not in ACTIONS:
+        errors.add("action", "choose one")
+    if outcome not in OUTCOMES:
+        errors.add("outcome", "choose one")
     if not errors:
         assert onset is not None
         try:
@@ -112,8 +122,12 @@ def ae_submit(
                 onset_day=int(onset),
                 term=term,
                 serious=checked(values, "serious"),
+                criteria=[name for name in SERIOUSNESS_CRITERIA if checked(values, f"criterion_{name}")],
                 relatedness=relatedness,
                 expected=checked(values, "expected"),
+                action=action,
+                outcome=outcome,
+                end_day=None if end is None else int(end),
                 verbatim=text(values, "verbatim"),
                 meddra=request.app.state.meddra,
             )
