@@ -98,7 +98,41 @@ def upgrade() -> None:
         audit.append(session, changes)
 
 
+def _record_dropped_values(conn: sa.Connection) -> None:
+    """Append to the audit chain that every value of the columns about to be dropped becomes NULL: the
+    trail's replay must end where the rows end (``audit verify`` compares them), as for any other change."""
+    typed = [sa.column(name, sa.Boolean()) for name in CRITERIA] + [
+        sa.column("action", sa.String()),
+        sa.column("outcome", sa.String()),
+        sa.column("end_day", sa.Integer()),
+    ]
+    ae = sa.table(
+        "adverse_events", sa.column("id", sa.Integer()), sa.column("patient_id", sa.Integer()), *typed
+    )
+    from immunosep.store import audit
+
+    changes = []
+    for row in conn.execute(sa.select(ae).order_by(ae.c.id)).mappings():
+        for col in typed:
+            if row[col.name] is not None:
+                old = audit._to_text(row[col.name])
+                changes.append(
+                    ("adverse_events", str(row["id"]), row["patient_id"], "update", col.name, old, None)
+                )
+    if changes:
+        from sqlalchemy.orm import Session
+
+        session = Session(bind=conn)
+        audit.set_context(
+            session,
+            None,
+            "revision 0005 downgraded: site country, AE criteria, action, outcome, end day dropped",
+        )
+        audit.append(session, changes)
+
+
 def downgrade() -> None:
+    _record_dropped_values(op.get_bind())
     # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): a batch copy of ``sites`` would have to drop a table
     # that other tables' foreign keys point to, which SQLite refuses while it enforces them.
     for name in ("end_day", "outcome", "action", *reversed(CRITERIA)):
