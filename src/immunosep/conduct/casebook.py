@@ -167,8 +167,16 @@ def _label(table: str, values: Mapping[str, Any], ordinal: int) -> tuple[str, st
         return f"daily_crf/day-{values.get('study_day')}", f"Daily CRF, day {values.get('study_day')}"
     if table == "adverse_events":
         return f"adverse_event/{ordinal}", f"Adverse event {ordinal} (onset day {values.get('onset_day')})"
-    single = {"screening_log": "Screening", "consents": "Consent", "outcomes": "Outcome"}
-    return table.rstrip("s") if table != "screening_log" else "screening", single.get(table, "Withdrawal")
+    return _SINGLE[table]
+
+
+#: (key, label) of the tables with one record per patient.
+_SINGLE = {
+    "screening_log": ("screening", "Screening"),
+    "consents": ("consent", "Consent"),
+    "outcomes": ("outcome", "Outcome"),
+    "withdrawals": ("withdrawal", "Withdrawal"),
+}
 
 
 def casebooks(session: Session, patient_ids: Iterable[int] | None = None) -> dict[int, Casebook]:

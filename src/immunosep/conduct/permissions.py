@@ -117,7 +117,7 @@ PERMISSIONS: Mapping[str, Permission] = {
     "review_casebook": Permission(_DATA_MANAGER, "sign a casebook as reviewer"),
     "sign_lock": Permission(_DATA_MANAGER, "sign the database lock"),
     "read_signatures": Permission(_CLINICAL_READERS, "read electronic signatures"),
-    "print_casebook": Permission(_CLINICAL_READERS, "print a patient's casebook"),
+    "print_casebook": Permission(_CLINICAL_READERS, "print the casebook of a patient"),
     # administration (conduct.users, sites)
     "manage_users": Permission(_ADMIN, "manage users"),
     "create_user": Permission(_ADMIN, "create users"),

@@ -295,7 +295,7 @@ def set_full_name(session: Session, actor: Actor | None, username: str, full_nam
         audit.set_context(session, None, "full name set (command line)")
         audit.acquire_chain_lock(session)
     else:
-        require(actor, "manage_users")
+        require(actor, "create_user")  # who creates accounts names them
         begin(session, actor, "full name set")
     user = _user_named(session, username)
     user.full_name = check_full_name(full_name)
@@ -333,7 +333,7 @@ def verify_password(user: User, password: str) -> bool:
         return False
     try:
         return bool(_HASHER.verify(user.password_hash, password))
-    except (VerificationError, InvalidHashError):
+    except (VerificationError, InvalidHashError, UnicodeError):  # UnicodeError: a lone surrogate typed
         return False
 
 

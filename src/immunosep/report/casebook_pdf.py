@@ -9,6 +9,7 @@ text can be searched. It carries no arm: the casebook never holds one (``conduct
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,20 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from immunosep.conduct.casebook import Casebook
 from immunosep.conduct.signatures import SignatureView
+
+
+def _fixed_id(trial_code: str) -> Any:
+    """A page callback that fixes the PDF's /ID to one per trial instead of a digest of the content.
+
+    reportlab's invariant /ID is an MD5 of the content, pseudonym included; a fixed one keeps two casebooks
+    of equal records byte for byte alike but for what they print (the access sweep compares them).
+    """
+    digest = hashlib.md5(f"immunosep casebook {trial_code}".encode(), usedforsecurity=False).hexdigest()
+
+    def fix(canvas: Any, _doc: Any) -> None:
+        canvas._doc._ID = f"\n[<{digest}><{digest}>]\n".encode("ascii")  # read once, at save
+
+    return fix
 
 
 def _value(field: str, value: Any, usernames: Mapping[int, str]) -> str:
@@ -95,5 +110,6 @@ def casebook_pdf(
         story.append(Paragraph(f"<b>{escape(record.label)}</b>", small))
         fields = "; ".join(f"{k.replace('_', ' ')}: {_value(k, v, names)}" for k, v in record.values.items())
         story.append(Paragraph(escape(fields), small))
-    doc.build(story)
+    fix = _fixed_id(trial_code)
+    doc.build(story, onFirstPage=fix, onLaterPages=fix)
     return out.getvalue()

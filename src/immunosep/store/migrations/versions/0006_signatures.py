@@ -24,8 +24,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("full_name", sa.String(length=200), nullable=False, server_default=""))
+    # ALTER TABLE in place on both backends: a batch copy of ``users`` would be refused on SQLite, whose
+    # foreign keys (on) from every table that names a user forbid dropping the old table.
+    op.add_column("users", sa.Column("full_name", sa.String(length=200), nullable=False, server_default=""))
     op.create_table(
         "signatures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -69,5 +70,4 @@ def downgrade() -> None:
     with op.batch_alter_table("signatures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_signatures_patient_id"))
     op.drop_table("signatures")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("full_name")
+    op.execute("ALTER TABLE users DROP COLUMN full_name")  # SQLite >= 3.35 drops a column in place
