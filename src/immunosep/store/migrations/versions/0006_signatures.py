@@ -27,6 +27,18 @@ def upgrade() -> None:
     # ALTER TABLE in place on both backends: a batch copy of ``users`` would be refused on SQLite, whose
     # foreign keys (on) from every table that names a user forbid dropping the old table.
     op.add_column("users", sa.Column("full_name", sa.String(length=200), nullable=False, server_default=""))
+    conn = op.get_bind()
+    uids = [int(uid) for (uid,) in conn.execute(sa.text("SELECT id FROM users ORDER BY id"))]
+    if uids:
+        # Every change of an audited row is in the chain (``audit verify`` replays it against live rows):
+        # each existing account now has an empty full name (a downgrade dropped any it had).
+        from sqlalchemy.orm import Session
+
+        from immunosep.store import audit
+
+        session = Session(bind=conn)
+        audit.set_context(session, None, "revision 0006: accounts get a full name, empty until set")
+        audit.append(session, [("users", str(uid), None, "update", "full_name", None, '""') for uid in uids])
     op.create_table(
         "signatures",
         sa.Column("id", sa.Integer(), nullable=False),
