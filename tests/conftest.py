@@ -41,6 +41,10 @@ TEST_USERS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+#: username -> the printed name of its electronic signatures
+TEST_FULL_NAMES = {name: f"{name.capitalize()} Tester" for name in TEST_USERS}
+
+
 def pg_admin_url() -> str:
     return os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG_URL
 
@@ -87,7 +91,7 @@ def _seed(url: str) -> None:
     try:
         with session_scope(engine) as session:
             for name, (role, sites) in TEST_USERS.items():
-                create_user(session, None, name, TEST_PASSWORD, role, sites)
+                create_user(session, None, name, TEST_PASSWORD, role, sites, full_name=TEST_FULL_NAMES[name])
     finally:
         users._HASHER = production_hasher
         engine.dispose()

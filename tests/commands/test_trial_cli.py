@@ -201,3 +201,60 @@ def test_audit_report_writes_csv_and_pdf_and_logs_the_export(trial, enroll, tmp_
     engine.dispose()
     assert [f for f, _ in logged] == ["audit_report", "audit_report"]
     assert '"format": "csv"' in logged[0][1] and '"format": "pdf"' in logged[1][1]
+
+
+@pytest.mark.requirement("SIG-11", "SIG-05")
+def test_lock_sign_asks_the_data_managers_password_and_a_wrong_one_locks_nothing(
+    trial, enroll, capsys, monkeypatch
+):
+    from immunosep.conduct.signatures import lock_signatures
+    from immunosep.store.models import AuditEntry, Trial
+
+    enroll()
+    code, _, err = run(
+        ["lock", "--db", trial.url, "--sign", "dm", "--password-stdin"],
+        capsys,
+        "guessed wrong\n",
+        monkeypatch,
+    )
+    assert code == 2 and "signature refused" in err
+    with session_scope(trial.engine) as s:
+        assert s.execute(select(Trial.locked_at)).scalar() is None
+        refused = s.execute(select(AuditEntry).where(AuditEntry.action == "refused")).scalar_one()
+        assert refused.user_id == trial.actors["dm"].user_id
+    code, out, _ = run(
+        ["lock", "--db", trial.url, "--sign", "dm", "--password-stdin"],
+        capsys,
+        "correct horse battery\n",
+        monkeypatch,
+    )
+    assert code == 0 and "signed: Dm Tester (dm), database lock approved" in out
+    with session_scope(trial.engine) as s:
+        (view,) = lock_signatures(s, None)
+        assert view.valid and view.components == "username+password"
+
+
+@pytest.mark.requirement("SIG-10")
+def test_user_add_and_set_name_give_the_printed_name(db_url, capsys, monkeypatch):
+    code, _, _ = run(
+        [
+            "user",
+            "add",
+            "newdm",
+            "--db",
+            db_url,
+            "--role",
+            "data_manager",
+            "--password-stdin",
+            "--full-name",
+            "Ada  Lovelace",
+        ],
+        capsys,
+        "a long passphrase 9\n",
+        monkeypatch,
+    )
+    assert code == 0
+    code, out, _ = run(["user", "set-name", "newdm", "Ada King", "--db", db_url], capsys)
+    assert code == 0 and "newdm signs as Ada King" in out
+    code, _, err = run(["user", "set-name", "newdm", "  ", "--db", db_url], capsys)
+    assert code == 2 and "full name must not be empty" in err

@@ -33,6 +33,7 @@ from immunosep.conduct import (
     randomization,
     reports,
     screening,
+    signatures,
     sites,
     unblinding,
     users,
@@ -45,6 +46,8 @@ from immunosep.conduct.permissions import PERMISSIONS, REVEALING, SITE_SCOPE, ca
 from immunosep.errors import AccessDenied
 from immunosep.store.db import session_scope
 from immunosep.store.models import ROLES
+
+TEST_PASSWORD = "correct horse battery"  # the shared fixtures' password (tests/conftest.py)
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "immunosep"
 #: Files allowed to spell a role name, and why.
@@ -156,6 +159,7 @@ BEFORE = {
     "review_unblindings": "md", "raise_query": "md", "answer_query": "i", "close_query": "md",
     "read_queries": "imd", "review_missing_data": "md", "read_audit_trail": "md", "lock": "d",
     "lock_trial": "d", "export": "d", "export_odm": "imd", "export_unblinded": "", "read_dsmb_report": "s", "manage_users": "a",
+    "sign_casebook": "i", "review_casebook": "d", "sign_lock": "d", "read_signatures": "imd", "print_casebook": "imd",
     "create_user": "a", "deactivate_user": "a", "reset_password": "a", "approve_account": "a", "manage_sites": "a", "edit_sites": "a", "list_sites": "admsi",
 }  # fmt: skip
 INITIAL = {
@@ -322,6 +326,20 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
         "approve_account": [lambda s, a: users.pending_approvals(s, a)],
         "list_sites": [lambda s, a: sites.list_sites(s, a)],
         "edit_sites": [lambda s, a: sites.rename_site(s, a, "S01", "Attikon")],
+        "sign_casebook": [
+            lambda s, a: signatures.sign_casebook(
+                s, a, pseudonym, "approved as investigator", signatures.Credentials(TEST_PASSWORD, a.username)
+            )
+        ],
+        "review_casebook": [
+            lambda s, a: signatures.sign_casebook(
+                s, a, pseudonym, "reviewed as data manager", signatures.Credentials(TEST_PASSWORD, a.username)
+            )
+        ],
+        "sign_lock": [
+            lambda s, a: signatures.sign_lock(s, a, signatures.Credentials(TEST_PASSWORD, a.username))
+        ],
+        "read_signatures": [lambda s, a: signatures.casebook_signatures(s, a, pseudonym)],
     }
 
 
@@ -332,6 +350,7 @@ PAGE_ACTIONS = {
     "open_pharmacy_log",
     "manage_users",
     "manage_sites",
+    "print_casebook",
 }
 
 

@@ -32,6 +32,7 @@ PAGE_OF_ACTION = {
     "open_pharmacy_log": "/pharmacy/log",
     "manage_users": "/admin/users",
     "manage_sites": "/admin/sites",
+    "print_casebook": "/patients/{p}/casebook.pdf",
 }
 NAV = re.compile(r'<nav aria-label="Main">(.*?)</nav>', re.S)
 

@@ -50,6 +50,9 @@ def statements(engine: Engine) -> Iterator[list[str]]:
 ACTOR = ["SELECT users"]
 WRITE = ["SELECT patients", "INSERT INTO daily_crf"]  # the patient, trial and day in one; then the new row
 AUDIT = ["SELECT audit_log", "INSERT INTO audit_log"]  # the chain's last entry and the key in one
+#: After a flush that changes a casebook record: the patient's valid signatures, to invalidate them in the
+#: same transaction (conduct.casebook; 21 CFR 11.70). One indexed read; none found, nothing more.
+SIGNED = ["SELECT signatures"]
 
 
 def test_a_daily_crf_write_and_a_dashboard_take_a_fixed_handful_of_statements(app, login, api_enroll) -> None:  # type: ignore[no-untyped-def]
@@ -66,8 +69,11 @@ def test_a_daily_crf_write_and_a_dashboard_take_a_fixed_handful_of_statements(ap
     fix = ["SELECT patients", "UPDATE daily_crf"]
     read = ["BEGIN"] if sqlite else []
     for call, expected in [
-        (lambda: inv.post(f"{url}/2", json={"gcs": 12}), [*actor, *lock, *WRITE, *AUDIT]),
-        (lambda: inv.post(f"{url}/2", json={"gcs": 11, "reason": "typo"}), [*actor, *lock, *fix, *AUDIT]),
+        (lambda: inv.post(f"{url}/2", json={"gcs": 12}), [*actor, *lock, *WRITE, *AUDIT, *SIGNED]),
+        (
+            lambda: inv.post(f"{url}/2", json={"gcs": 11, "reason": "typo"}),
+            [*actor, *lock, *fix, *AUDIT, *SIGNED],
+        ),
         (
             lambda: inv.get("/dashboard"),
             [*read, *ACTOR, "SELECT patients"],

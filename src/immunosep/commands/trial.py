@@ -1,5 +1,5 @@
-"""Trial database commands: ``db init|upgrade``, ``audit verify|report``, ``user add|passwd|reset``, ``lock``,
-``export`` (SDTM, CDISC ODM).
+"""Trial database commands: ``db init|upgrade``, ``audit verify|report``, ``user add|passwd|reset|set-name``,
+``lock``, ``export`` (SDTM, CDISC ODM).
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
 tool of the trial's data management team.
@@ -258,6 +258,9 @@ def user_add(
     ),
     site: list[str] = typer.Option([], "--site", help="Home site (S01), or each assigned site of a monitor."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    full_name: str = typer.Option(
+        "", "--full-name", help="The printed name of the user's electronic signatures (21 CFR 11.50)."
+    ),
 ) -> None:
     """Create a user account (the password never appears on the command line)."""
     from immunosep.conduct.users import create_user
@@ -274,11 +277,31 @@ def user_add(
     engine = make_engine(db)
     try:
         with session_scope(engine) as session:
-            user = create_user(session, None, username, password, role, site)
+            user = create_user(session, None, username, password, role, site, full_name=full_name)
             stored = user.username
     finally:
         engine.dispose()
     console.print(f"[green]ok[/green]: user {stored} ({role})")
+
+
+@user_app.command("set-name")
+def user_set_name(
+    name: str = typer.Argument(..., help="Login name."),
+    full_name: str = typer.Argument(..., help='The full name, e.g. "Irene Ivanova".'),
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+) -> None:
+    """Set the full name a user's electronic signatures print (an account without one cannot sign)."""
+    from immunosep.conduct.users import set_full_name
+    from immunosep.store.db import make_engine, session_scope
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            user = set_full_name(session, None, name, full_name)
+            stored, printed = user.username, user.full_name
+    finally:
+        engine.dispose()
+    console.print(f"[green]ok[/green]: {stored} signs as {printed}")
 
 
 def _read_password(password_stdin: bool, prompt: str) -> str:
@@ -346,19 +369,39 @@ def lock(
         None, "--checkpoint-out", help="Also write the signed audit head at the trial lock to this file."
     ),
     key_file: Path | None = typer.Option(None, "--key-file", help=KEY_FILE_HELP),
+    sign: str | None = typer.Option(
+        None,
+        "--sign",
+        help='Sign the trial lock as this data manager ("database lock approved"); asks for the password.',
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="With --sign: read the data manager's password from stdin."
+    ),
 ) -> None:
     """Lock patients, or (without --patient) every randomized patient and then the trial.
 
     The trial lock prints the audit chain's head (entries, last entry, hash) and, when the data manager's
-    checkpoint key is set, its HMAC: the same head.json `audit verify --checkpoint` checks.
+    checkpoint key is set, its HMAC: the same head.json `audit verify --checkpoint` checks. With --sign the
+    data manager signs the lock with username and password (21 CFR 11.200); a wrong one locks nothing and
+    is audited.
     """
     from sqlalchemy import select
 
     from immunosep.conduct.lock import LockResult, lock_trial
+    from immunosep.conduct.signatures import Credentials, SignatureRefused, record_refusal
     from immunosep.store import audit
     from immunosep.store.db import make_engine, session_scope
     from immunosep.store.models import Patient, Query, utcnow
 
+    credentials = None
+    if sign is not None:
+        if patient:
+            raise ImmunoSepError("--sign signs the trial lock: leave out --patient")
+        if password_stdin:
+            secret = sys.stdin.readline().rstrip("\r\n")
+        else:
+            secret = str(typer.prompt(f"Password of {sign} (signs the lock)", hide_input=True))
+        credentials = Credentials(secret, sign)
     key: bytes | None = None
     if checkpoint_out is not None or key_file is not None:
         key = audit.checkpoint_key(key_file)  # refuse before locking anything
@@ -395,10 +438,16 @@ def lock(
                 p.locked_at = now
             session.flush()
             if not patient:
-                result = lock_trial(session, None)
+                result = lock_trial(session, None, credentials=credentials)
+    except SignatureRefused as exc:
+        with session_scope(engine) as session:
+            record_refusal(session, None, exc.refused)
+        raise
     finally:
         engine.dispose()
     console.print(f"[green]ok[/green]: locked {len(rows)} patient(s)" + ("" if patient else " and the trial"))
+    if result is not None and result.signature is not None:
+        console.print(f"signed: {result.signature.manifestation}", soft_wrap=True)
     if result is None or result.audit_head is None:
         return
     head = result.audit_head

@@ -4,6 +4,8 @@ A patient can be locked once it has no open or answered query; the trial once ev
 is locked. Locks are not reversible through the services. The trial lock reports the audit chain's head
 as it stands with the lock (entry count, last id and hash), for the lock report and for a signed
 checkpoint kept outside the database (``store.audit.sign_head``, ``immunosep lock --checkpoint-out``).
+With ``credentials`` the data manager signs the lock ("database lock approved",
+``conduct.signatures.sign_lock``) in the same transaction: a refused signature locks nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, trial
 from immunosep.conduct.permissions import require
+from immunosep.conduct.signatures import Credentials, SignatureView, sign_lock
 from immunosep.errors import ImmunoSepError
 from immunosep.store import audit
-from immunosep.store.models import Patient, Query, utcnow
+from immunosep.store.models import Patient, Query, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class LockResult:
     what: str
     locked_at: datetime
     audit_head: audit.ChainHead | None = None
+    signature: SignatureView | None = None
 
 
 def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
@@ -47,8 +51,18 @@ def lock_patient(session: Session, actor: Actor, pseudonym: str) -> LockResult:
     return LockResult(pseudonym, patient.locked_at)
 
 
-def lock_trial(session: Session, actor: Actor | None) -> LockResult:
-    """Lock the trial (data manager; ``None`` = the command line with database access)."""
+def lock_trial(
+    session: Session,
+    actor: Actor | None,
+    *,
+    credentials: Credentials | None = None,
+    session_token: str | None = None,
+) -> LockResult:
+    """Lock the trial (data manager; ``None`` = the command line with database access).
+
+    With ``credentials`` the lock is signed (see the module docstring); ``session_token`` is the web
+    login session's (the first signing of a session takes username and password, later ones the password).
+    """
     if actor is not None:
         require(actor, "lock_trial")
         begin(session, actor, "trial lock")
@@ -70,4 +84,13 @@ def lock_trial(session: Session, actor: Actor | None) -> LockResult:
     t.locked_at = utcnow()
     t.locked_by = actor.user_id if actor else None
     session.flush()
-    return LockResult(t.code, t.locked_at, audit.chain_head(session))
+    signature = None
+    if credentials is not None:
+        signature = sign_lock(session, actor, credentials, session_token=session_token)
+        if actor is None:
+            for user_id in session.execute(
+                select(User.id).where(User.username == signature.username)
+            ).scalars():
+                t.locked_by = user_id
+            session.flush()
+    return LockResult(t.code, t.locked_at, audit.chain_head(session), signature)

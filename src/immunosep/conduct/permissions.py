@@ -113,6 +113,12 @@ PERMISSIONS: Mapping[str, Permission] = {
     "export_odm": Permission(_CLINICAL_READERS, "export the clinical data of their sites (CDISC ODM)"),
     "export_unblinded": Permission(_EXPORTERS & UNBLINDED_ROLES, "export unblinded data"),
     "read_dsmb_report": Permission(frozenset({"dsmb"}), "read the DSMB report"),
+    # electronic signatures (conduct.signatures): each meaning of a signature is one action
+    "sign_casebook": Permission(_INVESTIGATOR, "sign a casebook as investigator"),
+    "review_casebook": Permission(_DATA_MANAGER, "sign a casebook as reviewer"),
+    "sign_lock": Permission(_DATA_MANAGER, "sign the database lock"),
+    "read_signatures": Permission(_CLINICAL_READERS, "read electronic signatures"),
+    "print_casebook": Permission(_CLINICAL_READERS, "print the casebook of a patient"),
     # administration (conduct.users, sites)
     "manage_users": Permission(_ADMIN, "manage users"),
     "create_user": Permission(_ADMIN, "create users"),

@@ -156,7 +156,12 @@ def _hash(password: str) -> str:
 
 
 def _new_user(
-    session: Session, username: str, password: str | None, role: str, site_codes: list[str]
+    session: Session,
+    username: str,
+    password: str | None,
+    role: str,
+    site_codes: list[str],
+    full_name: str = "",
 ) -> User:
     if role not in ROLES:
         raise ImmunoSepError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", field="role")
@@ -177,6 +182,7 @@ def _new_user(
         raise ImmunoSepError(f"a {role} works across sites; give no site", field="site")
     user = User(
         username=username,
+        full_name=check_full_name(full_name) if full_name else "",
         password_hash=NO_PASSWORD if password is None else _hash(password),
         role=role,
         site_id=sites[0].id if scope == "home" else None,
@@ -205,6 +211,7 @@ def create_user(
     role: str,
     site_code: str | list[str] | None = None,
     reason: str = "",
+    full_name: str = "",
 ) -> User:
     """Create an account (admins only; ``actor=None`` is the bootstrap from the command line).
 
@@ -219,7 +226,7 @@ def create_user(
         require(actor, "create_user")
         begin(session, actor, reason.strip() or "user account created")
     codes = [site_code] if isinstance(site_code, str) else list(site_code or [])
-    user = _new_user(session, username, password, role, codes)
+    user = _new_user(session, username, password, role, codes, full_name)
     if actor is not None and needs_approval(role):
         user.active = False
         session.add(
@@ -265,6 +272,37 @@ def deactivate_user(session: Session, actor: Actor, username: str) -> None:
     session.flush()
 
 
+MAX_FULL_NAME_LENGTH = 200
+
+
+def check_full_name(full_name: str) -> str:
+    """The printed name of a signature (21 CFR 11.50), trimmed; control characters and empty refused."""
+    name = " ".join(unicodedata.normalize("NFC", full_name).split())
+    if not name:
+        raise ImmunoSepError("the full name must not be empty", field="full_name")
+    if len(name) > MAX_FULL_NAME_LENGTH:
+        raise ImmunoSepError(
+            f"the full name must have at most {MAX_FULL_NAME_LENGTH} characters", field="full_name"
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        raise ImmunoSepError("the full name holds a control or invisible character", field="full_name")
+    return name
+
+
+def set_full_name(session: Session, actor: Actor | None, username: str, full_name: str) -> User:
+    """Set an account's full name, the printed name of its signatures (admins; ``None``: command line)."""
+    if actor is None:
+        audit.set_context(session, None, "full name set (command line)")
+        audit.acquire_chain_lock(session)
+    else:
+        require(actor, "create_user")  # who creates accounts names them
+        begin(session, actor, "full name set")
+    user = _user_named(session, username)
+    user.full_name = check_full_name(full_name)
+    session.flush()
+    return user
+
+
 # --- passwords: change, reset ---------------------------------------------------------------------------
 
 
@@ -287,6 +325,16 @@ def authenticate(session: Session, username: str, password: str, *, rehash: bool
     if rehash and needs_rehash(user):
         rehash_password(session, user.id, password)
     return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    """True when ``password`` is the active ``user``'s (argon2; an account without a password never is)."""
+    if not user.active:
+        return False
+    try:
+        return bool(_HASHER.verify(user.password_hash, password))
+    except (VerificationError, InvalidHashError, UnicodeError):  # UnicodeError: a lone surrogate typed
+        return False
 
 
 def needs_rehash(user: User) -> bool:
@@ -519,5 +567,7 @@ __all__ = [
     "pending_approvals",
     "reset_password",
     "session_is_live",
+    "set_full_name",
     "start_session",
+    "verify_password",
 ]

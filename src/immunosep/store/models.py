@@ -113,6 +113,8 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
+    #: the printed name of an electronic signature (21 CFR 11.50); empty: the account cannot sign
+    full_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -417,6 +419,38 @@ class Query(Base):
     closed_at: Mapped[datetime | None] = mapped_column(_TS)
 
 
+class Signature(Base):
+    """An electronic signature (21 CFR Part 11 §11.50, §11.70): who, when, what it means, what it covers.
+
+    ``kind`` is ``casebook`` (one patient's records, ``patient_id`` set) or ``lock`` (the trial's lock).
+    ``digest`` is the SHA-256 of the canonical serialisation of the records signed
+    (``conduct.casebook``), ``manifest`` the JSON of each record's own SHA-256, so that a later change
+    can be named. The printed name, username and role are copied at signing time. A row is never
+    changed or deleted by the application, except that it is marked invalidated (``invalidated_at`` and
+    what changed) in the transaction of a change to a record it covers.
+    """
+
+    __tablename__ = "signatures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(100))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    meaning: Mapped[str] = mapped_column(String(80))
+    signed_at: Mapped[datetime] = mapped_column(_TS)
+    #: "username+password" (the first signing of a login session, or without one) or "password"
+    components: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("user_sessions.id", ondelete="SET NULL"))
+    scheme: Mapped[str] = mapped_column(String(40))
+    digest: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[str] = mapped_column(Text)
+    invalidated_at: Mapped[datetime | None] = mapped_column(_TS)
+    invalidated_reason: Mapped[str] = mapped_column(Text, default="")
+
+
 class AuditEntry(Base):
     """One change to one field (or one whole-row event), chained to the previous entry by SHA-256.
 
@@ -474,4 +508,5 @@ PATIENT_TABLES = (
     AdverseEvent,
     Unblinding,
     Query,
+    Signature,
 )

@@ -34,6 +34,7 @@ from immunosep.web.security import (
     LoginThrottle,
     SecurityHeadersMiddleware,
     SecuritySettings,
+    TooManyAttempts,
 )
 
 WEB_DIR = Path(__file__).parent
@@ -187,6 +188,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"detail": "not logged in"}, status_code=401)
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(TooManyAttempts)
+    async def _too_many(request: Request, exc: TooManyAttempts) -> Response:
+        retry = {"Retry-After": str(int(exc.retry_after_s) + 1)}
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=429, headers=retry)
+        return _page(request, 429, "Too many attempts", str(exc))
 
     @app.exception_handler(AccessDenied)
     async def _access_denied(request: Request, exc: AccessDenied) -> Response:

@@ -200,13 +200,18 @@ class LoginThrottle:
             c.failures = 0  # quiet for a whole window: forgotten
         return c
 
-    def admit(self, username: str, client: str) -> LoginAttempt:
-        """Reserve one attempt, or raise :class:`TooManyAttempts` (the password is then not checked)."""
+    def admit(self, username: str, client: str, *, trust_address: bool = True) -> LoginAttempt:
+        """Reserve one attempt, or raise :class:`TooManyAttempts` (the password is then not checked).
+
+        ``trust_address=False`` counts the username's failures even from an address trusted for it: an
+        electronic signature is made in a session already open, so its guesser sits at the owner's own
+        terminal (``web.signing``).
+        """
         name = username.strip().casefold()
         account_key, address_key = "user:" + name, "addr:" + client
         now = self.clock()
         with self._lock:
-            trusted = self._trusted.get((name, client), -1e300) >= now - self.window_s
+            trusted = trust_address and self._trusted.get((name, client), -1e300) >= now - self.window_s
             keys = (address_key,) if trusted else (account_key, address_key)
             wait = 0.0
             for key in keys:

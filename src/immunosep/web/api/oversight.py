@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -17,10 +17,13 @@ from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.odm import odm_document
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.signatures import Credentials
 from immunosep.conduct.worklist import worklist
 from immunosep.report.audit_pdf import audit_report_pdf
 from immunosep.web.bounds import PathId, RowId
 from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
+from immunosep.web.security import session_token
+from immunosep.web.signing import signing
 
 router = APIRouter(route_class=TransactionRoute, tags=["oversight"])
 
@@ -77,10 +80,27 @@ def post_lock_patient(
     return asdict(lock_patient(db, actor, pseudonym))
 
 
-@router.post("/lock")
-def post_lock_trial(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> dict[str, Any]:
-    """Lock the whole trial (data manager; every randomized patient locked)."""
-    return asdict(lock_trial(db, actor))
+class LockSignIn(BaseModel):
+    """The data manager's signature of the lock: the password, and the username at the session's first signing."""
+
+    password: str = Field(min_length=1, max_length=1000)
+    username: str = Field(default="", max_length=100)
+
+
+@router.post("/lock", responses={422: {}, 429: {}})
+def post_lock_trial(
+    body: LockSignIn,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+) -> dict[str, Any]:
+    """Lock the whole trial, signed "database lock approved" (data manager; every randomized patient locked)."""
+    creds = Credentials(body.password, body.username)
+    token = session_token(request.session)
+    result = signing(
+        request, db, actor, lambda: lock_trial(db, actor, credentials=creds, session_token=token)
+    )
+    return asdict(result)
 
 
 @router.get("/dsmb", dependencies=[Depends(logs_access)])

@@ -16,9 +16,10 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.lock import lock_patient, lock_trial
-from immunosep.conduct.permissions import require
+from immunosep.conduct.permissions import can, require
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
 from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.signatures import Credentials, first_signing, lock_signatures
 from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import unblinding_report
 from immunosep.conduct.worklist import worklist
@@ -27,6 +28,8 @@ from immunosep.report.audit_pdf import audit_report_pdf
 from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 from immunosep.web.forms import FormErrors, form_data, number, text
 from immunosep.web.pages._render import flash, render
+from immunosep.web.security import session_token
+from immunosep.web.signing import signing
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -149,7 +152,18 @@ def lock_page(
 ) -> Response:
     require(actor, "lock")
     work = worklist(db, actor)
-    return render(request, "lock.html", actor, db, title="Lock", work=work, v={}, errors=FormErrors())
+    return render(
+        request,
+        "lock.html",
+        actor,
+        db,
+        title="Lock",
+        work=work,
+        v={},
+        errors=FormErrors(),
+        signatures=lock_signatures(db, actor) if can(actor, "read_signatures") else [],
+        ask_username=first_signing(db, actor, session_token(request.session)),
+    )
 
 
 @router.post("/lock")
@@ -161,8 +175,19 @@ def lock_submit(
 ) -> Response:
     pseudonym = text(form, "pseudonym").upper()
     try:
-        r = lock_patient(db, actor, pseudonym) if pseudonym else lock_trial(db, actor)
-        flash(request, "ok", f"{r.what} locked at {r.locked_at:%Y-%m-%d %H:%M} UTC.")
+        if pseudonym:
+            r = lock_patient(db, actor, pseudonym)
+        else:  # the trial lock is signed by the data manager ("database lock approved")
+            password = str(form.get("password") or "")
+            if not password:
+                raise ImmunoSepError("re-enter your password to sign the trial lock", field="password")
+            creds = Credentials(password, text(form, "username"))
+            token = session_token(request.session)
+            r = signing(
+                request, db, actor, lambda: lock_trial(db, actor, credentials=creds, session_token=token)
+            )
+        signed = f", signed: {r.signature.manifestation}" if r.signature else ""
+        flash(request, "ok", f"{r.what} locked at {r.locked_at:%Y-%m-%d %H:%M} UTC{signed}.")
     except ImmunoSepError as exc:
         db.rollback()
         flash(request, "bad", exc.message)

@@ -8,7 +8,9 @@ unblinding and withdrawal in :mod:`.safety`.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.datastructures import FormData
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, get_patient, scope_site_ids
@@ -16,13 +18,27 @@ from immunosep.conduct.adverse_events import adverse_events
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.dosing import administrations
 from immunosep.conduct.outcomes import get_outcome
-from immunosep.conduct.permissions import require
+from immunosep.conduct.permissions import can, require
 from immunosep.conduct.screening import CONSENT_GIVERS
+from immunosep.conduct.signatures import (
+    Credentials,
+    casebook_signatures,
+    first_signing,
+    meanings_for,
+    require_casebook_signer,
+    sign_casebook,
+)
 from immunosep.conduct.sites import list_sites
 from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.worklist import worklist
+from immunosep.errors import ImmunoSepError
+from immunosep.report.casebook_pdf import casebook_pdf
+from immunosep.store.models import User
 from immunosep.web.deps import TransactionRoute, current_actor, get_db, inline
-from immunosep.web.pages._render import render
+from immunosep.web.forms import FormErrors, form_data, text
+from immunosep.web.pages._render import flash, render
+from immunosep.web.security import session_token
+from immunosep.web.signing import signing
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -71,4 +87,98 @@ def patient_page(
         outcome=get_outcome(db, actor, pseudonym) if randomized else None,
         givers=CONSENT_GIVERS,
         treatment_days=p.treatment.days,
+        signatures=casebook_signatures(db, actor, pseudonym)[1] if can(actor, "read_signatures") else [],
+    )
+
+
+# -- electronic signature of the casebook, and the casebook as a PDF ----------------------------------
+def _sign_form(
+    request: Request,
+    actor: Actor,
+    db: Session,
+    pseudonym: str,
+    errors: FormErrors,
+    meaning: str = "",
+    status_code: int = 200,
+) -> Response:
+    book, signatures = casebook_signatures(db, actor, pseudonym)
+    return render(
+        request,
+        "sign.html",
+        actor,
+        db,
+        status_code=status_code,
+        title=f"Sign {pseudonym}",
+        pseudonym=pseudonym,
+        digest=book.digest,
+        records=len(book.records),
+        signatures=signatures,
+        meanings=meanings_for(actor, "casebook"),
+        meaning=meaning,
+        ask_username=first_signing(db, actor, session_token(request.session)),
+        printed_name=db.execute(select(User.full_name).where(User.id == actor.user_id)).scalar() or "",
+        errors=errors,
+    )
+
+
+@router.get("/patients/{pseudonym}/sign")
+def sign_form(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """The signature form: the meaning, the password (and the username at the session's first signing)."""
+    require_casebook_signer(actor)
+    return _sign_form(request, actor, db, pseudonym, FormErrors())
+
+
+@router.post("/patients/{pseudonym}/sign")
+def sign_submit(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Sign the casebook as it stands; a refused signing is audited and counted like a failed login."""
+    require_casebook_signer(actor)
+    errors = FormErrors()
+    meaning, password = text(form, "meaning"), str(form.get("password") or "")
+    if not password:
+        errors.add("password", "required: re-enter your password to sign")
+    if not meaning:
+        errors.add("meaning", "required: choose what your signature means")
+    if not errors:
+        creds = Credentials(password, text(form, "username"))
+        token = session_token(request.session)
+        try:
+            view = signing(
+                request,
+                db,
+                actor,
+                lambda: sign_casebook(db, actor, pseudonym, meaning, creds, session_token=token),
+            )
+        except ImmunoSepError as exc:
+            db.rollback()
+            if exc.field not in ("password", "meaning"):
+                errors.add("_form", exc.message)
+            else:
+                errors.add(exc.field, exc.message)
+        else:
+            flash(request, "ok", f"Casebook {pseudonym} signed: {view.manifestation}.")
+            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    return _sign_form(request, actor, db, pseudonym, errors, meaning, status_code=422)
+
+
+@router.get("/patients/{pseudonym}/casebook.pdf")
+def casebook_pdf_page(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """The patient's casebook as a PDF, with every signature's printed name, meaning, time and status."""
+    require(actor, "print_casebook")
+    book, signatures = casebook_signatures(db, actor, pseudonym)
+    usernames = {int(uid): str(name) for uid, name in db.execute(select(User.id, User.username))}
+    pdf = casebook_pdf(book, signatures, trial_code=protocol_of(db).trial.code, usernames=usernames)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"content-disposition": f'inline; filename="casebook-{pseudonym}.pdf"'},
     )
