@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from typing import Any
 
 import pycountry
 import sqlalchemy as sa
@@ -101,7 +102,7 @@ def upgrade() -> None:
 def _record_dropped_values(conn: sa.Connection) -> None:
     """Append to the audit chain that every value of the columns about to be dropped becomes NULL: the
     trail's replay must end where the rows end (``audit verify`` compares them), as for any other change."""
-    typed = [sa.column(name, sa.Boolean()) for name in CRITERIA] + [
+    typed: list[sa.ColumnClause[Any]] = [sa.column(name, sa.Boolean()) for name in CRITERIA] + [
         sa.column("action", sa.String()),
         sa.column("outcome", sa.String()),
         sa.column("end_day", sa.Integer()),
