@@ -13,7 +13,7 @@ from immunosep.store.db import session_scope
 from immunosep.store.models import utcnow
 
 
-@pytest.mark.requirement("QRY-01", "QRY-02", "QRY-10")
+@pytest.mark.requirement("QRY-01", "QRY-02", "QRY-10", "QRY-11")
 def test_open_answered_closed_reopened_and_who_may_move_a_query(trial, enroll):
     p = enroll()
     mon, dm, inv = trial.actors["mon1"], trial.actors["dm"], trial.actors["inv1"]
