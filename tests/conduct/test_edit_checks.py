@@ -64,6 +64,11 @@ def test_a_value_outside_its_soft_limit_opens_one_query_on_save_that_closes_when
     with session_scope(trial.engine) as s:
         (q,) = _auto(s, dm, p)
         assert q.status == "closed" and "edit check passes" in q.close_reason
+    # the same unusual value entered again is asked again (a query closed by its check was not an answer)
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(platelets_1e3_ul=low - 1, gcs=14), reason="re-entered")
+    with session_scope(trial.engine) as s:
+        assert _open(s, dm, p) == [("RNG-02", 1)]
 
 
 @pytest.mark.requirement("QRY-04")

@@ -40,6 +40,8 @@ from immunosep.store import audit
 from immunosep.store.models import AdverseEvent, DailyCrf, DoseRecord, Outcome, Patient, Query, utcnow
 
 AUTOMATIC = "automatic"
+#: The close reason of a query its edit check closed itself (the data were corrected).
+AUTO_CLOSED = "closed automatically: the edit check passes after the data changed"
 #: Query statuses that still wait for something (not closed).
 PENDING = ("open", "answered", "reopened")
 
@@ -286,7 +288,8 @@ def reconcile(
         )
     found = {f.key: f for f in findings}
     pending = {_key(q): q for q in existing if q.status in PENDING}
-    accepted = {(_key(q), q.text) for q in existing if q.status == "closed"}
+    # closed by a monitor or data manager (value confirmed): not asked again while the finding is the same
+    accepted = {(_key(q), q.text) for q in existing if q.status == "closed" and q.close_reason != AUTO_CLOSED}
     opened = closed = kept = 0
     now = utcnow()
     reason = session.info.get("audit_reason", "")
@@ -296,7 +299,7 @@ def reconcile(
             kept += 1
         elif covers(q):
             q.status, q.closed_by, q.closed_at = "closed", actor.user_id, now
-            q.close_reason = "closed automatically: the edit check passes after the data changed"
+            q.close_reason = AUTO_CLOSED
             closed += 1
     for key, f in found.items():
         if key in pending or (key, f.text) in accepted:
