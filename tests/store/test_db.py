@@ -91,3 +91,44 @@ def test_revision_0002_fills_the_clearance_day_of_earlier_doses_with_their_own_d
     with trial.engine.connect() as conn:
         rows = conn.execute(text("SELECT study_day, crcl_study_day FROM dose_log ORDER BY study_day")).all()
     assert [tuple(r) for r in rows] == [(1, None), (2, 2)]
+
+
+@pytest.mark.requirement("SDV-06")
+def test_revision_0007_keeps_existing_queries_as_manual_ones_and_adds_the_sdv_marks(trial, enroll):
+    """Downgrading below 0007 and upgrading again on a trial with a query answered and a verified record:
+    the query comes back as a manual query without a check, its text and status kept; the new table is
+    there (empty: a downgrade drops the marks) and the audit trail still verifies."""
+    from alembic import command
+
+    from immunosep.conduct import crf, queries, sdv
+    from immunosep.store import audit
+    from immunosep.store.db import alembic_config
+
+    p = enroll()
+    inv, mon = trial.actors["inv1"], trial.actors["mon1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12))
+        q = queries.raise_query(s, mon, p, table_name="daily_crf", field="gcs", text="GCS under sedation?")
+        queries.answer_query(s, inv, q.id, "no sedation")
+        sdv.verify_record(s, mon, p, "daily_crf/1")
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0004")
+    with trial.engine.connect() as conn:
+        columns = (
+            [r[1] for r in conn.execute(text("PRAGMA table_info(queries)"))]
+            if "sqlite" in trial.url
+            else None
+        )
+    assert columns is None or "check_id" not in columns
+    command.upgrade(alembic_config(trial.url), "head")
+    with trial.engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT type, check_id, status, text, reopen_reason, close_reason, study_day FROM queries")
+        ).one()
+        assert tuple(row) == ("manual", "", "answered", "GCS under sedation?", "", "", None)
+        assert conn.execute(text("SELECT count(*) FROM sdv_marks")).scalar_one() == 0
+    with session_scope(trial.engine) as s:
+        assert [x.type for x in queries.list_queries(s, mon)] == ["manual"]
+        findings = audit.verify(s).findings
+    # the one finding: the mark the downgrade dropped (outside the trail), named as such
+    assert [(f.table, f.kind) for f in findings] == [("sdv_marks", "deleted outside the audit trail")]

@@ -11,8 +11,8 @@ PAGES = {
     "inv1": ["/dashboard", "/screening", "/ae", "/queries", "/bedside"],
     "pharm1": ["/pharmacy", "/pharmacy/log", "/bedside"],
     "lab": ["/lab", "/bedside"],
-    "mon1": ["/dashboard", "/queries", "/missing", "/unblindings", "/bedside"],
-    "dm": ["/dashboard", "/queries", "/missing", "/unblindings", "/lock", "/bedside"],
+    "mon1": ["/dashboard", "/queries", "/missing", "/sdv", "/unblindings", "/bedside"],
+    "dm": ["/dashboard", "/queries", "/missing", "/sdv", "/unblindings", "/lock", "/bedside"],
     "dsmb": ["/dsmb", "/bedside"],
     "admin": ["/admin/users", "/admin/sites", "/bedside"],
 }

@@ -79,6 +79,7 @@ def demo(
             f"{run.crf_values_corrected} corrected, {run.crf_values_left_missing} left missing, "
             f"{run.queries} queries, {run.entries_refused} entries left out",
         ),
+        ("queries opened by the edit checks (answered, closed)", run.automatic_queries),
     ]
     rows += primary_rows(summary)
     rows += [(f"report: {name}", path) for name, path in summary["reports"].items()]

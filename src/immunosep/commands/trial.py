@@ -1,5 +1,5 @@
 """Trial database commands: ``db init|upgrade``, ``audit verify|report``, ``user add|passwd|reset|set-name``,
-``lock``, ``export`` (SDTM, CDISC ODM).
+``queries run-checks``, ``lock``, ``export`` (SDTM, CDISC ODM).
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
 tool of the trial's data management team.
@@ -31,6 +31,7 @@ DB_HELP = "Database URL: sqlite:///trial.db or postgresql+psycopg://user@host/db
 db_app = typer.Typer(help="Create and migrate the trial database.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check and report the audit trail.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+queries_app = typer.Typer(help="Data queries and the automatic edit checks.", no_args_is_help=True)
 
 
 @db_app.command("init")
@@ -506,10 +507,59 @@ def export(
         )
 
 
+@queries_app.command("run-checks")
+def queries_run_checks(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    as_user: str = typer.Option(
+        ..., "--as", help="The data manager's login name: the queries opened and closed are attributed to it."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Run every automatic edit check (range, cross-field, missed visit) on every unlocked patient.
+
+    Idempotent: a finding that already has a query keeps it; a query whose data were corrected is closed.
+    """
+    from dataclasses import asdict
+
+    from sqlalchemy import select
+
+    from immunosep.conduct.access import actor_for
+    from immunosep.conduct.edit_checks import run_checks
+    from immunosep.conduct.users import normalize_username
+    from immunosep.store.db import make_engine, session_scope
+    from immunosep.store.models import User
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            user = session.execute(
+                select(User).where(User.username == normalize_username(as_user))
+            ).scalar_one_or_none()
+            if user is None:
+                raise ImmunoSepError(f"no user {as_user!r}; give a data manager's login name with --as")
+            run = run_checks(session, actor_for(session, user))
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json(asdict(run))
+        return
+    print_table(
+        "Edit checks",
+        [
+            ("patients checked", run.patients),
+            ("queries opened", run.opened),
+            ("queries closed (data corrected)", run.closed),
+            ("queries still open (found again)", run.kept),
+        ],
+        ("", ""),
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Register this group's commands on the main app."""
     app.add_typer(db_app, name="db")
     app.add_typer(audit_app, name="audit")
     app.add_typer(user_app, name="user")
+    app.add_typer(queries_app, name="queries")
     app.command("lock")(lock)
     app.command("export")(export)

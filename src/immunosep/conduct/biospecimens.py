@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sidf import sidf_reversal
+from immunosep.conduct import sdv
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
@@ -122,6 +123,8 @@ def record_draw(
             )
         draw.ferritin_ng_ml = ferritin_ng_ml
         draw.hla_dr_per_monocyte = hla_dr_per_monocyte
+        session.flush()
+        sdv.reset_changed(session, "biomarker_draws", draw)  # a verified value returns to unverified
     session.flush()
     update_sidf(session, patient)
     session.flush()

@@ -13,11 +13,12 @@ from typing import Any
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import SofaScore, sofa
 from immunosep.clinical.units import measured
+from immunosep.conduct import sdv
 from immunosep.conduct.access import (
     Actor,
     begin,
@@ -25,15 +26,27 @@ from immunosep.conduct.access import (
     patient_select,
     writable_patient,
 )
+from immunosep.conduct.edit_checks import AUTOMATIC, PENDING, on_crf_saved
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
-from immunosep.store.models import DailyCrf, Patient
+from immunosep.store.models import DailyCrf, Outcome, Patient, Query, SdvMark
 
 MAX_STUDY_DAY = 90
-#: The patient, the trial and the patient-day being entered (if entered before), in one statement.
-_PATIENT_DAY = patient_select(DailyCrf).outerjoin(
-    DailyCrf, and_(DailyCrf.patient_id == Patient.id, DailyCrf.study_day == bindparam("study_day"))
-)
+#: The patient, the trial and the patient-day being entered (if entered before), in one statement, with
+#: what the edit checks and source data verification need: the patient's automatic queries not closed,
+#: the day of death, and the live verification marks of the day's record.
+_PATIENT_DAY = patient_select(
+    DailyCrf,
+    select(func.count())
+    .where(Query.patient_id == Patient.id, Query.type == AUTOMATIC, Query.status.in_(PENDING))
+    .correlate(Patient)
+    .scalar_subquery(),
+    select(Outcome.death_day).where(Outcome.patient_id == Patient.id).correlate(Patient).scalar_subquery(),
+    select(func.count())
+    .where(SdvMark.table_name == "daily_crf", SdvMark.row_id == DailyCrf.id, SdvMark.invalidated_at.is_(None))
+    .correlate(DailyCrf)
+    .scalar_subquery(),
+).outerjoin(DailyCrf, and_(DailyCrf.patient_id == Patient.id, DailyCrf.study_day == bindparam("study_day")))
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid", allow_inf_nan=False))
@@ -174,7 +187,7 @@ def record_day(
         values[unit] = values[unit] or "mg/dL"
     values.update(_score(inputs))
     begin(session, actor, reason or "daily CRF")
-    patient, _trial, row = writable_patient(
+    patient, _trial, row, pending_queries, death_day, marks = writable_patient(
         session, actor, _PATIENT_DAY, {"pseudonym": pseudonym, "study_day": study_day}
     )
     if patient.status != "randomized":
@@ -193,6 +206,9 @@ def record_day(
         for k, v in values.items():
             setattr(row, k, v)
     session.flush()
+    if marks:  # a verified value that changed returns to unverified (audited)
+        sdv.reset_changed(session, "daily_crf", row)
+    on_crf_saved(session, actor, patient.id, row, death_day, pending_queries)
     return _record(pseudonym, row)
 
 

@@ -8,12 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.adverse_events import FATAL
+from immunosep.conduct import sdv
 from immunosep.conduct.access import (
     Actor,
     begin,
     ensure_writable,
     get_patient,
 )
+from immunosep.conduct.edit_checks import on_outcome_saved
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import ImmunoSepError
@@ -116,6 +118,9 @@ def record_outcome(
             "last day known alive must be before the day of death", field="last_known_alive_day"
         )
     session.flush()
+    sdv.reset_changed(session, "outcomes", row)  # a verified value that changed returns to unverified
+    if "death_day" in changes:
+        on_outcome_saved(session, actor, patient, row)
     return OutcomeRecord(
         pseudonym, row.death_day, row.last_known_alive_day, row.icu_discharge_day, row.infection_day15
     )

@@ -13,8 +13,10 @@ investigator  own site            screen, consent, randomize, CRF, AEs, outcomes
                                   unblind one patient in an emergency, ODM export of the site
 pharmacist    own site            the day's regimen, record doses, the dosing log (unblinded)
 lab           all                 biomarker draws only
-monitor       assigned sites      read clinical data, raise and close queries, audit trail, ODM export
-data_manager  all                 read clinical data, queries, audit trail, locks, exports (blinded)
+monitor       assigned sites      read clinical data, raise, close and re-open queries, audit trail,
+                                  verify data against source (SDV), ODM export
+data_manager  all                 read clinical data, queries (and the edit checks), audit trail, SDV
+                                  progress, locks, exports (blinded)
 dsmb          none (aggregates)   aggregated reports by arm
 admin         none                users and sites, no clinical data
 ============  ==================  ===================================================================
@@ -105,6 +107,11 @@ PERMISSIONS: Mapping[str, Permission] = {
     "answer_query": Permission(_INVESTIGATOR, "answer queries"),
     "close_query": Permission(_OVERSIGHT, "close queries"),
     "read_queries": Permission(_CLINICAL_READERS, "read queries"),
+    "reopen_query": Permission(_OVERSIGHT, "re-open queries"),
+    "run_edit_checks": Permission(_DATA_MANAGER, "run the edit checks"),
+    # source data verification (conduct.sdv): the monitor verifies, oversight reads the plan and progress
+    "verify_source": Permission(frozenset({"monitor"}), "verify data against source"),
+    "read_sdv": Permission(_OVERSIGHT, "read the source data verification plan"),
     "review_missing_data": Permission(_OVERSIGHT, "review missing data"),
     "read_audit_trail": Permission(_OVERSIGHT, "read the audit trail"),
     "lock": Permission(_DATA_MANAGER, "lock data"),

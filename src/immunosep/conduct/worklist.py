@@ -220,7 +220,7 @@ _LINES = (
         Patient.first_dose_at,
         Patient.sepsis_onset_at,
         select(func.count())
-        .where(Query.patient_id == Patient.id, Query.status == "open")
+        .where(Query.patient_id == Patient.id, Query.status.in_(("open", "reopened")))
         .correlate(Patient)
         .scalar_subquery()
         .label("open_queries"),

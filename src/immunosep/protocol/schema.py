@@ -200,6 +200,32 @@ class Endpoints(_Frozen):
     infection_day15: InfectionEndpoint
 
 
+class Monitoring(_Frozen):
+    """Source data verification and the automatic edit checks (``[monitoring]``).
+
+    ``sdv_sample_rate``: the fraction (0-1) of the items outside the 100 % part (the primary endpoint's
+    inputs, the day of death and outcome, the randomization biomarkers) that each site's plan verifies;
+    ``sdv_seed``: mixed into the sample, so a plan is reproducible and a new seed draws a new one.
+    ``soft_limits``: CRF item (clinical name and unit, as in ``clinical.units.PLAUSIBLE``) -> [low, high]:
+    a value outside opens an automatic query; tighter than the plausible range, which refuses the value.
+    ``pf_unventilated_min_mmhg``: a PaO2/FiO2 below it without mechanical ventilation is queried.
+    ``missed_visit_grace_days``: days after a study day before its missing daily CRF is a missed visit.
+    """
+
+    sdv_sample_rate: float = Field(default=0.2, ge=0, le=1)
+    sdv_seed: str = "immunosep-sdv-1"
+    soft_limits: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    pf_unventilated_min_mmhg: float = Field(default=100.0, gt=0)
+    missed_visit_grace_days: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> Monitoring:
+        for name, (low, high) in self.soft_limits.items():
+            if not low < high:
+                raise ValueError(f"monitoring.soft_limits.{name}: low must be below high, got {low}, {high}")
+        return self
+
+
 class SidfRule(_Frozen):
     """Reversal of sepsis-induced immune dysfunction (SIDF); the rule is ``clinical.sidf``."""
 
@@ -509,6 +535,7 @@ class Protocol(_Frozen):
     #: The case report forms (``[crf]``), e.g. read from an ODM study by ``immunosep protocol import-odm``;
     #: optional and descriptive: the platform's own forms are ``conduct.odm.crf_definition``'s.
     crf: CrfDefinition | None = None
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:

@@ -107,6 +107,9 @@ class VirtualTrialRun:
     crf_values_left_missing: int = 0
     queries: int = 0
     entries_refused: int = 0
+    #: Queries the edit checks opened by themselves (``conduct.edit_checks``: soft limits, cross-field),
+    #: each answered by the site and closed by the data manager before the lock.
+    automatic_queries: int = 0
 
 
 @dataclass
@@ -264,6 +267,7 @@ def run_virtual_trial(
             tick,
             details,
         )
+        counts["automatic_queries"] = _answer_automatic_queries(engine, staff, randomized)
         if lock_at_end:
             _lock(engine, staff, randomized, course, tick)
         return VirtualTrialRun(
@@ -694,6 +698,22 @@ def _dose_day(
                 continue
             logged += 1
     return logged, refused
+
+
+def _answer_automatic_queries(engine: Engine, staff: _Staff, randomized: list[_Randomized]) -> int:
+    """The queries the edit checks opened (an unusual value, say): the site confirms the value against
+    the source and the data manager closes the query. Returns how many."""
+    site_of = {r.pseudonym: r.site for r in randomized}
+    n = 0
+    with session_scope(engine) as s:
+        for q in queries.list_queries(s, staff.data_manager, type="automatic"):
+            if q.status == "closed":
+                continue
+            inv = staff.investigator[site_of[q.pseudonym]]
+            queries.answer_query(s, inv, q.id, "checked the source: the value is as entered")
+            queries.close_query(s, staff.data_manager, q.id, "value confirmed against the source")
+            n += 1
+    return n
 
 
 def _lock(

@@ -400,7 +400,13 @@ class Withdrawal(Base):
 
 
 class Query(Base):
-    """A data query on one field of one record: raised by a monitor/data manager, answered at the site."""
+    """A data query on one field of one record, answered at the site, closed by a monitor/data manager.
+
+    ``type`` is ``manual`` (raised by a monitor or data manager) or ``automatic`` (opened by the edit
+    check ``check_id`` of ``conduct.edit_checks``; ``raised_by`` is the user whose save or sweep ran it).
+    ``status``: open, answered, closed or reopened; a re-opening keeps its reason and who and when.
+    ``study_day`` locates a query on a record that does not exist yet (a missed visit).
+    """
 
     __tablename__ = "queries"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -417,6 +423,35 @@ class Query(Base):
     answered_at: Mapped[datetime | None] = mapped_column(_TS)
     closed_by: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[datetime | None] = mapped_column(_TS)
+    type: Mapped[str] = mapped_column(String(10), default="manual")
+    check_id: Mapped[str] = mapped_column(String(20), default="", index=True)
+    study_day: Mapped[int | None] = mapped_column(Integer)
+    close_reason: Mapped[str] = mapped_column(Text, default="")
+    reopened_by: Mapped[int | None] = mapped_column(Integer)
+    reopened_at: Mapped[datetime | None] = mapped_column(_TS)
+    reopen_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class SdvMark(Base):
+    """A field (or, with ``field=""``, a whole record) verified against source by a monitor.
+
+    ``value_digest`` is the SHA-256 of the verified values (``conduct.sdv``): the mark counts only while
+    the record's current values give the same digest. A change through the services sets
+    ``invalidated_at`` (an audited update), so the trail shows that a verified value returned to unverified.
+    """
+
+    __tablename__ = "sdv_marks"
+    __table_args__ = (UniqueConstraint("table_name", "row_id", "field"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    row_id: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(60), default="")
+    value_digest: Mapped[str] = mapped_column(String(64))
+    verified_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    verified_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    invalidated_at: Mapped[datetime | None] = mapped_column(_TS)
+    invalidated_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class Signature(Base):
@@ -508,5 +543,6 @@ PATIENT_TABLES = (
     AdverseEvent,
     Unblinding,
     Query,
+    SdvMark,
     Signature,
 )

@@ -1,4 +1,5 @@
-"""Queries, data lock, the DSMB report by arm, the audit trail of a patient's records and the ODM export."""
+"""Queries (with the edit checks and their aging), source data verification, data lock, the DSMB report by
+arm, the audit trail of a patient's records and the ODM export."""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from immunosep.conduct import sdv
 from immunosep.conduct.access import Actor
 from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
+from immunosep.conduct.edit_checks import CHECKS, run_checks
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.odm import odm_document
-from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
+from immunosep.conduct.permissions import require
+from immunosep.conduct.queries import (
+    aging,
+    answer_query,
+    close_query,
+    list_queries,
+    raise_query,
+    reopen_query,
+)
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.signatures import Credentials
 from immunosep.conduct.worklist import worklist
@@ -39,14 +50,85 @@ class AnswerIn(BaseModel):
     answer: str = Field(max_length=10_000)
 
 
+class CloseIn(BaseModel):
+    reason: str = Field(default="", max_length=10_000)
+
+
+class ReopenIn(BaseModel):
+    reason: str = Field(max_length=10_000)
+
+
+class VerifyIn(BaseModel):
+    """The record (``table_name`` and ``row_id``) and the item verified; ``field`` "" = the whole record."""
+
+    table_name: str = Field(max_length=40)
+    row_id: RowId
+    field: str = Field(default="", max_length=60)
+
+
 @router.get("/queries")
 def get_queries(
-    status: Literal["open", "answered", "closed"] | None = None,
+    status: Literal["open", "answered", "closed", "reopened"] | None = None,
+    type: Literal["manual", "automatic"] | None = None,
     actor: Actor = Depends(current_actor),
     db: Session = Depends(get_db),
 ) -> list[dict[str, Any]]:
-    """Queries in scope, optionally of one status."""
-    return [asdict(q) for q in list_queries(db, actor, status=status)]
+    """Queries in scope, optionally of one status or type."""
+    return [asdict(q) for q in list_queries(db, actor, status=status, type=type)]
+
+
+@router.get("/queries/aging")
+def get_query_aging(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> list[dict[str, Any]]:
+    """Queries not closed per site, by days since raised (0-7, 8-14, 15-30, >30)."""
+    return [asdict(a) for a in aging(db, actor)]
+
+
+@router.get("/edit-checks")
+def get_edit_checks(actor: Actor = Depends(current_actor)) -> list[dict[str, Any]]:
+    """The automatic edit checks (ID, kind, record, rule) that open queries by themselves."""
+    require(actor, "read_queries")
+    return [asdict(c) for c in CHECKS]
+
+
+@router.post("/edit-checks/run")
+def post_run_edit_checks(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Run every edit check on every patient in scope (data manager): queries opened, closed, kept."""
+    return asdict(run_checks(db, actor))
+
+
+@router.post("/queries/{query_id}/reopen")
+def post_reopen(
+    query_id: PathId, body: ReopenIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Re-open an answered or closed query with a reason (monitor, data manager)."""
+    return asdict(reopen_query(db, actor, query_id, body.reason))
+
+
+@router.get("/sdv")
+def get_sdv_progress(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> dict[str, Any]:
+    """Source data verification progress per site and per patient in scope (monitor, data manager)."""
+    sites, patients = sdv.progress(db, actor)
+    return {"sites": [asdict(x) for x in sites], "patients": [asdict(x) for x in patients]}
+
+
+@router.get("/patients/{pseudonym}/sdv")
+def get_sdv_plan(
+    pseudonym: str, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """The patient's verification plan: each planned item, verified or not (monitor, data manager)."""
+    return asdict(sdv.patient_plan(db, actor, pseudonym))
+
+
+@router.post("/patients/{pseudonym}/sdv")
+def post_sdv(
+    pseudonym: str, body: VerifyIn, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Mark an item, or a whole record, verified against source (monitor)."""
+    return asdict(sdv.verify(db, actor, pseudonym, **body.model_dump()))
 
 
 @router.post("/patients/{pseudonym}/queries", status_code=201)
@@ -67,9 +149,13 @@ def post_answer(
 
 @router.post("/queries/{query_id}/close")
 def post_close(
-    query_id: PathId, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    query_id: PathId,
+    body: CloseIn | None = None,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
 ) -> dict[str, Any]:
-    return asdict(close_query(db, actor, query_id))
+    """Close a query (monitor, data manager), optionally with a reason."""
+    return asdict(close_query(db, actor, query_id, body.reason if body else ""))
 
 
 @router.post("/patients/{pseudonym}/lock")

@@ -37,6 +37,7 @@ MENU: tuple[tuple[str, str, str], ...] = (
     ("/ae", "Adverse events", "record_ae"),
     ("/queries", "Queries", "read_queries"),
     ("/missing", "Missing data", "review_missing_data"),
+    ("/sdv", "Source verification", "read_sdv"),
     ("/unblindings", "Unblindings", "review_unblindings"),
     ("/audit", "Audit trail", "read_audit_trail"),
     ("/lock", "Lock", "lock"),

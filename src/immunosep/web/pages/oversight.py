@@ -1,5 +1,5 @@
-"""Monitor, data manager and DSMB pages: queries, missing data, lock, the DSMB report, the audit trail,
-the emergency unblindings."""
+"""Monitor, data manager and DSMB pages: queries (re-opening, the edit checks), source data verification,
+missing data, lock, the DSMB report, the audit trail, the emergency unblindings."""
 
 from __future__ import annotations
 
@@ -12,12 +12,22 @@ from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from immunosep.conduct import sdv
 from immunosep.conduct.access import Actor
 from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
 from immunosep.conduct.crf import daily_records
+from immunosep.conduct.edit_checks import CHECKS, CheckRun, run_checks
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.permissions import can, require
-from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
+from immunosep.conduct.queries import (
+    QUERYABLE,
+    aging,
+    answer_query,
+    close_query,
+    list_queries,
+    raise_query,
+    reopen_query,
+)
 from immunosep.conduct.reports import audit_trail, dsmb_summary
 from immunosep.conduct.signatures import Credentials, first_signing, lock_signatures
 from immunosep.conduct.trial import protocol_of
@@ -48,6 +58,7 @@ def _queries(
     values: dict[str, Any],
     errors: FormErrors,
     status_code: int = 200,
+    run: CheckRun | None = None,
 ) -> Response:
     return render(
         request,
@@ -57,6 +68,9 @@ def _queries(
         status_code=status_code,
         title="Queries",
         queries=list_queries(db, actor),
+        aging=aging(db, actor),
+        checks=CHECKS,
+        run=run,
         tables=[(t, t.replace("_", " ")) for t in QUERYABLE],
         v=values,
         errors=errors,
@@ -117,15 +131,111 @@ def queries_answer(
 
 @router.post("/queries/{query_id}/close")
 def queries_close(
-    query_id: int, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+    query_id: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
 ) -> Response:
     try:
-        close_query(db, actor, query_id)
+        close_query(db, actor, query_id, text(form, "reason"))
         flash(request, "ok", f"Query {query_id} closed.")
     except ImmunoSepError as exc:
         db.rollback()
         flash(request, "bad", f"Query {query_id}: {exc.message}")
     return RedirectResponse("/queries", status_code=303)
+
+
+@router.post("/queries/{query_id}/reopen")
+def queries_reopen(
+    query_id: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    try:
+        reopen_query(db, actor, query_id, text(form, "reason"))
+        flash(request, "ok", f"Query {query_id} re-opened.")
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", f"Query {query_id}: {exc.message}")
+    return RedirectResponse("/queries", status_code=303)
+
+
+@router.post("/queries/run-checks")
+def queries_run_checks(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """The data manager's button: every edit check on every patient in scope; the queries page, with what
+    the run did (shown on the page, not queued as a message: it describes this run only)."""
+    try:
+        run = run_checks(db, actor)
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+        return RedirectResponse("/queries", status_code=303)
+    return _queries(request, actor, db, {}, FormErrors(), run=run)
+
+
+# -- source data verification ---------------------------------------------------------------------------
+@router.get("/sdv")
+def sdv_page(
+    request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """Verification progress per site and per patient (monitors, data managers)."""
+    sites, patients = sdv.progress(db, actor)
+    return render(
+        request,
+        "sdv.html",
+        actor,
+        db,
+        title="Source data verification",
+        sites=sites,
+        patients=patients,
+        rate=protocol_of(db).monitoring.sdv_sample_rate,
+    )
+
+
+@router.get("/patients/{pseudonym}/sdv")
+def sdv_patient_page(
+    pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> Response:
+    """One patient's plan: each planned item, verified, changed since verified, or to verify."""
+    plan = sdv.patient_plan(db, actor, pseudonym)
+    return render(
+        request,
+        "sdv_patient.html",
+        actor,
+        db,
+        title=f"Source data verification {pseudonym}",
+        pseudonym=pseudonym,
+        plan=plan,
+        records=sorted({(i.record, i.table_name, i.study_day) for i in plan.items}, key=_record_order),
+    )
+
+
+def _record_order(r: tuple[str, str, int | None]) -> tuple[str, int]:
+    return (r[1], r[2] or 0)
+
+
+@router.post("/patients/{pseudonym}/sdv")
+def sdv_verify(
+    pseudonym: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    db: Session = Depends(get_db),
+    form: FormData = Depends(form_data),
+) -> Response:
+    """Mark an item (or with no item the whole record) verified against source (monitors)."""
+    record, item = text(form, "record"), text(form, "field")
+    try:
+        sdv.verify_record(db, actor, pseudonym, record, item)
+        flash(request, "ok", f"{record.replace('_', ' ')}{' ' + item if item else ''} verified.")
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", exc.message)
+    return RedirectResponse(f"/patients/{pseudonym}/sdv", status_code=303)
 
 
 @router.get("/missing")

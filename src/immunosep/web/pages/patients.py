@@ -7,18 +7,22 @@ unblinding and withdrawal in :mod:`.safety`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.datastructures import FormData
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from immunosep.conduct import sdv
 from immunosep.conduct.access import Actor, get_patient, scope_site_ids
 from immunosep.conduct.adverse_events import adverse_events
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.dosing import administrations
 from immunosep.conduct.outcomes import get_outcome
 from immunosep.conduct.permissions import can, require
+from immunosep.conduct.queries import aging
 from immunosep.conduct.screening import CONSENT_GIVERS
 from immunosep.conduct.signatures import (
     Credentials,
@@ -59,8 +63,24 @@ def dashboard(
     else:
         sites = list(actor.site_codes) if len(actor.site_codes) > 1 else []
     work = worklist(db, actor, site=site or None)
+    oversight: dict[str, Any] = {}
+    if can(actor, "read_sdv"):  # the monitor's and data manager's view: SDV progress and query aging
+        sdv_sites, sdv_patients = sdv.progress(db, actor)
+        oversight = {
+            "sdv_sites": sdv_sites,
+            "sdv_patients": {x.name: x for x in sdv_patients},
+            "aging": {a.site: a for a in aging(db, actor)},
+        }
     return render(
-        request, "dashboard.html", actor, db, title="Dashboard", work=work, sites=sites, site=site or ""
+        request,
+        "dashboard.html",
+        actor,
+        db,
+        title="Dashboard",
+        work=work,
+        sites=sites,
+        site=site or "",
+        **oversight,
     )
 
 
