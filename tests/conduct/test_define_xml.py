@@ -65,6 +65,9 @@ def exported(trial, enroll, tmp_path):  # type: ignore[no-untyped-def]
             serious=True,
             relatedness="unrelated",
             expected=False,
+            criteria=("life_threatening",),
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         outcomes.record_outcome(s, inv, dosed, death_day=3)
     withdrawal.withdraw_and_erase(trial.engine, inv, erased)

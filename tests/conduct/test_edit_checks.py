@@ -146,7 +146,16 @@ def test_records_after_the_day_of_death_are_queried_and_the_corrected_death_day_
         dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)
         dosing.record_dose(s, pharm, p, 3, "sc", 0, given=True)
         adverse_events.record_adverse_event(
-            s, inv, p, onset_day=4, term="Anaemia", serious=False, relatedness="unrelated", expected=True
+            s,
+            inv,
+            p,
+            onset_day=4,
+            term="Anaemia",
+            serious=False,
+            relatedness="unrelated",
+            expected=True,
+            action="DOSE NOT CHANGED",
+            outcome="NOT RECOVERED/NOT RESOLVED",
         )
         outcomes.record_outcome(s, inv, p, death_day=2, last_known_alive_day=1)
     with session_scope(trial.engine) as s:

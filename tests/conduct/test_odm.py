@@ -64,7 +64,8 @@ def world(trial, enroll):
         dosing.record_dose(s, pharm, dosed, 1, "iv", 8, given=False, missed_reason="line occluded")
         adverse_events.record_adverse_event(
             s, inv, dosed, onset_day=2, term="Anaemia", verbatim="Anämie", serious=True,
-            relatedness="unrelated", expected=True,
+            relatedness="unrelated", expected=True, criteria=("life_threatening",),
+            action="DOSE NOT CHANGED", outcome="NOT RECOVERED/NOT RESOLVED",
         )  # fmt: skip
         outcomes.record_outcome(s, inv, dosed, death_day=3)
     with session_scope(trial.engine) as s:

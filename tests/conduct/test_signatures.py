@@ -151,7 +151,8 @@ def test_a_change_invalidates_the_signature_in_its_transaction_and_says_what_cha
     with session_scope(trial.engine) as s:
         adverse_events.record_adverse_event(
             s, trial.actors["inv1"], p, onset_day=2, term="Septic shock", serious=True,
-            relatedness="unrelated", expected=True,
+            relatedness="unrelated", expected=True, criteria=("hospitalization",),
+            action="DOSE NOT CHANGED", outcome="RECOVERING/RESOLVING",
         )  # fmt: skip
     with session_scope(trial.engine) as s:
         _, views = signatures.casebook_signatures(s, trial.actors["dm"], p)

@@ -276,6 +276,7 @@ METHODS: dict[str, tuple[str, str]] = {
     ),
     "PR.PRSTDTC": _FROM_DAY,
     "AE.AESTDTC": _FROM_DAY,
+    "AE.AEENDTC": _FROM_DAY,
     "RS.RSDTC": _FROM_DAY,
     "SV.SVSTDTC": _FROM_DAY,
     "SV.SVENDTC": _FROM_DAY,
@@ -326,9 +327,9 @@ GENERIC_METHOD = "Derived by the export from the collected data (docs/conduct.md
 #: variable -> comment
 COMMENTS: dict[str, str] = {
     "RACE": "Not collected by the ImmunoSep forms: present and empty",
-    "COUNTRY": "ISO 3166-1 alpha-3 of the protocol's country when it names one; the store keeps no country per site",
-    "AEACN": "Not collected by the adverse event form: present and empty",
-    "AEENDTC": "Not collected by the adverse event form: present and empty",
+    "COUNTRY": "ISO 3166-1 alpha-3 of the subject's site (sites.country, set by the administrator or from the protocol's countries); empty for a site not yet placed",
+    "AEACN": "Collected on the adverse event form from revision 0005; empty for events recorded before it",
+    "AEENDTC": "Empty while the event goes on, and for events recorded before revision 0005",
     "RSTESTCD": "SOFA0101-SOFA0107 follow the naming pattern of CDISC's QRS terminology; not verified against CDISC's published SOFA codes",
     "EXTRT": "Masked (BLINDED STUDY TREATMENT) in a blinded export",
     "ECTRT": "Masked (BLINDED STUDY TREATMENT) in a blinded export",
