@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from immunosep.conduct.access import Actor
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.queries import answer_query, close_query, list_queries, raise_query
-from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.worklist import worklist
 from immunosep.web.bounds import PathId, RowId
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
@@ -82,6 +82,14 @@ def post_lock_trial(actor: Actor = Depends(current_actor), db: Session = Depends
 def get_dsmb(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """Counts by arm for the DSMB: randomized, deaths by mortality day, SAEs, SUSARs."""
     return [asdict(s) for s in dsmb_summary(db, actor)]
+
+
+@router.get("/dsmb/predictability")
+def get_dsmb_predictability(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Randomization predictability for the DSMB: correct guesses by the convergence strategy, per site and pooled."""
+    return asdict(predictability_report(db, actor))
 
 
 @router.get("/patients/{pseudonym}/audit")

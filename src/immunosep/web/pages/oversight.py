@@ -15,7 +15,7 @@ from immunosep.conduct.crf import daily_records
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.permissions import require
 from immunosep.conduct.queries import QUERYABLE, answer_query, close_query, list_queries, raise_query
-from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import unblinding_report
 from immunosep.conduct.worklist import worklist
@@ -177,6 +177,7 @@ def dsmb_page(
         db,
         title="DSMB safety report",
         arms=dsmb_summary(db, actor),
+        guesses=predictability_report(db, actor),
         arm_labels={a.code: a.label for a in p.arms},
         days=p.endpoints.mortality.days,
     )
