@@ -126,6 +126,7 @@ def _services(pseudonym: str) -> dict[str, Callable[[Any, Any], Any]]:
         "lock_trial": lambda s, a: lock.lock_trial(s, a),
         "withdraw": lambda s, a: withdrawal.withdraw(s, a, pseudonym, erase_data=False),
         "dsmb_summary": lambda s, a: reports.dsmb_summary(s, a),
+        "predictability_report": lambda s, a: reports.predictability_report(s, a),
         "audit_trail": lambda s, a: reports.audit_trail(s, a, pseudonym),
         "list_sites": lambda s, a: sites.list_sites(s, a),
         "create_user": lambda s, a: users.create_user(s, a, "newuser", "long enough pw", "lab"),
@@ -239,6 +240,7 @@ def test_no_blinded_role_ever_receives_an_arm_or_a_drug_and_errors_do_not_depend
         ("pharm1", "day_regimen"),
         ("pharm1", "record_dose"),
         ("dsmb", "dsmb_summary"),
+        ("dsmb", "predictability_report"),
     ]:
         assert expected in succeeded, expected
 

@@ -325,7 +325,10 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
         "export": [lambda s, a: export.export_sdtm(s, a, out_dir)],
         "export_unblinded": [lambda s, a: export.export_sdtm(s, a, out_dir, unblinded=True)],
         "export_odm": [lambda s, a: odm.odm_document(s, a)],
-        "read_dsmb_report": [lambda s, a: reports.dsmb_summary(s, a)],
+        "read_dsmb_report": [
+            lambda s, a: reports.dsmb_summary(s, a),
+            lambda s, a: reports.predictability_report(s, a),
+        ],
         "create_user": [lambda s, a: users.create_user(s, a, "newuser", "long enough pw", "lab")],
         "deactivate_user": [lambda s, a: users.deactivate_user(s, a, "mon1")],
         "reset_password": [

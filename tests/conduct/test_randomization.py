@@ -11,7 +11,7 @@ from sqlalchemy import select
 from immunosep.conduct import biospecimens, classification, randomization, screening
 from immunosep.conduct.randomization import HmacStream, generate_site_list, kit_numbers
 from immunosep.errors import AccessDenied, ImmunoSepError
-from immunosep.protocol import default_protocol
+from immunosep.protocol import bundled_protocol_path, default_protocol
 from immunosep.store.db import session_scope
 from immunosep.store.models import RandomizationSlot
 
@@ -131,3 +131,53 @@ def test_a_patient_is_randomized_once_and_an_exhausted_list_is_a_clear_error(tri
             slot.used = True
     with pytest.raises(ImmunoSepError, match="exhausted"):
         enroll()
+
+
+def _adaptive_protocol():
+
+    from immunosep.protocol import parse_protocol
+
+    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
+    return parse_protocol(example.read_text(encoding="utf-8"))
+
+
+@pytest.mark.requirement("RND-ADP-03")
+def test_adaptive_draw_follows_the_posterior_allocation_and_replays_from_seed_and_cut():
+    import numpy as np
+
+    from immunosep.conduct.randomization import adaptive_draw, data_cut_digest
+
+    p = _adaptive_protocol()
+    cut = {"mals": {"precision": (6, 10), "placebo": (3, 10)}, "immunoparalysis": {"placebo": (2, 4)}}
+    first = adaptive_draw(p, "seed-1", "S01", 7, "mals", cut)
+    assert first == adaptive_draw(p, "seed-1", "S01", 7, "mals", dict(reversed(cut.items())))  # replay
+    assert first.data_cut_sha256 == data_cut_digest(cut)
+    assert data_cut_digest(cut) != data_cut_digest(
+        {**cut, "mals": {"precision": (6, 10), "placebo": (4, 10)}}
+    )
+    # independent check: P(benefit) by Monte Carlo beta draws, then Thall-Wathen P^c / (P^c + (1-P)^c)
+    rng = np.random.default_rng(1)
+    draws = 400_000
+    benefit = float(np.mean(rng.beta(7, 5, draws) > rng.beta(4, 8, draws)))
+    c = p.randomization.adaptive.power
+    expected = benefit**c / (benefit**c + (1 - benefit) ** c)
+    assert first.probability == pytest.approx(expected, abs=4 * np.sqrt(0.25 / draws) + 1e-3)
+    # the patients follow the probability: the share given treatment over many sequences
+    arms = [adaptive_draw(p, "seed-1", "S01", k, "mals", cut).arm for k in range(1, 4001)]
+    share = arms.count("precision") / len(arms)
+    assert abs(share - first.probability) < 4 * np.sqrt(first.probability * (1 - first.probability) / 4000)
+    # without data: 1:1; with overwhelming data: held at the minimum shares
+    assert adaptive_draw(p, "s", "S01", 1, "immunoparalysis", {}).probability == pytest.approx(0.5)
+    good = adaptive_draw(p, "s", "S01", 1, "mals", {"mals": {"precision": (50, 50), "placebo": (0, 50)}})
+    bad = adaptive_draw(p, "s", "S01", 1, "mals", {"mals": {"precision": (0, 50), "placebo": (50, 50)}})
+    assert good.probability == pytest.approx(1 - p.randomization.adaptive.min_control_share)
+    assert bad.probability == pytest.approx(p.randomization.adaptive.min_treatment_share)
+
+
+def test_adaptive_draw_refuses_a_block_protocol_and_impossible_counts():
+    from immunosep.conduct.randomization import adaptive_draw
+
+    with pytest.raises(ImmunoSepError, match='not "adaptive"'):
+        adaptive_draw(default_protocol(), "s", "S01", 1, "mals", {})
+    with pytest.raises(ImmunoSepError, match="between 0 and the patients"):
+        adaptive_draw(_adaptive_protocol(), "s", "S01", 1, "mals", {"mals": {"placebo": (5, 4)}})

@@ -93,6 +93,10 @@ def test_round_trip_of_the_test_writer_is_valid() -> None:
         ({"randomization__block_sizes": [3]}, "block size 3"),
         ({"endpoints__primary__window_first_day": 1}, "baseline_day < window_first_day"),
         ({"biospecimens__days": [2, 1]}, "strictly increasing"),
+        ({"randomization__design": "adaptive"}, "[randomization.adaptive] table"),
+        ({"randomization__design": "minimisation"}, "randomization.design"),
+        ({"randomization__adaptive": {"control_arm": "sham"}}, "control_arm 'sham'"),
+        ({"randomization__adaptive": {"control_arm": "placebo", "prior": [0, 1]}}, "two positive numbers"),
     ],
 )
 @pytest.mark.requirement("PROT-01")
@@ -193,3 +197,14 @@ def test_group_sequential_without_its_table_is_rejected() -> None:
     text = bundled_protocol_path().read_text().replace('type = "fixed"', 'type = "group-sequential"')
     with pytest.raises(ImmunoSepError, match=r"needs a \[design.sequential\] table"):
         parse_protocol(text)
+
+
+def test_the_adaptive_example_protocol_is_the_bundled_one_with_adaptive_randomization() -> None:
+    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
+    adaptive = parse_protocol(example.read_text(encoding="utf-8"))
+    bundled = default_protocol()
+    assert bundled.randomization.design == "block" and bundled.randomization.adaptive is None
+    assert adaptive.randomization.design == "adaptive"
+    assert adaptive.randomization.adaptive is not None
+    assert adaptive.randomization.adaptive.control_arm in adaptive.arm_codes
+    assert adaptive.model_copy(update={"randomization": bundled.randomization}) == bundled

@@ -152,6 +152,11 @@ def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login, api_enroll) -> N
     arms = login("dsmb").get("/api/dsmb").json()
     assert sorted(a["arm"] for a in arms) == ["placebo", "precision"]
     assert sum(a["randomized"] for a in arms) == 1
+    guesses = login("dsmb").get("/api/dsmb/predictability").json()
+    assert guesses["pooled"]["allocations"] == 1 and guesses["pooled"]["share"] == 0.5  # the first is a tie
+    assert login("inv1").get("/api/dsmb/predictability").status_code == 403
+    page = login("dsmb").get("/dsmb").text
+    assert 'data-testid="dsmb-predictability"' in page and "All sites" in page
     admin = login("admin")
     r = admin.post(
         "/api/users",

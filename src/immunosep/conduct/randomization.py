@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,6 +64,10 @@ class HmacStream:
             if x < limit:
                 return x % n
 
+    def uniform(self) -> float:
+        """Uniform float in [0, 1) with 53 random bits."""
+        return (int.from_bytes(self._bytes(8), "big") >> 11) / float(1 << 53)
+
 
 @dataclass(frozen=True)
 class ListSlot:
@@ -89,6 +95,58 @@ def generate_site_list(protocol: Protocol, seed: str, site_code: str, min_slots:
         base = len(slots)
         slots.extend(ListSlot(base + k + 1, block, size, arm) for k, arm in enumerate(content))
     return slots
+
+
+#: Outcomes known at a data cut, per stratum and arm: (successes, patients with the outcome known).
+DataCut = Mapping[str, Mapping[str, tuple[int, int]]]
+
+
+def data_cut_digest(cut: DataCut) -> str:
+    """SHA-256 of the data cut in canonical JSON (sorted keys), recorded with every adaptive draw."""
+    canonical = {s: {a: list(v) for a, v in sorted(arms.items())} for s, arms in sorted(cut.items())}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AdaptiveDraw:
+    """One response-adaptive allocation: sealed (the arm, the probability and the draw say the arm)."""
+
+    stratum: str
+    probability: float  # allocation probability to the treatment arm at the data cut
+    data_cut_sha256: str
+    uniform: float
+    arm: str
+
+
+def adaptive_draw(
+    protocol: Protocol, seed: str, site_code: str, sequence: int, stratum: str, cut: DataCut
+) -> AdaptiveDraw:
+    """The arm of a site's ``sequence``-th allocation under ``[randomization.adaptive]``, reproducibly.
+
+    The allocation probability to treatment is :func:`immunosep.stats.bayes_binomial.rar_allocation` of
+    the stratum's posterior probability of benefit at the data cut (the same functions the simulator
+    uses); the uniform comes from the keyed stream labelled by site and sequence, so the seed and the data
+    cut replay the draw. The treatment arm is the arm that is not ``control_arm``.
+    """
+    from immunosep.stats.bayes_binomial import prob_benefit, rar_allocation
+
+    adaptive = protocol.randomization.adaptive
+    if protocol.randomization.design != "adaptive" or adaptive is None:
+        raise ImmunoSepError('the protocol\'s randomization.design is not "adaptive"')
+    control = adaptive.control_arm
+    (treatment,) = (a for a in protocol.arm_codes if a != control)
+    counts = cut.get(stratum, {})
+    x_t, n_t = counts.get(treatment, (0, 0))
+    x_c, n_c = counts.get(control, (0, 0))
+    if not (0 <= x_t <= n_t and 0 <= x_c <= n_c):
+        raise ImmunoSepError(f"data cut of stratum {stratum!r}: successes must be between 0 and the patients")
+    a0, b0 = adaptive.prior
+    p_benefit = prob_benefit(a0 + x_t, b0 + n_t - x_t, a0 + x_c, b0 + n_c - x_c)
+    share = float(
+        rar_allocation(p_benefit, adaptive.power, adaptive.min_control_share, adaptive.min_treatment_share)
+    )
+    u = HmacStream(seed, f"adaptive:{site_code}:{sequence}").uniform()
+    return AdaptiveDraw(stratum, share, data_cut_digest(cut), u, treatment if u < share else control)
 
 
 def kit_numbers(seed: str, count: int) -> list[str]:

@@ -13,7 +13,9 @@ from immunosep.conduct.adverse_events import RELATED
 from immunosep.conduct.blinding import audit_entry_visible
 from immunosep.conduct.permissions import require
 from immunosep.conduct.trial import protocol_of
-from immunosep.store.models import AdverseEvent, AuditEntry, Outcome, Patient, RandomizationSlot
+from immunosep.stats.predictability import METHOD as GUESS_METHOD
+from immunosep.stats.predictability import expected_guess_share_blocks, guess_share
+from immunosep.store.models import AdverseEvent, AuditEntry, Outcome, Patient, RandomizationSlot, Site
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,73 @@ def dsmb_summary(session: Session, actor: Actor) -> list[ArmSummary]:
         )
     log_access(session, actor, "read", "read_dsmb_report", detail={"arms": len(out)})
     return out
+
+
+@dataclass(frozen=True)
+class GuessRow:
+    """Correct guesses by the convergence strategy at one site (or pooled: ``site`` is ``"all"``).
+
+    ``share`` is the correct guess probability of the allocated sequence, ``excess`` its excess over
+    chance, ``expected_share`` what the design gives on average for as many allocations (the three are
+    None without allocations).
+    """
+
+    site: str
+    allocations: int
+    correct: float
+    share: float | None
+    excess: float | None
+    expected_share: float | None
+
+
+@dataclass(frozen=True)
+class PredictabilityReport:
+    """Randomization predictability for the DSMB: per site and pooled, no patient named."""
+
+    design: str
+    block_sizes: list[int]
+    chance: float
+    sites: list[GuessRow]
+    pooled: GuessRow
+    method: str = GUESS_METHOD
+
+
+def predictability_report(session: Session, actor: Actor) -> PredictabilityReport:
+    """The share of next allocations an investigator would guess right by the convergence strategy.
+
+    Computed from each site's used sealed slots in allocation order (an erased patient's slot stays
+    used and counts, since the investigator saw that allocation happen), per site and pooled (correct
+    guesses over allocations), beside the design's expectation for the same numbers of allocations
+    (:func:`immunosep.stats.predictability.expected_guess_share_blocks`). Aggregates only: no patient, slot
+    or arm appears, so it is for the DSMB (unblinded to aggregates) alone.
+    """
+    require(actor, "read_dsmb_report")
+    p = protocol_of(session)
+    rnd = p.randomization
+    rows = session.execute(
+        select(Site.code, RandomizationSlot.arm)
+        .join(Site, Site.id == RandomizationSlot.site_id)
+        .where(RandomizationSlot.used.is_(True))
+        .order_by(Site.code, RandomizationSlot.sequence)
+    ).all()
+    by_site: dict[str, list[str]] = {}
+    for code, arm in rows:
+        by_site.setdefault(code, []).append(arm)
+    sites = []
+    for code, sequence in sorted(by_site.items()):
+        got = guess_share(sequence, p.arm_codes, rnd.ratio)
+        expected = expected_guess_share_blocks(rnd.block_sizes, len(sequence), rnd.ratio)
+        sites.append(GuessRow(code, got.allocations, got.correct, got.share, got.excess, expected.share))
+    n = sum(r.allocations for r in sites)
+    correct = sum(r.correct for r in sites)
+    expected_correct = sum((r.expected_share or 0.0) * r.allocations for r in sites)
+    chance = 1 / len(p.arm_codes)
+    pooled = (
+        GuessRow("all", n, correct, correct / n, correct / n - chance, expected_correct / n)
+        if n
+        else GuessRow("all", 0, 0.0, None, None, None)
+    )
+    return PredictabilityReport("block", list(rnd.block_sizes), chance, sites, pooled)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,12 @@ def seed_trial(
     """Store the protocol, create the sites and their sealed randomization lists in one transaction."""
     path = Path(protocol_path) if protocol_path else bundled_protocol_path()
     protocol = load_protocol(path)
+    if protocol.randomization.design != "block":
+        # the sealed lists below are permuted blocks: a trial that says adaptive must not silently run on them
+        raise ImmunoSepError(
+            f"{path}: randomization.design = {protocol.randomization.design!r} is not yet supported by the "
+            'randomization service; use design = "block" (adaptive designs: `immunosep simulate design`)'
+        )
     text = path.read_text(encoding="utf-8")
     n_sites = sites if sites is not None else protocol.trial.sites
     if n_sites < 1:

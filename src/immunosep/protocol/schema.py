@@ -254,13 +254,50 @@ class SidfRule(_Frozen):
         return self
 
 
+class AdaptiveRandomization(_Frozen):
+    """Response-adaptive allocation within each stratum (``[randomization.adaptive]``, docs/adaptive.md).
+
+    The allocation probability to treatment is ``P^c / (P^c + (1 - P)^c)`` with ``P`` the posterior
+    probability of benefit of the stratum at the data cut (beta ``prior`` on each arm's success rate),
+    bounded so that control keeps at least ``min_control_share`` and treatment ``min_treatment_share``.
+    """
+
+    control_arm: str
+    power: float = Field(0.5, ge=0, le=10)
+    min_control_share: float = Field(0.25, ge=0, le=0.5)
+    min_treatment_share: float = Field(0.1, ge=0, le=0.5)
+    prior: tuple[float, float] = (1.0, 1.0)
+
+    @model_validator(mode="after")
+    def _prior(self) -> AdaptiveRandomization:
+        if min(self.prior) <= 0:
+            raise ValueError(
+                f"randomization.adaptive.prior must be two positive numbers, got {list(self.prior)}"
+            )
+        return self
+
+
 class Randomization(_Frozen):
-    """Allocation ratio, permuted block sizes, one list per site or not, and slots per site (``[randomization]``)."""
+    """Allocation ratio, permuted block sizes, one list per site or not, and slots per site (``[randomization]``).
+
+    ``design`` is ``"block"`` (sealed permuted-block lists, the default) or ``"adaptive"``
+    (response-adaptive allocation by stratum, which needs the ``adaptive`` table and two arms).
+    """
 
     ratio: list[int] = Field(min_length=2)
     block_sizes: list[int] = Field(min_length=1)
     per_site: bool = True
     slots_per_site: int = Field(ge=1)
+    design: Literal["block", "adaptive"] = "block"
+    adaptive: AdaptiveRandomization | None = None
+
+    @model_validator(mode="after")
+    def _design(self) -> Randomization:
+        if self.design == "adaptive" and self.adaptive is None:
+            raise ValueError('randomization.design = "adaptive" needs a [randomization.adaptive] table')
+        if self.design == "adaptive" and len(self.ratio) != 2:
+            raise ValueError(f"adaptive randomization needs exactly two arms, got ratio {self.ratio}")
+        return self
 
 
 class Exclusion(_Frozen):
@@ -549,6 +586,11 @@ class Protocol(_Frozen):
                 raise ValueError(f"regimen names stratum {item.stratum!r}, not one of {stratum_codes}")
             if item.arm not in arm_codes:
                 raise ValueError(f"regimen names arm {item.arm!r}, not one of {arm_codes}")
+        adaptive = self.randomization.adaptive
+        if adaptive is not None and adaptive.control_arm not in arm_codes:
+            raise ValueError(
+                f"randomization.adaptive.control_arm {adaptive.control_arm!r} is not one of {arm_codes}"
+            )
         routes = sorted({item.route for item in self.regimen})
         for stratum in self.enrolled_strata:
             for arm in arm_codes:

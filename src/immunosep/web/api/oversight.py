@@ -27,7 +27,7 @@ from immunosep.conduct.queries import (
     raise_query,
     reopen_query,
 )
-from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.signatures import Credentials
 from immunosep.conduct.worklist import worklist
 from immunosep.report.audit_pdf import audit_report_pdf
@@ -193,6 +193,14 @@ def post_lock_trial(
 def get_dsmb(actor: Actor = Depends(current_actor), db: Session = Depends(get_db)) -> list[dict[str, Any]]:
     """Counts by arm for the DSMB: randomized, deaths by mortality day, SAEs, SUSARs."""
     return [asdict(s) for s in dsmb_summary(db, actor)]
+
+
+@router.get("/dsmb/predictability")
+def get_dsmb_predictability(
+    actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
+) -> dict[str, Any]:
+    """Randomization predictability for the DSMB: correct guesses by the convergence strategy, per site and pooled."""
+    return asdict(predictability_report(db, actor))
 
 
 @router.get("/patients/{pseudonym}/audit")

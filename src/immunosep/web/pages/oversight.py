@@ -28,7 +28,7 @@ from immunosep.conduct.queries import (
     raise_query,
     reopen_query,
 )
-from immunosep.conduct.reports import audit_trail, dsmb_summary
+from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.signatures import Credentials, first_signing, lock_signatures
 from immunosep.conduct.trial import protocol_of
 from immunosep.conduct.unblinding import unblinding_report
@@ -316,6 +316,7 @@ def dsmb_page(
         db,
         title="DSMB safety report",
         arms=dsmb_summary(db, actor),
+        guesses=predictability_report(db, actor),
         arm_labels={a.code: a.label for a in p.arms},
         days=p.endpoints.mortality.days,
     )
