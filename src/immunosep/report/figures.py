@@ -357,7 +357,7 @@ def figure_forest(
     height_in = top_in + bottom_in + row_in * max(len(rows), 1)
     fig = plt.figure(figsize=(width_in, height_in))
     ax = fig.add_axes((0.42, bottom_in / height_in, 0.27, row_in * max(len(rows), 1) / height_in))
-    ax.set_ylim(-0.5, len(rows) - 0.5)
+    ax.set_ylim(-0.5, max(len(rows), 1) - 0.5)  # no subgroup at all (a tiny trial): one empty row
     row_text = transforms.blended_transform_factory(fig.transFigure, ax.transData)
     head_text = transforms.blended_transform_factory(fig.transFigure, ax.transAxes)
     y = np.arange(len(rows))[::-1]
