@@ -129,3 +129,22 @@ def test_the_installation_checks_pass_here() -> None:
 
     digest = hashlib.sha256((ROOT / "src/immunosep/protocol/immunosep.toml").read_bytes()).hexdigest()
     assert digest in checks["protocol file"].detail
+
+
+def test_a_requirement_with_hundreds_of_tests_still_lays_out_in_the_pdf(tmp_path: Path) -> None:
+    """reportlab cannot split one table row over pages: a long list of tests continues on rows of its own
+    (the real suite has requirements verified by more tests than a page holds)."""
+    tests = {f"tests/x/test_long_module_name.py::test_{i:03d}[postgres]": {"ids": ["A-01"], "outcome": "passed"}
+             for i in range(300)}  # fmt: skip
+    tests |= {
+        "t.py::a2": {"ids": ["A-02"], "outcome": "passed"},
+        "t.py::a3": {"ids": ["A-03"], "outcome": "passed"},
+    }
+    report = pack.Report(pack.dt.datetime(2026, 12, 7), [("Python", "3.11")], [], pack.Trace(_requirements(), tests),
+                         pack.suite_counts(tests), "")  # fmt: skip
+    pdf = tmp_path / "long.pdf"
+    pack.render_pdf(report, pdf)
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "test_000" in text and "test_299" in text and "A-01 (continued)" in text

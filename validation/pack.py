@@ -47,6 +47,9 @@ REQUIREMENTS_DIR = ROOT / "validation" / "requirements"
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 MARKER = "requirement"
 #: The packages whose versions the report lists besides every dependency of ``immunosep``.
+#: Tests listed per row of the PDF's OQ table (a row taller than a page cannot be laid out).
+OQ_TESTS_PER_ROW = 12
+
 EXTRA_PACKAGES = ("pytest", "pytest-xdist", "alembic", "reportlab")
 
 
@@ -521,16 +524,21 @@ def render_pdf(report: Report, path: Path) -> None:
     story += [Paragraph("Operational qualification (OQ)", styles["Heading2"])]
     oq_rows = [[p(h, bold) for h in ("requirement", "text", "clauses", "tests", "result")]]
     for rid, req in report.trace.requirements.items():
-        tests = "\n".join(f"{n} {o}" for n, o in report.trace.by_requirement[rid]) or "none"
-        oq_rows.append(
-            [
-                p(f"{rid} ({req.area})"),
-                p(req.text),
-                p("; ".join(req.clauses)),
-                Paragraph(_e(tests).replace("\n", "<br/>"), cell),
-                p(report.trace.status(rid)),
-            ]
-        )
+        tests = [f"{n} {o}" for n, o in report.trace.by_requirement[rid]] or ["none"]
+        # a row must fit on a page (reportlab does not split a row): a long list of tests continues on
+        # rows of its own
+        for start in range(0, len(tests), OQ_TESTS_PER_ROW):
+            chunk = Paragraph("<br/>".join(_e(t) for t in tests[start : start + OQ_TESTS_PER_ROW]), cell)
+            first = start == 0
+            oq_rows.append(
+                [
+                    p(f"{rid} ({req.area})" if first else f"{rid} (continued)"),
+                    p(req.text if first else ""),
+                    p("; ".join(req.clauses) if first else ""),
+                    chunk,
+                    p(report.trace.status(rid) if first else ""),
+                ]
+            )
     story.append(table(oq_rows, (28, 80, 32, 117, 20)))
     story += [Spacer(1, 6 * mm), Paragraph("Approval", styles["Heading2"])]
     sig = [[p(h, bold) for h in ("role", "printed name", "signature", "date")]]
