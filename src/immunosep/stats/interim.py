@@ -151,6 +151,7 @@ class InterimResult:
     efficacy_z: float
     futility_z: float | None
     decision: str
+    action: str
     conditional_power_h1: float
     conditional_power_trend: float
     conditional_rejection_probability: float
@@ -181,16 +182,20 @@ def interim_look(
     final = look == design.looks
     if crossed:
         decision = "stop: the efficacy boundary is crossed (reject H0)"
+        action = "stop for efficacy"
     elif f is not None and z <= f:
         decision = (
             "stop for futility (binding bound)"
             if design.binding_futility
             else "the futility bound is crossed: stopping for futility is recommended (non-binding)"
         )
+        action = "stop for futility"
     elif final:
         decision = "final analysis: H0 is not rejected"
+        action = "final: H0 not rejected"
     else:
         decision = "continue to the next look"
+        action = "continue"
     tk = design.information_rates[k]
     return InterimResult(
         look=look,
@@ -199,6 +204,7 @@ def interim_look(
         efficacy_z=c,
         futility_z=f,
         decision=decision,
+        action=action,
         conditional_power_h1=conditional_power(design, look, z, planned.drift),
         conditional_power_trend=conditional_power(design, look, z, z / math.sqrt(tk)),
         conditional_rejection_probability=conditional_rejection_probability(design, look, z),
