@@ -5,7 +5,7 @@ Pure functions on the canonical z scale (``immunosep.stats.group_sequential``). 
 ``getAnalysisResults`` (validation/group_sequential.R, ``interim``):
 
 - the boundaries are recomputed at the information observed (the spending function at the observed
-  fractions, the later looks as planned);
+  fractions; look ``k`` replaces the planned look ``k``, the later looks as planned);
 - conditional power: the probability of crossing a later efficacy bound given the current ``z``, under a
   drift (the expected z at full information): the design's H1, or the current trend ``z_k / sqrt(t_k)``;
   futility bounds are ignored (non-binding); the conditional rejection probability is the one under 0 (a
@@ -44,15 +44,18 @@ _GH_W = _GH_W / math.sqrt(2 * math.pi)
 def observed_design(planned: GroupSequentialDesign, observed_rates: Sequence[float]) -> GroupSequentialDesign:
     """The planned design recomputed at the information fractions observed so far (later looks as planned).
 
-    ``observed_rates`` are the fractions of the maximum information at the looks done so far; planned looks at
-    or before the last observed fraction are dropped, the final look stays at 1.
+    ``observed_rates`` are the fractions of the maximum information at the looks done so far: the ``k``-th
+    replaces the ``k``-th planned look; the later planned looks stay, except those at or before the last
+    observed fraction; the final look stays at 1.
     """
     obs = [float(v) for v in observed_rates]
     if not obs or any(not 0 < v <= 1 for v in obs) or any(b <= a for a, b in itertools.pairwise(obs)):
         raise ImmunoSepError(
             f"observed information fractions must increase strictly within (0, 1], got {list(observed_rates)}"
         )
-    later = [t for t in planned.information_rates if t > obs[-1] + 1e-9] or [1.0]
+    # look k replaces the planned look k; the later planned looks stay (those the information passed are
+    # dropped), as rpact's getDesignGroupSequential(informationRates = c(observed, later planned))
+    later = [t for t in planned.information_rates[len(obs) :] if t > obs[-1] + 1e-9] or [1.0]
     rates = [*obs, *later] if obs[-1] < 1 - 1e-9 else [*obs[:-1], 1.0]
     return group_sequential_design(
         rates,
