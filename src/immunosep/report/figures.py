@@ -471,5 +471,5 @@ def figure_boundaries(gs: dict[str, Any]) -> bytes:
     ax.set_xlabel("Information fraction (dotted: planned looks)")
     ax.set_ylabel("z statistic (positive favours treatment)")
     ax.set_title("Group-sequential boundaries at the observed information")
-    ax.legend(loc="lower right", fontsize=9, frameon=False)
+    ax.legend(loc="best", fontsize=9, frameon=False)
     return to_png(fig)
