@@ -19,6 +19,7 @@ import pytest
 
 from immunosep.analysis.datasets import AnalysisDatasets
 from immunosep.analysis.interim import analyse_group_sequential
+from immunosep.errors import ImmunoSepError
 from immunosep.protocol import bundled_protocol_path, parse_protocol
 
 REFERENCE = Path(__file__).resolve().parents[2] / "validation" / "reference" / "interim_survival.json"
@@ -75,3 +76,9 @@ def test_survival_look_equals_r() -> None:
         REF["conditional_rejection_probability"], rel=RTOL
     )
     assert math.exp(out["log_hazard_ratio"]) == pytest.approx(out["hazard_ratio"], rel=1e-12)
+
+
+def test_horizon_day_is_for_a_survival_endpoint_only() -> None:
+    text = (bundled_protocol_path().parent / "examples" / "immunosep_gsd.toml").read_text(encoding="utf-8")
+    with pytest.raises(ImmunoSepError, match="horizon_day is for a survival endpoint only"):
+        parse_protocol(text.replace('endpoint = "binary"', 'endpoint = "binary"\nhorizon_day = 28'))
