@@ -25,7 +25,7 @@ if ! r_ready; then
 fi
 Rscript --version 2>&1 | head -1
 
-for script in proportions sample_size models survival roc published group_sequential; do
+for script in proportions sample_size models survival roc published group_sequential interim_survival; do
   echo "== validation/${script}.R"
   Rscript "validation/${script}.R"
 done

@@ -57,3 +57,57 @@ def test_data_cut_digest_names_the_data(datasets):
     first = changed.index[0]
     changed.loc[first, "primary_endpoint"] = 1 - pd.to_numeric(changed.loc[first, "primary_endpoint"])
     assert data_cut_digest(changed, "primary_endpoint") != digest
+
+
+def _recorded(look: int, rate: float, digest: str):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from immunosep.conduct.interim_looks import InterimLookView
+
+    return InterimLookView(
+        look,
+        "binary",
+        rate,
+        None,
+        1.0,
+        3.0,
+        None,
+        "continue to the next look",
+        digest,
+        datetime.now(UTC),
+        "x",
+        {},
+    )
+
+
+@pytest.mark.requirement("GSD-09")
+def test_later_looks_spend_alpha_at_the_observed_fractions(datasets):
+    """With a history, the earlier looks count at their recorded (observed) fractions, as rpact's
+    getAnalysisResults with informationRates = c(observed..., later planned); the same data cut is the same
+    look; a data cut without more information than the last look is refused."""
+    from immunosep.errors import ImmunoSepError
+    from immunosep.stats.group_sequential import planned_design
+    from immunosep.stats.interim import interim_look
+
+    first = analyse_group_sequential(datasets, GSD, history=[])
+    fraction = first["information_rate"]
+    assert first["look_number"] == 1 and first["observed_information_rates"] == [fraction]
+    earlier = _recorded(1, fraction / 2, "0" * 64)
+    second = analyse_group_sequential(datasets, GSD, history=[earlier])
+    assert second["look_number"] == 2 and second["look"]["look"] == 2
+    assert second["observed_information_rates"] == [fraction / 2, fraction]
+    design, _ = planned_design(GSD.design.sequential, GSD.sample_size)
+    expected = interim_look(
+        design,
+        [fraction / 2, fraction],
+        second["z"],
+        estimate=second["difference"],
+        standard_error=second["standard_error"],
+    )
+    assert second["look"]["efficacy_z"] == pytest.approx(expected.efficacy_z, abs=1e-12)
+    assert second["z_path"][0] == {"look": 1, "information_rate": fraction / 2, "z": 1.0}
+    same = _recorded(2, fraction, first["data_cut_sha256"])
+    again = analyse_group_sequential(datasets, GSD, history=[earlier, same])
+    assert again["look_number"] == 2 and again["observed_information_rates"] == [fraction / 2, fraction]
+    with pytest.raises(ImmunoSepError, match="has not grown since look 1"):
+        analyse_group_sequential(datasets, GSD, history=[_recorded(1, fraction, "1" * 64)])

@@ -62,3 +62,44 @@ def test_both_spellings_refuse_an_unlocked_trial(
 def test_the_old_spelling_has_help_pointing_to_the_new(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "analyze", "--help")
     assert code == 0 and "use 'immunosep analyse'" in " ".join(out.split())
+
+
+@pytest.mark.requirement("GSD-09")
+def test_looks_prints_the_history_of_interim_looks(
+    capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path
+) -> None:
+    from immunosep.conduct.interim_looks import record_look
+    from immunosep.store.db import make_engine, session_scope
+
+    code, out, _ = run(capsys, "analyse", "--db", db_url, "--looks", "--json")
+    assert code == 0 and json.loads(out) == []
+    look = {
+        "data_cut_sha256": "ab" * 32,
+        "endpoint": "binary",
+        "planned_information_rate": 1 / 3,
+        "look": {
+            "look": 1,
+            "information_rate": 0.35,
+            "z": 1.2,
+            "efficacy_z": 3.6,
+            "futility_z": 0.1,
+            "decision": "continue to the next look",
+        },
+    }
+    engine = make_engine(db_url)
+    try:
+        with session_scope(engine) as s:
+            assert record_look(s, None, look, run_by="statistician")[1] is True
+        with session_scope(engine) as s:
+            assert record_look(s, None, look, run_by="statistician")[1] is False  # same data cut, same look
+    finally:
+        engine.dispose()
+    code, out, _ = run(capsys, "analyse", "--db", db_url, "--looks", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [(r["look"], r["statistic"], r["run_by"]) for r in rows] == [
+        (1, 1.2, "statistician")
+    ]
+    code, out, _ = run(capsys, "analyse", "--db", db_url, "--looks")
+    assert code == 0 and "Interim looks" in out and "1.200" in out
+    code, _, err = run(capsys, "analyse", "--db", db_url)
+    assert code == 2 and "--out" in err

@@ -27,6 +27,7 @@ from immunosep.conduct import (
     dosing,
     edit_checks,
     export,
+    interim_looks,
     lock,
     odm,
     outcomes,
@@ -161,7 +162,7 @@ BEFORE = {
     "review_unblindings": "md", "raise_query": "md", "answer_query": "i", "close_query": "md",
     "read_queries": "imd", "reopen_query": "md", "run_edit_checks": "d", "verify_source": "m",
     "read_sdv": "md", "review_missing_data": "md", "read_audit_trail": "md", "lock": "d",
-    "lock_trial": "d", "export": "d", "export_odm": "imd", "export_unblinded": "", "read_dsmb_report": "s", "manage_users": "a",
+    "lock_trial": "d", "export": "d", "export_odm": "imd", "export_unblinded": "", "read_dsmb_report": "s", "record_interim_look": "s", "manage_users": "a",
     "sign_casebook": "i", "review_casebook": "d", "sign_lock": "d", "read_signatures": "imd", "print_casebook": "imd",
     "create_user": "a", "deactivate_user": "a", "reset_password": "a", "approve_account": "a", "manage_sites": "a", "edit_sites": "a", "list_sites": "admsi",
 }  # fmt: skip
@@ -328,7 +329,9 @@ def _services(pseudonym: str, out_dir: Path) -> dict[str, list[Callable[[Any, An
         "read_dsmb_report": [
             lambda s, a: reports.dsmb_summary(s, a),
             lambda s, a: reports.predictability_report(s, a),
+            lambda s, a: interim_looks.list_looks(s, a),
         ],
+        "record_interim_look": [lambda s, a: interim_looks.record_look(s, a, {})],
         "create_user": [lambda s, a: users.create_user(s, a, "newuser", "long enough pw", "lab")],
         "deactivate_user": [lambda s, a: users.deactivate_user(s, a, "mon1")],
         "reset_password": [

@@ -99,6 +99,12 @@ def test_interim_look_decisions_and_observed_information():
     assert r.information_rate == 0.4
     assert r.efficacy_z == pytest.approx(observed_design(planned, [0.4]).critical_values[0], abs=1e-12)
     assert r.efficacy_z < planned.critical_values[0] and r.decision.startswith("continue")
+    # look k replaces planned look k (rpact's informationRates = c(observed, later planned)): an early first
+    # look does not add a look at the planned 1/3, a late one keeps 2/3
+    assert observed_design(planned, [0.29]).information_rates == pytest.approx((0.29, 2 / 3, 1.0))
+    assert observed_design(planned, [0.4]).information_rates == pytest.approx((0.4, 2 / 3, 1.0))
+    assert observed_design(planned, [0.3, 0.7]).information_rates == pytest.approx((0.3, 0.7, 1.0))
+    assert observed_design(planned, [0.7]).information_rates == pytest.approx((0.7, 1.0))
     assert r.conditional_rejection_probability < r.conditional_power_trend < r.conditional_power_h1
     assert r.repeated_ci[0] < 0.1 < r.repeated_ci[1]
     assert interim_look(planned, [0.4], 4.0, estimate=0.3, standard_error=0.08).decision.startswith(

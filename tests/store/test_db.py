@@ -132,3 +132,44 @@ def test_revision_0007_keeps_existing_queries_as_manual_ones_and_adds_the_sdv_ma
         findings = audit.verify(s).findings
     # the one finding: the mark the downgrade dropped (outside the trail), named as such
     assert [(f.table, f.kind) for f in findings] == [("sdv_marks", "deleted outside the audit trail")]
+
+
+@pytest.mark.requirement("GSD-09")
+def test_revision_0008_adds_the_interim_looks_and_keeps_the_trial(trial, enroll):
+    """Down to 0007 and up again: the patients stay, the history of looks comes back empty (a downgrade drops
+    it: the audit trail names the row deleted outside it), and a look records again."""
+    from alembic import command
+
+    from immunosep.conduct.interim_looks import list_looks, record_look
+    from immunosep.store import audit
+    from immunosep.store.db import alembic_config
+
+    p = enroll()
+    look = {
+        "data_cut_sha256": "cd" * 32,
+        "endpoint": "binary",
+        "planned_information_rate": 0.5,
+        "look": {
+            "look": 1,
+            "information_rate": 0.5,
+            "z": 2.5,
+            "efficacy_z": 2.96,
+            "futility_z": None,
+            "decision": "continue to the next look",
+        },
+    }
+    with session_scope(trial.engine) as s:
+        record_look(s, trial.actors["dsmb"], look)
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0007")
+    with trial.engine.connect() as conn:
+        names = set(conn.dialect.get_table_names(conn))
+    assert "interim_looks" not in names
+    command.upgrade(alembic_config(trial.url), "head")
+    with session_scope(trial.engine) as s:
+        assert s.execute(select(Patient.pseudonym)).scalars().all() == [p]
+        assert list_looks(s, trial.actors["dsmb"]) == []
+        findings = audit.verify(s).findings
+        assert [(f.table, f.kind) for f in findings] == [("interim_looks", "deleted outside the audit trail")]
+        view, new = record_look(s, trial.actors["dsmb"], {**look, "data_cut_sha256": "ef" * 32})
+        assert new and view.look == 1 and view.run_by == "dsmb"

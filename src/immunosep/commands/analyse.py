@@ -36,6 +36,9 @@ def group_sequential_rows(gs: dict[str, Any] | None) -> list[tuple[str, object]]
     if not gs:
         return []
     rows: list[tuple[str, object]] = [("data cut (SHA-256)", gs["data_cut_sha256"])]
+    if recorded := gs.get("recorded"):
+        state = "recorded" if recorded["new"] else "already recorded for this data cut (not recorded again)"
+        rows.append((f"interim look {recorded['look']}", state))
     look = gs.get("look")
     if look is None:
         return [*rows, ("group-sequential look", gs.get("note", ""))]
@@ -60,19 +63,73 @@ def group_sequential_rows(gs: dict[str, Any] | None) -> list[tuple[str, object]]
     ]
 
 
+def look_rows(looks: list[dict[str, Any]]) -> list[tuple[object, ...]]:
+    """The history of interim looks for people: one row per look."""
+    return [
+        (
+            v["look"],
+            v["run_at"],
+            v["run_by"],
+            f"{v['information_rate']:.3f}",
+            f"{v['statistic']:.3f}",
+            f"{v['efficacy_bound']:.3f}",
+            "" if v["futility_bound"] is None else f"{v['futility_bound']:.3f}",
+            v["decision"],
+            v["data_cut_sha256"][:16],
+        )
+        for v in looks
+    ]
+
+
+def show_looks(db: str, *, as_json: bool = False) -> None:
+    """Print the trial's history of interim looks (the command line with database access)."""
+    from immunosep.pipeline import DatabaseLooks
+
+    looks = [v.as_dict() for v in DatabaseLooks(db).history()]
+    if as_json:
+        print_json(looks)
+        return
+    columns = (
+        "look",
+        "run (UTC)",
+        "by",
+        "information",
+        "z",
+        "efficacy z",
+        "futility z",
+        "decision",
+        "data cut",
+    )
+    print_table("Interim looks", look_rows(looks), columns)
+
+
 def analyse(
     db: str = typer.Option(
         ..., "--db", help="Database URL (sqlite:///trial.db or postgresql+psycopg://...)."
     ),
-    out: Path = typer.Option(..., "--out", help="Output folder for datasets/, results.json and the reports."),
-    interim: bool = typer.Option(False, "--interim", help="Analyse an unlocked trial (DSMB interim look)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder for datasets/, results.json and the reports (not with --looks)."
+    ),
+    interim: bool = typer.Option(
+        False,
+        "--interim",
+        help="Analyse an unlocked trial (DSMB interim look; a group-sequential trial records the look).",
+    ),
+    looks: bool = typer.Option(
+        False, "--looks", help="Only print the history of interim looks (group-sequential trials; DSMB)."
+    ),
     pdf: bool = typer.Option(False, "--pdf", help="Also print the reports to PDF with headless Chromium."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Derive ADSL/ADSOFA/ADTTE/ADAE, run the statistical analysis plan and write the reports.
 
-    Refuses a trial that is not locked unless --interim is given.
+    Refuses a trial that is not locked unless --interim is given. With --looks: the interim looks recorded.
     """
+    if looks:
+        show_looks(db, as_json=as_json)
+        return
+    if out is None:
+        raise typer.BadParameter("give --out FOLDER (or --looks to print the history of interim looks)")
     from immunosep.pipeline import run_analysis
 
     with console.status("analysing") as status:

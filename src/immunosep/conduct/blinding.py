@@ -36,8 +36,9 @@ BLINDED_ROLES = frozenset(ROLES) - UNBLINDED_ROLES
 #: (Collected by ``store.audit``, which seals them in every entry it writes.)
 SEALED_COLUMNS: frozenset[tuple[str, str]] = audit.SEALED_FIELDS
 #: Tables whose rows (and so whose audit entries) reveal an allocation: the list of kits and arms, the
-#: log of what was injected, and the disclosures of an emergency unblinding.
-ALLOCATION_TABLES = frozenset({"randomization_slots", "dose_log", "unblindings"})
+#: log of what was injected, the disclosures of an emergency unblinding, and the DSMB's interim looks (a
+#: comparison of the arms: z, decision).
+ALLOCATION_TABLES = frozenset({"randomization_slots", "dose_log", "unblindings", "interim_looks"})
 
 #: Columns of an allocation table that a blinded reader may see: which scheduled injection was given or
 #: missed, and why (``conduct.dosing.administrations``); never the drug, dose, volume or dummy flag.

@@ -17,7 +17,7 @@ monitor       assigned sites      read clinical data, raise, close and re-open q
                                   verify data against source (SDV), ODM export
 data_manager  all                 read clinical data, queries (and the edit checks), audit trail, SDV
                                   progress, locks, exports (blinded)
-dsmb          none (aggregates)   aggregated reports by arm
+dsmb          none (aggregates)   aggregated reports by arm, the interim looks (record and read)
 admin         none                users and sites, no clinical data
 ============  ==================  ===================================================================
 
@@ -120,6 +120,9 @@ PERMISSIONS: Mapping[str, Permission] = {
     "export_odm": Permission(_CLINICAL_READERS, "export the clinical data of their sites (CDISC ODM)"),
     "export_unblinded": Permission(_EXPORTERS & UNBLINDED_ROLES, "export unblinded data"),
     "read_dsmb_report": Permission(frozenset({"dsmb"}), "read the DSMB report"),
+    # group-sequential interim looks (conduct.interim_looks): run and recorded for the DSMB; the history is
+    # read with the DSMB report's right
+    "record_interim_look": Permission(frozenset({"dsmb"}), "record a group-sequential interim look"),
     # electronic signatures (conduct.signatures): each meaning of a signature is one action
     "sign_casebook": Permission(_INVESTIGATOR, "sign a casebook as investigator"),
     "review_casebook": Permission(_DATA_MANAGER, "sign a casebook as reviewer"),
@@ -149,6 +152,7 @@ REVEALING = frozenset(
         "list_on_treatment",
         "open_pharmacy_log",
         "read_dsmb_report",
+        "record_interim_look",
         "export_unblinded",
     }
 )

@@ -352,7 +352,8 @@ class SequentialDesign(_Frozen):
     count on them; continuing past one breaks the type I error). ``sided``: 2 (symmetric bounds, the overall
     two-sided alpha) or 1 (one-sided alpha = ``[sample_size].alpha_two_sided`` / 2; needed for futility).
     Alpha, power and the proportions come from ``[sample_size]``; a survival endpoint adds its hazard ratio,
-    the control arm's median survival, the accrual and the follow-up (days).
+    the control arm's median survival, the accrual and the follow-up (days), and ``horizon_day``: the interim
+    analysis tests time to death to this study day (default: the last of ``[endpoints.mortality].days``).
     """
 
     information_rates: list[float] = Field(min_length=1, max_length=10)
@@ -367,6 +368,7 @@ class SequentialDesign(_Frozen):
     median_control_days: float | None = Field(default=None, gt=0)
     accrual_days: float | None = Field(default=None, gt=0)
     follow_up_days: float | None = Field(default=None, ge=0)
+    horizon_day: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _coherent(self) -> SequentialDesign:
@@ -388,6 +390,8 @@ class SequentialDesign(_Frozen):
                 raise ValueError("design.sequential: futility bounds need a one-sided design (sided = 1)")
             if len(t) < 2:
                 raise ValueError("design.sequential: futility bounds need at least 2 looks")
+        if self.endpoint != "survival" and self.horizon_day is not None:
+            raise ValueError("design.sequential.horizon_day is for a survival endpoint only")
         if self.endpoint == "survival" and self.hazard_ratio is None:
             raise ValueError("design.sequential: a survival endpoint needs hazard_ratio")
         timing = (self.median_control_days, self.accrual_days, self.follow_up_days)

@@ -424,3 +424,52 @@ def p_text(p: float | None) -> str:
 
 def _nan(v: Any) -> float:
     return math.nan if v is None else float(v)
+
+
+def figure_boundaries(gs: dict[str, Any]) -> bytes:
+    """Group-sequential boundaries on the z scale by information fraction, at the observed information
+    (efficacy, and futility when the design has it), with the observed path of z marked (DSMB only)."""
+    b = gs["boundaries"]
+    t = np.asarray(b["information_rates"], dtype=float)
+    eff = np.asarray([np.nan if v is None else v for v in b["efficacy_z"]], dtype=float)
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    ax.plot(t, eff, "o-", color=OKABE_ITO[3], label="efficacy boundary (z)")
+    if gs["design"]["sided"] == 2:
+        ax.plot(t, -eff, "o-", color=OKABE_ITO[3], alpha=0.6, label="lower efficacy boundary")
+    if b["futility_z"]:
+        fut = np.asarray([np.nan if v is None else v for v in b["futility_z"]], dtype=float)
+        ax.plot(
+            t[: len(fut)],
+            fut,
+            "s--",
+            color=OKABE_ITO[0],
+            label="futility boundary (z, non-binding)"
+            if gs["design"]["futility"] == "non-binding"
+            else "futility boundary (z)",
+        )
+    path = gs["z_path"]
+    ax.plot(
+        [p["information_rate"] for p in path],
+        [p["z"] for p in path],
+        "D-",
+        color=POOLED_COLOR,
+        markersize=7,
+        label="observed z",
+    )
+    for p in path:
+        ax.annotate(
+            f"look {p['look']}\nz = {p['z']:.2f}",
+            (p["information_rate"], p["z"]),
+            textcoords="offset points",
+            xytext=(6, -24),
+            fontsize=9,
+        )
+    for planned in gs["design"]["information_rates"]:
+        ax.axvline(planned, color="#bbbbbb", linewidth=0.8, linestyle=":")
+    ax.axhline(0, color="#888888", linewidth=0.8)
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("Information fraction (dotted: planned looks)")
+    ax.set_ylabel("z statistic (positive favours treatment)")
+    ax.set_title("Group-sequential boundaries at the observed information")
+    ax.legend(loc="best", fontsize=9, frameon=False)
+    return to_png(fig)

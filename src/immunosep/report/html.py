@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import jinja2
@@ -25,6 +26,7 @@ from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.report.consort import consort_svg
 from immunosep.report.figures import (
+    figure_boundaries,
     figure_forest,
     figure_heatmap,
     figure_infection_states,
@@ -186,6 +188,135 @@ def _cards(results: dict[str, Any], protocol: Protocol, *, blinded: bool) -> lis
     return cards
 
 
+def _num(value: float | None, digits: int = 3) -> str:
+    return "NA" if value is None else f"{value:.{digits}f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "NA"
+    return f"{value:.2g}" if value < 0.001 else f"{value:.4f}"
+
+
+def group_sequential_section(
+    results: dict[str, Any], protocol: Protocol, *, blinded: bool
+) -> dict[str, Any] | None:
+    """The monitoring section of a group-sequential trial: by arm for the DSMB (the statistic against the
+    boundaries at the observed information, alpha spent, conditional and predictive power, repeated CI and
+    P, the decision, the boundary figure, the history of looks); blinded, only what is blind (the look,
+    the information fraction, accrual, the data cut's digest, when each look was run)."""
+    gs = results.get("group_sequential")
+    if not gs:
+        return None
+    design = gs["design"]
+    unit = design.get("unit", "patients")
+    info = gs.get("information")
+    maximum = design.get("maximum") or design.get("maximum_n")
+    planned = gs.get("planned_information_rate")
+    randomized = results["consort"]["randomized"]
+    common = [
+        ("Look", f"{gs.get('look_number', '')} of {len(design['information_rates'])} planned"),
+        (
+            "Information fraction, observed (planned)",
+            f"{_num(gs['information_rate'])} ({_num(planned)})",
+        ),
+        (
+            f"Information: {unit} with the endpoint"
+            if unit == "patients"
+            else "Information: deaths observed",
+            f"{info} of {maximum:.1f} at the maximum" if info is not None and maximum else "NA",
+        ),
+        ("Accrual: randomized (planned)", f"{randomized} ({protocol.sample_size.total_planned})"),
+        ("Data cut (SHA-256)", gs["data_cut_sha256"]),
+    ]
+    history = gs.get("history") or []
+    if blinded:
+        return {
+            "rows": common,
+            "figure": None,
+            "history_columns": ["Look", "Run (UTC)", "Information fraction", "Data cut (SHA-256)"],
+            "history": [
+                [str(h["look"]), h["run_at"], _num(h["information_rate"]), h["data_cut_sha256"]]
+                for h in history
+            ],
+            "note": "Blinded: no comparison between the arms, no statistic, boundary crossing or decision is shown.",
+        }
+    look = gs.get("look")
+    if look is None:
+        return {"rows": [*common, ("Look", gs.get("note", ""))], "figure": None, "history": [], "note": ""}
+    sided = design["sided"]
+    z = look["z"]
+    nd = NormalDist()
+    z_p = 2 * nd.cdf(-abs(z)) if sided == 2 else nd.cdf(-z)
+    k = look["look"] - 1
+    bounds = gs["boundaries"]
+    eff_p = bounds["nominal_p"][k] * (2 if sided == 2 else 1)
+    side = "two-sided" if sided == 2 else "one-sided"
+    effect = gs["effect"]
+    rci = effect["repeated_ci"]
+    rows = [
+        *common,
+        (f"Test statistic z (nominal {side} P)", f"{z:.3f} (P = {_p(z_p)})"),
+        (
+            f"Efficacy boundary at the observed information, z (nominal {side} P)",
+            f"{look['efficacy_z']:.3f} (P = {_p(eff_p)})",
+        ),
+    ]
+    if look.get("futility_z") is not None:
+        rows.append(
+            (
+                f"Futility boundary, z ({design['futility']}; nominal one-sided P)",
+                f"{look['futility_z']:.3f} (P = {_p(nd.cdf(-look['futility_z']))})",
+            )
+        )
+    rows += [
+        (
+            f"Cumulative alpha spent ({design['alpha_spending']}, total {design['alpha']:g} {side})",
+            f"{gs['cumulative_alpha_spent']:.5f}",
+        ),
+        ("Conditional power: current trend", _num(look["conditional_power_trend"])),
+        ("Conditional power: under H1 (the design's effect)", _num(look["conditional_power_h1"])),
+        ("Conditional rejection probability (under H0)", _num(look["conditional_rejection_probability"])),
+        ("Predictive power (flat prior)", _num(look["predictive_power"])),
+        (
+            f"{effect['name'][0].upper()}{effect['name'][1:]}, repeated CI",
+            f"{effect['estimate']:.3f} ({rci[0]:.3f} to {rci[1]:.3f})",
+        ),
+        ("Repeated P-value", _p(look["repeated_p"])),
+        ("Decision by the prespecified rule", look["decision"]),
+    ]
+    return {
+        "rows": rows,
+        "figure": _b64(figure_boundaries(gs)),
+        "history_columns": [
+            "Look",
+            "Run (UTC)",
+            "Run by",
+            "Information fraction",
+            "z",
+            "Efficacy z",
+            "Futility z",
+            "Decision",
+            "Data cut (SHA-256)",
+        ],
+        "history": [
+            [
+                str(h["look"]),
+                h["run_at"],
+                h["run_by"],
+                _num(h["information_rate"]),
+                _num(h["statistic"]),
+                _num(h["efficacy_bound"]),
+                _num(h["futility_bound"]),
+                h["decision"],
+                h["data_cut_sha256"],
+            ]
+            for h in history
+        ],
+        "note": "",
+    }
+
+
 def render_report(
     ds: AnalysisDatasets,
     results: dict[str, Any],
@@ -322,6 +453,7 @@ def render_report(
         forest=forest,
         cutoff_text=cutoff_text,
         methods=methods_text(results, protocol, blinded=blinded),
+        monitoring=group_sequential_section(results, protocol, blinded=blinded),
     )
 
 

@@ -5,7 +5,7 @@ Pure functions on the canonical z scale (``immunosep.stats.group_sequential``). 
 ``getAnalysisResults`` (validation/group_sequential.R, ``interim``):
 
 - the boundaries are recomputed at the information observed (the spending function at the observed
-  fractions, the later looks as planned);
+  fractions; look ``k`` replaces the planned look ``k``, the later looks as planned);
 - conditional power: the probability of crossing a later efficacy bound given the current ``z``, under a
   drift (the expected z at full information): the design's H1, or the current trend ``z_k / sqrt(t_k)``;
   futility bounds are ignored (non-binding); the conditional rejection probability is the one under 0 (a
@@ -44,15 +44,18 @@ _GH_W = _GH_W / math.sqrt(2 * math.pi)
 def observed_design(planned: GroupSequentialDesign, observed_rates: Sequence[float]) -> GroupSequentialDesign:
     """The planned design recomputed at the information fractions observed so far (later looks as planned).
 
-    ``observed_rates`` are the fractions of the maximum information at the looks done so far; planned looks at
-    or before the last observed fraction are dropped, the final look stays at 1.
+    ``observed_rates`` are the fractions of the maximum information at the looks done so far: the ``k``-th
+    replaces the ``k``-th planned look; the later planned looks stay, except those at or before the last
+    observed fraction; the final look stays at 1.
     """
     obs = [float(v) for v in observed_rates]
     if not obs or any(not 0 < v <= 1 for v in obs) or any(b <= a for a, b in itertools.pairwise(obs)):
         raise ImmunoSepError(
             f"observed information fractions must increase strictly within (0, 1], got {list(observed_rates)}"
         )
-    later = [t for t in planned.information_rates if t > obs[-1] + 1e-9] or [1.0]
+    # look k replaces the planned look k; the later planned looks stay (those the information passed are
+    # dropped), as rpact's getDesignGroupSequential(informationRates = c(observed, later planned))
+    later = [t for t in planned.information_rates[len(obs) :] if t > obs[-1] + 1e-9] or [1.0]
     rates = [*obs, *later] if obs[-1] < 1 - 1e-9 else [*obs[:-1], 1.0]
     return group_sequential_design(
         rates,
@@ -151,6 +154,7 @@ class InterimResult:
     efficacy_z: float
     futility_z: float | None
     decision: str
+    action: str
     conditional_power_h1: float
     conditional_power_trend: float
     conditional_rejection_probability: float
@@ -181,16 +185,20 @@ def interim_look(
     final = look == design.looks
     if crossed:
         decision = "stop: the efficacy boundary is crossed (reject H0)"
+        action = "stop for efficacy"
     elif f is not None and z <= f:
         decision = (
             "stop for futility (binding bound)"
             if design.binding_futility
             else "the futility bound is crossed: stopping for futility is recommended (non-binding)"
         )
+        action = "stop for futility"
     elif final:
         decision = "final analysis: H0 is not rejected"
+        action = "final: H0 not rejected"
     else:
         decision = "continue to the next look"
+        action = "continue"
     tk = design.information_rates[k]
     return InterimResult(
         look=look,
@@ -199,6 +207,7 @@ def interim_look(
         efficacy_z=c,
         futility_z=f,
         decision=decision,
+        action=action,
         conditional_power_h1=conditional_power(design, look, z, planned.drift),
         conditional_power_trend=conditional_power(design, look, z, z / math.sqrt(tk)),
         conditional_rejection_probability=conditional_rejection_probability(design, look, z),

@@ -91,6 +91,31 @@ def logrank(time: Sequence[float], event: Sequence[bool], group: Sequence[object
     )
 
 
+def logrank_z(
+    time: Sequence[float], event: Sequence[bool], treated: Sequence[bool]
+) -> tuple[float, float, float]:
+    """The signed log-rank statistic of two groups: ``z = (E - O) / sqrt(V)`` for the ``treated`` group,
+    positive when it has fewer events than expected (its hazard is lower).
+
+    Returns ``(z, observed, expected)`` of the treated group. ``|z|`` is the square root of lifelines'
+    ``logrank_test`` chi-square (R ``survdiff``); ``O - E`` gives its sign.
+    """
+    t, e = _times(time, event)
+    g = np.asarray(treated, dtype=bool)
+    if g.shape != t.shape:
+        raise ImmunoSepError("treated must have one flag per observation")
+    if g.all() or not g.any():
+        raise ImmunoSepError("the log-rank test needs patients in both groups")
+    chi2 = float(logrank_test(t[g], t[~g], e[g], e[~g]).test_statistic)
+    expected = 0.0
+    for u in np.unique(t[e]):  # the expected events of the treated group at each event time
+        at_risk = t >= u
+        deaths = e & (t == u)
+        expected += deaths.sum() * (at_risk & g).sum() / at_risk.sum()
+    observed = float(e[g].sum())
+    return math.copysign(math.sqrt(max(chi2, 0.0)), expected - observed), observed, float(expected)
+
+
 def cox_regression(
     data: pd.DataFrame,
     duration: str,

@@ -486,6 +486,36 @@ class Signature(Base):
     invalidated_reason: Mapped[str] = mapped_column(Text, default="")
 
 
+class InterimLook(Base):
+    """One group-sequential interim look (``conduct.interim_looks``): the DSMB's history of looks.
+
+    ``look`` numbers the looks from 1; ``information_rate`` is the information fraction observed at the look
+    (later looks spend alpha at these observed fractions); ``statistic`` is the test statistic (z, positive
+    favours the experimental arm), ``efficacy_bound`` and ``futility_bound`` the z boundaries at the observed
+    information, ``decision`` the statement of the prespecified rule, ``result`` the whole look as JSON.
+    ``data_cut_sha256`` names the data analysed: one look per data cut. The row compares arms, so the table
+    is an allocation table for the audit trail (``conduct.blinding.ALLOCATION_TABLES``): its entries are shown
+    to unblinded roles only. ``run_by`` is who ran the analysis (a username, or the command line's login).
+    """
+
+    __tablename__ = "interim_looks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    look: Mapped[int] = mapped_column(Integer, unique=True)
+    endpoint: Mapped[str] = mapped_column(String(20))
+    information_rate: Mapped[float] = mapped_column(Float)
+    planned_information_rate: Mapped[float | None] = mapped_column(Float)
+    statistic: Mapped[float] = mapped_column(Float)
+    efficacy_bound: Mapped[float] = mapped_column(Float)
+    futility_bound: Mapped[float | None] = mapped_column(Float)
+    decision: Mapped[str] = mapped_column(String(200))
+    data_cut_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    result: Mapped[str] = mapped_column(Text)
+    run_at: Mapped[datetime] = mapped_column(_TS, default=utcnow)
+    run_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    run_by: Mapped[str] = mapped_column(String(120))
+
+
 class AuditEntry(Base):
     """One change to one field (or one whole-row event), chained to the previous entry by SHA-256.
 
