@@ -95,7 +95,10 @@ def test_security_headers_on_pages_api_and_errors(login) -> None:  # type: ignor
 
 
 @pytest.mark.requirement("ACC-03")
-def test_login_throttle_delays_repeated_failures(anon: TestClient, password: str) -> None:
+def test_login_throttle_delays_repeated_failures(app, anon: TestClient, password: str) -> None:  # type: ignore[no-untyped-def]
+    # The throttle's clock stands still: the delay after the fifth failure (one second) must not run out
+    # between two requests on a loaded machine (it did, and the sixth attempt was admitted).
+    app.state.throttle.clock = lambda: 1000.0
     for _ in range(5):
         assert (
             anon.post("/api/login", json={"username": "inv1", "password": "bad password!"}).status_code == 401
