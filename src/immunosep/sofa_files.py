@@ -63,26 +63,44 @@ def _file_rows(message: str, offset: int) -> str:
     return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
 
 
+def _valid_mask(array: Any, n: int, offset: int) -> Any:
+    """The validity bitmap of an Arrow array as a numpy bool array (True = not null)."""
+    import numpy as np
+
+    bits = np.unpackbits(
+        np.frombuffer(array.buffers()[0], dtype=np.uint8), count=offset + n, bitorder="little"
+    )
+    return bits[offset:].view(np.bool_)
+
+
 def _arrow_numpy(column: Any) -> Any:
-    """An Arrow column as a numpy array. Numbers and booleans become float64 with NaN for null, read
-    straight from Arrow's buffer (no copy for a float64 column without nulls): pyarrow's own ``to_numpy``
-    imports pandas, a third of a second of a one-second command. Text goes through ``to_numpy`` (the
-    kernel accepts numbers written as text and refuses the rest with the row)."""
+    """An Arrow column as a numpy array, read straight from Arrow's buffers: pyarrow's own ``to_numpy``
+    imports pandas and its ``cast`` imports pyarrow.compute, together half a second of a one-second
+    command (issue 21). Numbers become float64 with NaN for null (no copy for a float64 column without
+    nulls; float32 and integers are widened exactly as ``pyarrow.compute.cast`` widens them); booleans
+    without nulls stay booleans (the kernel reads them as 0/1), with nulls they become 0/1/NaN. Text goes
+    through ``to_numpy`` (the kernel accepts numbers written as text and refuses the rest with the row)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kind = column.type
-    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+    numeric = pa.types.is_floating(kind) or pa.types.is_integer(kind)
+    if not (numeric or pa.types.is_boolean(kind)):
         return column.to_numpy(zero_copy_only=False)
-    if kind != pa.float64():
-        column = pc.cast(column, pa.float64())
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n, offset = len(array), array.offset
-    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=n, offset=offset * 8)
-    if array.null_count:  # the validity bitmap, least significant bit first (pc.fill_null imports pandas)
-        bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
-        values = np.where(bits[offset : offset + n].astype(bool), values, np.nan)
+    if numeric:
+        dtype = np.dtype(kind.to_pandas_dtype())
+        values = np.frombuffer(array.buffers()[1], dtype=dtype, count=n, offset=offset * dtype.itemsize)
+        values = values.astype(np.float64, copy=False)
+    else:  # booleans are packed eight to a byte, least significant bit first
+        data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        flags = np.unpackbits(data, count=offset + n, bitorder="little")[offset:].view(np.bool_)
+        if not array.null_count:
+            return flags
+        values = flags.astype(np.float64)
+    if array.null_count:
+        values = np.where(_valid_mask(array, n, offset), values, np.nan)
     return values
 
 
@@ -203,7 +221,7 @@ def score_file(
                     # dictionary encoding only where it pays: not for high-cardinality float columns
                     dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
                     writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
-                else:
+                elif not table.schema.equals(writer.schema):  # Table.cast imports pyarrow.compute
                     try:
                         table = table.cast(writer.schema)
                     except (pa.ArrowInvalid, ValueError) as exc:
