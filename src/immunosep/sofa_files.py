@@ -193,8 +193,12 @@ def score_file(
 
     The output is the input plus the SOFA columns. It is written to ``<output>.part`` and renamed when
     complete, so an error never leaves a half-written table behind. An error in a row names the file and
-    the row (numbered from 1 after the header).
+    the row (numbered from 1 after the header). A Parquet chunk is written by a second thread while the
+    next one is read and scored (Arrow releases the GIL while it encodes and writes); one write at a
+    time, in order, so the file is the same as when written in turn.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -205,42 +209,61 @@ def score_file(
     partial = output_path.with_name(output_path.name + ".part")
     writer: pq.ParquetWriter | None = None
     done = 0
+    pending: tuple[Future[None], int] | None = None  # the chunk being written, and the rows done after it
+
+    def settle() -> None:
+        """Wait for the chunk being written (raising its error) and report its rows."""
+        nonlocal pending
+        if pending is not None:
+            write, rows = pending
+            pending = None
+            write.result()
+            if progress is not None:
+                progress(rows, total)
+
     if progress is not None:
         progress(0, total)
-    try:
-        for chunk in chunks:
-            try:
-                scored = _score_chunk(chunk)
-            except ImmunoSepError as exc:
-                raise ImmunoSepError(
-                    f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
-                ) from None
-            if out_format == "parquet":
-                table = _with_scores_arrow(chunk, scored)
-                if writer is None:
-                    # dictionary encoding only where it pays: not for high-cardinality float columns
-                    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-                    writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
-                elif not table.schema.equals(writer.schema):  # Table.cast imports pyarrow.compute
-                    try:
-                        table = table.cast(writer.schema)
-                    except (pa.ArrowInvalid, ValueError) as exc:
-                        raise ImmunoSepError(
-                            f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
-                            "give that column one type, raise --chunk-rows, or write CSV"
-                        ) from None
-                writer.write_table(table)
-            else:
-                frame = _with_scores_frame(chunk, scored)
-                frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
-            done += chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
-            if progress is not None:
-                progress(done, total)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        partial.unlink(missing_ok=True)
-        raise
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sofa-write") as background:
+        try:
+            for chunk in chunks:
+                try:
+                    scored = _score_chunk(chunk)
+                except ImmunoSepError as exc:
+                    raise ImmunoSepError(
+                        f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
+                    ) from None
+                rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+                if out_format == "parquet":
+                    table = _with_scores_arrow(chunk, scored)
+                    if writer is None:
+                        # dictionary encoding only where it pays: not for high-cardinality float columns
+                        dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                        writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
+                    elif not table.schema.equals(writer.schema):  # Table.cast imports pyarrow.compute
+                        try:
+                            table = table.cast(writer.schema)
+                        except (pa.ArrowInvalid, ValueError) as exc:
+                            raise ImmunoSepError(
+                                f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
+                                "give that column one type, raise --chunk-rows, or write CSV"
+                            ) from None
+                    settle()
+                    pending = (background.submit(writer.write_table, table), done + rows)
+                    done += rows
+                else:
+                    frame = _with_scores_frame(chunk, scored)
+                    frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
+                    done += rows
+                    if progress is not None:
+                        progress(done, total)
+            settle()
+        except BaseException:
+            if pending is not None:  # let the write in flight finish before the file is closed and removed
+                pending[0].exception()
+            if writer is not None:
+                writer.close()
+            partial.unlink(missing_ok=True)
+            raise
     if writer is not None:
         writer.close()
     if done == 0:
