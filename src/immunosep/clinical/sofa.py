@@ -332,29 +332,32 @@ def _score_blocks(
         f = f64[:k]
         nan = {c: x[:k] for c, x in nan_bufs.items()}
 
+        # In each component the first pass over a column is its NaN test (the pass that brings the block
+        # in from memory streams best as an elementwise one), then the checks and the score from cache.
         if pf is not None:
+            x, o, v = pf[s], out["sofa_respiration"][s], vent[s]
+            np.isnan(x, out=nan["respiration"])
             if validate:
                 _check_block(given_for["respiration"], s, f, rows=rows)
-            x, o, v = pf[s], out["sofa_respiration"][s], vent[s]
             _count_below(x, resp_t[:2], o, b)
             for t in resp_t[2:]:  # 3 and 4 points need mechanical ventilation
                 np.less(x, t, out=b)
                 np.logical_and(b, v, out=b)
                 np.add(o, b.view(np.int8), out=o)
-            np.isnan(x, out=nan["respiration"])
         for component, col, count, thresholds in (
             ("coagulation", plt, _count_below, plt_t),
             ("liver", bili, _count_at_least, bili_t),
         ):
             if col is not None:
+                x = col[s]
+                np.isnan(x, out=nan[component])
                 if validate:
                     _check_block(given_for[component], s, f, rows=rows)
-                x = col[s]
                 count(x, thresholds, out[f"sofa_{component}"][s], b)
-                np.isnan(x, out=nan[component])
 
         # Cardiovascular: nested levels (4 within 3 within 2 within 1), so their sum is the highest reached.
         if given_for["cardiovascular"]:
+            _all_nan([values[s] for _, values in given_for["cardiovascular"]], nan["cardiovascular"], b)
             if validate:
                 _check_block(given_for["cardiovascular"], s, f, rows=rows)
             o = out["sofa_cardiovascular"][s]
@@ -374,17 +377,17 @@ def _score_blocks(
                 np.copyto(ob, b2)
             for level in (b2, b3, b4):
                 np.add(o, level.view(np.int8), out=o)
-            _all_nan([values[s] for _, values in given_for["cardiovascular"]], nan["cardiovascular"], b)
 
         if cns is not None:
+            x = cns[s]
+            np.isnan(x, out=nan["cns"])
             if validate:
                 _check_block(given_for["cns"], s, f, rows=rows)
-            x = cns[s]
             _count_below(x, gcs_t, out["sofa_cns"][s], b)
-            np.isnan(x, out=nan["cns"])
 
         # Renal: the worse of creatinine (0-4) and urine output (3 or 4).
         if given_for["renal"]:
+            _all_nan([values[s] for _, values in given_for["renal"]], nan["renal"], b)
             if validate:
                 _check_block(given_for["renal"], s, f, rows=rows)
             o = out["sofa_renal"][s]
@@ -398,7 +401,6 @@ def _score_blocks(
                 np.add(urine, b.view(np.int8), out=urine)
                 if cr is not None:
                     np.maximum(o, urine, out=o)
-            _all_nan([values[s] for _, values in given_for["renal"]], nan["renal"], b)
 
         tot = out["sofa_total"][s]
         np.copyto(tot, scored[0][s])
