@@ -63,26 +63,44 @@ def _file_rows(message: str, offset: int) -> str:
     return re.sub(r"row index (\d+)", lambda m: f"row {int(m.group(1)) + offset + 1}", message)
 
 
+def _valid_mask(array: Any, n: int, offset: int) -> Any:
+    """The validity bitmap of an Arrow array as a numpy bool array (True = not null)."""
+    import numpy as np
+
+    bits = np.unpackbits(
+        np.frombuffer(array.buffers()[0], dtype=np.uint8), count=offset + n, bitorder="little"
+    )
+    return bits[offset:].view(np.bool_)
+
+
 def _arrow_numpy(column: Any) -> Any:
-    """An Arrow column as a numpy array. Numbers and booleans become float64 with NaN for null, read
-    straight from Arrow's buffer (no copy for a float64 column without nulls): pyarrow's own ``to_numpy``
-    imports pandas, a third of a second of a one-second command. Text goes through ``to_numpy`` (the
-    kernel accepts numbers written as text and refuses the rest with the row)."""
+    """An Arrow column as a numpy array, read straight from Arrow's buffers: pyarrow's own ``to_numpy``
+    imports pandas and its ``cast`` imports pyarrow.compute, together half a second of a one-second
+    command (issue 21). Numbers become float64 with NaN for null (no copy for a float64 column without
+    nulls; float32 and integers are widened exactly as ``pyarrow.compute.cast`` widens them); booleans
+    without nulls stay booleans (the kernel reads them as 0/1), with nulls they become 0/1/NaN. Text goes
+    through ``to_numpy`` (the kernel accepts numbers written as text and refuses the rest with the row)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kind = column.type
-    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+    numeric = pa.types.is_floating(kind) or pa.types.is_integer(kind)
+    if not (numeric or pa.types.is_boolean(kind)):
         return column.to_numpy(zero_copy_only=False)
-    if kind != pa.float64():
-        column = pc.cast(column, pa.float64())
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n, offset = len(array), array.offset
-    values = np.frombuffer(array.buffers()[1], dtype=np.float64, count=n, offset=offset * 8)
-    if array.null_count:  # the validity bitmap, least significant bit first (pc.fill_null imports pandas)
-        bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
-        values = np.where(bits[offset : offset + n].astype(bool), values, np.nan)
+    if numeric:
+        dtype = np.dtype(kind.to_pandas_dtype())
+        values = np.frombuffer(array.buffers()[1], dtype=dtype, count=n, offset=offset * dtype.itemsize)
+        values = values.astype(np.float64, copy=False)
+    else:  # booleans are packed eight to a byte, least significant bit first
+        data = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        flags = np.unpackbits(data, count=offset + n, bitorder="little")[offset:].view(np.bool_)
+        if not array.null_count:
+            return flags
+        values = flags.astype(np.float64)
+    if array.null_count:
+        values = np.where(_valid_mask(array, n, offset), values, np.nan)
     return values
 
 
@@ -175,8 +193,12 @@ def score_file(
 
     The output is the input plus the SOFA columns. It is written to ``<output>.part`` and renamed when
     complete, so an error never leaves a half-written table behind. An error in a row names the file and
-    the row (numbered from 1 after the header).
+    the row (numbered from 1 after the header). A Parquet chunk is written by a second thread while the
+    next one is read and scored (Arrow releases the GIL while it encodes and writes); one write at a
+    time, in order, so the file is the same as when written in turn.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -187,42 +209,61 @@ def score_file(
     partial = output_path.with_name(output_path.name + ".part")
     writer: pq.ParquetWriter | None = None
     done = 0
+    pending: tuple[Future[None], int] | None = None  # the chunk being written, and the rows done after it
+
+    def settle() -> None:
+        """Wait for the chunk being written (raising its error) and report its rows."""
+        nonlocal pending
+        if pending is not None:
+            write, rows = pending
+            pending = None
+            write.result()
+            if progress is not None:
+                progress(rows, total)
+
     if progress is not None:
         progress(0, total)
-    try:
-        for chunk in chunks:
-            try:
-                scored = _score_chunk(chunk)
-            except ImmunoSepError as exc:
-                raise ImmunoSepError(
-                    f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
-                ) from None
-            if out_format == "parquet":
-                table = _with_scores_arrow(chunk, scored)
-                if writer is None:
-                    # dictionary encoding only where it pays: not for high-cardinality float columns
-                    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-                    writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sofa-write") as background:
+        try:
+            for chunk in chunks:
+                try:
+                    scored = _score_chunk(chunk)
+                except ImmunoSepError as exc:
+                    raise ImmunoSepError(
+                        f"{input_path}: {_file_rows(str(exc), done)} (rows numbered from 1 after the header)"
+                    ) from None
+                rows = chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
+                if out_format == "parquet":
+                    table = _with_scores_arrow(chunk, scored)
+                    if writer is None:
+                        # dictionary encoding only where it pays: not for high-cardinality float columns
+                        dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
+                        writer = pq.ParquetWriter(partial, table.schema, use_dictionary=dictionary)
+                    elif not table.schema.equals(writer.schema):  # Table.cast imports pyarrow.compute
+                        try:
+                            table = table.cast(writer.schema)
+                        except (pa.ArrowInvalid, ValueError) as exc:
+                            raise ImmunoSepError(
+                                f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
+                                "give that column one type, raise --chunk-rows, or write CSV"
+                            ) from None
+                    settle()
+                    pending = (background.submit(writer.write_table, table), done + rows)
+                    done += rows
                 else:
-                    try:
-                        table = table.cast(writer.schema)
-                    except (pa.ArrowInvalid, ValueError) as exc:
-                        raise ImmunoSepError(
-                            f"{input_path}: a column changes type from row {done + 1} on ({exc}); "
-                            "give that column one type, raise --chunk-rows, or write CSV"
-                        ) from None
-                writer.write_table(table)
-            else:
-                frame = _with_scores_frame(chunk, scored)
-                frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
-            done += chunk.num_rows if isinstance(chunk, pa.Table) else len(chunk)
-            if progress is not None:
-                progress(done, total)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        partial.unlink(missing_ok=True)
-        raise
+                    frame = _with_scores_frame(chunk, scored)
+                    frame.to_csv(partial, mode="w" if done == 0 else "a", header=done == 0, index=False)
+                    done += rows
+                    if progress is not None:
+                        progress(done, total)
+            settle()
+        except BaseException:
+            if pending is not None:  # let the write in flight finish before the file is closed and removed
+                pending[0].exception()
+            if writer is not None:
+                writer.close()
+            partial.unlink(missing_ok=True)
+            raise
     if writer is not None:
         writer.close()
     if done == 0:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -103,3 +106,38 @@ def test_the_rule_in_words_is_built_from_the_protocol_numbers() -> None:
     assert "ferritin ≤ 1000 ng/mL and mHLA-DR < 8000" in stratum_rule("immunoparalysis", other)
     with pytest.raises(ImmunoSepError, match="unknown stratum"):
         stratum_rule("severe", p)
+
+
+_EDGE = [
+    0.0,
+    -1.0,
+    100.0,
+    4420.0,
+    4420.000001,
+    4999.99,
+    5000.0,
+    5000.01,
+    1e6,
+    1e9,
+    math.inf,
+    -math.inf,
+    math.nan,
+]
+
+
+@pytest.mark.requirement("PROT-CLASS-01")
+@pytest.mark.parametrize("ferritin", _EDGE)
+@pytest.mark.parametrize("hla_dr", [None, *_EDGE])
+def test_plain_python_bedside_path_equals_the_array_rule(ferritin: float, hla_dr: float | None) -> None:
+    """``classify`` (one patient, no numpy: issue 21) gives the stratum or the refusal of ``classify_arrays``."""
+
+    def outcome(fn: Any) -> tuple[str, str | None]:
+        try:
+            return str(fn()), None
+        except ImmunoSepError as exc:
+            return str(exc), exc.field
+
+    single = outcome(lambda: classify(ferritin, hla_dr))
+    h = np.nan if hla_dr is None else hla_dr
+    array = outcome(lambda: classify_arrays([ferritin], [h], _rows=False)[0])
+    assert single == array

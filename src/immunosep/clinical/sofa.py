@@ -24,7 +24,10 @@ only when MAP and every vasopressor are missing, renal only when creatinine and 
 A missing ventilation flag counts as "not ventilated" (the conservative choice: it caps respiration at 2).
 
 The kernel works on numpy arrays in cache-sized blocks with int8 arithmetic (comparisons summed), so a
-whole ICU export is scored in one call; :func:`sofa` is the scalar bedside wrapper.
+whole ICU export is scored in one call; :func:`sofa` is the scalar bedside wrapper. Within a block each
+component's columns are checked, scored and tested for NaN while they are in cache, and every operation
+writes into the output or a scratch buffer reused by every block (issue 21: the cost is the number of
+passes over a block).
 """
 
 from __future__ import annotations
@@ -59,9 +62,8 @@ URINE_BELOW = (500.0, 200.0)  # mL/day: scores 3 and 4
 # Physiological plausibility (outside the range a value is a unit error or a typo) has one home for
 # every bedside rule and the virtual patients: immunosep.clinical.units.PLAUSIBLE.
 
-_BLOCK = 1 << 15  # rows per block: the ~40 temporaries of a block stay in L2 cache
+_BLOCK = 1 << 16  # rows per block: a component's columns and the scratch buffers of a block stay in L2 cache
 
-_MISSING_BIT = {name: np.uint8(1 << i) for i, name in enumerate(COMPONENTS)}
 MISSING_NAME_BY_MASK = tuple(
     ",".join(c for i, c in enumerate(COMPONENTS) if code & (1 << i)) for code in range(64)
 )
@@ -94,7 +96,7 @@ def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _block_plausible(name: str, xb: FloatArray) -> bool:
+def _block_plausible(name: str, xb: FloatArray, scratch: npt.NDArray[np.float64]) -> bool:
     """Fast check of one cache-sized block: every non-missing value in range (and GCS whole)."""
     if xb.size == 0:
         return True
@@ -102,7 +104,11 @@ def _block_plausible(name: str, xb: FloatArray) -> bool:
     # fmin/fmax skip NaN; an all-NaN block gives NaN, and NaN comparisons are False
     if np.fmin.reduce(xb) < p.low or np.fmax.reduce(xb) > p.high:
         return False
-    return not (p.whole and np.fmax.reduce(np.abs(xb - np.rint(xb))) > 0)
+    if not p.whole:
+        return True
+    np.rint(xb, out=scratch)
+    np.subtract(xb, scratch, out=scratch)
+    return not np.fmax.reduce(np.abs(scratch, out=scratch)) > 0
 
 
 def _check_column(name: str, x: FloatArray, *, rows: bool) -> None:
@@ -195,17 +201,224 @@ def pao2_fio2_ratio(
 
 
 # -- the kernel -----------------------------------------------------------------------------------------
-def _lt_sum(x: FloatArray, thresholds: tuple[float, ...]) -> npt.NDArray[np.int8]:
-    out = (x < thresholds[0]).view(np.int8)
-    for t in thresholds[1:]:
-        np.add(out, x < t, out=out)
-    return out
+# Every operation writes into the block's output slice or a scratch buffer allocated once per call: the
+# kernel's cost is the number of passes over a block, so each component takes as few as it can (issue 21).
+Bools = npt.NDArray[np.bool_]
+Int8s = npt.NDArray[np.int8]
 
 
-def _ge_sum(x: FloatArray, thresholds: tuple[float, ...]) -> npt.NDArray[np.int8]:
-    out = (x >= thresholds[0]).view(np.int8)
+def _typed(x: FloatArray | None, thresholds: tuple[float, ...]) -> tuple[Any, ...]:
+    """``thresholds`` as 0-d arrays of ``x``'s precision: compared exactly as the Python floats are (NumPy
+    casts a Python float to the array's precision), at a third less call overhead."""
+    dtype = np.float64 if x is None else x.dtype
+    return tuple(np.array(t, dtype=dtype) for t in thresholds)
+
+
+def _count_below(x: FloatArray, thresholds: tuple[Any, ...], o: Int8s, b: Bools) -> None:
+    """``o`` = how many of ``thresholds`` ``x`` is below (NaN: none); ``b`` is scratch."""
+    np.less(x, thresholds[0], out=o.view(np.bool_))
+    b8 = b.view(np.int8)
     for t in thresholds[1:]:
-        np.add(out, x >= t, out=out)
+        np.less(x, t, out=b)
+        np.add(o, b8, out=o)
+
+
+def _count_at_least(x: FloatArray, thresholds: tuple[Any, ...], o: Int8s, b: Bools) -> None:
+    """``o`` = how many of ``thresholds`` ``x`` is at or above (NaN: none); ``b`` is scratch."""
+    np.greater_equal(x, thresholds[0], out=o.view(np.bool_))
+    b8 = b.view(np.int8)
+    for t in thresholds[1:]:
+        np.greater_equal(x, t, out=b)
+        np.add(o, b8, out=o)
+
+
+def _any_above(out: Bools, pairs: list[tuple[FloatArray, Any]], b: Bools) -> None:
+    """``out`` = whether any ``x > t`` of ``pairs`` (none given: all False)."""
+    if not pairs:
+        out.fill(False)
+        return
+    np.greater(pairs[0][0], pairs[0][1], out=out)
+    for x, t in pairs[1:]:
+        np.greater(x, t, out=b)
+        np.logical_or(out, b, out=out)
+
+
+def _all_nan(arrays: list[FloatArray], out: Bools, b: Bools) -> None:
+    """``out`` = whether every one of ``arrays`` is NaN; ``b`` is scratch."""
+    np.isnan(arrays[0], out=out)
+    for a in arrays[1:]:
+        np.isnan(a, out=b)
+        np.logical_and(out, b, out=out)
+
+
+def _check_block(
+    columns: list[tuple[str, FloatArray]], s: slice, scratch: npt.NDArray[np.float64], *, rows: bool
+) -> None:
+    """Check block ``s`` of ``columns`` fast while it is in cache; the slow path (the whole column) finds
+    and words the first bad row."""
+    for name, values in columns:
+        if not _block_plausible(name, values[s], scratch[: s.stop - s.start]):
+            _check_column(name, values, rows=rows)
+
+
+def _score_blocks(
+    cols: dict[str, FloatArray], vent: Bools, n: int, *, validate: bool, rows: bool
+) -> dict[str, npt.NDArray[Any]]:
+    """The int8 score columns (0 for a component without any column) and ``sofa_missing_mask``.
+
+    Block by block, and within a block component by component: a component's columns are checked,
+    scored and tested for NaN while they are in cache. The columns are visited in the order of
+    :data:`SOFA_INPUT_COLUMNS`, so the first implausible value reported is the same as if every column
+    of the block had been checked first.
+    """
+    pf = cols.get("pao2_fio2_mmhg")
+    plt = cols.get("platelets_1e3_ul")
+    bili = cols.get("bilirubin_mg_dl")
+    mapp = cols.get("map_mmhg")
+    dopa = cols.get("dopamine_ug_kg_min")
+    dobu = cols.get("dobutamine_ug_kg_min")
+    epi = cols.get("epinephrine_ug_kg_min")
+    ne = cols.get("norepinephrine_ug_kg_min")
+    cns = cols.get("gcs")
+    cr = cols.get("creatinine_mg_dl")
+    uo = cols.get("urine_ml_day")
+    # the columns each component is scored from, in the order of the arguments (absent ones left out);
+    # a component is missing when every one of its columns is (absent counts as NaN)
+    names_of = {
+        "respiration": ("pao2_fio2_mmhg",),
+        "coagulation": ("platelets_1e3_ul",),
+        "liver": ("bilirubin_mg_dl",),
+        "cardiovascular": (
+            "map_mmhg",
+            "dopamine_ug_kg_min",
+            "dobutamine_ug_kg_min",
+            "epinephrine_ug_kg_min",
+            "norepinephrine_ug_kg_min",
+        ),
+        "cns": ("gcs",),
+        "renal": ("creatinine_mg_dl", "urine_ml_day"),
+    }
+    given_for = {c: [(name, cols[name]) for name in names if name in cols] for c, names in names_of.items()}
+    # every block writes every row of the outputs it scores: no need to zero them first
+    out: dict[str, npt.NDArray[Any]] = {
+        f"sofa_{c}": (np.empty if given_for[c] else np.zeros)(n, dtype=np.int8) for c in COMPONENTS
+    }
+    out["sofa_total"] = np.empty(n, dtype=np.int8)
+    missing = out["sofa_missing_mask"] = np.empty(n, dtype=np.uint8)
+    scored = [out[f"sofa_{c}"] for c in COMPONENTS if given_for[c]]
+    # bits of the components with no column at all: the same in every row
+    absent_bits = sum(1 << i for i, c in enumerate(COMPONENTS) if not given_for[c])
+    present = [(i, c) for i, c in reversed(tuple(enumerate(COMPONENTS))) if given_for[c]]
+    resp_t, plt_t, bili_t = (
+        _typed(pf, RESPIRATION_BELOW),
+        _typed(plt, PLATELETS_BELOW),
+        _typed(bili, BILIRUBIN_AT_LEAST),
+    )
+    dopa_t = _typed(dopa, (0.0, *DOPAMINE_ABOVE))
+    epi_t, ne_t = _typed(epi, (0.0, CATECHOLAMINE_ABOVE)), _typed(ne, (0.0, CATECHOLAMINE_ABOVE))
+    dobu_t, map_t, gcs_t = _typed(dobu, (0.0,)), _typed(mapp, (MAP_BELOW,)), _typed(cns, GCS_BELOW)
+    cr_t, uo_t = _typed(cr, CREATININE_AT_LEAST), _typed(uo, URINE_BELOW)
+    three = np.array(3, dtype=np.int8)
+    size = min(_BLOCK, n)
+    bufs = [np.empty(size, dtype=np.bool_) for _ in range(4)]
+    nan_bufs = {c: np.empty(size, dtype=np.bool_) for c in COMPONENTS if given_for[c]}
+    f64 = np.empty(size, dtype=np.float64)
+    i8 = np.empty(size, dtype=np.int8)
+
+    for start in range(0, n, _BLOCK):
+        s = slice(start, min(start + _BLOCK, n))
+        k = s.stop - s.start
+        b, b2, b3, b4 = (x[:k] for x in bufs)
+        f = f64[:k]
+        nan = {c: x[:k] for c, x in nan_bufs.items()}
+
+        # In each component the first pass over a column is its NaN test (the pass that brings the block
+        # in from memory streams best as an elementwise one), then the checks and the score from cache.
+        if pf is not None:
+            x, o, v = pf[s], out["sofa_respiration"][s], vent[s]
+            np.isnan(x, out=nan["respiration"])
+            if validate:
+                _check_block(given_for["respiration"], s, f, rows=rows)
+            _count_below(x, resp_t[:2], o, b)
+            for t in resp_t[2:]:  # 3 and 4 points need mechanical ventilation
+                np.less(x, t, out=b)
+                np.logical_and(b, v, out=b)
+                np.add(o, b.view(np.int8), out=o)
+        for component, col, count, thresholds in (
+            ("coagulation", plt, _count_below, plt_t),
+            ("liver", bili, _count_at_least, bili_t),
+        ):
+            if col is not None:
+                x = col[s]
+                np.isnan(x, out=nan[component])
+                if validate:
+                    _check_block(given_for[component], s, f, rows=rows)
+                count(x, thresholds, out[f"sofa_{component}"][s], b)
+
+        # Cardiovascular: nested levels (4 within 3 within 2 within 1), so their sum is the highest reached.
+        if given_for["cardiovascular"]:
+            _all_nan([values[s] for _, values in given_for["cardiovascular"]], nan["cardiovascular"], b)
+            if validate:
+                _check_block(given_for["cardiovascular"], s, f, rows=rows)
+            o = out["sofa_cardiovascular"][s]
+            cats = [(a[s], t) for a, t in ((epi, epi_t), (ne, ne_t)) if a is not None]
+            d = [dopa[s]] if dopa is not None else []
+            _any_above(b4, [(c, t[1]) for c, t in cats] + [(x, dopa_t[2]) for x in d], b)
+            _any_above(b3, [(c, t[0]) for c, t in cats] + [(x, dopa_t[1]) for x in d], b)
+            _any_above(
+                b2, [(x, dopa_t[0]) for x in d] + ([(dobu[s], dobu_t[0])] if dobu is not None else []), b
+            )
+            np.logical_or(b2, b3, out=b2)
+            ob = o.view(np.bool_)
+            if mapp is not None:
+                np.less(mapp[s], map_t[0], out=ob)
+                np.logical_or(ob, b2, out=ob)
+            else:
+                np.copyto(ob, b2)
+            for level in (b2, b3, b4):
+                np.add(o, level.view(np.int8), out=o)
+
+        if cns is not None:
+            x = cns[s]
+            np.isnan(x, out=nan["cns"])
+            if validate:
+                _check_block(given_for["cns"], s, f, rows=rows)
+            _count_below(x, gcs_t, out["sofa_cns"][s], b)
+
+        # Renal: the worse of creatinine (0-4) and urine output (3 or 4).
+        if given_for["renal"]:
+            _all_nan([values[s] for _, values in given_for["renal"]], nan["renal"], b)
+            if validate:
+                _check_block(given_for["renal"], s, f, rows=rows)
+            o = out["sofa_renal"][s]
+            if cr is not None:
+                _count_at_least(cr[s], cr_t, o, b)
+            if uo is not None:
+                u, urine = uo[s], (i8[:k] if cr is not None else o)
+                np.less(u, uo_t[0], out=urine.view(np.bool_))
+                np.multiply(urine, three, out=urine)
+                np.less(u, uo_t[1], out=b)
+                np.add(urine, b.view(np.int8), out=urine)
+                if cr is not None:
+                    np.maximum(o, urine, out=o)
+
+        tot = out["sofa_total"][s]
+        np.copyto(tot, scored[0][s])
+        for o in scored[1:]:
+            np.add(tot, o[s], out=tot)
+
+        # The missing mask: bit i for COMPONENTS[i], built from the highest present component down by
+        # doubling (m + m: NumPy has no fast 8-bit shift) and adding the next flag.
+        m = missing[s]
+        np.copyto(m, nan[present[0][1]].view(np.uint8))
+        for (i, c), (above, _) in zip(present[1:], present, strict=False):
+            for _ in range(above - i):
+                np.add(m, m, out=m)
+            np.add(m, nan[c].view(np.uint8), out=m)
+        for _ in range(present[-1][0]):
+            np.add(m, m, out=m)
+        if absent_bits:
+            np.bitwise_or(m, absent_bits, out=m)
     return out
 
 
@@ -271,120 +484,7 @@ def score_sofa_arrays(
         _as_ventilated(ventilated, n, rows=_rows) if ventilated is not None else np.zeros(n, dtype=np.bool_)
     )
 
-    out: dict[str, npt.NDArray[Any]] = {c: np.zeros(n, dtype=np.int8) for c in SCORE_COLUMNS}
-    missing = np.zeros(n, dtype=np.uint8)
-    pf = cols.get("pao2_fio2_mmhg")
-    plt = cols.get("platelets_1e3_ul")
-    bili = cols.get("bilirubin_mg_dl")
-    mapp = cols.get("map_mmhg")
-    dopa = cols.get("dopamine_ug_kg_min")
-    dobu = cols.get("dobutamine_ug_kg_min")
-    epi = cols.get("epinephrine_ug_kg_min")
-    ne = cols.get("norepinephrine_ug_kg_min")
-    cns = cols.get("gcs")
-    cr = cols.get("creatinine_mg_dl")
-    uo = cols.get("urine_ml_day")
-    pressors = [a for a in (dopa, dobu, epi, ne) if a is not None]
-
-    for start in range(0, n, _BLOCK):
-        s = slice(start, min(start + _BLOCK, n))
-        if validate:  # checked block by block while it is in cache; the slow path finds the first bad row
-            for name, values in cols.items():
-                if not _block_plausible(name, values[s]):
-                    _check_column(name, values, rows=_rows)
-        miss = missing[s]
-        total = out["sofa_total"][s]
-
-        if pf is not None:
-            x = pf[s]
-            r = _lt_sum(x, RESPIRATION_BELOW[:2])
-            v = vent[s]
-            np.add(r, (x < RESPIRATION_BELOW[2]) & v, out=r)
-            np.add(r, (x < RESPIRATION_BELOW[3]) & v, out=r)
-            out["sofa_respiration"][s] = r
-            np.add(total, r, out=total)
-            np.bitwise_or(miss, np.isnan(x).view(np.uint8) * _MISSING_BIT["respiration"], out=miss)
-        else:
-            miss |= _MISSING_BIT["respiration"]
-
-        simple: tuple[tuple[str, FloatArray | None, Any, tuple[float, ...]], ...] = (
-            ("coagulation", plt, _lt_sum, PLATELETS_BELOW),
-            ("liver", bili, _ge_sum, BILIRUBIN_AT_LEAST),
-            ("cns", cns, _lt_sum, GCS_BELOW),
-        )
-        for name, col, fn, thr in simple:
-            if col is not None:
-                x = col[s]
-                c = fn(x, thr)
-                out[f"sofa_{name}"][s] = c
-                np.add(total, c, out=total)
-                np.bitwise_or(miss, np.isnan(x).view(np.uint8) * _MISSING_BIT[name], out=miss)
-            else:
-                miss |= _MISSING_BIT[name]
-
-        # Cardiovascular: the highest level reached; levels are made nested so their sum is the maximum.
-        if mapp is not None or pressors:
-            l4 = np.zeros(s.stop - s.start, dtype=np.bool_)
-            l3 = l4.copy()
-            l2 = l4.copy()
-            if dopa is not None:
-                d = dopa[s]
-                l4 |= d > DOPAMINE_ABOVE[1]
-                l3 |= d > DOPAMINE_ABOVE[0]
-                l2 |= d > 0
-            for cat in (epi, ne):
-                if cat is not None:
-                    e = cat[s]
-                    l4 |= e > CATECHOLAMINE_ABOVE
-                    l3 |= e > 0
-            if dobu is not None:
-                l2 |= dobu[s] > 0
-            l2 |= l3
-            cv = l2.view(np.int8).copy()
-            np.add(cv, l3, out=cv)
-            np.add(cv, l4, out=cv)
-            if mapp is not None:
-                np.add(cv, (mapp[s] < MAP_BELOW) | l2, out=cv)
-            else:
-                np.add(cv, l2, out=cv)
-            out["sofa_cardiovascular"][s] = cv
-            np.add(total, cv, out=total)
-            allnan = np.isnan(mapp[s]) if mapp is not None else np.ones(s.stop - s.start, dtype=np.bool_)
-            for a in pressors:
-                allnan &= np.isnan(a[s])
-            np.bitwise_or(miss, allnan.view(np.uint8) * _MISSING_BIT["cardiovascular"], out=miss)
-        else:
-            miss |= _MISSING_BIT["cardiovascular"]
-
-        # Renal: worse of creatinine and urine output, again as nested levels.
-        if cr is not None or uo is not None:
-            k = s.stop - s.start
-            if cr is not None:
-                cs = cr[s]
-                r1, r2, r3, r4 = (cs >= t for t in CREATININE_AT_LEAST)
-            else:
-                r1, r2, r3, r4 = (np.zeros(k, dtype=np.bool_) for _ in range(4))
-            if uo is not None:
-                u = uo[s]
-                u3 = u < URINE_BELOW[0]
-                r1 |= u3
-                r2 |= u3
-                r3 |= u3
-                r4 |= u < URINE_BELOW[1]
-            rn = r1.view(np.int8).copy()
-            np.add(rn, r2, out=rn)
-            np.add(rn, r3, out=rn)
-            np.add(rn, r4, out=rn)
-            out["sofa_renal"][s] = rn
-            np.add(total, rn, out=total)
-            both = np.isnan(cr[s]) if cr is not None else np.ones(k, dtype=np.bool_)
-            if uo is not None:
-                both &= np.isnan(uo[s])
-            np.bitwise_or(miss, both.view(np.uint8) * _MISSING_BIT["renal"], out=miss)
-        else:
-            miss |= _MISSING_BIT["renal"]
-
-    out["sofa_missing_mask"] = missing
+    out = _score_blocks(cols, vent, n, validate=validate, rows=_rows)
     if len(shape) > 1:  # e.g. [patients, days] in, the same shape out
         out = {k: v.reshape(shape) for k, v in out.items()}
     return out

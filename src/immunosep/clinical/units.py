@@ -310,6 +310,8 @@ def ferritin_ng_ml(value: npt.ArrayLike, unit: str = "ng/mL") -> FloatArray | fl
     """
     key = _unit_key(unit)
     if key in _FERRITIN_SAME:
+        if isinstance(value, int | float):  # one value (the bedside): no numpy
+            return float(value)
         import numpy as np
 
         arr = np.asarray(value, dtype=np.float64)

@@ -18,7 +18,7 @@ Route = Literal["iv", "sc"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TrialInfo(_Frozen):
