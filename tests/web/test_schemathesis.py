@@ -33,6 +33,10 @@ ROLE_USERS = {
     "dsmb": "dsmb",
     "admin": "admin",
 }
+#: The roles swept on PostgreSQL too: the unblinded one, the one with the most forms and the administrator.
+#: What differs between backends is the limits on numbers and text (the hostile-value tests below run on
+#: both for every operation); which routes a role reaches is the same on both.
+PG_ROLES = {"investigator", "dsmb", "admin"}
 #: Operations that would end the sweep's own session (their 5xx-freedom is tested with the accounts).
 SKIPPED = {("POST", "/api/logout")}
 
@@ -50,7 +54,11 @@ def _operations(app: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("role", sorted(ROLE_USERS))
-def test_no_server_error_on_any_input(app, login, api_enroll, role: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_server_error_on_any_input(app, login, api_enroll, db_url: str, role: str) -> None:  # type: ignore[no-untyped-def]
+    if db_url.startswith("postgresql") and role not in PG_ROLES:
+        pytest.skip(
+            "on PostgreSQL the sweep runs as the roles of PG_ROLES (the backends differ in limits, not roles)"
+        )
     pseudonym = api_enroll()
     client = login(ROLE_USERS[role])
     cookies = {SESSION_COOKIE: client.http.cookies[SESSION_COOKIE]}
