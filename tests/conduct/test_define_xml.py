@@ -25,11 +25,12 @@ from immunosep.conduct.define_xml import (
     ItemSpec,
     Origin,
     Standard,
+    lookup,
     measure,
     write_define,
 )
 from immunosep.conduct.sdtm import DATASETS
-from immunosep.conduct.sdtm.define_xml import METHODS, VALUE_LEVEL, lookup
+from immunosep.conduct.sdtm.define_xml import METHODS, VALUE_LEVEL
 from immunosep.protocol import default_protocol
 from immunosep.store.db import session_scope
 

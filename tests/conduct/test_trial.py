@@ -49,3 +49,22 @@ def test_init_refuses_an_adaptive_protocol_until_the_service_draws_adaptively(em
             assert s.execute(select(func.count()).select_from(Trial)).scalar_one() == 0  # nothing stored
     finally:
         engine.dispose()
+
+
+def test_init_stores_the_resolved_protocol_of_a_file_that_extends_another(empty_db_url):
+    """The group-sequential example extends the bundled protocol: the trial stores it resolved (no base
+    needed to read it back) and the hash is of that text, so the stored trial stays verifiable."""
+    from immunosep.conduct.trial import protocol_of
+    from immunosep.protocol import load_protocol
+
+    example = bundled_protocol_path().parent / "examples" / "immunosep_gsd.toml"
+    init_trial(empty_db_url, example, sites=1, slots_per_site=2)
+    engine = make_engine(empty_db_url)
+    try:
+        with session_scope(engine) as s:
+            t = s.execute(select(Trial)).scalar_one()
+            assert "extends" not in t.protocol_text
+            assert t.protocol_sha256 == hashlib.sha256(t.protocol_text.encode()).hexdigest()
+            assert protocol_of(s) == load_protocol(example)
+    finally:
+        engine.dispose()

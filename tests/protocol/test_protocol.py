@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from immunosep.cli import app
 from immunosep.errors import ImmunoSepError
-from immunosep.protocol import bundled_protocol_path, default_protocol, parse_protocol
+from immunosep.protocol import bundled_protocol_path, default_protocol, load_protocol, parse_protocol
+from immunosep.protocol.loader import merge_tables, protocol_data, resolved_protocol_text
 
 runner = CliRunner()
 
@@ -150,20 +151,17 @@ def test_infection_labels_name_known_types_only() -> None:
     )
 
 
-EXAMPLE_GSD = bundled_protocol_path().parent / "examples" / "immunosep_gsd.toml"
+EXAMPLES = bundled_protocol_path().parent / "examples"
+EXAMPLE_GSD = EXAMPLES / "immunosep_gsd.toml"
 
 
 @pytest.mark.requirement("GSD-07")
 def test_fixed_design_is_the_default_and_the_example_is_group_sequential() -> None:
     assert default_protocol().design.type == "fixed" and default_protocol().design.sequential is None
-    gsd = parse_protocol(EXAMPLE_GSD.read_text())
+    gsd = load_protocol(EXAMPLE_GSD)
     assert gsd.design.type == "group-sequential"
     seq = gsd.design.sequential
     assert seq is not None and seq.futility == "non-binding" and seq.sided == 1
-    # everything but the design (and the version) is the bundled protocol
-    assert gsd.model_copy(
-        update={"design": default_protocol().design, "trial": default_protocol().trial}
-    ) == (default_protocol())
     text = bundled_protocol_path().read_text().replace('type = "fixed"', "")
     assert parse_protocol(text).design.type == "fixed"  # a protocol without [design] is a fixed design
 
@@ -200,11 +198,77 @@ def test_group_sequential_without_its_table_is_rejected() -> None:
 
 
 def test_the_adaptive_example_protocol_is_the_bundled_one_with_adaptive_randomization() -> None:
-    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
-    adaptive = parse_protocol(example.read_text(encoding="utf-8"))
+    adaptive = load_protocol(EXAMPLES / "immunosep_adaptive.toml")
     bundled = default_protocol()
     assert bundled.randomization.design == "block" and bundled.randomization.adaptive is None
     assert adaptive.randomization.design == "adaptive"
     assert adaptive.randomization.adaptive is not None
     assert adaptive.randomization.adaptive.control_arm in adaptive.arm_codes
-    assert adaptive.model_copy(update={"randomization": bundled.randomization}) == bundled
+
+
+# -- a protocol that extends another ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "own"),
+    [("immunosep_gsd.toml", {"trial", "design"}), ("immunosep_adaptive.toml", {"randomization"})],
+)
+def test_each_example_is_the_bundled_protocol_outside_its_own_tables(name: str, own: set[str]) -> None:
+    """The examples extend the bundled protocol: resolved, they equal it but for the tables they give."""
+    path = EXAMPLES / name
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert data.pop("extends") == "immunosep" and set(data) == own
+    resolved, bundled = (
+        protocol_data(path),
+        tomllib.loads(bundled_protocol_path().read_text(encoding="utf-8")),
+    )
+    assert {k: v for k, v in resolved.items() if k not in own} == {
+        k: v for k, v in bundled.items() if k not in own
+    }
+    example, base = load_protocol(path), default_protocol()
+    assert example.model_copy(update={t: getattr(base, t) for t in own}) == base
+    if "trial" in own:  # a table merged key by key: only the version differs
+        assert example.trial.model_copy(update={"version": base.trial.version}) == base.trial
+
+
+def test_extends_deep_merges_tables_and_replaces_arrays_whole(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text('extends = "immunosep"\n[endpoints.primary]\nmin_decrease = 2.0\n')
+    (tmp_path / "child.toml").write_text(
+        'extends = "base.toml"\n[biospecimens]\ndays = [1, 7]\n[sample_size]\ntotal_planned = 300\n'
+    )
+    child, bundled = load_protocol(tmp_path / "child.toml"), default_protocol()
+    assert child.endpoints.primary.min_decrease == 2.0  # from the base, two levels down
+    assert child.endpoints.primary.death_score == bundled.endpoints.primary.death_score  # the rest kept
+    assert child.biospecimens.days == [1, 7]  # an array is replaced whole
+    assert child.sample_size.total_planned == 300 and child.sample_size.power == bundled.sample_size.power
+    assert merge_tables({"a": {"b": 1, "c": [1, 2]}}, {"a": {"c": [3]}}) == {"a": {"b": 1, "c": [3]}}
+
+
+def test_extends_refuses_an_unknown_base_and_a_cycle(tmp_path: Path) -> None:
+    (tmp_path / "orphan.toml").write_text('extends = "missing.toml"\n')
+    with pytest.raises(ImmunoSepError, match=r"extends 'missing\.toml', but there is no protocol file"):
+        load_protocol(tmp_path / "orphan.toml")
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(ImmunoSepError, match="extend each other in a cycle"):
+        load_protocol(tmp_path / "a.toml")
+    (tmp_path / "self.toml").write_text('extends = "self.toml"\n')
+    with pytest.raises(ImmunoSepError, match="cycle"):
+        load_protocol(tmp_path / "self.toml")
+    with pytest.raises(ImmunoSepError, match="extends names the base protocol"):
+        parse_protocol("extends = 3\n")
+    with pytest.raises(ImmunoSepError, match="only a protocol file can"):
+        parse_protocol('extends = "other.toml"\n')
+    with pytest.raises(ImmunoSepError, match="not a valid protocol"):  # the schema checks the resolved whole
+        parse_protocol('extends = "immunosep"\n[sample_size]\npower = 2.0\n')
+
+
+def test_a_trial_stores_the_resolved_protocol_and_its_hash(tmp_path: Path) -> None:
+    """What ``db init`` stores is self-contained: the resolved protocol, parsed without its base."""
+    path = EXAMPLES / "immunosep_gsd.toml"
+    text = resolved_protocol_text(path)
+    assert "extends" not in tomllib.loads(text) and parse_protocol(text) == load_protocol(path)
+    bundled = (
+        bundled_protocol_path()
+    )  # a file that extends nothing is stored as written (same hash as before)
+    assert resolved_protocol_text(bundled) == bundled.read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, text
 
 from immunosep.conduct import crf
-from immunosep.store.audit import _to_text, verify
+from immunosep.store.audit import trail_text, verify
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry
 
@@ -82,7 +82,7 @@ def test_stored_values_are_the_text_json_gives_them():
     ]
     values += ["".join(chr(rng.randrange(0, 300)) for _ in range(rng.randrange(0, 12))) for _ in range(2000)]
     for value in values:
-        assert _to_text(value) == json.dumps(value, default=str), repr(value)
+        assert trail_text(value) == json.dumps(value, default=str), repr(value)
 
 
 # --- tampering done directly in the database (issue 17): each must be found and named -----------------

@@ -25,26 +25,24 @@ from immunosep.conduct.define_xml import (
     DefineSpec,
     Document,
     ItemSpec,
-    MethodSpec,
+    Methods,
     Origin,
-    Standard,
     Term,
     ValueListSpec,
     WhereClause,
     codelist_terms,
+    ct_standard,
     distinct_text,
+    ig_standard,
+    lookup,
     measure,
     oid_part,
 )
-from immunosep.conduct.sdtm.define_xml import CODELISTS, CT_VERSION
+from immunosep.conduct.sdtm.define_xml import CODELISTS
 from immunosep.protocol.schema import Protocol
 
 ADAMIG_VERSION = "1.3"
-STANDARDS = (
-    Standard("STD.ADAMIG", "ADaMIG", "IG", ADAMIG_VERSION),
-    Standard("STD.CT.ADAM", "CDISC/NCI", "CT", CT_VERSION, "ADaM"),
-    Standard("STD.CT.SDTM", "CDISC/NCI", "CT", CT_VERSION, "SDTM"),
-)
+STANDARDS = (ig_standard("ADaMIG", ADAMIG_VERSION), ct_standard("ADaM"), ct_standard("SDTM"))
 #: view structure -> (def:Class, def:SubClass)
 CLASSES = {
     "ADSL": ("SUBJECT LEVEL ANALYSIS DATASET", ""),
@@ -241,7 +239,7 @@ def adam_define(
     study = studyid(protocol)
     desc = variable_descriptions(protocol)
     special = _methods(protocol)
-    methods: dict[str, MethodSpec] = {}
+    methods = Methods()
     comments: dict[str, str] = {}
     codelist_values: dict[str, set[str]] = {}
     decodes: dict[str, dict[str, str]] = {}
@@ -250,20 +248,16 @@ def adam_define(
     if blinded:
         comments["COM.MASKED"] = "Blinded package: the value is BLINDED STUDY TREATMENT for every subject"
 
-    def method(oid: str, name: str, kind: str, text: str) -> str:
-        methods.setdefault(oid, MethodSpec(oid, f"Algorithm: {name}", text, kind))
-        return oid
-
     def method_of(ds: AdamDataset, name: str) -> str:
-        key = METHOD_KEYS.get(f"{ds.name}.{name}") or METHOD_KEYS.get(name)
+        key = METHOD_KEYS.get(lookup(METHOD_KEYS, ds.name, name))
         if key:
             title, kind, text = special[key]
-            return method(f"MT.{key}", title, kind, text)
+            return methods.add(f"MT.{key}", title, text, kind)
         v = ds.variable(name)
         text = v.derivation or (desc[v.source][2] if v.source in desc else "") or v.label
         if v.source and v.source not in desc and "." in v.source and not v.derivation:
             text = f"From {v.source}"
-        return method(f"MT.{ds.name}.{name}", f"{ds.name}.{name}", "Computation", text)
+        return methods.add(f"MT.{ds.name}.{name}", f"{ds.name}.{name}", text)
 
     def origin_of(ds: AdamDataset, name: str) -> Origin:
         v = ds.variable(name)
@@ -317,7 +311,7 @@ def adam_define(
             seq = ds.keys.index(v.name) + 1 if v.name in ds.keys else None
             it = item(ds, frame, v.name, frame[v.name], f"IT.{ds.name}.{v.name}", seq)
             if ds.structure == "BDS" and v.name in ("AVAL", "CNSR") and "PARAMCD" in frame:
-                vl = _value_list(ds, frame, v.name, item, method)
+                vl = _value_list(ds, frame, v.name, item, methods)
                 if vl is not None:
                     value_lists.append(vl)
                     it = ItemSpec(**{**it.__dict__, "value_list": vl.oid})
@@ -363,7 +357,7 @@ def adam_define(
         standards=STANDARDS,
         datasets=tuple(datasets),
         codelists=tuple(codelists),
-        methods=tuple(sorted(methods.values(), key=lambda m: m.oid)),
+        methods=methods.specs(),
         comments=comments,
         value_lists=tuple(value_lists),
         documents=documents,
@@ -372,12 +366,10 @@ def adam_define(
 
 #: (dataset, its frame, variable, values, ItemDef OID, KeySequence) -> the measured item
 MakeItem = Callable[[AdamDataset, pd.DataFrame, str, pd.Series, str, "int | None"], ItemSpec]
-#: (OID, name, type, description) -> the OID of the registered method
-AddMethod = Callable[[str, str, str, str], str]
 
 
 def _value_list(
-    ds: AdamDataset, frame: pd.DataFrame, name: str, item: MakeItem, method: AddMethod
+    ds: AdamDataset, frame: pd.DataFrame, name: str, item: MakeItem, methods: Methods
 ) -> ValueListSpec | None:
     """AVAL (or CNSR) by PARAMCD: one entry per parameter in the data, each with its own method."""
     entries = []
@@ -390,7 +382,7 @@ def _value_list(
             it = ItemSpec(
                 **{
                     **it.__dict__,
-                    "method": method(f"MT.ADTTE.{name}.{oid_part(code)}", title, "Computation", text),
+                    "method": methods.add(f"MT.ADTTE.{name}.{oid_part(code)}", title, text),
                 }
             )
         entries.append((where, it))

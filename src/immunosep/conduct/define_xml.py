@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -465,6 +465,47 @@ def write_define(spec: DefineSpec, out_dir: str | Path) -> tuple[Path, Path]:
 
 
 # -- helpers the two packages share -------------------------------------------------------------------------
+#: CDISC Controlled Terminology package the codelists of both packages name (SDTM and ADaM publishing sets).
+CT_VERSION = "2025-03-28"
+
+
+def ig_standard(name: str, version: str) -> Standard:
+    """The implementation guide a package follows (``STD.SDTMIG``, ``STD.ADAMIG``)."""
+    return Standard(f"STD.{name.upper()}", name, "IG", version)
+
+
+def ct_standard(publishing_set: str) -> Standard:
+    """CDISC/NCI Controlled Terminology of one publishing set (``STD.CT.SDTM``, ``STD.CT.ADAM``) at
+    :data:`CT_VERSION`."""
+    return Standard(f"STD.CT.{publishing_set.upper()}", "CDISC/NCI", "CT", CT_VERSION, publishing_set)
+
+
+def lookup(table: Mapping[str, object], dataset: str, name: str) -> str:
+    """The key of ``table`` that applies to ``dataset.name``: ``DS.NAME``, ``NAME``, else the longest
+    ``--SUFFIX`` the name ends with (``--DY`` for AESTDY); "" when none does."""
+    for key in (f"{dataset}.{name}", name):
+        if key in table:
+            return key
+    suffixes = [k for k in table if k.startswith("--") and name.endswith(k[2:]) and len(name) > len(k) - 2]
+    return max(suffixes, key=len, default="")
+
+
+class Methods:
+    """The MethodDefs of one define.xml, each added once by OID (the first description of an OID stays)."""
+
+    def __init__(self) -> None:
+        self._by_oid: dict[str, MethodSpec] = {}
+
+    def add(self, oid: str, title: str, text: str, kind: str = "Computation") -> str:
+        """Register method ``oid`` ("Algorithm: ``title``", described by ``text``); returns the OID."""
+        self._by_oid.setdefault(oid, MethodSpec(oid, f"Algorithm: {title}", text, kind))
+        return oid
+
+    def specs(self) -> tuple[MethodSpec, ...]:
+        """The methods in OID order (as the document lists them)."""
+        return tuple(sorted(self._by_oid.values(), key=lambda m: m.oid))
+
+
 def oid_part(text: str) -> str:
     """``text`` reduced to the characters an OID part may hold (letters, digits, ``_``, ``-``, ``.``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)

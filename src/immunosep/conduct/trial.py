@@ -20,7 +20,7 @@ from immunosep.conduct.access import PROTOCOL_SHA256, trial
 from immunosep.conduct.randomization import generate_site_list, kit_numbers, seed_fingerprint
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
-from immunosep.protocol.loader import bundled_protocol_path, parse_protocol
+from immunosep.protocol.loader import bundled_protocol_path, parse_protocol, resolved_protocol_text
 from immunosep.protocol.schema import Protocol
 from immunosep.store import audit
 from immunosep.store.db import make_engine, session_scope, transaction_cache, upgrade_db
@@ -86,7 +86,7 @@ def seed_trial(
             f"{path}: randomization.design = {protocol.randomization.design!r} is not yet supported by the "
             'randomization service; use design = "block" (adaptive designs: `immunosep simulate design`)'
         )
-    text = path.read_text(encoding="utf-8")
+    text = resolved_protocol_text(path)  # the protocol as validated: a file that extends another, resolved
     n_sites = sites if sites is not None else protocol.trial.sites
     if n_sites < 1:
         raise ImmunoSepError(f"--sites must be at least 1, got {n_sites}")

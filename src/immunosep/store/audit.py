@@ -88,8 +88,10 @@ def set_context(session: Session, user_id: int | None, reason: str = "") -> None
     session.info["audit_reason"] = reason
 
 
-def _to_text(value: Any) -> str | None:
-    """A stored value as the text that is digested and kept: JSON, ISO 8601 for dates, hex for bytes."""
+def trail_text(value: Any) -> str | None:
+    """A stored value as the trail's text of it (what is digested and kept as old/new value): JSON, ISO 8601
+    for dates, hex for bytes. A migration that writes trail entries itself uses this, so that ``audit verify``
+    replays them to the live rows."""
     if value is None:
         return None
     kind = type(value)
@@ -133,7 +135,7 @@ def _row_values(session: Session, obj: Base) -> dict[str, Any]:
     table = obj.__table__.name  # type: ignore[attr-defined]
     out: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
-        value = _to_text(getattr(obj, attr.key))
+        value = trail_text(getattr(obj, attr.key))
         if (table, attr.key) in SEALED_FIELDS:
             value = sealed_text(_seal_key(session), table, attr.key, _pk(obj), value)
         out[attr.key] = value
@@ -298,7 +300,7 @@ def _before_flush(session: Session, _ctx: object, _instances: object) -> None:
             new = hist.added[0] if hist.added else None
             old_t: str | None
             new_t: str | None
-            old_t, new_t = _to_text(old), _to_text(new)
+            old_t, new_t = trail_text(old), trail_text(new)
             if (table, attr.key) in SEALED_FIELDS:  # a change is recorded, the values only as digests
                 seal, pk = _seal_key(session), _pk(obj)
                 old_t = sealed_text(seal, table, attr.key, pk, old_t)
@@ -551,7 +553,7 @@ def _same(stored: str, live: Any) -> bool:
     The trail keeps what the application handed over (an int for a float column, 1 for a boolean); the
     database gives it back in the column's type, so equal values of another type count as the same.
     """
-    if _to_text(live) == stored:
+    if trail_text(live) == stored:
         return True
     if isinstance(live, datetime):
         try:
@@ -598,7 +600,10 @@ def _check_live(session: Session, replay: _Replay, seal_key: bytes | None, out: 
                 if (name, col) in SEALED_FIELDS:
                     if not (isinstance(stored, str) and stored.startswith(_SEALED_PREFIX)):
                         continue  # recorded before sealed values had digests (revision 0003)
-                    if seal_key is None or sealed_text(seal_key, name, col, row_id, _to_text(live)) != stored:
+                    if (
+                        seal_key is None
+                        or sealed_text(seal_key, name, col, row_id, trail_text(live)) != stored
+                    ):
                         out.append(Finding(name, row_id, "sealed column changed"))
                 elif stored is None:
                     if live is not None:

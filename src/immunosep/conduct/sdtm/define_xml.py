@@ -28,14 +28,16 @@ from immunosep.conduct.define_xml import (
     DatasetSpec,
     DefineSpec,
     ItemSpec,
-    MethodSpec,
+    Methods,
     Origin,
-    Standard,
     Term,
     ValueListSpec,
     WhereClause,
     codelist_terms,
+    ct_standard,
     distinct_text,
+    ig_standard,
+    lookup,
     measure,
     oid_part,
 )
@@ -44,12 +46,7 @@ from immunosep.conduct.sdtm.design import SDTMIG_VERSION
 from immunosep.conduct.sdtm.metadata import DATASETS, Dataset, Variable
 from immunosep.protocol.schema import Protocol
 
-#: CDISC Controlled Terminology package the codelists name (SDTM and ADaM publishing sets).
-CT_VERSION = "2025-03-28"
-STANDARDS = (
-    Standard("STD.SDTMIG", "SDTMIG", "IG", SDTMIG_VERSION),
-    Standard("STD.CT.SDTM", "CDISC/NCI", "CT", CT_VERSION, "SDTM"),
-)
+STANDARDS = (ig_standard("SDTMIG", SDTMIG_VERSION), ct_standard("SDTM"))
 
 #: dataset -> (def:Class, def:Structure)
 CLASSES: dict[str, tuple[str, str]] = {
@@ -350,16 +347,6 @@ REQUIRED = {
 }  # fmt: skip
 
 
-def lookup(table: Mapping[str, object], dataset: str, name: str) -> str:
-    """The key of ``table`` that applies to ``dataset.name``: ``DS.NAME``, ``NAME``, else the longest
-    ``--SUFFIX`` the name ends with (``--DY`` for AESTDY)."""
-    for key in (f"{dataset}.{name}", name):
-        if key in table:
-            return key
-    suffixes = [k for k in table if k.startswith("--") and name.endswith(k[2:]) and len(name) > len(k) - 2]
-    return max(suffixes, key=len, default="")
-
-
 def _origin(v: Variable, dataset: str) -> Origin:
     if v.origin == "Collected":
         return Origin("Collected", "Vendor" if dataset == "LB" else "Investigator")
@@ -378,21 +365,16 @@ def sdtm_define(frames: Mapping[str, pd.DataFrame], protocol: Protocol, *, blind
     codelist_values: dict[str, set[str]] = {}
     codelist_kinds: dict[str, str] = {}
     decodes: dict[str, dict[str, str]] = {}
-    methods: dict[str, MethodSpec] = {}
+    methods = Methods()
     comments: dict[str, str] = {}
     datasets: list[DatasetSpec] = []
     value_lists: list[ValueListSpec] = []
 
     def method_for(key: str, dataset: str, name: str) -> str:
-        found = key or ""
-        if found:
-            title, text = METHODS[found]
-            oid = _method_oid(found)
-            methods.setdefault(oid, MethodSpec(oid, f"Algorithm: {title}", text))
-            return oid
-        oid = f"MT.{dataset}.{name}"
-        methods.setdefault(oid, MethodSpec(oid, f"Algorithm: {dataset}.{name}", GENERIC_METHOD))
-        return oid
+        if key:
+            title, text = METHODS[key]
+            return methods.add(_method_oid(key), title, text)
+        return methods.add(f"MT.{dataset}.{name}", f"{dataset}.{name}", GENERIC_METHOD)
 
     def codelist_for(dataset: str, name: str, values: pd.Series, data_type: str) -> str:
         key = VARIABLE_CODELISTS.get(lookup(VARIABLE_CODELISTS, dataset, name), "")
@@ -507,7 +489,7 @@ def sdtm_define(frames: Mapping[str, pd.DataFrame], protocol: Protocol, *, blind
         standards=STANDARDS,
         datasets=tuple(datasets),
         codelists=tuple(codelists),
-        methods=tuple(sorted(methods.values(), key=lambda m: m.oid)),
+        methods=methods.specs(),
         comments=dict(sorted(comments.items())),
         value_lists=tuple(value_lists),
     )

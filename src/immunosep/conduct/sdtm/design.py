@@ -13,23 +13,12 @@ from typing import Any
 
 from immunosep.conduct.blinding import MASKED_TREATMENT
 from immunosep.conduct.sdtm.base import FOLLOW_UP, SCREENING, TREATMENT, Context, iso_date
+from immunosep.protocol.countries import country_alpha3
 from immunosep.protocol.schema import Protocol
 
 BLINDED_ARMCD = "BLINDED"
 SDTMIG_VERSION = "3.4"
 SDTM_VERSION = "2.0"
-#: ISO 3166-1 alpha-3 of the countries a protocol may name (the ImmunoSep ones and a few neighbours).
-ALPHA3 = {
-    "Greece": "GRC",
-    "Germany": "DEU",
-    "Italy": "ITA",
-    "Netherlands": "NLD",
-    "Switzerland": "CHE",
-    "Romania": "ROU",
-    "France": "FRA",
-    "Spain": "ESP",
-    "United Kingdom": "GBR",
-}
 
 
 def arm_code(code: str) -> str:
@@ -225,14 +214,8 @@ def ts(ctx: Context, *, locked_at: datetime | None, subjects: int) -> list[dict[
         for d in (drugs[:1] if ctx.blinded else drugs)
     ]
     params += [
-        (
-            "FCNTRY",
-            "Planned Country of Investigational Sites",
-            ALPHA3.get(c, c),
-            ALPHA3.get(c, ""),
-            "ISO 3166",
-        )
-        for c in p.trial.countries
+        ("FCNTRY", "Planned Country of Investigational Sites", code, code, "ISO 3166")
+        for code in map(country_alpha3, p.trial.countries)
     ]
     null_flavor = {"TPHASE": "UNK", "AGEMAX": "PINF"}
     rows = []

@@ -5,18 +5,21 @@ The menu and every role-dependent part of a template ask ``conduct.permissions``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
 from immunosep.conduct.permissions import can
+from immunosep.errors import ImmunoSepError
 from immunosep.web.auth import describe
+from immunosep.web.forms import FormErrors
 from immunosep.web.security import ensure_csrf_token
 
 ROLE_LABELS = {
@@ -112,6 +115,42 @@ def _can(actor: Actor | None, action: str) -> bool:
 def flash(request: Request, kind: str, text: str) -> None:
     """Queue a message ("ok", "bad" or "warn") for the next page rendered in this session."""
     request.session["flash"] = [*request.session.get("flash", []), [kind, text]]
+
+
+def act_and_redirect(
+    request: Request,
+    db: Session,
+    action: Callable[[], str | tuple[str, str]],
+    to: str,
+    *,
+    failed: str = "",
+) -> Response:
+    """The form handler that acts and goes back: run ``action``, flash the message it returns (``"ok"``, or
+    the kind it returns with it: ``("warn", text)``) or, on a service error, roll the transaction back and
+    flash the error (after ``failed``) as ``"bad"``; either way redirect (303) to ``to``."""
+    try:
+        outcome = action()
+    except ImmunoSepError as exc:
+        db.rollback()
+        flash(request, "bad", failed + exc.message)
+    else:
+        kind, message = ("ok", outcome) if isinstance(outcome, str) else outcome
+        flash(request, kind, message)
+    return RedirectResponse(to, status_code=303)
+
+
+T = TypeVar("T")
+
+
+def attempt(db: Session, errors: FormErrors, action: Callable[[], T]) -> T | None:
+    """The form handler that shows its errors on the form: ``action``'s result, or None after a service error
+    (the transaction rolled back, the error filed in ``errors`` under its field). ``action`` returns a value."""
+    try:
+        return action()
+    except ImmunoSepError as exc:
+        db.rollback()
+        errors.add_error(exc)
+        return None
 
 
 def render(

@@ -3,6 +3,7 @@ missing data, lock, the DSMB report, the audit trail, the emergency unblindings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +38,7 @@ from immunosep.errors import ImmunoSepError
 from immunosep.report.audit_pdf import audit_report_pdf
 from immunosep.web.deps import TransactionRoute, current_actor, get_db, logs_access
 from immunosep.web.forms import FormErrors, form_data, number, text
-from immunosep.web.pages._render import flash, render
+from immunosep.web.pages._render import act_and_redirect, flash, render
 from immunosep.web.security import session_token
 from immunosep.web.signing import signing
 
@@ -120,13 +121,9 @@ def queries_answer(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
-    try:
-        answer_query(db, actor, query_id, text(form, "answer"))
-        flash(request, "ok", f"Query {query_id} answered.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", f"Query {query_id}: {exc.message}")
-    return RedirectResponse("/queries", status_code=303)
+    return _query_action(
+        request, db, query_id, "answered", lambda: answer_query(db, actor, query_id, text(form, "answer"))
+    )
 
 
 @router.post("/queries/{query_id}/close")
@@ -137,13 +134,9 @@ def queries_close(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
-    try:
-        close_query(db, actor, query_id, text(form, "reason"))
-        flash(request, "ok", f"Query {query_id} closed.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", f"Query {query_id}: {exc.message}")
-    return RedirectResponse("/queries", status_code=303)
+    return _query_action(
+        request, db, query_id, "closed", lambda: close_query(db, actor, query_id, text(form, "reason"))
+    )
 
 
 @router.post("/queries/{query_id}/reopen")
@@ -154,13 +147,21 @@ def queries_reopen(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
-    try:
-        reopen_query(db, actor, query_id, text(form, "reason"))
-        flash(request, "ok", f"Query {query_id} re-opened.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", f"Query {query_id}: {exc.message}")
-    return RedirectResponse("/queries", status_code=303)
+    return _query_action(
+        request, db, query_id, "re-opened", lambda: reopen_query(db, actor, query_id, text(form, "reason"))
+    )
+
+
+def _query_action(
+    request: Request, db: Session, query_id: int, done: str, action: Callable[[], object]
+) -> Response:
+    """Answer, close or re-open a query: "Query N <done>." or "Query N: <the error>", back to the queries."""
+
+    def run() -> str:
+        action()
+        return f"Query {query_id} {done}."
+
+    return act_and_redirect(request, db, run, "/queries", failed=f"Query {query_id}: ")
 
 
 @router.post("/queries/run-checks")
@@ -229,13 +230,12 @@ def sdv_verify(
 ) -> Response:
     """Mark an item (or with no item the whole record) verified against source (monitors)."""
     record, item = text(form, "record"), text(form, "field")
-    try:
+
+    def verify() -> str:
         sdv.verify_record(db, actor, pseudonym, record, item)
-        flash(request, "ok", f"{record.replace('_', ' ')}{' ' + item if item else ''} verified.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", exc.message)
-    return RedirectResponse(f"/patients/{pseudonym}/sdv", status_code=303)
+        return f"{record.replace('_', ' ')}{' ' + item if item else ''} verified."
+
+    return act_and_redirect(request, db, verify, f"/patients/{pseudonym}/sdv")
 
 
 @router.get("/missing")
@@ -284,7 +284,8 @@ def lock_submit(
     form: FormData = Depends(form_data),
 ) -> Response:
     pseudonym = text(form, "pseudonym").upper()
-    try:
+
+    def lock() -> str:
         if pseudonym:
             r = lock_patient(db, actor, pseudonym)
         else:  # the trial lock is signed by the data manager ("database lock approved")
@@ -297,11 +298,9 @@ def lock_submit(
                 request, db, actor, lambda: lock_trial(db, actor, credentials=creds, session_token=token)
             )
         signed = f", signed: {r.signature.manifestation}" if r.signature else ""
-        flash(request, "ok", f"{r.what} locked at {r.locked_at:%Y-%m-%d %H:%M} UTC{signed}.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", exc.message)
-    return RedirectResponse("/lock", status_code=303)
+        return f"{r.what} locked at {r.locked_at:%Y-%m-%d %H:%M} UTC{signed}."
+
+    return act_and_redirect(request, db, lock, "/lock")
 
 
 @router.get("/dsmb", dependencies=[Depends(logs_access)])

@@ -17,12 +17,11 @@ from immunosep.conduct.permissions import require
 from immunosep.conduct.unblinding import MIN_REASON_LENGTH, emergency_unblind
 from immunosep.conduct.withdrawal import compact, withdraw
 from immunosep.conduct.worklist import worklist
-from immunosep.errors import ImmunoSepError
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, checked, form_data, number, text
 from immunosep.web.meddra_search import search_terms
 from immunosep.web.pages._patient_form import form_page, form_values
-from immunosep.web.pages._render import flash, render
+from immunosep.web.pages._render import attempt, flash, render
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -114,8 +113,10 @@ def ae_submit(
         errors.add("outcome", "choose one")
     if not errors:
         assert onset is not None
-        try:
-            ae = record_adverse_event(
+        ae = attempt(
+            db,
+            errors,
+            lambda: record_adverse_event(
                 db,
                 actor,
                 pseudonym,
@@ -130,11 +131,9 @@ def ae_submit(
                 end_day=None if end is None else int(end),
                 verbatim=text(values, "verbatim"),
                 meddra=request.app.state.meddra,
-            )
-        except ImmunoSepError as exc:
-            db.rollback()
-            errors.add_error(exc)
-        else:
+            ),
+        )
+        if ae is not None:
             if ae.susar:
                 flash(request, "bad", f"SUSAR: {ae.pt_name} was flagged and reported at once.")
             else:
@@ -181,24 +180,21 @@ def unblind_submit(
     reason = text(values, "reason")
     if len(reason) < MIN_REASON_LENGTH:
         errors.add("reason", f"give the clinical reason, at least {MIN_REASON_LENGTH} characters")
-    if not errors:
-        try:
-            disclosure = emergency_unblind(db, actor, pseudonym, reason)
-        except ImmunoSepError as exc:
-            db.rollback()
-            errors.add_error(exc)
-        else:
-            return form_page(
-                request,
-                actor,
-                db,
-                "unblind.html",
-                f"{pseudonym} unblinded",
-                pseudonym,
-                values,
-                errors,
-                disclosure=disclosure,
-            )
+    disclosure = (
+        attempt(db, errors, lambda: emergency_unblind(db, actor, pseudonym, reason)) if not errors else None
+    )
+    if disclosure is not None:
+        return form_page(
+            request,
+            actor,
+            db,
+            "unblind.html",
+            f"{pseudonym} unblinded",
+            pseudonym,
+            values,
+            errors,
+            disclosure=disclosure,
+        )
     return form_page(
         request,
         actor,
@@ -259,21 +255,20 @@ def withdraw_submit(
         errors.add("confirm", "tick to confirm that consent was withdrawn")
     if choice == "erase" and text(values, "typed").upper() != pseudonym.upper():
         errors.add("typed", f"type {pseudonym} to confirm the removal of all its data")
-    if not errors:
-        try:
-            result = withdraw(db, actor, pseudonym, erase_data=choice == "erase")
-        except ImmunoSepError as exc:
-            db.rollback()
-            errors.add_error(exc)
-        else:
-            if result.data_erased:
-                db.commit()
-                compact(request.app.state.engine)
-                rows = sum(result.rows_erased.values())
-                flash(request, "ok", f"{pseudonym} withdrew consent; its data were removed ({rows} records).")
-                return RedirectResponse("/dashboard", status_code=303)
-            flash(request, "ok", f"{pseudonym} withdrew consent; the data collected so far are kept.")
-            return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+    result = (
+        attempt(db, errors, lambda: withdraw(db, actor, pseudonym, erase_data=choice == "erase"))
+        if not errors
+        else None
+    )
+    if result is not None:
+        if result.data_erased:
+            db.commit()
+            compact(request.app.state.engine)
+            rows = sum(result.rows_erased.values())
+            flash(request, "ok", f"{pseudonym} withdrew consent; its data were removed ({rows} records).")
+            return RedirectResponse("/dashboard", status_code=303)
+        flash(request, "ok", f"{pseudonym} withdrew consent; the data collected so far are kept.")
+        return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
     return form_page(
         request,
         actor,

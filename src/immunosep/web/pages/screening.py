@@ -21,7 +21,7 @@ from immunosep.store.models import utcnow
 from immunosep.web.deps import TransactionRoute, current_actor, get_db
 from immunosep.web.forms import FormErrors, form_data, read_model, text
 from immunosep.web.pages._patient_form import form_values
-from immunosep.web.pages._render import flash, render
+from immunosep.web.pages._render import act_and_redirect, attempt, flash, render
 
 router = APIRouter(route_class=TransactionRoute)
 
@@ -92,26 +92,19 @@ def screening_submit(
     values = form_values(form)
     errors = FormErrors()
     data = _screening_input(values, errors)
-    if data is not None:
-        try:
-            result = screen(db, actor, data)
-        except ImmunoSepError as exc:
-            db.rollback()
-            errors.add_error(exc)
+    result = attempt(db, errors, lambda: screen(db, actor, data)) if data is not None else None
+    if result is not None:
+        if result.eligible:
+            flash(
+                request,
+                "ok",
+                f"{result.pseudonym} screened: eligible. Next: baseline draw to the central lab.",
+            )
         else:
-            if result.eligible:
-                flash(
-                    request,
-                    "ok",
-                    f"{result.pseudonym} screened: eligible. Next: baseline draw to the central lab.",
-                )
-            else:
-                flash(
-                    request,
-                    "warn",
-                    f"{result.pseudonym} screened: not eligible ({'; '.join(result.reasons)}).",
-                )
-            return RedirectResponse(f"/patients/{result.pseudonym}", status_code=303)
+            flash(
+                request, "warn", f"{result.pseudonym} screened: not eligible ({'; '.join(result.reasons)})."
+            )
+        return RedirectResponse(f"/patients/{result.pseudonym}", status_code=303)
     return _screening_page(request, actor, db, values, errors, status_code=422)
 
 
@@ -123,29 +116,26 @@ def consent_submit(
     db: Session = Depends(get_db),
     form: FormData = Depends(form_data),
 ) -> Response:
-    try:
+
+    def consent() -> str:
         record_consent(db, actor, pseudonym, text(form_values(form), "given_by"))
-        flash(request, "ok", "Consent recorded.")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", exc.message)
-    return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+        return "Consent recorded."
+
+    return act_and_redirect(request, db, consent, f"/patients/{pseudonym}")
 
 
 @router.post("/patients/{pseudonym}/classify")
 def classify_submit(
     pseudonym: str, request: Request, actor: Actor = Depends(current_actor), db: Session = Depends(get_db)
 ) -> Response:
-    try:
+
+    def classify() -> tuple[str, str]:
         r = classify_patient(db, actor, pseudonym)
         if r.enrolled:
-            flash(request, "ok", f"Stratum: {r.stratum}. The patient can be randomized after consent.")
-        else:
-            flash(request, "warn", f"Stratum: {r.stratum}; not enrolled ({r.reason}).")
-    except ImmunoSepError as exc:
-        db.rollback()
-        flash(request, "bad", exc.message)
-    return RedirectResponse(f"/patients/{pseudonym}", status_code=303)
+            return "ok", f"Stratum: {r.stratum}. The patient can be randomized after consent."
+        return "warn", f"Stratum: {r.stratum}; not enrolled ({r.reason})."
+
+    return act_and_redirect(request, db, classify, f"/patients/{pseudonym}")
 
 
 @router.get("/patients/{pseudonym}/randomize")

@@ -116,7 +116,7 @@ def _record_dropped_values(conn: sa.Connection) -> None:
     for row in conn.execute(sa.select(ae).order_by(ae.c.id)).mappings():
         for col in typed:
             if row[col.name] is not None:
-                old = audit._to_text(row[col.name])
+                old = audit.trail_text(row[col.name])
                 changes.append(
                     ("adverse_events", str(row["id"]), row["patient_id"], "update", col.name, old, None)
                 )
