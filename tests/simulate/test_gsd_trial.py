@@ -39,7 +39,8 @@ pytestmark = pytest.mark.filterwarnings(
 def small_gsd_protocol_text() -> str:
     """The example GSD protocol with two looks (Pocock, no futility) and a 70% vs 20% design effect."""
     text = (bundled_protocol_path().parent / "examples" / "immunosep_gsd.toml").read_text(encoding="utf-8")
-    text = text.replace("p_precision = 0.40", "p_precision = 0.70")
+    assert 'extends = "immunosep"' in text and "\n[sample_size]\n" not in text
+    text += "\n[sample_size]\np_precision = 0.70\n"  # merged into the bundled table, its other keys kept
     text = re.sub(r"information_rates = \[[^\]]*\]", "information_rates = [0.5, 1.0]", text)
     text = text.replace('alpha_spending = "obrien-fleming"', 'alpha_spending = "pocock"', 1)
     text = text.replace('futility = "non-binding"', 'futility = "none"')
