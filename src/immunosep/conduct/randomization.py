@@ -151,13 +151,16 @@ def adaptive_arms(protocol: Protocol) -> tuple[str, str]:
     return treatment, control
 
 
-def allocation_probability(protocol: Protocol, stratum: str, cut: DataCut, earlier: int = 0) -> float:
+def allocation_probability(
+    protocol: Protocol, stratum: str, cut: DataCut, earlier: int | None = None
+) -> float:
     """The allocation probability to treatment of a patient of ``stratum`` at the data cut ``cut``.
 
     :func:`immunosep.stats.bayes_binomial.rar_allocation` of the stratum's posterior probability of benefit
     (:func:`~immunosep.stats.bayes_binomial.prob_benefit`, the functions the simulator uses) from that
     stratum's counts only, within the minimum shares. While fewer than ``burn_in`` allocations were made
-    at the site in the stratum (``earlier``), it is the fixed ratio's share of treatment instead.
+    at the site in the stratum (``earlier``; None: past the burn-in), it is the fixed ratio's share of
+    treatment instead.
     """
     from immunosep.stats.bayes_binomial import prob_benefit, rar_allocation
 
@@ -169,7 +172,7 @@ def allocation_probability(protocol: Protocol, stratum: str, cut: DataCut, earli
     x_c, n_c = counts.get(control, (0, 0))
     if not (0 <= x_t <= n_t and 0 <= x_c <= n_c):
         raise ImmunoSepError(f"data cut of stratum {stratum!r}: successes must be between 0 and the patients")
-    if earlier < adaptive.burn_in:
+    if earlier is not None and earlier < adaptive.burn_in:
         ratio = dict(zip(protocol.arm_codes, protocol.randomization.ratio, strict=True))
         return ratio[treatment] / (ratio[treatment] + ratio[control])
     a0, b0 = adaptive.prior
@@ -191,12 +194,12 @@ def adaptive_draw(
     sequence: int,
     stratum: str,
     cut: DataCut,
-    earlier: int = 0,
+    earlier: int | None = None,
 ) -> AdaptiveDraw:
     """The arm of a site's ``sequence``-th allocation under ``[randomization.adaptive]``, reproducibly.
 
     The allocation probability is :func:`allocation_probability` at the data cut (``earlier``: allocations
-    made before at the site in the stratum, for the burn-in); the uniform comes from the keyed stream
+    made before at the site in the stratum, for the burn-in; None: past it); the uniform comes from the keyed stream
     labelled by site and sequence (:func:`adaptive_uniform`), so the seed and the data cut replay the draw.
     The arm is treatment (the arm that is not ``control_arm``) when the uniform is below the probability.
     """

@@ -42,9 +42,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     adaptive = (
         op.get_bind()
-        .execute(
-            sa.text("SELECT count(*) FROM randomization_slots WHERE arm IS NULL OR uniform IS NOT NULL")
-        )
+        .execute(sa.text("SELECT count(*) FROM randomization_slots WHERE arm IS NULL OR uniform IS NOT NULL"))
         .scalar_one()
     )
     if adaptive:
