@@ -163,7 +163,7 @@ def seeded_db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_pa
 def adaptive_db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Path) -> Iterator[str]:
     """As ``seeded_db_url``, the trial run under the response-adaptive example protocol."""
     if request.param == "sqlite":
-        path = tmp_path / "trial.db"
+        path = tmp_path / "adaptive_trial.db"
         shutil.copyfile(_templates.sqlite("adaptive"), path)
         yield f"sqlite:///{path}"
         return

@@ -188,6 +188,22 @@ def test_minimum_shares_burn_in_and_stratum_wise_models_hold():
     assert max(shares) <= 1 - adaptive.min_control_share + 1e-12
 
 
+def _blinding_tests():  # type: ignore[no-untyped-def]
+    """tests/conduct/test_blinding.py as a module (its services table and its scan), loaded by path."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "_blinding_tests", Path(__file__).with_name("test_blinding.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_blinding_tests"] = module  # before running it: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def _sealed_strings(trial) -> list[str]:  # type: ignore[no-untyped-def]
     """What would reveal a draw: every used slot's uniform, probability (unless 1:1), cut and digest."""
     with session_scope(trial.engine) as s:
@@ -205,8 +221,7 @@ def test_no_blinded_role_and_no_other_site_learns_the_arm_the_probability_or_the
     """Every conduct service (tests/conduct/test_blinding.py), called as every blinded role and as the
     other site's investigator and pharmacist, on an adaptive patient of each arm: no arm, drug, probability,
     uniform, data cut or digest in any result or error, and the answer does not depend on the arm."""
-    import test_blinding as tb
-
+    tb = _blinding_tests()
     by_arm: dict[str, str] = {}
     while len(by_arm) < 2:
         x = enroll()
