@@ -230,11 +230,11 @@ def data_cut(session: Session, protocol: Protocol) -> dict[str, dict[str, tuple[
     cut: dict[str, dict[str, list[int]]] = {
         s: {a: [0, 0] for a in protocol.arm_codes} for s in protocol.enrolled_strata
     }
-    randomized = {
+    randomized: dict[int, tuple[str, str]] = {
         pid: (stratum, arm)
         for pid, stratum, arm in session.execute(
             select(
-                RandomizationSlot.patient_id,
+                Patient.id,
                 func.coalesce(RandomizationSlot.stratum, Patient.stratum),
                 RandomizationSlot.arm,
             )
@@ -418,7 +418,7 @@ def arm_of(session: Session, actor: Actor, pseudonym: str) -> ArmDisclosure:
     require(actor, "see_allocation")
     patient = get_patient(session, actor, pseudonym)
     slot = slot_of(session, patient)
-    assert patient.stratum is not None and slot.arm is not None
+    assert patient.stratum is not None
     log_access(session, actor, "read", "see_allocation", subject_id=patient.id, pseudonym=pseudonym)
     return ArmDisclosure(pseudonym, patient.stratum, slot.arm, slot.kit_number)
 
