@@ -69,7 +69,7 @@ def test_db_init_makes_adaptive_slots_with_a_sealed_uniform_from_the_seed_and_no
         slots = _slots(s)
     assert len(slots) >= 3 * 210
     for code, slot in slots:
-        assert slot.arm is None and slot.probability is None and slot.stratum is None
+        assert slot.arm == "" and slot.probability is None and slot.stratum is None
         assert (slot.block_number, slot.block_size) == (0, 0)
         assert slot.uniform == adaptive_uniform(TEST_SEED, code, slot.sequence)
     assert len({slot.kit_number for _, slot in slots}) == len(slots)

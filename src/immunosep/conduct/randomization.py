@@ -47,6 +47,8 @@ from immunosep.protocol.schema import Protocol
 from immunosep.store.models import Patient, RandomizationSlot, utcnow
 
 KIT_DIGITS = 6
+#: The arm of an adaptive slot before its allocation draws it.
+NO_ARM_YET = ""
 
 
 class HmacStream:
@@ -239,7 +241,7 @@ def data_cut(session: Session, protocol: Protocol) -> dict[str, dict[str, tuple[
                 RandomizationSlot.arm,
             )
             .join(Patient, Patient.id == RandomizationSlot.patient_id)
-            .where(RandomizationSlot.arm.is_not(None))
+            .where(RandomizationSlot.arm != NO_ARM_YET)
         )
     }
     days: dict[int, dict[int, int]] = {}
@@ -353,7 +355,7 @@ def allocate(session: Session, actor: Actor, pseudonym: str) -> Allocation:
             f"the randomization list of patient {pseudonym}'s site is exhausted; ask the trial statistician "
             "to extend it"
         )
-    if slot.arm is None:
+    if slot.arm == NO_ARM_YET:
         _draw_adaptively(session, patient, slot)
     now = utcnow()
     slot.used = True

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import PROTOCOL_SHA256, trial
 from immunosep.conduct.randomization import (
+    NO_ARM_YET,
     adaptive_uniform,
     generate_site_list,
     kit_numbers,
@@ -150,7 +151,7 @@ def _add_adaptive_slots(session: Session, seed: str, sites: list[Site], n_slots:
                 sequence=k,
                 block_number=0,
                 block_size=0,
-                arm=None,
+                arm=NO_ARM_YET,
                 kit_number=next(kits),
                 uniform=adaptive_uniform(seed, site.code, k),
             )

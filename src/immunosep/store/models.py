@@ -251,7 +251,7 @@ class RandomizationSlot(Base):
 
     Under a response-adaptive design (``[randomization] design = "adaptive"``, revision 0009) a slot is
     made at ``db init`` with its kit number and its sealed ``uniform`` (from the trial's keyed stream) but
-    no arm (``block_number`` and ``block_size`` are 0: no block); the allocation writes the ``stratum``,
+    no arm (``arm`` is ``""`` until the allocation; ``block_number`` and ``block_size`` are 0: no block); the allocation writes the ``stratum``,
     the sealed allocation ``probability`` to treatment, the sealed ``data_cut`` (canonical JSON of the
     outcomes known, per stratum and arm) and its sealed ``data_cut_sha256``, and the arm
     (``treatment`` when ``uniform < probability``). Block slots leave the five columns NULL.
@@ -264,8 +264,7 @@ class RandomizationSlot(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     block_number: Mapped[int] = mapped_column(Integer)
     block_size: Mapped[int] = mapped_column(Integer)
-    # NULL only on an adaptive slot not yet allocated: every used slot has its arm (typed for those)
-    arm: Mapped[str] = mapped_column(String(32), nullable=True, info={SEALED_COLUMN: True})
+    arm: Mapped[str] = mapped_column(String(32), info={SEALED_COLUMN: True})  # "": adaptive, not yet drawn
     kit_number: Mapped[str] = mapped_column(String(16), unique=True, info={SEALED_COLUMN: True})
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="SET NULL"), unique=True)

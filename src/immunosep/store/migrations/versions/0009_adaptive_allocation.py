@@ -1,8 +1,7 @@
 """Response-adaptive allocation: slots without a pre-set arm, and the sealed record of each adaptive draw.
 
-``randomization_slots.arm`` becomes nullable (an adaptive slot gets its arm at allocation) and the table
-gains ``stratum`` (the stratum the slot was allocated in), and the sealed ``uniform`` (drawn at ``db init``
-from the trial's keyed stream), ``probability`` (the allocation probability to treatment at the data cut),
+``randomization_slots`` gains ``stratum`` (the stratum the slot was allocated in), and the sealed ``uniform`` (drawn at ``db init``
+from the trial's keyed stream; the slot's ``arm`` stays empty until the allocation draws it), ``probability`` (the allocation probability to treatment at the data cut),
 ``data_cut`` (the outcomes known, canonical JSON) and ``data_cut_sha256``. A block trial's slots keep
 their values and leave the new columns NULL.
 
@@ -30,19 +29,19 @@ _NEW = ("data_cut_sha256", "data_cut", "probability", "uniform", "stratum")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("randomization_slots", schema=None) as batch_op:
-        batch_op.alter_column("arm", existing_type=sa.String(length=32), nullable=True)
-        batch_op.add_column(sa.Column("stratum", sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column("uniform", sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column("probability", sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column("data_cut", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("data_cut_sha256", sa.String(length=64), nullable=True))
+    # plain ALTER TABLE ... ADD COLUMN on both backends: no table rebuild on SQLite (a rebuild would drop
+    # randomization_slots, which withdrawals reference)
+    op.add_column("randomization_slots", sa.Column("stratum", sa.String(length=32), nullable=True))
+    op.add_column("randomization_slots", sa.Column("uniform", sa.Float(), nullable=True))
+    op.add_column("randomization_slots", sa.Column("probability", sa.Float(), nullable=True))
+    op.add_column("randomization_slots", sa.Column("data_cut", sa.Text(), nullable=True))
+    op.add_column("randomization_slots", sa.Column("data_cut_sha256", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
     adaptive = (
         op.get_bind()
-        .execute(sa.text("SELECT count(*) FROM randomization_slots WHERE arm IS NULL OR uniform IS NOT NULL"))
+        .execute(sa.text("SELECT count(*) FROM randomization_slots WHERE uniform IS NOT NULL OR arm = ''"))
         .scalar_one()
     )
     if adaptive:
@@ -50,7 +49,5 @@ def downgrade() -> None:
             f"cannot downgrade below revision 0009: {adaptive} randomization slots belong to a "
             "response-adaptive design, which the older schema cannot hold (export the database first)"
         )
-    with op.batch_alter_table("randomization_slots", schema=None) as batch_op:
-        for column in _NEW:
-            batch_op.drop_column(column)
-        batch_op.alter_column("arm", existing_type=sa.String(length=32), nullable=False)
+    for column in _NEW:  # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): no rebuild either
+        op.drop_column("randomization_slots", column)
