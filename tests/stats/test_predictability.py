@@ -117,7 +117,7 @@ def test_adaptive_expectation_from_the_allocation_probabilities():
     rng = np.random.default_rng(3)
     probs = list(rng.uniform(0.25, 0.9, 20))
     realised, expected = [], []
-    for _ in range(3000):
+    for _ in range(1000):
         seq = ["t" if u < q else "c" for u, q in zip(rng.random(20), probs, strict=True)]
         realised.append(guess_share(seq, arms).share)
         expected.append(expected_guess_share_adaptive(seq, probs, arms, "t").share)
