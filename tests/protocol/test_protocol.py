@@ -208,3 +208,10 @@ def test_the_adaptive_example_protocol_is_the_bundled_one_with_adaptive_randomiz
     assert adaptive.randomization.adaptive is not None
     assert adaptive.randomization.adaptive.control_arm in adaptive.arm_codes
     assert adaptive.model_copy(update={"randomization": bundled.randomization}) == bundled
+
+
+def test_cli_show_says_the_randomization_design() -> None:
+    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
+    adaptive = runner.invoke(app, ["protocol", "show", "--protocol", str(example)]).output
+    assert "response-adaptive" in adaptive and "blocks [" not in adaptive
+    assert "blocks [2, 4, 6]" in runner.invoke(app, ["protocol", "show"]).output

@@ -63,7 +63,8 @@ def db_init(
     )
     if seed is None:
         console.print(
-            f"randomization seed (store it offline; it regenerates the lists): [bold]{result.seed}[/bold]"
+            "randomization seed (store it offline; it regenerates the lists and replays adaptive draws): "
+            f"[bold]{result.seed}[/bold]"
         )
 
 
