@@ -257,6 +257,15 @@ def test_no_blinded_role_and_no_other_site_learns_the_arm_the_probability_or_the
     assert real[0] == ghost[0] == "error" and real[1].replace(patient_a, "X") == ghost[1].replace(
         "S01-9999", "X"
     )
+    # the ODM export: a blinded one (the data manager's) carries none of it, nor the kit the unblinded has
+    from immunosep.conduct import odm
+
+    with session_scope(trial.engine) as s:
+        blinded_doc = odm.odm_document(s, trial.actors["dm"])[0].decode()
+        full_doc = odm.odm_document(s, None, unblinded=True)[0].decode()
+        kit = randomization.arm_of(s, trial.actors["pharm1"], patient_a).kit_number
+    assert not [v for v in sealed if v in blinded_doc]
+    assert kit in full_doc and kit not in blinded_doc
     # the audit view of a monitor and a data manager leaves out the slot's entries, which hold the
     # probability, the cut and the uniform only as keyed digests anyway
     with session_scope(trial.engine) as s:
