@@ -22,6 +22,7 @@ from immunosep.conduct.randomization import (
     parse_data_cut,
 )
 from immunosep.conduct.trial import protocol_of
+from immunosep.errors import ImmunoSepError
 from immunosep.store import audit
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry, RandomizationSlot, Site
@@ -106,7 +107,7 @@ def test_every_stored_arm_replays_from_the_seed_and_the_recorded_data_cut(trial,
         assert audit.verify(s).ok
     assert len(used) == len(first) + len(later)
     earlier: dict[tuple[str, str], int] = {}
-    adapted = []
+    adapted: list[tuple[str, RandomizationSlot]] = []
     for code, slot in used:
         assert slot.stratum is not None and slot.data_cut is not None
         k = earlier.get((code, slot.stratum), 0)
@@ -121,19 +122,40 @@ def test_every_stored_arm_replays_from_the_seed_and_the_recorded_data_cut(trial,
         assert slot.data_cut_sha256 == data_cut_digest(recorded)
         earlier[(code, slot.stratum)] = k + 1
         if k >= p.randomization.adaptive.burn_in:
-            adapted.append(slot)
+            adapted.append((code, slot))
         else:
             assert slot.probability == 0.5  # the burn-in: 1:1
     # the MALS patients after the burn-in at S01 drew with the cut that holds the two known outcomes
-    mals_after = [x for x in adapted if x.stratum == "mals"]
+    mals_after = [(c, x) for c, x in adapted if x.stratum == "mals"]
     assert mals_after and all(
         parse_data_cut(x.data_cut or "")["mals"] == {a: tuple(v) for a, v in expected["mals"].items()}
-        for x in mals_after
+        for _, x in mals_after
     )
     assert all(
         x.probability == allocation_probability(p, "mals", parse_data_cut(x.data_cut or ""))
-        for x in mals_after
+        for _, x in mals_after
     )
+    # the same replay as the trial statistician's tool, service and command line; a changed record shows
+    from typer.testing import CliRunner
+
+    from immunosep.cli import app
+
+    with session_scope(trial.engine) as s:
+        replay = randomization.replay_allocations(s, TEST_SEED)
+    assert replay.ok and (replay.design, replay.allocations) == ("adaptive", len(used))
+    out = CliRunner().invoke(app, ["db", "replay", "--db", trial.url, "--seed", TEST_SEED])
+    assert out.exit_code == 0 and f"{len(used)} allocations" in out.output
+    code, slot = mals_after[0]
+    with trial.engine.begin() as conn:
+        conn.execute(
+            RandomizationSlot.__table__.update()
+            .where(RandomizationSlot.__table__.c.id == slot.id)
+            .values(probability=(slot.probability or 0.5) + 0.01)
+        )
+    with session_scope(trial.engine) as s:
+        assert randomization.replay_allocations(s, TEST_SEED).differ == ((code, slot.sequence),)
+        with pytest.raises(ImmunoSepError, match="not this trial's randomization seed"):
+            randomization.replay_allocations(s, "another seed")
 
 
 @pytest.mark.requirement("RND-ADP-05")

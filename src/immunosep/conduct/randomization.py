@@ -288,6 +288,83 @@ def data_cut(session: Session, protocol: Protocol) -> dict[str, dict[str, tuple[
     return {s: {a: (v[0], v[1]) for a, v in arms.items()} for s, arms in cut.items()}
 
 
+@dataclass(frozen=True)
+class Replay:
+    """What :func:`replay_allocations` checked: slots, allocations replayed, and the slots that differ.
+
+    ``differ`` names ``(site, sequence)`` only, never an arm, so it may be printed.
+    """
+
+    design: str
+    slots: int
+    allocations: int
+    differ: tuple[tuple[str, int], ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differ
+
+
+def replay_allocations(session: Session, seed: str) -> Replay:
+    """Re-derive every stored slot from the trial's seed (database access: the trial statistician's tool).
+
+    Block design: each site's list is generated again and every slot's arm compared. Adaptive design: each
+    slot's uniform is drawn again, and every used slot's arm, probability and digest re-derived with
+    :func:`adaptive_draw` from the data cut it recorded and the allocations made before it at the site in
+    its stratum. A seed whose fingerprint is not the trial's is refused.
+    """
+    from immunosep.conduct.access import trial
+    from immunosep.conduct.trial import protocol_of
+    from immunosep.store.models import Site
+
+    if seed_fingerprint(seed) != trial(session).randomization_seed_sha256:
+        raise ImmunoSepError("that seed is not this trial's randomization seed (its fingerprint differs)")
+    protocol = protocol_of(session)
+    rows = session.execute(
+        select(Site.code, RandomizationSlot)
+        .join(Site, Site.id == RandomizationSlot.site_id)
+        .order_by(Site.code, RandomizationSlot.sequence)
+    ).all()
+    differ: list[tuple[str, int]] = []
+    allocations = 0
+    if protocol.randomization.design != "adaptive":
+        by_site: dict[str, list[RandomizationSlot]] = {}
+        for code, slot in rows:
+            by_site.setdefault(code, []).append(slot)
+        for code, slots in by_site.items():
+            made = generate_site_list(protocol, seed, code, len(slots))
+            for slot in slots:
+                allocations += int(slot.used)
+                if slot.sequence > len(made) or made[slot.sequence - 1].arm != slot.arm:
+                    differ.append((code, slot.sequence))
+        return Replay("block", len(rows), allocations, tuple(differ))
+    earlier: dict[tuple[str, str], int] = {}
+    for code, slot in rows:
+        if slot.uniform != adaptive_uniform(seed, code, slot.sequence):
+            differ.append((code, slot.sequence))
+            continue
+        if not slot.used:
+            continue
+        allocations += 1
+        stratum = slot.stratum or ""
+        k = earlier.get((code, stratum), 0)
+        earlier[(code, stratum)] = k + 1
+        try:
+            draw = adaptive_draw(
+                protocol, seed, code, slot.sequence, stratum, parse_data_cut(slot.data_cut or "{}"), k
+            )
+        except (ImmunoSepError, ValueError, KeyError, IndexError):
+            differ.append((code, slot.sequence))
+            continue
+        if (draw.arm, draw.probability, draw.data_cut_sha256) != (
+            slot.arm,
+            slot.probability,
+            slot.data_cut_sha256,
+        ):
+            differ.append((code, slot.sequence))
+    return Replay("adaptive", len(rows), allocations, tuple(differ))
+
+
 def kit_numbers(seed: str, count: int) -> list[str]:
     """``count`` distinct random kit numbers for the whole trial, independent of the arms."""
     stream = HmacStream(seed, "kits")
