@@ -73,7 +73,11 @@ def _pg_db_url(name: str) -> str:
     return make_url(pg_admin_url()).set(database=name).render_as_string(hide_password=False)
 
 
-def _seed(url: str) -> None:
+#: Protocol files of the templates other than the bundled protocol, by template kind.
+TEMPLATE_PROTOCOLS: dict[str, str] = {"adaptive": "examples/immunosep_adaptive.toml"}
+
+
+def _seed(url: str, kind: str = "block") -> None:
     from argon2 import PasswordHasher
 
     from immunosep.conduct import users
@@ -86,7 +90,10 @@ def _seed(url: str) -> None:
     production_hasher = users._HASHER
     users._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-    init_trial(url, sites=TEST_SITES, seed=TEST_SEED, slots_per_site=TEST_SLOTS_PER_SITE)
+    from immunosep.protocol.loader import bundled_protocol_path
+
+    protocol = bundled_protocol_path().parent / TEMPLATE_PROTOCOLS[kind] if kind != "block" else None
+    init_trial(url, protocol, sites=TEST_SITES, seed=TEST_SEED, slots_per_site=TEST_SLOTS_PER_SITE)
     engine = make_engine(url)
     try:
         with session_scope(engine) as session:
@@ -102,33 +109,33 @@ class _Templates:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.sqlite_path: Path | None = None
-        self.pg_name: str | None = None
+        self.sqlite_paths: dict[str, Path] = {}
+        self.pg_names: dict[str, str] = {}
         self.pg_admin: Engine | None = None
 
-    def sqlite(self) -> Path:
-        if self.sqlite_path is None:
-            path = self.tmp / "template.db"
-            _seed(f"sqlite:///{path}")
-            self.sqlite_path = path
-        return self.sqlite_path
+    def sqlite(self, kind: str = "block") -> Path:
+        if kind not in self.sqlite_paths:
+            path = self.tmp / f"template_{kind}.db"
+            _seed(f"sqlite:///{path}", kind)
+            self.sqlite_paths[kind] = path
+        return self.sqlite_paths[kind]
 
-    def postgres(self) -> tuple[Engine, str]:
+    def postgres(self, kind: str = "block") -> tuple[Engine, str]:
         if self.pg_admin is None:
             self.pg_admin = _pg_admin_engine()
-        if self.pg_name is None:
+        if kind not in self.pg_names:
             name = f"immunosep_tpl_{_worker()}_{secrets.token_hex(4)}"
             with self.pg_admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
-            _seed(_pg_db_url(name))
-            self.pg_name = name
-        return self.pg_admin, self.pg_name
+            _seed(_pg_db_url(name), kind)
+            self.pg_names[kind] = name
+        return self.pg_admin, self.pg_names[kind]
 
     def close(self) -> None:
         if self.pg_admin is not None:
-            if self.pg_name is not None:
+            for name in self.pg_names.values():
                 with self.pg_admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             self.pg_admin.dispose()
 
 
@@ -148,6 +155,19 @@ def seeded_db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_pa
         yield f"sqlite:///{path}"
         return
     admin, template = _templates.postgres()
+    with _pg_database(admin, "t", template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def adaptive_db_url(request: pytest.FixtureRequest, _templates: _Templates, tmp_path: Path) -> Iterator[str]:
+    """As ``seeded_db_url``, the trial run under the response-adaptive example protocol."""
+    if request.param == "sqlite":
+        path = tmp_path / "adaptive_trial.db"
+        shutil.copyfile(_templates.sqlite("adaptive"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin, template = _templates.postgres("adaptive")
     with _pg_database(admin, "t", template) as url:
         yield url
 

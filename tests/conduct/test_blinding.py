@@ -311,6 +311,11 @@ def test_the_blinding_rule_has_one_home_that_storage_reads_too():
         == {
             ("randomization_slots", "arm"),
             ("randomization_slots", "kit_number"),
+            # a response-adaptive draw (revision 0009): each says or helps guess the arm
+            ("randomization_slots", "uniform"),
+            ("randomization_slots", "probability"),
+            ("randomization_slots", "data_cut"),
+            ("randomization_slots", "data_cut_sha256"),
         }
     )
     assert RandomizationSlot.__table__.c.arm.info and not RandomizationSlot.__table__.c.sequence.info

@@ -181,3 +181,15 @@ def test_adaptive_draw_refuses_a_block_protocol_and_impossible_counts():
         adaptive_draw(default_protocol(), "s", "S01", 1, "mals", {})
     with pytest.raises(ImmunoSepError, match="between 0 and the patients"):
         adaptive_draw(_adaptive_protocol(), "s", "S01", 1, "mals", {"mals": {"placebo": (5, 4)}})
+
+
+@pytest.mark.requirement("RND-ADP-05")
+def test_the_seed_replays_a_block_trials_lists(trial, enroll):
+    """``db replay``'s service on the block design: every slot's arm is the generator's for the seed."""
+    from immunosep.conduct.randomization import replay_allocations
+    from immunosep.store.db import session_scope
+
+    enroll(), enroll(investigator="inv2")
+    with session_scope(trial.engine) as s:
+        replay = replay_allocations(s, "immunosep-test-seed")  # tests/conftest.py: TEST_SEED
+    assert replay.ok and replay.design == "block" and replay.allocations == 2 and replay.slots >= 3 * 210

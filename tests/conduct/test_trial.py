@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from immunosep.conduct.trial import init_trial
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.loader import bundled_protocol_path
-from immunosep.store.db import make_engine, session_scope, upgrade_db
+from immunosep.store.db import session_scope, upgrade_db
 from immunosep.store.models import RandomizationSlot, Site, Trial
 
 
@@ -36,19 +36,6 @@ def test_init_refuses_a_database_that_holds_a_trial_and_upgrade_is_idempotent(db
     upgrade_db(db_url)
     with pytest.raises(ImmunoSepError, match="already holds a trial"):
         init_trial(db_url, sites=2)
-
-
-def test_init_refuses_an_adaptive_protocol_until_the_service_draws_adaptively(empty_db_url):
-
-    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
-    with pytest.raises(ImmunoSepError, match="not yet supported"):
-        init_trial(empty_db_url, example, sites=1)
-    engine = make_engine(empty_db_url)
-    try:
-        with session_scope(engine) as s:
-            assert s.execute(select(func.count()).select_from(Trial)).scalar_one() == 0  # nothing stored
-    finally:
-        engine.dispose()
 
 
 def test_init_stores_the_resolved_protocol_of_a_file_that_extends_another(empty_db_url):

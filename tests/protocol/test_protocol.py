@@ -272,3 +272,10 @@ def test_a_trial_stores_the_resolved_protocol_and_its_hash(tmp_path: Path) -> No
         bundled_protocol_path()
     )  # a file that extends nothing is stored as written (same hash as before)
     assert resolved_protocol_text(bundled) == bundled.read_text(encoding="utf-8")
+
+
+def test_cli_show_says_the_randomization_design() -> None:
+    example = bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml"
+    adaptive = runner.invoke(app, ["protocol", "show", "--protocol", str(example)]).output
+    assert "response-adaptive" in adaptive and "blocks [" not in adaptive
+    assert "blocks [2, 4, 6]" in runner.invoke(app, ["protocol", "show"]).output

@@ -100,3 +100,28 @@ def test_bad_input_is_refused():
         expected_guess_share_blocks([3], 4)
     with pytest.raises(ImmunoSepError, match="negative"):
         expected_guess_share_blocks([2], -1)
+
+
+@pytest.mark.requirement("RND-ADP-01")
+def test_adaptive_expectation_from_the_allocation_probabilities():
+    """By hand: first allocation a tie (1/2); then the guess is the arm behind, right with its probability.
+    And over random sequences drawn with the probabilities, the realised share averages the expectation."""
+    import numpy as np
+
+    from immunosep.stats.predictability import expected_guess_share_adaptive
+
+    arms = ["t", "c"]
+    # t then c, drawn with P(t) = 0.7 and 0.8: 1/2 (tie) + P(c) = 0.2 (c is behind after a t)
+    assert expected_guess_share_adaptive(["t", "c"], [0.7, 0.8], arms, "t").correct == pytest.approx(0.7)
+    assert expected_guess_share_adaptive(["c", "t", "t"], [0.5] * 3, arms, "t").share == pytest.approx(0.5)
+    rng = np.random.default_rng(3)
+    probs = list(rng.uniform(0.25, 0.9, 20))
+    realised, expected = [], []
+    for _ in range(1000):
+        seq = ["t" if u < q else "c" for u, q in zip(rng.random(20), probs, strict=True)]
+        realised.append(guess_share(seq, arms).share)
+        expected.append(expected_guess_share_adaptive(seq, probs, arms, "t").share)
+    diff = np.array(realised) - np.array(expected)
+    assert abs(diff.mean()) < 4 * diff.std() / np.sqrt(len(diff))
+    with pytest.raises(ImmunoSepError, match="one allocation probability per allocation"):
+        expected_guess_share_adaptive(["t"], [0.5, 0.5], arms, "t")

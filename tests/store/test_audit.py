@@ -349,6 +349,8 @@ def _as_scheme_1_wrote_it(trial):
                 if r["table_name"] == "randomization_slots":
                     values = json.loads(r["new_value"])
                     values.update(arm="<sealed>", kit_number="<sealed>")
+                    for later in ("stratum", "uniform", "probability", "data_cut", "data_cut_sha256"):
+                        values.pop(later, None)  # columns of revision 0009, which scheme 1 never wrote
                     r["new_value"] = json.dumps(values, sort_keys=True)
                     r["new_digest"] = hmac.new(b"", r["new_value"].encode(), hashlib.sha256).hexdigest()
             payload = [prev, *(r[c] for c in cols), r["reason"]]

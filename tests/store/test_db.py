@@ -173,3 +173,54 @@ def test_revision_0008_adds_the_interim_looks_and_keeps_the_trial(trial, enroll)
         assert [(f.table, f.kind) for f in findings] == [("interim_looks", "deleted outside the audit trail")]
         view, new = record_look(s, trial.actors["dsmb"], {**look, "data_cut_sha256": "ef" * 32})
         assert new and view.look == 1 and view.run_by == "dsmb"
+@pytest.mark.requirement("RND-ADP-04")
+def test_revision_0009_keeps_a_block_trials_slots(trial, enroll):
+    """Downgrading below 0009 and upgrading again keeps every block slot (arm, kit, patient) and the audit
+    trail verifies."""
+    from alembic import command
+
+    from immunosep.store import audit
+    from immunosep.store.db import alembic_config
+    from immunosep.store.models import RandomizationSlot
+
+    p = enroll()
+    query = select(
+        RandomizationSlot.sequence,
+        RandomizationSlot.arm,
+        RandomizationSlot.kit_number,
+        RandomizationSlot.used,
+    ).order_by(RandomizationSlot.id)
+    with session_scope(trial.engine) as s:
+        before = s.execute(query).all()
+    trial.engine.dispose()
+    command.downgrade(alembic_config(trial.url), "0009-1")
+    with trial.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT sequence, arm, kit_number, used FROM randomization_slots ORDER BY id")
+        )
+        assert [tuple(r) for r in rows] == [tuple(r) for r in before]
+    command.upgrade(alembic_config(trial.url), "head")
+    with session_scope(trial.engine) as s:
+        assert s.execute(query).all() == before
+        assert s.execute(select(func.count()).where(RandomizationSlot.uniform.is_not(None))).scalar_one() == 0
+        assert audit.verify(s).ok
+    assert p.startswith("S01-")
+
+
+@pytest.mark.requirement("RND-ADP-04")
+def test_revision_0009_refuses_to_drop_an_adaptive_trials_draws(adaptive_db_url):
+    """A database of an adaptive trial is not downgraded below 0009: a clear error, nothing changed."""
+    from alembic import command
+
+    from immunosep.store.db import alembic_config
+
+    engine = make_engine(adaptive_db_url)
+    try:
+        with pytest.raises(ImmunoSepError, match="response-adaptive design"):
+            command.downgrade(alembic_config(adaptive_db_url), "0009-1")
+        with engine.connect() as conn:
+            assert conn.execute(
+                text("SELECT count(*) FROM randomization_slots WHERE uniform IS NOT NULL")
+            ).scalar()
+    finally:
+        engine.dispose()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from immunosep.commands._output import console, print_json, print_table
+
+if TYPE_CHECKING:
+    from immunosep.protocol.schema import Protocol
 
 protocol_app = typer.Typer(help="Show or check a trial protocol file.", no_args_is_help=True)
 
@@ -65,13 +69,24 @@ def show(
                 f"{p.renal.dose_factor:g}",
             ),
             ("biospecimens", ", ".join(str(d) for d in p.biospecimens.days)),
-            (
-                "randomization",
-                f"ratio {':'.join(map(str, p.randomization.ratio))}, blocks "
-                f"{p.randomization.block_sizes}, per site",
-            ),
+            ("randomization", _randomization_line(p)),
         ],
         ("rule", "value"),
+    )
+
+
+def _randomization_line(p: Protocol) -> str:
+    """The randomization design in one line: permuted blocks, or the response-adaptive rule."""
+    rnd = p.randomization
+    ratio = ":".join(map(str, rnd.ratio))
+    a = rnd.adaptive
+    if rnd.design != "adaptive" or a is None:
+        return f"ratio {ratio}, blocks {rnd.block_sizes}, per site"
+    burn_in = f", first {a.burn_in} per site and stratum at {ratio}" if a.burn_in else ""
+    return (
+        f"response-adaptive by stratum (P^c/(P^c+(1-P)^c), c = {a.power:g}; control share >= "
+        f"{a.min_control_share:g}, treatment share >= {a.min_treatment_share:g}; control {a.control_arm}"
+        f"{burn_in}), per site"
     )
 
 

@@ -1,4 +1,4 @@
-"""Trial database commands: ``db init|upgrade``, ``audit verify|report``, ``user add|passwd|reset|set-name``,
+"""Trial database commands: ``db init|upgrade|replay``, ``audit verify|report``, ``user add|passwd|reset|set-name``,
 ``queries run-checks``, ``lock``, ``export`` (SDTM, CDISC ODM).
 
 These act with database access (the operator's credentials), not as a logged-in user: the CLI is the
@@ -63,7 +63,8 @@ def db_init(
     )
     if seed is None:
         console.print(
-            f"randomization seed (store it offline; it regenerates the lists): [bold]{result.seed}[/bold]"
+            "randomization seed (store it offline; it regenerates the lists and replays adaptive draws): "
+            f"[bold]{result.seed}[/bold]"
         )
 
 
@@ -74,6 +75,40 @@ def db_upgrade(db: str = typer.Option(..., "--db", help=DB_HELP)) -> None:
 
     upgrade_db(db)
     console.print("[green]ok[/green]: schema at the newest revision")
+
+
+@db_app.command("replay")
+def db_replay(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    seed: str = typer.Option(
+        ..., "--seed", prompt="randomization seed", hide_input=True, help="The seed `db init` printed."
+    ),
+) -> None:
+    """Re-derive every randomization slot from the seed (block lists; adaptive draws from their data cuts).
+
+    Prints counts and, for slots that differ, the site and sequence only (never an arm); exit 1 if any.
+    """
+    from immunosep.conduct.randomization import replay_allocations
+    from immunosep.store.db import make_engine
+
+    engine = make_engine(db)
+    try:
+        with _snapshot(engine) as session:
+            result = replay_allocations(session, seed)
+    finally:
+        engine.dispose()
+    if result.ok:
+        console.print(
+            f"[green]ok[/green]: {result.slots} slots ({result.design} design), {result.allocations} "
+            "allocations: every one re-derived from the seed"
+        )
+        return
+    print_table(
+        f"Randomization replay: {len(result.differ)} slot(s) differ",
+        [(site, str(sequence)) for site, sequence in result.differ],
+        ("site", "sequence"),
+    )
+    raise typer.Exit(1)
 
 
 KEY_FILE_HELP = (

@@ -12,9 +12,14 @@ from immunosep.conduct.access_log import log_access
 from immunosep.conduct.adverse_events import RELATED
 from immunosep.conduct.blinding import audit_entry_visible
 from immunosep.conduct.permissions import require
+from immunosep.conduct.randomization import adaptive_arms
 from immunosep.conduct.trial import protocol_of
 from immunosep.stats.predictability import METHOD as GUESS_METHOD
-from immunosep.stats.predictability import expected_guess_share_blocks, guess_share
+from immunosep.stats.predictability import (
+    expected_guess_share_adaptive,
+    expected_guess_share_blocks,
+    guess_share,
+)
 from immunosep.store.models import AdverseEvent, AuditEntry, Outcome, Patient, RandomizationSlot, Site
 
 
@@ -79,7 +84,9 @@ class GuessRow:
 
     ``share`` is the correct guess probability of the allocated sequence, ``excess`` its excess over
     chance, ``expected_share`` what the design gives on average for as many allocations (the three are
-    None without allocations).
+    None without allocations). Under a response-adaptive design ``expected_share`` is computed from the
+    allocation probabilities stored with each draw, and ``block_expected_share`` is what the protocol's
+    permuted blocks would give for as many allocations, beside it (None under the block design).
     """
 
     site: str
@@ -88,6 +95,7 @@ class GuessRow:
     share: float | None
     excess: float | None
     expected_share: float | None
+    block_expected_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,35 +116,59 @@ def predictability_report(session: Session, actor: Actor) -> PredictabilityRepor
     Computed from each site's used sealed slots in allocation order (an erased patient's slot stays
     used and counts, since the investigator saw that allocation happen), per site and pooled (correct
     guesses over allocations), beside the design's expectation for the same numbers of allocations
-    (:func:`immunosep.stats.predictability.expected_guess_share_blocks`). Aggregates only: no patient, slot
-    or arm appears, so it is for the DSMB (unblinded to aggregates) alone.
+    (:func:`immunosep.stats.predictability.expected_guess_share_blocks`). Under a response-adaptive design
+    the same guess share is computed from the drawn arms, and its expectation from the allocation
+    probability stored with each draw (:func:`~immunosep.stats.predictability.expected_guess_share_adaptive`),
+    with the protocol's permuted blocks' expectation beside it for comparison. Aggregates only: no patient,
+    slot or arm appears, so it is for the DSMB (unblinded to aggregates) alone.
     """
     require(actor, "read_dsmb_report")
     p = protocol_of(session)
     rnd = p.randomization
+    adaptive = rnd.design == "adaptive"
     rows = session.execute(
-        select(Site.code, RandomizationSlot.arm)
+        select(Site.code, RandomizationSlot.arm, RandomizationSlot.probability)
         .join(Site, Site.id == RandomizationSlot.site_id)
         .where(RandomizationSlot.used.is_(True))
         .order_by(Site.code, RandomizationSlot.sequence)
     ).all()
-    by_site: dict[str, list[str]] = {}
-    for code, arm in rows:
-        by_site.setdefault(code, []).append(arm)
+    by_site: dict[str, list[tuple[str, float | None]]] = {}
+    for code, arm, probability in rows:
+        by_site.setdefault(code, []).append((arm, probability))
+    treatment = adaptive_arms(p)[0] if adaptive else None
     sites = []
-    for code, sequence in sorted(by_site.items()):
+    for code, drawn in sorted(by_site.items()):
+        sequence = [arm for arm, _ in drawn]
         got = guess_share(sequence, p.arm_codes, rnd.ratio)
-        expected = expected_guess_share_blocks(rnd.block_sizes, len(sequence), rnd.ratio)
-        sites.append(GuessRow(code, got.allocations, got.correct, got.share, got.excess, expected.share))
+        blocks = expected_guess_share_blocks(rnd.block_sizes, len(sequence), rnd.ratio).share
+        if adaptive:
+            probs = [0.5 if q is None else q for _, q in drawn]
+            expected = expected_guess_share_adaptive(sequence, probs, p.arm_codes, treatment, rnd.ratio).share
+            sites.append(
+                GuessRow(code, got.allocations, got.correct, got.share, got.excess, expected, blocks)
+            )
+        else:
+            sites.append(GuessRow(code, got.allocations, got.correct, got.share, got.excess, blocks))
     n = sum(r.allocations for r in sites)
     correct = sum(r.correct for r in sites)
     expected_correct = sum((r.expected_share or 0.0) * r.allocations for r in sites)
+    block_correct = sum((r.block_expected_share or 0.0) * r.allocations for r in sites)
     chance = 1 / len(p.arm_codes)
     pooled = (
-        GuessRow("all", n, correct, correct / n, correct / n - chance, expected_correct / n)
+        GuessRow(
+            "all",
+            n,
+            correct,
+            correct / n,
+            correct / n - chance,
+            expected_correct / n,
+            block_correct / n if adaptive else None,
+        )
         if n
         else GuessRow("all", 0, 0.0, None, None, None)
     )
+    if adaptive:
+        return PredictabilityReport("adaptive", [], chance, sites, pooled)
     return PredictabilityReport("block", list(rnd.block_sizes), chance, sites, pooled)
 
 

@@ -2,7 +2,7 @@
 
 Creating a trial is a conduct operation: the store migrates the schema (``store.db.upgrade_db``), this
 module stores the protocol text and its hash, creates sites ``S01..SNN`` and their sealed randomization
-lists. The trial row itself is read by :func:`immunosep.conduct.access.trial`, beside the writers' lock
+lists (permuted blocks, or under a response-adaptive design slots whose arm is drawn at allocation). The trial row itself is read by :func:`immunosep.conduct.access.trial`, beside the writers' lock
 that keeps it fresh (``access.begin``).
 """
 
@@ -17,7 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import PROTOCOL_SHA256, trial
-from immunosep.conduct.randomization import generate_site_list, kit_numbers, seed_fingerprint
+from immunosep.conduct.randomization import (
+    NO_ARM_YET,
+    adaptive_uniform,
+    generate_site_list,
+    kit_numbers,
+    seed_fingerprint,
+)
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import load_protocol
 from immunosep.protocol.loader import bundled_protocol_path, parse_protocol, resolved_protocol_text
@@ -80,12 +86,6 @@ def seed_trial(
     """Store the protocol, create the sites and their sealed randomization lists in one transaction."""
     path = Path(protocol_path) if protocol_path else bundled_protocol_path()
     protocol = load_protocol(path)
-    if protocol.randomization.design != "block":
-        # the sealed lists below are permuted blocks: a trial that says adaptive must not silently run on them
-        raise ImmunoSepError(
-            f"{path}: randomization.design = {protocol.randomization.design!r} is not yet supported by the "
-            'randomization service; use design = "block" (adaptive designs: `immunosep simulate design`)'
-        )
     text = resolved_protocol_text(path)  # the protocol as validated: a file that extends another, resolved
     n_sites = sites if sites is not None else protocol.trial.sites
     if n_sites < 1:
@@ -121,6 +121,8 @@ def seed_trial(
 
 
 def _add_slots(session: Session, protocol: Protocol, seed: str, sites: list[Site], n_slots: int) -> int:
+    if protocol.randomization.design == "adaptive":
+        return _add_adaptive_slots(session, seed, sites, n_slots)
     lists = [generate_site_list(protocol, seed, s.code, n_slots) for s in sites]
     kits = iter(kit_numbers(seed, sum(len(x) for x in lists)))
     for site, slots in zip(sites, lists, strict=True):
@@ -137,6 +139,26 @@ def _add_slots(session: Session, protocol: Protocol, seed: str, sites: list[Site
         )
     session.flush()
     return min(len(x) for x in lists)
+
+
+def _add_adaptive_slots(session: Session, seed: str, sites: list[Site], n_slots: int) -> int:
+    """Slots of a response-adaptive design: a kit number and a sealed uniform each, the arm drawn at allocation."""
+    kits = iter(kit_numbers(seed, n_slots * len(sites)))
+    for site in sites:
+        session.add_all(
+            RandomizationSlot(
+                site_id=site.id,
+                sequence=k,
+                block_number=0,
+                block_size=0,
+                arm=NO_ARM_YET,
+                kit_number=next(kits),
+                uniform=adaptive_uniform(seed, site.code, k),
+            )
+            for k in range(1, n_slots + 1)
+        )
+    session.flush()
+    return n_slots
 
 
 def protocol_of(session: Session) -> Protocol:

@@ -260,6 +260,7 @@ class AdaptiveRandomization(_Frozen):
     The allocation probability to treatment is ``P^c / (P^c + (1 - P)^c)`` with ``P`` the posterior
     probability of benefit of the stratum at the data cut (beta ``prior`` on each arm's success rate),
     bounded so that control keeps at least ``min_control_share`` and treatment ``min_treatment_share``.
+    The first ``burn_in`` allocations of each site and stratum are drawn at the fixed ``ratio`` (1:1).
     """
 
     control_arm: str
@@ -267,6 +268,9 @@ class AdaptiveRandomization(_Frozen):
     min_control_share: float = Field(0.25, ge=0, le=0.5)
     min_treatment_share: float = Field(0.1, ge=0, le=0.5)
     prior: tuple[float, float] = (1.0, 1.0)
+    burn_in: int = Field(
+        0, ge=0, description="allocations per site and stratum drawn at the fixed ratio before adapting"
+    )
 
     @model_validator(mode="after")
     def _prior(self) -> AdaptiveRandomization:

@@ -237,39 +237,57 @@ def run_virtual_trial(
             protocol.treatment.first_dose_max_hours_after_onset - 1.0,
         )
         onsets = sorted(rng.uniform(0, RECRUITMENT_DAYS * 24.0, len(log)))
-        eligible, randomized = _enrol(
-            engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick
-        )
-        idx = np.array([r.log_index for r in randomized], dtype=np.int64)
+        if protocol.randomization.design == "adaptive":
+            eligible, randomized, counts, withdrawn = _enrol_adaptive(
+                engine,
+                staff,
+                log,
+                baseline,
+                everyone,
+                onsets,
+                hours_to_dose,
+                protocol,
+                rng,
+                params,
+                chores,
+                details,
+                tick,
+            )
+        else:
+            eligible, randomized = _enrol(
+                engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick
+            )
+            idx = np.array([r.log_index for r in randomized], dtype=np.int64)
+            course = simulate_course(
+                rng,
+                Enrolled(
+                    biology=everyone.biology[idx],
+                    stratum=np.array([r.stratum for r in randomized]),
+                    ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
+                    hla_dr=everyone.hla_dr[idx],
+                ),
+                np.array([r.arm for r in randomized]),
+                np.array([r.site for r in randomized]),
+                _subset(baseline, idx),
+                params,
+                protocol,
+            )
+            counts = _follow_up(
+                engine,
+                staff,
+                randomized,
+                course,
+                [RECRUITMENT_START + timedelta(hours=onsets[k] + hours_to_dose[k]) for k in idx],
+                protocol,
+                chores,
+                tick,
+                details,
+            )
+            withdrawn = course.outcomes.withdrawn
         arms = np.array([r.arm for r in randomized])
-        course = simulate_course(
-            rng,
-            Enrolled(
-                biology=everyone.biology[idx],
-                stratum=np.array([r.stratum for r in randomized]),
-                ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
-                hla_dr=everyone.hla_dr[idx],
-            ),
-            arms,
-            np.array([r.site for r in randomized]),
-            _subset(baseline, idx),
-            params,
-            protocol,
-        )
-        counts = _follow_up(
-            engine,
-            staff,
-            randomized,
-            course,
-            [RECRUITMENT_START + timedelta(hours=onsets[k] + hours_to_dose[k]) for k in idx],
-            protocol,
-            chores,
-            tick,
-            details,
-        )
         counts["automatic_queries"] = _answer_automatic_queries(engine, staff, randomized)
         if lock_at_end:
-            _lock(engine, staff, randomized, course, tick)
+            _lock(engine, staff, randomized, withdrawn, tick)
         return VirtualTrialRun(
             db_url=db_url,
             seed=seed,
@@ -277,7 +295,7 @@ def run_virtual_trial(
             eligible=eligible,
             randomized=len(randomized),
             randomized_by_arm={a: int((arms == a).sum()) for a in protocol.arm_codes},
-            withdrawn=int(course.outcomes.withdrawn.sum()),
+            withdrawn=int(withdrawn.sum()),
             locked=lock_at_end,
             **counts,
         )
@@ -308,15 +326,20 @@ def _enrol(
     hours_to_dose: np.ndarray,
     protocol: Protocol,
     tick: Progress,
+    before_screening: Callable[[int, list[_Randomized]], None] | None = None,
 ) -> tuple[int, list[_Randomized]]:
     """Screen every patient; draw, classify, consent and randomize those who get that far.
 
     Returns how many the screening service found eligible, and the randomized patients.
+    ``before_screening(i, randomized)`` runs before patient ``i`` is screened (the adaptive trial's
+    follow-up of the patients whose primary endpoint is due by then).
     """
     limit = protocol.treatment.first_dose_max_hours_after_onset
     randomized: list[_Randomized] = []
     eligible = 0
     for i, patient in enumerate(log):
+        if before_screening is not None:
+            before_screening(i, randomized)
         inv, lab = staff.investigator[patient.site], staff.lab
         onset = RECRUITMENT_START + timedelta(hours=float(onsets[i]))
         if patient.reason == "onset_to_dose_over_72h":
@@ -350,6 +373,91 @@ def _enrol(
                     randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
         tick("screening and randomization", i + 1, len(log))
     return eligible, randomized
+
+
+def _enrol_adaptive(
+    engine: Engine,
+    staff: _Staff,
+    log: list[ScreenedPatient],
+    baseline: Baseline,
+    everyone: Enrolled,
+    onsets: list[float],
+    hours_to_dose: np.ndarray,
+    protocol: Protocol,
+    rng: np.random.Generator,
+    params: ModelParameters,
+    chores: np.random.Generator,
+    details: np.random.Generator,
+    tick: Progress,
+) -> tuple[int, list[_Randomized], dict[str, int], np.ndarray]:
+    """Enrolment and follow-up interleaved on the virtual calendar, for a response-adaptive design.
+
+    The adaptive draw reads the outcomes known at each allocation, so before each screening the patients
+    whose primary endpoint window has ended by the patient's sepsis onset (first dose plus
+    ``window_last_day`` days) are followed up (their course drawn by the model for the arms they got,
+    then their whole follow-up entered); the rest are followed up at the end. Returns the eligible
+    count, the randomized patients, the follow-up counts and who withdrew (in randomization order).
+    """
+    window = timedelta(days=protocol.endpoints.primary.window_last_day)
+    done = 0
+    counts = dict.fromkeys(
+        (
+            "crf_days",
+            "doses_logged",
+            "draws",
+            "adverse_events",
+            "susars",
+            "crf_values_corrected",
+            "crf_values_left_missing",
+            "queries",
+            "entries_refused",
+        ),
+        0,
+    )
+    withdrawn: list[np.ndarray] = []
+
+    def first_dose(r: _Randomized) -> datetime:
+        return RECRUITMENT_START + timedelta(hours=onsets[r.log_index] + float(hours_to_dose[r.log_index]))
+
+    def follow(batch: list[_Randomized]) -> None:
+        idx = np.array([r.log_index for r in batch], dtype=np.int64)
+        course = simulate_course(
+            rng,
+            Enrolled(
+                biology=everyone.biology[idx],
+                stratum=np.array([r.stratum for r in batch]),
+                ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
+                hla_dr=everyone.hla_dr[idx],
+            ),
+            np.array([r.arm for r in batch]),
+            np.array([r.site for r in batch]),
+            _subset(baseline, idx),
+            params,
+            protocol,
+        )
+        got = _follow_up(
+            engine, staff, batch, course, [first_dose(r) for r in batch], protocol, chores, tick, details
+        )
+        for key, value in got.items():
+            counts[key] = counts.get(key, 0) + value
+        withdrawn.append(np.asarray(course.outcomes.withdrawn, dtype=bool))
+
+    def due(i: int, randomized: list[_Randomized]) -> None:
+        nonlocal done
+        now = RECRUITMENT_START + timedelta(hours=float(onsets[i]))
+        end = done
+        while end < len(randomized) and first_dose(randomized[end]) + window <= now:
+            end += 1  # first doses follow the order of randomization closely; stop at the first not due
+        if end > done:
+            follow(randomized[done:end])
+            done = end
+
+    eligible, randomized = _enrol(
+        engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick, due
+    )
+    if done < len(randomized):
+        follow(randomized[done:])
+    return eligible, randomized, counts, np.concatenate(withdrawn) if withdrawn else np.zeros(0, dtype=bool)
 
 
 def _follow_up(
@@ -717,10 +825,10 @@ def _answer_automatic_queries(engine: Engine, staff: _Staff, randomized: list[_R
 
 
 def _lock(
-    engine: Engine, staff: _Staff, randomized: list[_Randomized], course: VirtualTrial, tick: Progress
+    engine: Engine, staff: _Staff, randomized: list[_Randomized], withdrawn: np.ndarray, tick: Progress
 ) -> None:
-    """The data manager locks every remaining randomized patient, then the trial."""
-    remaining = [r for k, r in enumerate(randomized) if not course.outcomes.withdrawn[k]]
+    """The data manager locks every remaining randomized patient (not ``withdrawn``), then the trial."""
+    remaining = [r for k, r in enumerate(randomized) if not withdrawn[k]]
     with session_scope(engine) as s:
         for n, r in enumerate(remaining, start=1):
             lock.lock_patient(s, staff.data_manager, r.pseudonym)

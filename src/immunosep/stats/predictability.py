@@ -12,7 +12,10 @@ Clinical Trials, 2nd ed. 2016, ch. 7).
 expectation for permuted blocks whose size is drawn uniformly from a list (as the sealed lists are made),
 for the first ``n`` allocations, by propagating the distribution of the in-block state; with one block
 size ``2b`` and 1:1 it gives Blackwell and Hodges' ``(b + 2^(2b-1) / C(2b, b) - 1/2) / (2b)`` per
-complete block (0.75 for blocks of 2, 0.7083 for blocks of 4). Pure functions, no I/O.
+complete block (0.75 for blocks of 2, 0.7083 for blocks of 4). :func:`expected_guess_share_adaptive` is
+the expectation for a response-adaptive design, given the allocation probabilities each allocation was
+drawn with: the convergence guess depends only on the allocations before it, so its chance of being right
+is the probability of the guessed arm at that allocation. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -76,6 +79,50 @@ def guess_share(
         onehot = [Fraction(0)] * len(arms)
         onehot[index[arm]] = Fraction(1)
         correct += float(_p_correct(counts, weights, onehot))
+        counts[index[arm]] += 1
+    n = len(sequence)
+    share = correct / n if n else float("nan")
+    return GuessShare(n, correct, share, share - 1.0 / len(arms))
+
+
+def expected_guess_share_adaptive(
+    sequence: Sequence[Hashable],
+    probabilities: Sequence[float],
+    arms: Sequence[Hashable],
+    treatment: Hashable,
+    ratio: Sequence[int] | None = None,
+) -> GuessShare:
+    """Expected correct guesses of a response-adaptive sequence, from its allocation probabilities.
+
+    ``probabilities[i]`` is the probability that allocation ``i`` went to ``treatment`` (two arms), as it
+    was drawn. Given the allocations before it, the convergence guess is fixed, and it is right with the
+    probability of the guessed arm (a tie: the mean of the tied arms'), so the expected number of correct
+    guesses is the sum of these over the sequence: the exact expectation of :func:`guess_share` of
+    allocation ``i`` given the allocations before it (a martingale difference: the realised share minus this
+    expectation has mean zero), which needs no model of how the probabilities arose.
+    """
+    weights = _weights(arms, ratio)
+    if len(arms) != 2 or treatment not in arms:
+        raise ImmunoSepError(
+            f"an adaptive sequence needs two arms, {treatment!r} among them; got {list(arms)}"
+        )
+    if len(probabilities) != len(sequence):
+        raise ImmunoSepError(
+            f"one allocation probability per allocation: {len(probabilities)} for {len(sequence)} allocations"
+        )
+    index = {a: i for i, a in enumerate(arms)}
+    t = index[treatment]
+    counts = [0] * len(arms)
+    correct = 0.0
+    for arm, prob in zip(sequence, probabilities, strict=True):
+        if arm not in index:
+            raise ImmunoSepError(f"allocation {arm!r} is not one of the arms {list(arms)}")
+        if not 0.0 <= prob <= 1.0:
+            raise ImmunoSepError(f"an allocation probability must be between 0 and 1, got {prob}")
+        probs = [Fraction(0)] * len(arms)
+        probs[t] = Fraction(prob)
+        probs[1 - t] = 1 - Fraction(prob)
+        correct += float(_p_correct(counts, weights, probs))
         counts[index[arm]] += 1
     n = len(sequence)
     share = correct / n if n else float("nan")

@@ -248,6 +248,13 @@ class RandomizationSlot(Base):
     """One sealed slot of a site's pre-generated list; ``arm`` is never returned to a blinded role.
 
     ``used`` stays true after an erasure although ``patient_id`` becomes NULL, so the slot is never reused.
+
+    Under a response-adaptive design (``[randomization] design = "adaptive"``, revision 0009) a slot is
+    made at ``db init`` with its kit number and its sealed ``uniform`` (from the trial's keyed stream) but
+    no arm (``arm`` is ``""`` until the allocation; ``block_number`` and ``block_size`` are 0: no block); the allocation writes the ``stratum``,
+    the sealed allocation ``probability`` to treatment, the sealed ``data_cut`` (canonical JSON of the
+    outcomes known, per stratum and arm) and its sealed ``data_cut_sha256``, and the arm
+    (``treatment`` when ``uniform < probability``). Block slots leave the five columns NULL.
     """
 
     __tablename__ = "randomization_slots"
@@ -257,12 +264,17 @@ class RandomizationSlot(Base):
     sequence: Mapped[int] = mapped_column(Integer)
     block_number: Mapped[int] = mapped_column(Integer)
     block_size: Mapped[int] = mapped_column(Integer)
-    arm: Mapped[str] = mapped_column(String(32), info={SEALED_COLUMN: True})
+    arm: Mapped[str] = mapped_column(String(32), info={SEALED_COLUMN: True})  # "": adaptive, not yet drawn
     kit_number: Mapped[str] = mapped_column(String(16), unique=True, info={SEALED_COLUMN: True})
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="SET NULL"), unique=True)
     allocated_at: Mapped[datetime | None] = mapped_column(_TS)
     allocated_by: Mapped[int | None] = mapped_column(Integer)
+    stratum: Mapped[str | None] = mapped_column(String(32))
+    uniform: Mapped[float | None] = mapped_column(Float, info={SEALED_COLUMN: True})
+    probability: Mapped[float | None] = mapped_column(Float, info={SEALED_COLUMN: True})
+    data_cut: Mapped[str | None] = mapped_column(Text, info={SEALED_COLUMN: True})
+    data_cut_sha256: Mapped[str | None] = mapped_column(String(64), info={SEALED_COLUMN: True})
 
 
 class DoseRecord(Base):
