@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from immunosep.conduct.trial import init_trial
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.loader import bundled_protocol_path
-from immunosep.store.db import session_scope, upgrade_db
+from immunosep.store.db import make_engine, session_scope, upgrade_db
 from immunosep.store.models import RandomizationSlot, Site, Trial
 
 
