@@ -173,6 +173,8 @@ def test_revision_0008_adds_the_interim_looks_and_keeps_the_trial(trial, enroll)
         assert [(f.table, f.kind) for f in findings] == [("interim_looks", "deleted outside the audit trail")]
         view, new = record_look(s, trial.actors["dsmb"], {**look, "data_cut_sha256": "ef" * 32})
         assert new and view.look == 1 and view.run_by == "dsmb"
+
+
 @pytest.mark.requirement("RND-ADP-04")
 def test_revision_0009_keeps_a_block_trials_slots(trial, enroll):
     """Downgrading below 0009 and upgrading again keeps every block slot (arm, kit, patient) and the audit
