@@ -29,9 +29,11 @@ def test_a_small_adaptive_virtual_trial_runs_end_to_end_and_replays(tmp_path: Pa
     text = (bundled_protocol_path().parent / "examples" / "immunosep_adaptive.toml").read_text(
         encoding="utf-8"
     )
-    assert "\nsites = 33\n" in text
+    assert 'extends = "immunosep"' in text and "\n[trial]\n" not in text
     protocol_path = tmp_path / "adaptive_three_sites.toml"
-    protocol_path.write_text(text.replace("\nsites = 33\n", "\nsites = 3\n"), encoding="utf-8")
+    protocol_path.write_text(
+        text + "\n[trial]\nsites = 3\n", encoding="utf-8"
+    )  # merged into the bundled [trial]
     url = f"sqlite:///{tmp_path / 'trial.db'}"
     run = run_virtual_trial(url, seed=5, n_screened=30, protocol_path=protocol_path)
     assert run.locked and run.randomized >= 8
