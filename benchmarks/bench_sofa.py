@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _figures import figure
 from immunosep.clinical.sofa import SOFA_INPUT_COLUMNS, score_sofa_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the kernel it replaced
@@ -293,6 +294,32 @@ def main() -> int:
     }
     for label, ok in checks.items():
         print(f"{label}: {'met' if ok else 'MISSED'}")
+    old_rate = n / k["old_checked_cpu"]
+    figure(
+        "SOFA kernel with checks, per core",
+        f"{rate / 1e6:.1f} M patient-days/s",
+        f">= {TARGET_ROWS_PER_S / 1e6:.0f} M/s",
+        f"replaced kernel {old_rate / 1e6:.1f} M/s ({rate / old_rate:.2f}x)",
+        rate >= TARGET_ROWS_PER_S,
+    )
+    figure(
+        f"sofa --input, {args.e2e_rows:,} Parquet rows",
+        f"{e2e['e2e']:.2f} s wall ({e2e['e2e_cpu']:.2f} s CPU)",
+        f"< {TARGET_E2E_S:g} s",
+        f"pyarrow copy {e2e['copy']:.2f} s",
+        e2e["e2e"] < TARGET_E2E_S,
+    )
+    for label, wall, cpu in (
+        ("immunosep --help", helped, helped_cpu),
+        ("immunosep classify", classified, classified_cpu),
+    ):
+        figure(
+            label,
+            f"{wall:.3f} s wall ({cpu:.3f} s CPU)",
+            f"< {TARGET_START_S:g} s",
+            f"python -c pass {bare:.3f} s",
+            wall < TARGET_START_S,
+        )
     return 0 if all(checks.values()) else 1
 
 

@@ -27,21 +27,31 @@ fi
 echo "python: $("$PY" -c 'import sys; print(sys.version.split()[0])'), $(nproc 2>/dev/null || echo '?') CPUs," \
   "PostgreSQL: ${IMMUNOSEP_TEST_PG_URL:-(default of each benchmark)}"
 failed=()
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 for bench in "${benches[@]}"; do
   echo
   echo "================================================================================"
   echo "== ${bench}  ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
   echo "================================================================================"
   start=$SECONDS
-  if "$PY" "$bench"; then
+  set +e
+  "$PY" "$bench" 2>&1 | tee -a "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -eq 0 ]; then
     echo "== ${bench}: ok in $((SECONDS - start)) s"
   else
-    status=$?
     echo "== ${bench}: FAILED (exit ${status}) after $((SECONDS - start)) s"
     failed+=("$bench")
   fi
 done
 
+echo
+echo "================================================================================"
+echo "== every headline figure beside its target and its same-run baseline"
+echo "================================================================================"
+"$PY" benchmarks/_figures.py summary "$log"
 echo
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "run_all: ${#failed[@]} of ${#benches[@]} benchmarks failed or missed a target: ${failed[*]}"

@@ -1,0 +1,33 @@
+"""``make bench``'s closing table: the tagged figure lines of every benchmark, in order, nothing else."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("bench_figures", ROOT / "benchmarks" / "_figures.py")
+assert _spec is not None and _spec.loader is not None
+figures = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = figures
+_spec.loader.exec_module(figures)
+
+
+def test_the_summary_lists_each_tagged_figure_with_its_target_baseline_and_verdict(capsys) -> None:  # type: ignore[no-untyped-def]
+    print("detail a benchmark prints for itself")
+    figures.figure("kernel", "95 M/s", ">= 50 M/s", "73 M/s (1.30x)", True)
+    figures.figure("demo", "41 s", "< 30 s", "180 s", False)
+    figures.figure("ratio only", "2.0x", "", "R 1.0 s", None)
+    table = figures.summary(capsys.readouterr().out.splitlines()).splitlines()
+    assert table[0].split() == ["figure", "value", "target", "baseline", "(same", "run)", "target", "met"]
+    assert [line.split("  ")[0].strip() for line in table[2:]] == ["kernel", "demo", "ratio only"]
+    assert table[2].endswith("met") and table[3].endswith("MISSED") and table[4].endswith("-")
+    assert figures.summary(["no tag here"]) == "no figures were printed"
+
+
+def test_a_field_with_a_tab_is_refused() -> None:
+    with pytest.raises(ValueError, match="no tab"):
+        figures.figure("a\tb", "1", "2", "3", True)
