@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from immunosep.clinical.sofa_endpoint import sofa_decrease
+from immunosep.clinical.sofa_endpoint import sofa_decrease_achieved
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
 from immunosep.simulate.cohort import allocate_arms, check_model_protocol
@@ -63,14 +63,14 @@ def simulate_block(
     outcomes = draw_outcomes(
         rng, outcome_strata, effective_arms, baseline, params, protocol, allocated_arms=arms
     )
-    primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
+    primary = sofa_decrease_achieved(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     mortality_day = protocol.endpoints.mortality.days[0]
     shape = (n_trials, n_patients)
     analysed = (~outcomes.withdrawn).reshape(shape)
     precision = (arms == "precision").reshape(shape) & analysed
     placebo = (arms == "placebo").reshape(shape) & analysed
     flags = {
-        "primary": primary.achieved.reshape(shape),
+        "primary": primary.reshape(shape),
         "mortality_28d": (outcomes.death_day <= mortality_day).reshape(shape),
     }
     return BlockCounts(

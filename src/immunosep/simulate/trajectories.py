@@ -95,27 +95,40 @@ def draw_slopes(
 #: Patients of the reference population that standardizes the baseline death risk (fixed seed).
 RISK_REFERENCE_PATIENTS = 200_000
 RISK_REFERENCE_SEED = 20251208
+#: Values 0..size-1 of each integer risk score whose rank in the reference population is tabulated once
+#: (APACHE II 0-71 and SOFA 0-24 are their whole ranges; a Charlson index above 39, or a score that is not
+#: a whole number, is looked up by a binary search instead: same answer, only slower).
+RISK_TABLE_SIZE = {"apache2": 72, "charlson": 40, "sofa_total": 25}
 
 
 @dataclass(frozen=True)
 class RiskReference:
     """The baseline death risk in the model's randomized population: score centres and scales (mean, SD)
-    and the sorted risks of :data:`RISK_REFERENCE_PATIENTS` reference patients (its distribution)."""
+    and the sorted risks of :data:`RISK_REFERENCE_PATIENTS` reference patients (its distribution).
+
+    The risk is a function of MALS (yes/no) and whole-number scores, so it takes few distinct values: for
+    every combination in :data:`RISK_TABLE_SIZE` the table holds how many reference risks lie below it
+    (``below``) and at or below it (``at_or_below``), the two binary searches of
+    :func:`baseline_death_risk` done once (cell index: MALS, then the scores in ``columns`` order, C order).
+    """
 
     centre: dict[str, float]
     scale: dict[str, float]
     sorted_risk: FloatArray
+    columns: tuple[str, ...]
+    below: IntArray
+    at_or_below: IntArray
 
 
 def _linear_risk(
     columns: dict[str, np.ndarray],
-    outcome_strata: npt.NDArray[np.str_],
+    mals: BoolArray,
     params: ModelParameters,
     centre: dict[str, float],
     scale: dict[str, float],
 ) -> FloatArray:
     m = params.mortality
-    risk = m.risk_mals * (outcome_strata == MALS).astype(np.float64)
+    risk = m.risk_mals * mals.astype(np.float64)
     for column, weight in m.risk_per_sd.items():
         risk = (
             risk + weight * (np.asarray(columns[column], dtype=np.float64) - centre[column]) / scale[column]
@@ -132,12 +145,53 @@ def _build_risk_reference(params: ModelParameters, protocol: Protocol) -> RiskRe
     rng = np.random.default_rng(RISK_REFERENCE_SEED)
     enrolled = draw_enrolled(rng, 1, RISK_REFERENCE_PATIENTS, params, protocol)
     columns = draw_baseline(rng, enrolled, params, protocol, full=False).columns
-    outcome_strata = np.where(enrolled.biology == MALS, MALS, IMMUNOPARALYSIS)
+    mals = enrolled.biology == MALS
     values = {c: np.asarray(columns[c], dtype=np.float64) for c in params.mortality.risk_per_sd}
     centre = {c: float(v.mean()) for c, v in values.items()}
     scale = {c: float(v.std()) or 1.0 for c, v in values.items()}
-    risk = _linear_risk(columns, outcome_strata, params, centre, scale)
-    return RiskReference(centre=centre, scale=scale, sorted_risk=np.sort(risk))
+    sorted_risk = np.sort(_linear_risk(columns, mals, params, centre, scale))
+    # The table: the same arithmetic (_linear_risk) on every cell gives bit for bit the risk of a patient
+    # with those scores, so its counts are those the binary searches would find.
+    names = tuple(params.mortality.risk_per_sd)
+    grid = np.indices((2, *(RISK_TABLE_SIZE[c] for c in names))).reshape(len(names) + 1, -1)
+    cell_risk = _linear_risk(
+        {c: grid[k + 1] for k, c in enumerate(names)}, grid[0] == 1, params, centre, scale
+    )
+    return RiskReference(
+        centre=centre,
+        scale=scale,
+        sorted_risk=sorted_risk,
+        columns=names,
+        below=np.searchsorted(sorted_risk, cell_risk, side="left").astype(np.int64),
+        at_or_below=np.searchsorted(sorted_risk, cell_risk, side="right").astype(np.int64),
+    )
+
+
+def _risk_counts(
+    ref: RiskReference, columns: dict[str, np.ndarray], mals: BoolArray, params: ModelParameters
+) -> tuple[IntArray, IntArray]:
+    """Reference risks below and at or below each patient's risk: from the table, else by binary search."""
+    n = int(mals.shape[0])
+    cell = mals.astype(np.int64)
+    inside = np.ones(n, dtype=np.bool_)
+    for name in ref.columns:
+        values = np.asarray(columns[name])
+        size = RISK_TABLE_SIZE[name]
+        if values.dtype.kind not in "iu":
+            inside[:] = False
+            break
+        whole = values.astype(np.int64)
+        inside &= (whole >= 0) & (whole < size)
+        cell = cell * size + np.clip(whole, 0, size - 1)
+    below, at_or_below = ref.below[cell], ref.at_or_below[cell]
+    if not inside.all():
+        out = ~inside
+        risk = _linear_risk(
+            {c: np.asarray(columns[c])[out] for c in ref.columns}, mals[out], params, ref.centre, ref.scale
+        )
+        below[out] = np.searchsorted(ref.sorted_risk, risk, side="left")
+        at_or_below[out] = np.searchsorted(ref.sorted_risk, risk, side="right")
+    return below, at_or_below
 
 
 def baseline_death_risk(
@@ -154,12 +208,21 @@ def baseline_death_risk(
     population (ties broken at random), so the death latent stays exactly standard normal and the
     marginal mortality by arm stays as published whatever the weights.
     """
+    return death_risk_score(rng, baseline.columns, outcome_strata == MALS, params, protocol)
+
+
+def death_risk_score(
+    rng: np.random.Generator,
+    columns: dict[str, np.ndarray],
+    mals: BoolArray,
+    params: ModelParameters,
+    protocol: Protocol,
+) -> FloatArray:
+    """:func:`baseline_death_risk` of patients given by their baseline columns and true MALS (yes/no)."""
     ref = risk_reference(params, protocol)
-    risk = _linear_risk(baseline.columns, outcome_strata, params, ref.centre, ref.scale)
-    below = np.searchsorted(ref.sorted_risk, risk, side="left")
-    at_or_below = np.searchsorted(ref.sorted_risk, risk, side="right")
+    below, at_or_below = _risk_counts(ref, columns, mals, params)
     total = ref.sorted_risk.shape[0]
-    u = (below + rng.random(risk.shape[0]) * (at_or_below - below)) / total
+    u = (below + rng.random(mals.shape[0]) * (at_or_below - below)) / total
     return np.asarray(ndtri(np.clip(u, 0.5 / total, 1.0 - 0.5 / total)), dtype=np.float64)
 
 
@@ -212,11 +275,16 @@ def daily_sofa(
     t = params.sofa_trajectory
     day = np.arange(1, n_days + 1, dtype=np.float64)
     elapsed = np.minimum(day, t.plateau_day) - 1.0
-    noise = rng.standard_normal((baseline_sofa.shape[0], n_days)) * t.daily_noise_sd_points
+    noise = rng.standard_normal((baseline_sofa.shape[0], n_days))
+    noise *= t.daily_noise_sd_points
     noise[:, 0] = 0.0
-    sofa = baseline_sofa[:, None] - slopes[:, None] * elapsed[None, :] + noise
-    sofa = np.clip(np.rint(sofa), 0.0, SOFA_MAX)
-    sofa[day[None, :] > last_recorded_day[:, None]] = np.nan
+    # baseline - slope * elapsed + noise, rounded and clipped: the same operations, in place
+    sofa = np.multiply(slopes[:, None], elapsed[None, :])
+    np.subtract(baseline_sofa[:, None], sofa, out=sofa)
+    sofa += noise
+    np.rint(sofa, out=sofa)
+    np.clip(sofa, 0.0, SOFA_MAX, out=sofa)
+    np.copyto(sofa, np.nan, where=day[None, :] > last_recorded_day[:, None])
     return sofa
 
 
