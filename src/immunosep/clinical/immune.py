@@ -24,6 +24,8 @@ from immunosep.protocol.schema import Protocol
 MALS = "mals"
 IMMUNOPARALYSIS = "immunoparalysis"
 UNCLASSIFIED = "unclassified"
+#: The strata in the order of :func:`classify_codes` (code ``k`` is ``STRATA[k]``).
+STRATA = (MALS, IMMUNOPARALYSIS, UNCLASSIFIED)
 
 
 def _check(name: str, x: npt.NDArray[np.float64], limit: float, unit: str, hint: str, *, rows: bool) -> None:
@@ -48,6 +50,21 @@ def classify_arrays(
     NaN mHLA-DR is allowed only where ferritin is above the MALS threshold; anywhere else it raises,
     because the stratum cannot be decided without it.
     """
+    codes = classify_codes(ferritin, hla_dr, protocol, ferritin_unit=ferritin_unit, _rows=_rows)
+    return np.asarray(STRATA)[codes]
+
+
+def classify_codes(
+    ferritin: npt.ArrayLike,
+    hla_dr: npt.ArrayLike | None,
+    protocol: Protocol | None = None,
+    *,
+    ferritin_unit: str = "ng/mL",
+    _rows: bool = True,
+) -> npt.NDArray[np.int8]:
+    """:func:`classify_arrays` as int8 indices into :data:`STRATA` (0 MALS, 1 immunoparalysis, 2
+    unclassified): the same rule and checks, without building strings (the simulator classifies
+    millions of virtual candidates)."""
     p = protocol or default_protocol()
     c = p.classification
     f = np.atleast_1d(np.asarray(ferritin_ng_ml(ferritin, ferritin_unit), dtype=np.float64))
@@ -90,7 +107,10 @@ def classify_arrays(
         )
     with np.errstate(invalid="ignore"):
         paralysed = ~mals & (h < c.immunoparalysis_hla_dr_below)
-    return np.select([mals, paralysed], [MALS, IMMUNOPARALYSIS], default=UNCLASSIFIED)
+    codes = np.full(f.shape, STRATA.index(UNCLASSIFIED), dtype=np.int8)
+    codes[paralysed] = STRATA.index(IMMUNOPARALYSIS)
+    codes[mals] = STRATA.index(MALS)
+    return codes
 
 
 def classify(

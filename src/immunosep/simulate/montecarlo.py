@@ -29,10 +29,10 @@ import numpy.typing as npt
 from immunosep.clinical.sofa_endpoint import sofa_decrease_achieved
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
-from immunosep.simulate.cohort import allocate_arms, check_model_protocol
+from immunosep.simulate.cohort import allocate_arm_codes, check_model_protocol
 from immunosep.simulate.model import ModelParameters
-from immunosep.simulate.population import draw_baseline, draw_enrolled
-from immunosep.simulate.trajectories import draw_outcomes, effective_treatment
+from immunosep.simulate.population import draw_enrolled_codes, draw_outcome_baseline
+from immunosep.simulate.trajectories import draw_outcomes_flags, effective_treatment_flags
 
 #: Trials per block: the unit of work and of seeding (changing it changes the random streams).
 BLOCK_TRIALS = 200
@@ -56,28 +56,28 @@ def simulate_block(
 ) -> BlockCounts:
     """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts."""
     rng = np.random.default_rng(seed)
-    enrolled = draw_enrolled(rng, n_trials, n_patients, params, protocol)
-    arms = allocate_arms(rng, n_patients, protocol, trials=n_trials).ravel()
-    outcome_strata, effective_arms = effective_treatment(enrolled.biology, enrolled.stratum, arms)
-    baseline = draw_baseline(rng, enrolled, params, protocol, full=False)
-    outcomes = draw_outcomes(
-        rng, outcome_strata, effective_arms, baseline, params, protocol, allocated_arms=arms
-    )
+    # codes and flags instead of the string arrays of the one-trial API: the same draws (tested)
+    enrolled = draw_enrolled_codes(rng, n_trials, n_patients, params, protocol)
+    arm = allocate_arm_codes(rng, n_patients, protocol, trials=n_trials).ravel()
+    allocated_precision = arm == protocol.arm_codes.index("precision")
+    mals, precision = effective_treatment_flags(enrolled.biology, enrolled.stratum, allocated_precision)
+    baseline = draw_outcome_baseline(rng, arm.shape[0], params, protocol)
+    outcomes = draw_outcomes_flags(rng, mals, precision, baseline, params, protocol, allocated_precision)
     primary = sofa_decrease_achieved(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     mortality_day = protocol.endpoints.mortality.days[0]
     shape = (n_trials, n_patients)
     analysed = (~outcomes.withdrawn).reshape(shape)
-    precision = (arms == "precision").reshape(shape) & analysed
-    placebo = (arms == "placebo").reshape(shape) & analysed
+    precision_arm = allocated_precision.reshape(shape) & analysed
+    placebo_arm = ~allocated_precision.reshape(shape) & analysed
     flags = {
         "primary": primary.reshape(shape),
         "mortality_28d": (outcomes.death_day <= mortality_day).reshape(shape),
     }
     return BlockCounts(
-        n_precision=precision.sum(axis=1),
-        n_placebo=placebo.sum(axis=1),
+        n_precision=precision_arm.sum(axis=1),
+        n_placebo=placebo_arm.sum(axis=1),
         events={
-            name: ((flag & precision).sum(axis=1), (flag & placebo).sum(axis=1))
+            name: ((flag & precision_arm).sum(axis=1), (flag & placebo_arm).sum(axis=1))
             for name, flag in flags.items()
         },
     )

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
-from immunosep.clinical.immune import classify_arrays
+from immunosep.clinical.immune import STRATA, classify_arrays, classify_codes
 from immunosep.clinical.sepsis3 import sepsis3_arrays
 from immunosep.clinical.sofa import score_sofa_arrays
 from immunosep.clinical.units import clip_plausible
@@ -38,7 +38,23 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: Stratum codes of the model (the protocol's enrolled strata must be these two).
-MALS, IMMUNOPARALYSIS, UNCLASSIFIED = "mals", "immunoparalysis", "unclassified"
+MALS, IMMUNOPARALYSIS, UNCLASSIFIED = STRATA
+#: Integer codes of the strata in the Monte Carlo fast path (index into ``STRATA``, as the classifier's).
+MALS_CODE, IMMUNOPARALYSIS_CODE, UNCLASSIFIED_CODE = 0, 1, 2
+Int8Array = npt.NDArray[np.int8]
+
+
+def stratum_names(codes: Int8Array) -> npt.NDArray[np.str_]:
+    """The stratum names of integer codes (``STRATA[code]``)."""
+    return np.asarray(STRATA)[codes]
+
+
+def stratum_codes(names: npt.NDArray[np.str_]) -> Int8Array:
+    """Integer codes of stratum names (-1 for a name that is no stratum)."""
+    codes = np.full(names.shape, -1, dtype=np.int8)
+    for code, name in enumerate(STRATA):
+        codes[names == name] = code
+    return codes
 
 # Representative SOFA inputs for a cardiovascular score 0..4 (Vincent 1996 bands): MAP mmHg range and
 # the vasopressor given (ug/kg/min range). Scoring them back through clinical.sofa gives the score.
@@ -163,25 +179,37 @@ def draw_biology(rng: np.random.Generator, n: int, params: ModelParameters) -> n
     A share ``unclassified_fraction`` is neither MALS nor immunoparalysis; of the others a share
     ``mals_fraction_of_classified`` has MALS.
     """
+    return stratum_names(draw_biology_codes(rng, n, params))
+
+
+def draw_biology_codes(rng: np.random.Generator, n: int, params: ModelParameters) -> Int8Array:
+    """:func:`draw_biology` as stratum codes (the same draw)."""
     bio = params.screening.biomarkers
     u = rng.random(n)
     mals_cut = (1.0 - bio.unclassified_fraction) * bio.mals_fraction_of_classified
-    return np.where(
-        u < mals_cut, MALS, np.where(u < 1.0 - bio.unclassified_fraction, IMMUNOPARALYSIS, UNCLASSIFIED)
-    )
+    codes = (u >= mals_cut).astype(np.int8)
+    codes += u >= 1.0 - bio.unclassified_fraction
+    return codes
 
 
 def draw_biomarkers(
     rng: np.random.Generator, strata: npt.NDArray[np.str_], params: ModelParameters, protocol: Protocol
 ) -> tuple[FloatArray, FloatArray]:
     """Baseline ferritin (ng/mL) and mHLA-DR (receptors/monocyte) of patients of these true states."""
+    return draw_biomarkers_codes(rng, stratum_codes(strata), params, protocol)
+
+
+def draw_biomarkers_codes(
+    rng: np.random.Generator, codes: Int8Array, params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`draw_biomarkers` of true states given as stratum codes (the same draw)."""
     dist = biomarker_distributions(params, protocol)
-    n = int(strata.shape[0])
+    n = int(codes.shape[0])
     u_ferritin, u_hla = rng.random(n), rng.random(n)
     ferritin = np.empty(n)
     hla_dr = np.empty(n)
-    for stratum in (MALS, IMMUNOPARALYSIS, UNCLASSIFIED):
-        sel = strata == stratum
+    for code, stratum in enumerate(STRATA):
+        sel = codes == code
         if sel.any():
             ferritin[sel] = dist.ferritin[stratum].quantile(u_ferritin[sel])
             hla_dr[sel] = dist.hla_dr[stratum].quantile(u_hla[sel])
@@ -208,12 +236,35 @@ def draw_enrolled(
     in an enrolled stratum are enrolled. With the published thresholds the stratum is the true state;
     with other thresholds some patients are enrolled into a stratum that is not theirs.
     """
-    enrolled_codes = np.array(protocol.enrolled_strata)
+    codes = draw_enrolled_codes(rng, n_trials, n_per_trial, params, protocol)
+    return Enrolled(
+        biology=stratum_names(codes.biology),
+        stratum=stratum_names(codes.stratum),
+        ferritin_ng_ml=codes.ferritin_ng_ml,
+        hla_dr=codes.hla_dr,
+    )
+
+
+@dataclass(frozen=True)
+class EnrolledCodes:
+    """:class:`Enrolled` with the true state and the stratum as codes (index into ``STRATA``)."""
+
+    biology: Int8Array
+    stratum: Int8Array
+    ferritin_ng_ml: FloatArray
+    hla_dr: FloatArray
+
+
+def draw_enrolled_codes(
+    rng: np.random.Generator, n_trials: int, n_per_trial: int, params: ModelParameters, protocol: Protocol
+) -> EnrolledCodes:
+    """:func:`draw_enrolled` with codes for strings (the same draw; the Monte Carlo engine's fast path)."""
+    enrolled_codes = stratum_codes(np.array(protocol.enrolled_strata))
     per_trial = max(2 * n_per_trial, 16)
     while True:
-        biology = draw_biology(rng, n_trials * per_trial, params)
-        ferritin, hla_dr = draw_biomarkers(rng, biology, params, protocol)
-        stratum = classify_arrays(ferritin, hla_dr, protocol)
+        biology = draw_biology_codes(rng, n_trials * per_trial, params)
+        ferritin, hla_dr = draw_biomarkers_codes(rng, biology, params, protocol)
+        stratum = classify_codes(ferritin, hla_dr, protocol)
         enrolled = np.isin(stratum, enrolled_codes).reshape(n_trials, per_trial)
         if enrolled.sum(axis=1).min() >= n_per_trial:
             break
@@ -225,7 +276,7 @@ def draw_enrolled(
         per_trial *= 2
     take = enrolled & (np.cumsum(enrolled, axis=1) <= n_per_trial)
     flat = take.ravel()
-    return Enrolled(
+    return EnrolledCodes(
         biology=biology[flat],
         stratum=stratum[flat],
         ferritin_ng_ml=ferritin[flat].round(),
@@ -389,6 +440,17 @@ class Baseline:
         return np.asarray(self.columns["sofa_total"], dtype=np.float64)
 
 
+def draw_outcome_baseline(
+    rng: np.random.Generator, n: int, params: ModelParameters, protocol: Protocol
+) -> Baseline:
+    """What the outcome model needs of ``n`` patients' baseline (SOFA and its inputs, age, histories,
+    Charlson index, APACHE II; no stratum column): :func:`draw_baseline` with ``full=False`` draws this."""
+    severity, inputs, scores = draw_sepsis_baseline(rng, n, params, protocol)
+    columns: dict[str, np.ndarray] = {**inputs, **scores}
+    columns.update(draw_risk_columns(rng, severity, params))
+    return Baseline(columns=columns, severity=severity)
+
+
 def draw_baseline(
     rng: np.random.Generator,
     enrolled: Enrolled,
@@ -406,9 +468,9 @@ def draw_baseline(
     strata = enrolled.stratum
     n = int(strata.shape[0])
     b = params.baseline
-    severity, inputs, scores = draw_sepsis_baseline(rng, n, params, protocol)
-    columns: dict[str, np.ndarray] = {"stratum": strata, **inputs, **scores}
-    columns.update(draw_risk_columns(rng, severity, params))
+    outcome_baseline = draw_outcome_baseline(rng, n, params, protocol)
+    severity = outcome_baseline.severity
+    columns: dict[str, np.ndarray] = {"stratum": strata, **outcome_baseline.columns}
     if not full:
         return Baseline(columns=columns, severity=severity)
 

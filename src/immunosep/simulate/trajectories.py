@@ -32,6 +32,8 @@ from immunosep.simulate.model import (
 from immunosep.simulate.population import (
     IMMUNOPARALYSIS,
     MALS,
+    MALS_CODE,
+    Int8Array,
     Baseline,
     draw_baseline,
     draw_enrolled,
@@ -72,6 +74,13 @@ def effective_treatment(
     return outcome_stratum, effective
 
 
+def effective_treatment_flags(
+    biology: Int8Array, strata: Int8Array, allocated_precision: BoolArray
+) -> tuple[BoolArray, BoolArray]:
+    """:func:`effective_treatment` on stratum codes: ``(true MALS, effective precision)`` flags."""
+    return biology == MALS_CODE, allocated_precision & (strata == biology)
+
+
 def draw_slopes(
     z: FloatArray,
     strata: npt.NDArray[np.str_],
@@ -79,13 +88,22 @@ def draw_slopes(
     baseline_sofa: FloatArray,
     params: ModelParameters,
 ) -> FloatArray:
-    """Daily SOFA improvement (points/day, positive = improving) of each patient."""
+    """Daily SOFA improvement (points/day, positive = improving) of each patient (``strata``: the
+    outcome strata, MALS or immunoparalysis; ``arms``: the effective arms)."""
+    return _slopes(z, strata == MALS, arms == "precision", baseline_sofa, params)
+
+
+def _slopes(
+    z: FloatArray, mals: BoolArray, precision: BoolArray, baseline_sofa: FloatArray, params: ModelParameters
+) -> FloatArray:
     t = params.sofa_trajectory
-    mean = np.zeros(z.shape[0])
-    for stratum in (MALS, IMMUNOPARALYSIS):
-        for arm in ("precision", "placebo"):
-            sel = (strata == stratum) & (arms == arm)
-            mean[sel] = t.slope_mean_points_per_day[f"{stratum}_{arm}"]
+    means = np.array(
+        [
+            [t.slope_mean_points_per_day[f"{stratum}_{arm}"] for arm in ("placebo", "precision")]
+            for stratum in (IMMUNOPARALYSIS, MALS)
+        ]
+    )
+    mean = means[mals.astype(np.intp), precision.astype(np.intp)]
     return np.asarray(
         mean + t.slope_baseline_coef * (baseline_sofa - BASELINE_SOFA_CENTRE) + t.slope_sd_points_per_day * z,
         dtype=np.float64,
@@ -230,7 +248,7 @@ def draw_death_days(
     rng: np.random.Generator,
     z: FloatArray,
     risk: FloatArray,
-    arms: npt.NDArray[np.str_],
+    arms: npt.NDArray[np.str_] | BoolArray,
     params: ModelParameters,
 ) -> FloatArray:
     """Study day of death (NaN = alive at the last cumulative day, 90).
@@ -239,7 +257,7 @@ def draw_death_days(
     its inverse at ``Phi(w)`` (a small ``w``, an early death), ``w = response_loading * z - severity_loading
     * risk + noise`` (standard normal): patients whose SOFA improves (high ``z``) die less, patients sicker at
     baseline (``risk``, the normal score of :func:`baseline_death_risk`) die more, and the marginal mortality
-    by arm is exactly as published.
+    by arm is exactly as published. ``arms``: the effective arms, or a flag "effective precision".
     """
     m = params.mortality
     noise_sd = np.sqrt(1.0 - m.response_loading**2 - m.severity_loading**2)
@@ -247,8 +265,9 @@ def draw_death_days(
     u = ndtr(w)
     knots_day = np.array([0.0, *m.cumulative_days])
     death = np.full(z.shape[0], np.nan)
+    precision = arms if arms.dtype == np.bool_ else arms == "precision"
     for arm in ("precision", "placebo"):
-        sel = arms == arm
+        sel = precision if arm == "precision" else ~precision
         knots_p = np.array([0.0, *getattr(m, arm)])
         dies = sel & (u < knots_p[-1])
         time_days = np.interp(u[dies], knots_p, knots_day)
@@ -313,22 +332,39 @@ def draw_outcomes(
 ) -> Outcomes:
     """Daily SOFA, ICU discharge, death and withdrawal of randomized patients.
 
-    ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`);
-    withdrawal depends on the arm allocated (``allocated_arms``, default ``arms``). Death depends on the
-    baseline (:func:`baseline_death_risk`: APACHE II, Charlson index, SOFA, stratum).
+    ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`: MALS or
+    immunoparalysis, precision or placebo); withdrawal depends on the arm allocated (``allocated_arms``,
+    default ``arms``). Death depends on the baseline (:func:`baseline_death_risk`: APACHE II, Charlson
+    index, SOFA, stratum).
     """
-    n = int(strata.shape[0])
+    allocated = arms if allocated_arms is None else allocated_arms
+    return draw_outcomes_flags(
+        rng, strata == MALS, arms == "precision", baseline, params, protocol, allocated == "precision"
+    )
+
+
+def draw_outcomes_flags(
+    rng: np.random.Generator,
+    mals: BoolArray,
+    precision: BoolArray,
+    baseline: Baseline,
+    params: ModelParameters,
+    protocol: Protocol,
+    allocated_precision: BoolArray,
+) -> Outcomes:
+    """:func:`draw_outcomes` with flags for the outcome stratum (MALS), the effective arm (precision)
+    and the allocated arm (precision): the same draw, without string arrays (the Monte Carlo engine)."""
+    n = int(mals.shape[0])
     n_days = n_study_days(protocol)
     baseline_sofa = baseline.sofa_total
     z = rng.standard_normal(n)
-    slopes = draw_slopes(z, strata, arms, baseline_sofa, params)
-    risk = baseline_death_risk(rng, baseline, strata, params, protocol)
-    death = draw_death_days(rng, z, risk, arms, params)
+    slopes = _slopes(z, mals, precision, baseline_sofa, params)
+    risk = death_risk_score(rng, baseline.columns, mals, params, protocol)
+    death = draw_death_days(rng, z, risk, precision, params)
     discharge = draw_discharge_days(rng, slopes, params)
     discharged_alive = (discharge <= n_days) & ~(death <= discharge)
     discharge = np.where(discharged_alive, discharge, np.nan)
-    allocated = arms if allocated_arms is None else allocated_arms
-    p_withdraw = np.where(allocated == "precision", params.withdrawal.precision, params.withdrawal.placebo)
+    p_withdraw = np.where(allocated_precision, params.withdrawal.precision, params.withdrawal.placebo)
     withdrawn = rng.random(n) < p_withdraw
     withdrawal_day = np.where(withdrawn, rng.integers(1, n_days + 1, n), np.nan)
     last_recorded = np.fmin(np.fmin(death, discharge), withdrawal_day)
