@@ -57,7 +57,7 @@ def simulate_block(
     """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts."""
     rng = np.random.default_rng(seed)
     # codes and flags instead of the string arrays of the one-trial API: the same draws (tested)
-    enrolled = draw_enrolled_codes(rng, n_trials, n_patients, params, protocol)
+    enrolled = draw_enrolled_codes(rng, n_trials, n_patients, params, protocol, values=False)
     arm = allocate_arm_codes(rng, n_patients, protocol, trials=n_trials).ravel()
     allocated_precision = arm == protocol.arm_codes.index("precision")
     mals, precision = effective_treatment_flags(enrolled.biology, enrolled.stratum, allocated_precision)

@@ -203,9 +203,16 @@ def draw_biomarkers_codes(
     rng: np.random.Generator, codes: Int8Array, params: ModelParameters, protocol: Protocol
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`draw_biomarkers` of true states given as stratum codes (the same draw)."""
-    dist = biomarker_distributions(params, protocol)
     n = int(codes.shape[0])
     u_ferritin, u_hla = rng.random(n), rng.random(n)
+    return _biomarker_values(codes, u_ferritin, u_hla, params, protocol)
+
+
+def _biomarker_values(
+    codes: Int8Array, u_ferritin: FloatArray, u_hla: FloatArray, params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, FloatArray]:
+    dist = biomarker_distributions(params, protocol)
+    n = int(codes.shape[0])
     ferritin = np.empty(n)
     hla_dr = np.empty(n)
     for code, stratum in enumerate(STRATA):
@@ -214,6 +221,45 @@ def draw_biomarkers_codes(
             ferritin[sel] = dist.ferritin[stratum].quantile(u_ferritin[sel])
             hla_dr[sel] = dist.hla_dr[stratum].quantile(u_hla[sel])
     return ferritin, hla_dr
+
+
+def _stratum_by_support(ferritin: TruncatedLogNormal, hla_dr: TruncatedLogNormal, protocol: Protocol) -> int | None:
+    """The stratum the classifier gives every candidate of a true state, when the supports of its two
+    biomarker distributions decide it: each within the plausible range the classifier checks and on one
+    side of the thresholds (with the published thresholds, every state: the true state's distributions
+    are truncated at them). None when the drawn values must be classified one by one."""
+    c = protocol.classification
+    f_low, f_high = ferritin.support()
+    h_low, h_high = hla_dr.support()
+    if f_low < 0 or h_low < 0 or f_high > c.ferritin_max_plausible or h_high > c.hla_dr_max_plausible:
+        return None
+    if f_low > c.mals_ferritin_above:
+        return MALS_CODE
+    if f_high <= c.mals_ferritin_above:
+        if h_high < c.immunoparalysis_hla_dr_below:
+            return IMMUNOPARALYSIS_CODE
+        if h_low >= c.immunoparalysis_hla_dr_below:
+            return UNCLASSIFIED_CODE
+    return None
+
+
+def _classify_candidates(
+    codes: Int8Array, u_ferritin: FloatArray, u_hla: FloatArray, params: ModelParameters, protocol: Protocol
+) -> Int8Array:
+    """``classify_codes`` of the biomarkers ``_biomarker_values`` would draw, computing (and classifying)
+    the values only for the true states whose distributions do not decide the stratum by their support."""
+    dist = biomarker_distributions(params, protocol)
+    stratum = np.empty(codes.shape[0], dtype=np.int8)
+    for code, state in enumerate(STRATA):
+        sel = codes == code
+        decided = _stratum_by_support(dist.ferritin[state], dist.hla_dr[state], protocol)
+        if decided is not None:
+            stratum[sel] = decided
+        elif sel.any():
+            stratum[sel] = classify_codes(
+                dist.ferritin[state].quantile(u_ferritin[sel]), dist.hla_dr[state].quantile(u_hla[sel]), protocol
+            )
+    return stratum
 
 
 @dataclass(frozen=True)
@@ -256,15 +302,27 @@ class EnrolledCodes:
 
 
 def draw_enrolled_codes(
-    rng: np.random.Generator, n_trials: int, n_per_trial: int, params: ModelParameters, protocol: Protocol
+    rng: np.random.Generator,
+    n_trials: int,
+    n_per_trial: int,
+    params: ModelParameters,
+    protocol: Protocol,
+    *,
+    values: bool = True,
 ) -> EnrolledCodes:
-    """:func:`draw_enrolled` with codes for strings (the same draw; the Monte Carlo engine's fast path)."""
+    """:func:`draw_enrolled` with codes for strings (the same draw; the Monte Carlo engine's fast path).
+
+    Biomarker values are computed only where needed: to classify a candidate whose true state does not
+    decide the stratum by the support of its distributions (never with the published thresholds), and,
+    with ``values``, for the enrolled. Without ``values`` the enrolled have empty biomarker arrays.
+    """
     enrolled_codes = stratum_codes(np.array(protocol.enrolled_strata))
     per_trial = max(2 * n_per_trial, 16)
     while True:
-        biology = draw_biology_codes(rng, n_trials * per_trial, params)
-        ferritin, hla_dr = draw_biomarkers_codes(rng, biology, params, protocol)
-        stratum = classify_codes(ferritin, hla_dr, protocol)
+        n = n_trials * per_trial
+        biology = draw_biology_codes(rng, n, params)
+        u_ferritin, u_hla = rng.random(n), rng.random(n)  # the draw of draw_biomarkers_codes
+        stratum = _classify_candidates(biology, u_ferritin, u_hla, params, protocol)
         enrolled = np.isin(stratum, enrolled_codes).reshape(n_trials, per_trial)
         if enrolled.sum(axis=1).min() >= n_per_trial:
             break
@@ -276,11 +334,12 @@ def draw_enrolled_codes(
         per_trial *= 2
     take = enrolled & (np.cumsum(enrolled, axis=1) <= n_per_trial)
     flat = take.ravel()
+    if values:
+        ferritin, hla_dr = _biomarker_values(biology[flat], u_ferritin[flat], u_hla[flat], params, protocol)
+    else:
+        ferritin, hla_dr = np.empty(0), np.empty(0)
     return EnrolledCodes(
-        biology=biology[flat],
-        stratum=stratum[flat],
-        ferritin_ng_ml=ferritin[flat].round(),
-        hla_dr=hla_dr[flat].round(),
+        biology=biology[flat], stratum=stratum[flat], ferritin_ng_ml=ferritin.round(), hla_dr=hla_dr.round()
     )
 
 
