@@ -115,6 +115,17 @@ def fitted_once(kind: str, params: ModelParameters, protocol: Protocol, build: C
     return cast(T, _FITTED[key][2])
 
 
+def fitted_values(params: ModelParameters, protocol: Protocol) -> dict[str, object]:
+    """The fits made so far for this (parameters, protocol) pair, by kind: to ship them to Dask workers."""
+    return {kind: value for (kind, p, q), (_, _, value) in _FITTED.items() if (p, q) == (id(params), id(protocol))}
+
+
+def install_fitted(params: ModelParameters, protocol: Protocol, fitted: dict[str, object]) -> None:
+    """Make fits computed elsewhere (:func:`fitted_values` of an equal pair) this pair's, where it has none."""
+    for kind, value in fitted.items():
+        fitted_once(kind, params, protocol, lambda value=value: value)  # type: ignore[misc]
+
+
 def biomarker_distributions(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
     """Fit the stratum distributions so that every draw classifies into its stratum by the protocol."""
     return fitted_once("biomarkers", params, protocol, lambda: _fit_biomarkers(params, protocol))
