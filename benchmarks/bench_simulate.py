@@ -29,12 +29,17 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from typing import Any
 
 from immunosep.protocol import default_protocol
 from immunosep.simulate.model import default_parameters
-from immunosep.simulate.montecarlo import WORKER_MALLOC_ENVIRON, DesignResult, client_runner, design
+from immunosep.simulate.montecarlo import (
+    QUIET_SCHEDULER,
+    WORKER_MALLOC_ENVIRON,
+    DesignResult,
+    client_runner,
+    design,
+)
 
 TARGET_SECONDS = 3.0
 #: 10,000 trials on 2 Dask workers at the start of issue 21 (docs/simulate.md, issue 5's engine).
@@ -50,7 +55,12 @@ def _cluster(workers: int) -> Any:
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENVIRON.items()}
     with dask.config.set(environ):
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+            scheduler_kwargs=QUIET_SCHEDULER,
         )
     return cluster, Client(cluster)
 
@@ -84,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", action="store_true", help="also run 1,000,000 trials on N workers")
     parser.add_argument("--no-curve", action="store_true", help="skip the 1..N worker curve")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="Port .* is already in use")  # another cluster on this machine
     protocol, params = default_protocol(), default_parameters()
     kwargs: dict[str, Any] = {
         "params": params,
@@ -133,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             ok = False
 
     if not args.no_curve:
-        print(f"scale-out, {args.trials} trials on a running local cluster of 1..{args.max_workers} processes:")
+        print(
+            f"scale-out, {args.trials} trials on a running local cluster of 1..{args.max_workers} processes:"
+        )
         if args.max_workers <= 2:
             print(f"  ({cpus} CPUs: the curve is short; more workers than CPUs only share them)")
         one: float | None = None

@@ -57,7 +57,9 @@ class BlockCounts:
     n_precision: IntArray
     n_placebo: IntArray
     events: dict[str, tuple[IntArray, IntArray]]  # endpoint -> (precision events, placebo events)
-    cpu_seconds: float = field(default=0.0, compare=False)  # CPU time the block took in its thread (benchmarks; not a result)
+    cpu_seconds: float = field(
+        default=0.0, compare=False
+    )  # CPU time the block took in its thread (benchmarks; not a result)
 
 
 def simulate_block(
@@ -118,7 +120,9 @@ class DesignResult:
     endpoints: dict[str, EndpointSummary]
     blocks: int
     extra: dict[str, Any] = field(default_factory=dict)
-    cpu_seconds: float = field(default=0.0, compare=False)  # CPU time of the blocks, summed over workers (benchmarks; not in as_dict)
+    cpu_seconds: float = field(
+        default=0.0, compare=False
+    )  # CPU time of the blocks, summed over workers (benchmarks; not in as_dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of ``immunosep simulate design`` (proportions, not percent)."""
@@ -217,6 +221,9 @@ def run_serial(
 #: a fresh mmap, page-faulted in, and a block costs twice the CPU time (measured). Arrays up to 32 MiB
 #: come from the heap and freed memory is kept (a block needs ~50 MB).
 WORKER_MALLOC_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 1 << 28, "MALLOC_MMAP_THRESHOLD_": 1 << 25}
+#: No dashboard, and the scheduler's HTTP routes on a free port (by default they take 8787, and warn when
+#: another cluster on the machine has it).
+QUIET_SCHEDULER = {"dashboard": False, "dashboard_address": ":0"}
 
 
 @contextmanager
@@ -245,6 +252,7 @@ def dask_client(*, scheduler: str | None = None, workers: int = 2, processes: bo
                 processes=processes and workers > 1,
                 dashboard_address=None,
                 silence_logs=50,
+                scheduler_kwargs=QUIET_SCHEDULER,
             )
         client = Client(cluster)
     try:

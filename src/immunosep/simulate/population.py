@@ -56,6 +56,7 @@ def stratum_codes(names: npt.NDArray[np.str_]) -> Int8Array:
         codes[names == name] = code
     return codes
 
+
 # Representative SOFA inputs for a cardiovascular score 0..4 (Vincent 1996 bands): MAP mmHg range and
 # the vasopressor given (ug/kg/min range). Scoring them back through clinical.sofa gives the score.
 CARDIOVASCULAR_INPUTS: tuple[tuple[tuple[float, float], str | None, tuple[float, float]], ...] = (
@@ -117,7 +118,9 @@ def fitted_once(kind: str, params: ModelParameters, protocol: Protocol, build: C
 
 def fitted_values(params: ModelParameters, protocol: Protocol) -> dict[str, object]:
     """The fits made so far for this (parameters, protocol) pair, by kind: to ship them to Dask workers."""
-    return {kind: value for (kind, p, q), (_, _, value) in _FITTED.items() if (p, q) == (id(params), id(protocol))}
+    return {
+        kind: value for (kind, p, q), (_, _, value) in _FITTED.items() if (p, q) == (id(params), id(protocol))
+    }
 
 
 def install_fitted(params: ModelParameters, protocol: Protocol, fitted: dict[str, object]) -> None:
@@ -234,7 +237,9 @@ def _biomarker_values(
     return ferritin, hla_dr
 
 
-def _stratum_by_support(ferritin: TruncatedLogNormal, hla_dr: TruncatedLogNormal, protocol: Protocol) -> int | None:
+def _stratum_by_support(
+    ferritin: TruncatedLogNormal, hla_dr: TruncatedLogNormal, protocol: Protocol
+) -> int | None:
     """The stratum the classifier gives every candidate of a true state, when the supports of its two
     biomarker distributions decide it: each within the plausible range the classifier checks and on one
     side of the thresholds (with the published thresholds, every state: the true state's distributions
@@ -268,7 +273,9 @@ def _classify_candidates(
             stratum[sel] = decided
         elif sel.any():
             stratum[sel] = classify_codes(
-                dist.ferritin[state].quantile(u_ferritin[sel]), dist.hla_dr[state].quantile(u_hla[sel]), protocol
+                dist.ferritin[state].quantile(u_ferritin[sel]),
+                dist.hla_dr[state].quantile(u_hla[sel]),
+                protocol,
             )
     return stratum
 

@@ -33,8 +33,8 @@ from immunosep.simulate.population import (
     IMMUNOPARALYSIS,
     MALS,
     MALS_CODE,
-    Int8Array,
     Baseline,
+    Int8Array,
     draw_baseline,
     draw_enrolled,
     fitted_once,
@@ -265,7 +265,7 @@ def draw_death_days(
     u = ndtr(w)
     knots_day = np.array([0.0, *m.cumulative_days])
     death = np.full(z.shape[0], np.nan)
-    precision = arms if arms.dtype == np.bool_ else arms == "precision"
+    precision = np.asarray(arms if arms.dtype == np.bool_ else arms == "precision", dtype=np.bool_)
     for arm in ("precision", "placebo"):
         sel = precision if arm == "precision" else ~precision
         knots_p = np.array([0.0, *getattr(m, arm)])
