@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from immunosep.clinical.sofa_endpoint import sofa_decrease
+from immunosep.clinical.sofa_endpoint import sofa_decrease, sofa_decrease_achieved
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
 
@@ -136,3 +136,32 @@ def test_vectorized_equals_one_patient_at_a_time() -> None:
 def test_bad_shapes_raise_a_user_error(sofa: np.ndarray, death: np.ndarray, message: str) -> None:
     with pytest.raises(ImmunoSepError, match=message):
         sofa_decrease(sofa, death, PRIMARY)
+
+
+@pytest.mark.parametrize(
+    "endpoint", [PRIMARY, D15, PRIMARY.model_copy(update={"baseline_day": 2, "window_first_day": 3})]
+)
+def test_achieved_only_kernel_equals_the_full_kernel(endpoint: object) -> None:
+    """``sofa_decrease_achieved`` (the Monte Carlo engine's) is ``sofa_decrease(...).achieved``: whole SOFA
+    points with intermittent and trailing gaps, deaths on any day (baseline day included), missing
+    baselines, short and long matrices, and fractional scores that decrease by the threshold exactly."""
+    rng = np.random.default_rng(21)
+    for n_days in (5, 9, 15, 20):
+        sofa = rng.integers(0, 25, size=(3000, n_days)).astype(float)
+        sofa[rng.random(sofa.shape) < 0.1] = NAN
+        last = rng.integers(0, n_days + 1, 3000)
+        sofa[np.arange(n_days)[None, :] >= last[:, None]] = NAN
+        sofa[:200, 1:] = sofa[:200, :1] - 1.4  # decreases at the threshold (fractional scores)
+        death = np.where(rng.random(3000) < 0.3, rng.integers(1, 25, 3000).astype(float), NAN)
+        full = sofa_decrease(sofa, death, endpoint).achieved  # type: ignore[arg-type]
+        np.testing.assert_array_equal(sofa_decrease_achieved(sofa, death, endpoint), full)  # type: ignore[arg-type]
+        assert 0 < full.sum() < full.size
+
+
+def test_achieved_only_kernel_checks_its_input() -> None:
+    with pytest.raises(ImmunoSepError, match="study day >= 1"):
+        sofa_decrease_achieved(np.zeros((1, 15)), np.array([0.0]), PRIMARY)
+    with pytest.raises(ImmunoSepError, match="one entry per patient"):
+        sofa_decrease_achieved(np.zeros((2, 15)), np.array([NAN]), PRIMARY)
+    with pytest.raises(ImmunoSepError, match="2-D"):
+        sofa_decrease_achieved(np.zeros(15), np.array([NAN]), PRIMARY)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 MALS = "mals"
 IMMUNOPARALYSIS = "immunoparalysis"
 UNCLASSIFIED = "unclassified"
+#: The strata in the order of :func:`classify_codes` (code ``k`` is ``STRATA[k]``).
+STRATA = (MALS, IMMUNOPARALYSIS, UNCLASSIFIED)
 
 
 def _ferritin_hint(c: Classification) -> str:
@@ -80,6 +82,23 @@ def classify_arrays(
     """
     import numpy as np
 
+    codes = classify_codes(ferritin, hla_dr, protocol, ferritin_unit=ferritin_unit, _rows=_rows)
+    return np.asarray(STRATA)[codes]
+
+
+def classify_codes(
+    ferritin: npt.ArrayLike,
+    hla_dr: npt.ArrayLike | None,
+    protocol: Protocol | None = None,
+    *,
+    ferritin_unit: str = "ng/mL",
+    _rows: bool = True,
+) -> npt.NDArray[np.int8]:
+    """:func:`classify_arrays` as int8 indices into :data:`STRATA` (0 MALS, 1 immunoparalysis, 2
+    unclassified): the same rule and checks, without building strings (the simulator classifies
+    millions of virtual candidates)."""
+    import numpy as np
+
     p = protocol or default_protocol()
     c = p.classification
     f = np.atleast_1d(np.asarray(ferritin_ng_ml(ferritin, ferritin_unit), dtype=np.float64))
@@ -103,7 +122,10 @@ def classify_arrays(
         raise _needed(float(f[i]), c, f" (row index {i})" if _rows else "")
     with np.errstate(invalid="ignore"):
         paralysed = ~mals & (h < c.immunoparalysis_hla_dr_below)
-    return np.select([mals, paralysed], [MALS, IMMUNOPARALYSIS], default=UNCLASSIFIED)
+    codes = np.full(f.shape, STRATA.index(UNCLASSIFIED), dtype=np.int8)
+    codes[paralysed] = STRATA.index(IMMUNOPARALYSIS)
+    codes[mals] = STRATA.index(MALS)
+    return codes
 
 
 ferritin_to_ng_ml = ferritin_ng_ml  # the converter, under a name the argument below does not hide

@@ -127,3 +127,52 @@ def sofa_decrease(
         carried_forward=carried_forward,
         sofa_imputed=filled,
     )
+
+
+def sofa_decrease_achieved(
+    sofa: npt.ArrayLike,
+    death_day: npt.ArrayLike,
+    endpoint: SofaEndpoint,
+) -> BoolArray:
+    """Only ``sofa_decrease(sofa, death_day, endpoint).achieved``: the Monte Carlo engine's fast path.
+
+    The same rules, computed on the days up to the end of the window only (death imputation and LOCF
+    look back, never ahead, so later days cannot change the window) and day by day on a transposed copy
+    (a few vector operations per day instead of index arithmetic on the whole matrix). The window's sum
+    is added day by day; for whole SOFA points that sum is exact, so the mean and the decision are
+    bit for bit those of :func:`sofa_decrease` (tested); on fractional scores the sum could differ in the
+    last bit, far inside :data:`ACHIEVED_TOLERANCE_POINTS`.
+    """
+    scores = np.asarray(sofa, dtype=np.float64)
+    deaths = np.asarray(death_day, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ImmunoSepError(f"sofa must be a 2-D array [patients, days], got {scores.ndim} dimension(s)")
+    if deaths.shape != (scores.shape[0],):
+        raise ImmunoSepError(
+            f"death_day must have one entry per patient ({scores.shape[0]}), got shape {deaths.shape}"
+        )
+    if np.any(deaths < 1):  # NaN compares False
+        raise ImmunoSepError("death_day must be a study day >= 1 (or NaN for alive)")
+    n_patients = scores.shape[0]
+    last_day = endpoint.window_last_day
+    n_days = max(last_day, endpoint.baseline_day)
+    days = np.full((n_days, n_patients), np.nan)
+    available = min(n_days, scores.shape[1])
+    days[:available] = scores[:, :available].T
+    # death imputation (never the baseline day): the day of death through death_imputed_until_day
+    for day in range(endpoint.baseline_day + 1, min(n_days, endpoint.death_imputed_until_day) + 1):
+        np.copyto(days[day - 1], endpoint.death_score, where=deaths <= day)
+    baseline = days[endpoint.baseline_day - 1].copy()
+    # LOCF, day by day
+    for j in range(1, last_day):
+        np.copyto(days[j], days[j - 1], where=np.isnan(days[j]))
+    window = days[endpoint.window_first_day - 1 : last_day]
+    total = window[0].copy()
+    for row in window[1:]:
+        total += row
+    window_mean = total / window.shape[0]  # NaN when a day of the window has no value (none before it)
+    decrease = baseline - window_mean
+    return np.asarray(
+        np.nan_to_num(decrease, nan=-np.inf) >= endpoint.min_decrease - ACHIEVED_TOLERANCE_POINTS,
+        dtype=np.bool_,
+    )

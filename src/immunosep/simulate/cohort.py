@@ -42,13 +42,21 @@ def allocate_arms(
     and the independence from everything else matter. With ``trials=1`` the single row is the same draw
     as without ``trials`` (one random stream, whichever way it is asked).
     """
+    return np.asarray(np.array(protocol.arm_codes)[allocate_arm_codes(rng, n, protocol, trials=trials)])
+
+
+def allocate_arm_codes(
+    rng: np.random.Generator, n: int, protocol: Protocol, *, trials: int | None = None
+) -> npt.NDArray[np.int8]:
+    """:func:`allocate_arms` as indices into ``protocol.arm_codes`` (the same draw: a permutation moves
+    elements whatever their type)."""
     ratio = np.asarray(protocol.randomization.ratio, dtype=np.float64)
     codes = protocol.arm_codes
     if set(codes) != {"precision", "placebo"}:
         raise ImmunoSepError(f"the virtual-patient model knows arms 'precision' and 'placebo', got {codes}")
     counts = np.floor(n * ratio / ratio.sum()).astype(np.int64)
     counts[: n - int(counts.sum())] += 1
-    arms = np.repeat(np.array(codes), counts)
+    arms = np.repeat(np.arange(len(codes), dtype=np.int8), counts)
     if trials is None:
         return np.asarray(rng.permutation(arms))
     return np.asarray(rng.permuted(np.tile(arms, (trials, 1)), axis=1))

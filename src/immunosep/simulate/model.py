@@ -359,6 +359,12 @@ class TruncatedLogNormal:
             values = np.minimum(values, self.upper)
         return np.asarray(values, dtype=np.float64)
 
+    def support(self) -> tuple[float, float]:
+        """Bounds ``(low, high)`` that every value :meth:`quantile` returns lies within (its clamps)."""
+        low = float(np.nextafter(self.lower, math.inf)) if self.lower > 0 else 0.0
+        high = self.upper if math.isfinite(self.upper) else math.inf
+        return min(low, high), high
+
     @classmethod
     def fit_quantiles(
         cls, median: float, q1: float, q3: float, *, lower: float = 0.0, upper: float = math.inf

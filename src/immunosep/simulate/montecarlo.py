@@ -18,6 +18,7 @@ distribution of the estimated effect (difference in proportions, sample odds rat
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,13 +27,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from immunosep.clinical.sofa_endpoint import sofa_decrease
+from immunosep.clinical.sofa_endpoint import sofa_decrease_achieved
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol.schema import Protocol
-from immunosep.simulate.cohort import allocate_arms, check_model_protocol
+from immunosep.simulate.cohort import allocate_arm_codes, check_model_protocol
 from immunosep.simulate.model import ModelParameters
-from immunosep.simulate.population import draw_baseline, draw_enrolled
-from immunosep.simulate.trajectories import draw_outcomes, effective_treatment
+from immunosep.simulate.population import (
+    biomarker_distributions,
+    draw_enrolled_codes,
+    draw_outcome_baseline,
+    fitted_values,
+    install_fitted,
+    lab_distributions,
+)
+from immunosep.simulate.trajectories import draw_outcomes_flags, effective_treatment_flags, risk_reference
 
 #: Trials per block: the unit of work and of seeding (changing it changes the random streams).
 BLOCK_TRIALS = 200
@@ -49,37 +57,46 @@ class BlockCounts:
     n_precision: IntArray
     n_placebo: IntArray
     events: dict[str, tuple[IntArray, IntArray]]  # endpoint -> (precision events, placebo events)
+    cpu_seconds: float = field(
+        default=0.0, compare=False
+    )  # CPU time the block took in its thread (benchmarks; not a result)
 
 
 def simulate_block(
     seed: np.random.SeedSequence, n_trials: int, n_patients: int, params: ModelParameters, protocol: Protocol
 ) -> BlockCounts:
-    """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts."""
+    """Simulate ``n_trials`` trials of ``n_patients`` randomized patients; return their 2x2 counts.
+
+    Vectorized over the block: every step draws or derives the arrays of all ``n_trials * n_patients``
+    patients at once (trial-major), the daily SOFA as one ``[patients, days]`` matrix.
+    """
+    started = time.thread_time()
     rng = np.random.default_rng(seed)
-    enrolled = draw_enrolled(rng, n_trials, n_patients, params, protocol)
-    arms = allocate_arms(rng, n_patients, protocol, trials=n_trials).ravel()
-    outcome_strata, effective_arms = effective_treatment(enrolled.biology, enrolled.stratum, arms)
-    baseline = draw_baseline(rng, enrolled, params, protocol, full=False)
-    outcomes = draw_outcomes(
-        rng, outcome_strata, effective_arms, baseline, params, protocol, allocated_arms=arms
-    )
-    primary = sofa_decrease(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
+    # codes and flags instead of the string arrays of the one-trial API: the same draws (tested)
+    enrolled = draw_enrolled_codes(rng, n_trials, n_patients, params, protocol, values=False)
+    arm = allocate_arm_codes(rng, n_patients, protocol, trials=n_trials).ravel()
+    allocated_precision = arm == protocol.arm_codes.index("precision")
+    mals, precision = effective_treatment_flags(enrolled.biology, enrolled.stratum, allocated_precision)
+    baseline = draw_outcome_baseline(rng, arm.shape[0], params, protocol)
+    outcomes = draw_outcomes_flags(rng, mals, precision, baseline, params, protocol, allocated_precision)
+    primary = sofa_decrease_achieved(outcomes.sofa, outcomes.death_day, protocol.endpoints.primary)
     mortality_day = protocol.endpoints.mortality.days[0]
     shape = (n_trials, n_patients)
     analysed = (~outcomes.withdrawn).reshape(shape)
-    precision = (arms == "precision").reshape(shape) & analysed
-    placebo = (arms == "placebo").reshape(shape) & analysed
+    precision_arm = allocated_precision.reshape(shape) & analysed
+    placebo_arm = ~allocated_precision.reshape(shape) & analysed
     flags = {
-        "primary": primary.achieved.reshape(shape),
+        "primary": primary.reshape(shape),
         "mortality_28d": (outcomes.death_day <= mortality_day).reshape(shape),
     }
     return BlockCounts(
-        n_precision=precision.sum(axis=1),
-        n_placebo=placebo.sum(axis=1),
+        n_precision=precision_arm.sum(axis=1),
+        n_placebo=placebo_arm.sum(axis=1),
         events={
-            name: ((flag & precision).sum(axis=1), (flag & placebo).sum(axis=1))
+            name: ((flag & precision_arm).sum(axis=1), (flag & placebo_arm).sum(axis=1))
             for name, flag in flags.items()
         },
+        cpu_seconds=time.thread_time() - started,
     )
 
 
@@ -103,6 +120,9 @@ class DesignResult:
     endpoints: dict[str, EndpointSummary]
     blocks: int
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float = field(
+        default=0.0, compare=False
+    )  # CPU time of the blocks, summed over workers (benchmarks; not in as_dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON of ``immunosep simulate design`` (proportions, not percent)."""
@@ -196,14 +216,25 @@ def run_serial(
     return [simulate_block(seed, size, patients, params, protocol) for seed, size in plan]
 
 
+#: Environment of local Dask worker processes. Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536`` (to return
+#: memory to the OS), which also freezes glibc's mmap threshold at 128 KiB: every array of a block is then
+#: a fresh mmap, page-faulted in, and a block costs twice the CPU time (measured). Arrays up to 32 MiB
+#: come from the heap and freed memory is kept (a block needs ~50 MB).
+WORKER_MALLOC_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 1 << 28, "MALLOC_MMAP_THRESHOLD_": 1 << 25}
+#: No dashboard, and the scheduler's HTTP routes on a free port (by default they take 8787, and warn when
+#: another cluster on the machine has it).
+QUIET_SCHEDULER = {"dashboard": False, "dashboard_address": ":0"}
+
+
 @contextmanager
 def dask_client(*, scheduler: str | None = None, workers: int = 2, processes: bool = True) -> Iterator[Any]:
     """A Dask ``Client`` of a LocalCluster of ``workers``, or of the scheduler at ``scheduler``.
 
-    One worker runs in-process threads (quick start); more workers are processes (true parallelism).
-    The cluster lives as long as the ``with`` block. Shared by every engine that sends blocks to Dask
-    (this one and :mod:`immunosep.simulate.adaptive`).
+    One worker runs in-process threads (quick start); more workers are processes (true parallelism),
+    started with :data:`WORKER_MALLOC_ENVIRON`. The cluster lives as long as the ``with`` block. Shared
+    by every engine that sends blocks to Dask (this one and :mod:`immunosep.simulate.adaptive`).
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     cluster: LocalCluster | None = None
@@ -213,13 +244,16 @@ def dask_client(*, scheduler: str | None = None, workers: int = 2, processes: bo
         except OSError as exc:
             raise ImmunoSepError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     else:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=processes and workers > 1,
-            dashboard_address=None,
-            silence_logs=50,
-        )
+        environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENVIRON.items()}
+        with dask.config.set(environ):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=processes and workers > 1,
+                dashboard_address=None,
+                silence_logs=50,
+                scheduler_kwargs=QUIET_SCHEDULER,
+            )
         client = Client(cluster)
     try:
         yield client
@@ -238,8 +272,40 @@ def dask_runner(
         yield client_runner(client)
 
 
+@dataclass(frozen=True)
+class ShippedModel:
+    """What a worker needs to simulate blocks: the parameters, the protocol and the fits made from them
+    in the client (distributions, the death-risk reference and its table), so that no worker refits."""
+
+    params: ModelParameters
+    protocol: Protocol
+    fitted: dict[str, object]
+
+
+def ship_model(params: ModelParameters, protocol: Protocol) -> ShippedModel:
+    """Fit once here (cached per pair) and bundle the fits with the pair."""
+    biomarker_distributions(params, protocol)
+    lab_distributions(params, protocol)
+    risk_reference(params, protocol)
+    return ShippedModel(params, protocol, fitted_values(params, protocol))
+
+
+def simulate_shipped_block(
+    seed: np.random.SeedSequence, n_trials: int, n_patients: int, model: ShippedModel
+) -> BlockCounts:
+    """:func:`simulate_block` in a worker: the shipped fits become the worker's first."""
+    install_fitted(model.params, model.protocol, model.fitted)
+    return simulate_block(seed, n_trials, n_patients, model.params, model.protocol)
+
+
 def client_runner(client: Any) -> Runner:
-    """A runner that sends the blocks of this engine to an open Dask ``client``."""
+    """A runner that sends the blocks of this engine to an open Dask ``client``.
+
+    The model is scattered to every worker once per (parameters, protocol) pair and kept for the
+    runner's life, so that the workers keep one copy of it, and of its fits, across runs (a sample-size
+    search runs many).
+    """
+    shipped: dict[tuple[int, int], tuple[Any, ModelParameters, Protocol]] = {}
 
     def run(
         plan: list[tuple[np.random.SeedSequence, int]],
@@ -247,10 +313,13 @@ def client_runner(client: Any) -> Runner:
         params: ModelParameters,
         protocol: Protocol,
     ) -> list[BlockCounts]:
-        params_future = client.scatter(params, broadcast=True)
-        protocol_future = client.scatter(protocol, broadcast=True)
+        key = (id(params), id(protocol))
+        if key not in shipped:
+            future = client.scatter(ship_model(params, protocol), broadcast=True, hash=False)
+            shipped[key] = (future, params, protocol)  # the pair is kept so its ids stay unique
+        model_future = shipped[key][0]
         futures = [
-            client.submit(simulate_block, seed, size, patients, params_future, protocol_future, pure=False)
+            client.submit(simulate_shipped_block, seed, size, patients, model_future, pure=False)
             for seed, size in plan
         ]
         results: list[BlockCounts] = client.gather(futures)
@@ -299,6 +368,7 @@ def design(
         alpha=alpha,
         endpoints=summarize(blocks, alpha),
         blocks=len(plan),
+        cpu_seconds=sum(b.cpu_seconds for b in blocks),
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr
 
-from immunosep.clinical.immune import classify_arrays
+from immunosep.clinical.immune import STRATA, classify_arrays, classify_codes
 from immunosep.clinical.sepsis3 import sepsis3_arrays
 from immunosep.clinical.sofa import score_sofa_arrays
 from immunosep.clinical.units import clip_plausible
@@ -38,7 +38,24 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 #: Stratum codes of the model (the protocol's enrolled strata must be these two).
-MALS, IMMUNOPARALYSIS, UNCLASSIFIED = "mals", "immunoparalysis", "unclassified"
+MALS, IMMUNOPARALYSIS, UNCLASSIFIED = STRATA
+#: Integer codes of the strata in the Monte Carlo fast path (index into ``STRATA``, as the classifier's).
+MALS_CODE, IMMUNOPARALYSIS_CODE, UNCLASSIFIED_CODE = 0, 1, 2
+Int8Array = npt.NDArray[np.int8]
+
+
+def stratum_names(codes: Int8Array) -> npt.NDArray[np.str_]:
+    """The stratum names of integer codes (``STRATA[code]``)."""
+    return np.asarray(STRATA)[codes]
+
+
+def stratum_codes(names: npt.NDArray[np.str_]) -> Int8Array:
+    """Integer codes of stratum names (-1 for a name that is no stratum)."""
+    codes = np.full(names.shape, -1, dtype=np.int8)
+    for code, name in enumerate(STRATA):
+        codes[names == name] = code
+    return codes
+
 
 # Representative SOFA inputs for a cardiovascular score 0..4 (Vincent 1996 bands): MAP mmHg range and
 # the vasopressor given (ug/kg/min range). Scoring them back through clinical.sofa gives the score.
@@ -97,6 +114,19 @@ def fitted_once(kind: str, params: ModelParameters, protocol: Protocol, build: C
             _FITTED.clear()
         _FITTED[key] = (params, protocol, build())
     return cast(T, _FITTED[key][2])
+
+
+def fitted_values(params: ModelParameters, protocol: Protocol) -> dict[str, object]:
+    """The fits made so far for this (parameters, protocol) pair, by kind: to ship them to Dask workers."""
+    return {
+        kind: value for (kind, p, q), (_, _, value) in _FITTED.items() if (p, q) == (id(params), id(protocol))
+    }
+
+
+def install_fitted(params: ModelParameters, protocol: Protocol, fitted: dict[str, object]) -> None:
+    """Make fits computed elsewhere (:func:`fitted_values` of an equal pair) this pair's, where it has none."""
+    for kind, value in fitted.items():
+        fitted_once(kind, params, protocol, lambda value=value: value)  # type: ignore[misc]
 
 
 def biomarker_distributions(params: ModelParameters, protocol: Protocol) -> BiomarkerDistributions:
@@ -163,29 +193,91 @@ def draw_biology(rng: np.random.Generator, n: int, params: ModelParameters) -> n
     A share ``unclassified_fraction`` is neither MALS nor immunoparalysis; of the others a share
     ``mals_fraction_of_classified`` has MALS.
     """
+    return stratum_names(draw_biology_codes(rng, n, params))
+
+
+def draw_biology_codes(rng: np.random.Generator, n: int, params: ModelParameters) -> Int8Array:
+    """:func:`draw_biology` as stratum codes (the same draw)."""
     bio = params.screening.biomarkers
     u = rng.random(n)
     mals_cut = (1.0 - bio.unclassified_fraction) * bio.mals_fraction_of_classified
-    return np.where(
-        u < mals_cut, MALS, np.where(u < 1.0 - bio.unclassified_fraction, IMMUNOPARALYSIS, UNCLASSIFIED)
-    )
+    codes = (u >= mals_cut).astype(np.int8)
+    codes += u >= 1.0 - bio.unclassified_fraction
+    return codes
 
 
 def draw_biomarkers(
     rng: np.random.Generator, strata: npt.NDArray[np.str_], params: ModelParameters, protocol: Protocol
 ) -> tuple[FloatArray, FloatArray]:
     """Baseline ferritin (ng/mL) and mHLA-DR (receptors/monocyte) of patients of these true states."""
-    dist = biomarker_distributions(params, protocol)
-    n = int(strata.shape[0])
+    return draw_biomarkers_codes(rng, stratum_codes(strata), params, protocol)
+
+
+def draw_biomarkers_codes(
+    rng: np.random.Generator, codes: Int8Array, params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`draw_biomarkers` of true states given as stratum codes (the same draw)."""
+    n = int(codes.shape[0])
     u_ferritin, u_hla = rng.random(n), rng.random(n)
+    return _biomarker_values(codes, u_ferritin, u_hla, params, protocol)
+
+
+def _biomarker_values(
+    codes: Int8Array, u_ferritin: FloatArray, u_hla: FloatArray, params: ModelParameters, protocol: Protocol
+) -> tuple[FloatArray, FloatArray]:
+    dist = biomarker_distributions(params, protocol)
+    n = int(codes.shape[0])
     ferritin = np.empty(n)
     hla_dr = np.empty(n)
-    for stratum in (MALS, IMMUNOPARALYSIS, UNCLASSIFIED):
-        sel = strata == stratum
+    for code, stratum in enumerate(STRATA):
+        sel = codes == code
         if sel.any():
             ferritin[sel] = dist.ferritin[stratum].quantile(u_ferritin[sel])
             hla_dr[sel] = dist.hla_dr[stratum].quantile(u_hla[sel])
     return ferritin, hla_dr
+
+
+def _stratum_by_support(
+    ferritin: TruncatedLogNormal, hla_dr: TruncatedLogNormal, protocol: Protocol
+) -> int | None:
+    """The stratum the classifier gives every candidate of a true state, when the supports of its two
+    biomarker distributions decide it: each within the plausible range the classifier checks and on one
+    side of the thresholds (with the published thresholds, every state: the true state's distributions
+    are truncated at them). None when the drawn values must be classified one by one."""
+    c = protocol.classification
+    f_low, f_high = ferritin.support()
+    h_low, h_high = hla_dr.support()
+    if f_low < 0 or h_low < 0 or f_high > c.ferritin_max_plausible or h_high > c.hla_dr_max_plausible:
+        return None
+    if f_low > c.mals_ferritin_above:
+        return MALS_CODE
+    if f_high <= c.mals_ferritin_above:
+        if h_high < c.immunoparalysis_hla_dr_below:
+            return IMMUNOPARALYSIS_CODE
+        if h_low >= c.immunoparalysis_hla_dr_below:
+            return UNCLASSIFIED_CODE
+    return None
+
+
+def _classify_candidates(
+    codes: Int8Array, u_ferritin: FloatArray, u_hla: FloatArray, params: ModelParameters, protocol: Protocol
+) -> Int8Array:
+    """``classify_codes`` of the biomarkers ``_biomarker_values`` would draw, computing (and classifying)
+    the values only for the true states whose distributions do not decide the stratum by their support."""
+    dist = biomarker_distributions(params, protocol)
+    stratum = np.empty(codes.shape[0], dtype=np.int8)
+    for code, state in enumerate(STRATA):
+        sel = codes == code
+        decided = _stratum_by_support(dist.ferritin[state], dist.hla_dr[state], protocol)
+        if decided is not None:
+            stratum[sel] = decided
+        elif sel.any():
+            stratum[sel] = classify_codes(
+                dist.ferritin[state].quantile(u_ferritin[sel]),
+                dist.hla_dr[state].quantile(u_hla[sel]),
+                protocol,
+            )
+    return stratum
 
 
 @dataclass(frozen=True)
@@ -208,12 +300,47 @@ def draw_enrolled(
     in an enrolled stratum are enrolled. With the published thresholds the stratum is the true state;
     with other thresholds some patients are enrolled into a stratum that is not theirs.
     """
-    enrolled_codes = np.array(protocol.enrolled_strata)
+    codes = draw_enrolled_codes(rng, n_trials, n_per_trial, params, protocol)
+    return Enrolled(
+        biology=stratum_names(codes.biology),
+        stratum=stratum_names(codes.stratum),
+        ferritin_ng_ml=codes.ferritin_ng_ml,
+        hla_dr=codes.hla_dr,
+    )
+
+
+@dataclass(frozen=True)
+class EnrolledCodes:
+    """:class:`Enrolled` with the true state and the stratum as codes (index into ``STRATA``)."""
+
+    biology: Int8Array
+    stratum: Int8Array
+    ferritin_ng_ml: FloatArray
+    hla_dr: FloatArray
+
+
+def draw_enrolled_codes(
+    rng: np.random.Generator,
+    n_trials: int,
+    n_per_trial: int,
+    params: ModelParameters,
+    protocol: Protocol,
+    *,
+    values: bool = True,
+) -> EnrolledCodes:
+    """:func:`draw_enrolled` with codes for strings (the same draw; the Monte Carlo engine's fast path).
+
+    Biomarker values are computed only where needed: to classify a candidate whose true state does not
+    decide the stratum by the support of its distributions (never with the published thresholds), and,
+    with ``values``, for the enrolled. Without ``values`` the enrolled have empty biomarker arrays.
+    """
+    enrolled_codes = stratum_codes(np.array(protocol.enrolled_strata))
     per_trial = max(2 * n_per_trial, 16)
     while True:
-        biology = draw_biology(rng, n_trials * per_trial, params)
-        ferritin, hla_dr = draw_biomarkers(rng, biology, params, protocol)
-        stratum = classify_arrays(ferritin, hla_dr, protocol)
+        n = n_trials * per_trial
+        biology = draw_biology_codes(rng, n, params)
+        u_ferritin, u_hla = rng.random(n), rng.random(n)  # the draw of draw_biomarkers_codes
+        stratum = _classify_candidates(biology, u_ferritin, u_hla, params, protocol)
         enrolled = np.isin(stratum, enrolled_codes).reshape(n_trials, per_trial)
         if enrolled.sum(axis=1).min() >= n_per_trial:
             break
@@ -225,11 +352,12 @@ def draw_enrolled(
         per_trial *= 2
     take = enrolled & (np.cumsum(enrolled, axis=1) <= n_per_trial)
     flat = take.ravel()
-    return Enrolled(
-        biology=biology[flat],
-        stratum=stratum[flat],
-        ferritin_ng_ml=ferritin[flat].round(),
-        hla_dr=hla_dr[flat].round(),
+    if values:
+        ferritin, hla_dr = _biomarker_values(biology[flat], u_ferritin[flat], u_hla[flat], params, protocol)
+    else:
+        ferritin, hla_dr = np.empty(0), np.empty(0)
+    return EnrolledCodes(
+        biology=biology[flat], stratum=stratum[flat], ferritin_ng_ml=ferritin.round(), hla_dr=hla_dr.round()
     )
 
 
@@ -389,6 +517,17 @@ class Baseline:
         return np.asarray(self.columns["sofa_total"], dtype=np.float64)
 
 
+def draw_outcome_baseline(
+    rng: np.random.Generator, n: int, params: ModelParameters, protocol: Protocol
+) -> Baseline:
+    """What the outcome model needs of ``n`` patients' baseline (SOFA and its inputs, age, histories,
+    Charlson index, APACHE II; no stratum column): :func:`draw_baseline` with ``full=False`` draws this."""
+    severity, inputs, scores = draw_sepsis_baseline(rng, n, params, protocol)
+    columns: dict[str, np.ndarray] = {**inputs, **scores}
+    columns.update(draw_risk_columns(rng, severity, params))
+    return Baseline(columns=columns, severity=severity)
+
+
 def draw_baseline(
     rng: np.random.Generator,
     enrolled: Enrolled,
@@ -406,9 +545,9 @@ def draw_baseline(
     strata = enrolled.stratum
     n = int(strata.shape[0])
     b = params.baseline
-    severity, inputs, scores = draw_sepsis_baseline(rng, n, params, protocol)
-    columns: dict[str, np.ndarray] = {"stratum": strata, **inputs, **scores}
-    columns.update(draw_risk_columns(rng, severity, params))
+    outcome_baseline = draw_outcome_baseline(rng, n, params, protocol)
+    severity = outcome_baseline.severity
+    columns: dict[str, np.ndarray] = {"stratum": strata, **outcome_baseline.columns}
     if not full:
         return Baseline(columns=columns, severity=severity)
 

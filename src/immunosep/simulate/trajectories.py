@@ -32,7 +32,9 @@ from immunosep.simulate.model import (
 from immunosep.simulate.population import (
     IMMUNOPARALYSIS,
     MALS,
+    MALS_CODE,
     Baseline,
+    Int8Array,
     draw_baseline,
     draw_enrolled,
     fitted_once,
@@ -72,6 +74,13 @@ def effective_treatment(
     return outcome_stratum, effective
 
 
+def effective_treatment_flags(
+    biology: Int8Array, strata: Int8Array, allocated_precision: BoolArray
+) -> tuple[BoolArray, BoolArray]:
+    """:func:`effective_treatment` on stratum codes: ``(true MALS, effective precision)`` flags."""
+    return biology == MALS_CODE, allocated_precision & (strata == biology)
+
+
 def draw_slopes(
     z: FloatArray,
     strata: npt.NDArray[np.str_],
@@ -79,13 +88,22 @@ def draw_slopes(
     baseline_sofa: FloatArray,
     params: ModelParameters,
 ) -> FloatArray:
-    """Daily SOFA improvement (points/day, positive = improving) of each patient."""
+    """Daily SOFA improvement (points/day, positive = improving) of each patient (``strata``: the
+    outcome strata, MALS or immunoparalysis; ``arms``: the effective arms)."""
+    return _slopes(z, strata == MALS, arms == "precision", baseline_sofa, params)
+
+
+def _slopes(
+    z: FloatArray, mals: BoolArray, precision: BoolArray, baseline_sofa: FloatArray, params: ModelParameters
+) -> FloatArray:
     t = params.sofa_trajectory
-    mean = np.zeros(z.shape[0])
-    for stratum in (MALS, IMMUNOPARALYSIS):
-        for arm in ("precision", "placebo"):
-            sel = (strata == stratum) & (arms == arm)
-            mean[sel] = t.slope_mean_points_per_day[f"{stratum}_{arm}"]
+    means = np.array(
+        [
+            [t.slope_mean_points_per_day[f"{stratum}_{arm}"] for arm in ("placebo", "precision")]
+            for stratum in (IMMUNOPARALYSIS, MALS)
+        ]
+    )
+    mean = means[mals.astype(np.intp), precision.astype(np.intp)]
     return np.asarray(
         mean + t.slope_baseline_coef * (baseline_sofa - BASELINE_SOFA_CENTRE) + t.slope_sd_points_per_day * z,
         dtype=np.float64,
@@ -95,27 +113,40 @@ def draw_slopes(
 #: Patients of the reference population that standardizes the baseline death risk (fixed seed).
 RISK_REFERENCE_PATIENTS = 200_000
 RISK_REFERENCE_SEED = 20251208
+#: Values 0..size-1 of each integer risk score whose rank in the reference population is tabulated once
+#: (APACHE II 0-71 and SOFA 0-24 are their whole ranges; a Charlson index above 39, or a score that is not
+#: a whole number, is looked up by a binary search instead: same answer, only slower).
+RISK_TABLE_SIZE = {"apache2": 72, "charlson": 40, "sofa_total": 25}
 
 
 @dataclass(frozen=True)
 class RiskReference:
     """The baseline death risk in the model's randomized population: score centres and scales (mean, SD)
-    and the sorted risks of :data:`RISK_REFERENCE_PATIENTS` reference patients (its distribution)."""
+    and the sorted risks of :data:`RISK_REFERENCE_PATIENTS` reference patients (its distribution).
+
+    The risk is a function of MALS (yes/no) and whole-number scores, so it takes few distinct values: for
+    every combination in :data:`RISK_TABLE_SIZE` the table holds how many reference risks lie below it
+    (``below``) and at or below it (``at_or_below``), the two binary searches of
+    :func:`baseline_death_risk` done once (cell index: MALS, then the scores in ``columns`` order, C order).
+    """
 
     centre: dict[str, float]
     scale: dict[str, float]
     sorted_risk: FloatArray
+    columns: tuple[str, ...]
+    below: IntArray
+    at_or_below: IntArray
 
 
 def _linear_risk(
     columns: dict[str, np.ndarray],
-    outcome_strata: npt.NDArray[np.str_],
+    mals: BoolArray,
     params: ModelParameters,
     centre: dict[str, float],
     scale: dict[str, float],
 ) -> FloatArray:
     m = params.mortality
-    risk = m.risk_mals * (outcome_strata == MALS).astype(np.float64)
+    risk = m.risk_mals * mals.astype(np.float64)
     for column, weight in m.risk_per_sd.items():
         risk = (
             risk + weight * (np.asarray(columns[column], dtype=np.float64) - centre[column]) / scale[column]
@@ -132,12 +163,53 @@ def _build_risk_reference(params: ModelParameters, protocol: Protocol) -> RiskRe
     rng = np.random.default_rng(RISK_REFERENCE_SEED)
     enrolled = draw_enrolled(rng, 1, RISK_REFERENCE_PATIENTS, params, protocol)
     columns = draw_baseline(rng, enrolled, params, protocol, full=False).columns
-    outcome_strata = np.where(enrolled.biology == MALS, MALS, IMMUNOPARALYSIS)
+    mals = enrolled.biology == MALS
     values = {c: np.asarray(columns[c], dtype=np.float64) for c in params.mortality.risk_per_sd}
     centre = {c: float(v.mean()) for c, v in values.items()}
     scale = {c: float(v.std()) or 1.0 for c, v in values.items()}
-    risk = _linear_risk(columns, outcome_strata, params, centre, scale)
-    return RiskReference(centre=centre, scale=scale, sorted_risk=np.sort(risk))
+    sorted_risk = np.sort(_linear_risk(columns, mals, params, centre, scale))
+    # The table: the same arithmetic (_linear_risk) on every cell gives bit for bit the risk of a patient
+    # with those scores, so its counts are those the binary searches would find.
+    names = tuple(params.mortality.risk_per_sd)
+    grid = np.indices((2, *(RISK_TABLE_SIZE[c] for c in names))).reshape(len(names) + 1, -1)
+    cell_risk = _linear_risk(
+        {c: grid[k + 1] for k, c in enumerate(names)}, grid[0] == 1, params, centre, scale
+    )
+    return RiskReference(
+        centre=centre,
+        scale=scale,
+        sorted_risk=sorted_risk,
+        columns=names,
+        below=np.searchsorted(sorted_risk, cell_risk, side="left").astype(np.int64),
+        at_or_below=np.searchsorted(sorted_risk, cell_risk, side="right").astype(np.int64),
+    )
+
+
+def _risk_counts(
+    ref: RiskReference, columns: dict[str, np.ndarray], mals: BoolArray, params: ModelParameters
+) -> tuple[IntArray, IntArray]:
+    """Reference risks below and at or below each patient's risk: from the table, else by binary search."""
+    n = int(mals.shape[0])
+    cell = mals.astype(np.int64)
+    inside = np.ones(n, dtype=np.bool_)
+    for name in ref.columns:
+        values = np.asarray(columns[name])
+        size = RISK_TABLE_SIZE[name]
+        if values.dtype.kind not in "iu":
+            inside[:] = False
+            break
+        whole = values.astype(np.int64)
+        inside &= (whole >= 0) & (whole < size)
+        cell = cell * size + np.clip(whole, 0, size - 1)
+    below, at_or_below = ref.below[cell], ref.at_or_below[cell]
+    if not inside.all():
+        out = ~inside
+        risk = _linear_risk(
+            {c: np.asarray(columns[c])[out] for c in ref.columns}, mals[out], params, ref.centre, ref.scale
+        )
+        below[out] = np.searchsorted(ref.sorted_risk, risk, side="left")
+        at_or_below[out] = np.searchsorted(ref.sorted_risk, risk, side="right")
+    return below, at_or_below
 
 
 def baseline_death_risk(
@@ -154,12 +226,21 @@ def baseline_death_risk(
     population (ties broken at random), so the death latent stays exactly standard normal and the
     marginal mortality by arm stays as published whatever the weights.
     """
+    return death_risk_score(rng, baseline.columns, outcome_strata == MALS, params, protocol)
+
+
+def death_risk_score(
+    rng: np.random.Generator,
+    columns: dict[str, np.ndarray],
+    mals: BoolArray,
+    params: ModelParameters,
+    protocol: Protocol,
+) -> FloatArray:
+    """:func:`baseline_death_risk` of patients given by their baseline columns and true MALS (yes/no)."""
     ref = risk_reference(params, protocol)
-    risk = _linear_risk(baseline.columns, outcome_strata, params, ref.centre, ref.scale)
-    below = np.searchsorted(ref.sorted_risk, risk, side="left")
-    at_or_below = np.searchsorted(ref.sorted_risk, risk, side="right")
+    below, at_or_below = _risk_counts(ref, columns, mals, params)
     total = ref.sorted_risk.shape[0]
-    u = (below + rng.random(risk.shape[0]) * (at_or_below - below)) / total
+    u = (below + rng.random(mals.shape[0]) * (at_or_below - below)) / total
     return np.asarray(ndtri(np.clip(u, 0.5 / total, 1.0 - 0.5 / total)), dtype=np.float64)
 
 
@@ -167,7 +248,7 @@ def draw_death_days(
     rng: np.random.Generator,
     z: FloatArray,
     risk: FloatArray,
-    arms: npt.NDArray[np.str_],
+    arms: npt.NDArray[np.str_] | BoolArray,
     params: ModelParameters,
 ) -> FloatArray:
     """Study day of death (NaN = alive at the last cumulative day, 90).
@@ -176,7 +257,7 @@ def draw_death_days(
     its inverse at ``Phi(w)`` (a small ``w``, an early death), ``w = response_loading * z - severity_loading
     * risk + noise`` (standard normal): patients whose SOFA improves (high ``z``) die less, patients sicker at
     baseline (``risk``, the normal score of :func:`baseline_death_risk`) die more, and the marginal mortality
-    by arm is exactly as published.
+    by arm is exactly as published. ``arms``: the effective arms, or a flag "effective precision".
     """
     m = params.mortality
     noise_sd = np.sqrt(1.0 - m.response_loading**2 - m.severity_loading**2)
@@ -184,8 +265,9 @@ def draw_death_days(
     u = ndtr(w)
     knots_day = np.array([0.0, *m.cumulative_days])
     death = np.full(z.shape[0], np.nan)
+    precision = np.asarray(arms if arms.dtype == np.bool_ else arms == "precision", dtype=np.bool_)
     for arm in ("precision", "placebo"):
-        sel = arms == arm
+        sel = precision if arm == "precision" else ~precision
         knots_p = np.array([0.0, *getattr(m, arm)])
         dies = sel & (u < knots_p[-1])
         time_days = np.interp(u[dies], knots_p, knots_day)
@@ -212,11 +294,16 @@ def daily_sofa(
     t = params.sofa_trajectory
     day = np.arange(1, n_days + 1, dtype=np.float64)
     elapsed = np.minimum(day, t.plateau_day) - 1.0
-    noise = rng.standard_normal((baseline_sofa.shape[0], n_days)) * t.daily_noise_sd_points
+    noise = rng.standard_normal((baseline_sofa.shape[0], n_days))
+    noise *= t.daily_noise_sd_points
     noise[:, 0] = 0.0
-    sofa = baseline_sofa[:, None] - slopes[:, None] * elapsed[None, :] + noise
-    sofa = np.clip(np.rint(sofa), 0.0, SOFA_MAX)
-    sofa[day[None, :] > last_recorded_day[:, None]] = np.nan
+    # baseline - slope * elapsed + noise, rounded and clipped: the same operations, in place
+    sofa = np.multiply(slopes[:, None], elapsed[None, :])
+    np.subtract(baseline_sofa[:, None], sofa, out=sofa)
+    sofa += noise
+    np.rint(sofa, out=sofa)
+    np.clip(sofa, 0.0, SOFA_MAX, out=sofa)
+    np.copyto(sofa, np.nan, where=day[None, :] > last_recorded_day[:, None])
     return sofa
 
 
@@ -245,22 +332,39 @@ def draw_outcomes(
 ) -> Outcomes:
     """Daily SOFA, ICU discharge, death and withdrawal of randomized patients.
 
-    ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`);
-    withdrawal depends on the arm allocated (``allocated_arms``, default ``arms``). Death depends on the
-    baseline (:func:`baseline_death_risk`: APACHE II, Charlson index, SOFA, stratum).
+    ``strata`` and ``arms`` are those that drive the outcomes (see :func:`effective_treatment`: MALS or
+    immunoparalysis, precision or placebo); withdrawal depends on the arm allocated (``allocated_arms``,
+    default ``arms``). Death depends on the baseline (:func:`baseline_death_risk`: APACHE II, Charlson
+    index, SOFA, stratum).
     """
-    n = int(strata.shape[0])
+    allocated = arms if allocated_arms is None else allocated_arms
+    return draw_outcomes_flags(
+        rng, strata == MALS, arms == "precision", baseline, params, protocol, allocated == "precision"
+    )
+
+
+def draw_outcomes_flags(
+    rng: np.random.Generator,
+    mals: BoolArray,
+    precision: BoolArray,
+    baseline: Baseline,
+    params: ModelParameters,
+    protocol: Protocol,
+    allocated_precision: BoolArray,
+) -> Outcomes:
+    """:func:`draw_outcomes` with flags for the outcome stratum (MALS), the effective arm (precision)
+    and the allocated arm (precision): the same draw, without string arrays (the Monte Carlo engine)."""
+    n = int(mals.shape[0])
     n_days = n_study_days(protocol)
     baseline_sofa = baseline.sofa_total
     z = rng.standard_normal(n)
-    slopes = draw_slopes(z, strata, arms, baseline_sofa, params)
-    risk = baseline_death_risk(rng, baseline, strata, params, protocol)
-    death = draw_death_days(rng, z, risk, arms, params)
+    slopes = _slopes(z, mals, precision, baseline_sofa, params)
+    risk = death_risk_score(rng, baseline.columns, mals, params, protocol)
+    death = draw_death_days(rng, z, risk, precision, params)
     discharge = draw_discharge_days(rng, slopes, params)
     discharged_alive = (discharge <= n_days) & ~(death <= discharge)
     discharge = np.where(discharged_alive, discharge, np.nan)
-    allocated = arms if allocated_arms is None else allocated_arms
-    p_withdraw = np.where(allocated == "precision", params.withdrawal.precision, params.withdrawal.placebo)
+    p_withdraw = np.where(allocated_precision, params.withdrawal.precision, params.withdrawal.placebo)
     withdrawn = rng.random(n) < p_withdraw
     withdrawal_day = np.where(withdrawn, rng.integers(1, n_days + 1, n), np.nan)
     last_recorded = np.fmin(np.fmin(death, discharge), withdrawal_day)
