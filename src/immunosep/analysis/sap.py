@@ -50,8 +50,10 @@ YOUDEN_VARIABLES = {
     "cci": "Charlson comorbidity index",
     "sofa_baseline": "Baseline SOFA",
 }
-#: The stats engine's DeLong CI holds a [cases x controls] matrix; above this many pairs (about 240 MB) the
-#: ROC is computed on a seeded random sample of this many pairs' worth of patients instead (reported).
+#: Above this many case x control pairs the ROC is computed on a seeded random sample of this many pairs' worth
+#: of patients instead (reported). The DeLong CI no longer holds a [cases x controls] matrix (it counts by
+#: binary search), but the sensitivity/specificity table is [distinct values x patients], and the sample keeps
+#: the Youden cut-offs, hence the subgroups, of earlier runs at 100,000 patients unchanged.
 ROC_MAX_PAIRS = 30_000_000
 
 #: Binary endpoints of Table 2: key -> (ADSL variable, population filter, outcome kind for NNT/NNH).

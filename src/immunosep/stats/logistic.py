@@ -192,7 +192,7 @@ def logistic_regression(
     y = _outcome(rows, outcome)
     x, _ = _design(rows, covariates, categorical)
     n = len(y) if weights is None else int(weights.sum())
-    events = int(y.sum()) if weights is None else int(round(float(weights @ y.to_numpy())))
+    events = int(y.sum()) if weights is None else round(float(weights @ y.to_numpy()))
     res, converged, separation = _fit(y, x, groups, weights)
     method = (
         "conditional logistic (exact conditional likelihood), wald CI"

@@ -95,8 +95,8 @@ def proportional_odds_rows(
         )
     # one row per observed (level, group) with its number of patients
     cells = pd.DataFrame({"code": codes, "group_a": x}).groupby(["code", "group_a"], sort=True).size()
-    cell_codes = cells.index.get_level_values("code").to_numpy()
-    endog = pd.Series(pd.Categorical.from_codes(cell_codes, categories=list(levels), ordered=True))
+    cell_codes = cells.index.get_level_values("code").to_numpy(dtype=np.int64)
+    endog = pd.Series(pd.Categorical.from_codes(cell_codes, categories=pd.Index(list(levels)), ordered=True))
     exog = pd.DataFrame({"group_a": cells.index.get_level_values("group_a").to_numpy(dtype=float)})
     counts = cells.to_numpy(dtype=float)
     model = _CountedOrderedModel(endog, exog, counts, distr="logit")

@@ -35,7 +35,9 @@ from immunosep.stats.results import CoxResult, Estimate, KaplanMeier, TestResult
 TIES = ("efron", "breslow")
 
 
-def _times(time: Sequence[float], event: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _times(
+    time: Sequence[float] | np.ndarray, event: Sequence[bool] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(time, dtype=float)
     e = np.asarray(event)
     if t.shape != e.shape or t.ndim != 1:
@@ -50,7 +52,11 @@ def _times(time: Sequence[float], event: Sequence[bool]) -> tuple[np.ndarray, np
 
 
 def kaplan_meier(
-    time: Sequence[float], event: Sequence[bool], *, label: str = "all", conf_level: float = 0.95
+    time: Sequence[float] | np.ndarray,
+    event: Sequence[bool] | np.ndarray,
+    *,
+    label: str = "all",
+    conf_level: float = 0.95,
 ) -> KaplanMeier:
     """Kaplan-Meier survival with log-log CIs at every distinct observed time (days)."""
     conf_level = check_conf_level(conf_level)
@@ -71,7 +77,11 @@ def kaplan_meier(
     )
 
 
-def logrank(time: Sequence[float], event: Sequence[bool], group: Sequence[object]) -> TestResult:
+def logrank(
+    time: Sequence[float] | np.ndarray,
+    event: Sequence[bool] | np.ndarray,
+    group: Sequence[object] | np.ndarray,
+) -> TestResult:
     """Log-rank test of equal survival across the groups (chi-square, df = groups - 1)."""
     t, e = _times(time, event)
     g = np.asarray(group, dtype=object)
