@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="write the CSV files and R's output here (kept)")
     args = parser.parse_args(argv)
     protocol = default_protocol()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.patients:,} patients")
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, OpenBLAS threads {blas}, {args.patients:,} patients"
+    )
     raw = synthetic_raw_trial(args.patients, protocol, seed=args.seed)
     t0 = time.perf_counter()
     ds = derive_datasets(raw, protocol)
