@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -104,3 +105,27 @@ def test_conditional_logistic_refuses_a_stratum_too_large_for_the_exact_likeliho
     )
     with pytest.raises(ImmunoSepError, match=f"beyond the {CONDITIONAL_MAX_STRATUM}"):
         logistic_regression(data, "y", ["arm"], strata="site")
+
+
+def test_counted_rows_fit_as_one_row_per_patient(trial):
+    """The fit on distinct rows with patient counts takes Logit's Newton steps on the expanded rows: the same
+    estimates, SEs and log-likelihood to rounding, also when site terms diverge (separation)."""
+    import statsmodels.api as sm
+
+    from immunosep.stats.logistic import _design
+
+    for separated in (False, True):
+        data = trial.copy()
+        if separated:  # every event of one site: its indicator separates
+            data.loc[data["site"] == "s05", "primary"] = 1
+        x, _ = _design(data, ["arm", "cci", "site"], ["site"])
+        exog = sm.add_constant(x, has_constant="add")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels warns of the separation
+            ref = sm.Logit(data["primary"], exog).fit(disp=False, maxiter=200, tol=1e-12)
+        fit = logistic_regression(data, "primary", ["arm", "cci", "site"], categorical=["site"])
+        for term in fit.terms:
+            b = float(ref.params[term.name])
+            assert math.log(term.estimate) == pytest.approx(b, rel=1e-9, abs=1e-9)
+        assert fit.log_likelihood == pytest.approx(float(ref.llf), rel=1e-12)
+        assert fit.n == len(data) and fit.events == int(data["primary"].sum())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -65,3 +66,24 @@ def test_separated_groups_are_not_estimable_instead_of_overflowing() -> None:
     outcome = ["resolution", "resolution", "intermediate", "intermediate", "failure", "superinfection"]
     with pytest.raises(ImmunoSepError, match="separation"):
         proportional_odds_rows(outcome, [True, True, True, False, False, False], levels)
+
+
+def test_counted_cells_fit_as_one_row_per_patient():
+    """The fit on (level, group) cells with patient counts is statsmodels' OrderedModel on the expanded rows."""
+    import numpy as np
+    import pandas as pd
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    counts = [58, 11, 32, 30, 46, 9, 44, 46]
+    codes = np.repeat(np.tile(np.arange(4), 2), counts)
+    group = np.repeat([1.0, 0.0], [131, 145])
+    y = pd.Series(pd.Categorical.from_codes(codes, categories=LEVELS, ordered=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BFGS stops on precision loss before gtol 1e-10, as in the engine
+        ref = OrderedModel(y, pd.DataFrame({"group_a": group}), distr="logit").fit(
+            method="bfgs", disp=False, maxiter=2000, gtol=1e-10
+        )
+    res = proportional_odds_rows([LEVELS[c] for c in codes], group == 1, LEVELS)
+    assert math.log(res.odds_ratio.estimate) == pytest.approx(float(ref.params["group_a"]), rel=1e-7)
+    se = (math.log(res.odds_ratio.ci_high) - math.log(res.odds_ratio.ci_low)) / (2 * 1.959963984540054)
+    assert se == pytest.approx(float(ref.bse["group_a"]), rel=1e-5)  # both from numerical Hessians

@@ -35,3 +35,16 @@ def test_auto_direction_and_perfect_marker():
 def test_needs_cases_and_controls():
     with pytest.raises(ImmunoSepError, match="one case and one control"):
         roc_analysis([1, 2], [1, 1])
+
+
+def test_placements_count_as_the_comparison_matrix():
+    """DeLong placements by binary search equal the cases x controls comparison matrix, bit for bit."""
+    import numpy as np
+
+    from immunosep.stats.roc import _placements
+
+    rng = np.random.default_rng(7)
+    cases, controls = rng.integers(0, 15, 300).astype(float), rng.integers(0, 20, 500).astype(float)
+    psi = (cases[:, None] > controls[None, :]).astype(float) + 0.5 * (cases[:, None] == controls[None, :])
+    v10, v01 = _placements(cases, controls)
+    assert np.array_equal(v10, psi.mean(axis=1)) and np.array_equal(v01, psi.mean(axis=0))

@@ -118,3 +118,29 @@ def test_cox_that_cannot_converge_says_not_estimable() -> None:
     )
     with pytest.raises(ImmunoSepError, match="not estimable"):
         cox_regression(data, "t", "e", ["arm", "same"])
+
+
+def test_vectorized_schoenfeld_residuals_are_lifelines(lung):
+    """The scaled Schoenfeld residuals by distinct time equal lifelines' row loop (Efron tie means), so the
+    Grambsch-Therneau test given them equals lifelines' own."""
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import proportional_hazard_test
+
+    from immunosep.stats.survival import _scaled_schoenfeld
+
+    cph = CoxPHFitter().fit(lung, duration_col="time", event_col="dead")
+    theirs = cph.compute_residuals(lung, kind="scaled_schoenfeld")
+    mine = _scaled_schoenfeld(
+        cph,
+        lung["time"].to_numpy(float),
+        lung["dead"].to_numpy(bool),
+        lung[["female", "age"]].to_numpy(float),
+    )
+    times = cph.durations[cph.event_observed.to_numpy(bool)].to_numpy()
+    for column in ("female", "age"):  # within a tied time the order of the deaths is lifelines' sort's
+        a = pd.Series(theirs[column].to_numpy()).groupby(times).sum()
+        b = pd.Series(mine[column].to_numpy()).groupby(times).sum()
+        assert np.allclose(a.to_numpy(), b.to_numpy(), rtol=1e-12, atol=1e-12)
+    plain = proportional_hazard_test(cph, lung, time_transform="km").summary
+    given = proportional_hazard_test(cph, lung, time_transform="km", precomputed_residuals=mine).summary
+    assert np.allclose(plain["test_statistic"], given["test_statistic"], rtol=1e-12)

@@ -217,16 +217,28 @@ def derive_vars_mortality(
     return out
 
 
-def derive_vars_follow_up(dataset: pd.DataFrame, raw: RawTrial) -> pd.DataFrame:
-    """Add ``last_contact_day`` (last day known alive or dead, over every record) and ``icu_discharge_day``."""
+def last_record_days(raw: RawTrial) -> tuple[pd.Series, pd.Series]:
+    """Each patient's last CRF (daily SOFA) day and last biospecimen draw day, by usubjid."""
+    return (
+        pd.to_numeric(raw.daily_sofa.groupby("usubjid")["day"].max(), errors="coerce"),
+        pd.to_numeric(raw.biomarkers.groupby("usubjid")["day"].max(), errors="coerce"),
+    )
+
+
+def derive_vars_follow_up(
+    dataset: pd.DataFrame, raw: RawTrial, *, record_days: tuple[pd.Series, pd.Series] | None = None
+) -> pd.DataFrame:
+    """Add ``last_contact_day`` (last day known alive or dead, over every record) and ``icu_discharge_day``.
+    ``record_days``: :func:`last_record_days` of ``raw`` when the caller has it already."""
     _require(dataset, ("usubjid",), "derive_vars_follow_up")
     _new_only(dataset, ("last_contact_day", "icu_discharge_day"), "derive_vars_follow_up")
     vs = raw.vital_status.set_index("usubjid")
+    sofa_last, draw_last = record_days if record_days is not None else last_record_days(raw)
     days = [
         pd.to_numeric(vs["death_day"], errors="coerce"),
         pd.to_numeric(vs["last_known_alive_day"], errors="coerce"),
-        pd.to_numeric(raw.daily_sofa.groupby("usubjid")["day"].max(), errors="coerce"),
-        pd.to_numeric(raw.biomarkers.groupby("usubjid")["day"].max(), errors="coerce"),
+        sofa_last,
+        draw_last,
     ]
     last = pd.concat(days, axis=1).max(axis=1)
     values = pd.DataFrame(
@@ -261,7 +273,9 @@ def study_day_date(reference: pd.Series, day: pd.Series) -> pd.Series:
     return (pd.to_datetime(reference).dt.normalize() + offset).astype("datetime64[ns]")
 
 
-def derive_vars_treatment_dates(dataset: pd.DataFrame, raw: RawTrial) -> pd.DataFrame:
+def derive_vars_treatment_dates(
+    dataset: pd.DataFrame, raw: RawTrial, *, record_days: tuple[pd.Series, pd.Series] | None = None
+) -> pd.DataFrame:
     """Add the ADaM dates and the safety flag: ``randdt`` (date of randomization), ``trtsdt`` / ``trtedt``
     (dates of the first and the last dose given), ``refdt`` (the date of study day 1: ``trtsdt``, or
     ``randdt`` for a patient never dosed, whose study days the CRF still counts from the randomization day),
@@ -270,7 +284,8 @@ def derive_vars_treatment_dates(dataset: pd.DataFrame, raw: RawTrial) -> pd.Data
     of the safety population). Dates are UTC calendar dates (``datetime64``, time of day dropped).
 
     Raw frames without dosing dates (hand-built or simulated calibration frames) give empty dates and count
-    every analysed patient as dosed, since they carry no record of a patient who was not.
+    every analysed patient as dosed, since they carry no record of a patient who was not. ``record_days``:
+    :func:`last_record_days` of ``raw`` when the caller has it already.
     """
     new = ("randdt", "trtsdt", "trtedt", "refdt", "dthdt", "lstalvdt", "saffl")
     _require(dataset, ("usubjid", "analysed", "death_day"), "derive_vars_treatment_dates")
@@ -286,11 +301,8 @@ def derive_vars_treatment_dates(dataset: pd.DataFrame, raw: RawTrial) -> pd.Data
     first = column(p, "first_dose_at").dt.normalize()
     last_dose_day = pd.to_numeric(p.get("last_dose_day", pd.Series(np.nan, index=p.index)), errors="coerce")
     vs = raw.vital_status.set_index("usubjid")
-    alive_days = [
-        pd.to_numeric(vs["last_known_alive_day"], errors="coerce"),
-        pd.to_numeric(raw.daily_sofa.groupby("usubjid")["day"].max(), errors="coerce"),
-        pd.to_numeric(raw.biomarkers.groupby("usubjid")["day"].max(), errors="coerce"),
-    ]
+    sofa_last, draw_last = record_days if record_days is not None else last_record_days(raw)
+    alive_days = [pd.to_numeric(vs["last_known_alive_day"], errors="coerce"), sofa_last, draw_last]
     last_alive = pd.concat(alive_days, axis=1).max(axis=1).reindex(p.index)
     death = pd.to_numeric(vs["death_day"], errors="coerce").reindex(p.index)
     last_alive = last_alive.where(~(last_alive > death), death)
@@ -405,9 +417,10 @@ def derive_adsl(raw: RawTrial, protocol: Protocol) -> pd.DataFrame:
     adsl = derive_vars_baseline_labs(adsl, raw.daily_sofa, protocol)
     adsl = derive_vars_sofa_endpoints(adsl, raw.daily_sofa, raw.vital_status, protocol)
     adsl = derive_vars_mortality(adsl, raw.vital_status, protocol)
-    adsl = derive_vars_follow_up(adsl, raw)
+    record_days = last_record_days(raw)  # grouped once for both derivations (1.5 M SOFA rows at 100,000)
+    adsl = derive_vars_follow_up(adsl, raw, record_days=record_days)
     adsl = derive_var_sensitivity_flag(adsl, protocol)
-    adsl = derive_vars_treatment_dates(adsl, raw)
+    adsl = derive_vars_treatment_dates(adsl, raw, record_days=record_days)
     adsl = derive_vars_sidf_reversal(adsl, raw.biomarkers, protocol)
     adsl = derive_var_infection_day15(adsl, raw.infection, protocol)
     return adsl

@@ -43,10 +43,11 @@ def derive_consort(screening: pd.DataFrame, adsl: pd.DataFrame, protocol: Protoc
     screened = len(screening)
     not_randomized = screening.loc[~screening["randomized"].astype(bool)]
     reasons: dict[str, int] = {}
-    for text in not_randomized["exclusion_reasons"].fillna("").astype(str):
-        for code in (c.strip() for c in text.split(";")):
+    texts = not_randomized["exclusion_reasons"].fillna("").astype(str).value_counts(sort=False)
+    for text, count in texts.items():  # each distinct list of reasons once, counted by its patients
+        for code in (c.strip() for c in str(text).split(";")):
             if code:
-                reasons[code] = reasons.get(code, 0) + 1
+                reasons[code] = reasons.get(code, 0) + int(count)
     eligible_not_randomized = not_randomized.loc[
         not_randomized["exclusion_reasons"].fillna("").astype(str).str.strip() == ""
     ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -49,8 +50,10 @@ YOUDEN_VARIABLES = {
     "cci": "Charlson comorbidity index",
     "sofa_baseline": "Baseline SOFA",
 }
-#: The stats engine's DeLong CI holds a [cases x controls] matrix; above this many pairs (about 240 MB) the
-#: ROC is computed on a seeded random sample of this many pairs' worth of patients instead (reported).
+#: Above this many case x control pairs the ROC is computed on a seeded random sample of this many pairs' worth
+#: of patients instead (reported). The DeLong CI no longer holds a [cases x controls] matrix (it counts by
+#: binary search), but the sensitivity/specificity table is [distinct values x patients], and the sample keeps
+#: the Youden cut-offs, hence the subgroups, of earlier runs at 100,000 patients unchanged.
 ROC_MAX_PAIRS = 30_000_000
 
 #: Binary endpoints of Table 2: key -> (ADSL variable, population filter, outcome kind for NNT/NNH).
@@ -72,8 +75,15 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+#: While :func:`run_sap` runs: its ADSL and that ADSL's analysis population, selected once for every analysis.
+_ANALYSED: ContextVar[tuple[pd.DataFrame, pd.DataFrame] | None] = ContextVar("_ANALYSED", default=None)
+
+
 def analysed(adsl: pd.DataFrame) -> pd.DataFrame:
     """The analysis population of the SAP: randomized patients who did not withdraw with removal of data."""
+    selected = _ANALYSED.get()
+    if selected is not None and selected[0] is adsl:
+        return selected[1]
     return adsl.loc[adsl["analysed"] == 1]
 
 
@@ -290,39 +300,47 @@ def analyse_safety(ds: AnalysisDatasets, protocol: Protocol) -> dict[str, Any]:
         s: {arm: int(((a["stratum"] == s) & (a["arm"] == arm)).sum()) for arm in arms} for s in strata
     }
     groups = (RELATED, "not related")
+    # Every count of Table 3 from one grouping per level (all serious events, SOC, SOC x PT), each also by
+    # stratum: patients (distinct usubjid) and events (rows) per arm and relatedness group.
+    tallies: dict[tuple[str, bool], tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]] = {}
+    levels = {"any": [], "soc": ["aesoc"], "pt": ["aesoc", "aedecod"]}
+    for level, keys in levels.items():
+        for by_stratum in (False, True):
+            by = [*keys, *(["stratum"] if by_stratum else []), "arm", "arelgr1"]
+            grouped = sae.groupby(by, sort=False, observed=True)["usubjid"]
+            tallies[level, by_stratum] = (
+                {k if isinstance(k, tuple) else (k,): int(v) for k, v in grouped.nunique().items()},
+                {k if isinstance(k, tuple) else (k,): int(v) for k, v in grouped.size().items()},
+            )
 
-    def patients(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
-        return {
-            arm: {
-                g: int(frame.loc[(frame["arm"] == arm) & (frame["arelgr1"] == g), "usubjid"].nunique())
-                for g in groups
-            }
-            for arm in arms
-        }
+    def table(
+        level: str, key: tuple[Any, ...], *, unit: str = "patients", stratum: str | None = None
+    ) -> dict[str, dict[str, int]]:
+        patients_by, events_by = tallies[level, stratum is not None]
+        counts = patients_by if unit == "patients" else events_by
+        prefix = (*key, stratum) if stratum is not None else key
+        return {arm: {g: counts.get((*prefix, arm, g), 0) for g in groups} for arm in arms}
 
-    def events(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
-        return {
-            arm: {g: int(((frame["arm"] == arm) & (frame["arelgr1"] == g)).sum()) for g in groups}
-            for arm in arms
-        }
-
-    def row(level: str, soc: str, pt: str, frame: pd.DataFrame) -> dict[str, Any]:
+    def row(level: str, soc: str, pt: str, key: tuple[Any, ...]) -> dict[str, Any]:
         unit = "events" if level == "pt" else "patients"
         return {
             "level": level,
             "soc": soc,
             "pt": pt,
             "unit": unit,
-            "counts": events(frame) if level == "pt" else patients(frame),
-            "patients": patients(frame),
-            "by_stratum": {s: patients(frame.loc[frame["stratum"] == s]) for s in strata},
+            "counts": table(level, key, unit=unit),
+            "patients": table(level, key),
+            "by_stratum": {s: table(level, key, stratum=s) for s in strata},
         }
 
-    rows = [row("any", "", "", sae)]
-    for soc, soc_frame in sae.groupby("aesoc", sort=True):
-        rows.append(row("soc", str(soc), "", soc_frame))
-        for pt, pt_frame in soc_frame.groupby("aedecod", sort=True):
-            rows.append(row("pt", str(soc), str(pt), pt_frame))
+    rows = [row("any", "", "", ())]
+    pts_by_soc: dict[Any, list[Any]] = {}
+    for soc_key, pt_key in sae.groupby(["aesoc", "aedecod"], sort=True).size().index:
+        pts_by_soc.setdefault(soc_key, []).append(pt_key)
+    for soc in sae.groupby("aesoc", sort=True).size().index:
+        rows.append(row("soc", str(soc), "", (soc,)))
+        for pt in pts_by_soc.get(soc, []):
+            rows.append(row("pt", str(soc), str(pt), (soc, pt)))
     susar_rows = ae.loc[ae["susar"] == 1].sort_values(["astdy", "usubjid", "aeseq"], kind="stable")
     susars = [
         {
@@ -378,13 +396,13 @@ def analyse_time_to_event(
         if len(rows) == 0:
             out["kaplan_meier"][arm] = None
             continue
-        km = kaplan_meier(rows["aval"].astype(float).tolist(), (rows["cnsr"] == 0).tolist(), label=arm)
+        km = kaplan_meier(rows["aval"].to_numpy(float), (rows["cnsr"] == 0).to_numpy(), label=arm)
         out["kaplan_meier"][arm] = jsonable(km) | {"survival_at_horizon": km.at(horizon_day)}
     if tte["arm"].nunique() < 2 or (tte["cnsr"] == 0).sum() == 0:
         out["logrank"] = out["cox"] = None
         return out
     try:
-        lr = logrank(tte["aval"].astype(float).tolist(), (tte["cnsr"] == 0).tolist(), tte["arm"].tolist())
+        lr = logrank(tte["aval"].to_numpy(float), (tte["cnsr"] == 0).to_numpy(), tte["arm"].to_numpy(object))
     except ImmunoSepError as exc:
         out["logrank"] = out["cox"] = None
         out["not_estimable"] = exc.message
@@ -543,6 +561,14 @@ def run_sap(ds: AnalysisDatasets, protocol: Protocol, *, progress: Progress | No
     for arm in protocol.arm_codes[:2]:
         if not (a["arm"] == arm).any():
             raise ImmunoSepError(f"no analysed patient in arm {arm!r}: the analysis plan needs both arms")
+    token = _ANALYSED.set((ds.adsl, a))  # every analysis reads the population selected here (not a copy each)
+    try:
+        return _run_steps(ds, protocol, progress)
+    finally:
+        _ANALYSED.reset(token)
+
+
+def _run_steps(ds: AnalysisDatasets, protocol: Protocol, progress: Progress | None) -> dict[str, Any]:
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("binary_endpoints", lambda: analyse_binary_endpoints(ds, protocol)),
         ("primary_mantel_haenszel", lambda: analyse_primary_mantel_haenszel(ds, protocol)),

@@ -4,6 +4,10 @@ statsmodels ``OrderedModel(distr="logit")`` with no constant; the model is ``log
 (the parametrisation of R ``MASS::polr`` and SAS ``PROC LOGISTIC ... DESCENDING``-free cumulative logit), so
 ``exp(beta)`` is the OR of being in a higher (worse) level. statsmodels reports thresholds as the first cut-off
 and then log-increments; we return them converted to the cut-offs ``theta_j`` that R and SPSS print.
+
+With one binary covariate the patients fall into at most ``2 x levels`` distinct rows: the model is fitted on those
+rows with their patient counts as frequency weights (the log-likelihood of one row per patient, the same start
+values and the same BFGS stopping rule), so 100,000 patients cost what 8 rows cost.
 """
 
 from __future__ import annotations
@@ -24,6 +28,29 @@ from immunosep.stats.results import Estimate, OrdinalResult
 MAX_ORDINAL_PATIENTS = 1_000_000
 """Most patients a table of counts may add up to: the fit expands the table to one row per patient."""
 METHOD = "proportional odds (cumulative logit), wald CI"
+
+
+class _CountedOrderedModel(OrderedModel):  # type: ignore[misc]
+    """statsmodels' ``OrderedModel`` whose row ``i`` stands for ``counts[i]`` patients (frequency weights).
+
+    The log-likelihood is the count-weighted sum of the rows' (that of one row per patient); the start values
+    are statsmodels' own (thresholds from the observed cumulative frequencies, coefficient 0) counted the same
+    way. Gradient and Hessian stay statsmodels' numerical derivatives of this log-likelihood.
+    """
+
+    def __init__(self, endog: pd.Series, exog: pd.DataFrame, counts: np.ndarray, **kwds: object) -> None:
+        super().__init__(endog, exog, **kwds)
+        self.counts = np.asarray(counts, dtype=float)
+
+    def loglike(self, params: np.ndarray) -> float:
+        return float(self.counts @ self.loglikeobs(params))
+
+    @property
+    def start_params(self) -> np.ndarray:
+        freq = np.bincount(self.endog, weights=self.counts, minlength=self.k_levels) / self.counts.sum()
+        start_ppf = self.distr.ppf(np.clip(freq.cumsum(), 0, 1))
+        start_threshold = self.transform_reverse_threshold_params(start_ppf)
+        return np.concatenate((np.zeros(self.k_vars), start_threshold))
 
 
 def _check_levels(levels: Sequence[str]) -> tuple[str, ...]:
@@ -66,10 +93,19 @@ def proportional_odds_rows(
         raise ImmunoSepError(
             "the two groups' outcomes do not overlap (separation): the odds ratio is not estimable"
         )
-    model = OrderedModel(y, pd.DataFrame({"group_a": x}), distr="logit")
+    # one row per observed (level, group) with its number of patients
+    cells = pd.DataFrame({"code": codes, "group_a": x}).groupby(["code", "group_a"], sort=True).size()
+    cell_codes = cells.index.get_level_values("code").to_numpy(dtype=np.int64)
+    endog = pd.Series(pd.Categorical.from_codes(cell_codes, categories=pd.Index(list(levels)), ordered=True))
+    exog = pd.DataFrame({"group_a": cells.index.get_level_values("group_a").to_numpy(dtype=float)})
+    counts = cells.to_numpy(dtype=float)
+    model = _CountedOrderedModel(endog, exog, counts, distr="logit")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=1e-10)
+        # statsmodels' BFGS divides the log-likelihood by the number of rows: gtol scaled by patients per row
+        # keeps the stopping rule of a fit on one row per patient (gradient below 1e-10 per patient)
+        gtol = 1e-10 * counts.sum() / len(counts)
+        fit = model.fit(method="bfgs", disp=False, maxiter=2000, gtol=gtol)
     beta = float(fit.params["group_a"])
     se = float(fit.bse["group_a"])
     z = sps.norm.ppf(0.5 + conf_level / 2)

@@ -3,6 +3,9 @@
 The interaction P is the Wald chi-square of the interaction coefficients (df = levels - 1) in the logistic
 model ``outcome ~ treatment + subgroup + treatment:subgroup`` (SAS ``CONTRAST``/Type 3 Wald; R
 ``car::Anova(test="Wald")``-like). Subgroup levels are ordered as sorted strings; the first is the reference.
+The model is fitted on the distinct (outcome, treatment, subgroup) rows with their patient counts as frequency
+weights (:func:`immunosep.stats.logistic.counted_logit`): the same Newton fit as one row per patient, at the
+cost of a few rows whatever the trial's size.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from scipy import stats as sps
 
 from immunosep.errors import ImmunoSepError
 from immunosep.stats._checks import check_conf_level
+from immunosep.stats.logistic import counted_logit
 from immunosep.stats.proportions import odds_ratio
 from immunosep.stats.results import Estimate, SubgroupResult, TestResult
 
@@ -39,27 +43,39 @@ def subgroup_analysis(
     levels = sorted(data[subgroup].dropna().unique().tolist(), key=str)
     if len(levels) < 2:
         raise ImmunoSepError(f"subgroup {subgroup!r} has fewer than two levels")
+    # one row per distinct (outcome, treatment, subgroup) with its number of patients; a missing subgroup is
+    # in no level (no OR row) and in the reference level of the model, as one row per patient would be
+    cells = (
+        pd.DataFrame({"y": y.astype(float), "t": t.astype(float), "g": data[subgroup]})
+        .groupby(["y", "t", "g"], dropna=False, sort=True)
+        .size()
+        .rename("count")
+        .reset_index()
+    )
     rows = []
     for lv in levels:
-        mask = data[subgroup] == lv
-        yt, yc = y[mask & (t == 1)], y[mask & (t == 0)]
-        if len(yt) == 0 or len(yc) == 0:
+        c = cells.loc[cells["g"] == lv]
+        treated, control = c.loc[c["t"] == 1], c.loc[c["t"] == 0]
+        n_t, n_c = int(treated["count"].sum()), int(control["count"].sum())
+        if n_t == 0 or n_c == 0:
             raise ImmunoSepError(f"subgroup {subgroup}={lv} lacks one of the treatment groups")
-        o = odds_ratio(int(yt.sum()), len(yt), int(yc.sum()), len(yc), conf_level=conf_level)
+        x_t = int(treated.loc[treated["y"] == 1, "count"].sum())
+        x_c = int(control.loc[control["y"] == 1, "count"].sum())
+        o = odds_ratio(x_t, n_t, x_c, n_c, conf_level=conf_level)
         rows.append(
             Estimate(f"{subgroup}={lv}", o.estimate, o.ci_low, o.ci_high, o.p, o.method, o.n, conf_level)
         )
-    design = pd.DataFrame({"treatment": t.astype(float)}, index=data.index)
+    design = pd.DataFrame({"treatment": cells["t"]}, index=cells.index)
     inter_cols = []
     for lv in levels[1:]:
-        d = (data[subgroup] == lv).astype(float)
+        d = (cells["g"] == lv).astype(float)
         design[f"{subgroup}[{lv}]"] = d
         design[f"treatment:{subgroup}[{lv}]"] = d * design["treatment"]
         inter_cols.append(f"treatment:{subgroup}[{lv}]")
     exog = sm.add_constant(design, has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sm.Logit(y.astype(float), exog).fit(disp=False, maxiter=200, tol=1e-12)
+        res = counted_logit(cells["y"], exog, cells["count"].to_numpy(float))
     idx = [list(exog.columns).index(c) for c in inter_cols]
     b = np.asarray(res.params)[idx]
     cov = np.asarray(res.cov_params())[np.ix_(idx, idx)]
@@ -69,5 +85,7 @@ def subgroup_analysis(
     prob = np.asarray(res.predict())
     if np.any(prob < 1e-8) or np.any(prob > 1 - 1e-8) or np.any(np.abs(np.asarray(res.params)) > 15):
         method += "; separation detected (a subgroup cell without events): interaction P not reliable"
-    interaction = TestResult("interaction", stat, float(df), float(sps.chi2.sf(stat, df)), method, len(y))
+    interaction = TestResult(
+        "interaction", stat, float(df), float(sps.chi2.sf(stat, df)), method, int(cells["count"].sum())
+    )
     return SubgroupResult(tuple(rows), interaction, METHOD)

