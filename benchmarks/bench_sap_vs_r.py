@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _figures import figure
 from immunosep.analysis.adsl import mortality_variable
 from immunosep.analysis.adtte import os_paramcd
 from immunosep.analysis.datasets import derive_datasets
@@ -216,7 +217,30 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(line)
         print(f"target: < {TARGET_SECONDS:g} s {'met' if hit else 'MISSED'}; ours/R not measured")
-    ok &= hit or args.patients != TARGET_PATIENTS
+    at_target = args.patients == TARGET_PATIENTS
+    figure(
+        f"SAP (run_sap) on {args.patients:,} patients",
+        f"{ours_s:.2f} s wall ({ours_cpu:.2f} s CPU)",
+        f"< {TARGET_SECONDS:g} s",
+        f"R {r_s:.2f} s wall ({r_cpu:.2f} s CPU)" if r_s is not None and r_cpu is not None else "R not run",
+        hit if at_target else None,
+    )
+    figure(
+        f"derivation + SAP on {args.patients:,} patients",
+        f"{derive_s + ours_s:.2f} s wall",
+        f"< {TARGET_SECONDS:g} s (the issue's 20.9 s counted both)",
+        f"{BASELINE_BEFORE_ISSUE_21:.1f} s before issue 21",
+        derive_s + ours_s < TARGET_SECONDS if at_target else None,
+    )
+    if r_s is not None and r_cpu is not None:
+        figure(
+            "SAP, ours / R (same models, same data)",
+            f"{ours_s / r_s:.2f} wall, {ours_cpu / r_cpu:.2f} CPU",
+            "<= 1",
+            f"R {r_s:.2f} s",
+            ours_s <= r_s,
+        )
+    ok &= hit or not at_target
     return 0 if ok else 1
 
 
