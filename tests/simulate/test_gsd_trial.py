@@ -26,7 +26,7 @@ from immunosep.simulate.runner import run_virtual_trial
 from immunosep.stats.group_sequential import group_sequential_design, planned_design
 from immunosep.store.audit import verify
 from immunosep.store.db import make_engine, session_scope
-from immunosep.store.models import AuditEntry, InterimLook
+from immunosep.store.models import AuditEntry, InterimLook, Site
 
 SCREENED = 52
 #: A small trial with a strong effect leaves a stratum's table with empty cells (the Mantel-Haenszel odds
@@ -178,3 +178,42 @@ def test_only_the_dsmb_reads_the_history_of_looks(db_url: str) -> None:
                         record_look(s, actor, {})
     finally:
         engine.dispose()
+
+
+@pytest.mark.requirement("GSD-09")
+def test_the_dsmb_page_lists_the_recorded_look(stopped_trial) -> None:  # type: ignore[no-untyped-def]
+    """The DSMB's web page shows the history of looks of a group-sequential trial: the stored look's number,
+    information, statistic, bounds, decision and data cut; another role is not shown the page at all."""
+    from fastapi.testclient import TestClient
+
+    from immunosep.conduct.users import create_user
+    from immunosep.web.app import create_app
+
+    url, *_ = stopped_trial
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as s:
+            (stored,) = s.execute(select(InterimLook)).scalars().all()
+            site = s.execute(select(Site.code)).scalars().first()
+            for name, role, sites in (("dsmb_web", "dsmb", []), ("mon_web", "monitor", [site])):
+                create_user(s, None, name, "a long enough passphrase", role, sites, full_name=name)
+    finally:
+        engine.dispose()
+    app = create_app(url, secret_key="k" * 32, secure_cookies=True)
+    try:
+        for name, allowed in (("dsmb_web", True), ("mon_web", False)):
+            with TestClient(app, base_url="https://testserver") as c:
+                r = c.post("/api/login", json={"username": name, "password": "a long enough passphrase"})
+                assert r.status_code == 200, r.text
+                page = c.get("/dsmb")
+                if not allowed:
+                    assert page.status_code == 403 and "dsmb-looks" not in page.text
+                    continue
+                assert page.status_code == 200
+                table = page.text[page.text.index('data-testid="dsmb-looks"') :]
+                table = table[: table.index("</table>")]
+                assert f"{stored.information_rate:.3f}" in table and f"{stored.statistic:.3f}" in table
+                assert f"{stored.efficacy_bound:.3f}" in table and stored.data_cut_sha256[:16] in table
+                assert stored.decision.startswith("stop: the efficacy boundary is crossed") and stored.decision in table
+    finally:
+        app.state.engine.dispose()

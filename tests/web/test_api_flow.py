@@ -157,6 +157,7 @@ def test_dsmb_sees_counts_by_arm_and_admin_manages_users(login, api_enroll) -> N
     assert login("inv1").get("/api/dsmb/predictability").status_code == 403
     page = login("dsmb").get("/dsmb").text
     assert 'data-testid="dsmb-predictability"' in page and "All sites" in page
+    assert "dsmb-looks" not in page  # a fixed design has no interim looks to list
     admin = login("admin")
     r = admin.post(
         "/api/users",

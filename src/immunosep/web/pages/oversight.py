@@ -29,6 +29,7 @@ from immunosep.conduct.queries import (
     raise_query,
     reopen_query,
 )
+from immunosep.conduct.interim_looks import list_looks
 from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.signatures import Credentials, first_signing, lock_signatures
 from immunosep.conduct.trial import protocol_of
@@ -316,6 +317,7 @@ def dsmb_page(
         title="DSMB safety report",
         arms=dsmb_summary(db, actor),
         guesses=predictability_report(db, actor),
+        looks=list_looks(db, actor) if p.design.type == "group-sequential" else None,
         arm_labels={a.code: a.label for a in p.arms},
         days=p.endpoints.mortality.days,
     )
