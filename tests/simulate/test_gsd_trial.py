@@ -214,6 +214,9 @@ def test_the_dsmb_page_lists_the_recorded_look(stopped_trial) -> None:  # type: 
                 table = table[: table.index("</table>")]
                 assert f"{stored.information_rate:.3f}" in table and f"{stored.statistic:.3f}" in table
                 assert f"{stored.efficacy_bound:.3f}" in table and stored.data_cut_sha256[:16] in table
-                assert stored.decision.startswith("stop: the efficacy boundary is crossed") and stored.decision in table
+                assert (
+                    stored.decision.startswith("stop: the efficacy boundary is crossed")
+                    and stored.decision in table
+                )
     finally:
         app.state.engine.dispose()

@@ -18,6 +18,7 @@ from immunosep.conduct.access import Actor
 from immunosep.conduct.audit_report import AuditFilters, audit_report, to_csv
 from immunosep.conduct.crf import daily_records
 from immunosep.conduct.edit_checks import CHECKS, CheckRun, run_checks
+from immunosep.conduct.interim_looks import list_looks
 from immunosep.conduct.lock import lock_patient, lock_trial
 from immunosep.conduct.permissions import can, require
 from immunosep.conduct.queries import (
@@ -29,7 +30,6 @@ from immunosep.conduct.queries import (
     raise_query,
     reopen_query,
 )
-from immunosep.conduct.interim_looks import list_looks
 from immunosep.conduct.reports import audit_trail, dsmb_summary, predictability_report
 from immunosep.conduct.signatures import Credentials, first_signing, lock_signatures
 from immunosep.conduct.trial import protocol_of
