@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from immunosep.clinical.regimen import (
     ClearanceInForce,
@@ -46,6 +46,7 @@ from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import Conflict, ImmunoSepError
 from immunosep.protocol.schema import Protocol
+from immunosep.store.db import TrialSession, holds_writers_lock
 from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow
 
 
@@ -107,15 +108,23 @@ def _clearances(patient: Patient, rows: Iterable[Any], protocol: Protocol) -> di
     return out
 
 
+# Statements of every dose, built once (building a statement costs more than running it on SQLite).
+_RENAL_ROWS = select(*_CRF_RENAL).where(
+    DailyCrf.patient_id == bindparam("patient_id"),
+    DailyCrf.study_day <= bindparam("study_day"),
+    DailyCrf.creatinine.is_not(None),
+)
+_LOGGED = select(DoseRecord.id).where(
+    DoseRecord.patient_id == bindparam("patient_id"),
+    DoseRecord.study_day == bindparam("study_day"),
+    DoseRecord.route == bindparam("route"),
+    DoseRecord.hour == bindparam("hour"),
+)
+
+
 def _measured_clearances(session: Session, patient: Patient, study_day: int) -> dict[int, float | None]:
     """Creatinine clearance of each CRF day <= ``study_day`` of ``patient`` (see :func:`_clearances`)."""
-    rows = session.execute(
-        select(*_CRF_RENAL).where(
-            DailyCrf.patient_id == patient.id,
-            DailyCrf.study_day <= study_day,
-            DailyCrf.creatinine.is_not(None),
-        )
-    ).all()
+    rows = session.execute(_RENAL_ROWS, {"patient_id": patient.id, "study_day": study_day}).all()
     return _clearances(patient, rows, protocol_of(session))
 
 
@@ -134,10 +143,63 @@ def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: P
     return f"{describe_clearance(known.crcl_ml_min, protocol)}, {source}"
 
 
+#: ``session.info`` key of the day regimens worked out in this transaction under the writers' lock:
+#: ``(patient id, study day) -> DayRegimen``. A day's three or four injections are logged one by one, and
+#: each must be checked against the regimen and the clearance in force: worked out once per patient-day,
+#: they are the same as recomputed at each dose while nothing they come from changes. Every flush that
+#: writes a daily CRF, a patient or a randomization slot, every bulk UPDATE, DELETE or INSERT and every
+#: end of a transaction or savepoint forget them all (:func:`_forget_regimens`).
+_REGIMENS = "dosing_regimens"
+#: The rows a day's regimen is worked out from (the CRF's creatinine and weight; age, sex, height,
+#: screening weight and stratum; the arm).
+_REGIMEN_SOURCES = (DailyCrf, Patient, RandomizationSlot)
+
+
+def _forget_regimens(session: Session) -> None:
+    session.info.pop(_REGIMENS, None)
+
+
+@event.listens_for(TrialSession, "after_flush")
+def _forget_regimens_on_flush(session: Session, _flush: Any) -> None:
+    """A flush that wrote a row a regimen comes from forgets the regimens worked out before it."""
+    if _REGIMENS not in session.info:
+        return
+    for group in (session.new, session.dirty, session.deleted):  # still as they were before the flush
+        if any(isinstance(obj, _REGIMEN_SOURCES) for obj in group):
+            _forget_regimens(session)
+            return
+
+
+@event.listens_for(TrialSession, "do_orm_execute")
+def _forget_regimens_on_bulk_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        _forget_regimens(state.session)
+
+
+@event.listens_for(TrialSession, "after_transaction_end")
+def _forget_regimens_at_end(session: Session, transaction: Any) -> None:
+    """The end of the transaction, or of a savepoint (rolled back, it may take a CRF with it); not the
+    inner transaction of each flush."""
+    if transaction.parent is None or transaction.nested:
+        _forget_regimens(session)
+
+
 def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
+    """The day's regimen; worked out once per patient-day while the writers' lock is held (:data:`_REGIMENS`)."""
     p = protocol_of(session)
     if not 1 <= study_day <= p.treatment.days:
         raise ImmunoSepError(f"treatment days are 1-{p.treatment.days}, got {study_day}", field="study_day")
+    if not holds_writers_lock(session):  # what was read may change under us: nothing is kept
+        return _work_out_regimen(session, patient, study_day, p)
+    regimens: dict[tuple[int, int], DayRegimen] = session.info.setdefault(_REGIMENS, {})
+    key = (patient.id, study_day)
+    regimen = regimens.get(key)
+    if regimen is None:
+        regimen = regimens[key] = _work_out_regimen(session, patient, study_day, p)
+    return regimen
+
+
+def _work_out_regimen(session: Session, patient: Patient, study_day: int, p: Protocol) -> DayRegimen:
     slot = slot_of(session, patient)
     assert patient.stratum is not None
     known = clearance_in_force(_measured_clearances(session, patient, study_day), study_day, p)
@@ -212,13 +274,8 @@ def record_dose(
             f"the reason for a missed dose has at most {MISSED_REASON_MAX} characters", field="missed_reason"
         )
     already = f"the {route} dose of day {study_day} at hour {hour} is already logged for {pseudonym}"
-    logged = select(DoseRecord.id).where(
-        DoseRecord.patient_id == patient.id,
-        DoseRecord.study_day == study_day,
-        DoseRecord.route == route,
-        DoseRecord.hour == hour,
-    )
-    if session.execute(logged).first() is not None:
+    logged = {"patient_id": patient.id, "study_day": study_day, "route": route, "hour": hour}
+    if session.execute(_LOGGED, logged).first() is not None:
         raise Conflict(already, field="hour")
     if given and route in regimen.held_routes:
         raise ImmunoSepError(

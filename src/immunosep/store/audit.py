@@ -204,6 +204,12 @@ def acquire_chain_lock(session: Session) -> None:
         session.info["audit_locked"] = True
 
 
+def holds_chain_lock(session: Session) -> bool:
+    """True once this PostgreSQL transaction took the chain's lock (:func:`acquire_chain_lock`); it holds
+    it until it ends. (SQLite's writers hold theirs from their first statement: ``store.db``.)"""
+    return bool(session.info.get("audit_locked"))
+
+
 def _patient_key(conn: Connection, session: Session, subject: int | None) -> bytes:
     if subject is None:
         return b""
