@@ -14,7 +14,7 @@ onset. Blinded roles see only :func:`administrations` (day, hour, route, given o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -258,6 +258,100 @@ def record_dose(
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
     regimen = _regimen(session, patient, study_day)
+
+    def logged(route: str, hour: int) -> bool:
+        params = {"patient_id": patient.id, "study_day": study_day, "route": route, "hour": hour}
+        return session.execute(_LOGGED, params).first() is not None
+
+    entry = DoseEntry(route, hour, given=given, missed_reason=missed_reason, given_at=given_at)
+    record = _dose_record(session, actor, patient, regimen, entry, logged)
+    session.add(record)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same dose logged at the same moment (a form submitted twice)
+        raise Conflict(_already(entry, study_day, pseudonym), field="hour") from exc
+    return record
+
+
+@dataclass(frozen=True)
+class DoseEntry:
+    """One scheduled injection to log as given or missed (the arguments of :func:`record_dose`)."""
+
+    route: str
+    hour: int
+    given: bool
+    missed_reason: str = ""
+    given_at: datetime | None = None
+
+
+_LOGGED_ON_DAY = select(DoseRecord.route, DoseRecord.hour).where(
+    DoseRecord.patient_id == bindparam("patient_id"), DoseRecord.study_day == bindparam("study_day")
+)
+
+
+def record_doses(
+    session: Session, actor: Actor, pseudonym: str, study_day: int, entries: Sequence[DoseEntry]
+) -> list[DoseRecord | ImmunoSepError]:
+    """Log a day's injections of one patient at once: each checked as :func:`record_dose` checks it.
+
+    In order, so that the first dose given sets the first-dose time the next ones are checked against;
+    with the day's regimen and clearance in force worked out once (the renal hold is checked at every
+    injection). Returns, for each entry, its record or the error that refused it (a refused injection is
+    left out, the others are logged). An error about the patient or the day (access, lock, not a
+    treatment day) refuses them all, raised. One flush: a site's pharmacist logs the day's sheet.
+    """
+    require(actor, "record_dose")
+    begin(session, actor, "dose log")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    regimen = _regimen(session, patient, study_day)
+    done = {
+        (str(route), int(hour))
+        for route, hour in session.execute(_LOGGED_ON_DAY, {"patient_id": patient.id, "study_day": study_day})
+    }
+    out: list[DoseRecord | ImmunoSepError] = []
+    for entry in entries:
+        try:
+            record = _dose_record(session, actor, patient, regimen, entry, lambda r, h: (r, h) in done)
+        except ImmunoSepError as exc:
+            out.append(exc)
+            continue
+        done.add((entry.route, entry.hour))
+        session.add(record)
+        out.append(record)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # one of them logged at the same moment (a form submitted twice)
+        raise Conflict(
+            f"a dose of day {study_day} was logged for {pseudonym} meanwhile; reload the day", field="hour"
+        ) from exc
+    return out
+
+
+def _already(entry: DoseEntry, study_day: int, pseudonym: str) -> str:
+    return f"the {entry.route} dose of day {study_day} at hour {entry.hour} is already logged for {pseudonym}"
+
+
+def _dose_record(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    regimen: DayRegimen,
+    entry: DoseEntry,
+    logged: Callable[[str, int], bool],
+) -> DoseRecord:
+    """The record of one injection of ``regimen``'s day, after every check (not added to the session).
+
+    Sets the patient's first-dose time when it is the first dose given. ``logged(route, hour)`` says
+    whether that injection is logged already.
+    """
+    study_day, route, hour, given, missed_reason = (
+        regimen.study_day,
+        entry.route,
+        entry.hour,
+        entry.given,
+        entry.missed_reason,
+    )
     dose = next((d for d in regimen.doses if d.route == route), None)
     if dose is None:
         raise ImmunoSepError(f"route must be one of {[d.route for d in regimen.doses]}", field="route")
@@ -273,19 +367,17 @@ def record_dose(
         raise ImmunoSepError(
             f"the reason for a missed dose has at most {MISSED_REASON_MAX} characters", field="missed_reason"
         )
-    already = f"the {route} dose of day {study_day} at hour {hour} is already logged for {pseudonym}"
-    logged = {"patient_id": patient.id, "study_day": study_day, "route": route, "hour": hour}
-    if session.execute(_LOGGED, logged).first() is not None:
-        raise Conflict(already, field="hour")
+    if logged(route, hour):
+        raise Conflict(_already(entry, study_day, regimen.pseudonym), field="hour")
     if given and route in regimen.held_routes:
         raise ImmunoSepError(
-            f"{pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
+            f"{regimen.pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
             "renal function, so it cannot be logged as given before a clearance is known; log it as missed "
             "with a reason if it cannot wait",
             field="route",
         )
     p = protocol_of(session)
-    when = given_at or utcnow()
+    when = entry.given_at or utcnow()
     if given and patient.first_dose_at is None:
         if when >= first_dose_deadline(patient.sepsis_onset_at, p):
             hours = (when - patient.sepsis_onset_at).total_seconds() / 3600.0
@@ -294,7 +386,7 @@ def record_dose(
                 f"the first dose must start within {limit:g} h of sepsis onset ({hours:.1f} h have passed)"
             )
         patient.first_dose_at = when
-    record = DoseRecord(
+    return DoseRecord(
         patient_id=patient.id,
         study_day=study_day,
         hour=hour,
@@ -311,12 +403,6 @@ def record_dose(
         missed_reason=missed_reason,
         recorded_by=actor.user_id,
     )
-    session.add(record)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # the same dose logged at the same moment (a form submitted twice)
-        raise Conflict(already, field="hour") from exc
-    return record
 
 
 @dataclass(frozen=True)

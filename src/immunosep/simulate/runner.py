@@ -677,30 +677,28 @@ def _dose_day(
         doses = dosing.day_regimen(s, pharm, pseudonym, day).doses
     except ImmunoSepError:
         return 0, 1
-    logged = refused = 0
+    entries = []
     for dose in doses:
         for hour in range(0, 24):
             if ((day - 1) * 24 + hour) % dose.interval_hours:
                 continue
             missed = chores.random() < MISSED_DOSE_FRACTION and not (day == 1 and hour == 0)
             reason = str(chores.choice(MISSED_DOSE_REASONS)) if missed else ""
-            try:
-                dosing.record_dose(
-                    s,
-                    pharm,
-                    pseudonym,
-                    day,
+            entries.append(
+                dosing.DoseEntry(
                     dose.route,
                     hour,
                     given=not missed,
                     missed_reason=reason,
                     given_at=None if missed else start + timedelta(hours=hour),
                 )
-            except ImmunoSepError:
-                refused += 1
-                continue
-            logged += 1
-    return logged, refused
+            )
+    try:  # the day's sheet at once: each injection checked as record_dose checks it
+        results = dosing.record_doses(s, pharm, pseudonym, day, entries)
+    except ImmunoSepError:  # refused for the patient or the day: every injection left out
+        return 0, len(entries)
+    refused = sum(isinstance(r, ImmunoSepError) for r in results)
+    return len(results) - refused, refused
 
 
 def _answer_automatic_queries(engine: Engine, staff: _Staff, randomized: list[_Randomized]) -> int:
