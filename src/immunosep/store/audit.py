@@ -205,8 +205,10 @@ def acquire_chain_lock(session: Session) -> None:
 
 
 def holds_chain_lock(session: Session) -> bool:
-    """True once this PostgreSQL transaction took the chain's lock (:func:`acquire_chain_lock`); it holds
-    it until it ends. (SQLite's writers hold theirs from their first statement: ``store.db``.)"""
+    """True once this PostgreSQL transaction took the chain's lock (:func:`acquire_chain_lock`).
+
+    It holds it until it ends. SQLite's writers hold theirs from their first statement (``store.db``).
+    """
     return bool(session.info.get("audit_locked"))
 
 
