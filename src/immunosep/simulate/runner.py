@@ -327,30 +327,30 @@ def _enrol(
         else:
             screened_at = onset + timedelta(hours=float(hours_to_dose[i]) * 0.5)
         data = _screening_input(patient, columns, i, onset, screened_at, protocol)
+        # One transaction per screened patient (each service call is as it would be on its own; their
+        # times are the virtual ones they are given): a commit is most of what a short service costs.
         with session_scope(engine) as s:
             result = screening.screen(s, inv, data)
-        p = result.pseudonym
-        if result.eligible:
+            p = result.pseudonym
+            if not result.eligible:
+                tick("screening and randomization", i + 1, len(log))
+                continue
             eligible += 1
-            with session_scope(engine) as s:
-                biospecimens.record_draw(
-                    s,
-                    lab,
-                    p,
-                    protocol.biospecimens.baseline_day,
-                    ferritin_ng_ml=patient.ferritin_ng_ml,
-                    hla_dr_per_monocyte=patient.hla_dr,
-                    drawn_at=screened_at + timedelta(minutes=30),
-                )
-            with session_scope(engine) as s:
-                classified = classification.classify_patient(s, inv, p)
-                if classified.enrolled and patient.reason != "consent_refused":
-                    screening.record_consent(
-                        s, inv, p, "relative", consented_at=screened_at + timedelta(hours=1)
-                    )
-                    randomization.allocate(s, inv, p)
-                    disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
-                    randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
+            biospecimens.record_draw(
+                s,
+                lab,
+                p,
+                protocol.biospecimens.baseline_day,
+                ferritin_ng_ml=patient.ferritin_ng_ml,
+                hla_dr_per_monocyte=patient.hla_dr,
+                drawn_at=screened_at + timedelta(minutes=30),
+            )
+            classified = classification.classify_patient(s, inv, p)
+            if classified.enrolled and patient.reason != "consent_refused":
+                screening.record_consent(s, inv, p, "relative", consented_at=screened_at + timedelta(hours=1))
+                randomization.allocate(s, inv, p)
+                disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
+                randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
         tick("screening and randomization", i + 1, len(log))
     return eligible, randomized
 
