@@ -126,7 +126,7 @@ def calibrate() -> float:
     """CPU seconds of a fixed pure-Python workload (dicts, tuples, floats: what the services spend on)."""
     t = time.process_time()
     acc: dict[tuple[int, int], float] = {}
-    for i in range(400_000):
+    for i in range(3_000_000):
         key = (i % 977, i % 13)
         acc[key] = acc.get(key, 0.0) + i * 0.5
     return time.process_time() - t
