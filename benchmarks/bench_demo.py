@@ -2,9 +2,9 @@
 
 Times each phase of ``immunosep demo`` (wall clock and this process's CPU time) at the published size
 (672 screened, about 276 randomized; seed 20251208) and prints the total beside the target (30 s, issue 21)
-and the baseline before issue 21 (33-57 s on an idle machine; 177 s wall / 49 s CPU on the loaded
-2-core machine of 2026-12-07, the same code the day before the changes). Wall time depends on the load of
-the machine; CPU time much less.
+and the baseline: ``immunosep demo`` of the code before the changes (commit d4de344) took 29.6 and 32.7 s
+wall (29.3 and 31.1 s CPU) on the idle 2-core machine of 2026-12-07, 177 s wall (49 s CPU) while it was
+loaded by other jobs. Wall time depends on the load of the machine; CPU time much less.
 
 Baselines measured in the same run, as ratios:
 
@@ -35,7 +35,7 @@ from immunosep.pipeline import run_analysis
 from immunosep.simulate import runner
 
 TARGET_S = 30.0
-BASELINE = "33-57 s idle before issue 21 (177 s wall, 49 s CPU on the loaded machine of 2026-12-07)"
+BASELINE = "30-33 s (29-31 s CPU) idle with the code before issue 21's part 5, 177 s on a loaded machine"
 
 
 class Phases:
