@@ -315,3 +315,92 @@ def test_the_pharmacists_list_holds_the_sites_patients_whose_treatment_runs_toda
         for role in ("inv1", "mon1", "dsmb", "lab"):
             with pytest.raises(AccessDenied):
                 dosing.patients_on_treatment(s, trial.actors[role])
+
+
+@pytest.mark.requirement("PROT-DOSE-02")
+def test_a_creatinine_entered_between_two_doses_of_one_transaction_applies_to_the_next(trial, enroll):
+    """A day's regimen is worked out once per patient-day in a transaction (``dosing._REGIMENS``); a CRF
+    written in between forgets it, so the next injection is checked against the new clearance in force."""
+    p = enroll(age_years=80, weight_kg=60.0, sex="female")
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12))  # no creatinine yet: the IV dose is held
+        dosing.record_dose(s, pharm, p, 1, "sc", 0, given=True)
+        with pytest.raises(ImmunoSepError, match="cannot be logged as given"):
+            dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12, creatinine=2.5), reason="creatinine came")
+        iv0 = dosing.record_dose(s, pharm, p, 1, "iv", 0, given=True)
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12, creatinine=0.8), reason="wrong sample")
+        (iv8,) = dosing.record_doses(s, pharm, p, 1, [dosing.DoseEntry("iv", 8, given=True)])
+    # Cockcroft-Gault (140-80)*60/(72*2.5)*0.85 = 17.0 mL/min, then /(72*0.8)*0.85 = 53.1 mL/min
+    assert iv0.renal_adjusted and iv0.crcl_ml_min == pytest.approx(17.0, rel=1e-3)
+    assert isinstance(iv8, DoseRecord) and not iv8.renal_adjusted
+    assert iv8.crcl_ml_min == pytest.approx(53.125, rel=1e-3)
+
+
+@pytest.mark.requirement("PROT-DOSE-02", "ACC-01")
+def test_a_days_sheet_logged_at_once_is_checked_and_stored_as_one_injection_at_a_time(trial, enroll):
+    """``record_doses`` (the virtual trial's pharmacist) refuses and stores exactly what ``record_dose``
+    called once per injection does, the renal hold checked at every injection; an error about the
+    patient refuses the whole sheet and stores nothing."""
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    onset = datetime.now(UTC) - timedelta(hours=10)
+    at = onset + timedelta(hours=2)
+    sheet = [
+        dosing.DoseEntry("iv", 0, given=True, given_at=at),  # held: no clearance known yet
+        dosing.DoseEntry("iv", 0, given=False, missed_reason="no creatinine yet"),
+        dosing.DoseEntry("sc", 0, given=True, given_at=at),  # the first dose given: sets first_dose_at
+        dosing.DoseEntry("sc", 0, given=True),  # logged just before
+        dosing.DoseEntry("iv", 3, given=True),  # not due
+        dosing.DoseEntry("iv", 8, given=False),  # missed without a reason
+        dosing.DoseEntry("iv", 8, given=False, missed_reason="x" * (dosing.MISSED_REASON_MAX + 1)),
+        dosing.DoseEntry("im", 0, given=True),  # no such route
+        dosing.DoseEntry("iv", 16, given=False, missed_reason="line occluded"),
+    ]
+    one, sheet_patient = enroll(sepsis_onset_at=onset), enroll(sepsis_onset_at=onset)
+    for p in (one, sheet_patient):
+        with session_scope(trial.engine) as s:
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12))
+    singly: list[object] = []
+    for e in sheet:
+        try:
+            with session_scope(trial.engine) as s:
+                singly.append(
+                    dosing.record_dose(
+                        s,
+                        pharm,
+                        one,
+                        1,
+                        e.route,
+                        e.hour,
+                        given=e.given,
+                        missed_reason=e.missed_reason,
+                        given_at=e.given_at,
+                    )
+                )
+        except ImmunoSepError as exc:
+            singly.append(exc)
+    with session_scope(trial.engine) as s:
+        at_once = dosing.record_doses(s, pharm, sheet_patient, 1, sheet)
+
+    def outcome(r: object, p: str) -> object:
+        if isinstance(r, ImmunoSepError):
+            return type(r).__name__, r.field, r.message.replace(p, "P")
+        assert isinstance(r, DoseRecord)
+        return r.route, r.hour, r.given, r.renal_adjusted, r.crcl_ml_min, r.missed_reason  # arms may differ
+
+    assert [outcome(r, one) for r in singly] == [outcome(r, sheet_patient) for r in at_once]
+    assert [isinstance(r, DoseRecord) for r in at_once] == [False, True, True] + [False] * 5 + [True]
+
+    def stored(p: str) -> tuple[object, list[tuple[object, ...]]]:
+        with session_scope(trial.engine) as s:
+            patient = s.execute(select(Patient).where(Patient.pseudonym == p)).scalar_one()
+            rows = s.execute(select(DoseRecord).where(DoseRecord.patient_id == patient.id)).scalars()
+            return patient.first_dose_at, sorted((r.hour, r.route, r.given, r.missed_reason) for r in rows)
+
+    assert stored(one) == stored(sheet_patient) and stored(one)[0] is not None
+    with pytest.raises(AccessDenied), session_scope(trial.engine) as s:  # another site's pharmacist
+        dosing.record_doses(s, trial.actors["pharm2"], sheet_patient, 2, [dosing.DoseEntry("sc", 0, True)])
+    with pytest.raises(ImmunoSepError, match="treatment days"), session_scope(trial.engine) as s:
+        dosing.record_doses(s, pharm, sheet_patient, 99, [dosing.DoseEntry("sc", 0, True)])
+    assert stored(sheet_patient) == stored(one)

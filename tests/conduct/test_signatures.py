@@ -159,6 +159,24 @@ def test_a_change_invalidates_the_signature_in_its_transaction_and_says_what_cha
         assert views[1].changes == ("Adverse event 1 (onset day 2) added",)
 
 
+@pytest.mark.requirement("SIG-06", "SIG-07")
+def test_a_change_in_the_transaction_that_signed_invalidates_the_signature_too(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    """The hook remembers for the transaction which patients it found unsigned (``casebook._UNSIGNED``),
+    so it does not look again at each write; a signature written in the transaction makes it look."""
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=14))
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(gcs=14))
+        signed = sign_casebook(s, inv, p, APPROVED, Credentials(PASSWORD, "inv1"))
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(gcs=12), reason="typo")
+    with session_scope(trial.engine) as s:
+        sig = s.get(Signature, signed.id)
+        assert sig is not None and sig.invalidated_at is not None
+        assert sig.invalidated_reason == "record changed after signing: Daily CRF, day 2 changed"
+        assert verify(s).ok
+
+
 @pytest.mark.requirement("SIG-07")
 def test_a_change_made_around_the_application_shows_at_read_time(trial, enroll) -> None:  # type: ignore[no-untyped-def]
     p = enroll()

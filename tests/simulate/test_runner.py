@@ -213,13 +213,17 @@ def test_a_refused_value_is_handled_like_a_site_and_counted(
         return values
 
     calls = {"dose": 0, "draw": 0}
-    real_dose, real_draw = runner.dosing.record_dose, runner.biospecimens.record_draw
+    real_doses, real_draw = runner.dosing.record_doses, runner.biospecimens.record_draw
 
-    def record_dose(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["dose"] += 1
-        if calls["dose"] == 5:
-            raise ImmunoSepError("refused by the service (injected)")
-        return real_dose(*args, **kwargs)
+    def record_doses(session, pharm, pseudonym, day, entries):  # type: ignore[no-untyped-def]
+        """The service refuses the fifth injection of the run (the day's others are logged)."""
+        first = calls["dose"]
+        calls["dose"] += len(entries)
+        if not first < 5 <= calls["dose"]:
+            return real_doses(session, pharm, pseudonym, day, entries)
+        fifth = 4 - first
+        out = real_doses(session, pharm, pseudonym, day, entries[:fifth] + entries[fifth + 1 :])
+        return [*out[:fifth], ImmunoSepError("refused by the service (injected)"), *out[fifth:]]
 
     def record_draw(session, lab, pseudonym, day, **kwargs):  # type: ignore[no-untyped-def]
         if day != 1:  # the later draws (day 1 is the screening draw)
@@ -243,7 +247,7 @@ def test_a_refused_value_is_handled_like_a_site_and_counted(
     # refused injections and draws are left out, counted, and the trial still ends locked
     monkeypatch.setattr(runner, "baseline_inputs", real_baseline)
     monkeypatch.setattr(runner, "inputs_for_scores", real_daily)
-    monkeypatch.setattr(runner.dosing, "record_dose", record_dose)
+    monkeypatch.setattr(runner.dosing, "record_doses", record_doses)
     monkeypatch.setattr(runner.biospecimens, "record_draw", record_draw)
     url2 = f"sqlite:///{tmp_path / 'trial2.db'}"
     run2 = run_virtual_trial(url2, seed=11, n_screened=SCREENED)

@@ -41,6 +41,24 @@ def test_insert_and_correction_are_recorded_with_user_old_new_and_reason(trial, 
         assert verify(s).ok
 
 
+@pytest.mark.requirement("AUD-01")
+def test_a_savepoint_rolled_back_takes_its_entries_and_the_chain_goes_on_from_before_it(trial, enroll):
+    """A transaction links each append to the head it appended last (``audit._HEAD``), without reading it
+    back; a savepoint rolled back takes its entries, and the next append links to the entry before it."""
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=15))
+        savepoint = s.begin_nested()
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(gcs=14))
+        savepoint.rollback()
+        crf.record_day(s, inv, p, 3, crf.DailyInputs(gcs=13))
+        crf.record_day(s, inv, p, 4, crf.DailyInputs(gcs=12))
+    with session_scope(trial.engine) as s:
+        assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
+        assert verify(s).ok
+
+
 @pytest.mark.requirement("AUD-04")
 def test_allocation_never_copies_the_arm_into_the_trail(trial, enroll):
     enroll()

@@ -20,6 +20,16 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
     engine.dispose()
 
 
+def test_a_throwaway_database_is_not_synced_at_each_commit_and_a_trial_database_is(tmp_path):
+    """``durable=False`` (the demo's virtual trial) sets ``synchronous=NORMAL``; the default stays FULL."""
+    for durable, level in ((True, 2), (False, 1)):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{durable}.db'}", durable=durable)
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == level
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        engine.dispose()
+
+
 def test_unsupported_url_is_a_user_error():
     with pytest.raises(ImmunoSepError, match="unsupported database URL"):
         make_engine("mysql://x")

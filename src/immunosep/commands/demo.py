@@ -56,7 +56,12 @@ def demo(
     url = fresh_sqlite(out / "trial.db")
     with progress_bars() as update:
         run = run_virtual_trial(
-            url, seed=seed, n_screened=screened, protocol_path=protocol_file, progress=update
+            url,
+            seed=seed,
+            n_screened=screened,
+            protocol_path=protocol_file,
+            progress=update,
+            durable=False,  # a fresh file the demo rebuilds on every run: no sync to disk per commit
         )
     with console.status("analysing the locked trial") as status:
         summary = run_analysis(url, out, pdf=pdf, progress=lambda step: status.update(step))

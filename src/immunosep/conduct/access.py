@@ -74,6 +74,9 @@ _MONITOR_SITES = (
 _PATIENT = select(Patient).where(Patient.pseudonym == bindparam("pseudonym"))
 _PATIENT_FOR_UPDATE = _PATIENT.with_for_update()
 _TRIAL = select(Trial).order_by(Trial.id).limit(1)
+#: ``transaction_cache`` key of the trial row whose ``locked_at`` :func:`begin` expired (so that it is read
+#: under the writers' lock); the lock is held to the transaction's end, so once is enough.
+_TRIAL_UNDER_LOCK = "trial_under_lock"
 
 
 def actor_for(session: Session, user: User | int, session_sha256: str = "") -> Actor:
@@ -129,9 +132,12 @@ def begin(session: Session, actor: Actor, reason: str = "") -> None:
     """
     audit.set_context(session, actor.user_id, reason)
     audit.acquire_chain_lock(session)
-    read_before = transaction_cache(session).get("trial")
-    if read_before is not None:
+    cache = transaction_cache(session)
+    read_before = cache.get("trial")
+    if read_before is not None and cache.get(_TRIAL_UNDER_LOCK) is not read_before:
         session.expire(read_before, ["locked_at"])  # may have changed before the lock was ours
+        # read again under the lock, which this transaction holds to its end: the next writes need not
+        cache[_TRIAL_UNDER_LOCK] = read_before
 
 
 def in_scope(actor: Actor, site_id: int) -> bool:

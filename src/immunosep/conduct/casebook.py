@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.conduct.blinding import ALLOCATION_TABLES, SEALED_COLUMNS
 from immunosep.errors import ImmunoSepError
-from immunosep.store.db import TrialSession
+from immunosep.store.db import TrialSession, holds_writers_lock
 from immunosep.store.models import (
     AdverseEvent,
     Base,
@@ -262,6 +262,11 @@ def changes(signed: Mapping[str, str], now: Mapping[str, str], labels: Mapping[s
 # --- the flush hook: invalidate in the transaction of the change ---------------------------------------
 
 _TOUCHED = "immunosep_casebook_touched"
+#: What this transaction found, under the writers' lock, of signatures that are not there: the patients
+#: (ids) without a valid signature, and no valid lock signature. A flush that changes only their records
+#: then needs no look for signatures to invalidate. Forgotten at any flush that writes a signature and at
+#: the end of the transaction (or of a savepoint).
+_UNSIGNED = "immunosep_casebook_unsigned"
 #: Columns of a signature the hook may set, once: the invalidation.
 INVALIDATION = frozenset({"invalidated_at", "invalidated_reason"})
 
@@ -293,6 +298,7 @@ def _before_flush(session: Session, _ctx: object, _instances: object) -> None:
     for group, is_dirty in ((session.new, False), (session.dirty, True), (session.deleted, False)):
         for obj in group:
             if isinstance(obj, Signature):
+                session.info.pop(_UNSIGNED, None)
                 if is_dirty:
                     _guard_signature(session, obj)
                 continue
@@ -314,6 +320,10 @@ def _after_flush_postexec(session: Session, _ctx: object) -> None:
     ids, names = session.info.pop(_TOUCHED, (set(), set()))
     if not ids and not names:
         return
+    under_lock = holds_writers_lock(session)
+    unsigned: set[int] | None = session.info.get(_UNSIGNED) if under_lock else None
+    if unsigned is not None and not names and ids <= unsigned:
+        return  # none of them, and no lock, has a valid signature (read under the lock, none written since)
     of_patients = []
     if ids:
         of_patients.append(Signature.patient_id.in_(sorted(ids)))
@@ -332,6 +342,8 @@ def _after_flush_postexec(session: Session, _ctx: object) -> None:
     )
     if valid:
         invalidate_changed(session, valid)
+    elif under_lock:
+        session.info.setdefault(_UNSIGNED, set()).update(ids)
 
 
 def invalidate_changed(session: Session, signatures: Iterable[Signature]) -> list[Signature]:
@@ -362,6 +374,12 @@ def invalidate_changed(session: Session, signatures: Iterable[Signature]) -> lis
 
 def _after_end(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_UNSIGNED, None)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None or transaction.nested:  # not the inner transaction of a flush
+        session.info.pop(_UNSIGNED, None)
 
 
 def install(session_class: type[Session]) -> None:
@@ -370,6 +388,7 @@ def install(session_class: type[Session]) -> None:
     event.listen(session_class, "after_flush_postexec", _after_flush_postexec)
     event.listen(session_class, "after_commit", _after_end)
     event.listen(session_class, "after_rollback", _after_end)
+    event.listen(session_class, "after_transaction_end", _after_transaction_end)
 
 
 install(TrialSession)

@@ -14,14 +14,14 @@ onset. Blinded roles see only :func:`administrations` (day, hour, route, given o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from immunosep.clinical.regimen import (
     ClearanceInForce,
@@ -46,6 +46,7 @@ from immunosep.conduct.randomization import slot_of
 from immunosep.conduct.trial import protocol_of
 from immunosep.errors import Conflict, ImmunoSepError
 from immunosep.protocol.schema import Protocol
+from immunosep.store.db import TrialSession, holds_writers_lock
 from immunosep.store.models import DailyCrf, DoseRecord, Outcome, Patient, RandomizationSlot, utcnow
 
 
@@ -107,15 +108,23 @@ def _clearances(patient: Patient, rows: Iterable[Any], protocol: Protocol) -> di
     return out
 
 
+# Statements of every dose, built once (building a statement costs more than running it on SQLite).
+_RENAL_ROWS = select(*_CRF_RENAL).where(
+    DailyCrf.patient_id == bindparam("patient_id"),
+    DailyCrf.study_day <= bindparam("study_day"),
+    DailyCrf.creatinine.is_not(None),
+)
+_LOGGED = select(DoseRecord.id).where(
+    DoseRecord.patient_id == bindparam("patient_id"),
+    DoseRecord.study_day == bindparam("study_day"),
+    DoseRecord.route == bindparam("route"),
+    DoseRecord.hour == bindparam("hour"),
+)
+
+
 def _measured_clearances(session: Session, patient: Patient, study_day: int) -> dict[int, float | None]:
     """Creatinine clearance of each CRF day <= ``study_day`` of ``patient`` (see :func:`_clearances`)."""
-    rows = session.execute(
-        select(*_CRF_RENAL).where(
-            DailyCrf.patient_id == patient.id,
-            DailyCrf.study_day <= study_day,
-            DailyCrf.creatinine.is_not(None),
-        )
-    ).all()
+    rows = session.execute(_RENAL_ROWS, {"patient_id": patient.id, "study_day": study_day}).all()
     return _clearances(patient, rows, protocol_of(session))
 
 
@@ -134,10 +143,63 @@ def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: P
     return f"{describe_clearance(known.crcl_ml_min, protocol)}, {source}"
 
 
+#: ``session.info`` key of the day regimens worked out in this transaction under the writers' lock:
+#: ``(patient id, study day) -> DayRegimen``. A day's three or four injections are logged one by one, and
+#: each must be checked against the regimen and the clearance in force: worked out once per patient-day,
+#: they are the same as recomputed at each dose while nothing they come from changes. Every flush that
+#: writes a daily CRF, a patient or a randomization slot, every bulk UPDATE, DELETE or INSERT and every
+#: end of a transaction or savepoint forget them all (:func:`_forget_regimens`).
+_REGIMENS = "dosing_regimens"
+#: The rows a day's regimen is worked out from (the CRF's creatinine and weight; age, sex, height,
+#: screening weight and stratum; the arm).
+_REGIMEN_SOURCES = (DailyCrf, Patient, RandomizationSlot)
+
+
+def _forget_regimens(session: Session) -> None:
+    session.info.pop(_REGIMENS, None)
+
+
+@event.listens_for(TrialSession, "after_flush")
+def _forget_regimens_on_flush(session: Session, _flush: Any) -> None:
+    """A flush that wrote a row a regimen comes from forgets the regimens worked out before it."""
+    if _REGIMENS not in session.info:
+        return
+    for group in (session.new, session.dirty, session.deleted):  # still as they were before the flush
+        if any(isinstance(obj, _REGIMEN_SOURCES) for obj in group):
+            _forget_regimens(session)
+            return
+
+
+@event.listens_for(TrialSession, "do_orm_execute")
+def _forget_regimens_on_bulk_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        _forget_regimens(state.session)
+
+
+@event.listens_for(TrialSession, "after_transaction_end")
+def _forget_regimens_at_end(session: Session, transaction: Any) -> None:
+    """The end of the transaction, or of a savepoint (rolled back, it may take a CRF with it); not the
+    inner transaction of each flush."""
+    if transaction.parent is None or transaction.nested:
+        _forget_regimens(session)
+
+
 def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:
+    """The day's regimen; worked out once per patient-day while the writers' lock is held (:data:`_REGIMENS`)."""
     p = protocol_of(session)
     if not 1 <= study_day <= p.treatment.days:
         raise ImmunoSepError(f"treatment days are 1-{p.treatment.days}, got {study_day}", field="study_day")
+    if not holds_writers_lock(session):  # what was read may change under us: nothing is kept
+        return _work_out_regimen(session, patient, study_day, p)
+    regimens: dict[tuple[int, int], DayRegimen] = session.info.setdefault(_REGIMENS, {})
+    key = (patient.id, study_day)
+    regimen = regimens.get(key)
+    if regimen is None:
+        regimen = regimens[key] = _work_out_regimen(session, patient, study_day, p)
+    return regimen
+
+
+def _work_out_regimen(session: Session, patient: Patient, study_day: int, p: Protocol) -> DayRegimen:
     slot = slot_of(session, patient)
     assert patient.stratum is not None
     known = clearance_in_force(_measured_clearances(session, patient, study_day), study_day, p)
@@ -196,6 +258,100 @@ def record_dose(
     patient = get_patient(session, actor, pseudonym)
     ensure_writable(session, patient)
     regimen = _regimen(session, patient, study_day)
+
+    def logged(route: str, hour: int) -> bool:
+        params = {"patient_id": patient.id, "study_day": study_day, "route": route, "hour": hour}
+        return session.execute(_LOGGED, params).first() is not None
+
+    entry = DoseEntry(route, hour, given=given, missed_reason=missed_reason, given_at=given_at)
+    record = _dose_record(session, actor, patient, regimen, entry, logged)
+    session.add(record)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same dose logged at the same moment (a form submitted twice)
+        raise Conflict(_already(entry, study_day, pseudonym), field="hour") from exc
+    return record
+
+
+@dataclass(frozen=True)
+class DoseEntry:
+    """One scheduled injection to log as given or missed (the arguments of :func:`record_dose`)."""
+
+    route: str
+    hour: int
+    given: bool
+    missed_reason: str = ""
+    given_at: datetime | None = None
+
+
+_LOGGED_ON_DAY = select(DoseRecord.route, DoseRecord.hour).where(
+    DoseRecord.patient_id == bindparam("patient_id"), DoseRecord.study_day == bindparam("study_day")
+)
+
+
+def record_doses(
+    session: Session, actor: Actor, pseudonym: str, study_day: int, entries: Sequence[DoseEntry]
+) -> list[DoseRecord | ImmunoSepError]:
+    """Log a day's injections of one patient at once: each checked as :func:`record_dose` checks it.
+
+    In order, so that the first dose given sets the first-dose time the next ones are checked against;
+    with the day's regimen and clearance in force worked out once (the renal hold is checked at every
+    injection). Returns, for each entry, its record or the error that refused it (a refused injection is
+    left out, the others are logged). An error about the patient or the day (access, lock, not a
+    treatment day) refuses them all, raised. One flush: a site's pharmacist logs the day's sheet.
+    """
+    require(actor, "record_dose")
+    begin(session, actor, "dose log")
+    patient = get_patient(session, actor, pseudonym)
+    ensure_writable(session, patient)
+    regimen = _regimen(session, patient, study_day)
+    done = {
+        (str(route), int(hour))
+        for route, hour in session.execute(_LOGGED_ON_DAY, {"patient_id": patient.id, "study_day": study_day})
+    }
+    out: list[DoseRecord | ImmunoSepError] = []
+    for entry in entries:
+        try:
+            record = _dose_record(session, actor, patient, regimen, entry, lambda r, h: (r, h) in done)
+        except ImmunoSepError as exc:
+            out.append(exc)
+            continue
+        done.add((entry.route, entry.hour))
+        session.add(record)
+        out.append(record)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # one of them logged at the same moment (a form submitted twice)
+        raise Conflict(
+            f"a dose of day {study_day} was logged for {pseudonym} meanwhile; reload the day", field="hour"
+        ) from exc
+    return out
+
+
+def _already(entry: DoseEntry, study_day: int, pseudonym: str) -> str:
+    return f"the {entry.route} dose of day {study_day} at hour {entry.hour} is already logged for {pseudonym}"
+
+
+def _dose_record(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    regimen: DayRegimen,
+    entry: DoseEntry,
+    logged: Callable[[str, int], bool],
+) -> DoseRecord:
+    """The record of one injection of ``regimen``'s day, after every check (not added to the session).
+
+    Sets the patient's first-dose time when it is the first dose given. ``logged(route, hour)`` says
+    whether that injection is logged already.
+    """
+    study_day, route, hour, given, missed_reason = (
+        regimen.study_day,
+        entry.route,
+        entry.hour,
+        entry.given,
+        entry.missed_reason,
+    )
     dose = next((d for d in regimen.doses if d.route == route), None)
     if dose is None:
         raise ImmunoSepError(f"route must be one of {[d.route for d in regimen.doses]}", field="route")
@@ -211,24 +367,17 @@ def record_dose(
         raise ImmunoSepError(
             f"the reason for a missed dose has at most {MISSED_REASON_MAX} characters", field="missed_reason"
         )
-    already = f"the {route} dose of day {study_day} at hour {hour} is already logged for {pseudonym}"
-    logged = select(DoseRecord.id).where(
-        DoseRecord.patient_id == patient.id,
-        DoseRecord.study_day == study_day,
-        DoseRecord.route == route,
-        DoseRecord.hour == hour,
-    )
-    if session.execute(logged).first() is not None:
-        raise Conflict(already, field="hour")
+    if logged(route, hour):
+        raise Conflict(_already(entry, study_day, regimen.pseudonym), field="hour")
     if given and route in regimen.held_routes:
         raise ImmunoSepError(
-            f"{pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
+            f"{regimen.pseudonym}: {regimen.clearance}. The {route.upper()} dose is adjusted to the "
             "renal function, so it cannot be logged as given before a clearance is known; log it as missed "
             "with a reason if it cannot wait",
             field="route",
         )
     p = protocol_of(session)
-    when = given_at or utcnow()
+    when = entry.given_at or utcnow()
     if given and patient.first_dose_at is None:
         if when >= first_dose_deadline(patient.sepsis_onset_at, p):
             hours = (when - patient.sepsis_onset_at).total_seconds() / 3600.0
@@ -237,7 +386,7 @@ def record_dose(
                 f"the first dose must start within {limit:g} h of sepsis onset ({hours:.1f} h have passed)"
             )
         patient.first_dose_at = when
-    record = DoseRecord(
+    return DoseRecord(
         patient_id=patient.id,
         study_day=study_day,
         hour=hour,
@@ -254,12 +403,6 @@ def record_dose(
         missed_reason=missed_reason,
         recorded_by=actor.user_id,
     )
-    session.add(record)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # the same dose logged at the same moment (a form submitted twice)
-        raise Conflict(already, field="hour") from exc
-    return record
 
 
 @dataclass(frozen=True)

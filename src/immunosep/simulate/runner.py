@@ -198,10 +198,13 @@ def run_virtual_trial(
     params: ModelParameters | None = None,
     lock_at_end: bool = True,
     progress: Progress | None = None,
+    durable: bool = True,
 ) -> VirtualTrialRun:
     """Run a whole virtual trial into the empty database ``db_url`` (created and seeded here).
 
     ``seed`` drives the virtual patients and the sealed randomization lists, so a run is reproducible.
+    ``durable=False`` (the demo's throwaway SQLite file) skips the sync to disk at each of the run's
+    thousands of commits (``store.db.make_engine``); what is stored and audited is the same.
     """
     if n_screened < 1:
         raise ImmunoSepError("a virtual trial needs at least one screened patient (--screened)")
@@ -212,7 +215,7 @@ def run_virtual_trial(
 
     params = params or default_parameters()
     init = init_trial(db_url, protocol_path, seed=f"virtual-trial-{seed}")
-    engine = make_engine(db_url)
+    engine = make_engine(db_url, durable=durable)
     try:
         with session_scope(engine) as s:
             protocol = protocol_of(s)
@@ -347,30 +350,30 @@ def _enrol(
         else:
             screened_at = onset + timedelta(hours=float(hours_to_dose[i]) * 0.5)
         data = _screening_input(patient, columns, i, onset, screened_at, protocol)
+        # One transaction per screened patient (each service call is as it would be on its own; their
+        # times are the virtual ones they are given): a commit is most of what a short service costs.
         with session_scope(engine) as s:
             result = screening.screen(s, inv, data)
-        p = result.pseudonym
-        if result.eligible:
+            p = result.pseudonym
+            if not result.eligible:
+                tick("screening and randomization", i + 1, len(log))
+                continue
             eligible += 1
-            with session_scope(engine) as s:
-                biospecimens.record_draw(
-                    s,
-                    lab,
-                    p,
-                    protocol.biospecimens.baseline_day,
-                    ferritin_ng_ml=patient.ferritin_ng_ml,
-                    hla_dr_per_monocyte=patient.hla_dr,
-                    drawn_at=screened_at + timedelta(minutes=30),
-                )
-            with session_scope(engine) as s:
-                classified = classification.classify_patient(s, inv, p)
-                if classified.enrolled and patient.reason != "consent_refused":
-                    screening.record_consent(
-                        s, inv, p, "relative", consented_at=screened_at + timedelta(hours=1)
-                    )
-                    randomization.allocate(s, inv, p)
-                    disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
-                    randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
+            biospecimens.record_draw(
+                s,
+                lab,
+                p,
+                protocol.biospecimens.baseline_day,
+                ferritin_ng_ml=patient.ferritin_ng_ml,
+                hla_dr_per_monocyte=patient.hla_dr,
+                drawn_at=screened_at + timedelta(minutes=30),
+            )
+            classified = classification.classify_patient(s, inv, p)
+            if classified.enrolled and patient.reason != "consent_refused":
+                screening.record_consent(s, inv, p, "relative", consented_at=screened_at + timedelta(hours=1))
+                randomization.allocate(s, inv, p)
+                disclosed = randomization.arm_of(s, staff.pharmacist[patient.site], p)
+                randomized.append(_Randomized(i, p, patient.site, classified.stratum, disclosed.arm))
         tick("screening and randomization", i + 1, len(log))
     return eligible, randomized
 
@@ -782,30 +785,28 @@ def _dose_day(
         doses = dosing.day_regimen(s, pharm, pseudonym, day).doses
     except ImmunoSepError:
         return 0, 1
-    logged = refused = 0
+    entries = []
     for dose in doses:
         for hour in range(0, 24):
             if ((day - 1) * 24 + hour) % dose.interval_hours:
                 continue
             missed = chores.random() < MISSED_DOSE_FRACTION and not (day == 1 and hour == 0)
             reason = str(chores.choice(MISSED_DOSE_REASONS)) if missed else ""
-            try:
-                dosing.record_dose(
-                    s,
-                    pharm,
-                    pseudonym,
-                    day,
+            entries.append(
+                dosing.DoseEntry(
                     dose.route,
                     hour,
                     given=not missed,
                     missed_reason=reason,
                     given_at=None if missed else start + timedelta(hours=hour),
                 )
-            except ImmunoSepError:
-                refused += 1
-                continue
-            logged += 1
-    return logged, refused
+            )
+    try:  # the day's sheet at once: each injection checked as record_dose checks it
+        results = dosing.record_doses(s, pharm, pseudonym, day, entries)
+    except ImmunoSepError:  # refused for the patient or the day: every injection left out
+        return 0, len(entries)
+    refused = sum(isinstance(r, ImmunoSepError) for r in results)
+    return len(results) - refused, refused
 
 
 def _answer_automatic_queries(engine: Engine, staff: _Staff, randomized: list[_Randomized]) -> int:

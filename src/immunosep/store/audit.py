@@ -206,6 +206,14 @@ def acquire_chain_lock(session: Session) -> None:
         session.info["audit_locked"] = True
 
 
+def holds_chain_lock(session: Session) -> bool:
+    """True once this PostgreSQL transaction took the chain's lock (:func:`acquire_chain_lock`).
+
+    It holds it until it ends. SQLite's writers hold theirs from their first statement (``store.db``).
+    """
+    return bool(session.info.get("audit_locked"))
+
+
 def _patient_key(conn: Connection, session: Session, subject: int | None) -> bytes:
     if subject is None:
         return b""
@@ -223,8 +231,17 @@ def _new_key(conn: Connection, subject: int) -> bytes:
     return key
 
 
+#: ``session.info`` key of the chain's last entry (id, hash) as this transaction appended it: it holds the
+#: chain's lock to its end and every append goes through :func:`append`, so the next append links to it
+#: without reading it back. Dropped at the end of the transaction or of a savepoint.
+_HEAD = "audit_head"
+
+
 def _last_entry(conn: Connection, session: Session, subject: int | None) -> Any:
     """The chain's last entry (id, hash), reading ``subject``'s key in the same statement when not known yet."""
+    head = session.info.get(_HEAD)
+    if head is not None:
+        return head
     keys: dict[int, bytes] = session.info.setdefault("audit_keys", {})
     if subject is None or subject in keys:
         return conn.execute(_LAST).first()
@@ -278,6 +295,7 @@ def append(
         records.append(rec)
         next_id += 1
     conn.execute(_INSERT_ENTRY, records)
+    session.info[_HEAD] = (next_id - 1, prev)
     return len(records)
 
 
@@ -327,6 +345,7 @@ def _after_flush(session: Session, _ctx: object) -> None:
 
 
 def _after_end(session: Session, _transaction: object) -> None:
+    session.info.pop(_HEAD, None)
     session.info.pop("audit_locked", None)
     session.info.pop("audit_keys", None)
     session.info.pop("audit_seal_key", None)
@@ -338,6 +357,14 @@ def install(session_class: type[Session]) -> None:
     event.listen(session_class, "after_flush", _after_flush)
     event.listen(session_class, "after_commit", lambda s: _after_end(s, None))
     event.listen(session_class, "after_rollback", lambda s: _after_end(s, None))
+    event.listen(session_class, "after_transaction_end", _forget_head)
+
+
+def _forget_head(session: Session, transaction: Any) -> None:
+    """The transaction's end, or a savepoint's (rolled back, it takes its entries with it); not the inner
+    transaction of a flush."""
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_HEAD, None)
 
 
 def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int]) -> None:
