@@ -354,7 +354,7 @@ _DAY_COLUMN = {"daily_crf": "study_day", "biomarker_draws": "study_day", "advers
 _IN_PROGRESS = ("randomized", "withdrawn")
 
 
-def _progress_statements() -> tuple[Any, Any, Any, Any]:
+def _progress_statements() -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
     """The statements of :func:`progress`, built once: its patients, every verifiable record of theirs as
     (table, id, patient, day), and their marks; each of every site and of the sites given (``site_ids``)."""
     patients = (
@@ -380,7 +380,7 @@ def _progress_statements() -> tuple[Any, Any, Any, Any]:
         .join(Patient, Patient.id == SdvMark.patient_id)
         .where(Patient.status.in_(_IN_PROGRESS))
     )
-    return (patients, records, marks), (patients.where(at_sites), records_at, marks.where(at_sites))  # type: ignore[return-value]
+    return (patients, records, marks), (patients.where(at_sites), records_at, marks.where(at_sites))
 
 
 _PROGRESS, _PROGRESS_AT = _progress_statements()
@@ -444,7 +444,6 @@ def progress(session: Session, actor: Actor) -> tuple[list[Progress], list[Progr
         for code, lines in sorted(per_site.items())
     ]
     return site_lines, per_patient
-
 
 
 # -- marking and resetting ------------------------------------------------------------------------------
