@@ -36,58 +36,20 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
-from bench_web import DEFAULT_PG, PASSWORD, crf_body, prepare, scratch_database, screening_body
+from bench_web import (
+    DEFAULT_PG,
+    PASSWORD,
+    SECRET,
+    Caller,
+    crf_body,
+    prepare,
+    scratch_database,
+    screening_body,
+)
 from immunosep.store.db import reader_of
 from immunosep.web.app import create_app
 
-SECRET = "benchmark secret key, at least 32 characters long"
 KINDS = ("baseline", "dashboard", "crf")
-
-
-class Caller:
-    """Calls the application as ASGI with one logged-in user's cookie and CSRF token."""
-
-    def __init__(self, app: Any, cookie: str, csrf: str) -> None:
-        self.app, self.cookie, self.csrf = app, cookie.encode(), csrf.encode()
-
-    async def __call__(self, method: str, path: str, body: bytes = b"") -> int:
-        headers = [(b"host", b"bench"), (b"cookie", self.cookie)]
-        if method == "POST":
-            headers += [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-csrf-token", self.csrf),
-            ]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-            "state": {},
-        }
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        status: list[int] = []
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop()
-            await asyncio.Event().wait()  # no disconnect while the request runs
-            raise AssertionError("unreachable")
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        await self.app(scope, receive, send)
-        return status[0]
 
 
 async def _enroll(client: httpx.AsyncClient, lab: httpx.AsyncClient, n: int) -> list[str]:

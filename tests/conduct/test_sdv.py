@@ -214,12 +214,24 @@ def test_a_verified_value_that_changes_returns_to_unverified_and_the_trail_says_
             (i.record, i.field) for i in plan.items
         } <= changed
         assert s.execute(select(SdvMark).where(SdvMark.invalidated_at.is_(None))).scalars().all() != []
+        _assert_progress_is_the_plans(s, trial.actors["dm"])
     # verified again: counts again
     with session_scope(trial.engine) as s:
         sdv.verify_record(s, mon, p, "daily_crf/1", "gcs")
     with session_scope(trial.engine) as s:
         plan = sdv.patient_plan(s, mon, p)
         assert next(i for i in plan.items if i.record == "daily_crf/1" and i.field == "gcs").verified
+        _assert_progress_is_the_plans(s, trial.actors["dm"])
+
+
+def _assert_progress_is_the_plans(s, actor) -> None:  # type: ignore[no-untyped-def]
+    """``progress`` (counted from the plan per record kind and day) gives each patient's plan's counts."""
+    _, lines = sdv.progress(s, actor)
+    assert lines
+    for line in lines:
+        plan = sdv.patient_plan(s, actor, line.name)
+        expected = (plan.planned, plan.verified, plan.critical, plan.critical_verified, plan.changed)
+        assert (line.planned, line.verified, line.critical, line.critical_verified, line.changed) == expected
 
 
 @pytest.mark.requirement("SDV-05")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, Table, event, inspect, or_, select
+from sqlalchemy import Boolean, Float, Integer, Table, bindparam, event, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.blinding import ALLOCATION_TABLES, SEALED_COLUMNS
@@ -316,6 +316,20 @@ def _before_flush(session: Session, _ctx: object, _instances: object) -> None:
                 ids.add(obj.patient_id)
 
 
+#: The valid signatures a flush may invalidate: the trial's lock and those of the touched patients, given
+#: by id (``ids``) and by pseudonym (``names``); built once (building it cost more than running it).
+_VALID_SIGNATURES = select(Signature).where(
+    Signature.invalidated_at.is_(None),
+    or_(
+        Signature.kind == "lock",
+        Signature.patient_id.in_(bindparam("ids", expanding=True)),
+        Signature.patient_id.in_(
+            select(Patient.id).where(Patient.pseudonym.in_(bindparam("names", expanding=True)))
+        ),
+    ),
+)
+
+
 def _after_flush_postexec(session: Session, _ctx: object) -> None:
     ids, names = session.info.pop(_TOUCHED, (set(), set()))
     if not ids and not names:
@@ -324,22 +338,7 @@ def _after_flush_postexec(session: Session, _ctx: object) -> None:
     unsigned: set[int] | None = session.info.get(_UNSIGNED) if under_lock else None
     if unsigned is not None and not names and ids <= unsigned:
         return  # none of them, and no lock, has a valid signature (read under the lock, none written since)
-    of_patients = []
-    if ids:
-        of_patients.append(Signature.patient_id.in_(sorted(ids)))
-    if names:
-        of_patients.append(
-            Signature.patient_id.in_(select(Patient.id).where(Patient.pseudonym.in_(sorted(names))))
-        )
-    valid = (
-        session.execute(
-            select(Signature).where(
-                Signature.invalidated_at.is_(None), or_(Signature.kind == "lock", *of_patients)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    valid = session.execute(_VALID_SIGNATURES, {"ids": sorted(ids), "names": sorted(names)}).scalars().all()
     if valid:
         invalidate_changed(session, valid)
     elif under_lock:

@@ -24,9 +24,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient, scope_site_ids
@@ -183,16 +184,17 @@ def _day_of(table: str, row: Any) -> int | None:
 def critical(protocol: Protocol, table: str, study_day: int | None, item: str) -> bool:
     """True for an item every plan verifies in full (the primary endpoint's inputs, death, randomization)."""
     primary = protocol.endpoints.primary
+    window = (primary.baseline_day, primary.window_last_day)
+    return _critical(window, protocol.biospecimens.baseline_day, table, study_day, item)
+
+
+def _critical(window: tuple[int, int], draw_day: int, table: str, study_day: int | None, item: str) -> bool:
     if table == "daily_crf":
-        return (
-            item in SOFA_ITEMS
-            and study_day is not None
-            and primary.baseline_day <= study_day <= primary.window_last_day
-        )
+        return item in SOFA_ITEMS and study_day is not None and window[0] <= study_day <= window[1]
     if table == "outcomes":
         return item in OUTCOME_ITEMS
     if table == "biomarker_draws":
-        return item in RANDOMIZATION_ITEMS and study_day == protocol.biospecimens.baseline_day
+        return item in RANDOMIZATION_ITEMS and study_day == draw_day
     return False
 
 
@@ -200,13 +202,54 @@ def sampled(protocol: Protocol, site_code: str, table: str, study_day: int | Non
     """True when the site's plan draws this (not critical) item: SHA-256 of the seed, site, record kind,
     day and item, read as a fraction of 2^64, below ``sdv_sample_rate`` (reproducible from the protocol)."""
     m = protocol.monitoring
-    key = f"{m.sdv_seed}|{site_code}|{table}|{'' if study_day is None else study_day}|{item}"
+    return _sampled(m.sdv_seed, m.sdv_sample_rate, site_code, table, study_day, item)
+
+
+@lru_cache(maxsize=65536)
+def _sampled(seed: str, rate: float, site_code: str, table: str, study_day: int | None, item: str) -> bool:
+    key = f"{seed}|{site_code}|{table}|{'' if study_day is None else study_day}|{item}"
     fraction = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    return fraction < m.sdv_sample_rate
+    return fraction < rate
 
 
 def in_plan(protocol: Protocol, site_code: str, table: str, study_day: int | None, item: str) -> bool:
     return critical(protocol, table, study_day, item) or sampled(protocol, site_code, table, study_day, item)
+
+
+def plan_fields(
+    protocol: Protocol, site_code: str, table: str, study_day: int | None
+) -> tuple[tuple[str, bool], ...]:
+    """(item, critical) of each item of a ``table`` record of ``study_day`` that the site's plan holds, in
+    :data:`ITEMS` order: the same for every record of that kind and day at the site, so kept per process
+    (keyed by the protocol numbers the plan depends on)."""
+    m, primary = protocol.monitoring, protocol.endpoints.primary
+    return _plan_fields(
+        m.sdv_seed,
+        m.sdv_sample_rate,
+        (primary.baseline_day, primary.window_last_day),
+        protocol.biospecimens.baseline_day,
+        site_code,
+        table,
+        study_day,
+    )
+
+
+@lru_cache(maxsize=8192)
+def _plan_fields(
+    seed: str,
+    rate: float,
+    window: tuple[int, int],
+    draw_day: int,
+    site_code: str,
+    table: str,
+    study_day: int | None,
+) -> tuple[tuple[str, bool], ...]:
+    out = []
+    for item in ITEMS[table]:
+        is_critical = _critical(window, draw_day, table, study_day, item)
+        if is_critical or _sampled(seed, rate, site_code, table, study_day, item):
+            out.append((item, is_critical))
+    return tuple(out)
 
 
 def digest(row: Any, table: str, field: str) -> str:
@@ -274,10 +317,7 @@ def _plan_items(
         day = _day_of(table, row)
         whole = marks.get((table, row.id, ""))
         whole_ok = _valid(whole, row, table)
-        for item in ITEMS[table]:
-            is_critical = critical(protocol, table, day, item)
-            if not (is_critical or sampled(protocol, site_code, table, day, item)):
-                continue
+        for item, is_critical in plan_fields(protocol, site_code, table, day):
             mark = marks.get((table, row.id, item))
             ok = whole_ok or _valid(mark, row, table)
             seen = [m for m in (whole, mark) if m is not None]
@@ -310,27 +350,85 @@ def patient_plan(session: Session, actor: Actor, pseudonym: str) -> PatientPlan:
     )
 
 
-def progress(session: Session, actor: Actor) -> tuple[list[Progress], list[Progress]]:
-    """SDV progress per site and per randomized patient in the actor's scope (monitors, data managers)."""
-    require(actor, "read_sdv")
-    protocol = protocol_of(session)
-    stmt = (
+_DAY_COLUMN = {"daily_crf": "study_day", "biomarker_draws": "study_day", "adverse_events": "onset_day"}
+_IN_PROGRESS = ("randomized", "withdrawn")
+
+
+def _progress_statements() -> tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]:
+    """The statements of :func:`progress`, built once: its patients, every verifiable record of theirs as
+    (table, id, patient, day), and their marks; each of every site and of the sites given (``site_ids``)."""
+    patients = (
         select(Patient.id, Patient.pseudonym, Site.code)
         .join(Site, Site.id == Patient.site_id)
-        .where(Patient.status.in_(("randomized", "withdrawn")))
+        .where(Patient.status.in_(_IN_PROGRESS))
         .order_by(Patient.pseudonym)
     )
+    parts = []
+    for table, model in _MODELS.items():
+        column = _DAY_COLUMN.get(table)
+        day = getattr(model, column) if column else cast(null(), Integer)
+        parts.append(
+            select(literal(table, String), model.id, model.patient_id, day)  # type: ignore[attr-defined]
+            .join(Patient, Patient.id == model.patient_id)  # type: ignore[attr-defined]
+            .where(Patient.status.in_(_IN_PROGRESS))
+        )
+    at_sites = Patient.site_id.in_(bindparam("site_ids", expanding=True))
+    records = union_all(*parts)
+    records_at = union_all(*(part.where(at_sites) for part in parts))
+    marks = (
+        select(SdvMark)
+        .join(Patient, Patient.id == SdvMark.patient_id)
+        .where(Patient.status.in_(_IN_PROGRESS))
+    )
+    return (patients, records, marks), (patients.where(at_sites), records_at, marks.where(at_sites))
+
+
+_PROGRESS, _PROGRESS_AT = _progress_statements()
+
+
+def progress(session: Session, actor: Actor) -> tuple[list[Progress], list[Progress]]:
+    """SDV progress per site and per randomized patient in the actor's scope (monitors, data managers).
+
+    The counts :func:`patient_plan` gives each patient (a data manager's dashboard shows every patient's):
+    the records are read as (id, patient, day) only and counted from their kind's and day's plan
+    (:func:`plan_fields`); only records with a mark are read whole, to check the mark's digest.
+    """
+    require(actor, "read_sdv")
+    protocol = protocol_of(session)
     sites = scope_site_ids(actor)
-    if sites is not None:
-        stmt = stmt.where(Patient.site_id.in_(sorted(sites)))
-    patients = session.execute(stmt).all()
-    ids = [int(p.id) for p in patients]
-    records, marks = _records(session, ids), _marks(session, ids)
+    (patients_of, records_of, marks_of), params = (
+        (_PROGRESS, {}) if sites is None else (_PROGRESS_AT, {"site_ids": sorted(sites)})
+    )
+    patients = session.execute(patients_of, params).all()
+    site_of = {int(p.id): str(p.code) for p in patients}
+    marks = {(m.table_name, m.row_id, m.field): m for m in session.execute(marks_of, params).scalars()}
+    marked = {(t, r) for t, r, _ in marks}
+    # per patient: planned, verified, critical, critical verified, changed
+    counts: dict[int, list[int]] = {pid: [0, 0, 0, 0, 0] for pid in site_of}
+    with_marks: dict[str, list[int]] = {}
+    for table, row_id, patient_id, day in session.connection().execute(records_of, params):
+        if (table, row_id) in marked:
+            with_marks.setdefault(table, []).append(int(row_id))
+            continue
+        plan = plan_fields(protocol, site_of[patient_id], table, day)
+        c = counts[patient_id]
+        c[0] += len(plan)
+        c[2] += sum(is_critical for _, is_critical in plan)
+    for table, row_ids in with_marks.items():  # each item's state, as in the patient's plan
+        model = _MODELS[table]
+        for row in session.execute(select(model).where(model.id.in_(row_ids))).scalars():  # type: ignore[attr-defined]
+            pid = int(row.patient_id)  # type: ignore[attr-defined]
+            c = counts[pid]
+            for item in _plan_items(protocol, site_of[pid], [(table, row)], marks):
+                c[0] += 1
+                c[1] += item.verified
+                c[2] += item.critical
+                c[3] += item.critical and item.verified
+                c[4] += item.changed
     per_patient: list[Progress] = []
     per_site: dict[str, list[Progress]] = {}
     for p in patients:
-        items = _plan_items(protocol, p.code, records[p.id], marks)
-        line = _summary(p.pseudonym, 1, items)
+        line = Progress(p.pseudonym, 1, *counts[int(p.id)])
         per_patient.append(line)
         per_site.setdefault(p.code, []).append(line)
     site_lines = [
@@ -346,18 +444,6 @@ def progress(session: Session, actor: Actor) -> tuple[list[Progress], list[Progr
         for code, lines in sorted(per_site.items())
     ]
     return site_lines, per_patient
-
-
-def _summary(name: str, patients: int, items: list[PlanItem]) -> Progress:
-    return Progress(
-        name,
-        patients,
-        len(items),
-        sum(i.verified for i in items),
-        sum(i.critical for i in items),
-        sum(i.critical and i.verified for i in items),
-        sum(i.changed for i in items),
-    )
 
 
 # -- marking and resetting ------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ def dashboard(
             "sdv_patients": {x.name: x for x in sdv_patients},
             "aging": {a.site: a for a in aging(db, actor)},
         }
+    sdv_of = oversight.get("sdv_patients", {})
     return render(
         request,
         "dashboard.html",
@@ -78,6 +79,8 @@ def dashboard(
         db,
         title="Dashboard",
         work=work,
+        # each patient's line with its SDV progress (None without): no template call per row
+        rows=[(line, sdv_of.get(line.pseudonym)) for line in work.patients],
         sites=sites,
         site=site or "",
         **oversight,
