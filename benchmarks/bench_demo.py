@@ -36,7 +36,7 @@ from immunosep.pipeline import run_analysis
 from immunosep.simulate import runner
 
 TARGET_S = 30.0
-BASELINE = "30-33 s (29-31 s CPU) idle with the code before issue 21's part 5, 177 s on a loaded machine"
+BASELINE = "30-33 s idle before issue 21 (d4de344)"
 
 
 class Phases:
