@@ -260,27 +260,16 @@ def run_virtual_trial(
             eligible, randomized = _enrol(
                 engine, staff, log, baseline.columns, onsets, hours_to_dose, protocol, tick
             )
-            idx = np.array([r.log_index for r in randomized], dtype=np.int64)
-            course = simulate_course(
-                rng,
-                Enrolled(
-                    biology=everyone.biology[idx],
-                    stratum=np.array([r.stratum for r in randomized]),
-                    ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
-                    hla_dr=everyone.hla_dr[idx],
-                ),
-                np.array([r.arm for r in randomized]),
-                np.array([r.site for r in randomized]),
-                _subset(baseline, idx),
-                params,
-                protocol,
-            )
+            course = _course_of(rng, everyone, baseline, randomized, params, protocol)
             counts = _follow_up(
                 engine,
                 staff,
                 randomized,
                 course,
-                [RECRUITMENT_START + timedelta(hours=onsets[k] + hours_to_dose[k]) for k in idx],
+                [
+                    RECRUITMENT_START + timedelta(hours=onsets[k] + hours_to_dose[k])
+                    for k in (r.log_index for r in randomized)
+                ],
                 protocol,
                 chores,
                 tick,
@@ -317,6 +306,33 @@ def _subset(baseline: Baseline, idx: np.ndarray) -> Baseline:
     """The baseline of the patients ``idx`` (the randomized among the screened)."""
     return Baseline(
         columns={k: np.asarray(v)[idx] for k, v in baseline.columns.items()}, severity=baseline.severity[idx]
+    )
+
+
+def _course_of(
+    rng: np.random.Generator,
+    everyone: Enrolled,
+    baseline: Baseline,
+    randomized: list[_Randomized],
+    params: ModelParameters,
+    protocol: Protocol,
+) -> VirtualTrial:
+    """The simulated 15-day course of the ``randomized`` patients (rows of ``everyone`` and ``baseline``
+    by their screening-log index), with the stratum, arm and site the services gave them."""
+    idx = np.array([r.log_index for r in randomized], dtype=np.int64)
+    return simulate_course(
+        rng,
+        Enrolled(
+            biology=everyone.biology[idx],
+            stratum=np.array([r.stratum for r in randomized]),
+            ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
+            hla_dr=everyone.hla_dr[idx],
+        ),
+        np.array([r.arm for r in randomized]),
+        np.array([r.site for r in randomized]),
+        _subset(baseline, idx),
+        params,
+        protocol,
     )
 
 
@@ -423,21 +439,7 @@ def _enrol_adaptive(
         return RECRUITMENT_START + timedelta(hours=onsets[r.log_index] + float(hours_to_dose[r.log_index]))
 
     def follow(batch: list[_Randomized]) -> None:
-        idx = np.array([r.log_index for r in batch], dtype=np.int64)
-        course = simulate_course(
-            rng,
-            Enrolled(
-                biology=everyone.biology[idx],
-                stratum=np.array([r.stratum for r in batch]),
-                ferritin_ng_ml=everyone.ferritin_ng_ml[idx],
-                hla_dr=everyone.hla_dr[idx],
-            ),
-            np.array([r.arm for r in batch]),
-            np.array([r.site for r in batch]),
-            _subset(baseline, idx),
-            params,
-            protocol,
-        )
+        course = _course_of(rng, everyone, baseline, batch, params, protocol)
         got = _follow_up(
             engine, staff, batch, course, [first_dose(r) for r in batch], protocol, chores, tick, details
         )
