@@ -71,6 +71,20 @@ def _forward_fill(values: FloatArray) -> tuple[FloatArray, BoolArray]:
     return filled, was_filled
 
 
+def _checked_deaths(scores: FloatArray, death_day: npt.ArrayLike) -> FloatArray:
+    """``death_day`` as floats, after checking both inputs' shapes and that every day of death is >= 1."""
+    deaths = np.asarray(death_day, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ImmunoSepError(f"sofa must be a 2-D array [patients, days], got {scores.ndim} dimension(s)")
+    if deaths.shape != (scores.shape[0],):
+        raise ImmunoSepError(
+            f"death_day must have one entry per patient ({scores.shape[0]}), got shape {deaths.shape}"
+        )
+    if np.any(deaths < 1):  # NaN compares False
+        raise ImmunoSepError("death_day must be a study day >= 1 (or NaN for alive)")
+    return deaths
+
+
 def sofa_decrease(
     sofa: npt.ArrayLike,
     death_day: npt.ArrayLike,
@@ -83,15 +97,7 @@ def sofa_decrease(
     The input arrays are not modified.
     """
     scores = np.array(sofa, dtype=np.float64, copy=True)
-    deaths = np.asarray(death_day, dtype=np.float64)
-    if scores.ndim != 2:
-        raise ImmunoSepError(f"sofa must be a 2-D array [patients, days], got {scores.ndim} dimension(s)")
-    if deaths.shape != (scores.shape[0],):
-        raise ImmunoSepError(
-            f"death_day must have one entry per patient ({scores.shape[0]}), got shape {deaths.shape}"
-        )
-    if np.any(deaths[~np.isnan(deaths)] < 1):
-        raise ImmunoSepError("death_day must be a study day >= 1 (or NaN for alive)")
+    deaths = _checked_deaths(scores, death_day)
     n_patients = scores.shape[0]
     n_days = max(scores.shape[1], endpoint.window_last_day, endpoint.death_imputed_until_day)
     if scores.shape[1] < n_days:
@@ -144,15 +150,7 @@ def sofa_decrease_achieved(
     last bit, far inside :data:`ACHIEVED_TOLERANCE_POINTS`.
     """
     scores = np.asarray(sofa, dtype=np.float64)
-    deaths = np.asarray(death_day, dtype=np.float64)
-    if scores.ndim != 2:
-        raise ImmunoSepError(f"sofa must be a 2-D array [patients, days], got {scores.ndim} dimension(s)")
-    if deaths.shape != (scores.shape[0],):
-        raise ImmunoSepError(
-            f"death_day must have one entry per patient ({scores.shape[0]}), got shape {deaths.shape}"
-        )
-    if np.any(deaths < 1):  # NaN compares False
-        raise ImmunoSepError("death_day must be a study day >= 1 (or NaN for alive)")
+    deaths = _checked_deaths(scores, death_day)
     n_patients = scores.shape[0]
     last_day = endpoint.window_last_day
     n_days = max(last_day, endpoint.baseline_day)
