@@ -36,11 +36,9 @@ class LookHistory(Interface):
 
     def history(self) -> list[InterimLookView]:
         """The looks recorded so far, in order."""
-        ...
 
     def record(self, look: dict[str, Any]) -> tuple[InterimLookView, bool]:
         """Record a look (the same data cut: the stored look, not new)."""
-        ...
 
 
 class DatabaseLooks:
