@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -271,10 +272,35 @@ def sign_casebook(
     for sig in _signatures(session, patient.id):
         if sig.user_id == user.id and sig.meaning == meaning and _book_view(sig, book).valid:
             raise Conflict(f"you have already signed {pseudonym}'s casebook as it stands ({meaning})")
-    sig = Signature(
+    sig = _store_signature(
+        session,
+        user,
+        meaning,
+        components,
+        sid,
         trial_id=patient.trial_id,
         kind="casebook",
         patient_id=patient.id,
+        scheme=SCHEME,
+        digest=book.digest,
+        manifest=book.manifest,
+    )
+    return _book_view(sig, book)
+
+
+def _store_signature(
+    session: Session,
+    user: User,
+    meaning: str,
+    components: str,
+    session_id: int | None,
+    *,
+    manifest: Mapping[str, Any],
+    **what: Any,
+) -> Signature:
+    """Store a signature: the signer's printed name, role and meaning (Part 11 11.50) and the signing's
+    components, beside ``what`` was signed (kind, patient, scheme, digest) and its manifest as canonical JSON."""
+    sig = Signature(
         user_id=user.id,
         username=user.username,
         printed_name=user.full_name,
@@ -282,15 +308,14 @@ def sign_casebook(
         meaning=meaning,
         signed_at=utcnow(),
         components=components,
-        session_id=sid,
-        scheme=SCHEME,
-        digest=book.digest,
-        manifest=json.dumps(book.manifest, sort_keys=True),
+        session_id=session_id,
+        manifest=json.dumps(manifest, sort_keys=True),
         invalidated_reason="",
+        **what,
     )
     session.add(sig)
     session.flush()
-    return _book_view(sig, book)
+    return sig
 
 
 def sign_lock(
@@ -319,25 +344,19 @@ def sign_lock(
     begin(session, signer, f"electronic signature: {meaning}")
     components, sid = _check_signer(session, user, credentials, session_token, refused)
     manifest = trial_manifest(session)
-    sig = Signature(
+    sig = _store_signature(
+        session,
+        user,
+        meaning,
+        components,
+        sid,
         trial_id=trial(session).id,
         kind="lock",
         patient_id=None,
-        user_id=user.id,
-        username=user.username,
-        printed_name=user.full_name,
-        role=user.role,
-        meaning=meaning,
-        signed_at=utcnow(),
-        components=components,
-        session_id=sid,
         scheme=LOCK_SCHEME,
         digest=trial_digest(session, manifest),
-        manifest=json.dumps(manifest, sort_keys=True),
-        invalidated_reason="",
+        manifest=manifest,
     )
-    session.add(sig)
-    session.flush()
     return _view(sig, None, manifest, sig.digest, {})
 
 
