@@ -20,7 +20,7 @@ is the probability of the guessed arm at that allocation. Pure functions, no I/O
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -70,15 +70,31 @@ def guess_share(
     allocation ratio (default equal). An arm in ``sequence`` that is not in ``arms`` is an error.
     """
     weights = _weights(arms, ratio)
+
+    def allocated(_: int, arm: int) -> list[Fraction]:
+        onehot = [Fraction(0)] * len(arms)
+        onehot[arm] = Fraction(1)
+        return onehot
+
+    return _guesses_along(sequence, arms, weights, allocated)
+
+
+def _guesses_along(
+    sequence: Sequence[Hashable],
+    arms: Sequence[Hashable],
+    weights: Sequence[int],
+    distribution: Callable[[int, int], list[Fraction]],
+) -> GuessShare:
+    """Walk ``sequence`` summing the probability that the convergence guess of allocation ``i`` is right,
+    where ``distribution(i, arm index)`` is allocation ``i``'s distribution over the arms (one-hot for the
+    realised arm, or the probabilities it was drawn with)."""
     index = {a: i for i, a in enumerate(arms)}
     counts = [0] * len(arms)
     correct = 0.0
-    for arm in sequence:
+    for i, arm in enumerate(sequence):
         if arm not in index:
             raise ImmunoSepError(f"allocation {arm!r} is not one of the arms {list(arms)}")
-        onehot = [Fraction(0)] * len(arms)
-        onehot[index[arm]] = Fraction(1)
-        correct += float(_p_correct(counts, weights, onehot))
+        correct += float(_p_correct(counts, weights, distribution(i, index[arm])))
         counts[index[arm]] += 1
     n = len(sequence)
     share = correct / n if n else float("nan")
@@ -110,23 +126,18 @@ def expected_guess_share_adaptive(
         raise ImmunoSepError(
             f"one allocation probability per allocation: {len(probabilities)} for {len(sequence)} allocations"
         )
-    index = {a: i for i, a in enumerate(arms)}
-    t = index[treatment]
-    counts = [0] * len(arms)
-    correct = 0.0
-    for arm, prob in zip(sequence, probabilities, strict=True):
-        if arm not in index:
-            raise ImmunoSepError(f"allocation {arm!r} is not one of the arms {list(arms)}")
+    t = list(arms).index(treatment)
+
+    def drawn_with(i: int, _: int) -> list[Fraction]:
+        prob = probabilities[i]
         if not 0.0 <= prob <= 1.0:
             raise ImmunoSepError(f"an allocation probability must be between 0 and 1, got {prob}")
         probs = [Fraction(0)] * len(arms)
         probs[t] = Fraction(prob)
         probs[1 - t] = 1 - Fraction(prob)
-        correct += float(_p_correct(counts, weights, probs))
-        counts[index[arm]] += 1
-    n = len(sequence)
-    share = correct / n if n else float("nan")
-    return GuessShare(n, correct, share, share - 1.0 / len(arms))
+        return probs
+
+    return _guesses_along(sequence, arms, weights, drawn_with)
 
 
 def expected_guess_share_blocks(
