@@ -71,6 +71,8 @@ def test_looks_prints_the_history_of_interim_looks(
     from immunosep.conduct.interim_looks import record_look
     from immunosep.store.db import make_engine, session_scope
 
+    code, out, _ = run(capsys, "analyse", "--db", db_url, "--looks")
+    assert code == 0 and "No interim look is recorded" in out and "Interim looks" not in out
     code, out, _ = run(capsys, "analyse", "--db", db_url, "--looks", "--json")
     assert code == 0 and json.loads(out) == []
     look = {

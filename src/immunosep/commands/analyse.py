@@ -68,14 +68,14 @@ def look_rows(looks: list[dict[str, Any]]) -> list[tuple[object, ...]]:
     return [
         (
             v["look"],
-            v["run_at"],
+            v["run_at"][:16].replace("T", " "),  # ISO 8601 UTC to the minute
             v["run_by"],
             f"{v['information_rate']:.3f}",
             f"{v['statistic']:.3f}",
             f"{v['efficacy_bound']:.3f}",
             "" if v["futility_bound"] is None else f"{v['futility_bound']:.3f}",
             v["decision"],
-            v["data_cut_sha256"][:16],
+            v["data_cut_sha256"][:12],
         )
         for v in looks
     ]
@@ -88,6 +88,9 @@ def show_looks(db: str, *, as_json: bool = False) -> None:
     looks = [v.as_dict() for v in DatabaseLooks(db).history()]
     if as_json:
         print_json(looks)
+        return
+    if not looks:
+        console.print("No interim look is recorded in this trial (a fixed design records none).")
         return
     columns = (
         "look",
