@@ -11,8 +11,9 @@ of what httpx does per request):
   request a daily CRF write (``POST /api/patients/{p}/crf/{day}``, new patient-days while any are left,
   then corrections with a reason) with probability ``--write-fraction``, else the site dashboard
   (``GET /dashboard``: the worklist of every patient of the site, rendered; the API has no worklist
-  route). Latency runs from the *scheduled* send time, so a server that falls behind is charged for the
-  queueing it causes;
+  route). A CRF write's organ support agrees with its SOFA inputs but in ``--query-share`` of them
+  (10 %), where the edit checks open a query. Latency runs from the *scheduled* send time, so a server
+  that falls behind is charged for the queueing it causes;
 * the baseline, in the same run and under the same load: ``GET /openapi.json`` (the cached schema: the
   server's HTTP stack and middleware without the database). CRF and dashboard p50 are also reported as
   ratios to the baseline's p50, so the numbers compare across machines;
@@ -236,21 +237,35 @@ class Slots:
         return next(self._iters[site])
 
 
-def crf_body(rng: random.Random) -> dict[str, Any]:
-    return {
+#: Share of the daily CRF writes whose organ support contradicts the SOFA inputs (ventilation, or a
+#: vasopressor), so that the edit checks open a query (XF-02, XF-03): one page in ten, a busy site's rate.
+QUERY_SHARE = 0.1
+
+
+def crf_body(rng: random.Random, query_share: float = QUERY_SHARE) -> dict[str, Any]:
+    """A plausible day: organ support consistent with the SOFA inputs, except in ``query_share`` of the
+    days, where one of the two disagrees and the edit checks open a query (before issue 19's edit checks
+    the two were drawn independently, which now opens a query on about three days in four)."""
+    ventilated = rng.random() < 0.4
+    norepinephrine = round(rng.uniform(0.01, 0.4), 2) if rng.random() < 0.4 else None
+    body = {
         "weight_kg": round(rng.uniform(55, 110), 1),
         "pao2_fio2_mmhg": round(rng.uniform(80, 450)),
-        "ventilated": rng.random() < 0.4,
+        "ventilated": ventilated,
         "platelets_1e3_ul": round(rng.uniform(20, 350)),
         "bilirubin": round(rng.uniform(0.3, 6), 1),
         "map_mmhg": round(rng.uniform(55, 95)),
-        "norepinephrine_ug_kg_min": round(rng.uniform(0, 0.4), 2) if rng.random() < 0.4 else None,
+        "norepinephrine_ug_kg_min": norepinephrine,
         "gcs": rng.randint(6, 15),
         "creatinine": round(rng.uniform(0.5, 4.5), 1),
         "urine_ml_day": round(rng.uniform(200, 2500)),
-        "mechanical_ventilation": rng.random() < 0.4,
-        "vasopressors": rng.random() < 0.4,
+        "mechanical_ventilation": ventilated,
+        "vasopressors": norepinephrine is not None,
     }
+    if rng.random() < query_share:
+        flip = "mechanical_ventilation" if rng.random() < 0.5 else "vasopressors"
+        body[flip] = not body[flip]
+    return body
 
 
 def screening_body(rng: random.Random) -> dict[str, Any]:
@@ -466,10 +481,13 @@ class Phase:
 
 
 class Workload:
-    def __init__(self, clients: list[Client], slots: Slots, write_fraction: float, seed: int) -> None:
+    def __init__(
+        self, clients: list[Client], slots: Slots, write_fraction: float, seed: int, query_share: float
+    ) -> None:
         self.clients = clients
         self.slots = slots
         self.write_fraction = write_fraction
+        self.query_share = query_share
         self.rng = random.Random(seed)
 
     def pick(self, mix: bool) -> str:
@@ -482,7 +500,7 @@ class Workload:
         try:
             if kind == "crf":
                 pseudonym, day, reason = self.slots.take(c.site)
-                body = {**crf_body(self.rng), "reason": reason}
+                body = {**crf_body(self.rng, self.query_share), "reason": reason}
                 request = c.http.post(
                     f"/api/patients/{pseudonym}/crf/{day}", json=body, headers={"X-CSRF-Token": c.csrf}
                 )
@@ -656,7 +674,11 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
                 flush=True,
             )
             w = Workload(
-                clients, Slots(dict(zip(codes, enrolled, strict=True))), args.write_fraction, args.seed
+                clients,
+                Slots(dict(zip(codes, enrolled, strict=True))),
+                args.write_fraction,
+                args.seed,
+                args.query_share,
             )
             if args.warmup > 0:
                 await open_loop(w, "warm-up", args.rate, args.warmup, True, pid)
@@ -789,6 +811,12 @@ def main() -> int:
     parser.add_argument("--patients-per-site", type=int, default=15)
     parser.add_argument("--write-fraction", type=float, default=0.5, help="share of CRF writes in the mix")
     parser.add_argument(
+        "--query-share",
+        type=float,
+        default=QUERY_SHARE,
+        help="share of CRF writes whose organ support contradicts the inputs, so an edit check opens a query",
+    )
+    parser.add_argument(
         "--dm-patients",
         type=int,
         default=TARGET_DM_PATIENTS,
@@ -804,6 +832,8 @@ def main() -> int:
         parser.error("phases must be at most 600 s")
     if not (0 <= args.dm_patients <= 100_000 and 1 <= args.dm_requests <= 10_000):
         parser.error("need 0 <= --dm-patients <= 100000 and 1 <= --dm-requests <= 10000")
+    if not (0 <= args.query_share <= 1 and 0 <= args.write_fraction <= 1):
+        parser.error("--query-share and --write-fraction must be between 0 and 1")
     if not 0 <= args.serial <= 10_000:
         parser.error("--serial must be 0-10000")
     if not (0 < args.rate <= 5000 and 1 <= args.clients <= 1000 and 1 <= args.sites <= args.clients):
@@ -815,7 +845,8 @@ def main() -> int:
     for backend in args.backends:
         print(
             f"{backend}: {args.clients} clients, {args.sites} sites, {args.patients_per_site} patients/site, "
-            f"{args.workers} server processes, {args.rate:g} req/s offered",
+            f"{args.workers} server processes, {args.rate:g} req/s offered, "
+            f"{args.query_share:.0%} of CRF writes open an edit-check query",
             flush=True,
         )
         with scratch_database(backend, args.pg_url) as url, tempfile.TemporaryDirectory() as tmp:
@@ -825,6 +856,9 @@ def main() -> int:
                 else Path(tmp) / "server.log"
             )
             table[backend] = asyncio.run(bench_backend(url, args, log_path))
+            for line in log_path.read_text(errors="replace").splitlines():
+                if "commit groups:" in line:  # each server process's, at its shutdown (web.app)
+                    print(f"  server process: {line.split('commit groups:', 1)[1].strip()}", flush=True)
         if args.dm_patients > 0:
             with scratch_database(backend, args.pg_url) as url:
                 dm[backend] = asyncio.run(dm_dashboard(url, args.dm_patients, args.dm_requests))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 
+from immunosep.store.audit import CHAIN_LOCK_KEY
 from immunosep.web.app import create_app
 
 SECRET = "test-secret-key-with-at-least-32-characters"
@@ -178,3 +182,30 @@ class WebHelpers:
 @pytest.fixture(scope="session")
 def web() -> WebHelpers:
     return WebHelpers()
+
+
+@pytest.fixture
+def another_writer() -> Callable[[Engine], AbstractContextManager[None]]:
+    """A context manager holding the writers' lock of an engine's database from another connection, as a
+    writer in another process would (SQLite's write lock, PostgreSQL's advisory lock on the audit chain)."""
+    return _another_writer
+
+
+@contextmanager
+def _another_writer(engine: Engine) -> Iterator[None]:
+    """Hold the writers' lock from another connection, as a writer in another process would."""
+    if engine.dialect.name == "sqlite":
+        other = sqlite3.connect(str(engine.url.database), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.rollback()

@@ -7,18 +7,13 @@ backends (its own ``db_url``), since the lock differs: SQLite's write lock, Post
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import anyio.to_thread
 import httpx
 import pytest
-from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from immunosep.store.audit import CHAIN_LOCK_KEY
 from immunosep.web.app import DB_WRITE_CONCURRENCY
 from immunosep.web.deps import _TURNS, WritingTurn
 
@@ -75,28 +70,8 @@ def test_every_write_gives_its_turn_back_whether_it_commits_or_fails(login, api_
     assert inv.http.portal.call(free_turns) == [DB_WRITE_CONCURRENCY]
 
 
-@contextmanager
-def another_writer(engine: Engine) -> Iterator[None]:
-    """Hold the writers' lock from another connection, as a writer in another process would."""
-    if engine.dialect.name == "sqlite":
-        other = sqlite3.connect(str(engine.url.database), isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-        return
-    with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
-        try:
-            yield
-        finally:
-            conn.rollback()
-
-
 def test_an_inline_writer_waits_for_the_lock_without_blocking_the_event_loop(
-    app, api_enroll, password
+    app, api_enroll, password, another_writer
 ) -> None:  # type: ignore[no-untyped-def]
     """The daily CRF runs on the event loop (web.deps.inline): while it waits for another writer, pages load."""
     pseudonym = api_enroll()

@@ -72,6 +72,7 @@ def serve(
         "forwarded_allow_ips": forwarded_allow_ips,
         "server_header": False,
         "log_level": "info",
+        "log_config": _log_config(),
     }
     app = create_app(
         db, secure_cookies=not insecure_cookies, meddra_dir=meddra, worker_threads=threads
@@ -88,6 +89,17 @@ def serve(
     os.environ[SERVE_ENV["meddra"]] = meddra or ""
     os.environ[SERVE_ENV["threads"]] = str(threads)
     uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
+
+
+def _log_config() -> dict[str, Any]:
+    """The logging set-up of uvicorn, with the application's own loggers (``immunosep.*``) on its console at INFO."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["immunosep"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _check_database(engine: Any) -> None:

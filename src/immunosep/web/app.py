@@ -27,7 +27,7 @@ from immunosep.conduct.meddra import demo_meddra, load_meddra
 from immunosep.errors import AccessDenied, Conflict, ImmunoSepError
 from immunosep.store.db import make_engine
 from immunosep.web import api, pages
-from immunosep.web.deps import NotAuthenticated, refuse_nul
+from immunosep.web.deps import NotAuthenticated, group_stats, refuse_nul
 from immunosep.web.security import (
     SESSION_COOKIE,
     CsrfMiddleware,
@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def _limit_worker_threads(app: FastAPI) -> AsyncIterator[None]:
-    """Set this event loop's worker-thread limit to ``app.state.worker_threads`` while the app runs."""
+    """Set this event loop's worker-thread limit to ``app.state.worker_threads`` while the app runs; at its
+    end, log how the commit groups went (``web.deps.CommitGroups``: writes, groups, the largest)."""
     limiter = anyio.to_thread.current_default_thread_limiter()
     before = limiter.total_tokens
     limiter.total_tokens = app.state.worker_threads
@@ -61,6 +62,16 @@ async def _limit_worker_threads(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         limiter.total_tokens = before
+        stats = group_stats(app)
+        if stats is not None and stats.members:
+            log.info(
+                "commit groups: %d writes in %d groups (%.2f a group, largest %d); %d failed with their commit",
+                stats.members,
+                stats.groups,
+                stats.members / max(stats.groups, 1),
+                stats.largest,
+                stats.failed_commits,
+            )
 
 
 def _days_text(days: Iterable[int]) -> str:

@@ -15,7 +15,7 @@ from immunosep.conduct.biospecimens import record_draw
 from immunosep.conduct.crf import INPUT_FIELDS, DailyInputs, DailyRecord, daily_records, record_day
 from immunosep.conduct.outcomes import get_outcome, record_outcome
 from immunosep.web.bounds import Day, PathDay
-from immunosep.web.deps import TransactionRoute, current_actor, get_db, inline
+from immunosep.web.deps import TransactionRoute, current_actor, get_db, grouped, inline
 
 router = APIRouter(route_class=TransactionRoute, tags=["clinical data"])
 
@@ -66,7 +66,7 @@ def post_draw(
 
 
 @router.post("/patients/{pseudonym}/crf/{study_day}")
-@inline
+@grouped
 def post_daily_crf(
     pseudonym: str,
     study_day: PathDay,
