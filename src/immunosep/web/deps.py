@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, MutableMapping
@@ -36,6 +37,7 @@ from immunosep.store.db import (
 from immunosep.web.security import SecuritySettings, session_token, session_user_id
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 class NotAuthenticated(Exception):
@@ -291,22 +293,21 @@ class CommitGroups:
             future = None
             end_session(session, commit=True)
         except BaseException as exc:  # a savepoint or the commit failed: nothing of the group is stored
-            end_session(session, commit=False)
+            try:
+                end_session(session, commit=False)
+            except Exception:  # the connection is gone too: the members still get their answer
+                log.exception("commit group: the rollback after a failure failed")
             if future is not None:
                 outcomes.append((future, None, exc))
             self.stats.failed_commits += len(outcomes)
-            outcomes = [(f, None, exc) for f, _, _ in outcomes]
-        else:
-            self.stats.groups += 1
-            self.stats.members += len(outcomes)
-            self.stats.largest = max(self.stats.largest, len(outcomes))
-        for done, result, error in outcomes:
-            if done.done():
-                continue  # the request was cancelled while its group ran
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(result)
+            _settle([(f, None, exc) for f, _, _ in outcomes])
+            if not isinstance(exc, Exception):
+                raise  # cancelled (the server is stopping): the members were cancelled with it
+            return
+        self.stats.groups += 1
+        self.stats.members += len(outcomes)
+        self.stats.largest = max(self.stats.largest, len(outcomes))
+        _settle(outcomes)
 
     @staticmethod
     def _run_member(
@@ -331,6 +332,19 @@ class CommitGroups:
         if savepoint.is_active:
             savepoint.commit()
         return result, None
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Answer each member that still waits: its result, its error, or cancelled with the group's task."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue  # the request was cancelled while its group ran
+        if error is None:
+            future.set_result(result)
+        elif isinstance(error, Exception):
+            future.set_exception(error)
+        else:
+            future.cancel()
 
 
 def group_stats(app: Any) -> GroupStats | None:
