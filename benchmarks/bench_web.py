@@ -214,6 +214,25 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def database_cpu_seconds() -> float:
+    """User + system CPU time of every PostgreSQL server process on this machine, with that of the ended ones
+    (a connection's process, reaped by the postmaster, adds its time to the postmaster's children's time);
+    0 where none runs: SQLite works inside the server processes. Only meaningful while nothing else uses
+    this machine's PostgreSQL."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = _stat(int(entry.name))
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended meanwhile
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 # -- clients --------------------------------------------------------------------------------------------
 @dataclass
 class Client:
@@ -478,6 +497,7 @@ class Phase:
     dropped: int = 0
     server_cpu_s: float | None = None
     client_cpu_s: float = 0.0
+    database_cpu_s: float = 0.0
 
 
 class Workload:
@@ -592,10 +612,11 @@ async def serial(w: Workload, name: str, kind: str, count: int, pid: int) -> Pha
 
 
 async def _measure(phase: Phase, pid: int, make: Any) -> None:
-    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    cpu0, client0, db0 = cpu_seconds(pid), time.process_time(), database_cpu_seconds()
     await make()
     cpu1 = cpu_seconds(pid)
     phase.client_cpu_s = time.process_time() - client0
+    phase.database_cpu_s = database_cpu_seconds() - db0
     phase.server_cpu_s = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
 
 
@@ -613,6 +634,7 @@ class Row:
     p99_sent_ms: float
     server_ms_per_req: float | None
     client_ms_per_req: float
+    database_ms_per_req: float
 
 
 def summarize(phase: Phase, kinds: tuple[str, ...]) -> list[Row]:
@@ -639,6 +661,7 @@ def summarize(phase: Phase, kinds: tuple[str, ...]) -> list[Row]:
                 p99_sent_ms=float(np.percentile(lat_sent, 99)),
                 server_ms_per_req=per_req if kind == "all" or len(kinds) == 1 else None,
                 client_ms_per_req=phase.client_cpu_s / max(1, n_all) * 1e3,
+                database_ms_per_req=phase.database_cpu_s / max(1, n_all) * 1e3,
             )
         )
     return rows
@@ -708,7 +731,8 @@ def print_table(table: dict[str, list[Row]]) -> None:
     print()
     print(
         f"{'backend':<10} {'phase':<13} {'kind':<9} {'requests':>8} {'errors':>6} {'unsent':>6} {'req/s':>7} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'p99 sent':>8} {'p50/base':>8} {'srv CPU ms/req':>14} {'cli CPU':>7}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'p99 sent':>8} {'p50/base':>8} {'srv CPU ms/req':>14} {'cli CPU':>7} "
+        f"{'db CPU':>6}"
     )
     for backend, rows in table.items():
         base = {r.phase: r.p50_ms for r in rows if r.kind == "baseline"}
@@ -717,12 +741,14 @@ def print_table(table: dict[str, list[Row]]) -> None:
             cpu = f"{r.server_ms_per_req:.2f}" if r.server_ms_per_req is not None else ""
             print(
                 f"{backend:<10} {r.phase:<13} {r.kind:<9} {r.n:8d} {r.errors:6d} {r.unsent:6d} {r.rate:7.1f} "
-                f"{r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.p99_sent_ms:8.1f} {ratio:>8} {cpu:>14} {r.client_ms_per_req:7.2f}"
+                f"{r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.p99_sent_ms:8.1f} {ratio:>8} {cpu:>14} {r.client_ms_per_req:7.2f} "
+                f"{r.database_ms_per_req:6.2f}"
             )
     print(
         "Latency from the scheduled send time ('p99 sent': from the actual send); unsent = still queued in the "
         f"client {DRAIN_S:.0f} s after the phase. p50/base = p50 over the p50 of the baseline (GET /openapi.json) "
-        "in the same phase. CPU ms/req: server process (whole phase; per kind in the serial phase) and this client."
+        "in the same phase. CPU ms/req: server process (whole phase; per kind in the serial phase), this client, "
+        "and PostgreSQL's server processes (SQLite runs inside the server process)."
     )
 
 
