@@ -110,10 +110,8 @@ def worklist(session: Session, actor: Actor, today: date | None = None, site: st
                 known.clear()
             known[key] = line
         lines.append(line)
-    tasks = [f"{line.pseudonym}: {item}" for line in lines for item in line.due_today]
-    tasks += [
-        f"{line.pseudonym}: {line.next_step}" for line in lines if line.status in ("eligible", "classified")
-    ]
+    tasks = [task for line in lines for task in due_tasks(line)]
+    tasks += [task for line in lines for task in step_tasks(line)]
     return Worklist(
         patients=lines,
         screened=len(lines),
@@ -125,6 +123,16 @@ def worklist(session: Session, actor: Actor, today: date | None = None, site: st
         ),
         tasks=tasks,
     )
+
+
+def due_tasks(line: PatientLine) -> list[str]:
+    """The line's part of today's tasks: what is due today (first in :attr:`Worklist.tasks`)."""
+    return [f"{line.pseudonym}: {item}" for item in line.due_today]
+
+
+def step_tasks(line: PatientLine) -> list[str]:
+    """The line's part of today's tasks after every line's due items: the next step before randomization."""
+    return [f"{line.pseudonym}: {line.next_step}"] if line.status in ("eligible", "classified") else []
 
 
 def _line(patient: Row[Any], today: date, p: Protocol) -> PatientLine:
