@@ -77,6 +77,8 @@ def dashboard(
             "aging": {a.site: a for a in aging(db, actor)},
         }
     templates: Jinja2Templates = request.app.state.templates
+    # every patient's parts joined here: one value each in the template, not a loop over the patients
+    tasks, overdue, rows = _joined(_patient_parts(templates, work.patients, oversight.get("sdv_patients")))
     return render(
         request,
         "dashboard.html",
@@ -84,7 +86,9 @@ def dashboard(
         db,
         title="Dashboard",
         work=work,
-        parts=_patient_parts(templates, work.patients, oversight.get("sdv_patients")),
+        tasks_html=tasks,
+        overdue_html=overdue,
+        rows_html=rows,
         sites=sites,
         site=site or "",
         **oversight,
@@ -99,6 +103,16 @@ class _Parts(NamedTuple):
     step: Markup
     overdue: Markup
     row: Markup
+
+
+def _joined(parts: list[_Parts]) -> tuple[Markup, Markup, Markup]:
+    """The page's lists from the patients' parts: today's tasks (every due item first), overdue, rows."""
+    none = Markup("")
+    return (
+        none.join([p.due for p in parts] + [p.step for p in parts]),
+        none.join([p.overdue for p in parts]),
+        none.join([p.row for p in parts]),
+    )
 
 
 #: Each patient's :class:`_Parts`, per template, by the line's id, its SDV progress (None without) and
