@@ -21,7 +21,9 @@ def test_a_kept_row_is_the_row_rendered_afresh_and_follows_the_data(login, api_e
     assert inv.get("/dashboard").text == first
     assert inv.get("/dashboard").text == first  # and from the kept parts
     assert inv.post(f"/api/patients/{pseudonym}/crf/1", json={"gcs": 12}).status_code == 200
-    row = re.search(rf"<tr>\s*<td><a href=\"/patients/{pseudonym}\">.*?</tr>", inv.get("/dashboard").text, re.S)
+    row = re.search(
+        rf"<tr>\s*<td><a href=\"/patients/{pseudonym}\">.*?</tr>", inv.get("/dashboard").text, re.S
+    )
     assert row is not None and "<td>1</td>" in row.group(0)  # the new CRF day, not the kept row
 
 
