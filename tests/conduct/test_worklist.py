@@ -196,3 +196,20 @@ def test_a_site_narrows_the_worklist_within_the_scope_only(trial, enroll) -> Non
                 worklist(s, actor, site=site)
             refusals.append(str(denied.value).replace(site, "<S>"))
         assert len(set(refusals)) == 1  # another site's list is refused as a site that does not exist
+
+
+def test_kept_lines_are_the_lines_made_afresh_for_each_day(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    from immunosep.conduct import worklist as worklist_module
+
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    pseudonym = enroll("inv1")
+    first = _first_dose(trial, inv, pharm, pseudonym)
+    days = [first + timedelta(days=d) for d in (0, 3, 19, 40, 3)]
+    kept = [_line(trial, inv, pseudonym, today)[0] for today in days]
+    worklist_module._KNOWN.clear()
+    fresh = []
+    for today in days:
+        fresh.append(_line(trial, inv, pseudonym, today)[0])
+        worklist_module._KNOWN.clear()
+    assert kept == fresh
+    assert [line.study_day for line in kept] == [1, 4, 20, 41, 4]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from immunosep.conduct.access import Actor
-from immunosep.conduct.permissions import can
+from immunosep.conduct.permissions import can, role_can
 from immunosep.errors import ImmunoSepError
 from immunosep.web.auth import describe
 from immunosep.web.forms import FormErrors
@@ -73,15 +73,30 @@ class NavItem:
 
 def menu_of(actor: Actor) -> list[tuple[str, str]]:
     """The actor's menu (href, label): the :data:`MENU` entries it may use, then the bedside tools."""
-    items = [(href, label) for href, label, action in MENU if can(actor, action)]
-    if can(actor, "screen"):
+    return list(_menu(actor.role))
+
+
+@lru_cache(maxsize=32)
+def _menu(role: str) -> tuple[tuple[str, str], ...]:
+    """The menu of ``role`` (a function of the role alone: made once per role and process)."""
+    items = [(href, label) for href, label, action in MENU if role_can(role, action)]
+    if role_can(role, "screen"):
         items = [DASHBOARD if href == DASHBOARD[0] else (href, label) for href, label in items]
-    return [*items, BEDSIDE]
+    return (*items, BEDSIDE)
 
 
 def home_of(actor: Actor) -> str:
     """The first page of the actor's menu (where it lands after login)."""
     return menu_of(actor)[0][0]
+
+
+@lru_cache(maxsize=256)
+def _nav(role: str, path: str) -> tuple[NavItem, ...]:
+    """The menu of ``role`` on the page at ``path``, its entry for the page marked (made once per pair)."""
+    return tuple(
+        NavItem(href, label, path == href or (href != "/" and path.startswith(href + "/")))
+        for href, label in _menu(role)
+    )
 
 
 def base_context(request: Request, actor: Actor | None, db: Session | None = None) -> dict[str, Any]:
@@ -91,11 +106,7 @@ def base_context(request: Request, actor: Actor | None, db: Session | None = Non
     if actor is not None:
         site = describe(db, actor).site if db is not None else None
         user = PageUser(actor.username, actor.role, ROLE_LABELS.get(actor.role, actor.role), site)
-        path = request.url.path
-        nav = [
-            NavItem(href, label, path == href or (href != "/" and path.startswith(href + "/")))
-            for href, label in menu_of(actor)
-        ]
+        nav = list(_nav(actor.role, request.url.path))
     flashes = request.session.pop("flash", []) if "flash" in request.session else []
     return {
         "user": user,
