@@ -57,6 +57,21 @@ def test_stepwise_matches_r_backward_lr_loop(trial, r_reference):
     assert "remove if P > 0.1" in res.rule and "forced: arm" in res.rule
 
 
+def test_stepwise_given_the_full_fit_selects_the_same(trial):
+    """The full model's fit handed in (as the SAP does) gives the same steps and the same final fit."""
+    candidates = ["arm", "cci", "sofa", "age", "site"]
+    full = logistic_regression(trial, "primary", candidates, categorical=["site"])
+    alone = stepwise_logistic(trial, "primary", candidates, forced=["arm"], categorical=["site"])
+    given = stepwise_logistic(
+        trial, "primary", candidates, forced=["arm"], categorical=["site"], full_fit=full
+    )
+    assert given == alone
+    kept = stepwise_logistic(
+        trial, "primary", candidates, forced=["arm"], categorical=["site"], remove_p=0.999, full_fit=full
+    )
+    assert kept.fit is full and kept.selected == tuple(candidates)
+
+
 @pytest.mark.requirement("STAT-03")
 def test_site_as_stratum_is_conditional_logistic(trial, r_reference):
     ref = r_reference("models")["clogit"]

@@ -232,7 +232,7 @@ def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[s
     try:
         full = logistic_regression(complete, "primary_endpoint", covariates, categorical=["site"])
         step = stepwise_logistic(
-            complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"]
+            complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"], full_fit=full
         )
     except ImmunoSepError as exc:
         out["full"] = out["stepwise"] = None
