@@ -8,6 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
+from statsmodels.discrete.conditional_models import ConditionalLogit
 
 from immunosep.errors import ImmunoSepError
 from immunosep.stats.logistic import logistic_regression, stepwise_logistic
@@ -57,6 +59,21 @@ def test_stepwise_matches_r_backward_lr_loop(trial, r_reference):
     assert "remove if P > 0.1" in res.rule and "forced: arm" in res.rule
 
 
+def test_stepwise_given_the_full_fit_selects_the_same(trial):
+    """The full model's fit handed in (as the SAP does) gives the same steps and the same final fit."""
+    candidates = ["arm", "cci", "sofa", "age", "site"]
+    full = logistic_regression(trial, "primary", candidates, categorical=["site"])
+    alone = stepwise_logistic(trial, "primary", candidates, forced=["arm"], categorical=["site"])
+    given = stepwise_logistic(
+        trial, "primary", candidates, forced=["arm"], categorical=["site"], full_fit=full
+    )
+    assert given == alone
+    kept = stepwise_logistic(
+        trial, "primary", candidates, forced=["arm"], categorical=["site"], remove_p=0.999, full_fit=full
+    )
+    assert kept.fit is full and kept.selected == tuple(candidates)
+
+
 @pytest.mark.requirement("STAT-03")
 def test_site_as_stratum_is_conditional_logistic(trial, r_reference):
     ref = r_reference("models")["clogit"]
@@ -66,6 +83,18 @@ def test_site_as_stratum_is_conditional_logistic(trial, r_reference):
         assert math.log(fit.term(name).estimate) == pytest.approx(b, rel=1e-5)
     assert fit.log_likelihood == pytest.approx(ref["loglik"], rel=RTOL)
     assert "conditional" in fit.method
+
+
+def test_conditional_fit_is_statsmodels_own(trial):
+    """Answering repeated score calls from memory leaves ConditionalLogit's Newton fit as it is, bit for bit."""
+    fit = logistic_regression(trial, "primary", ["arm", "cci", "sofa"], strata="site")
+    plain = ConditionalLogit(
+        trial["primary"], trial[["arm", "cci", "sofa"]], groups=trial["site"].to_numpy()
+    ).fit(method="newton", tol=1e-12, disp=False, maxiter=200)
+    for i, name in enumerate(("arm", "cci", "sofa")):
+        assert fit.term(name).estimate == math.exp(plain.params.iloc[i])
+        assert fit.term(name).p == float(2 * norm.sf(abs(plain.params.iloc[i] / plain.bse.iloc[i])))
+    assert fit.log_likelihood == plain.llf
 
 
 def test_stepwise_with_site_as_stratum_keeps_arm(trial):

@@ -131,10 +131,13 @@ def _population(adsl: pd.DataFrame, population: str, variable: str) -> pd.DataFr
 
 def compare_binary(rows: pd.DataFrame, variable: str, arms: tuple[str, str], outcome: str) -> dict[str, Any]:
     """Counts by arm and the SAP's two-proportion comparison of ``variable`` (treatment vs control)."""
+    # one conversion and numpy masks, not a pandas selection per arm (5 ms an endpoint at 280 patients)
+    values = pd.to_numeric(rows[variable], errors="coerce").to_numpy(dtype=float)
+    arm_of = rows["arm"].to_numpy()
     counts = {}
     for arm in arms:
-        values = pd.to_numeric(rows.loc[rows["arm"] == arm, variable], errors="coerce").dropna()
-        counts[arm] = (int(values.sum()), len(values))
+        observed = values[(arm_of == arm) & ~np.isnan(values)]
+        counts[arm] = (int(observed.sum()), len(observed))
     (x1, n1), (x2, n2) = counts[arms[0]], counts[arms[1]]
     result: dict[str, Any] = {"counts": {a: {"events": x, "n": n} for a, (x, n) in counts.items()}}
     if min(n1, n2) == 0:
@@ -232,7 +235,7 @@ def analyse_adjusted_primary(ds: AnalysisDatasets, protocol: Protocol) -> dict[s
     try:
         full = logistic_regression(complete, "primary_endpoint", covariates, categorical=["site"])
         step = stepwise_logistic(
-            complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"]
+            complete, "primary_endpoint", covariates, forced=["arm"], categorical=["site"], full_fit=full
         )
     except ImmunoSepError as exc:
         out["full"] = out["stepwise"] = None

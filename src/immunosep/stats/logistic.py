@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,9 @@ def _outcome(data: pd.DataFrame, outcome: str) -> pd.Series:
     return y.astype(float)
 
 
-def counted_logit(endog: pd.Series, exog: pd.DataFrame, counts: np.ndarray | None) -> Any:
+def counted_logit(
+    endog: pd.Series | np.ndarray, exog: pd.DataFrame | np.ndarray, counts: np.ndarray | None
+) -> Any:
     """Logistic regression of ``endog`` (0/1) on ``exog`` (with its constant) where row ``i`` stands for
     ``counts[i]`` patients: statsmodels ``GLM(Binomial(), freq_weights=counts)`` fitted by Newton-Raphson from
     zero as ``Logit(...).fit(method="newton", tol=1e-12, maxiter=200)`` is on one row per patient.
@@ -123,6 +125,28 @@ def counted_logit(endog: pd.Series, exog: pd.DataFrame, counts: np.ndarray | Non
 CONDITIONAL_MAX_STRATUM = 100
 
 
+def _recalled(score: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``score`` answering again from memory for the parameters of its last few calls.
+
+    ConditionalLogit's Hessian is a forward difference of its score (one call at the parameters and one per
+    parameter beside them), and statsmodels' Newton asks for the score at the same parameters again, then for
+    the Hessian at the optimum twice (its result and the covariance): a third of the calls repeat one already
+    made. Each is a recursion over every stratum's arrangements (80 ms at 2,000 patients of 33 sites), and the
+    answer to the same parameters is the same array, so the fit is unchanged.
+    """
+    recent: dict[bytes, np.ndarray] = {}
+
+    def call(params: np.ndarray) -> np.ndarray:
+        key = np.asarray(params, dtype=float).tobytes()
+        if key not in recent:
+            if len(recent) >= 8:
+                del recent[next(iter(recent))]
+            recent[key] = np.asarray(score(params))
+        return recent[key].copy()
+
+    return call
+
+
 def _fit(
     y: pd.Series, x: pd.DataFrame, strata: pd.Series | None, weights: np.ndarray | None = None
 ) -> tuple[Any, bool, bool]:
@@ -133,7 +157,9 @@ def _fit(
         warnings.simplefilter("always")
         try:
             if strata is None:
-                res = counted_logit(y, sm.add_constant(x, has_constant="add"), weights)
+                # the constant first, as sm.add_constant; arrays, not frames: ~2 ms less per fit (about 10 per SAP run)
+                exog = np.column_stack([np.ones(len(x)), x.to_numpy(dtype=float)])
+                res = counted_logit(y.to_numpy(dtype=float), exog, weights)
                 converged = bool(getattr(res, "mle_retvals", {}).get("converged", True))
                 prob = np.asarray(res.predict())
                 separation = bool(np.any(prob < _SEPARATION_PROB) or np.any(prob > 1 - _SEPARATION_PROB))
@@ -145,9 +171,9 @@ def _fit(
                         f"of {largest} patients is beyond the {CONDITIONAL_MAX_STRATUM} it can take: give the "
                         "stratifying variable as a covariate instead"
                     )
-                res = ConditionalLogit(y, x, groups=np.asarray(strata)).fit(
-                    method="newton", tol=1e-12, disp=False, maxiter=200
-                )
+                model = ConditionalLogit(y, x, groups=np.asarray(strata))
+                model.score = _recalled(model.score)
+                res = model.fit(method="newton", tol=1e-12, disp=False, maxiter=200)
                 converged = bool(getattr(res, "mle_retvals", {}).get("converged", True))
         except PerfectSeparationError:
             return None, False, True
@@ -203,11 +229,13 @@ def logistic_regression(
         nan_terms = tuple(Estimate(c, math.nan, math.nan, math.nan, math.nan, method, n) for c in x.columns)
         return LogisticFit(nan_terms, n, events, math.nan, math.nan, False, True, method + "; separation")
     z = sps.norm.ppf(0.5 + conf_level / 2)
-    params = pd.Series(np.asarray(res.params, dtype=float), index=res.model.exog_names)
-    bse = pd.Series(np.asarray(res.bse, dtype=float), index=params.index)
+    # the design's columns are the last of the parameters (after the constant of the unconditional model)
+    params = np.asarray(res.params, dtype=float)
+    bse = np.asarray(res.bse, dtype=float)
+    first = len(params) - x.shape[1]
     terms = []
-    for name in x.columns:
-        b, se = float(params[name]), float(bse[name])
+    for i, name in enumerate(x.columns):
+        b, se = float(params[first + i]), float(bse[first + i])
         terms.append(
             Estimate(
                 name,
@@ -240,8 +268,15 @@ def stepwise_logistic(
     remove_p: float = 0.10,
     enter_p: float = 0.05,
     conf_level: float = 0.95,
+    full_fit: LogisticFit | None = None,
 ) -> StepwiseResult:
-    """Backward elimination by LR test (SPSS "Backward: LR"); ``forced`` variables always stay in."""
+    """Backward elimination by LR test (SPSS "Backward: LR"); ``forced`` variables always stay in.
+
+    ``full_fit``: the :func:`logistic_regression` of ``outcome`` on all ``candidates`` of the same ``data``
+    (same ``categorical``, ``strata`` and ``conf_level``), when the caller has it: the same model is then not
+    fitted again (its log-likelihood starts the selection; it is the result when every candidate stays). With
+    many small sites that model separates and Newton runs its 200 iterations: 75 ms of the SAP's at 280 patients.
+    """
     if not 0 < enter_p < remove_p < 1:
         raise ImmunoSepError(f"need 0 < enter_p < remove_p < 1 (got enter {enter_p}, remove {remove_p})")
     for f in forced:
@@ -258,6 +293,8 @@ def stepwise_logistic(
     design, columns = _design(rows, candidates, categorical)
 
     cache: dict[frozenset[str], tuple[float, int]] = {}
+    if full_fit is not None and math.isfinite(full_fit.log_likelihood):
+        cache[frozenset(candidates)] = (full_fit.log_likelihood, len(full_fit.terms))
 
     def llf(variables: Sequence[str]) -> tuple[float, int]:
         key = frozenset(variables)
@@ -311,9 +348,12 @@ def stepwise_logistic(
                     steps.append(StepwiseStep("enter", best, stat, df, p))
         if not changed:
             break
-    fit = logistic_regression(
-        data, outcome, current, categorical=categorical, strata=strata, conf_level=conf_level
-    )
+    if full_fit is not None and current == list(candidates):
+        fit = full_fit
+    else:
+        fit = logistic_regression(
+            data, outcome, current, categorical=categorical, strata=strata, conf_level=conf_level
+        )
     rule = (
         f"backward elimination by likelihood-ratio test: remove if P > {remove_p:g}, re-enter if P < {enter_p:g};"
         f" forced: {', '.join(forced) or 'none'}"

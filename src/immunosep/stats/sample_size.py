@@ -101,10 +101,21 @@ def fisher_exact_power(n: int, p1: float, p2: float, alpha: float) -> float:
         raise ImmunoSepError(f"n per group must be at least 1, got {n}")
     x = np.arange(n + 1)
     joint = np.outer(sps.binom.pmf(x, n, p1), sps.binom.pmf(x, n, p2))
+    # every column total's null distribution in one scipy call, the supports end to end (one call per total
+    # cost ~0.3 ms of scipy overhead each: 0.45 s of the SAP's 1.4 s at the protocol's n = 117 per group), as
+    # exp(logpmf): scipy's pmf goes through Boost at ~1.6 us a table, logpmf (log-beta) is 5x faster; the two
+    # differ by rounding only, far inside the 1e-7 tie tolerance, and gave the same power to the last bit in
+    # 300 random designs (n 1-160); 7 ms an evaluation instead of 45 ms
+    totals = np.arange(2 * n + 1)
+    low = np.maximum(0, totals - n)
+    size = np.minimum(n, totals) - low + 1
+    start = np.cumsum(size) - size
+    k_all = np.arange(int(size.sum())) - np.repeat(start - low, size)
+    null = np.exp(sps.hypergeom.logpmf(k_all, 2 * n, np.repeat(totals, size), n))
     pvalue = np.empty((n + 1, n + 1))
     for t in range(2 * n + 1):
-        k = np.arange(max(0, t - n), min(n, t) + 1)
-        pmf = sps.hypergeom.pmf(k, 2 * n, t, n)
+        k = np.arange(low[t], low[t] + size[t])
+        pmf = null[start[t] : start[t] + size[t]]
         ordered = np.sort(pmf)
         cumulative = np.cumsum(ordered)
         idx = np.searchsorted(ordered, pmf * (1 + 1e-7), side="right")
@@ -150,15 +161,22 @@ def sample_size_two_proportions(
             raise _exact_too_large(
                 f"the normal approximation already needs {math.ceil(n_normal):,} per group"
             )
+        powers: dict[int, float] = {}  # the downward scan ends on an n it has just evaluated
+
+        def exact_power(n: int) -> float:
+            if n not in powers:
+                powers[n] = fisher_exact_power(n, p1, p2, alpha)
+            return powers[n]
+
         n = max(1, math.floor(n_normal))
-        while n > 1 and fisher_exact_power(n, p1, p2, alpha) >= power:
+        while n > 1 and exact_power(n) >= power:
             n = max(1, math.floor(n * 0.9))
-        achieved = fisher_exact_power(n, p1, p2, alpha)
+        achieved = exact_power(n)
         while achieved < power:
             n += 1
             if n > _MAX_EXACT_N:
                 raise _exact_too_large(f"more than {_MAX_EXACT_N:,} per group are needed")
-            achieved = fisher_exact_power(n, p1, p2, alpha)
+            achieved = exact_power(n)
         per_group = n
         exact = float(n)
     total = 2 * per_group

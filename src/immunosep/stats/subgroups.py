@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats as sps
 
 from immunosep.errors import ImmunoSepError
@@ -43,40 +42,41 @@ def subgroup_analysis(
     levels = sorted(data[subgroup].dropna().unique().tolist(), key=str)
     if len(levels) < 2:
         raise ImmunoSepError(f"subgroup {subgroup!r} has fewer than two levels")
-    # one row per distinct (outcome, treatment, subgroup) with its number of patients; a missing subgroup is
-    # in no level (no OR row) and in the reference level of the model, as one row per patient would be
-    cells = (
-        pd.DataFrame({"y": y.astype(float), "t": t.astype(float), "g": data[subgroup]})
-        .groupby(["y", "t", "g"], dropna=False, sort=True)
-        .size()
-        .rename("count")
-        .reset_index()
-    )
+    # one row per distinct (outcome, treatment, subgroup) with its number of patients, in the order of y, then
+    # treatment, then level (a missing subgroup last); a missing subgroup is in no level (no OR row) and in the
+    # reference level of the model, as one row per patient would be. Numpy rather than a pandas groupby and
+    # design frame: 12 of these per SAP run cost 0.14 s of pandas at 280 patients.
+    width = len(levels) + 1
+    code = np.full(len(data), len(levels))
+    values = data[subgroup]
+    for i, lv in enumerate(levels):
+        code[(values == lv).to_numpy()] = i
+    cell, count = np.unique((y.to_numpy(int) * 2 + t.to_numpy(int)) * width + code, return_counts=True)
+    cell_y, cell_t, cell_g = cell // (2 * width), cell // width % 2, cell % width
+    count = count.astype(float)
     rows = []
-    for lv in levels:
-        c = cells.loc[cells["g"] == lv]
-        treated, control = c.loc[c["t"] == 1], c.loc[c["t"] == 0]
-        n_t, n_c = int(treated["count"].sum()), int(control["count"].sum())
+    for i, lv in enumerate(levels):
+        treated, control = (cell_g == i) & (cell_t == 1), (cell_g == i) & (cell_t == 0)
+        n_t, n_c = int(count[treated].sum()), int(count[control].sum())
         if n_t == 0 or n_c == 0:
             raise ImmunoSepError(f"subgroup {subgroup}={lv} lacks one of the treatment groups")
-        x_t = int(treated.loc[treated["y"] == 1, "count"].sum())
-        x_c = int(control.loc[control["y"] == 1, "count"].sum())
+        x_t = int(count[treated & (cell_y == 1)].sum())
+        x_c = int(count[control & (cell_y == 1)].sum())
         o = odds_ratio(x_t, n_t, x_c, n_c, conf_level=conf_level)
         rows.append(
             Estimate(f"{subgroup}={lv}", o.estimate, o.ci_low, o.ci_high, o.p, o.method, o.n, conf_level)
         )
-    design = pd.DataFrame({"treatment": cells["t"]}, index=cells.index)
-    inter_cols = []
-    for lv in levels[1:]:
-        d = (cells["g"] == lv).astype(float)
-        design[f"{subgroup}[{lv}]"] = d
-        design[f"treatment:{subgroup}[{lv}]"] = d * design["treatment"]
-        inter_cols.append(f"treatment:{subgroup}[{lv}]")
-    exog = sm.add_constant(design, has_constant="add")
+    # constant, treatment, then per non-reference level its indicator and its treatment interaction
+    treatment_col = cell_t.astype(float)
+    columns = [np.ones(len(cell)), treatment_col]
+    for i in range(1, len(levels)):
+        d = (cell_g == i).astype(float)
+        columns += [d, d * treatment_col]
+    exog = np.column_stack(columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = counted_logit(cells["y"], exog, cells["count"].to_numpy(float))
-    idx = [list(exog.columns).index(c) for c in inter_cols]
+        res = counted_logit(cell_y.astype(float), exog, count)
+    idx = list(range(3, exog.shape[1], 2))
     b = np.asarray(res.params)[idx]
     cov = np.asarray(res.cov_params())[np.ix_(idx, idx)]
     stat = float(b @ np.linalg.solve(cov, b))
@@ -86,6 +86,6 @@ def subgroup_analysis(
     if np.any(prob < 1e-8) or np.any(prob > 1 - 1e-8) or np.any(np.abs(np.asarray(res.params)) > 15):
         method += "; separation detected (a subgroup cell without events): interaction P not reliable"
     interaction = TestResult(
-        "interaction", stat, float(df), float(sps.chi2.sf(stat, df)), method, int(cells["count"].sum())
+        "interaction", stat, float(df), float(sps.chi2.sf(stat, df)), method, int(count.sum())
     )
     return SubgroupResult(tuple(rows), interaction, METHOD)
