@@ -26,20 +26,25 @@ from immunosep.conduct.access import (
     patient_select,
     writable_patient,
 )
-from immunosep.conduct.edit_checks import AUTOMATIC, PENDING, on_crf_saved
+from immunosep.conduct.edit_checks import AUTOMATIC, crf_day_queries, on_crf_saved
 from immunosep.conduct.permissions import require
 from immunosep.errors import ImmunoSepError
 from immunosep.store.models import DailyCrf, Outcome, Patient, Query, SdvMark
 
 MAX_STUDY_DAY = 90
 #: The patient, the trial and the patient-day being entered (if entered before), in one statement, with
-#: what the edit checks and source data verification need: the patient's automatic queries not closed,
-#: the day of death, and the live verification marks of the day's record.
+#: what the edit checks and source data verification need: the patient's automatic queries that the save
+#: may keep or close (``edit_checks.crf_day_queries``), the day of death, and the live verification marks
+#: of the day's record.
 _PATIENT_DAY = patient_select(
     DailyCrf,
     select(func.count())
-    .where(Query.patient_id == Patient.id, Query.type == AUTOMATIC, Query.status.in_(PENDING))
-    .correlate(Patient)
+    .where(
+        Query.patient_id == Patient.id,
+        Query.type == AUTOMATIC,
+        crf_day_queries(DailyCrf.id, bindparam("study_day")),
+    )
+    .correlate(Patient, DailyCrf)
     .scalar_subquery(),
     select(Outcome.death_day).where(Outcome.patient_id == Patient.id).correlate(Patient).scalar_subquery(),
     select(func.count())
@@ -187,7 +192,7 @@ def record_day(
         values[unit] = values[unit] or "mg/dL"
     values.update(_score(inputs))
     begin(session, actor, reason or "daily CRF")
-    patient, _trial, row, pending_queries, death_day, marks = writable_patient(
+    patient, _trial, row, related_queries, death_day, marks = writable_patient(
         session, actor, _PATIENT_DAY, {"pseudonym": pseudonym, "study_day": study_day}
     )
     if patient.status != "randomized":
@@ -208,7 +213,7 @@ def record_day(
     session.flush()
     if marks:  # a verified value that changed returns to unverified (audited)
         sdv.reset_changed(session, "daily_crf", row)
-    on_crf_saved(session, actor, patient.id, row, death_day, pending_queries)
+    on_crf_saved(session, actor, patient.id, row, death_day, related_queries)
     return _record(pseudonym, row)
 
 

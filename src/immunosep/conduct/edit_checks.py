@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.units import PLAUSIBLE, unit_factor
@@ -331,20 +331,46 @@ def reconcile(
 
 
 # -- on save ---------------------------------------------------------------------------------------------
+def crf_day_queries(row_id: Any, study_day: Any) -> ColumnElement[bool]:
+    """The automatic queries a save of one daily CRF row can keep, close or leave unasked (of the patient's):
+    those on the row, whatever their status (a closed one may have been accepted), and the pending
+    missed-visit query of its day. :func:`on_crf_saved` reconciles with these alone: no other query has
+    the key of a finding of the row or is one its save covers."""
+    return or_(
+        and_(Query.table_name == "daily_crf", Query.row_id == row_id),
+        and_(Query.check_id == "MV-01", Query.study_day == study_day, Query.status.in_(PENDING)),
+    )
+
+
+_CRF_DAY_QUERIES = select(Query).where(
+    Query.patient_id == bindparam("patient_id"),
+    Query.type == AUTOMATIC,
+    crf_day_queries(bindparam("row_id"), bindparam("study_day")),
+)
+
+
 def on_crf_saved(
-    session: Session, actor: Actor, patient_id: int, row: DailyCrf, death_day: int | None, pending: int
+    session: Session, actor: Actor, patient_id: int, row: DailyCrf, death_day: int | None, related: int
 ) -> None:
-    """Run the row's checks after a daily CRF save (``pending``: the patient's automatic queries not
-    closed, read with the patient; with none and nothing found there is nothing to read or write)."""
+    """Run the row's checks after a daily CRF save.
+
+    ``related``: how many of the patient's automatic queries :func:`crf_day_queries` selects, read with the
+    patient before the save (a row inserted by it has none on it yet); with none there are none to read,
+    and with nothing found either nothing to write.
+    """
     findings = crf_findings(protocol_of(session), row, death_day)
-    if not findings and not pending:
+    if not findings and not related:
         return
+    existing: list[Query] = []
+    if related:
+        params = {"patient_id": patient_id, "row_id": row.id, "study_day": row.study_day}
+        existing = list(session.execute(_CRF_DAY_QUERIES, params).scalars())
 
     def covers(q: Query) -> bool:
         on_row = q.table_name == "daily_crf" and q.row_id == row.id
         return on_row or (q.check_id == "MV-01" and q.study_day == row.study_day)
 
-    reconcile(session, actor, patient_id, findings, covers)
+    reconcile(session, actor, patient_id, findings, covers, existing)
 
 
 def on_outcome_saved(session: Session, actor: Actor, patient: Patient, outcome: Outcome) -> None:
