@@ -749,26 +749,26 @@ def _score_one(v: Mapping[str, float], ventilated: bool) -> SofaScore:
     level2 = dopa > 0.0 or dobu > 0.0 or level3
     level1 = mapp < MAP_BELOW or level2
     urine = 3 * (uo < URINE_BELOW[0]) + (uo < URINE_BELOW[1])
-    scores = (
-        respiration,
-        sum(plt < t for t in PLATELETS_BELOW),
-        sum(bili >= t for t in BILIRUBIN_AT_LEAST),
-        level1 + level2 + level3 + level4,
-        sum(gcs < t for t in GCS_BELOW),
-        max(sum(cr >= t for t in CREATININE_AT_LEAST), urine),
-    )
-    missing_by = (
-        pf != pf,
-        plt != plt,
-        bili != bili,
-        all(x != x for x in (mapp, dopa, dobu, epi, ne)),
-        gcs != gcs,
-        cr != cr and uo != uo,
-    )
+    scores = {
+        "respiration": respiration,
+        "coagulation": sum(plt < t for t in PLATELETS_BELOW),
+        "liver": sum(bili >= t for t in BILIRUBIN_AT_LEAST),
+        "cardiovascular": level1 + level2 + level3 + level4,
+        "cns": sum(gcs < t for t in GCS_BELOW),
+        "renal": max(sum(cr >= t for t in CREATININE_AT_LEAST), urine),
+    }
+    missing = {
+        "respiration": pf != pf,
+        "coagulation": plt != plt,
+        "liver": bili != bili,
+        "cardiovascular": all(x != x for x in (mapp, dopa, dobu, epi, ne)),
+        "cns": gcs != gcs,
+        "renal": cr != cr and uo != uo,
+    }
     return SofaScore(
-        *(int(x) for x in scores),
-        total=int(sum(scores)),
-        missing=tuple(c for c, gone in zip(COMPONENTS, missing_by, strict=True) if gone),
+        **{c: int(x) for c, x in scores.items()},
+        total=int(sum(scores.values())),
+        missing=tuple(c for c in COMPONENTS if missing[c]),
     )
 
 

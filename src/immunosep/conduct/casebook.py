@@ -357,6 +357,12 @@ def note_signed(session: Session, patient_id: int, signed: bool) -> None:
 
 def _after_flush_postexec(session: Session, _ctx: object) -> None:
     ids, names = session.info.pop(_TOUCHED, (set(), set()))
+    records_changed(session, ids, names)
+
+
+def records_changed(session: Session, ids: set[int], names: frozenset[str] | set[str] = frozenset()) -> None:
+    """Invalidate the valid signatures that records of these patients (by id and by pseudonym) changed,
+    as the flush hook does: for a service that writes a casebook record with a Core statement."""
     if not ids and not names:
         return
     under_lock = holds_writers_lock(session)

@@ -365,6 +365,8 @@ def on_crf_saved(
     if related:
         params = {"patient_id": patient_id, "row_id": row.id, "study_day": row.study_day}
         existing = list(session.execute(_CRF_DAY_QUERIES, params).scalars())
+    else:  # what the read would have flushed (a signature the save invalidated), under the save's reason
+        session.flush()
 
     def covers(q: Query) -> bool:
         on_row = q.table_name == "daily_crf" and q.row_id == row.id

@@ -31,7 +31,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -133,13 +133,31 @@ def sealed_text(seal_key: bytes, table: str, column: str, row_id: str, value: st
 def _row_values(session: Session, obj: Base) -> dict[str, Any]:
     state = inspect(obj)
     table = obj.__table__.name  # type: ignore[attr-defined]
+    values = {attr.key: getattr(obj, attr.key) for attr in state.mapper.column_attrs}
+    return _trail_values(session, table, values, lambda: _pk(obj))
+
+
+def _trail_values(
+    session: Session, table: str, values: Mapping[str, Any], pk: Callable[[], str]
+) -> dict[str, Any]:
+    """Column -> the trail's text of its value (sealed columns as their keyed digest, by the row's key)."""
     out: dict[str, Any] = {}
-    for attr in state.mapper.column_attrs:
-        value = trail_text(getattr(obj, attr.key))
-        if (table, attr.key) in SEALED_FIELDS:
-            value = sealed_text(_seal_key(session), table, attr.key, _pk(obj), value)
-        out[attr.key] = value
+    for column, value in values.items():
+        text_ = trail_text(value)
+        if (table, column) in SEALED_FIELDS:
+            text_ = sealed_text(_seal_key(session), table, column, pk(), text_)
+        out[column] = text_
     return out
+
+
+def insert_entry(
+    session: Session, table: str, values: Mapping[str, Any], subject: int | None
+) -> tuple[str, str, int | None, str, str, str | None, str | None]:
+    """The entry the flush hook appends for a row inserted with ``values`` (every column, the key ``id``
+    included), for :func:`append`: for a service that inserts a row with a Core statement."""
+    row_id = str(values["id"])
+    new = json.dumps(_trail_values(session, table, values, lambda: row_id), sort_keys=True)
+    return (table, row_id, subject, "insert", "*", None, new)
 
 
 def _subject(obj: Base) -> int | None:
