@@ -152,3 +152,47 @@ def _old_with_blocks(cols: dict[str, Any], rows: int) -> dict[str, np.ndarray]:
         return block_kernel(cols, validate=True)
     finally:
         old._BLOCK = saved
+
+
+def _bedside_value(name: str, rng: np.random.Generator) -> float | None:
+    """One value for :func:`sofa`: missing, a threshold or a float step beside it, a draw in range, or
+    (one in ten) an implausible one: out of range either side, or a GCS that is not whole."""
+    p = PLAUSIBLE[name]
+    roll = rng.random()
+    if roll < 0.2:
+        return None
+    if roll < 0.3:
+        bad = [p.low - 1.0, p.high * 1.5 + 1.0, float("inf")] + ([p.low + 0.5] if p.whole else [])
+        return float(rng.choice(bad))
+    x = float(_values(name, np.float64, 1, rng)[0])
+    return None if x != x else x
+
+
+@pytest.mark.requirement("PROT-SOFA-01", "PROT-SOFA-02")
+def test_the_bedside_scalar_path_equals_the_kernel_on_one_row_and_refuses_alike(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """:func:`sofa` scores one plausible row without the kernel (``sofa._score_one``); on 6,000 random rows
+    (thresholds and a float step either side, missing values, implausible values, units stated or not) it
+    gives what it gives through the kernel, score or error."""
+    rng = np.random.default_rng(2026)
+
+    def bedside(kwargs: dict[str, Any]) -> Any:
+        try:
+            return sofa_module.sofa(**kwargs)
+        except ImmunoSepError as exc:
+            return (str(exc), exc.field)
+
+    scalar = refused = 0
+    for _ in range(6_000):
+        kwargs: dict[str, Any] = {c: _bedside_value(c, rng) for c in NUMERIC}
+        kwargs["ventilated"] = bool(rng.random() < 0.5)
+        kwargs["bilirubin_unit"], kwargs["creatinine_unit"] = rng.choice([None, "mg/dL"], 2)
+        got = bedside(kwargs)
+        with monkeypatch.context() as m:
+            m.setattr(sofa_module, "_plausible", lambda name, x: False)  # every row through the kernel
+            want = bedside(kwargs)
+        assert got == want, kwargs
+        refused += isinstance(want, tuple)
+        scalar += not isinstance(want, tuple)
+    assert scalar > 1_000 and refused > 1_000  # both paths taken many times

@@ -82,3 +82,38 @@ def test_a_value_without_its_unit_is_read_as_mg_dl_unless_it_looks_like_umol_l(t
         assert (rec.inputs.bilirubin_unit, rec.inputs.creatinine_unit) == ("mg/dL", "mg/dL")  # stored stated
         rec = crf.record_day(s, inv, p, 2, crf.DailyInputs(bilirubin=25.0, bilirubin_unit="mg/dL"))
         assert rec.sofa_components["liver"] == 4
+
+
+def test_a_new_day_is_audited_with_every_column_as_stored_and_the_trail_verifies(trial, enroll):
+    """A new patient-day is inserted with a Core statement (``crf._insert_day``), not through the flush
+    hook: its audit entry must still be the hook's, every column as stored, and ``audit verify`` pass."""
+    import json
+
+    from sqlalchemy import select
+
+    from immunosep.store.audit import trail_text, verify
+    from immunosep.store.models import AuditEntry, DailyCrf
+
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=14, creatinine=1.3, ventilated=True, weight_kg=70))
+        crf.record_day(s, inv, p, 2, crf.DailyInputs(bilirubin=30.0, bilirubin_unit="umol/L"))
+    with session_scope(trial.engine) as s:
+        rows = s.execute(select(DailyCrf).order_by(DailyCrf.study_day)).scalars().all()
+        assert [r.study_day for r in rows] == [1, 2]
+        columns = [c.name for c in DailyCrf.__table__.columns]
+        for row in rows:
+            entry = s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.table_name == "daily_crf", AuditEntry.row_id == str(row.id)
+                )
+            ).scalar_one()
+            assert (entry.action, entry.field, entry.old_value) == ("insert", "*", None)
+            assert (entry.user_id, entry.reason, entry.subject_id) == (
+                inv.user_id,
+                "daily CRF",
+                row.patient_id,
+            )
+            assert json.loads(entry.new_value) == {c: trail_text(getattr(row, c)) for c in columns}
+        assert verify(s).ok

@@ -404,3 +404,14 @@ def test_a_days_sheet_logged_at_once_is_checked_and_stored_as_one_injection_at_a
     with pytest.raises(ImmunoSepError, match="treatment days"), session_scope(trial.engine) as s:
         dosing.record_doses(s, pharm, sheet_patient, 99, [dosing.DoseEntry("sc", 0, True)])
     assert stored(sheet_patient) == stored(one)
+
+
+def test_a_new_day_in_the_transaction_of_a_regimen_is_dosed_from(trial, enroll):
+    """A regimen worked out in a transaction is forgotten when a new CRF day is written in it (the day is
+    inserted with a Core statement, which the dosing hook must still see)."""
+    inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
+    p = next(iter(_by_arm(trial, enroll).values()))
+    with session_scope(trial.engine) as s:
+        assert dosing.day_regimen(s, pharm, p, 1).held_routes == ("iv",)  # no creatinine yet
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=12, creatinine=1.0, weight_kg=70.0))
+        assert dosing.day_regimen(s, pharm, p, 1).held_routes == ()

@@ -231,3 +231,50 @@ def test_only_the_data_manager_runs_the_sweep_and_it_covers_unlocked_patients_in
     enroll(investigator="inv2")
     with session_scope(trial.engine) as s:
         assert edit_checks.run_checks(s, trial.actors["dm"]).patients == 2
+
+
+def test_an_opened_query_is_audited_with_every_column_as_stored_and_the_trail_verifies(trial, enroll):
+    """Queries are opened with a Core statement (``edit_checks._insert_queries``), not through the flush
+    hook: each audit entry must still be the hook's (every column as inserted), in the order of the ids,
+    after the closes of the same save, and ``audit verify`` pass."""
+    import json
+
+    from immunosep.store.audit import trail_text, verify
+    from immunosep.store.models import AuditEntry, Query
+
+    p = enroll()
+    inv = trial.actors["inv1"]
+    _, high = default_protocol().monitoring.soft_limits["urine_ml_day"]
+    with session_scope(trial.engine) as s:
+        # ventilated without organ support and a vasopressor dose without the box: two queries at once
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(ventilated=True, norepinephrine_ug_kg_min=0.2))
+    with session_scope(trial.engine) as s:  # XF-02 corrected (closed), XF-03 kept, RNG-10 new
+        inputs = crf.DailyInputs(
+            ventilated=True,
+            mechanical_ventilation=True,
+            norepinephrine_ug_kg_min=0.2,
+            urine_ml_day=high + 500,
+        )
+        crf.record_day(s, inv, p, 1, inputs, reason="box ticked")
+    with session_scope(trial.engine) as s:
+        assert _open(s, inv, p) == [("RNG-10", 1), ("XF-03", 1)]
+        rows = {q.id: q for q in s.execute(select(Query)).scalars()}
+        entries = (
+            s.execute(select(AuditEntry).where(AuditEntry.table_name == "queries").order_by(AuditEntry.id))
+            .scalars()
+            .all()
+        )
+        inserts = [e for e in entries if e.action == "insert"]
+        assert [int(e.row_id) for e in inserts] == sorted(rows) and len(rows) == 3
+        columns = [c.name for c in Query.__table__.columns]
+        for e in inserts:
+            q = rows[int(e.row_id)]
+            assert (e.field, e.old_value, e.reason, e.subject_id) == ("*", None, "edit check", q.patient_id)
+            as_inserted = {c: trail_text(getattr(q, c)) for c in columns}
+            if q.status == "closed":
+                as_inserted.update(status='"open"', closed_by=None, closed_at=None, close_reason='""')
+            assert json.loads(e.new_value) == as_inserted
+        closes = [e for e in entries if e.action == "update"]
+        assert {e.field for e in closes} == {"status", "closed_by", "closed_at", "close_reason"}
+        assert max(e.id for e in closes) < inserts[-1].id
+        assert verify(s).ok

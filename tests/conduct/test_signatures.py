@@ -316,3 +316,42 @@ def test_the_data_manager_signs_the_lock_and_a_refusal_locks_nothing(trial, enro
         assert view.valid and view.printed_name == "Dm Tester"
         assert lock.trial(s).locked_by == dm.user_id
         assert verify(s).ok
+
+
+@pytest.mark.requirement("SIG-06", "SIG-07")
+def test_a_new_day_or_a_correction_that_opens_a_query_invalidates_under_the_saves_reason(
+    trial, enroll
+) -> None:  # type: ignore[no-untyped-def]
+    """A new CRF day (a Core insert, ``crf._insert_day``) and a correction (the flush hook) of a signed
+    casebook invalidate the signature; its audited update carries the save's reason and comes before the
+    edit check's query, whether or not the patient's queries are read."""
+    p = enroll()
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=14))
+
+    def write(day: int, reason: str, expected: str) -> list[tuple[str, str, str]]:
+        signed = _sign(trial, p, Credentials(PASSWORD, "inv1"))
+        with session_scope(trial.engine) as s:
+            last = s.execute(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
+            # ventilated for SOFA but not under organ support: XF-02 opens a query in the same transaction
+            crf.record_day(s, inv, p, day, crf.DailyInputs(gcs=12, ventilated=True), reason=reason)
+        with session_scope(trial.engine) as s:
+            sig = s.get(Signature, signed.id)
+            assert sig is not None and sig.invalidated_reason == f"record changed after signing: {expected}"
+            assert verify(s).ok
+            entries = s.execute(
+                select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id)
+            ).scalars()
+            return [(e.table_name, e.action, e.reason) for e in entries if e.table_name != "daily_crf"]
+
+    assert write(2, "", "Daily CRF, day 2 added") == [
+        ("signatures", "update", "daily CRF"),
+        ("signatures", "update", "daily CRF"),
+        ("queries", "insert", "edit check"),
+    ]
+    assert write(1, "typo", "Daily CRF, day 1 changed") == [
+        ("signatures", "update", "typo"),
+        ("signatures", "update", "typo"),
+        ("queries", "insert", "edit check"),
+    ]

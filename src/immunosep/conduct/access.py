@@ -15,11 +15,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, false, select, true
 from sqlalchemy.orm import Session
 
+from immunosep.conduct import casebook
 from immunosep.conduct.blinding import is_blinded
 from immunosep.conduct.permissions import site_scope
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store import audit
-from immunosep.store.db import transaction_cache
+from immunosep.store.db import holds_writers_lock, transaction_cache
 from immunosep.store.models import MonitorSite, Patient, Site, Trial, User, UserSession
 
 
@@ -185,13 +186,18 @@ def _in_scope_or_denied(actor: Actor, pseudonym: str, patient: Patient | None) -
     return patient
 
 
+#: What :func:`writable_patient` reads with every patient for the flush hooks, after the caller's columns:
+#: whether the patient (or the trial) holds a valid signature, the audit chain's head and the patient's key.
+_FOR_HOOKS = (casebook.signed_column(Patient.id), *audit.head_and_key(Patient.id))
+
+
 def patient_select(*also: Any) -> Select[Any]:
     """``select(Patient, Trial, *also)`` for the patient ``:pseudonym``, to build once for :func:`writable_patient`.
 
     Outer-join what ``also`` names onto it (the row a write changes, say), so one statement reads all.
     """
     return (
-        select(Patient, Trial, *also)
+        select(Patient, Trial, *also, *_FOR_HOOKS)
         .join(Trial, Trial.id == Patient.trial_id)
         .where(Patient.pseudonym == bindparam("pseudonym"))
     )
@@ -200,17 +206,25 @@ def patient_select(*also: Any) -> Select[Any]:
 def writable_patient(
     session: Session, actor: Actor, stmt: Select[Any], params: Mapping[str, Any]
 ) -> tuple[Any, ...]:
-    """The row of ``stmt`` (from :func:`patient_select`) for a patient the actor may change, after :func:`begin`.
+    """The row of ``stmt`` (from :func:`patient_select`: ``(patient, trial, *also)``) for a patient the
+    actor may change, after :func:`begin`.
 
     The checks of :func:`get_patient` and :func:`ensure_writable` (same errors) on one statement instead of
-    one per table: on PostgreSQL each is a round trip, with the writers' lock held.
+    one per table: on PostgreSQL each is a round trip, with the writers' lock held. The same statement reads
+    what the flush hooks would read next, under the lock (whether a signature may need invalidating, the
+    audit chain's head, the patient's key), so a write of an unsigned patient reads nothing more.
     """
     row = session.execute(stmt, params).one_or_none()
     patient = _in_scope_or_denied(actor, str(params["pseudonym"]), None if row is None else row[0])
-    if row is not None:
-        transaction_cache(session)["trial"] = row[1]  # read under the writers' lock: as trial() would
+    assert row is not None  # _in_scope_or_denied raised
+    transaction_cache(session)["trial"] = row[1]  # read under the writers' lock: as trial() would
     ensure_writable(session, patient)
-    return tuple(row)  # type: ignore[arg-type]  # not None: _in_scope_or_denied raised
+    n = len(_FOR_HOOKS)
+    if holds_writers_lock(session):  # what was read cannot change but by this transaction's own writes
+        signed, last_id, last_hash, key = row[-n:]
+        casebook.note_signed(session, patient.id, bool(signed))
+        audit.note_head(session, last_id, last_hash, patient.id, key)
+    return tuple(row[:-n])
 
 
 def trial(session: Session) -> Trial:

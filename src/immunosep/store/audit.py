@@ -31,7 +31,7 @@ import json
 import math
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -133,13 +133,31 @@ def sealed_text(seal_key: bytes, table: str, column: str, row_id: str, value: st
 def _row_values(session: Session, obj: Base) -> dict[str, Any]:
     state = inspect(obj)
     table = obj.__table__.name  # type: ignore[attr-defined]
+    values = {attr.key: getattr(obj, attr.key) for attr in state.mapper.column_attrs}
+    return _trail_values(session, table, values, lambda: _pk(obj))
+
+
+def _trail_values(
+    session: Session, table: str, values: Mapping[str, Any], pk: Callable[[], str]
+) -> dict[str, Any]:
+    """Column -> the trail's text of its value (sealed columns as their keyed digest, by the row's key)."""
     out: dict[str, Any] = {}
-    for attr in state.mapper.column_attrs:
-        value = trail_text(getattr(obj, attr.key))
-        if (table, attr.key) in SEALED_FIELDS:
-            value = sealed_text(_seal_key(session), table, attr.key, _pk(obj), value)
-        out[attr.key] = value
+    for column, value in values.items():
+        text_ = trail_text(value)
+        if (table, column) in SEALED_FIELDS:
+            text_ = sealed_text(_seal_key(session), table, column, pk(), text_)
+        out[column] = text_
     return out
+
+
+def insert_entry(
+    session: Session, table: str, values: Mapping[str, Any], subject: int | None
+) -> tuple[str, str, int | None, str, str, str | None, str | None]:
+    """The entry the flush hook appends for a row inserted with ``values`` (every column, the key ``id``
+    included), for :func:`append`: for a service that inserts a row with a Core statement."""
+    row_id = str(values["id"])
+    new = json.dumps(_trail_values(session, table, values, lambda: row_id), sort_keys=True)
+    return (table, row_id, subject, "insert", "*", None, new)
 
 
 def _subject(obj: Base) -> int | None:
@@ -249,6 +267,30 @@ def _last_entry(conn: Connection, session: Session, subject: int | None) -> Any:
     if last is not None:  # the chain has entries, so the key column was read: stored, or none yet
         keys[subject] = last[2] if last[2] is not None else _new_key(conn, subject)
     return last
+
+
+def head_and_key(subject: Any) -> tuple[Any, Any, Any]:
+    """Columns of the chain's last entry (id, hash) and of the key of patient ``subject`` (a column), to
+    read with a row a write reads anyway, under the chain's lock: then :func:`note_head`."""
+    return (
+        _LAST.with_only_columns(AuditEntry.id).scalar_subquery(),
+        _LAST.with_only_columns(AuditEntry.entry_hash).scalar_subquery(),
+        select(PatientKey.key).where(PatientKey.patient_id == subject).scalar_subquery(),
+    )
+
+
+def note_head(
+    session: Session, last_id: int | None, last_hash: str | None, subject: int, key: bytes | None
+) -> None:
+    """Remember the chain's last entry and ``subject``'s key as read (:func:`head_and_key`) by a transaction
+    that holds the chain's lock, so that its first append reads neither (one round trip less under the lock).
+
+    An empty chain or a patient without a key yet is left to :func:`append` to read (and make).
+    """
+    if last_id is not None and last_hash is not None:
+        session.info[_HEAD] = (last_id, last_hash)
+    if key is not None:
+        session.info.setdefault("audit_keys", {})[subject] = key
 
 
 def append(
