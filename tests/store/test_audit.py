@@ -8,7 +8,7 @@ import random
 import pytest
 from sqlalchemy import select, text
 
-from immunosep.conduct import crf
+from immunosep.conduct import crf, screening
 from immunosep.store.audit import trail_text, verify
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry
@@ -56,6 +56,20 @@ def test_a_savepoint_rolled_back_takes_its_entries_and_the_chain_goes_on_from_be
         crf.record_day(s, inv, p, 4, crf.DailyInputs(gcs=12))
     with session_scope(trial.engine) as s:
         assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
+        assert verify(s).ok
+
+
+@pytest.mark.requirement("AUD-01")
+def test_a_patient_key_made_in_a_savepoint_rolled_back_is_not_used_after_it(trial, screening_answers):
+    """A patient screened in a savepoint that is rolled back takes its key with it; the next patient (on
+    SQLite the same row id) gets a key of its own, stored, and the trail verifies (group commit's case)."""
+    inv = trial.actors["inv1"]
+    with session_scope(trial.engine) as s:
+        savepoint = s.begin_nested()
+        screening.screen(s, inv, screening_answers())
+        savepoint.rollback()
+        screening.screen(s, inv, screening_answers(age_years=70))
+    with session_scope(trial.engine) as s:
         assert verify(s).ok
 
 
