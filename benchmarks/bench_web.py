@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import os
 import random
@@ -620,6 +621,16 @@ async def _measure(phase: Phase, pid: int, make: Any) -> None:
     phase.server_cpu_s = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
 
 
+def write_samples(phase: Phase, path: Path) -> None:
+    """Each request of a phase as a CSV row: kind, scheduled, sent and answered (s from the first schedule),
+    status; for finding when the slow ones happened."""
+    t0 = min((s[1] for s in phase.samples), default=0.0)
+    with path.open("w") as out:
+        out.write("kind,scheduled_s,sent_s,done_s,status\n")
+        for kind, scheduled, sent, done, status in phase.samples:
+            out.write(f"{kind},{scheduled - t0:.6f},{sent - t0:.6f},{done - t0:.6f},{status}\n")
+
+
 # -- one backend ----------------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -703,6 +714,10 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
                 args.seed,
                 args.query_share,
             )
+            # The load generator's own collector: objects made in the set-up (sessions, 60 patients' bodies)
+            # are frozen out of it, so that its full collections (tens of ms) are not charged to the server.
+            gc.collect()
+            gc.freeze()
             if args.warmup > 0:
                 await open_loop(w, "warm-up", args.rate, args.warmup, True, pid)
             if args.serial > 0:
@@ -713,6 +728,8 @@ async def bench_backend(url: str, args: argparse.Namespace, log_path: Path) -> l
             rows += summarize(base_phase, ("baseline",))
             mix_phase = await open_loop(w, label, args.rate, args.seconds, True, pid)
             rows += summarize(mix_phase, ("crf", "dashboard"))
+            if args.samples_path is not None:
+                write_samples(mix_phase, args.samples_path)
             if args.closed_seconds > 0:
                 closed = f"closed {args.clients} cl."
                 rows += summarize(
@@ -853,6 +870,9 @@ def main() -> int:
     parser.add_argument("--pg-url", default=os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG)
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    parser.add_argument(
+        "--samples", type=Path, default=None, help="write the mixed open-loop phase's requests here (CSV)"
+    )
     args = parser.parse_args()
     if not (0 < args.seconds <= 600 and 0 <= args.warmup <= 600 and 0 <= args.closed_seconds <= 600):
         parser.error("phases must be at most 600 s")
@@ -881,6 +901,7 @@ def main() -> int:
                 if args.server_log
                 else Path(tmp) / "server.log"
             )
+            args.samples_path = args.samples.with_suffix(f".{backend}.csv") if args.samples else None
             table[backend] = asyncio.run(bench_backend(url, args, log_path))
             for line in log_path.read_text(errors="replace").splitlines():
                 if "commit groups:" in line:  # each server process's, at its shutdown (web.app)

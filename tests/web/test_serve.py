@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, app_from_environment
 
 
 def _free_port() -> int:
@@ -87,3 +90,17 @@ def test_the_app_runs_handlers_on_its_own_small_thread_pool(db_url) -> None:  # 
             app.state.engine.dispose()
     with pytest.raises(ImmunoSepError, match="worker_threads"):
         create_app(db_url, secret_key="k" * 40, worker_threads=0)
+
+
+def test_a_worker_freezes_what_it_made_before_serving(db_url, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``serve --workers N``'s factory leaves the start-up objects out of the cyclic collector's full
+    collections (``web.app.freeze_for_serving``), which stopped the event loop for 140 ms at a time."""
+    monkeypatch.setenv(SERVE_ENV["db"], db_url)
+    monkeypatch.setenv(SECRET_KEY_ENV, "a worker's shared session key, 32+ characters")
+    gc.unfreeze()
+    app = app_from_environment()
+    try:
+        assert gc.get_freeze_count() > 100_000  # the modules, the app and its protocol at least
+    finally:
+        gc.unfreeze()  # this test process goes on: let its collector see them again
+        app.state.engine.dispose()

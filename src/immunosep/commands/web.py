@@ -59,7 +59,7 @@ def serve(
 
     import uvicorn
 
-    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, WORKER_THREADS, create_app
+    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, WORKER_THREADS, create_app, freeze_for_serving
 
     threads = threads or WORKER_THREADS
 
@@ -79,6 +79,7 @@ def serve(
     )  # checks the settings now
     _check_database(app.state.engine)
     if workers == 1:
+        freeze_for_serving()
         uvicorn.run(app, **options)
         return
     app.state.engine.dispose()

@@ -7,6 +7,7 @@ calculators) and hold no trial logic; role, site and blinding rules are enforced
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -220,12 +221,26 @@ def app_from_environment() -> FastAPI:
         raise ImmunoSepError(
             f"a worker needs ${SERVE_ENV['db']} and ${SECRET_KEY_ENV}; start it with `immunosep serve --workers N`"
         )
-    return create_app(
+    app = create_app(
         url,
         secure_cookies=os.environ.get(SERVE_ENV["secure"], "1") != "0",
         meddra_dir=os.environ.get(SERVE_ENV["meddra"]) or None,
         worker_threads=int(os.environ.get(SERVE_ENV["threads"]) or WORKER_THREADS),
     )
+    freeze_for_serving()
+    return app
+
+
+def freeze_for_serving() -> None:
+    """Take what a server process has made before serving (modules, the app, the protocol, the MedDRA
+    terms: about 320,000 objects) out of the cyclic garbage collector's reach, for good (``gc.freeze``).
+
+    Its full collections walk every tracked object, 140 ms here, and under load they came every few seconds
+    with the event loop stopped meanwhile: the worst latencies of ``bench_web.py`` (p99 at 500 req/s 207 ms,
+    78 ms with the freeze). Only for a process that serves until it ends: frozen objects are never freed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

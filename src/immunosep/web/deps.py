@@ -201,7 +201,7 @@ def is_inline(endpoint: object) -> bool:
 
 _GROUPED = "__immunosep_grouped__"
 #: Most writes one group commits; its members wait for the last one's handler (about 2-3 ms each).
-GROUP_MAX = 16
+GROUP_MAX = 8
 
 
 def grouped(endpoint: Endpoint) -> Endpoint:
