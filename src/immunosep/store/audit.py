@@ -397,16 +397,28 @@ def install(session_class: type[Session]) -> None:
     """Attach the audit hooks to a Session class (done once by :mod:`immunosep.store.db`)."""
     event.listen(session_class, "before_flush", _before_flush)
     event.listen(session_class, "after_flush", _after_flush)
-    event.listen(session_class, "after_commit", lambda s: _after_end(s, None))
-    event.listen(session_class, "after_rollback", lambda s: _after_end(s, None))
     event.listen(session_class, "after_transaction_end", _forget_head)
+    event.listen(session_class, "after_soft_rollback", _forget_rolled_back)
 
 
 def _forget_head(session: Session, transaction: Any) -> None:
-    """The transaction's end, or a savepoint's (rolled back, it takes its entries with it); not the inner
-    transaction of a flush."""
-    if transaction.nested or transaction.parent is None:
+    """The transaction's end (all it knew goes), or a savepoint's (its head is read again; a savepoint
+    rolled back takes its entries with it); not the inner transaction of a flush.
+
+    A savepoint released keeps the rest: what it wrote (a patient's key, the seal key) and the chain's lock
+    (PostgreSQL moves a released savepoint's locks to the transaction) stay the transaction's, so the
+    members of a commit group (``web.deps.CommitGroups``) after the first neither lock nor read them again.
+    """
+    if transaction.parent is None and not transaction.nested:
+        _after_end(session, transaction)
+    elif transaction.nested:
         session.info.pop(_HEAD, None)
+
+
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    """A savepoint rolled back: a key it made is gone with it, and the chain's lock, if it took it there."""
+    if previous_transaction.nested:
+        _after_end(session, previous_transaction)
 
 
 def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int]) -> None:
