@@ -144,3 +144,18 @@ def test_vectorized_schoenfeld_residuals_are_lifelines(lung):
     plain = proportional_hazard_test(cph, lung, time_transform="km").summary
     given = proportional_hazard_test(cph, lung, time_transform="km", precomputed_residuals=mine).summary
     assert np.allclose(plain["test_statistic"], given["test_statistic"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("time", "event", "group"),
+    [
+        ([1.0, 2.0, 3.0, 2.0, 3.0, 4.0], [0, 0, 0, 0, 0, 0], ["a"] * 3 + ["b"] * 3),  # no event at all
+        ([5.0, 6.0, 1.0, 2.0], [1, 1, 0, 0], ["a", "a", "b", "b"]),  # events only where one group is at risk
+        ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [0] * 6, ["a", "a", "b", "b", "c", "c"]),  # three groups, no event
+    ],
+)
+def test_logrank_without_an_informative_event_gives_what_r_and_lifelines_give(time, event, group) -> None:  # type: ignore[no-untyped-def]
+    """statsmodels' survdiff refuses a singular variance (a tiny interim analysis); the test then answers as
+    lifelines' and R's survdiff do: chi-square 0, P 1."""
+    res = logrank(time, event, group)
+    assert (res.statistic, res.p) == (0.0, 1.0)

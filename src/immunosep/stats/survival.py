@@ -25,7 +25,12 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceError
-from lifelines.statistics import logrank_test, proportional_hazard_test
+from lifelines.statistics import (
+    StatisticalResult,
+    logrank_test,
+    multivariate_logrank_test,
+    proportional_hazard_test,
+)
 from scipy import stats as sps
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import survdiff
@@ -95,7 +100,11 @@ def logrank(
     codes = np.zeros(len(g), dtype=int)
     for i, level in enumerate(levels):
         codes[g == level] = i
-    statistic, p = survdiff(t, e.astype(float), codes)
+    try:
+        statistic, p = survdiff(t, e.astype(float), codes)
+    except np.linalg.LinAlgError:  # no event where two groups are at risk: lifelines' answer (0, P 1), as R's
+        res = _lifelines_logrank(t, e, g, levels)
+        statistic, p = res.test_statistic, res.p_value
     return TestResult(
         "logrank",
         float(statistic),
@@ -104,6 +113,16 @@ def logrank(
         "log-rank (mantel-cox)",
         len(t),
     )
+
+
+def _lifelines_logrank(
+    t: np.ndarray, e: np.ndarray, g: np.ndarray, levels: list[object]
+) -> StatisticalResult:
+    """The log-rank test by lifelines, for the cases statsmodels' ``survdiff`` refuses (a singular variance)."""
+    if len(levels) == 2:
+        a, b = g == levels[0], g == levels[1]
+        return logrank_test(t[a], t[b], e[a], e[b])
+    return multivariate_logrank_test(t, g, e)
 
 
 def logrank_z(
