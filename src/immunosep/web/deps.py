@@ -37,6 +37,7 @@ from immunosep.store.db import (
 from immunosep.web.security import SecuritySettings, session_token, session_user_id
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Kept = TypeVar("Kept")
 log = logging.getLogger(__name__)
 
 
@@ -88,16 +89,21 @@ class WritingTurn:
             self._loop.call_soon_threadsafe(self._semaphore.release)
 
 
+def _of_app(var: RunVar[WeakKeyDictionary[Any, Kept]], app: Any, make: Callable[[], Kept]) -> Kept:
+    """What ``var`` keeps for ``app`` on this event loop, made by ``make`` the first time it is asked for."""
+    by_app = var.get(None)
+    if by_app is None:
+        by_app = WeakKeyDictionary()
+        var.set(by_app)
+    found = by_app.get(app)
+    if found is None:
+        found = by_app[app] = make()
+    return found
+
+
 def _turns_of(app: Any, limit: int) -> anyio.Semaphore:
     """The application's semaphore of writing turns on this event loop."""
-    turns = _TURNS.get(None)
-    if turns is None:
-        turns = WeakKeyDictionary()
-        _TURNS.set(turns)
-    semaphore = turns.get(app)
-    if semaphore is None:
-        semaphore = turns[app] = anyio.Semaphore(limit)
-    return semaphore
+    return _of_app(_TURNS, app, lambda: anyio.Semaphore(limit))
 
 
 #: ``Session.info`` key of the request's writing turn (given back after the commit).
@@ -129,7 +135,8 @@ async def get_db(request: Request) -> Session:
     read_only = reads_only(request)
     limit = getattr(request.app.state, "db_write_concurrency", None)
     turn = None
-    if limit is not None and not read_only and not is_grouped(request.scope["route"].endpoint):
+    in_group = not read_only and is_grouped(request.scope["route"].endpoint)
+    if limit is not None and not read_only and not in_group:
         semaphore = _turns_of(request.app, limit)
         await semaphore.acquire()
         turn = WritingTurn(semaphore)
@@ -141,7 +148,7 @@ async def get_db(request: Request) -> Session:
         raise
     if turn is not None:
         session.info[_TURN_KEY] = turn
-    elif not read_only and is_grouped(request.scope["route"].endpoint):
+    elif in_group:
         session.info[_GROUPS_KEY] = _groups_of(request.app)
     request.state.db_session = session
     return session
@@ -304,9 +311,10 @@ class CommitGroups:
             if not isinstance(exc, Exception):
                 raise  # cancelled (the server is stopping): the members were cancelled with it
             return
-        self.stats.groups += 1
-        self.stats.members += len(outcomes)
-        self.stats.largest = max(self.stats.largest, len(outcomes))
+        if outcomes:  # not a queue of requests all cancelled before their turn
+            self.stats.groups += 1
+            self.stats.members += len(outcomes)
+            self.stats.largest = max(self.stats.largest, len(outcomes))
         _settle(outcomes)
 
     @staticmethod
@@ -356,16 +364,12 @@ def group_stats(app: Any) -> GroupStats | None:
 
 def _groups_of(app: Any) -> CommitGroups:
     """The application's :class:`CommitGroups` on this event loop."""
-    groups = _GROUPS.get(None)
-    if groups is None:
-        groups = WeakKeyDictionary()
-        _GROUPS.set(groups)
-    found = groups.get(app)
-    if found is None:
+
+    def make() -> CommitGroups:
         limit = getattr(app.state, "db_write_concurrency", None)
-        turns = _turns_of(app, limit) if limit is not None else None
-        found = groups[app] = CommitGroups(app.state.engine, turns)
-    return found
+        return CommitGroups(app.state.engine, _turns_of(app, limit) if limit is not None else None)
+
+    return _of_app(_GROUPS, app, make)
 
 
 def _ending_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
