@@ -28,6 +28,7 @@ from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.errors import ImmunoSepError
 from immunosep.store import audit
+from immunosep.store.pg_cursor import describe_on_demand
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
@@ -229,6 +230,7 @@ def _sqlite_engine(url: str, on_connect: Any, on_begin: Any, **kwargs: Any) -> E
 
 def _pg_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
+    event.listen(engine, "connect", describe_on_demand)
     event.listen(engine, "checkin", _pg_checkin)
     event.listen(engine, "checkout", _pg_pinger(engine.dialect))
     return engine
@@ -264,11 +266,18 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
             kwargs.setdefault("max_overflow", 40)
             kwargs.setdefault("pool_timeout", 120)
             engine = _pg_engine(url, **kwargs)
+            given = kwargs.get("connect_args", {})
+            reader_options = _pg_options(url, "-c default_transaction_read_only=on")
+            if given.get("options"):
+                reader_options = f"{given['options']} {reader_options}"
             reader = _pg_engine(
                 url,
                 isolation_level="AUTOCOMMIT",
-                connect_args={"options": _pg_options(url, "-c default_transaction_read_only=on")},
-                **{**kwargs, **PG_READER_POOL},
+                **{
+                    **kwargs,
+                    **PG_READER_POOL,
+                    "connect_args": {**given, "options": reader_options},
+                },
             )
             _add_reader(engine, reader)
             return engine
