@@ -214,8 +214,10 @@ def acquire_chain_lock(session: Session) -> None:
     anywhere else this thread waits in PostgreSQL's queue of waiters. SQLite's lock is the transaction's
     ``BEGIN IMMEDIATE`` (``store.db``), taken by the first statement here.
     """
+    if session.info.get("audit_locked"):  # held to the transaction's end: asked 3 times by a CRF write
+        return
     conn = session.connection()
-    if conn.dialect.name == "postgresql" and not session.info.get("audit_locked"):
+    if conn.dialect.name == "postgresql":
         params = {"k": CHAIN_LOCK_KEY}
         if not in_greenlet():
             conn.execute(_CHAIN_LOCK, params)
