@@ -15,9 +15,15 @@ For each backend: a fresh trial with one site, ``--patients`` patients enrolled 
 * crf: ``POST /api/patients/{p}/crf/{day}``, a new patient-day each time.
 
 CPU is this process's (``time.process_time``); statements are those the engine runs (its read-only pool
-included), per request. No target: a diagnostic to pair with ``bench_web.py``.
+included), per request; database CPU is that of PostgreSQL's processes (all of them: the background
+writers' share of the writes included). No target: a diagnostic to pair with ``bench_web.py``.
+
+``--instructions`` counts instead the instructions this process executes per request, under valgrind's
+callgrind (``_callgrind.py``): the same to about 1 % from run to run on a machine whose CPU time for the
+same requests moves by 10 % or more, so the measure for comparing two versions of a handler there.
 
     .venv/bin/python benchmarks/bench_handlers.py [--backends sqlite postgres] [--requests 200] [--rounds 5]
+    .venv/bin/python benchmarks/bench_handlers.py --instructions [--requests 40 --rounds 3]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 
+import _callgrind
 from bench_web import (
     DEFAULT_PG,
     PASSWORD,
@@ -81,7 +88,7 @@ async def _logged_in(app: Any, username: str) -> httpx.AsyncClient:
     return c
 
 
-async def bench_backend(url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+async def bench_backend(url: str, args: argparse.Namespace, backend: str) -> dict[str, dict[str, float]]:
     accounts = prepare(url, 1, args.patients, 1)
     app = create_app(url, secret_key=SECRET, secure_cookies=False)
     try:
@@ -108,14 +115,24 @@ async def bench_backend(url: str, args: argparse.Namespace) -> dict[str, dict[st
             for e in engines:
                 event.listen(e, "before_cursor_execute", count)
             rounds: dict[str, list[tuple[float, float, float]]] = {k: [] for k in KINDS}
-            for _ in range(args.rounds):
+            meter = None
+            if _callgrind.in_child():  # a round uncounted first: caches filled, as in the others' median
+                for kind in KINDS:
+                    for _ in range(args.requests):
+                        await requests[kind]()
+                meter = _callgrind.Meter()
+            for n in range(args.rounds):
                 for kind in KINDS:
                     statements[0] = 0
                     db0, cpu0 = database_cpu_seconds(), time.process_time()
+                    if meter is not None:
+                        meter.zero()
                     for _ in range(args.requests):
                         status = await requests[kind]()
                         if status != 200:
                             raise RuntimeError(f"{kind}: HTTP {status}")
+                    if meter is not None:
+                        meter.dump(f"{backend}:{kind}:{n}")
                     cpu = (time.process_time() - cpu0) / args.requests
                     db = (database_cpu_seconds() - db0) / args.requests
                     rounds[kind].append((cpu, statements[0] / args.requests, db))
@@ -149,18 +166,31 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--patients", type=int, default=15, help="enrolled patients (90 new days each)")
     parser.add_argument("--pg-url", default=None)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind instead of CPU time (slow: "
+        "use --requests 40 --rounds 3)",
+    )
     args = parser.parse_args()
-    needed = args.requests * args.rounds
+    needed = args.requests * (args.rounds + args.instructions)
     if needed > 90 * args.patients:
         parser.error(f"{needed} CRF writes need at least {needed // 90 + 1} --patients")
     pg_url = args.pg_url or os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG
+    if args.instructions and not _callgrind.in_child():
+        return _print_instructions(args, _callgrind.run_self_under_callgrind(sys.argv))
+    if _callgrind.in_child():
+        for backend in args.backends:
+            with scratch_database(backend, pg_url) as url:
+                asyncio.run(bench_backend(url, args, backend))
+        return 0
     print(
         f"{'backend':<10} {'kind':<10} {'CPU ms/req':>10} {'(best)':>8} {'x baseline':>10} {'statements':>10}"
         f" {'db CPU ms':>9}"
     )
     for backend in args.backends:
         with scratch_database(backend, pg_url) as url:
-            result = asyncio.run(bench_backend(url, args))
+            result = asyncio.run(bench_backend(url, args, backend))
         base = result["baseline"]["cpu_ms"]
         for kind, r in result.items():
             ratio = "" if kind == "baseline" else f"{r['cpu_ms'] / base:.2f}"
@@ -171,6 +201,32 @@ def main() -> int:
             )
     print(
         f"median and best of {args.rounds} rounds of {args.requests} requests per kind, in-process (no HTTP)"
+    )
+    return 0
+
+
+def _print_instructions(args: argparse.Namespace, counts: dict[str, int]) -> int:
+    """The table of ``--instructions``: median and spread over the rounds, per request."""
+    print(f"{'backend':<10} {'kind':<10} {'M instr/req':>11} {'(range)':>17} {'x baseline':>10}")
+    for backend in args.backends:
+        per: dict[str, list[float]] = {}
+        for kind in KINDS:
+            per[kind] = [
+                counts[f"{backend}:{kind}:{n}"] / args.requests / 1e6
+                for n in range(args.rounds)
+                if f"{backend}:{kind}:{n}" in counts
+            ]
+            if len(per[kind]) != args.rounds:
+                raise SystemExit(f"callgrind dumps missing for {backend} {kind}: {sorted(counts)}")
+        base = statistics.median(per["baseline"])
+        for kind in KINDS:
+            m = statistics.median(per[kind])
+            ratio = "" if kind == "baseline" else f"{m / base:.2f}"
+            spread = f"{min(per[kind]):.3f}-{max(per[kind]):.3f}"
+            print(f"{backend:<10} {kind:<10} {m:>11.3f} {spread:>17} {ratio:>10}", flush=True)
+    print(
+        f"median and range of {args.rounds} rounds of {args.requests} requests per kind, in-process (no HTTP); "
+        "instructions of this process under callgrind (PostgreSQL's not counted)"
     )
     return 0
 
