@@ -1,4 +1,4 @@
-"""The lazily described psycopg cursor: the same description as psycopg's, for every kind of result."""
+"""PostgreSQL connections: the lazily described psycopg cursor, the session settings (JIT off), connect_args."""
 
 from __future__ import annotations
 
@@ -116,6 +116,27 @@ def test_connect_args_reach_both_pools_and_the_readers_stay_read_only(seeded_pg_
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "12345ms"
         with reader_of(engine).connect() as conn:
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "12345ms"
+            assert conn.execute(text("SHOW default_transaction_read_only")).scalar() == "on"
+    finally:
+        engine.dispose()
+
+
+def test_the_jit_is_off_on_both_pools_unless_the_url_asks_for_it(seeded_pg_url):
+    """The JIT compiled the site dashboard's statement at every request (190 ms) once the tables were analyzed."""
+    engine = make_engine(seeded_pg_url)
+    try:
+        for e in (engine, reader_of(engine)):
+            with e.connect() as conn:
+                assert conn.execute(text("SHOW jit")).scalar() == "off"
+    finally:
+        engine.dispose()
+    url = make_url(seeded_pg_url).update_query_dict({"options": "-c jit=on"}).render_as_string(False)
+    engine = make_engine(url)
+    try:
+        for e in (engine, reader_of(engine)):
+            with e.connect() as conn:
+                assert conn.execute(text("SHOW jit")).scalar() == "on"
+        with reader_of(engine).connect() as conn:
             assert conn.execute(text("SHOW default_transaction_read_only")).scalar() == "on"
     finally:
         engine.dispose()

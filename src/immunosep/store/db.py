@@ -186,6 +186,12 @@ def _sqlite_checkin(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.execute("PRAGMA query_only=0")
 
 
+#: Server settings of every PostgreSQL connection (libpq ``options``; the URL's and the caller's come after,
+#: so they win). ``jit=off``: the JIT compiles a statement's expressions at every execution once the
+#: planner's estimate passes ``jit_above_cost``; the site dashboard's statement (15 patients, 40 days each)
+#: was estimated at 1.2 million once autovacuum had analyzed the tables, and took 190 ms of JIT
+#: compilation a request for 0.5 ms of work. The trial's statements are short: the JIT never pays here.
+PG_SESSION_OPTIONS = "-c jit=off"
 #: Pool of the connections of PostgreSQL's read-only sessions, beside the engine's own (see _READERS).
 PG_READER_POOL = {"pool_size": 5, "max_overflow": 20}
 #: Each engine's engine of read-only sessions, a pool of connections that cannot write. PostgreSQL: the
@@ -265,19 +271,16 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 40)
             kwargs.setdefault("pool_timeout", 120)
-            engine = _pg_engine(url, **kwargs)
-            given = kwargs.get("connect_args", {})
-            reader_options = _pg_options(url, "-c default_transaction_read_only=on")
-            if given.get("options"):
-                reader_options = f"{given['options']} {reader_options}"
+            given = dict(kwargs.pop("connect_args", {}))
+            options = " ".join(
+                o for o in (PG_SESSION_OPTIONS, _pg_options(url, ""), given.get("options")) if o
+            )
+            engine = _pg_engine(url, connect_args={**given, "options": options}, **kwargs)
             reader = _pg_engine(
                 url,
                 isolation_level="AUTOCOMMIT",
-                **{
-                    **kwargs,
-                    **PG_READER_POOL,
-                    "connect_args": {**given, "options": reader_options},
-                },
+                connect_args={**given, "options": f"{options} -c default_transaction_read_only=on"},
+                **{**kwargs, **PG_READER_POOL},
             )
             _add_reader(engine, reader)
             return engine
