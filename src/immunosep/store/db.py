@@ -242,10 +242,10 @@ def _pg_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _pg_options(url: str, extra: str) -> str:
-    """The URL's libpq ``options`` (server settings) with ``extra`` added."""
+def _pg_options(url: str) -> str:
+    """The URL's libpq ``options`` (server settings), "" without."""
     given = make_url(url).query.get("options", "")
-    return " ".join(o for o in (*((given,) if isinstance(given, str) else given), extra) if o)
+    return " ".join(o for o in ((given,) if isinstance(given, str) else given) if o)
 
 
 def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
@@ -272,9 +272,7 @@ def make_engine(url: str, *, durable: bool = True, **kwargs: Any) -> Engine:
             kwargs.setdefault("max_overflow", 40)
             kwargs.setdefault("pool_timeout", 120)
             given = dict(kwargs.pop("connect_args", {}))
-            options = " ".join(
-                o for o in (PG_SESSION_OPTIONS, _pg_options(url, ""), given.get("options")) if o
-            )
+            options = " ".join(o for o in (PG_SESSION_OPTIONS, _pg_options(url), given.get("options")) if o)
             engine = _pg_engine(url, connect_args={**given, "options": options}, **kwargs)
             reader = _pg_engine(
                 url,
