@@ -9,7 +9,7 @@ handler; use ``bench_web.py`` for what a client sees.
 
 How: the benchmark re-runs itself under ``valgrind --tool=callgrind --instr-atstart=no`` (set-up runs
 uninstrumented, about 5x slower), and around each measured round calls callgrind's client requests
-(``CALLGRIND_ZERO_STATS``, ``CALLGRIND_DUMP_STATS_AT``) through a 4-function C helper built here with the
+(``CALLGRIND_ZERO_STATS``, ``CALLGRIND_DUMP_STATS_AT``) through a 3-function C helper built here with the
 system's C compiler from ``valgrind/callgrind.h``. Each round's dump holds its instruction count.
 PostgreSQL's own processes are not counted.
 """
@@ -25,12 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-CHILD_ENV = "IMMUNOSEP_BENCH_CALLGRIND"  # in the child: "<helper library>:<dump folder>"
+CHILD_ENV = "IMMUNOSEP_BENCH_CALLGRIND"  # in the child: the path of the helper library
 _HEADER = Path("/usr/include/valgrind/callgrind.h")
 _HELPER_C = """
 #include <valgrind/callgrind.h>
 void cg_start(void) { CALLGRIND_START_INSTRUMENTATION; }
-void cg_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; }
 void cg_zero(void) { CALLGRIND_ZERO_STATS; }
 void cg_dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }
 """
@@ -61,7 +60,7 @@ def run_self_under_callgrind(argv: list[str]) -> dict[str, int]:
         subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
         dumps = Path(tmp) / "dumps"
         dumps.mkdir()
-        env = {**os.environ, CHILD_ENV: f"{lib}:{dumps}", "PYTHONHASHSEED": "0"}
+        env = {**os.environ, CHILD_ENV: str(lib), "PYTHONHASHSEED": "0"}
         cmd = [
             shutil.which("valgrind") or "valgrind",
             "--tool=callgrind",
@@ -92,8 +91,7 @@ class Meter:
     """In the child: instrument and count the work between :meth:`zero` and :meth:`dump`."""
 
     def __init__(self) -> None:
-        lib_path = os.environ[CHILD_ENV].split(":", 1)[0]
-        self._lib = ctypes.CDLL(lib_path)
+        self._lib = ctypes.CDLL(os.environ[CHILD_ENV])
         self._lib.cg_start()
 
     def zero(self) -> None:
