@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from fixtures.by_path import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("bench_callgrind", ROOT / "benchmarks" / "_callgrind.py")
-assert _spec is not None and _spec.loader is not None
-callgrind = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = callgrind
-_spec.loader.exec_module(callgrind)
+callgrind = load_module("bench_callgrind", ROOT / "benchmarks" / "_callgrind.py")
 
 
 @pytest.mark.skipif(callgrind.missing() is not None, reason=str(callgrind.missing()))

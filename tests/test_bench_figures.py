@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from fixtures.by_path import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("bench_figures", ROOT / "benchmarks" / "_figures.py")
-assert _spec is not None and _spec.loader is not None
-figures = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = figures
-_spec.loader.exec_module(figures)
+figures = load_module("bench_figures", ROOT / "benchmarks" / "_figures.py")
 
 
 def test_the_summary_lists_each_tagged_figure_with_its_target_baseline_and_verdict(capsys) -> None:  # type: ignore[no-untyped-def]

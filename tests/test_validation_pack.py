@@ -6,26 +6,16 @@ whole suite, else a collect-only pytest run in a subprocess; no test runs); the 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from fixtures.by_path import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_pack() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("validation_pack", ROOT / "validation" / "pack.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-pack = _load_pack()
+pack = load_module("validation_pack", ROOT / "validation" / "pack.py")
 
 
 def _this_sessions_collection(request: pytest.FixtureRequest) -> dict[str, dict[str, object]] | None:

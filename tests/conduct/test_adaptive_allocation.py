@@ -13,6 +13,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from fixtures.by_path import load_module
 from immunosep.conduct import crf, outcomes, randomization, reports, withdrawal
 from immunosep.conduct.randomization import (
     adaptive_draw,
@@ -212,18 +213,9 @@ def test_minimum_shares_burn_in_and_stratum_wise_models_hold():
 
 def _blinding_tests():  # type: ignore[no-untyped-def]
     """tests/conduct/test_blinding.py as a module (its services table and its scan), loaded by path."""
-    import importlib.util
-    import sys
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "_blinding_tests", Path(__file__).with_name("test_blinding.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_blinding_tests"] = module  # before running it: its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module("_blinding_tests", Path(__file__).with_name("test_blinding.py"))
 
 
 def _sealed_strings(trial) -> list[str]:  # type: ignore[no-untyped-def]

@@ -8,29 +8,21 @@ or drug; the DSMB page shows the adaptive design's predictability beside the per
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from fixtures.by_path import load_module
 from immunosep.store.db import session_scope
 from immunosep.store.models import RandomizationSlot
 
 
 def _sweep_module() -> Any:
     """tests/web/test_access_sweep.py (its route list and request helper), loaded by path."""
-    spec = importlib.util.spec_from_file_location(
-        "_access_sweep", Path(__file__).with_name("test_access_sweep.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_access_sweep"] = module  # before running it: its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_module("_access_sweep", Path(__file__).with_name("test_access_sweep.py"))
 
 
 @pytest.fixture
