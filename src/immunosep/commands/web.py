@@ -33,7 +33,8 @@ def serve(
         "--workers",
         min=1,
         max=32,
-        help="Server processes (one per core uses them all). The login throttle counts per process.",
+        help="Server processes (one per core uses them all); each new connection goes to the next one in "
+        "turn. The login throttle counts per process.",
     ),
     threads: int | None = typer.Option(
         None,
@@ -89,7 +90,12 @@ def serve(
     os.environ[SERVE_ENV["secure"]] = "0" if insecure_cookies else "1"
     os.environ[SERVE_ENV["meddra"]] = meddra or ""
     os.environ[SERVE_ENV["threads"]] = str(threads)
-    uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
+    from immunosep.web import dealer
+
+    if not dealer.AVAILABLE:  # no SCM_RIGHTS (Windows): uvicorn's workers on one shared listening socket
+        uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
+        return
+    raise typer.Exit(dealer.serve(options, host, port, workers))
 
 
 def _log_config() -> dict[str, Any]:

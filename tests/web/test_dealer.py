@@ -1,0 +1,176 @@
+"""``web.dealer``: connections dealt in turn to the server processes of ``immunosep serve --workers N``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from immunosep.web.dealer import Dealer, listen
+
+
+def _received(channel: socket.socket) -> int:
+    """Connections waiting on a worker's end of its channel (each closed after counting)."""
+    channel.setblocking(False)
+    count = 0
+    while True:
+        try:
+            _data, fds, _flags, _addr = socket.recv_fds(channel, 32, 32)
+        except BlockingIOError:
+            return count
+        for fd in fds:
+            os.close(fd)
+        count += len(fds)
+
+
+def test_the_dealer_deals_in_turn_and_skips_a_worker_that_is_gone() -> None:
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(3)]
+    dealer = Dealer(socket.socket(), [parent for parent, _ in pairs])
+    conns = [socket.socket() for _ in range(9)]
+    try:
+        assert [dealer.deal(c) for c in conns] == [0, 1, 2] * 3
+        assert [_received(child) for _, child in pairs] == [3, 3, 3]
+        pairs[1][1].close()  # worker 1 died: its channel refuses, the next worker gets the connection
+        assert [dealer.deal(c) for c in conns[:4]] == [0, 2, 0, 2]
+        assert dealer.dealt == [5, 3, 5]
+        dealer.workers[0] = None  # being restarted
+        pairs[2][1].close()
+        assert dealer.deal(conns[0]) is None  # nobody took it: the caller closes it
+    finally:
+        for c in conns:
+            c.close()
+        for parent, child in pairs:
+            parent.close()
+            child.close()
+
+
+def test_the_dealer_stops_when_its_listener_is_shut() -> None:
+    listener = listen("127.0.0.1", 0)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    dealer = Dealer(listener, [a])
+    import threading
+
+    thread = threading.Thread(target=dealer.run, daemon=True)
+    thread.start()
+    with socket.create_connection(listener.getsockname()):
+        deadline = time.monotonic() + 10
+        while dealer.dealt == [0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert dealer.dealt == [1] and _received(b) == 1
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    a.close()
+    b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _connections_held(pid: int, port: int) -> int:
+    """Established TCP connections on local ``port`` whose socket process ``pid`` holds open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                held += 1
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads the connections from Linux's /proc")
+def test_serve_deals_keep_alive_connections_evenly_and_replaces_a_dead_worker(
+    _templates,  # noqa: PT019 (its value is used: the underscore marks a fixture private to the test package)
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "trial.db"
+    shutil.copyfile(_templates.sqlite(), db)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "immunosep.cli", "serve", "--db", f"sqlite:///{db}", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--insecure-cookies"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    clients: list[httpx.Client] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/openapi.json", trust_env=False, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        # 10 clients open their keep-alive connections at once, as bench_web's clients do at login
+        clients = [httpx.Client(base_url=base, trust_env=False, timeout=5) for _ in range(10)]
+        for c in clients:
+            assert c.get("/openapi.json").status_code == 200
+        held = sorted(_connections_held(w, port) for w in workers)
+        assert held[-2:] == [5, 5], held  # the two workers (the spawn tracker, if any, holds none)
+        busiest = max(workers, key=lambda w: _connections_held(w, port))
+        os.kill(busiest, signal.SIGKILL)
+        for c in clients:
+            c.close()
+        deadline = time.monotonic() + 60
+        while True:  # a replacement starts; every new connection is answered meanwhile or after
+            replaced = [w for w in _children(proc.pid) if w not in workers]
+            if replaced:
+                break
+            assert time.monotonic() < deadline, "the dead worker was not replaced"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 60
+        answered = 0
+        while answered < 6:
+            assert time.monotonic() < deadline, "the server stopped answering after a worker died"
+            try:
+                with httpx.Client(base_url=base, trust_env=False, timeout=5) as fresh:
+                    answered += fresh.get("/openapi.json").status_code == 200
+            except httpx.TransportError:
+                time.sleep(0.2)  # dealt to the replacement before its app was up: closed, try again
+    finally:
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
