@@ -174,3 +174,18 @@ def test_serve_deals_keep_alive_connections_evenly_and_replaces_a_dead_worker(
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+def test_serve_stops_with_status_1_when_its_workers_cannot_start(tmp_path: Path) -> None:
+    """A worker that ends before it served would fail again at every restart: the server stops instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMMUNOSEP_SERVE_")}  # no database given
+    env["IMMUNOSEP_SECRET_KEY"] = "k" * 40
+    code = (
+        "import sys; from immunosep.web import dealer; "
+        f"sys.exit(dealer.serve({{'log_level': 'warning'}}, '127.0.0.1', {_free_port()}, 2))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "failed to start" in done.stderr

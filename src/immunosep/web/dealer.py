@@ -3,15 +3,16 @@
 With one listening socket shared by N processes (uvicorn's ``--workers``), whichever process wakes first
 accepts every connection waiting, so a burst of keep-alive connections lands unevenly: in ``bench_web.py``
 (50 clients, 2 processes) one process often held two thirds of the clients, and its event loop, not the
-machine, set the limit (PostgreSQL at 500 req/s: p99 0.9-2.2 s with the CRF writes split 2:1 or worse,
-90-260 ms with them split evenly). ``SO_REUSEPORT`` spreads connections by a hash of their addresses,
+machine, set the limit (PostgreSQL at 500 req/s, four runs each way back to back: p99 0.22-3.5 s and
+402-499 req/s achieved on the shared socket, 0.08-0.99 s and 474-503 req/s dealt). ``SO_REUSEPORT`` spreads connections by a hash of their addresses,
 which for 50 clients of one host gave 35:65 as often as not.
 
 Here the parent process accepts, and deals each new connection to the next live worker in turn over a
 Unix socket (``SCM_RIGHTS``), as Node.js's cluster module does by default; each worker serves the
 connections it is given with uvicorn's own protocol, as if it had accepted them. A connection is dealt
 once and then belongs to its worker: the parent is on no request's path. The parent restarts a worker
-that dies (its connections die with it), and on SIGINT or SIGTERM stops accepting, lets the workers end
+that dies after it served (its connections die with it), stops with status 1 when one dies before (it
+would fail again at every restart), and on SIGINT or SIGTERM stops accepting, lets the workers end
 their requests (uvicorn's graceful shutdown) and waits for them.
 """
 
@@ -38,6 +39,8 @@ _APP = "immunosep.web.app:app_from_environment"
 STOP_TIMEOUT_S = 30.0
 #: Whether this platform can pass a connection to another process (``socket.send_fds``: not on Windows).
 AVAILABLE = hasattr(socket, "send_fds")
+#: What a worker sends its parent once its application is up.
+READY = b"r"
 #: Connections one message may carry (a worker takes what is waiting in one go).
 _FDS_PER_MESSAGE = 32
 
@@ -63,6 +66,7 @@ class DealtServer(uvicorn.Server):
 
         self._channel.setblocking(False)
         loop.add_reader(self._channel.fileno(), self._take, loop, protocol)
+        self._channel.send(READY)  # the app is up: the parent restarts this worker if it dies from now on
 
     def _take(self, loop: asyncio.AbstractEventLoop, protocol: Callable[[], asyncio.Protocol]) -> None:
         """Serve the connections waiting on the channel; the parent gone (end of file), stop."""
@@ -151,6 +155,16 @@ class Dealer:
                 conn.close()  # the worker holds its own copy
 
 
+def _said_ready(channel: socket.socket | None) -> bool:
+    """True once the worker at the other end of ``channel`` said it serves (:meth:`DealtServer.startup`)."""
+    if channel is None:
+        return False
+    try:
+        return channel.recv(1, socket.MSG_DONTWAIT) == READY
+    except OSError:  # nothing yet (BlockingIOError), or the worker is gone
+        return False
+
+
 def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (IPv6 when the host is an IPv6 address)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -170,6 +184,7 @@ def serve(options: dict[str, Any], host: str, port: int, workers: int) -> int:
     status = 0
     spawn = multiprocessing.get_context("spawn")
     processes: list[Any] = [None] * workers
+    ready = [False] * workers  # a worker that ends before it served failed to start: it would again
     dealer = Dealer(listener, [None] * workers)
     stop = threading.Event()
 
@@ -178,7 +193,7 @@ def serve(options: dict[str, Any], host: str, port: int, workers: int) -> int:
         process = spawn.Process(target=_worker_main, args=(options, child_end), daemon=False)
         process.start()
         child_end.close()
-        processes[i] = process
+        processes[i], ready[i] = process, False
         old, dealer.workers[i] = dealer.workers[i], parent_end
         if old is not None:
             old.close()
@@ -196,15 +211,20 @@ def serve(options: dict[str, Any], host: str, port: int, workers: int) -> int:
         threading.Thread(target=dealer.run, name="dealer", daemon=True).start()
         while not stop.wait(0.5):
             for i, process in enumerate(processes):
-                if not process.is_alive() and process.exitcode == STARTUP_FAILURE:
-                    log.error("worker process %s failed to start; stopping", process.pid)
+                ready[i] = ready[i] or _said_ready(dealer.workers[i])
+                if process.is_alive():
+                    continue
+                if not ready[i] or process.exitcode == STARTUP_FAILURE:
+                    log.error(
+                        "worker process %s failed to start (exit %s); stopping", process.pid, process.exitcode
+                    )
                     status = 1
                     stop.set()
-                elif not process.is_alive():
-                    log.warning(
-                        "worker process %s ended (exit %s); starting another", process.pid, process.exitcode
-                    )
-                    start(i)
+                    break
+                log.warning(
+                    "worker process %s ended (exit %s); starting another", process.pid, process.exitcode
+                )
+                start(i)
     finally:
         with contextlib.suppress(OSError):
             listener.shutdown(socket.SHUT_RDWR)  # wakes the dealer's accept (a close alone may not)
