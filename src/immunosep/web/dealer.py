@@ -4,8 +4,9 @@ With one listening socket shared by N processes (uvicorn's ``--workers``), which
 accepts every connection waiting, so a burst of keep-alive connections lands unevenly: in ``bench_web.py``
 (50 clients, 2 processes) one process often held two thirds of the clients, and its event loop, not the
 machine, set the limit (PostgreSQL at 500 req/s, four runs each way back to back: p99 0.22-3.5 s and
-402-499 req/s achieved on the shared socket, 0.08-0.99 s and 474-503 req/s dealt). ``SO_REUSEPORT`` spreads connections by a hash of their addresses,
-which for 50 clients of one host gave 35:65 as often as not.
+402-499 req/s achieved on the shared socket, 0.08-0.99 s and 474-503 req/s dealt). ``SO_REUSEPORT``
+spreads connections by a hash of their addresses, which for 50 clients of one host gave 35:65 as often
+as not.
 
 Here the parent process accepts, and deals each new connection to the next live worker in turn over a
 Unix socket (``SCM_RIGHTS``), as Node.js's cluster module does by default; each worker serves the
