@@ -41,9 +41,18 @@ def test_the_dealer_deals_in_turn_and_skips_a_worker_that_is_gone() -> None:
         pairs[1][1].close()  # worker 1 died: its channel refuses, the next worker gets the connection
         assert [dealer.deal(c) for c in conns[:4]] == [0, 2, 0, 2]
         assert dealer.dealt == [5, 3, 5]
+        for parent, _ in pairs:
+            parent.setblocking(False)  # as serve sets them: a full queue refuses at once
+        pairs[0][0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)
+        taken = [dealer.deal(c) for c in conns * 20]
+        assert 2 in taken and None not in taken  # worker 0's queue filled: the rest went to worker 2
+        assert taken.count(0) < taken.count(2)
+        _received(pairs[2][1])
+        _received(pairs[0][1])
         dealer.workers[0] = None  # being restarted
         pairs[2][1].close()
         assert dealer.deal(conns[0]) is None  # nobody took it: the caller closes it
+        assert sum(dealer.dealt) == 13 + len(taken)
     finally:
         for c in conns:
             c.close()

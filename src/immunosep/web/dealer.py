@@ -111,8 +111,8 @@ def _worker_main(options: dict[str, Any], channel: socket.socket) -> None:
 class Dealer:
     """Deals each connection accepted on ``listener`` to the next of ``workers`` (sockets to the workers).
 
-    A worker whose socket refuses a connection is skipped (it is gone; the supervisor replaces it); the
-    connection goes to the next one, and is closed only when no worker takes it.
+    A worker whose socket refuses a connection is skipped (it is gone, and the supervisor replaces it, or
+    its queue is full); the connection goes to the next one, and is closed only when no worker takes it.
     """
 
     def __init__(self, listener: socket.socket, workers: list[socket.socket | None]) -> None:
@@ -194,6 +194,7 @@ def serve(options: dict[str, Any], host: str, port: int, workers: int) -> int:
         process = spawn.Process(target=_worker_main, args=(options, child_end), daemon=False)
         process.start()
         child_end.close()
+        parent_end.setblocking(False)  # a worker whose queue is full is skipped, not waited for
         processes[i], ready[i] = process, False
         old, dealer.workers[i] = dealer.workers[i], parent_end
         if old is not None:
