@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from immunosep.web.dealer import Dealer, listen
+from immunosep.web.dealer import READY, Dealer, DealtServer, listen
 
 
 def _received(channel: socket.socket) -> int:
@@ -80,6 +80,51 @@ def test_the_dealer_stops_when_its_listener_is_shut() -> None:
     assert not thread.is_alive()
     a.close()
     b.close()
+
+
+async def _hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """A minimal ASGI app with a lifespan: 200 "dealt" to every request."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+    await send({"type": "http.response.body", "body": b"dealt"})
+
+
+def test_a_dealt_server_serves_what_comes_down_its_channel_and_stops_when_the_parent_goes() -> None:
+    import threading
+
+    import uvicorn
+
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    server = DealtServer(uvicorn.Config(_hello, lifespan="on", log_level="warning"), child)
+    thread = threading.Thread(target=server.run, daemon=True)  # uvicorn leaves signals alone off main
+    thread.start()
+    parent.settimeout(30)
+    assert parent.recv(1) == READY  # said once its app was up
+    listener = listen("127.0.0.1", 0)
+    clients = [socket.create_connection(listener.getsockname(), timeout=30) for _ in range(3)]
+    accepted = [listener.accept()[0] for _ in clients]
+    socket.send_fds(parent, [b"c"], [c.fileno() for c in accepted])  # several in one message
+    for c in accepted:
+        c.close()  # the server holds its own copies
+    for c in clients:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b"dealt"):
+            chunk = c.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        c.close()
+    parent.close()  # the parent is gone: end of file on the channel
+    thread.join(timeout=30)
+    assert not thread.is_alive() and server.should_exit
+    listener.close()
+    child.close()
 
 
 def _free_port() -> int:
@@ -198,3 +243,43 @@ def test_serve_stops_with_status_1_when_its_workers_cannot_start(tmp_path: Path)
     )
     assert done.returncode == 1, done.stderr[-2000:]
     assert "failed to start" in done.stderr
+
+
+def test_serve_in_this_process_answers_and_ends_with_status_0_on_sigterm(
+    _templates,  # noqa: PT019 (its value is used: the underscore marks a fixture private to the test package)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV
+    from immunosep.web.dealer import serve
+
+    db = tmp_path / "trial.db"
+    shutil.copyfile(_templates.sqlite(), db)
+    for name, value in {"db": f"sqlite:///{db}", "secure": "0", "meddra": "", "threads": "2"}.items():
+        monkeypatch.setenv(SERVE_ENV[name], value)  # what `serve` sets for its workers
+    monkeypatch.setenv(SECRET_KEY_ENV, "k" * 40)
+    port = _free_port()
+    answers: list[int] = []
+
+    def client() -> None:  # once answered twice, stop the server as `kill` would
+        deadline = time.monotonic() + 60
+        while len(answers) < 2 and time.monotonic() < deadline:
+            try:
+                answers.append(
+                    httpx.get(f"http://127.0.0.1:{port}/openapi.json", trust_env=False).status_code
+                )
+            except httpx.TransportError:
+                time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    assert serve({"log_level": "warning"}, "127.0.0.1", port, 2) == 0
+    thread.join(timeout=10)
+    assert answers == [200, 200]
+    assert signal.getsignal(signal.SIGTERM) == before  # its handlers are put back
+    with pytest.raises(httpx.TransportError):  # nothing listens any more
+        httpx.get(f"http://127.0.0.1:{port}/openapi.json", trust_env=False, timeout=2)
