@@ -88,6 +88,74 @@ def test_a_failing_member_undoes_only_its_own_writes(engine: Engine) -> None:
     assert stored(engine) == [1, 3]  # the first member's rollback left the transaction empty for the next
 
 
+def refuse_before_writing(n: int) -> Callable[[Session], int]:
+    """A member that reads, then refuses before any write (as most refused CRF writes do)."""
+
+    def member(session: Session) -> int:
+        session.execute(text("SELECT count(*) FROM group_probe")).scalar()
+        raise ImmunoSepError(f"member {n} refused before writing")
+
+    return member
+
+
+@pytest.fixture
+def savepoints(engine: Engine) -> Iterator[list[str]]:
+    """The SAVEPOINT statements the engine runs."""
+    seen: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SAVEPOINT"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", watch)
+    yield seen
+    event.remove(engine, "before_cursor_execute", watch)
+
+
+def test_members_run_without_savepoints_and_a_refusal_before_writing_undoes_nothing(
+    engine: Engine, savepoints: list[str]
+) -> None:
+    groups = CommitGroups(engine, None)
+    out = run_members(groups, [insert(0), refuse_before_writing(1), insert(2), refuse_before_writing(3)])
+    assert out[0::2] == [0, 2] and all(isinstance(o, ImmunoSepError) for o in out[1::2])
+    assert stored(engine) == [0, 2]
+    assert savepoints == [] and groups.stats.replays == 0  # two round trips fewer per member
+
+
+def test_a_failure_after_a_write_undoes_all_and_runs_the_members_before_it_again(
+    engine: Engine, savepoints: list[str]
+) -> None:
+    calls: list[int] = []
+
+    def counted(n: int) -> Callable[[Session], int]:
+        def member(session: Session) -> int:
+            calls.append(n)
+            return insert(n)(session)
+
+        return member
+
+    groups = CommitGroups(engine, None)
+    out = run_members(groups, [counted(0), counted(1), insert(2, fail=True), counted(3)])
+    assert out[0:2] == [0, 1] and isinstance(out[2], ImmunoSepError) and out[3] == 3
+    assert stored(engine) == [0, 1, 3]  # each once: the first run of 0 and 1 was rolled back
+    assert calls == [0, 1, 0, 1, 3]
+    assert groups.stats.replays == 1 and len(savepoints) == 2  # 1 and 3, after 0 ran as the transaction
+
+
+def test_a_members_pending_orm_change_fails_as_its_own(engine: Engine) -> None:
+    """What a member leaves unflushed is flushed in its turn: its failure is not the next member's."""
+
+    def leaves_a_bad_row(session: Session) -> int:
+        session.add(DailyCrf(patient_id=-1, study_day=1, recorded_by=-1))  # no such patient: refused at flush
+        return -1
+
+    groups = CommitGroups(engine, None)
+    out = run_members(groups, [insert(0), leaves_a_bad_row, insert(2)])
+    assert out[0] == 0 and out[2] == 2 and isinstance(out[1], Exception)
+    assert stored(engine) == [0, 2]
+    assert groups.stats.replays == 1
+
+
 def test_a_cancelled_request_is_skipped_before_it_runs(engine: Engine) -> None:
     groups = CommitGroups(engine, None)
     out = run_members(groups, [insert(0), insert(1), insert(2)], cancel={1})

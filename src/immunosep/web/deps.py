@@ -19,7 +19,7 @@ from anyio.lowlevel import RunVar
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import greenlet_spawn
 
@@ -28,6 +28,7 @@ from immunosep.conduct.users import session_id_of
 from immunosep.errors import AccessDenied, ImmunoSepError
 from immunosep.store import audit
 from immunosep.store.db import (
+    TrialSession,
     end_session,
     is_read_only,
     locks_at_first_statement,
@@ -241,6 +242,7 @@ class GroupStats:
     members: int = 0
     largest: int = 0
     failed_commits: int = 0
+    replays: int = 0  # groups that rolled back and ran their members again in savepoints
 
 
 class CommitGroups:
@@ -286,17 +288,31 @@ class CommitGroups:
 
     def _one_group(self) -> None:
         session = new_session(self._engine)
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        runs: list[_Run] = []
+        savepoints = False  # from a member's failure that left something to undo (see _run_plain)
         stored = 0  # members whose writes are in the open transaction
         future = None
         try:
-            while self._queue and len(outcomes) < GROUP_MAX:
+            while self._queue and len(runs) < GROUP_MAX:
                 member, future = self._queue.popleft()
                 if future.done():
                     continue  # its request is gone (cancelled) before it ran
-                result, failure = self._run_member(session, member, first=stored == 0)
-                outcomes.append((future, result, failure))
-                stored += failure is None
+                run = _Run(future, member)
+                if savepoints:
+                    run.result, run.failure = self._run_member(session, member, first=stored == 0)
+                else:
+                    run.result, run.failure, clean = self._run_plain(session, member)
+                    if not clean:  # undo all, then the members before it again, each in a savepoint
+                        session.rollback()
+                        savepoints, stored = True, 0
+                        for earlier in runs:
+                            if earlier.failure is None:
+                                earlier.result, earlier.failure = self._run_member(
+                                    session, earlier.member, first=stored == 0
+                                )
+                                stored += earlier.failure is None
+                runs.append(run)
+                stored += run.failure is None
             future = None
             end_session(session, commit=True)
         except BaseException as exc:  # a savepoint or the commit failed: nothing of the group is stored
@@ -304,25 +320,46 @@ class CommitGroups:
                 end_session(session, commit=False)
             except Exception:  # the connection is gone too: the members still get their answer
                 log.exception("commit group: the rollback after a failure failed")
-            if future is not None:
-                outcomes.append((future, None, exc))
-            self.stats.failed_commits += len(outcomes)
-            _settle([(f, None, exc) for f, _, _ in outcomes])
+            futures = [r.future for r in runs] + ([future] if future is not None else [])
+            self.stats.failed_commits += len(futures)
+            _settle([(f, None, exc) for f in futures])
             if not isinstance(exc, Exception):
                 raise  # cancelled (the server is stopping): the members were cancelled with it
             return
-        if outcomes:  # not a queue of requests all cancelled before their turn
+        if runs:  # not a queue of requests all cancelled before their turn
             self.stats.groups += 1
-            self.stats.members += len(outcomes)
-            self.stats.largest = max(self.stats.largest, len(outcomes))
-        _settle(outcomes)
+            self.stats.members += len(runs)
+            self.stats.largest = max(self.stats.largest, len(runs))
+            self.stats.replays += savepoints
+        _settle([(r.future, r.result, r.failure) for r in runs])
+
+    @staticmethod
+    def _run_plain(
+        session: Session, member: Callable[[Session], Any]
+    ) -> tuple[Any, BaseException | None, bool]:
+        """One member's (result, error, clean) in the open transaction, without a savepoint (two round trips
+        fewer under the writers' lock). Its changes are flushed before it counts as done, so that a write
+        it left pending fails as its own, not the next member's. ``clean`` is False when it failed after a
+        write statement, a statement that failed, or ORM changes left unflushed: then only a rollback
+        undoes it (the caller's). Most refusals (a value out of range, no right, a day already entered)
+        come before any write, and leave the transaction as it was."""
+        audit.set_context(session, None, "")  # who and why are the member's own (its service sets them)
+        before = _writes_in(session)
+        try:
+            result = member(session)
+            session.flush()
+        except Exception as exc:
+            clean = _writes_in(session) == before and not (session.new or session.dirty or session.deleted)
+            return None, exc, clean
+        return result, None, True
 
     @staticmethod
     def _run_member(
         session: Session, member: Callable[[Session], Any], *, first: bool
     ) -> tuple[Any, BaseException | None]:
-        """One member's (result, error): the first of a transaction runs as the transaction itself (rolled
-        back whole if it fails: nothing else is in it), a later one in a savepoint (rolled back alone)."""
+        """One member's (result, error) once a group uses savepoints: the first of a transaction runs as
+        the transaction itself (rolled back whole if it fails: nothing else is in it), a later one in a
+        savepoint (rolled back alone)."""
         audit.set_context(session, None, "")  # who and why are the member's own (its service sets them)
         if first:
             try:
@@ -340,6 +377,54 @@ class CommitGroups:
         if savepoint.is_active:
             savepoint.commit()
         return result, None
+
+
+@dataclass
+class _Run:
+    """A member of the open group: its request's future, the member, and its outcome so far."""
+
+    future: asyncio.Future[Any]
+    member: Callable[[Session], Any]
+    result: Any = None
+    failure: BaseException | None = None
+
+
+#: ``Connection.info`` key: statements other than reads run on the connection in its current transaction.
+_WRITES = "immunosep_writes_in_transaction"
+#: ``Session.info`` key: the connection of the session's transaction, while it has one.
+_WRITES_CONNECTION = "immunosep_counted_connection"
+
+
+def _writes_in(session: Session) -> int:
+    """Statements other than SELECT run (or failed) in the session's transaction so far (0 before it has a
+    connection)."""
+    conn = session.info.get(_WRITES_CONNECTION)
+    return int(conn.info.get(_WRITES, 0)) if conn is not None else 0
+
+
+@event.listens_for(TrialSession, "after_begin")
+def _count_from_zero(session: Session, _transaction: Any, connection: Connection) -> None:
+    connection.info[_WRITES] = 0
+    session.info[_WRITES_CONNECTION] = connection
+
+
+@event.listens_for(TrialSession, "after_transaction_end")
+def _stop_counting(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WRITES_CONNECTION, None)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count_writes(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+    if _WRITES in conn.info and statement.lstrip()[:6].upper() != "SELECT":
+        conn.info[_WRITES] += 1
+
+
+@event.listens_for(Engine, "handle_error")
+def _count_failures(context: Any) -> None:  # a failed statement may have aborted the transaction
+    conn = context.connection
+    if conn is not None and _WRITES in conn.info:
+        conn.info[_WRITES] += 1
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
