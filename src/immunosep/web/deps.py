@@ -216,10 +216,10 @@ def grouped(endpoint: Endpoint) -> Endpoint:
     """Run this writing handler in the process's commit groups (:class:`CommitGroups`), on the event loop.
 
     For short writes that end in one commit and never commit or roll back themselves: under load the
-    writes that queue while the writers' lock is busy run one after another in one transaction, each in
-    a savepoint, and commit together, so the lock changes hands and the commit reaches the disk once per
-    group instead of once per write. A handler's failure undoes its own savepoint only; a failed commit
-    fails every member of the group and stores nothing. Implies :func:`inline`.
+    writes that queue while the writers' lock is busy run one after another in one transaction and
+    commit together, so the lock changes hands and the commit reaches the disk once per group instead of
+    once per write. A handler's failure undoes its own writes only; a failed commit fails every member of
+    the group and stores nothing. Implies :func:`inline`.
     """
     setattr(endpoint, _GROUPED, True)
     return inline(endpoint)
@@ -249,10 +249,12 @@ class CommitGroups:
     """One application's queue of grouped writes on one event loop, and the task that runs it (group commit).
 
     A request puts its handler in the queue and waits for the outcome. One task takes the process's
-    writing turn (:func:`get_db`), opens a transaction and runs the queued handlers one after another:
-    the first as the transaction itself (a group of one costs what a lone write does), each later one in
-    a savepoint, until the queue is empty or :data:`GROUP_MAX` ran; then it commits once and only then
-    answers every member. Handlers run in a greenlet (as :func:`inline` writers do), so waiting for
+    writing turn (:func:`get_db`), opens a transaction and runs the queued handlers one after another in
+    it, until the queue is empty or :data:`GROUP_MAX` ran (a group of one costs what a lone write does);
+    then it commits once and only then answers every member. No savepoint per member: a handler that
+    fails before it wrote leaves nothing to undo (:meth:`_run_plain`); one that fails after it wrote makes
+    the group roll back and run the members before it again, each later one in a savepoint, and the rest
+    of the group too (``GroupStats.replays``). Handlers run in a greenlet (as :func:`inline` writers do), so waiting for
     another process's writer gives the loop back, and the requests that arrive meanwhile join the next
     group: the busier the lock, the larger the groups. Each transaction holds the writers' lock from its
     first write to its commit, as a lone write does; the audit chain links the members in commit order.
