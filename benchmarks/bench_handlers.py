@@ -12,7 +12,9 @@ For each backend: a fresh trial with one site, ``--patients`` patients enrolled 
 * baseline: ``GET /openapi.json`` (middleware, routing and a cached schema: no database), as in
   ``bench_web.py``; the other kinds are also given as ratios to it, comparable across machines;
 * dashboard: ``GET /dashboard`` of the investigator's site (worklist and page);
-* crf: ``POST /api/patients/{p}/crf/{day}``, a new patient-day each time.
+* crf: ``POST /api/patients/{p}/crf/{day}``, a new patient-day each time;
+* crf-x8: the same, sent :data:`BATCH` at a time, so that they queue and commit as one group
+  (``web.deps.CommitGroups``): the cost of a write inside a group, given per write.
 
 CPU is this process's (``time.process_time``); statements are those the engine runs (its read-only pool
 included), per request; database CPU is that of PostgreSQL's processes (all of them: the background
@@ -57,7 +59,9 @@ from bench_web import (
 from immunosep.store.db import reader_of
 from immunosep.web.app import create_app
 
-KINDS = ("baseline", "dashboard", "crf")
+KINDS = ("baseline", "dashboard", "crf", "crf-x8")
+#: CRF writes sent at once by the ``crf-x8`` kind.
+BATCH = 8
 
 
 async def _enroll(client: httpx.AsyncClient, lab: httpx.AsyncClient, n: int) -> list[str]:
@@ -105,6 +109,7 @@ async def bench_backend(url: str, args: argparse.Namespace, backend: str) -> dic
                 "baseline": lambda: call("GET", "/openapi.json"),
                 "dashboard": lambda: call("GET", "/dashboard"),
                 "crf": lambda: _write(call, slots, rng),
+                "crf-x8": lambda: _batch(call, slots, rng),
             }
             statements = [0]
 
@@ -118,7 +123,7 @@ async def bench_backend(url: str, args: argparse.Namespace, backend: str) -> dic
             meter = None
             if _callgrind.in_child():  # a round uncounted first: caches filled, as in the others' median
                 for kind in KINDS:
-                    for _ in range(args.requests):
+                    for _ in range(_calls(args.requests, kind)):
                         await requests[kind]()
                 meter = _callgrind.Meter()
             for n in range(args.rounds):
@@ -127,15 +132,17 @@ async def bench_backend(url: str, args: argparse.Namespace, backend: str) -> dic
                     db0, cpu0 = database_cpu_seconds(), time.process_time()
                     if meter is not None:
                         meter.zero()
-                    for _ in range(args.requests):
+                    calls = _calls(args.requests, kind)
+                    for _ in range(calls):
                         status = await requests[kind]()
                         if status != 200:
                             raise RuntimeError(f"{kind}: HTTP {status}")
                     if meter is not None:
                         meter.dump(f"{backend}:{kind}:{n}")
-                    cpu = (time.process_time() - cpu0) / args.requests
-                    db = (database_cpu_seconds() - db0) / args.requests
-                    rounds[kind].append((cpu, statements[0] / args.requests, db))
+                    done = _done(args.requests, kind)
+                    cpu = (time.process_time() - cpu0) / done
+                    db = (database_cpu_seconds() - db0) / done
+                    rounds[kind].append((cpu, statements[0] / done, db))
     finally:
         app.state.engine.dispose()
     out = {}
@@ -147,6 +154,12 @@ async def bench_backend(url: str, args: argparse.Namespace, backend: str) -> dic
             "db_cpu_ms": 1e3 * statistics.median(d for _, _, d in rounds[kind]),
         }
     return out
+
+
+async def _batch(call: Caller, slots: Any, rng: random.Random) -> int:
+    """:data:`BATCH` CRF writes at once (one commit group); 200, or the first other status."""
+    statuses = await asyncio.gather(*(_write(call, slots, rng) for _ in range(BATCH)))
+    return next((s for s in statuses if s != 200), 200)
 
 
 async def _write(call: Caller, slots: Any, rng: random.Random) -> int:
@@ -173,7 +186,7 @@ def main() -> int:
         "use --requests 40 --rounds 3)",
     )
     args = parser.parse_args()
-    needed = args.requests * (args.rounds + args.instructions)
+    needed = 2 * args.requests * (args.rounds + args.instructions)  # crf and crf-x8
     if needed > 90 * args.patients:
         parser.error(f"{needed} CRF writes need at least {needed // 90 + 1} --patients")
     pg_url = args.pg_url or os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG
@@ -205,6 +218,16 @@ def main() -> int:
     return 0
 
 
+def _calls(requests: int, kind: str) -> int:
+    """Calls a round of ``kind`` makes for ``requests`` requests (``crf-x8``: batches)."""
+    return requests // BATCH if kind == "crf-x8" else requests
+
+
+def _done(requests: int, kind: str) -> int:
+    """Requests a round of ``kind`` makes (``crf-x8``: whole batches)."""
+    return requests // BATCH * BATCH if kind == "crf-x8" else requests
+
+
 def _print_instructions(args: argparse.Namespace, counts: dict[str, int]) -> int:
     """The table of ``--instructions``: median and spread over the rounds, per request."""
     print(f"{'backend':<10} {'kind':<10} {'M instr/req':>11} {'(range)':>17} {'x baseline':>10}")
@@ -212,7 +235,7 @@ def _print_instructions(args: argparse.Namespace, counts: dict[str, int]) -> int
         per: dict[str, list[float]] = {}
         for kind in KINDS:
             per[kind] = [
-                counts[f"{backend}:{kind}:{n}"] / args.requests / 1e6
+                counts[f"{backend}:{kind}:{n}"] / _done(args.requests, kind) / 1e6
                 for n in range(args.rounds)
                 if f"{backend}:{kind}:{n}" in counts
             ]

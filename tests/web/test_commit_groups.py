@@ -142,6 +142,19 @@ def test_a_failure_after_a_write_undoes_all_and_runs_the_members_before_it_again
     assert groups.stats.replays == 1 and len(savepoints) == 2  # 1 and 3, after 0 ran as the transaction
 
 
+def test_a_failed_read_counts_as_something_to_undo(engine: Engine) -> None:
+    """A statement that fails aborts a PostgreSQL transaction, read or not: the group starts again."""
+
+    def bad_read(session: Session) -> None:
+        session.execute(text("SELECT n FROM no_such_table"))
+
+    groups = CommitGroups(engine, None)
+    out = run_members(groups, [insert(0), bad_read, insert(2)])
+    assert out[0] == 0 and out[2] == 2 and isinstance(out[1], Exception)
+    assert stored(engine) == [0, 2]
+    assert groups.stats.replays == 1
+
+
 def test_a_members_pending_orm_change_fails_as_its_own(engine: Engine) -> None:
     """What a member leaves unflushed is flushed in its turn: its failure is not the next member's."""
 
