@@ -177,7 +177,12 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=200, help="requests of each kind per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--patients", type=int, default=15, help="enrolled patients (90 new days each)")
+    parser.add_argument(
+        "--patients",
+        type=int,
+        default=None,
+        help="enrolled patients (90 new days each; default: 15, or as many as the CRF writes need)",
+    )
     parser.add_argument("--pg-url", default=None)
     parser.add_argument(
         "--instructions",
@@ -187,6 +192,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     needed = 2 * args.requests * (args.rounds + args.instructions)  # crf and crf-x8
+    if args.patients is None:
+        args.patients = max(15, -(-needed // 90))
     if needed > 90 * args.patients:
         parser.error(f"{needed} CRF writes need at least {needed // 90 + 1} --patients")
     pg_url = args.pg_url or os.environ.get("IMMUNOSEP_TEST_PG_URL") or DEFAULT_PG
