@@ -255,9 +255,9 @@ class CommitGroups:
     then it commits once and only then answers every member. No savepoint per member: a handler that
     fails before it wrote leaves nothing to undo (:meth:`_run_plain`); one that fails after it wrote makes
     the group roll back and run the members before it again, each later one in a savepoint, and the rest
-    of the group too (``GroupStats.replays``). Handlers run in a greenlet (as :func:`inline` writers do), so waiting for
-    another process's writer gives the loop back, and the requests that arrive meanwhile join the next
-    group: the busier the lock, the larger the groups. Each transaction holds the writers' lock from its
+    of the group too (``GroupStats.replays``). Handlers run in a greenlet (as :func:`inline` writers do),
+    so waiting for another process's writer gives the loop back, and the requests that arrive meanwhile
+    join the next group: the busier the lock, the larger the groups. Each transaction holds the writers' lock from its
     first write to its commit, as a lone write does; the audit chain links the members in commit order.
     """
 
