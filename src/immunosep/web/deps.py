@@ -257,8 +257,9 @@ class CommitGroups:
     the group roll back and run the members before it again, each later one in a savepoint, and the rest
     of the group too (``GroupStats.replays``). Handlers run in a greenlet (as :func:`inline` writers do),
     so waiting for another process's writer gives the loop back, and the requests that arrive meanwhile
-    join the next group: the busier the lock, the larger the groups. Each transaction holds the writers' lock from its
-    first write to its commit, as a lone write does; the audit chain links the members in commit order.
+    join the next group: the busier the lock, the larger the groups. Each transaction holds the writers'
+    lock from its first write to its commit, as a lone write does; the audit chain links the members in
+    commit order.
     """
 
     def __init__(self, engine: Engine, turns: anyio.Semaphore | None) -> None:
