@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.served import free_port, serving
 from immunosep.web.dealer import READY, Dealer, DealtServer, listen
 
 
@@ -127,12 +128,6 @@ def test_a_dealt_server_serves_what_comes_down_its_channel_and_stops_when_the_pa
     child.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -173,60 +168,40 @@ def test_serve_deals_keep_alive_connections_evenly_and_replaces_a_dead_worker(
 ) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "trial.db"
     shutil.copyfile(_templates.sqlite(), db)
-    port = _free_port()
-    cmd = [sys.executable, "-m", "immunosep.cli", "serve", "--db", f"sqlite:///{db}", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*cmd, "--workers", "2", "--insecure-cookies"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
     clients: list[httpx.Client] = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(f"{base}/openapi.json", trust_env=False, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-        workers = _children(proc.pid)
-        # 10 clients open their keep-alive connections at once, as bench_web's clients do at login
-        clients = [httpx.Client(base_url=base, trust_env=False, timeout=5) for _ in range(10)]
-        for c in clients:
-            assert c.get("/openapi.json").status_code == 200
-        held = sorted(_connections_held(w, port) for w in workers)
-        assert held[-2:] == [5, 5], held  # the two workers (the spawn tracker, if any, holds none)
-        busiest = max(workers, key=lambda w: _connections_held(w, port))
-        os.kill(busiest, signal.SIGKILL)
-        for c in clients:
-            c.close()
-        deadline = time.monotonic() + 60
-        while True:  # a replacement starts; every new connection is answered meanwhile or after
-            replaced = [w for w in _children(proc.pid) if w not in workers]
-            if replaced:
-                break
-            assert time.monotonic() < deadline, "the dead worker was not replaced"
-            time.sleep(0.2)
-        deadline = time.monotonic() + 60
-        answered = 0
-        while answered < 6:
-            assert time.monotonic() < deadline, "the server stopped answering after a worker died"
-            try:
-                with httpx.Client(base_url=base, trust_env=False, timeout=5) as fresh:
-                    answered += fresh.get("/openapi.json").status_code == 200
-            except httpx.TransportError:
-                time.sleep(0.2)  # dealt to the replacement before its app was up: closed, try again
-    finally:
-        for c in clients:
-            c.close()
-        proc.send_signal(signal.SIGTERM)
+    with serving(db, 2) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
         try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+            workers = _children(proc.pid)
+            # 10 clients open their keep-alive connections at once, as bench_web's clients do at login
+            clients = [httpx.Client(base_url=base, trust_env=False, timeout=5) for _ in range(10)]
+            for c in clients:
+                assert c.get("/openapi.json").status_code == 200
+            held = sorted(_connections_held(w, port) for w in workers)
+            assert held[-2:] == [5, 5], held  # the two workers (the spawn tracker, if any, holds none)
+            busiest = max(workers, key=lambda w: _connections_held(w, port))
+            os.kill(busiest, signal.SIGKILL)
+            for c in clients:
+                c.close()
+            deadline = time.monotonic() + 60
+            while True:  # a replacement starts; every new connection is answered meanwhile or after
+                replaced = [w for w in _children(proc.pid) if w not in workers]
+                if replaced:
+                    break
+                assert time.monotonic() < deadline, "the dead worker was not replaced"
+                time.sleep(0.2)
+            deadline = time.monotonic() + 60
+            answered = 0
+            while answered < 6:
+                assert time.monotonic() < deadline, "the server stopped answering after a worker died"
+                try:
+                    with httpx.Client(base_url=base, trust_env=False, timeout=5) as fresh:
+                        answered += fresh.get("/openapi.json").status_code == 200
+                except httpx.TransportError:
+                    time.sleep(0.2)  # dealt to the dead worker before the parent saw it die: try again
+        finally:
+            for c in clients:
+                c.close()
     assert proc.returncode == 0
 
 
@@ -236,7 +211,7 @@ def test_serve_stops_with_status_1_when_its_workers_cannot_start(tmp_path: Path)
     env["IMMUNOSEP_SECRET_KEY"] = "k" * 40
     code = (
         "import sys; from immunosep.web import dealer; "
-        f"sys.exit(dealer.serve({{'log_level': 'warning'}}, '127.0.0.1', {_free_port()}, 2))"
+        f"sys.exit(dealer.serve({{'log_level': 'warning'}}, '127.0.0.1', {free_port()}, 2))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -260,7 +235,7 @@ def test_serve_in_this_process_answers_and_ends_with_status_0_on_sigterm(
     for name, value in {"db": f"sqlite:///{db}", "secure": "0", "meddra": "", "threads": "2"}.items():
         monkeypatch.setenv(SERVE_ENV[name], value)  # what `serve` sets for its workers
     monkeypatch.setenv(SECRET_KEY_ENV, "k" * 40)
-    port = _free_port()
+    port = free_port()
     answers: list[int] = []
 
     def client() -> None:  # once answered twice, stop the server as `kill` would

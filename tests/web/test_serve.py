@@ -5,22 +5,13 @@ from __future__ import annotations
 import gc
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fixtures.served import serving
 from immunosep.web.app import SECRET_KEY_ENV, SERVE_ENV, app_from_environment
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -32,41 +23,17 @@ def test_serve_answers_and_sessions_hold_across_workers(
 ) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "trial.db"
     shutil.copyfile(_templates.sqlite(), db)
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "IMMUNOSEP_SECRET_KEY"}
-    cmd = [sys.executable, "-m", "immunosep.cli", "serve", "--db", f"sqlite:///{db}", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*cmd, "--workers", str(workers), "--insecure-cookies"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=5) as c:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-                try:
-                    if c.get("/openapi.json").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-            r = c.post("/api/login", json={"username": "inv1", "password": web.password})
-            assert r.status_code == 200 and "server" not in r.headers
-            # Many requests on fresh connections land on every worker: the session is valid in each.
-            for _ in range(12):
-                with httpx.Client(
-                    base_url=c.base_url, cookies=c.cookies, trust_env=False, timeout=5
-                ) as fresh:
-                    assert fresh.get("/api/me").json()["username"] == "inv1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with (
+        serving(db, workers, env) as (_proc, base),
+        httpx.Client(base_url=base, trust_env=False, timeout=5) as c,
+    ):
+        r = c.post("/api/login", json={"username": "inv1", "password": web.password})
+        assert r.status_code == 200 and "server" not in r.headers
+        # Many requests on fresh connections land on every worker: the session is valid in each.
+        for _ in range(12):
+            with httpx.Client(base_url=c.base_url, cookies=c.cookies, trust_env=False, timeout=5) as fresh:
+                assert fresh.get("/api/me").json()["username"] == "inv1"
 
 
 def test_the_app_runs_handlers_on_its_own_small_thread_pool(db_url) -> None:  # type: ignore[no-untyped-def]
