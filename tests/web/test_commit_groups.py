@@ -142,28 +142,24 @@ def test_a_failure_after_a_write_undoes_all_and_runs_the_members_before_it_again
     assert groups.stats.replays == 1 and len(savepoints) == 2  # 1 and 3, after 0 ran as the transaction
 
 
-def test_a_failed_read_counts_as_something_to_undo(engine: Engine) -> None:
-    """A statement that fails aborts a PostgreSQL transaction, read or not: the group starts again."""
+def bad_read(session: Session) -> None:
+    """A statement that fails aborts a PostgreSQL transaction, read or not."""
+    session.execute(text("SELECT n FROM no_such_table"))
 
-    def bad_read(session: Session) -> None:
-        session.execute(text("SELECT n FROM no_such_table"))
 
+def leaves_a_bad_row(session: Session) -> int:
+    """Leaves a row unflushed that its flush refuses (no such patient): flushed in its own turn, its failure
+    is not the next member's."""
+    session.add(DailyCrf(patient_id=-1, study_day=1, recorded_by=-1))
+    return -1
+
+
+@pytest.mark.parametrize("failing", [bad_read, leaves_a_bad_row], ids=["failed read", "pending bad row"])
+def test_a_member_failing_in_the_database_is_undone_alone_by_starting_again(
+    engine: Engine, failing: Callable[[Session], Any]
+) -> None:
     groups = CommitGroups(engine, None)
-    out = run_members(groups, [insert(0), bad_read, insert(2)])
-    assert out[0] == 0 and out[2] == 2 and isinstance(out[1], Exception)
-    assert stored(engine) == [0, 2]
-    assert groups.stats.replays == 1
-
-
-def test_a_members_pending_orm_change_fails_as_its_own(engine: Engine) -> None:
-    """What a member leaves unflushed is flushed in its turn: its failure is not the next member's."""
-
-    def leaves_a_bad_row(session: Session) -> int:
-        session.add(DailyCrf(patient_id=-1, study_day=1, recorded_by=-1))  # no such patient: refused at flush
-        return -1
-
-    groups = CommitGroups(engine, None)
-    out = run_members(groups, [insert(0), leaves_a_bad_row, insert(2)])
+    out = run_members(groups, [insert(0), failing, insert(2)])
     assert out[0] == 0 and out[2] == 2 and isinstance(out[1], Exception)
     assert stored(engine) == [0, 2]
     assert groups.stats.replays == 1
