@@ -226,13 +226,13 @@ def main() -> int:
 
 
 def _calls(requests: int, kind: str) -> int:
-    """Calls a round of ``kind`` makes for ``requests`` requests (``crf-x8``: batches)."""
+    """Calls a round of ``kind`` makes for ``requests`` requests (``crf-x8``: whole batches)."""
     return requests // BATCH if kind == "crf-x8" else requests
 
 
 def _done(requests: int, kind: str) -> int:
-    """Requests a round of ``kind`` makes (``crf-x8``: whole batches)."""
-    return requests // BATCH * BATCH if kind == "crf-x8" else requests
+    """Requests those calls make."""
+    return _calls(requests, kind) * (BATCH if kind == "crf-x8" else 1)
 
 
 def _print_instructions(args: argparse.Namespace, counts: dict[str, int]) -> int:

@@ -93,7 +93,7 @@ def serve(
     from immunosep.web import dealer
 
     if not dealer.AVAILABLE:  # no SCM_RIGHTS (Windows): uvicorn's workers on one shared listening socket
-        uvicorn.run("immunosep.web.app:app_from_environment", factory=True, workers=workers, **options)
+        uvicorn.run(dealer.APP, factory=True, workers=workers, **options)
         return
     raise typer.Exit(dealer.serve(options, host, port, workers))
 

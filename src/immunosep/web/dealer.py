@@ -35,7 +35,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 log = logging.getLogger("uvicorn.error")
 #: The application factory each worker serves (it reads the database URL and settings from the environment).
-_APP = "immunosep.web.app:app_from_environment"
+APP = "immunosep.web.app:app_from_environment"
 #: Longest wait (s) for a worker to end its requests after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 30.0
 #: Whether this platform can pass a connection to another process (``socket.send_fds``: not on Windows).
@@ -104,7 +104,7 @@ async def _serve_connection(
 
 def _worker_main(options: dict[str, Any], channel: socket.socket) -> None:
     """A worker process: the app from the environment (``web.app.app_from_environment``), served by uvicorn."""
-    config = uvicorn.Config(_APP, factory=True, **options)
+    config = uvicorn.Config(APP, factory=True, **options)
     DealtServer(config, channel).run()
 
 
@@ -180,7 +180,7 @@ def serve(options: dict[str, Any], host: str, port: int, workers: int) -> int:
     """Run ``workers`` server processes on ``host``:``port`` with their connections dealt in turn, until
     SIGINT or SIGTERM; the exit status (1 when a worker failed to start: it would fail again at every
     restart). ``options`` are uvicorn's (``uvicorn.Config``) for every worker."""
-    uvicorn.Config(_APP, factory=True, **options)  # the parent's logging, as uvicorn.run sets it up
+    uvicorn.Config(APP, factory=True, **options)  # the parent's logging, as uvicorn.run sets it up
     listener = listen(host, port)
     status = 0
     spawn = multiprocessing.get_context("spawn")
