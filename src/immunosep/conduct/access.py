@@ -191,40 +191,78 @@ def _in_scope_or_denied(actor: Actor, pseudonym: str, patient: Patient | None) -
 _FOR_HOOKS = (casebook.signed_column(Patient.id), *audit.head_and_key(Patient.id))
 
 
-def patient_select(*also: Any) -> Select[Any]:
-    """``select(Patient, Trial, *also)`` for the patient ``:pseudonym``, to build once for :func:`writable_patient`.
+@dataclass(frozen=True, slots=True)
+class WritablePatient:
+    """What a write checks of its patient, as read under the writers' lock by :func:`writable_patient`."""
 
-    Outer-join what ``also`` names onto it (the row a write changes, say), so one statement reads all.
+    id: int
+    pseudonym: str
+    site_id: int
+    status: str
+
+
+def patient_select(*also: Any) -> Select[Any]:
+    """The columns of the patient ``:pseudonym`` and of the trial that :func:`writable_patient` checks, then
+    ``also``, to build once.
+
+    Columns, not entities: loading a ``Patient`` and a ``Trial`` (already in the session, from the group's
+    first write) cost the daily CRF write under the lock more than the rest of its statement. Outer-join
+    what ``also`` names onto it (the row a write changes, say), so one statement reads all.
     """
     return (
-        select(Patient, Trial, *also, *_FOR_HOOKS)
+        select(
+            Patient.id,
+            Patient.pseudonym,
+            Patient.site_id,
+            Patient.status,
+            Patient.locked_at,
+            Trial.locked_at,
+            Trial.protocol_sha256,
+            *also,
+            *_FOR_HOOKS,
+        )
         .join(Trial, Trial.id == Patient.trial_id)
         .where(Patient.pseudonym == bindparam("pseudonym"))
     )
 
 
+_PATIENT_COLUMNS = 7
+_TRIAL_LOCKED = "the trial database is locked; no data can change after lock"
+_PATIENT_LOCKED = "patient {} is locked; no data can change after lock"
+
+
 def writable_patient(
     session: Session, actor: Actor, stmt: Select[Any], params: Mapping[str, Any]
 ) -> tuple[Any, ...]:
-    """The row of ``stmt`` (from :func:`patient_select`: ``(patient, trial, *also)``) for a patient the
-    actor may change, after :func:`begin`.
+    """``(patient, *also)`` of ``stmt`` (from :func:`patient_select`) for a patient the actor may change,
+    after :func:`begin`.
 
     The checks of :func:`get_patient` and :func:`ensure_writable` (same errors) on one statement instead of
     one per table: on PostgreSQL each is a round trip, with the writers' lock held. The same statement reads
     what the flush hooks would read next, under the lock (whether a signature may need invalidating, the
-    audit chain's head, the patient's key), so a write of an unsigned patient reads nothing more.
+    audit chain's head, the patient's key), so a write of an unsigned patient reads nothing more. Run on the
+    session's connection as Core (no objects to load), after what the session had pending is flushed.
     """
-    row = session.execute(stmt, params).one_or_none()
-    patient = _in_scope_or_denied(actor, str(params["pseudonym"]), None if row is None else row[0])
-    assert row is not None  # _in_scope_or_denied raised
-    transaction_cache(session)["trial"] = row[1]  # read under the writers' lock: as trial() would
-    ensure_writable(session, patient)
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # as the session's own execute would, before it reads
+    row = session.connection().execute(stmt, params).one_or_none()
+    pseudonym = str(params["pseudonym"])
+    if row is None or not in_scope(actor, row[2]):
+        raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
+    patient_id, _, site_id, status, patient_locked_at, trial_locked_at, protocol_sha256 = row[
+        :_PATIENT_COLUMNS
+    ]
+    if trial_locked_at is not None:
+        raise ImmunoSepError(_TRIAL_LOCKED)
+    if patient_locked_at is not None:
+        raise ImmunoSepError(_PATIENT_LOCKED.format(pseudonym))
+    transaction_cache(session).setdefault(PROTOCOL_SHA256, protocol_sha256)  # as the actor's read keeps it
     n = len(_FOR_HOOKS)
     if holds_writers_lock(session):  # what was read cannot change but by this transaction's own writes
         signed, last_id, last_hash, key = row[-n:]
-        casebook.note_signed(session, patient.id, bool(signed))
-        audit.note_head(session, last_id, last_hash, patient.id, key)
-    return tuple(row[:-n])
+        casebook.note_signed(session, patient_id, bool(signed))
+        audit.note_head(session, last_id, last_hash, patient_id, key)
+    return (WritablePatient(patient_id, pseudonym, site_id, status), *row[_PATIENT_COLUMNS:-n])
 
 
 def trial(session: Session) -> Trial:
@@ -246,6 +284,6 @@ def trial(session: Session) -> Trial:
 def ensure_writable(session: Session, patient: Patient | None = None) -> None:
     """Refuse any change after the trial lock or the patient's lock."""
     if trial(session).locked_at is not None:
-        raise ImmunoSepError("the trial database is locked; no data can change after lock")
+        raise ImmunoSepError(_TRIAL_LOCKED)
     if patient is not None and patient.locked_at is not None:
-        raise ImmunoSepError(f"patient {patient.pseudonym} is locked; no data can change after lock")
+        raise ImmunoSepError(_PATIENT_LOCKED.format(patient.pseudonym))

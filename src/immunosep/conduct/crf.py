@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass as std_dataclass
 from dataclasses import fields
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
@@ -38,7 +39,7 @@ MAX_STUDY_DAY = 90
 #: may keep or close (``edit_checks.crf_day_queries``), the day of death, and the live verification marks
 #: of the day's record.
 _PATIENT_DAY = patient_select(
-    DailyCrf,
+    DailyCrf.id,
     select(func.count())
     .where(
         Query.patient_id == Patient.id,
@@ -193,22 +194,26 @@ def record_day(
         values[unit] = values[unit] or "mg/dL"
     values.update(_score(inputs))
     begin(session, actor, reason or "daily CRF")
-    patient, _trial, row, related_queries, death_day, marks = writable_patient(
+    patient, row_id, related_queries, death_day, marks = writable_patient(
         session, actor, _PATIENT_DAY, {"pseudonym": pseudonym, "study_day": study_day}
     )
     if patient.status != "randomized":
         raise ImmunoSepError(
             f"patient {pseudonym} is not randomized; the daily CRF starts after randomization"
         )
-    if row is None:
+    row: DailyCrf
+    if row_id is None:
         values.update(patient_id=patient.id, study_day=study_day, recorded_by=actor.user_id)
-        row = DailyCrf(id=_insert_day(session, values), **values)  # not in the session: read back as stored
+        # The row as stored, for the checks and the answer: not an ORM object, whose instrumented
+        # constructor cost more than the insert's Python side, under the writers' lock.
+        row = cast(DailyCrf, SimpleNamespace(id=_insert_day(session, values), **values))
     else:
         if not reason.strip():
             raise ImmunoSepError(
                 f"day {study_day} of {pseudonym} is already entered; a correction needs a reason",
                 field="reason",
             )
+        row = session.get_one(DailyCrf, row_id)
         for k, v in values.items():
             setattr(row, k, v)
         session.flush()
