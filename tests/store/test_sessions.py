@@ -261,6 +261,103 @@ def test_a_writer_on_the_event_loop_gives_the_loop_back_while_it_waits_for_the_l
         assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "after the lock"
 
 
+def _lock_requests(engine, *others):  # type: ignore[no-untyped-def]
+    """The chain lock statements that connections other than ``others`` send: 'try' or 'wait' (queue)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, _cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if all(conn is not o for o in others) and "advisory_xact_lock" in statement:
+            seen.append("try" if "pg_try_" in statement else "wait")
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(
+    "seeded_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_writer_on_the_loop_takes_a_lock_freed_meanwhile_when_it_tries_again_not_from_the_queue(engine):
+    """A lock granted in PostgreSQL's queue waits for the waiter's busy loop, held and idle: a writer on the
+    loop tries again while the other writer is short, and takes the lock itself when it can use it."""
+    from sqlalchemy.util.concurrency import greenlet_spawn
+
+    from immunosep.store.audit import CHAIN_LOCK_KEY, RETRY_PAUSES_S, acquire_chain_lock
+
+    holder = engine.connect()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+    seen, stop = _lock_requests(engine, holder)
+    session = new_session(engine)
+    released_after_s = 0.005  # while it retries (the loop's timers are as fine as a millisecond)
+
+    def write() -> None:
+        acquire_chain_lock(session)
+        session.execute(update(Site).where(Site.code == "S01").values(name="taken on a retry"))
+        store_db.end_session(session, commit=True)
+
+    async def main() -> None:
+        asyncio.get_running_loop().call_later(released_after_s, holder.rollback)
+        await greenlet_spawn(write)
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop()
+        holder.close()
+        session.close()
+    assert seen[0] == "try" and "wait" not in seen, seen
+    assert 2 <= len(seen) <= len(RETRY_PAUSES_S) + 1
+    with session_scope(engine, read_only=True) as s:
+        assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "taken on a retry"
+
+
+@pytest.mark.parametrize(
+    "seeded_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_writer_on_the_loop_that_keeps_finding_the_lock_taken_queues_and_nobody_overtakes_it(engine):
+    """After its retries the writer waits in PostgreSQL's queue: the lock goes to it when it is freed, and a
+    writer that only tries (as another process's writers on the loop do) cannot take it first."""
+    from sqlalchemy.util.concurrency import greenlet_spawn
+
+    from immunosep.store.audit import CHAIN_LOCK_KEY, RETRY_PAUSES_S, acquire_chain_lock
+
+    holder, other = engine.connect(), engine.connect()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+    seen, stop = _lock_requests(engine, holder, other)
+    session = new_session(engine)
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    try_lock = text("SELECT pg_try_advisory_xact_lock(:k)")
+
+    def write() -> None:
+        acquire_chain_lock(session)
+        session.execute(update(Site).where(Site.code == "S01").values(name="after the queue"))
+        store_db.end_session(session, commit=True)
+
+    async def main() -> tuple[int, bool]:
+        writer = asyncio.ensure_future(greenlet_spawn(write))
+        await asyncio.sleep(sum(RETRY_PAUSES_S) + 0.3)
+        queued = other.execute(waiting).scalar_one()
+        holder.rollback()  # PostgreSQL grants the lock to the queue's head as it is freed
+        overtaken = other.execute(try_lock, {"k": CHAIN_LOCK_KEY}).scalar_one()
+        other.rollback()
+        await writer
+        return queued, overtaken
+
+    try:
+        queued, overtaken = asyncio.run(main())
+    finally:
+        stop()
+        holder.close()
+        other.close()
+        session.close()
+    assert queued == 1
+    assert overtaken is False
+    assert seen == ["try"] * (len(RETRY_PAUSES_S) + 1) + ["wait"]
+    with session_scope(engine, read_only=True) as s:
+        assert s.execute(select(Site.name).where(Site.code == "S01")).scalar_one() == "after the queue"
+
+
 @pytest.mark.parametrize(
     "seeded_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )  # PostgreSQL's pool only: SQLite opens a file
