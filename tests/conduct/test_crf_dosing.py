@@ -408,7 +408,7 @@ def test_a_days_sheet_logged_at_once_is_checked_and_stored_as_one_injection_at_a
 
 def test_a_new_day_in_the_transaction_of_a_regimen_is_dosed_from(trial, enroll):
     """A regimen worked out in a transaction is forgotten when a new CRF day is written in it (the day is
-    inserted with a Core statement, which the dosing hook must still see)."""
+    inserted with a Core statement on the session's connection, which no hook sees)."""
     inv, pharm = trial.actors["inv1"], trial.actors["pharm1"]
     p = next(iter(_by_arm(trial, enroll).values()))
     with session_scope(trial.engine) as s:

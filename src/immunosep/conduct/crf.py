@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from immunosep.clinical.sofa import SofaScore, sofa
 from immunosep.clinical.units import measured
-from immunosep.conduct import casebook, sdv
+from immunosep.conduct import casebook, dosing, sdv
 from immunosep.conduct.access import (
     Actor,
     begin,
@@ -224,8 +224,7 @@ def record_day(
 
 
 _DAILY_CRF: Table = DailyCrf.__table__  # type: ignore[assignment]
-#: On the table, not the class: a Core statement (the ORM's bulk insert costs more than a flush), run
-#: through the session, whose execution hooks see it (``dosing`` forgets the regimens it worked out).
+#: On the table, not the class: a Core statement (the ORM's bulk insert costs more than a flush).
 _INSERT_DAY = insert(_DAILY_CRF).returning(_DAILY_CRF.c.id)
 
 
@@ -238,7 +237,10 @@ def _insert_day(session: Session, values: dict[str, Any]) -> int:
     process, about 3.0 -> 2.4 ms a write), all of it under the writers' lock."""
     session.flush()  # what is pending first, as a flush of the new row would have written it
     audit.acquire_chain_lock(session)  # before the insert, as the flush hook takes it (held already: no-op)
-    row_id: int = session.execute(_INSERT_DAY, values).scalar_one()
+    # On the session's connection: the session's own execute cost as much again as the statement, under
+    # the lock, for its execution hooks, of which only dosing's applies (the day's creatinine and weight).
+    row_id: int = session.connection().execute(_INSERT_DAY, values).scalar_one()
+    dosing.forget_regimens(session)
     patient_id: int = values["patient_id"]
     audit.append(session, [audit.insert_entry(session, "daily_crf", {"id": row_id, **values}, patient_id)])
     with session.no_autoflush:  # as inside the flush hook: an invalidated signature waits for the next flush

@@ -148,14 +148,16 @@ def _clearance_words(known: ClearanceInForce | None, study_day: int, protocol: P
 #: each must be checked against the regimen and the clearance in force: worked out once per patient-day,
 #: they are the same as recomputed at each dose while nothing they come from changes. Every flush that
 #: writes a daily CRF, a patient or a randomization slot, every bulk UPDATE, DELETE or INSERT and every
-#: end of a transaction or savepoint forget them all (:func:`_forget_regimens`).
+#: end of a transaction or savepoint forget them all (:func:`forget_regimens`).
 _REGIMENS = "dosing_regimens"
 #: The rows a day's regimen is worked out from (the CRF's creatinine and weight; age, sex, height,
 #: screening weight and stratum; the arm).
 _REGIMEN_SOURCES = (DailyCrf, Patient, RandomizationSlot)
 
 
-def _forget_regimens(session: Session) -> None:
+def forget_regimens(session: Session) -> None:
+    """Forget the regimens worked out in this transaction: for a service that writes a daily CRF, a patient
+    or a randomization slot with a Core statement on the session's connection, which no hook sees."""
     session.info.pop(_REGIMENS, None)
 
 
@@ -166,14 +168,14 @@ def _forget_regimens_on_flush(session: Session, _flush: Any) -> None:
         return
     for group in (session.new, session.dirty, session.deleted):  # still as they were before the flush
         if any(isinstance(obj, _REGIMEN_SOURCES) for obj in group):
-            _forget_regimens(session)
+            forget_regimens(session)
             return
 
 
 @event.listens_for(TrialSession, "do_orm_execute")
 def _forget_regimens_on_bulk_write(state: ORMExecuteState) -> None:
     if not state.is_select:
-        _forget_regimens(state.session)
+        forget_regimens(state.session)
 
 
 @event.listens_for(TrialSession, "after_transaction_end")
@@ -181,7 +183,7 @@ def _forget_regimens_at_end(session: Session, transaction: Any) -> None:
     """The end of the transaction, or of a savepoint (rolled back, it may take a CRF with it); not the
     inner transaction of each flush."""
     if transaction.parent is None or transaction.nested:
-        _forget_regimens(session)
+        forget_regimens(session)
 
 
 def _regimen(session: Session, patient: Patient, study_day: int) -> DayRegimen:

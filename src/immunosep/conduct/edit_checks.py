@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from immunosep.clinical.units import PLAUSIBLE, unit_factor
@@ -366,8 +366,12 @@ def crf_day_queries(row_id: Any, study_day: Any) -> ColumnElement[bool]:
     the key of a finding of the row or is one its save covers."""
     return or_(
         and_(Query.table_name == "daily_crf", Query.row_id == row_id),
-        and_(Query.check_id == "MV-01", Query.study_day == study_day, Query.status.in_(PENDING)),
+        # One bound value per status, not an expanding list, which is rendered again at every execution.
+        and_(Query.check_id == "MV-01", Query.study_day == study_day, Query.status.in_(_PENDING_VALUES)),
     )
+
+
+_PENDING_VALUES = [literal(s) for s in PENDING]
 
 
 _CRF_DAY_QUERIES = select(Query).where(
