@@ -6,9 +6,10 @@ import json
 import random
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, func, select, text
 
 from immunosep.conduct import crf, screening
+from immunosep.store import audit
 from immunosep.store.audit import trail_text, verify
 from immunosep.store.db import session_scope
 from immunosep.store.models import AuditEntry
@@ -56,6 +57,43 @@ def test_a_savepoint_rolled_back_takes_its_entries_and_the_chain_goes_on_from_be
         crf.record_day(s, inv, p, 4, crf.DailyInputs(gcs=12))
     with session_scope(trial.engine) as s:
         assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
+        assert verify(s).ok
+
+
+@pytest.mark.requirement("AUD-01")
+def test_entries_kept_back_to_the_commit_link_as_any_and_a_savepoint_rolled_back_takes_only_its_own(
+    trial, enroll
+):
+    """A transaction that defers its entries (a commit group's) inserts them with one statement at its
+    commit, linked as if inserted one by one; entries kept from before a savepoint rolled back stay."""
+    p = enroll()
+    inv = trial.actors["inv1"]
+    inserts: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, *_):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO audit_log"):
+            inserts.append(len(parameters) if isinstance(parameters, list) else 1)
+
+    with session_scope(trial.engine) as s:
+        before = s.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    event.listen(trial.engine, "before_cursor_execute", count)
+    try:
+        with session_scope(trial.engine) as s:
+            audit.defer_entries(s)
+            crf.record_day(s, inv, p, 1, crf.DailyInputs(gcs=15))
+            assert audit.deferred_count(s) == 1 and inserts == []  # kept back
+            savepoint = s.begin_nested()
+            crf.record_day(s, inv, p, 2, crf.DailyInputs(gcs=14))  # day 1's entry went in before it
+            savepoint.rollback()
+            crf.record_day(s, inv, p, 3, crf.DailyInputs(gcs=13))
+            crf.record_day(s, inv, p, 4, crf.DailyInputs(gcs=12))
+            assert audit.deferred_count(s) == 2
+    finally:
+        event.remove(trial.engine, "before_cursor_execute", count)
+    assert len(inserts) == 3  # day 1 at the savepoint, day 2 in it (rolled back), days 3 and 4 at the commit
+    with session_scope(trial.engine) as s:
+        assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
+        assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before + 3
         assert verify(s).ok
 
 

@@ -20,9 +20,10 @@ from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from immunosep.errors import ImmunoSepError
+from immunosep.store import audit
 from immunosep.store.audit import verify
 from immunosep.store.db import TrialSession, make_engine, session_scope
-from immunosep.store.models import DailyCrf
+from immunosep.store.models import AuditEntry, DailyCrf
 from immunosep.web.deps import _GROUPS, GROUP_MAX, CommitGroups
 
 
@@ -165,6 +166,23 @@ def test_a_member_failing_in_the_database_is_undone_alone_by_starting_again(
     assert groups.stats.replays == 1
 
 
+def test_a_member_that_failed_after_an_audit_entry_is_undone_by_starting_again(engine: Engine) -> None:
+    """An entry appended (an access logged, say) is kept back to the group's commit: the member that failed
+    after it is no refusal before writing, and the entry must not be stored."""
+
+    def logs_then_fails(session: Session) -> None:
+        audit.append(session, [("group_probe", "0", None, "access", "*", None, None)])
+        raise ImmunoSepError("refused after logging")
+
+    groups = CommitGroups(engine, None)
+    out = run_members(groups, [insert(0), logs_then_fails, insert(2)])
+    assert out[0] == 0 and out[2] == 2 and isinstance(out[1], ImmunoSepError)
+    assert stored(engine) == [0, 2] and groups.stats.replays == 1
+    with session_scope(engine) as s:
+        assert s.execute(select(AuditEntry).where(AuditEntry.table_name == "group_probe")).first() is None
+        assert verify(s).ok
+
+
 def test_a_cancelled_request_is_skipped_before_it_runs(engine: Engine) -> None:
     groups = CommitGroups(engine, None)
     out = run_members(groups, [insert(0), insert(1), insert(2)], cancel={1})
@@ -223,7 +241,18 @@ def test_crf_writes_queued_behind_another_writer_commit_together_and_audit(
             codes = [(await asyncio.wait_for(w, 10)).status_code for w in writes]
             return codes, _GROUPS.get()[app].stats
 
-    codes, stats = asyncio.run(scenario())
+    audit_inserts: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO audit_log"):
+            audit_inserts.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", watch)
+    try:
+        codes, stats = asyncio.run(scenario())
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", watch)
+    assert len(audit_inserts) == 3  # the login, day 1, then the group's three days with one statement
     assert codes == [200, 200, 422, 200]
     assert stats.largest == 4 and stats.failed_commits == 0
     with session_scope(app.state.engine) as s:

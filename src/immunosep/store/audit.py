@@ -272,8 +272,40 @@ def _new_key(conn: Connection, subject: int) -> bytes:
 _HEAD = "audit_head"
 
 
+#: ``session.info`` key of the entries appended but not inserted yet, in a transaction that defers them
+#: (:func:`defer_entries`); absent in any other.
+_DEFERRED = "audit_deferred"
+
+
+def defer_entries(session: Session) -> None:
+    """Keep the entries this session's transaction appends, linked as ever, and insert them all with one
+    statement as it commits (``web.deps.CommitGroups``: one statement per group instead of one per write,
+    under the writers' lock), or earlier with :func:`insert_deferred`. Inside a savepoint, and after the
+    transaction ends (a rollback drops what was kept), entries are inserted as they are appended."""
+    session.info[_DEFERRED] = []
+
+
+def deferred_count(session: Session) -> int:
+    """How many appended entries are kept for :func:`insert_deferred`."""
+    return len(session.info.get(_DEFERRED, ()))
+
+
+def insert_deferred(session: Session) -> int:
+    """Insert the entries kept since :func:`defer_entries` (one statement); returns how many."""
+    kept: list[dict[str, Any]] | None = session.info.get(_DEFERRED)
+    if not kept:
+        return 0
+    session.connection().execute(_INSERT_ENTRY, kept)
+    n = len(kept)
+    kept.clear()
+    return n
+
+
 def _last_entry(conn: Connection, session: Session, subject: int | None) -> Any:
     """The chain's last entry (id, hash), reading ``subject``'s key in the same statement when not known yet."""
+    kept = session.info.get(_DEFERRED)
+    if kept:  # not in the table yet
+        return kept[-1]["id"], kept[-1]["entry_hash"]
     head = session.info.get(_HEAD)
     if head is not None:
         return head
@@ -304,8 +336,8 @@ def note_head(
 
     An empty chain or a patient without a key yet is left to :func:`append` to read (and make).
     """
-    if last_id is not None and last_hash is not None:
-        session.info[_HEAD] = (last_id, last_hash)
+    if last_id is not None and last_hash is not None and not session.info.get(_DEFERRED):
+        session.info[_HEAD] = (last_id, last_hash)  # (entries kept back are later than what was read)
     if key is not None:
         session.info.setdefault("audit_keys", {})[subject] = key
 
@@ -353,7 +385,11 @@ def append(
         rec["entry_hash"] = prev = entry_hash(prev, rec)
         records.append(rec)
         next_id += 1
-    conn.execute(_INSERT_ENTRY, records)
+    kept = session.info.get(_DEFERRED)
+    if kept is None or session.in_nested_transaction():  # a savepoint rolled back takes its entries
+        conn.execute(_INSERT_ENTRY, records)  # (those kept from before it went in as it began)
+    else:
+        kept += records
     session.info[_HEAD] = (next_id - 1, prev)
     return len(records)
 
@@ -403,6 +439,13 @@ def _after_flush(session: Session, _ctx: object) -> None:
     append(session, pending)
 
 
+def _before_commit(session: Session) -> None:
+    """Insert the entries kept back (:func:`defer_entries`), after a last flush, which may append more."""
+    if session.info.get(_DEFERRED):
+        session.flush()
+        insert_deferred(session)
+
+
 def _after_end(session: Session, _transaction: object) -> None:
     session.info.pop(_HEAD, None)
     session.info.pop("audit_locked", None)
@@ -414,6 +457,7 @@ def install(session_class: type[Session]) -> None:
     """Attach the audit hooks to a Session class (done once by :mod:`immunosep.store.db`)."""
     event.listen(session_class, "before_flush", _before_flush)
     event.listen(session_class, "after_flush", _after_flush)
+    event.listen(session_class, "before_commit", _before_commit)
     event.listen(session_class, "after_transaction_end", _forget_head)
     event.listen(session_class, "after_soft_rollback", _forget_rolled_back)
 
@@ -427,6 +471,7 @@ def _forget_head(session: Session, transaction: Any) -> None:
     members of a commit group (``web.deps.CommitGroups``) after the first neither lock nor read them again.
     """
     if transaction.parent is None and not transaction.nested:
+        session.info.pop(_DEFERRED, None)  # inserted by now, or rolled back with the rest
         _after_end(session, transaction)
     elif transaction.nested:
         session.info.pop(_HEAD, None)
@@ -459,6 +504,7 @@ def erase_subject(session: Session, subject_id: int, table_counts: dict[str, int
         sort_keys=True,
     )
     append(session, [("patients", str(subject_id), None, "erase", "*", None, summary)])
+    insert_deferred(session)
     erase_id = session.execute(_LAST).first()[0]  # type: ignore[index]
     session.execute(
         update(AuditEntry)
@@ -494,7 +540,8 @@ class ChainHead:
 
 
 def chain_head(session: Session) -> ChainHead:
-    """The chain's head as stored now."""
+    """The chain's head as stored now (with what this transaction appended)."""
+    insert_deferred(session)
     n = session.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
     last = session.execute(_LAST).first()
     return ChainHead(int(n), int(last[0]), str(last[1])) if last else ChainHead(0, 0, GENESIS)

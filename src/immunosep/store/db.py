@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.errors import ImmunoSepError
@@ -38,6 +38,12 @@ PG_PING_AFTER_IDLE_S = 5.0
 
 class TrialSession(Session):
     """A session whose flushes write the audit trail (hooks installed below)."""
+
+    def begin_nested(self) -> SessionTransaction:
+        """A savepoint, after the audit entries the transaction kept back (``audit.defer_entries``) are
+        inserted: rolling it back must take its own entries only."""
+        audit.insert_deferred(self)
+        return super().begin_nested()
 
 
 audit.install(TrialSession)

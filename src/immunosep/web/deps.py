@@ -259,7 +259,8 @@ class CommitGroups:
     so waiting for another process's writer gives the loop back, and the requests that arrive meanwhile
     join the next group: the busier the lock, the larger the groups. Each transaction holds the writers'
     lock from its first write to its commit, as a lone write does; the audit chain links the members in
-    commit order.
+    commit order, and the group's entries are inserted with one statement as it commits
+    (``audit.defer_entries``).
     """
 
     def __init__(self, engine: Engine, turns: anyio.Semaphore | None) -> None:
@@ -294,6 +295,7 @@ class CommitGroups:
     def _one_group(self) -> None:
         session = new_session(self._engine)
         session.info[_COUNTS_WRITES] = True  # see _run_plain
+        audit.defer_entries(session)  # the group's audit entries in one statement, before its commit
         runs: list[_Run] = []
         savepoints = False  # from a member's failure that left something to undo (see _run_plain)
         stored = 0  # members whose writes are in the open transaction
@@ -320,7 +322,7 @@ class CommitGroups:
                 runs.append(run)
                 stored += run.failure is None
             future = None
-            end_session(session, commit=True)
+            end_session(session, commit=True)  # with the group's audit entries, kept back until now
         except BaseException as exc:  # a savepoint or the commit failed: nothing of the group is stored
             try:
                 end_session(session, commit=False)
@@ -346,17 +348,17 @@ class CommitGroups:
         """One member's (result, error, clean) in the open transaction, without a savepoint (two round trips
         fewer under the writers' lock). Its changes are flushed before it counts as done, so that a write
         it left pending fails as its own, not the next member's. ``clean`` is False when it failed after a
-        write statement, a statement that failed, or ORM changes left unflushed: then only a rollback
-        undoes it (the caller's). Most refusals (a value out of range, no right, a day already entered)
+        write statement, an audit entry (kept back to the commit), a statement that failed, or ORM changes
+        left unflushed: then only a rollback undoes it (the caller's). Most refusals (a value out of range, no right, a day already entered)
         come before any write, and leave the transaction as it was."""
         audit.set_context(session, None, "")  # who and why are the member's own (its service sets them)
-        before = _writes_in(session)
+        before = _writes_in(session), audit.deferred_count(session)
         try:
             result = member(session)
             session.flush()
         except Exception as exc:
             clean = (
-                _writes_in(session) == before
+                (_writes_in(session), audit.deferred_count(session)) == before
                 and not _from_the_database(exc)
                 and not (session.new or session.dirty or session.deleted)
             )
