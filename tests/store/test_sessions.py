@@ -336,8 +336,13 @@ def test_a_writer_on_the_loop_that_keeps_finding_the_lock_taken_queues_and_nobod
 
     async def main() -> tuple[int, bool]:
         writer = asyncio.ensure_future(greenlet_spawn(write))
-        await asyncio.sleep(sum(RETRY_PAUSES_S) + 0.3)
-        queued = other.execute(waiting).scalar_one()
+        await asyncio.sleep(sum(RETRY_PAUSES_S))
+        for _ in range(200):  # its retries done, it queues (within 10 s even on a loaded machine)
+            queued = other.execute(waiting).scalar_one()
+            other.rollback()
+            if queued:
+                break
+            await asyncio.sleep(0.05)
         holder.rollback()  # PostgreSQL grants the lock to the queue's head as it is freed
         overtaken = other.execute(try_lock, {"k": CHAIN_LOCK_KEY}).scalar_one()
         other.rollback()
