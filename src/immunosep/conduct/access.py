@@ -212,7 +212,6 @@ def patient_select(*also: Any) -> Select[Any]:
     return (
         select(
             Patient.id,
-            Patient.pseudonym,
             Patient.site_id,
             Patient.status,
             Patient.locked_at,
@@ -226,7 +225,7 @@ def patient_select(*also: Any) -> Select[Any]:
     )
 
 
-_PATIENT_COLUMNS = 7
+_PATIENT_COLUMNS = 6
 _TRIAL_LOCKED = "the trial database is locked; no data can change after lock"
 _PATIENT_LOCKED = "patient {} is locked; no data can change after lock"
 
@@ -247,11 +246,9 @@ def writable_patient(
         session.flush()  # as the session's own execute would, before it reads
     row = session.connection().execute(stmt, params).one_or_none()
     pseudonym = str(params["pseudonym"])
-    if row is None or not in_scope(actor, row[2]):
+    if row is None or not in_scope(actor, row[1]):
         raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
-    patient_id, _, site_id, status, patient_locked_at, trial_locked_at, protocol_sha256 = row[
-        :_PATIENT_COLUMNS
-    ]
+    patient_id, site_id, status, patient_locked_at, trial_locked_at, protocol_sha256 = row[:_PATIENT_COLUMNS]
     if trial_locked_at is not None:
         raise ImmunoSepError(_TRIAL_LOCKED)
     if patient_locked_at is not None:
