@@ -12,7 +12,7 @@ from immunosep.conduct import crf, screening
 from immunosep.store import audit
 from immunosep.store.audit import trail_text, verify
 from immunosep.store.db import session_scope
-from immunosep.store.models import AuditEntry
+from immunosep.store.models import AuditEntry, Site
 
 
 def _entries(s, table):
@@ -94,6 +94,18 @@ def test_entries_kept_back_to_the_commit_link_as_any_and_a_savepoint_rolled_back
     with session_scope(trial.engine) as s:
         assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
         assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before + 3
+        assert verify(s).ok
+
+
+@pytest.mark.requirement("AUD-01")
+def test_a_change_left_to_the_commits_own_flush_is_audited_in_a_transaction_that_keeps_entries_back(trial):
+    """The commit flushes after its hooks ran: what that flush appends is inserted, not kept and lost."""
+    with session_scope(trial.engine) as s:
+        audit.defer_entries(s)
+        s.execute(select(Site).where(Site.code == "S01")).scalar_one().name = "renamed at the commit"
+    with session_scope(trial.engine) as s:
+        change = s.execute(select(AuditEntry).where(AuditEntry.table_name == "sites")).scalars().all()[-1]
+        assert (change.field, change.new_value) == ("name", '"renamed at the commit"')
         assert verify(s).ok
 
 

@@ -280,8 +280,9 @@ _DEFERRED = "audit_deferred"
 def defer_entries(session: Session) -> None:
     """Keep the entries this session's transaction appends, linked as ever, and insert them all with one
     statement as it commits (``web.deps.CommitGroups``: one statement per group instead of one per write,
-    under the writers' lock), or earlier with :func:`insert_deferred`. Inside a savepoint, and after the
-    transaction ends (a rollback drops what was kept), entries are inserted as they are appended."""
+    under the writers' lock), or earlier with :func:`insert_deferred`. Inside a savepoint, from the commit
+    on (its own flushes) and after the transaction ends (a rollback drops what was kept), entries are
+    inserted as they are appended."""
     session.info[_DEFERRED] = []
 
 
@@ -440,10 +441,11 @@ def _after_flush(session: Session, _ctx: object) -> None:
 
 
 def _before_commit(session: Session) -> None:
-    """Insert the entries kept back (:func:`defer_entries`), after a last flush, which may append more."""
-    if session.info.get(_DEFERRED):
-        session.flush()
-        insert_deferred(session)
+    """Insert the entries kept back (:func:`defer_entries`); those of the commit's own flushes, which come
+    after this hook, go in as they are appended."""
+    kept = session.info.pop(_DEFERRED, None)
+    if kept:
+        session.connection().execute(_INSERT_ENTRY, kept)
 
 
 def _after_end(session: Session, _transaction: object) -> None:
