@@ -88,12 +88,18 @@ def test_entries_kept_back_to_the_commit_link_as_any_and_a_savepoint_rolled_back
             crf.record_day(s, inv, p, 3, crf.DailyInputs(gcs=13))
             crf.record_day(s, inv, p, 4, crf.DailyInputs(gcs=12))
             assert audit.deferred_count(s) == 2
+            with s.begin_nested():  # days 3 and 4 go in before it, day 5 in it; it is released
+                crf.record_day(s, inv, p, 5, crf.DailyInputs(gcs=11))
+            crf.record_day(s, inv, p, 6, crf.DailyInputs(gcs=10))
+            assert audit.deferred_count(s) == 1  # kept back again after the release
     finally:
         event.remove(trial.engine, "before_cursor_execute", count)
-    assert len(inserts) == 3  # day 1 at the savepoint, day 2 in it (rolled back), days 3 and 4 at the commit
+    # day 1 as the first savepoint began, day 2 in it (rolled back), days 3 and 4 as the second began, day 5
+    # in it, day 6 at the commit
+    assert len(inserts) == 5
     with session_scope(trial.engine) as s:
-        assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4]
-        assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before + 3
+        assert [r.study_day for r in crf.daily_records(s, inv, p)] == [1, 3, 4, 5, 6]
+        assert s.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == before + 5
         assert verify(s).ok
 
 

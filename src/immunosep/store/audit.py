@@ -442,7 +442,10 @@ def _after_flush(session: Session, _ctx: object) -> None:
 
 def _before_commit(session: Session) -> None:
     """Insert the entries kept back (:func:`defer_entries`); those of the commit's own flushes, which come
-    after this hook, go in as they are appended."""
+    after this hook, go in as they are appended. Not at a savepoint's release (SQLAlchemy calls the hook
+    there too): what it appended went in as it came."""
+    if session.in_nested_transaction():
+        return
     kept = session.info.pop(_DEFERRED, None)
     if kept:
         session.connection().execute(_INSERT_ENTRY, kept)
