@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, false, select, true
@@ -177,13 +178,15 @@ def get_patient(session: Session, actor: Actor, pseudonym: str, *, for_update: b
     locking = for_update and session.get_bind().dialect.name == "postgresql"
     stmt = _PATIENT_FOR_UPDATE if locking else _PATIENT
     patient = session.execute(stmt, {"pseudonym": pseudonym}).scalar_one_or_none()
-    return _in_scope_or_denied(actor, pseudonym, patient)
-
-
-def _in_scope_or_denied(actor: Actor, pseudonym: str, patient: Patient | None) -> Patient:
-    if patient is None or not in_scope(actor, patient.site_id):
-        raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
+    _deny_unless_in_scope(actor, pseudonym, None if patient is None else patient.site_id)
+    assert patient is not None  # refused above
     return patient
+
+
+def _deny_unless_in_scope(actor: Actor, pseudonym: str, site_id: int | None) -> None:
+    """Refuse a patient not found (``site_id`` None) or outside the actor's scope, with one uniform error."""
+    if site_id is None or not in_scope(actor, site_id):
+        raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
 
 
 #: What :func:`writable_patient` reads with every patient for the flush hooks, after the caller's columns:
@@ -196,7 +199,6 @@ class WritablePatient:
     """What a write checks of its patient, as read under the writers' lock by :func:`writable_patient`."""
 
     id: int
-    pseudonym: str
     site_id: int
     status: str
 
@@ -226,8 +228,6 @@ def patient_select(*also: Any) -> Select[Any]:
 
 
 _PATIENT_COLUMNS = 6
-_TRIAL_LOCKED = "the trial database is locked; no data can change after lock"
-_PATIENT_LOCKED = "patient {} is locked; no data can change after lock"
 
 
 def writable_patient(
@@ -246,20 +246,17 @@ def writable_patient(
         session.flush()  # as the session's own execute would, before it reads
     row = session.connection().execute(stmt, params).one_or_none()
     pseudonym = str(params["pseudonym"])
-    if row is None or not in_scope(actor, row[1]):
-        raise AccessDenied(f"no patient {pseudonym!r} among the patients you may access")
+    _deny_unless_in_scope(actor, pseudonym, None if row is None else row[1])
+    assert row is not None  # refused above
     patient_id, site_id, status, patient_locked_at, trial_locked_at, protocol_sha256 = row[:_PATIENT_COLUMNS]
-    if trial_locked_at is not None:
-        raise ImmunoSepError(_TRIAL_LOCKED)
-    if patient_locked_at is not None:
-        raise ImmunoSepError(_PATIENT_LOCKED.format(pseudonym))
+    _refuse_after_lock(trial_locked_at, pseudonym, patient_locked_at)
     transaction_cache(session).setdefault(PROTOCOL_SHA256, protocol_sha256)  # as the actor's read keeps it
     n = len(_FOR_HOOKS)
     if holds_writers_lock(session):  # what was read cannot change but by this transaction's own writes
         signed, last_id, last_hash, key = row[-n:]
         casebook.note_signed(session, patient_id, bool(signed))
         audit.note_head(session, last_id, last_hash, patient_id, key)
-    return (WritablePatient(patient_id, pseudonym, site_id, status), *row[_PATIENT_COLUMNS:-n])
+    return (WritablePatient(patient_id, site_id, status), *row[_PATIENT_COLUMNS:-n])
 
 
 def trial(session: Session) -> Trial:
@@ -280,7 +277,17 @@ def trial(session: Session) -> Trial:
 
 def ensure_writable(session: Session, patient: Patient | None = None) -> None:
     """Refuse any change after the trial lock or the patient's lock."""
-    if trial(session).locked_at is not None:
-        raise ImmunoSepError(_TRIAL_LOCKED)
-    if patient is not None and patient.locked_at is not None:
-        raise ImmunoSepError(_PATIENT_LOCKED.format(patient.pseudonym))
+    if patient is None:
+        _refuse_after_lock(trial(session).locked_at)
+    else:
+        _refuse_after_lock(trial(session).locked_at, patient.pseudonym, patient.locked_at)
+
+
+def _refuse_after_lock(
+    trial_locked_at: datetime | None, pseudonym: str = "", patient_locked_at: datetime | None = None
+) -> None:
+    """The refusals of :func:`ensure_writable`, for locks read by the caller or by :func:`writable_patient`."""
+    if trial_locked_at is not None:
+        raise ImmunoSepError("the trial database is locked; no data can change after lock")
+    if patient_locked_at is not None:
+        raise ImmunoSepError(f"patient {pseudonym} is locked; no data can change after lock")
