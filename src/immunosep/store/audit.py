@@ -444,11 +444,9 @@ def _before_commit(session: Session) -> None:
     """Insert the entries kept back (:func:`defer_entries`); those of the commit's own flushes, which come
     after this hook, go in as they are appended. Not at a savepoint's release (SQLAlchemy calls the hook
     there too): what it appended went in as it came."""
-    if session.in_nested_transaction():
-        return
-    kept = session.info.pop(_DEFERRED, None)
-    if kept:
-        session.connection().execute(_INSERT_ENTRY, kept)
+    if not session.in_nested_transaction():
+        insert_deferred(session)
+        session.info.pop(_DEFERRED, None)
 
 
 def _after_end(session: Session, _transaction: object) -> None:

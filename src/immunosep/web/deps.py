@@ -349,8 +349,8 @@ class CommitGroups:
         fewer under the writers' lock). Its changes are flushed before it counts as done, so that a write
         it left pending fails as its own, not the next member's. ``clean`` is False when it failed after a
         write statement, an audit entry (kept back to the commit), a statement that failed, or ORM changes
-        left unflushed: then only a rollback undoes it (the caller's). Most refusals (a value out of range, no right, a day already entered)
-        come before any write, and leave the transaction as it was."""
+        left unflushed: then only a rollback undoes it (the caller's). Most refusals (a value out of range,
+        no right, a day already entered) come before any write, and leave the transaction as it was."""
         audit.set_context(session, None, "")  # who and why are the member's own (its service sets them)
         before = _writes_in(session), audit.deferred_count(session)
         try:
