@@ -8,6 +8,7 @@ import random
 import pytest
 from sqlalchemy import event, func, select, text
 
+from fixtures.plans import grow_audit_log, plans_of
 from immunosep.conduct import crf, screening
 from immunosep.store import audit
 from immunosep.store.audit import trail_text, verify
@@ -487,3 +488,11 @@ def test_a_value_given_in_another_type_than_its_column_compares_equal_and_a_diff
     assert _same(t.astimezone(timezone(timedelta(hours=2))).isoformat(), t)
     assert not _same("80", 80.5) and not _same("2", True) and not _same("1", False) and not _same('"7"', "8")
     assert not _same((t + timedelta(microseconds=1)).isoformat(), t)
+
+
+@pytest.mark.parametrize(
+    "seeded_db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_the_chain_heads_statement_keeps_one_generic_plan_on_postgresql(engine):
+    grow_audit_log(engine)
+    assert plans_of(engine, audit._LAST_AND_KEY, {"subject": 1}) == (6, 5)

@@ -67,13 +67,15 @@ SEALED_FIELDS = frozenset(
 )
 _NOT_AUDITED = {"audit_log", "patient_keys", "audit_seal_key"}
 # Statements of every audited write, built once.
-_LAST = select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
+#: The head's id as ``max(id)``, not ``ORDER BY id DESC LIMIT 1``: the limit is a bound parameter, and a
+#: PostgreSQL prepared statement with an unknown limit has a generic plan estimated at a tenth of the
+#: table, so it was planned afresh at every execution (0.3-0.4 ms, three times its execution).
+_HEAD_ID = select(func.max(AuditEntry.id)).scalar_subquery()
+_LAST = select(AuditEntry.id, AuditEntry.entry_hash).where(AuditEntry.id == _HEAD_ID)
 _KEY = select(PatientKey.key).where(PatientKey.patient_id == bindparam("subject"))
 #: The chain's last entry and one patient's key, in one round trip (most appends concern one patient).
-_LAST_AND_KEY = (
-    select(AuditEntry.id, AuditEntry.entry_hash, _KEY.scalar_subquery())
-    .order_by(AuditEntry.id.desc())
-    .limit(1)
+_LAST_AND_KEY = select(AuditEntry.id, AuditEntry.entry_hash, _KEY.scalar_subquery()).where(
+    AuditEntry.id == _HEAD_ID
 )
 _INSERT_KEY = insert(PatientKey)
 _SEAL_KEY = select(AuditSealKey.key).where(AuditSealKey.id == 1)
@@ -323,7 +325,7 @@ def head_and_key(subject: Any) -> tuple[Any, Any, Any]:
     """Columns of the chain's last entry (id, hash) and of the key of patient ``subject`` (a column), to
     read with a row a write reads anyway, under the chain's lock: then :func:`note_head`."""
     return (
-        _LAST.with_only_columns(AuditEntry.id).scalar_subquery(),
+        _HEAD_ID,
         _LAST.with_only_columns(AuditEntry.entry_hash).scalar_subquery(),
         select(PatientKey.key).where(PatientKey.patient_id == subject).scalar_subquery(),
     )
