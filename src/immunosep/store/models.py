@@ -74,6 +74,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 _TS = UtcDateTime()
+#: A table's ``patient_id`` is indexed (``index=True``) unless a unique constraint leads with it, whose index
+#: serves the same lookups: a second one would only cost every insert (revision 0010).
 _PATIENT_FK = "patients.id"
 
 
@@ -216,7 +218,7 @@ class EligibilityAnswer(Base):
     __tablename__ = "eligibility_answers"
     __table_args__ = (UniqueConstraint("patient_id", "question"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"))
     question: Mapped[str] = mapped_column(String(60))
     answer: Mapped[str] = mapped_column(String(200))
 
@@ -236,7 +238,7 @@ class BiomarkerDraw(Base):
     __tablename__ = "biomarker_draws"
     __table_args__ = (UniqueConstraint("patient_id", "study_day"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"))
     study_day: Mapped[int] = mapped_column(Integer)
     drawn_at: Mapped[datetime] = mapped_column(_TS)
     ferritin_ng_ml: Mapped[float | None] = mapped_column(Float)
@@ -283,7 +285,7 @@ class DoseRecord(Base):
     __tablename__ = "dose_log"
     __table_args__ = (UniqueConstraint("patient_id", "study_day", "route", "hour"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"))
     study_day: Mapped[int] = mapped_column(Integer)
     hour: Mapped[int] = mapped_column(Integer)
     route: Mapped[str] = mapped_column(String(8))
@@ -309,7 +311,7 @@ class DailyCrf(Base):
     __tablename__ = "daily_crf"
     __table_args__ = (UniqueConstraint("patient_id", "study_day"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"))
     study_day: Mapped[int] = mapped_column(Integer)
     weight_kg: Mapped[float | None] = mapped_column(Float)
     pao2_fio2_mmhg: Mapped[float | None] = mapped_column(Float)
