@@ -7,12 +7,14 @@ forward after discharge or a missing day.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from handmade import handmade_raw
 
-from immunosep.analysis.adsl import derive_adsl, derive_adsl_base, derive_vars_mortality
+from immunosep.analysis.adsl import derive_adsl, derive_adsl_base, derive_vars_mortality, study_day_date
 from immunosep.analysis.raw import RawTrial
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
@@ -143,3 +145,29 @@ def test_unknown_arm_is_refused() -> None:
     patients = raw.patients.assign(arm=["precision", "placebo", "precision", "placebo", "verum"])
     with pytest.raises(ImmunoSepError, match="verum"):
         derive_adsl(RawTrial(**{**raw.__dict__, "patients": patients}), default_protocol())
+
+
+def test_study_day_date_counts_day_one_as_the_reference_date_and_leaves_missing_days_empty():
+    reference = pd.Series(pd.to_datetime(["2024-01-01 13:45", "2024-02-28 08:00", None, "2024-03-01 00:00"]))
+    day = pd.Series([1.0, 3.0, 5.0, None])
+    got = study_day_date(reference, day)
+    assert got.dtype == "datetime64[ns]"
+    assert got.tolist()[:2] == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")]  # a leap year
+    assert got.isna().tolist() == [False, False, True, True]
+
+
+def test_study_day_date_of_missing_days_warns_of_nothing_whatever_memory_held():
+    # pandas' to_timedelta(unit="D") rounded, for each missing day, whatever a buffer it never set held:
+    # numpy's "overflow encountered in multiply" now and then in the suite. Freed arrays of huge values
+    # put such garbage where its buffers come from (numpy reuses small freed blocks).
+    n = 200
+    reference = pd.Series(pd.to_datetime(["2024-01-01"] * n))
+    day = pd.Series([np.nan] * (n - 1) + [90.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(20):
+            garbage = [np.full(n, 1e308) for _ in range(12)]
+            del garbage
+            got = study_day_date(reference, day)
+    assert got.isna().sum() == n - 1
+    assert got.iloc[-1] == pd.Timestamp("2024-03-30")

@@ -269,7 +269,10 @@ def derive_var_sensitivity_flag(dataset: pd.DataFrame, protocol: Protocol) -> pd
 def study_day_date(reference: pd.Series, day: pd.Series) -> pd.Series:
     """The calendar date of study ``day`` when day 1 is the date ``reference`` (no day 0): ``reference +
     (day - 1)`` days; empty when either is empty."""
-    offset = pd.to_timedelta(pd.to_numeric(day, errors="coerce") - 1, unit="D")
+    # Days times one day, not ``pd.to_timedelta(..., unit="D")``: for float input pandas rounds each day's
+    # fraction in a buffer it leaves unset where the day is missing, and rounding what memory held there
+    # raised numpy's "overflow encountered in multiply" now and then (harmless: the result was NaT).
+    offset = (pd.to_numeric(day, errors="coerce") - 1) * pd.Timedelta(days=1)
     return (pd.to_datetime(reference).dt.normalize() + offset).astype("datetime64[ns]")
 
 
