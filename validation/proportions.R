@@ -84,3 +84,26 @@ mh_out <- lapply(mh_cases, function(strata) {
 })
 write_ref(list(source = "R mantelhaen.test; Breslow-Day from Breslow & Day 1980 eq. 4.30", cases = mh_out),
           "mantel_haenszel")
+
+# Mantel-Haenszel test at its edges: R applies the continuity correction only where |DELTA| >= 0.5, and
+# strata with no events (or only events) leave the test undefined (NaN). No Breslow-Day here: its expected
+# cells do not exist in the empty strata.
+mh_edge_cases <- list(
+  list(c(5, 10, 5, 10), c(6, 12, 4, 8)),   # DELTA = 0
+  list(c(3, 10, 2, 9), c(4, 8, 4, 8)),     # 0 < DELTA < 0.5
+  list(c(4, 10, 2, 9), c(4, 8, 4, 8)),     # DELTA just above 0.5
+  list(c(0, 10, 0, 10), c(0, 12, 0, 9)),   # no events
+  list(c(10, 10, 10, 10), c(5, 5, 4, 4)),  # only events
+  list(c(0, 10, 3, 10), c(0, 12, 2, 9))    # no events in the first group
+)
+mh_edge_out <- lapply(mh_edge_cases, function(strata) {
+  arr <- array(unlist(lapply(strata, function(k) c(k[1], k[3], k[2] - k[1], k[4] - k[3]))),
+               dim = c(2, 2, length(strata)))
+  mh <- mantelhaen.test(arr, correct = TRUE)
+  mh0 <- mantelhaen.test(arr, correct = FALSE)
+  list(strata = strata, odds_ratio = unname(mh$estimate),
+       statistic = unname(mh$statistic), p = mh$p.value,
+       statistic_uncorrected = unname(mh0$statistic), p_uncorrected = mh0$p.value)
+})
+write_ref(list(source = "R mantelhaen.test (continuity correction only where |DELTA| >= 0.5)",
+               cases = mh_edge_out), "mantel_haenszel_edges")

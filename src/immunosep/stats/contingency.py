@@ -1,7 +1,10 @@
 """Stratified 2x2 tables: Mantel-Haenszel common odds ratio, MH test, Breslow-Day homogeneity test.
 
 The MH OR CI uses the Robins-Breslow-Greenland variance (as R ``mantelhaen.test``, SAS ``CMH``); the MH test
-uses the continuity correction by default, as R does (statsmodels does not by default).
+uses the continuity correction by default, as R does (statsmodels does not by default), and only where it
+applies: R subtracts 0.5 from ``|sum(a - E[a])|`` only when that is at least 0.5, where statsmodels always
+subtracts it (a test of strata with no difference gave chi-square 0.097, P 0.76, against R's 0 and 1), and
+strata without events (or only events) leave the test undefined (NaN), where statsmodels gave P 0.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import chi2
 from statsmodels.stats.contingency_tables import StratifiedTable
 
 from immunosep.errors import ImmunoSepError
@@ -49,11 +53,17 @@ def mantel_haenszel(
         per_stratum.append(Estimate(label, est.estimate, est.ci_low, est.ci_high, est.p, est.method, est.n))
     st = StratifiedTable(tables)
     n = int(sum(t.sum() for t in tables))
-    low, high = st.oddsratio_pooled_confint(alpha=1 - conf_level)
-    mh = st.test_null_odds(correction=correction)
+    # Strata without events (or without non-events) in either group leave the pooled odds ratio, its
+    # variance and the tests 0/0 or x/0: NaN or inf, which the plan reports as not estimable (null).
+    # statsmodels computes them with numpy scalars, which would print a RuntimeWarning for each.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = st.oddsratio_pooled_confint(alpha=1 - conf_level)
+        mh_statistic = _mh_chi_square(np.stack(tables), correction)
+        bd = st.test_equal_odds(adjust=tarone) if len(tables) > 1 else None
+        pooled_or = float(st.oddsratio_pooled)
+    mh_p = float(chi2.sf(mh_statistic, 1))
     mh_method = "cochran-mantel-haenszel chi-square" + (" with continuity correction" if correction else "")
-    if len(tables) > 1:
-        bd = st.test_equal_odds(adjust=tarone)
+    if bd is not None:
         bd_result = TestResult(
             "breslow_day",
             float(bd.statistic),
@@ -68,17 +78,31 @@ def mantel_haenszel(
         )
     pooled = Estimate(
         "mh_odds_ratio",
-        float(st.oddsratio_pooled),
+        pooled_or,
         float(low),
         float(high),
-        float(mh.pvalue),
+        mh_p,
         "mantel-haenszel (robins-breslow-greenland CI)",
         n,
         conf_level,
     )
     return StratifiedOddsRatio(
         odds_ratio=pooled,
-        mh_test=TestResult("mantel_haenszel", float(mh.statistic), 1.0, float(mh.pvalue), mh_method, n),
+        mh_test=TestResult("mantel_haenszel", mh_statistic, 1.0, mh_p, mh_method, n),
         homogeneity=bd_result,
         strata=tuple(per_stratum),
     )
+
+
+def _mh_chi_square(tables: np.ndarray, correction: bool) -> float:
+    """The Mantel-Haenszel chi-square (1 df) of 2x2 tables stacked as ``(K, 2, 2)``, as R's ``mantelhaen.test``:
+    ``(|D| - c)^2 / V`` with ``D = sum(a - n1 m1 / N)``, ``V = sum(n1 n2 m1 m2 / (N^2 (N - 1)))``, and ``c = 0.5``
+    only if ``correction`` and ``|D| >= 0.5``. NaN when ``V`` is 0 (no stratum has both outcomes), as in R."""
+    a = tables[:, 0, 0]
+    n1, n2 = tables[:, 0, :].sum(axis=1), tables[:, 1, :].sum(axis=1)  # the groups' sizes
+    m1, m2 = tables[:, :, 0].sum(axis=1), tables[:, :, 1].sum(axis=1)  # events, non-events
+    total = n1 + n2
+    delta = float(np.sum(a - n1 * m1 / total))
+    variance = float(np.sum(n1 * n2 * m1 * m2 / (total**2 * (total - 1))))
+    shift = 0.5 if correction and abs(delta) >= 0.5 else 0.0
+    return (abs(delta) - shift) ** 2 / variance if variance > 0 else math.nan
