@@ -9,7 +9,6 @@ datasets both call :func:`usubjid`, so every ADaM ``USUBJID`` is an SDTM ``USUBJ
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -51,21 +50,28 @@ def aeseq_order(subject: Sequence[str], onset_day: Sequence[float], record_id: S
     """``AESEQ`` of each adverse event, in the order given: 1, 2, ... within a subject, the subject's events
     ordered by onset study day and then by record id (the store's ``adverse_events.id``, which orders events
     reported on the same day as they were entered). SDTM AE and ADaM ADAE both number events with it, so
-    ADAE ``AESEQ`` is SDTM ``AESEQ``. An event without an onset day sorts after the subject's dated events.
+    ADAE ``AESEQ`` is SDTM ``AESEQ``. An event without an onset day (None or NaN) sorts after the subject's
+    dated events; subjects compare as text.
+
+    One stable sort of the four keys in numpy (a Python sort key per event took 0.5 s of ADAE's derivation
+    for 344,000 events).
     """
+    import numpy as np  # here: the bedside commands import this module and must start without numpy
+
     if not len(subject) == len(onset_day) == len(record_id):
         raise ImmunoSepError("aeseq_order needs one subject, onset day and record id per adverse event")
-
-    def day(i: int) -> tuple[bool, float]:
-        value = onset_day[i]
-        missing = value is None or math.isnan(float(value))
-        return missing, 0.0 if missing else float(value)
-
-    keys = sorted(range(len(subject)), key=lambda i: (str(subject[i]), *day(i), int(record_id[i])))
-    seq = [0] * len(subject)
-    previous, n = None, 0
-    for i in keys:
-        n = n + 1 if subject[i] == previous else 1
-        previous = subject[i]
-        seq[i] = n
-    return seq
+    n = len(subject)
+    if n == 0:
+        return []
+    _, subject_rank = np.unique(np.array([str(s) for s in subject], dtype=str), return_inverse=True)
+    day = np.asarray(onset_day, dtype=float)  # None -> NaN
+    missing = np.isnan(day)
+    order = np.lexsort(
+        (np.asarray(record_id, dtype=np.int64), np.where(missing, 0.0, day), missing, subject_rank)
+    )
+    ranked = subject_rank[order]
+    position = np.arange(n)
+    first = np.r_[True, ranked[1:] != ranked[:-1]]
+    seq = np.empty(n, dtype=np.int64)
+    seq[order] = position - np.maximum.accumulate(np.where(first, position, 0)) + 1
+    return [int(x) for x in seq]
