@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from immunosep.analysis.adsofa import derive_sofa_endpoint, sofa_days
+from immunosep.analysis.adsofa import derive_sofa_endpoints, sofa_days
 from immunosep.analysis.raw import RawTrial, check_raw_trial
 from immunosep.clinical.sidf import sidf_reversal_arrays
 from immunosep.errors import ImmunoSepError
@@ -117,8 +117,9 @@ def derive_vars_sofa_endpoints(
     ids = dataset.loc[dataset["analysed"] == 1, "usubjid"]
     n_days = sofa_days(protocol)
     primary = protocol.endpoints.primary
-    d9 = derive_sofa_endpoint(ids, daily_sofa, vital_status, primary, n_days)
-    d15 = derive_sofa_endpoint(ids, daily_sofa, vital_status, protocol.endpoints.sofa_d15, n_days)
+    d9, d15 = derive_sofa_endpoints(
+        ids, daily_sofa, vital_status, (primary, protocol.endpoints.sofa_d15), n_days
+    )
     window = slice(primary.window_first_day - 1, primary.window_last_day)
     values = pd.DataFrame(
         {
