@@ -14,7 +14,13 @@ import pandas as pd
 import pytest
 from handmade import handmade_raw
 
-from immunosep.analysis.adsl import derive_adsl, derive_adsl_base, derive_vars_mortality, study_day_date
+from immunosep.analysis.adsl import (
+    _merge,
+    derive_adsl,
+    derive_adsl_base,
+    derive_vars_mortality,
+    study_day_date,
+)
 from immunosep.analysis.raw import RawTrial
 from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
@@ -171,3 +177,34 @@ def test_study_day_date_of_missing_days_warns_of_nothing_whatever_memory_held():
             got = study_day_date(reference, day)
     assert got.isna().sum() == n - 1
     assert got.iloc[-1] == pd.Timestamp("2024-03-30")
+
+
+def _as_joined(dataset: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    return dataset.join(values, on="usubjid").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("index", [None, [5, 3, 9, 1]], ids=["range index", "other index"])
+def test_merge_is_the_left_join_it_replaces(index) -> None:
+    dataset = pd.DataFrame(
+        {"usubjid": ["S01-0002", "S01-0001", "S02-0001", "S01-0002"], "age": [61, 70, 55, 61]}, index=index
+    )
+    values = pd.DataFrame(
+        {
+            "days": [3, 4],  # int64 -> float64 where a patient has no value
+            "flag": [True, False],  # bool -> object
+            "label": ["a", "b"],
+            "n": pd.array([1, 2], dtype="Int8"),  # stays Int8, <NA> where missing
+        },
+        index=pd.Index(["S01-0002", "S02-0001"], name="usubjid"),
+    )
+    got = _merge(dataset, values)
+    pd.testing.assert_frame_equal(got, _as_joined(dataset, values), check_exact=True)
+    assert list(got.index) == [0, 1, 2, 3]
+
+
+def test_merge_repeats_rows_for_a_repeated_patient_as_a_join_does() -> None:
+    dataset = pd.DataFrame({"usubjid": ["S01-0001", "S01-0002"]})
+    values = pd.DataFrame(
+        {"x": [1.0, 2.0, 3.0]}, index=pd.Index(["S01-0001", "S01-0001", "S01-0002"], name="usubjid")
+    )
+    pd.testing.assert_frame_equal(_merge(dataset, values), _as_joined(dataset, values), check_exact=True)

@@ -38,9 +38,20 @@ def _new_only(dataset: pd.DataFrame, new: tuple[str, ...], what: str) -> None:
 
 
 def _merge(dataset: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
-    """Left-join ``values`` (indexed by usubjid) onto ``dataset`` keeping its row order."""
-    joined = dataset.join(values, on="usubjid")
-    return joined.reset_index(drop=True)
+    """Left-join ``values`` (indexed by usubjid) onto ``dataset`` keeping its row order.
+
+    With one row per patient in ``values`` (every derivation here) its rows are looked up and set beside the
+    dataset's columns, which are not copied (a join copied all of them at each of ADSL's ten steps); the
+    result is what the join gives, missing patients filled as it fills them.
+    """
+    if not values.index.is_unique:  # a join repeats the dataset's row for each match
+        return dataset.join(values, on="usubjid").reset_index(drop=True)
+    index = dataset.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        dataset = dataset.reset_index(drop=True)
+    aligned = values.reindex(dataset["usubjid"].to_numpy())
+    aligned.index = dataset.index
+    return pd.concat([dataset, aligned], axis=1, copy=False)
 
 
 def mortality_variable(day: int) -> str:
