@@ -51,7 +51,9 @@ def _merge(dataset: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
         dataset = dataset.reset_index(drop=True)
     aligned = values.reindex(dataset["usubjid"].to_numpy())
     aligned.index = dataset.index
-    return pd.concat([dataset, aligned], axis=1, copy=False)
+    # copy=False: pandas 2 (pyproject pins < 3) copies every column without it; pandas-stubs follow pandas 3,
+    # where concat copies nothing (copy-on-write) and the keyword is deprecated.
+    return pd.concat([dataset, aligned], axis=1, copy=False)  # type: ignore[call-overload]
 
 
 def mortality_variable(day: int) -> str:
