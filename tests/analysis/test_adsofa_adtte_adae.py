@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from handmade import handmade_raw
 
+from immunosep.analysis.adsofa import derive_sofa_endpoints
 from immunosep.analysis.datasets import AnalysisDatasets, derive_datasets
+from immunosep.errors import ImmunoSepError
 from immunosep.protocol import default_protocol
 
 
@@ -117,3 +119,13 @@ def test_consort_counts(ds: AnalysisDatasets) -> None:
     assert c["analysed_by_stratum_arm"]["mals"] == {"precision": 1, "placebo": 1}
     assert c["died_before_primary_window_end_by_arm"] == {"precision": 0, "placebo": 1}
     assert np.isclose(sum(c["analysed_by_arm"].values()), 5)
+
+
+def test_a_sofa_matrix_shorter_than_an_endpoints_window_is_refused() -> None:
+    raw, p = handmade_raw(), default_protocol()
+    primary = p.endpoints.primary
+    too_short = max(primary.window_last_day, primary.death_imputed_until_day) - 1
+    with pytest.raises(ImmunoSepError, match="shorter than the endpoint window"):
+        derive_sofa_endpoints(
+            raw.patients["usubjid"], raw.daily_sofa, raw.vital_status, (primary,), too_short
+        )

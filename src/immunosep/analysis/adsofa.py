@@ -52,6 +52,12 @@ def death_days(usubjid: pd.Series, vital_status: pd.DataFrame) -> npt.NDArray[np
     return pd.to_numeric(deaths.reindex(pd.Index(usubjid)), errors="coerce").to_numpy(dtype=float)
 
 
+def _require_days(endpoint: SofaEndpoint, n_days: int) -> None:
+    """Refuse a SOFA matrix of ``n_days`` days that stops before the endpoint's window or death imputation."""
+    if n_days < max(endpoint.window_last_day, endpoint.death_imputed_until_day):
+        raise ImmunoSepError(f"{endpoint.name}: n_days {n_days} is shorter than the endpoint window")
+
+
 def derive_sofa_endpoint(
     usubjid: pd.Series,
     daily_sofa: pd.DataFrame,
@@ -74,8 +80,7 @@ def derive_sofa_endpoints(
     lookup of the deaths (each lookup matches 1.5 M SOFA rows to their patients at 100,000 patients).
     """
     for endpoint in endpoints:
-        if n_days < max(endpoint.window_last_day, endpoint.death_imputed_until_day):
-            raise ImmunoSepError(f"{endpoint.name}: n_days {n_days} is shorter than the endpoint window")
+        _require_days(endpoint, n_days)
     matrix = sofa_matrix(usubjid, daily_sofa, n_days)
     deaths = death_days(usubjid, vital_status)
     return [sofa_decrease(matrix, deaths, endpoint) for endpoint in endpoints]  # each on its own copy
@@ -98,8 +103,7 @@ def derive_adsofa(
     ids = analysed["usubjid"]
     observed = sofa_matrix(ids, daily_sofa, n_days)
     primary = protocol.endpoints.primary
-    if n_days < max(primary.window_last_day, primary.death_imputed_until_day):
-        raise ImmunoSepError(f"{primary.name}: n_days {n_days} is shorter than the endpoint window")
+    _require_days(primary, n_days)
     result = sofa_decrease(observed, death_days(ids, vital_status), primary)  # the kernel works on a copy
     n_patients = len(analysed)
     dtype = np.where(result.imputed_death, DTYPE_DEATH, np.where(result.carried_forward, DTYPE_LOCF, ""))
