@@ -25,7 +25,7 @@ from immunosep.conduct.access import Actor, begin, ensure_writable, get_patient
 from immunosep.conduct.permissions import require
 from immunosep.store import audit
 from immunosep.store.db import session_scope
-from immunosep.store.models import PATIENT_TABLES, Patient, RandomizationSlot, Withdrawal
+from immunosep.store.models import PATIENT_TABLES, CrfDaysEntered, Patient, RandomizationSlot, Withdrawal
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def compact(engine: Engine) -> None:
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for model in (*PATIENT_TABLES, Patient, RandomizationSlot):
+            for model in (*PATIENT_TABLES, CrfDaysEntered, Patient, RandomizationSlot):
                 conn.execute(text(f"VACUUM FULL {model.__tablename__}"))
             conn.execute(text("VACUUM FULL audit_log"))
 

@@ -3,7 +3,8 @@
 A read service for clinical readers (investigators, monitors, data managers): the patients of the sites in
 the caller's scope (:func:`~immunosep.conduct.access.scope_condition`, the same rule as ``get_patient``),
 each with its CRF days, draw days, outcome and open queries, read in one prebuilt statement for the whole
-list (the dashboard is the most requested page; days come aggregated per patient, not a row per day).
+list (the dashboard is the most requested page; days come as one list per patient, not a row per day:
+the CRF days from the list the database keeps, ``crf_days_entered``, the draw days aggregated).
 Nothing here reveals an arm: only statuses, days and counts. Study day 1 is the day of the first dose (UTC
 dates).
 
@@ -32,7 +33,7 @@ from immunosep.errors import AccessDenied
 from immunosep.protocol.schema import Protocol
 from immunosep.store.models import (
     BiomarkerDraw,
-    DailyCrf,
+    CrfDaysEntered,
     Outcome,
     Patient,
     Query,
@@ -235,8 +236,10 @@ def _randomized_line(
     )
 
 
-def _days_of(model: type[DailyCrf] | type[BiomarkerDraw]) -> ScalarSelect[str | None]:
-    """The patient's study days in ``model`` as one comma-separated string (any order; NULL for none)."""
+def _days_of(model: type[BiomarkerDraw]) -> ScalarSelect[str | None]:
+    """The patient's study days in ``model`` as one comma-separated string (any order; NULL for none).
+
+    For the draws (a few per patient); the CRF days, one a day, come from ``crf_days_entered``."""
     return (
         # The separator as SQL text, not the string SQLAlchemy would render into the statement at each
         # execution: with the status list below, that re-rendering was 10 % of the statement's CPU.
@@ -268,7 +271,7 @@ _LINES = (
         Patient.first_dose_at,
         Patient.sepsis_onset_at,
         _OPEN_QUERIES.c.n.label("open_queries"),  # NULL for none (read as 0)
-        _days_of(DailyCrf).label("crf_days"),
+        CrfDaysEntered.days.label("crf_days"),  # kept by the database (store.models.CrfDaysEntered)
         _days_of(BiomarkerDraw).label("draw_days"),
         Outcome.death_day,
         Outcome.last_known_alive_day,
@@ -277,6 +280,7 @@ _LINES = (
     )
     .join(ScreeningEntry, ScreeningEntry.patient_id == Patient.id)
     .outerjoin(Outcome, Outcome.patient_id == Patient.id)
+    .outerjoin(CrfDaysEntered, CrfDaysEntered.patient_id == Patient.id)
     .outerjoin(_OPEN_QUERIES, _OPEN_QUERIES.c.patient_id == Patient.id)
     .order_by(Patient.pseudonym)
 )

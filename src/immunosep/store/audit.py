@@ -48,6 +48,8 @@ from immunosep.store.models import (
     AuditEntry,
     AuditSealKey,
     Base,
+    CrfDaysEntered,
+    DailyCrf,
     Patient,
     PatientKey,
     Trial,
@@ -65,7 +67,12 @@ SEALED_FIELDS = frozenset(
     for column in table.columns
     if column.info.get(SEALED_COLUMN)
 )
-_NOT_AUDITED = {"audit_log", "patient_keys", "audit_seal_key"}
+_NOT_AUDITED = {
+    "audit_log",
+    "patient_keys",
+    "audit_seal_key",
+    "crf_days_entered",
+}  # the last: derived, checked
 # Statements of every audited write, built once.
 #: The head's id as ``max(id)``, not ``ORDER BY id DESC LIMIT 1``: the limit is a bound parameter, and a
 #: PostgreSQL prepared statement with an unknown limit has a generic plan estimated at a tenth of the
@@ -845,9 +852,28 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResu
         else:
             _check_head(checkpoint, head_hash, at_head, out)
     rows = _check_live(session, replay, seal_key, out)
+    _check_crf_days(session, out)
     return VerifyResult(
         entries=n, erased_entries=len(erased), rows_checked=rows, checkpoint=checkpoint, findings=tuple(out)
     )
+
+
+def _check_crf_days(session: Session, out: list[Finding]) -> None:
+    """Each patient's list of CRF days (``crf_days_entered``, kept by a trigger, not audited) against the
+    patient's ``daily_crf`` rows, which are audited: the dashboard shows the list."""
+    entered: dict[int, list[int]] = {}
+    for patient_id, day in session.execute(select(DailyCrf.patient_id, DailyCrf.study_day)):
+        entered.setdefault(patient_id, []).append(day)
+    listed: dict[int, str] = {}
+    for patient_id, days in session.execute(select(CrfDaysEntered.patient_id, CrfDaysEntered.days)):
+        listed[patient_id] = days
+    for patient_id in sorted(entered.keys() | listed.keys()):
+        try:
+            listed_days: list[int] | None = sorted(int(d) for d in listed[patient_id].split(","))
+        except (KeyError, ValueError):
+            listed_days = None
+        if listed_days != sorted(entered.get(patient_id, [])):
+            out.append(Finding("crf_days_entered", str(patient_id), "does not list the daily CRF's days"))
 
 
 def _erase_entry(e: dict[str, Any], out: list[Finding]) -> tuple[int | None, int, str]:

@@ -342,6 +342,20 @@ class DailyCrf(Base):
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
+class CrfDaysEntered(Base):
+    """The study days of a patient's daily CRF, as one list (``"1,2,5"``, in the order they were entered).
+
+    Derived from ``daily_crf``, kept by the database itself: a trigger of revision 0011 adds the day of each
+    row inserted there, in the same transaction, whatever inserts it. Not audited (the CRF rows are) and
+    checked against ``daily_crf`` by ``audit.verify``. The dashboard reads it instead of every CRF row of
+    the site at each view (on PostgreSQL about 0.6 of its 1.0 ms at 15 patients of 75 days).
+    """
+
+    __tablename__ = "crf_days_entered"
+    patient_id: Mapped[int] = mapped_column(ForeignKey(_PATIENT_FK, ondelete="CASCADE"), primary_key=True)
+    days: Mapped[str] = mapped_column(Text)
+
+
 class Outcome(Base):
     """Vital status to the last follow-up day, ICU discharge, and the infection state on day 15."""
 
