@@ -307,7 +307,10 @@ def new_http(base: str) -> aiohttp.ClientSession:
         base_url=base,
         trust_env=False,  # no proxies from the environment: straight to loopback
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
-        connector=aiohttp.TCPConnector(limit=1, force_close=False),
+        # Keep-alive: the client drops an idle connection before the server's 5 s (uvicorn's default) can
+        # close it under a request sent meanwhile (seen once: the enrolment's first POST, after 50 logins on
+        # a slow host, got "Server disconnected"). A measured phase sends on each connection every 0.1 s.
+        connector=aiohttp.TCPConnector(limit=1, force_close=False, keepalive_timeout=3.0),
         cookie_jar=aiohttp.CookieJar(unsafe=True),  # the session cookie of a server on a bare IP address
     )
 
