@@ -71,8 +71,8 @@ _NOT_AUDITED = {
     "audit_log",
     "patient_keys",
     "audit_seal_key",
-    "crf_days_entered",
-}  # the last: derived, checked
+    "crf_days_entered",  # derived from daily_crf by a trigger; verify checks it against the rows
+}
 # Statements of every audited write, built once.
 #: The head's id as ``max(id)``, not ``ORDER BY id DESC LIMIT 1``: the limit is a bound parameter, and a
 #: PostgreSQL prepared statement with an unknown limit has a generic plan estimated at a tenth of the
