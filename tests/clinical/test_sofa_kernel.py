@@ -196,3 +196,19 @@ def test_the_bedside_scalar_path_equals_the_kernel_on_one_row_and_refuses_alike(
         refused += isinstance(want, tuple)
         scalar += not isinstance(want, tuple)
     assert scalar > 1_000 and refused > 1_000  # both paths taken many times
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_missing_test_is_numpys_isnan_for_every_kind_of_value(dtype: type) -> None:
+    """The kernel tests NaN as ``x != x`` (faster than ``np.isnan`` where that is not vectorized): the same
+    answer for NaN of either sign and any payload, infinities, signed zeros, subnormals and extremes."""
+    specials = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0]
+    info = np.finfo(dtype)
+    specials += [float(info.tiny), float(info.smallest_subnormal), float(info.max), float(info.min)]
+    payload = np.array([0x7FF8000000000123], dtype=np.uint64).view(np.float64)[0]
+    x = np.array(specials + [payload] * 3, dtype=dtype)
+    x = np.tile(x, 1000)  # past any SIMD remainder loop
+    out = np.empty(x.size, dtype=np.bool_)
+    sofa_module._isnan(x, out)
+    assert np.array_equal(out, np.isnan(x))
+    assert out.sum() == 5 * 1000
