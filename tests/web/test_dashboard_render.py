@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from immunosep.web.pages import patients
 
 
@@ -46,3 +48,15 @@ def test_the_layout_asset_urls_follow_the_host(app) -> None:  # type: ignore[no-
         with TestClient(app, base_url=host) as c:
             page = c.get("/login").text
         assert f'href="{host}/static/app.css"' in page and f'src="{host}/static/htmx.min.js"' in page
+
+
+def test_the_parts_are_joined_as_the_markup_they_are_and_plain_text_is_refused() -> None:
+    from markupsafe import Markup
+
+    items = [Markup("<li>P001 &amp; day 2</li>"), Markup("<li>P002</li>")]
+    assert patients._concat(items) == Markup("").join(items)
+    assert type(patients._concat(items)) is Markup
+    assert patients._concat([]) == Markup("")
+    # a plain string would be joined unescaped into the page: refused, not trusted
+    with pytest.raises(TypeError, match="only Markup"):
+        patients._concat([*items, "<script>alert(1)</script>"])  # type: ignore[list-item]

@@ -107,12 +107,19 @@ class _Parts(NamedTuple):
 
 def _joined(parts: list[_Parts]) -> tuple[Markup, Markup, Markup]:
     """The page's lists from the patients' parts: today's tasks (every due item first), overdue, rows."""
-    none = Markup("")
     return (
-        none.join([p.due for p in parts] + [p.step for p in parts]),
-        none.join([p.overdue for p in parts]),
-        none.join([p.row for p in parts]),
+        _concat([p.due for p in parts] + [p.step for p in parts]),
+        _concat([p.overdue for p in parts]),
+        _concat([p.row for p in parts]),
     )
+
+
+def _concat(items: list[Markup]) -> Markup:
+    """Markup already escaped (the template's macros made it), joined as text: ``Markup.join`` escapes each
+    item again, a no-op for Markup that cost 30 µs of a site's dashboard (60 items), 2 % of its CPU."""
+    if not all(type(x) is Markup for x in items):
+        raise TypeError("only Markup from the template's macros is joined unescaped")
+    return Markup("".join(items))  # noqa: S704 (every item is Markup, checked above)
 
 
 #: Each patient's :class:`_Parts`, per template, by the line's id, its SDV progress (None without) and
