@@ -89,6 +89,25 @@ def test_user_add_takes_the_name_as_username_option(db_url, capsys, monkeypatch)
         assert code == 2 and "login name once" in err
 
 
+def test_rebuild_crf_days_repairs_a_list_verify_finds_wrong(trial, enroll, db_url, capsys):
+    from immunosep.conduct import crf
+
+    p = enroll("inv1")
+    with session_scope(trial.engine) as s:
+        for day in (1, 2):
+            crf.record_day(s, trial.actors["inv1"], p, day, crf.DailyInputs(gcs=12))
+    code, out, _ = run(["db", "rebuild-crf-days", "--db", db_url], capsys)
+    assert code == 0 and "agrees" in out
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE crf_days_entered SET days = '2'"))
+    code, out, _ = run(["audit", "verify", "--db", db_url, "--json"], capsys)
+    assert code == 1 and "crf_days_entered" in out
+    code, out, _ = run(["db", "rebuild-crf-days", "--db", db_url, "--json"], capsys)
+    assert code == 0 and json.loads(out) == {"rebuilt": [p]}
+    code, out, _ = run(["audit", "verify", "--db", db_url], capsys)
+    assert code == 0 and "verified" in out
+
+
 def test_audit_verify_detects_a_changed_row(db_url, capsys):
     code, out, _ = run(["audit", "verify", "--db", db_url], capsys)
     assert code == 0 and "verified" in out

@@ -7,7 +7,7 @@ from sqlalchemy import inspect, select, text
 
 from immunosep.conduct import crf, withdrawal
 from immunosep.conduct.worklist import worklist
-from immunosep.store import audit
+from immunosep.store import audit, crf_days
 from immunosep.store.db import alembic_config, session_scope
 from immunosep.store.models import CrfDaysEntered, Patient
 
@@ -104,3 +104,44 @@ def test_0011_fills_the_lists_of_the_days_entered_and_downgrade_removes_them(tri
         line = next(x for x in worklist(s, trial.actors["inv1"]).patients if x.pseudonym == a)
         assert line.crf_days == (1, 2, 3)
         assert audit.verify(s).ok
+
+
+def test_rebuild_writes_afresh_only_the_lists_that_disagree_and_verify_is_then_ok(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    a, b, c, d = enroll("inv1"), enroll("inv1"), enroll("inv1"), enroll("inv1")
+    _enter(trial, a, 1, 3, 2)
+    _enter(trial, b, 1)
+    _enter(trial, c, 1, 2)
+    _enter(trial, d, 2, 1)
+    with session_scope(trial.engine) as s:
+        ids = {p: i for p, i in s.execute(select(Patient.pseudonym, Patient.id))}
+        rows_before = s.execute(text("SELECT * FROM daily_crf ORDER BY id")).all()
+        trail_before = s.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
+    with trial.engine.begin() as conn:
+        conn.execute(text("UPDATE crf_days_entered SET days = '1' WHERE patient_id = :p"), {"p": ids[a]})
+        conn.execute(text("UPDATE crf_days_entered SET days = 'x' WHERE patient_id = :p"), {"p": ids[b]})
+        conn.execute(text("DELETE FROM crf_days_entered WHERE patient_id = :p"), {"p": ids[c]})
+        # d's list holds its days in another order than entered: it agrees, and is left as it is
+        conn.execute(text("UPDATE crf_days_entered SET days = '1,2' WHERE patient_id = :p"), {"p": ids[d]})
+    with session_scope(trial.engine) as s:
+        assert crf_days.disagreeing(s) == sorted(ids[p] for p in (a, b, c))
+        rebuilt = crf_days.rebuild(s)
+    assert sorted(rebuilt) == sorted([a, b, c])
+    assert _lists(trial) == {a: "1,3,2", b: "1", c: "1,2", d: "1,2"}  # entry order, as the trigger writes
+    with session_scope(trial.engine) as s:
+        assert audit.verify(s).ok
+        assert crf_days.rebuild(s) == []  # nothing left to rebuild
+        # the audited rows and the trail are untouched
+        assert s.execute(text("SELECT * FROM daily_crf ORDER BY id")).all() == rows_before
+        assert s.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == trail_before
+
+
+def test_rebuild_removes_a_list_of_a_patient_without_crf_rows(trial, enroll) -> None:  # type: ignore[no-untyped-def]
+    p, q = enroll("inv1"), enroll("inv1")
+    _enter(trial, q, 1)
+    with session_scope(trial.engine) as s:
+        pid = s.execute(select(Patient.id).where(Patient.pseudonym == p)).scalar_one()
+    with trial.engine.begin() as conn:
+        conn.execute(text("INSERT INTO crf_days_entered (patient_id, days) VALUES (:p, '4')"), {"p": pid})
+    with session_scope(trial.engine) as s:
+        assert crf_days.rebuild(s) == [p]
+    assert _lists(trial) == {q: "1"}

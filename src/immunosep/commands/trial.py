@@ -111,6 +111,33 @@ def db_replay(
     raise typer.Exit(1)
 
 
+@db_app.command("rebuild-crf-days")
+def db_rebuild_crf_days(
+    db: str = typer.Option(..., "--db", help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Write afresh, from the daily CRF rows, each patient's list of CRF days that disagrees with them.
+
+    The dashboard shows these lists (table crf_days_entered, kept by a trigger, not audited); `audit verify`
+    names one that disagrees. The CRF rows themselves, and the audit trail, are left as they are.
+    """
+    from immunosep.store import crf_days
+    from immunosep.store.db import make_engine, session_scope
+
+    engine = make_engine(db)
+    try:
+        with session_scope(engine) as session:
+            rebuilt = crf_days.rebuild(session)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"rebuilt": rebuilt})
+    elif rebuilt:
+        console.print(f"[green]ok[/green]: {len(rebuilt)} list(s) of CRF days rebuilt: {', '.join(rebuilt)}")
+    else:
+        console.print("[green]ok[/green]: every patient's list of CRF days agrees with the daily CRF rows")
+
+
 KEY_FILE_HELP = (
     "File holding the data manager's checkpoint key (default: $IMMUNOSEP_AUDIT_KEY_FILE, "
     "else $IMMUNOSEP_AUDIT_KEY)."

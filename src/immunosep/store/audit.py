@@ -43,13 +43,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
 from immunosep.errors import ImmunoSepError
+from immunosep.store import crf_days
 from immunosep.store.models import (
     SEALED_COLUMN,
     AuditEntry,
     AuditSealKey,
     Base,
-    CrfDaysEntered,
-    DailyCrf,
     Patient,
     PatientKey,
     Trial,
@@ -860,20 +859,10 @@ def verify(session: Session, checkpoint: Checkpoint | None = None) -> VerifyResu
 
 def _check_crf_days(session: Session, out: list[Finding]) -> None:
     """Each patient's list of CRF days (``crf_days_entered``, kept by a trigger, not audited) against the
-    patient's ``daily_crf`` rows, which are audited: the dashboard shows the list."""
-    entered: dict[int, list[int]] = {}
-    for patient_id, day in session.execute(select(DailyCrf.patient_id, DailyCrf.study_day)):
-        entered.setdefault(patient_id, []).append(day)
-    listed: dict[int, str] = {}
-    for patient_id, days in session.execute(select(CrfDaysEntered.patient_id, CrfDaysEntered.days)):
-        listed[patient_id] = days
-    for patient_id in sorted(entered.keys() | listed.keys()):
-        try:
-            listed_days: list[int] | None = sorted(int(d) for d in listed[patient_id].split(","))
-        except (KeyError, ValueError):
-            listed_days = None
-        if listed_days != sorted(entered.get(patient_id, [])):
-            out.append(Finding("crf_days_entered", str(patient_id), "does not list the daily CRF's days"))
+    patient's ``daily_crf`` rows, which are audited: the dashboard shows the list. ``immunosep db
+    rebuild-crf-days`` writes a list found wrong afresh (``store.crf_days``)."""
+    for patient_id in crf_days.disagreeing(session):
+        out.append(Finding("crf_days_entered", str(patient_id), "does not list the daily CRF's days"))
 
 
 def _erase_entry(e: dict[str, Any], out: list[Finding]) -> tuple[int | None, int, str]:
