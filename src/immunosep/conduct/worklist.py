@@ -236,18 +236,16 @@ def _randomized_line(
     )
 
 
-def _days_of(model: type[BiomarkerDraw]) -> ScalarSelect[str | None]:
-    """The patient's study days in ``model`` as one comma-separated string (any order; NULL for none).
-
-    For the draws (a few per patient); the CRF days, one a day, come from ``crf_days_entered``."""
-    return (
-        # The separator as SQL text, not the string SQLAlchemy would render into the statement at each
-        # execution: with the status list below, that re-rendering was 10 % of the statement's CPU.
-        select(func.aggregate_strings(cast(model.study_day, String), literal_column("','")))  # type: ignore[arg-type]
-        .where(model.patient_id == Patient.id)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
+#: The patient's draw days as one comma-separated string (any order; NULL for none): a few per patient,
+#: read by index. The CRF days, one a day, come from ``crf_days_entered``.
+_DRAW_DAYS: ScalarSelect[str | None] = (
+    # The separator as SQL text, not the string SQLAlchemy would render into the statement at each
+    # execution: with the status list below, that re-rendering was 10 % of the statement's CPU.
+    select(func.aggregate_strings(cast(BiomarkerDraw.study_day, String), literal_column("','")))  # type: ignore[arg-type]
+    .where(BiomarkerDraw.patient_id == Patient.id)
+    .correlate(Patient)
+    .scalar_subquery()
+)
 
 
 #: Open (and reopened) queries per patient that has any, counted in one pass over the queries. Joined,
@@ -272,7 +270,7 @@ _LINES = (
         Patient.sepsis_onset_at,
         _OPEN_QUERIES.c.n.label("open_queries"),  # NULL for none (read as 0)
         CrfDaysEntered.days.label("crf_days"),  # kept by the database (store.models.CrfDaysEntered)
-        _days_of(BiomarkerDraw).label("draw_days"),
+        _DRAW_DAYS.label("draw_days"),
         Outcome.death_day,
         Outcome.last_known_alive_day,
         Outcome.icu_discharge_day,
