@@ -2,7 +2,8 @@
 target, its same-run baseline, met or missed), and ``run_all.sh`` gathers them into the closing table.
 
 A benchmark calls :func:`figure`; ``python benchmarks/_figures.py summary LOG`` prints the table of every
-tagged line of a log (``run_all.sh`` does so at the end). The tag keeps the figures machine-readable without
+tagged line of a log and ``... missed LOG`` the names of the figures that missed their target (``run_all.sh``
+does both at the end: a benchmark that only reports a miss still fails the run). The tag keeps the figures machine-readable without
 changing how each benchmark prints its own detail.
 """
 
@@ -34,7 +35,14 @@ def summary(lines: list[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table)
 
 
+def missed(lines: list[str]) -> list[str]:
+    """The names of the tagged figures whose target was missed, in the order printed."""
+    rows = [line[len(TAG) :].rstrip("\n").split("\t") for line in lines if line.startswith(TAG)]
+    return [r[0] for r in rows if r[-1] == "MISSED"]
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "summary":
-        sys.exit("usage: python benchmarks/_figures.py summary LOG")
-    print(summary(Path(sys.argv[2]).read_text(encoding="utf-8").splitlines()))
+    if len(sys.argv) != 3 or sys.argv[1] not in ("summary", "missed"):
+        sys.exit("usage: python benchmarks/_figures.py summary|missed LOG")
+    log_lines = Path(sys.argv[2]).read_text(encoding="utf-8").splitlines()
+    print(summary(log_lines) if sys.argv[1] == "summary" else "\n".join(missed(log_lines)))

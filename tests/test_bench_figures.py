@@ -27,3 +27,14 @@ def test_the_summary_lists_each_tagged_figure_with_its_target_baseline_and_verdi
 def test_a_field_with_a_tab_is_refused() -> None:
     with pytest.raises(ValueError, match="no tab"):
         figures.figure("a\tb", "1", "2", "3", True)
+
+
+def test_the_missed_figures_are_named_so_that_run_all_fails_on_a_miss_reported_without_an_exit_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    figures.figure("web sqlite", "17 ms", "< 50 ms", "18 ms", True)
+    figures.figure("web postgres", "70 ms", "< 50 ms", "42 ms", False)
+    figures.figure("ratio only", "2.0x", "", "R 1.0 s", None)
+    figures.figure("kernel", "48 M/s", ">= 50 M/s", "34 M/s", False)
+    assert figures.missed(capsys.readouterr().out.splitlines()) == ["web postgres", "kernel"]
+    assert figures.missed(["no tag here"]) == []
