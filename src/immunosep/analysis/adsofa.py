@@ -121,4 +121,4 @@ def derive_adsofa(
             "primary_achiever": np.repeat(analysed["primary_endpoint"].astype("int8").to_numpy(), n_days),
         }
     )
-    return frame.reset_index(drop=True)
+    return frame  # built from arrays: already indexed 0..n-1
