@@ -17,7 +17,9 @@ Baselines, measured in the same run:
 The fresh processes start as an installed package does, from bytecode: the package is compiled first
 (``compileall``, as pip does on install), since a shell with ``PYTHONDONTWRITEBYTECODE`` never caches it.
 
-The machine is shared: every figure is the best of several runs, and the kernel's "per core" rate is
+The machine is shared: every figure is the best of several runs (five: a call of the kernel pays 0-160 ms
+of system time for the page faults of its fresh outputs, as the allocator happens to return memory to the
+system or not, against about 180 ms of user time), and the kernel's "per core" rate is
 patient-days per CPU second of the process (wall seconds are printed beside it; with more runnable
 processes than cores the wall figures grow and say little about the code). The end-to-end and start-up
 targets are judged on wall seconds as stated, with the CPU seconds and the load average printed beside.
@@ -235,7 +237,12 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--baseline-rows", type=int, default=50_000)
     ap.add_argument("--e2e-rows", type=int, default=1_000_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs of each kernel (interleaved) and of the end-to-end pair; the best counts",
+    )
     ap.add_argument("--seed", type=int, default=20251208)
     args = ap.parse_args()
 
