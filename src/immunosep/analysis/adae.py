@@ -30,10 +30,10 @@ def derive_adae(adsl: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFram
         if col not in adsl.columns:
             raise ImmunoSepError(f"derive_adae needs ADSL column {col!r}")
     keys = adsl.loc[adsl["analysed"] == 1, ["usubjid", "siteid", "stratum", "arm"]]
-    events = adverse_events.reset_index(drop=True)
+    events = adverse_events
     # A hand-built frame without the store's record ids numbers a subject's same-day events in frame order.
     record_id = events["ae_id"] if "ae_id" in events.columns else pd.Series(range(len(events)))
-    events = events.assign(
+    events = events.assign(  # a copy with the new column (the input frame is not modified)
         aeseq=aeseq_order(
             events["usubjid"].astype(str).tolist(),
             pd.to_numeric(events["onset_day"], errors="coerce").tolist(),
@@ -41,32 +41,32 @@ def derive_adae(adsl: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFram
         )
     )
     ae = events.merge(keys, on="usubjid", how="inner")
-    ae = ae.sort_values(["usubjid", "aeseq"], kind="stable").reset_index(drop=True)
-    out = pd.DataFrame(
-        {
-            "usubjid": ae["usubjid"].astype(str),
-            "siteid": ae["siteid"].astype(str),
-            "stratum": ae["stratum"].astype(str),
-            "arm": ae["arm"].astype(str),
-            "aeseq": ae["aeseq"].astype(int),
-            "astdy": pd.to_numeric(ae["onset_day"], errors="coerce"),
-            "aesoc": ae["soc_name"].astype(str),
-            "aedecod": ae["pt_name"].astype(str),
-            "aeser": ae["serious"].astype(bool).astype("int8"),
-            "aerel": ae["relatedness"].astype(str),
-            "arelgr1": ae["relatedness"].isin(RELATED_LEVELS).map({True: RELATED, False: NOT_RELATED}),
-            "aeexp": ae["expected"].astype(bool).astype("int8"),
-            "susar": ae["susar"].astype(bool).astype("int8"),
-            "aeacn": _optional_text(ae, "action"),
-            "aeout": _optional_text(ae, "outcome"),
-            "aendy": pd.to_numeric(
-                ae.get("end_day", pd.Series(index=ae.index, dtype="float64")), errors="coerce"
-            ),
-        }
-    )
+    ae = ae.sort_values(["usubjid", "aeseq"], kind="stable", ignore_index=True)
+    columns = {
+        "usubjid": ae["usubjid"].astype(str),
+        "siteid": ae["siteid"].astype(str),
+        "stratum": ae["stratum"].astype(str),
+        "arm": ae["arm"].astype(str),
+        "aeseq": ae["aeseq"].astype(int),
+        "astdy": pd.to_numeric(ae["onset_day"], errors="coerce"),
+        "aesoc": ae["soc_name"].astype(str),
+        "aedecod": ae["pt_name"].astype(str),
+        "aeser": ae["serious"].astype(bool).astype("int8"),
+        "aerel": ae["relatedness"].astype(str),
+        "arelgr1": ae["relatedness"].isin(RELATED_LEVELS).map({True: RELATED, False: NOT_RELATED}),
+        "aeexp": ae["expected"].astype(bool).astype("int8"),
+        "susar": ae["susar"].astype(bool).astype("int8"),
+        "aeacn": _optional_text(ae, "action"),
+        "aeout": _optional_text(ae, "outcome"),
+        "aendy": pd.to_numeric(
+            ae.get("end_day", pd.Series(index=ae.index, dtype="float64")), errors="coerce"
+        ),
+    }
     for name, (variable, _) in SERIOUSNESS_CRITERIA.items():
-        out[variable.lower()] = _optional_flag(ae, f"crit_{name}")
-    return out
+        columns[variable.lower()] = _optional_flag(ae, f"crit_{name}")
+    # Each column is a new Series of this function's: kept as it is, one block each, instead of pandas'
+    # stacking copy of every value into one block per dtype.
+    return pd.DataFrame(columns, copy=False)
 
 
 def _optional_text(frame: pd.DataFrame, column: str) -> pd.Series:
