@@ -221,6 +221,16 @@ def _isnan(x: FloatArray, out: Bools) -> None:
     np.not_equal(x, x, out=out)
 
 
+def _nan_of_all(x: FloatArray, acc: Bools, first: bool, b: Bools) -> None:
+    """``acc`` = whether ``x`` is NaN for a component's first column, else ``acc`` and that (``b``: scratch):
+    a component of several columns is missing where every one of them is."""
+    if first:
+        _isnan(x, acc)
+    else:
+        _isnan(x, b)
+        np.logical_and(acc, b, out=acc)
+
+
 def _count_below(x: FloatArray, thresholds: tuple[Any, ...], o: Int8s, b: Bools) -> None:
     """``o`` = how many of ``thresholds`` ``x`` is below (NaN: none); ``b`` is scratch."""
     np.less(x, thresholds[0], out=o.view(np.bool_))
@@ -351,15 +361,15 @@ def _score_blocks(
                 np.less(x, t, out=b)
                 np.logical_and(b, v, out=b)
                 np.add(o, b.view(np.int8), out=o)
-        for component, col, count, thresholds in (
-            ("coagulation", plt, _count_below, plt_t),
-            ("liver", bili, _count_at_least, bili_t),
+        for component, name, col, count, thresholds in (
+            ("coagulation", "platelets_1e3_ul", plt, _count_below, plt_t),
+            ("liver", "bilirubin_mg_dl", bili, _count_at_least, bili_t),
         ):
             if col is not None:
                 x = col[s]
                 _isnan(x, nan[component])
                 if validate:
-                    _check_block(given_for[component][0][0], col, s, f, rows=rows)
+                    _check_block(name, col, s, f, rows=rows)
                 count(x, thresholds, out[f"sofa_{component}"][s], b)
 
         # Cardiovascular: nested levels (4 within 3 within 2 within 1), so their sum is the highest reached.
@@ -372,9 +382,7 @@ def _score_blocks(
                 levels[level].fill(False)
             for j, (name, values, rules) in enumerate(cv_plan):
                 x = values[s]
-                _isnan(x, nan_cv if j == 0 else b)
-                if j:
-                    np.logical_and(nan_cv, b, out=nan_cv)
+                _nan_of_all(x, nan_cv, j == 0, b)
                 if validate:
                     _check_block(name, values, s, f, rows=rows)
                 for compare, t, level, first in rules:
@@ -406,11 +414,7 @@ def _score_blocks(
                 _count_at_least(x, cr_t, o, b)
             if uo is not None:
                 u, urine = uo[s], (i8[:k] if cr is not None else o)
-                if cr is not None:
-                    _isnan(u, b)
-                    np.logical_and(nan_r, b, out=nan_r)
-                else:
-                    _isnan(u, nan_r)
+                _nan_of_all(u, nan_r, cr is None, b)
                 if validate:
                     _check_block("urine_ml_day", uo, s, f, rows=rows)
                 np.less(u, uo_t[0], out=urine.view(np.bool_))
