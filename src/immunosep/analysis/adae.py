@@ -30,13 +30,13 @@ def derive_adae(adsl: pd.DataFrame, adverse_events: pd.DataFrame) -> pd.DataFram
         if col not in adsl.columns:
             raise ImmunoSepError(f"derive_adae needs ADSL column {col!r}")
     keys = adsl.loc[adsl["analysed"] == 1, ["usubjid", "siteid", "stratum", "arm"]]
-    events = adverse_events
     # A hand-built frame without the store's record ids numbers a subject's same-day events in frame order.
-    record_id = events["ae_id"] if "ae_id" in events.columns else pd.Series(range(len(events)))
-    events = events.assign(  # a copy with the new column (the input frame is not modified)
+    ae_ids = adverse_events.get("ae_id")
+    record_id = ae_ids if ae_ids is not None else pd.Series(range(len(adverse_events)))
+    events = adverse_events.assign(  # a copy with the new column (the input frame is not modified)
         aeseq=aeseq_order(
-            events["usubjid"].astype(str).tolist(),
-            pd.to_numeric(events["onset_day"], errors="coerce").tolist(),
+            adverse_events["usubjid"].astype(str).tolist(),
+            pd.to_numeric(adverse_events["onset_day"], errors="coerce").tolist(),
             pd.to_numeric(record_id).astype(int).tolist(),
         )
     )
